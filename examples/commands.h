@@ -1,0 +1,13 @@
+/* The ablm subcommands: one file each under examples/, one row each in
+ * main.c's table. Each returns the process exit status (0 ok, 1 failure,
+ * 2 usage error) and prints its own errors as "ablm CMD: ...". */
+#ifndef ABLM_COMMANDS_H
+#define ABLM_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;
+} ablm_command;
+
+#endif

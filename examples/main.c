@@ -1,0 +1,30 @@
+/* ablm: the command-line program. Dispatches to one subcommand per file. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const ablm_command commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ablm COMMAND [options]   (ablm COMMAND --help for its flags)\n\ncommands:\n");
+    for (const ablm_command *c = commands; c->name; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (const ablm_command *c = commands; c->name; c++)
+        if (!strcmp(argv[1], c->name))
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "ablm: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

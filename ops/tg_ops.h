@@ -1,0 +1,112 @@
+/* tg ops: the op constructors a graph builder calls, and the op table.
+ *
+ * Each constructor checks shapes when the node is built; on a mismatch it
+ * returns NULL and records "tg_OP: what differs: a is [..], b is [..]" in
+ * the graph (tg_graph_error). Any NULL input also yields NULL, so builder
+ * code chains calls and checks once.
+ *
+ * Each op lives in one file of ops/ with its shape rule, forward and
+ * backward side by side, and one row in the op table (ops/optable.c).
+ */
+#ifndef TG_OPS_H
+#define TG_OPS_H
+
+#include "tg.h"
+
+/* Op ids: the op table's index. Keep in step with ops/optable.c. */
+enum {
+    TG_OP_MATMUL,
+    TG_OP_ADD,
+    TG_OP_SUB,
+    TG_OP_MUL,
+    TG_OP_SCALE,
+    TG_OP_LAYER_NORM,
+    TG_OP_GELU,
+    TG_OP_TANH,
+    TG_OP_SOFTMAX,
+    TG_OP_DROPOUT,
+    TG_OP_EMBEDDING,
+    TG_OP_RESHAPE,
+    TG_OP_PERMUTE,
+    TG_OP_CONCAT,
+    TG_OP_SLICE,
+    TG_OP_CROSS_ENTROPY,
+    TG_OP_SUM,
+    TG_OP_MEAN,
+    TG_OP_COUNT
+};
+
+/* One row of the op table. forward computes out from out->src; backward
+ * ADDS into the gradient of every source whose grad is non-NULL, reading
+ * out->grad. `keep` says which tensors backward reads: bit i for src[i],
+ * TG_KEEP_OUT for the output; the memory plan keeps exactly those alive. */
+#define TG_KEEP_SRC(i) (1u << (i))
+#define TG_KEEP_OUT (1u << 8)
+typedef struct {
+    const char *name;
+    void (*forward)(tg_tensor *out);
+    void (*backward)(tg_tensor *out);
+    unsigned keep;
+    int is_view; /* output aliases src[0]'s data (reshape) */
+} tg_opdef;
+
+extern const tg_opdef *const tg_optable[TG_OP_COUNT];
+
+/* ---- constructors ------------------------------------------------------ */
+
+/* Matrix product over the last two dims. a: [..., M, K] (or [..., K, M] if
+ * ta), b: [..., K, N] (or [..., N, K] if tb). b may be 2-D and is then
+ * shared by every batch entry (a linear layer); otherwise the leading dims
+ * of a and b must be equal. Out: [..., M, N]. */
+tg_tensor *tg_matmul(tg_graph *g, tg_tensor *a, tg_tensor *b, int ta, int tb);
+
+/* Elementwise a op b. b's shape equals a's, or equals a's trailing dims and
+ * is repeated over a's leading dims (bias add). Out has a's shape. */
+tg_tensor *tg_add(tg_graph *g, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_sub(tg_graph *g, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_mul(tg_graph *g, tg_tensor *a, tg_tensor *b);
+/* x * s for a constant s. */
+tg_tensor *tg_scale(tg_graph *g, tg_tensor *x, float s);
+
+/* Layer norm over the last dim: (x - mean) / sqrt(var + eps) * gamma + beta,
+ * biased variance as torch. gamma, beta: [last dim]. */
+tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
+                         float eps);
+/* GELU, exact erf form: x/2 * (1 + erf(x/sqrt 2)). */
+tg_tensor *tg_gelu(tg_graph *g, tg_tensor *x);
+tg_tensor *tg_tanh(tg_graph *g, tg_tensor *x);
+/* Softmax over the last dim of x + mask. mask is NULL or broadcastable to x
+ * (each dim equal or 1, same rank): padding masks [B,1,1,T], causal [1,1,T,T]
+ * with 0 for kept and a large negative number for masked positions. */
+tg_tensor *tg_softmax(tg_graph *g, tg_tensor *x, tg_tensor *mask);
+/* Inverted dropout with probability p; identity when the graph is not in
+ * training mode or p == 0. Masks come from the graph's seeded stream. */
+tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p);
+/* Row gather: weight [V, H], idx int32 [...] -> [..., H]. Backward
+ * scatter-adds into weight, skipping rows equal to padding_idx (-1: none).
+ * An index outside [0, V) makes tg_forward fail naming the tensor. */
+tg_tensor *tg_embedding(tg_graph *g, tg_tensor *weight, tg_tensor *idx, int padding_idx);
+/* Same elements, new shape (a view, no copy). One dim may be -1. */
+tg_tensor *tg_reshape(tg_graph *g, tg_tensor *x, int ndim, const int *shape);
+/* Copy with dims reordered: out dim i is x dim perm[i]. */
+tg_tensor *tg_permute(tg_graph *g, tg_tensor *x, int ndim, const int *perm);
+/* Concatenation of a and b along dim (other dims equal). */
+tg_tensor *tg_concat(tg_graph *g, tg_tensor *a, tg_tensor *b, int dim);
+/* Elements [start, start+len) along dim. */
+tg_tensor *tg_slice(tg_graph *g, tg_tensor *x, int dim, int start, int len);
+/* Mean cross-entropy of logits [N, V] (or [..., V]) against int32 targets
+ * [N] (or [...]), ignoring targets equal to ignore_index; log-softmax fused.
+ * Out: [1]. With no counted target the loss is 0 and gradients are 0.
+ * A target outside [0, V) other than ignore_index makes tg_forward fail. */
+tg_tensor *tg_cross_entropy(tg_graph *g, tg_tensor *logits, tg_tensor *targets,
+                            int ignore_index);
+/* Sum and mean of all elements. Out: [1]. */
+tg_tensor *tg_sum(tg_graph *g, tg_tensor *x);
+tg_tensor *tg_mean(tg_graph *g, tg_tensor *x);
+
+/* ---- compositions (not ops) -------------------------------------------- */
+
+/* x @ w^T + b with torch's [out, in] weight layout; b may be NULL. */
+tg_tensor *tg_linear(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b);
+
+#endif
