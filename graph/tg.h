@@ -88,7 +88,8 @@ enum {
     TG_FLAG_TRAINABLE = 1 << 1, /* gets a gradient */
     TG_FLAG_INPUT = 1 << 2,     /* graph input: caller fills data */
     TG_FLAG_NEEDS_GRAD = 1 << 3,/* backward computes its gradient */
-    TG_FLAG_VIEW = 1 << 4       /* shares the data of src[0] */
+    TG_FLAG_VIEW = 1 << 4,      /* shares the data of src[0] */
+    TG_FLAG_KEEP = 1 << 5       /* output stays valid after the run */
 };
 
 typedef struct tg_graph tg_graph;
@@ -138,7 +139,7 @@ int tg_params_alloc(tg_params *p);
 int tg_params_count(const tg_params *p);          /* number of tensors */
 tg_tensor *tg_params_at(const tg_params *p, int i);
 tg_tensor *tg_params_find(const tg_params *p, const char *name);
-size_t tg_params_numel(const tg_params *p);       /* total float count */
+size_t tg_params_numel(const tg_params *p);       /* buffer floats, incl. 64-byte alignment gaps */
 float *tg_params_values(tg_params *p);            /* contiguous values */
 float *tg_params_grads(tg_params *p);             /* contiguous grads  */
 /* Offset of tensor t's first element in the contiguous buffers. */
