@@ -2,6 +2,7 @@
  * gradient buffer, shared by every graph built over them. */
 #include "tg_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct tg_params {
@@ -10,7 +11,16 @@ struct tg_params {
     int n, cap;
     size_t numel;
     float *values, *grads;
+    char err[512]; /* first failed tg_params_add: tg_params_alloc reports it */
 };
+
+/* Remembers the first declaration failure (already in tg_last_error). */
+static tg_tensor *add_failed(tg_params *p)
+{
+    if (!p->err[0])
+        snprintf(p->err, sizeof p->err, "%s", tg_last_error());
+    return NULL;
+}
 
 tg_params *tg_params_new(void) { return tg_calloc(1, sizeof(tg_params), "parameter store"); }
 
@@ -32,37 +42,37 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int *sh
 {
     if (p->values) {
         tg_error(TG_ERR_ARG, "tg_params_add: '%s' declared after tg_params_alloc", name);
-        return NULL;
+        return add_failed(p);
     }
     size_t numel = tg_shape_numel(ndim, shape);
     if (!numel) {
         tg_error(TG_ERR_SHAPE, "tg_params_add: '%s' has an invalid shape", name);
-        return NULL;
+        return add_failed(p);
     }
     if (strlen(name) >= TG_NAME_LEN) {
         tg_error(TG_ERR_ARG, "tg_params_add: name '%s' is longer than %d characters", name,
                  TG_NAME_LEN - 1);
-        return NULL;
+        return add_failed(p);
     }
     if (tg_params_find(p, name)) {
         tg_error(TG_ERR_ARG, "tg_params_add: duplicate parameter name '%s'", name);
-        return NULL;
+        return add_failed(p);
     }
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 64;
         tg_tensor **nt = tg_realloc(p->t, cap * sizeof *nt, "parameter list");
         if (!nt)
-            return NULL;
+            return add_failed(p);
         p->t = nt;
         size_t *no = tg_realloc(p->offset, cap * sizeof *no, "parameter offsets");
         if (!no)
-            return NULL;
+            return add_failed(p);
         p->offset = no;
         p->cap = cap;
     }
     tg_tensor *t = tg_calloc(1, sizeof *t, "parameter");
     if (!t)
-        return NULL;
+        return add_failed(p);
     t->dtype = TG_F32;
     t->ndim = ndim;
     memcpy(t->shape, shape, ndim * sizeof *shape);
@@ -81,6 +91,8 @@ int tg_params_alloc(tg_params *p)
 {
     if (p->values)
         return tg_error(TG_ERR_ARG, "tg_params_alloc: already allocated");
+    if (p->err[0])
+        return tg_error(TG_ERR_ARG, "tg_params_alloc: a parameter declaration failed: %s", p->err);
     p->values = tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter values");
     p->grads = tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter gradients");
     if (!p->values || !p->grads) {

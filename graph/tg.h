@@ -134,7 +134,8 @@ void tg_params_free(tg_params *p);
 tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int *shape,
                          int trainable);
 /* Allocates one zeroed buffer for all values and one for all gradients.
- * Returns a status. */
+ * Returns a status; fails, repeating its message, if any tg_params_add
+ * failed (so a NULL from a failed declaration cannot go unnoticed). */
 int tg_params_alloc(tg_params *p);
 int tg_params_count(const tg_params *p);          /* number of tensors */
 tg_tensor *tg_params_at(const tg_params *p, int i);
