@@ -164,7 +164,8 @@ static rd_format detect(const unsigned char *p, size_t n)
     }
     if (tab)
         return RD_FMT_AIRR;
-    if (comma)
+    /* a one-column table: its header still names a sequence column */
+    if (comma || (e - i >= 8 && !memcmp(p + i, "sequence", 8)))
         return RD_FMT_CSV;
     return seqonly ? RD_FMT_PLAIN : RD_FMT_AUTO;
 }
