@@ -1,0 +1,295 @@
+/* align: Smith-Waterman against an independent full-matrix Gotoh with
+ * traceback written here, plus MMseqs2's definitions on hand-made cases. */
+#include "align.h"
+#include "tg.h"
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Reference: full H/E/F matrices (int), explicit traceback with the same
+ * documented tie-breaking, and an independent re-scoring of the path. */
+typedef struct {
+    int score, cols, matches, qs, qe, ts, te;
+} ref_aln;
+
+static int sc(aln_matrix mx, const char *a, int i, const char *b, int j)
+{
+    return aln_score(mx, aln_code((unsigned char)a[i]), aln_code((unsigned char)b[j]));
+}
+
+static ref_aln ref_align(const aln_params *p, const char *q, int n, const char *t, int m)
+{
+    ref_aln r = {0, 0, 0, -1, -1, -1, -1};
+    int W = m + 1, NEG = -1000000;
+    int *H = calloc((size_t)(n + 1) * W, sizeof(int));
+    int *E = malloc((size_t)(n + 1) * W * sizeof(int));
+    int *F = malloc((size_t)(n + 1) * W * sizeof(int));
+    for (int k = 0; k < (n + 1) * W; k++)
+        E[k] = F[k] = NEG;
+    int best = 0, bi = 0, bj = 0;
+    for (int i = 1; i <= n; i++)
+        for (int j = 1; j <= m; j++) {
+            int e = H[i * W + j - 1] - p->gap_open;
+            if (E[i * W + j - 1] - p->gap_extend > e)
+                e = E[i * W + j - 1] - p->gap_extend;
+            int f = H[(i - 1) * W + j] - p->gap_open;
+            if (F[(i - 1) * W + j] - p->gap_extend > f)
+                f = F[(i - 1) * W + j] - p->gap_extend;
+            E[i * W + j] = e;
+            F[i * W + j] = f;
+            int h = H[(i - 1) * W + j - 1] + sc(p->matrix, q, i - 1, t, j - 1);
+            if (e > h)
+                h = e;
+            if (f > h)
+                h = f;
+            if (h < 0)
+                h = 0;
+            H[i * W + j] = h;
+            if (h > best) {
+                best = h;
+                bi = i;
+                bj = j;
+            }
+        }
+    if (best > 0) {
+        /* traceback; state 0 = H, 1 = E (horizontal), 2 = F (vertical) */
+        int i = bi, j = bj, st = 0, pathscore = 0, ingap = 0;
+        r.qe = bi - 1;
+        r.te = bj - 1;
+        while (1) {
+            if (st == 0) {
+                int h = H[i * W + j];
+                if (h == 0)
+                    break;
+                int d = H[(i - 1) * W + j - 1] + sc(p->matrix, q, i - 1, t, j - 1);
+                if (h == d) {
+                    r.cols++;
+                    r.matches += aln_code((unsigned char)q[i - 1]) == aln_code((unsigned char)t[j - 1]);
+                    pathscore += sc(p->matrix, q, i - 1, t, j - 1);
+                    r.qs = i - 1;
+                    r.ts = j - 1;
+                    ingap = 0;
+                    i--;
+                    j--;
+                } else if (h == E[i * W + j]) {
+                    st = 1;
+                } else {
+                    ck_assert_int_eq(h, F[i * W + j]);
+                    st = 2;
+                }
+            } else if (st == 1) {
+                r.cols++;
+                pathscore -= ingap == 1 ? p->gap_extend : p->gap_open;
+                ingap = 1;
+                int open = H[i * W + j - 1] - p->gap_open;
+                st = E[i * W + j] == open ? 0 : 1;
+                j--;
+                if (st == 0)
+                    ingap = 0;
+            } else {
+                r.cols++;
+                pathscore -= ingap == 2 ? p->gap_extend : p->gap_open;
+                ingap = 2;
+                int open = H[(i - 1) * W + j] - p->gap_open;
+                st = F[i * W + j] == open ? 0 : 2;
+                i--;
+                if (st == 0)
+                    ingap = 0;
+            }
+        }
+        ck_assert_int_eq(pathscore, best); /* the traced path really scores best */
+        r.score = best;
+    }
+    free(H);
+    free(E);
+    free(F);
+    return r;
+}
+
+static void check_pair(const aln_params *p, const char *q, const char *t)
+{
+    int n = (int)strlen(q), m = (int)strlen(t);
+    aln_result a;
+    ck_assert_int_eq(aln_align(p, q, n, t, m, &a), TG_OK);
+    int ident = n == m;
+    for (int i = 0; ident && i < n; i++)
+        ident = aln_code((unsigned char)q[i]) == aln_code((unsigned char)t[i]);
+    if (ident) {
+        ck_assert_double_eq(a.identity, 1.0);
+        ck_assert_double_eq(a.qcov, 1.0);
+        ck_assert_int_eq(a.aln_len, n);
+        return;
+    }
+    ref_aln r = ref_align(p, q, n, t, m);
+    ck_assert_msg(a.score == r.score, "%s vs %s: score %d ref %d", q, t, a.score, r.score);
+    ck_assert_msg(a.aln_len == r.cols && a.matches == r.matches,
+                  "%s vs %s: cols %d/%d matches %d/%d", q, t, a.aln_len, r.cols, a.matches, r.matches);
+    ck_assert_int_eq(a.qstart, r.qs);
+    ck_assert_int_eq(a.qend, r.qe);
+    ck_assert_int_eq(a.tstart, r.ts);
+    ck_assert_int_eq(a.tend, r.te);
+    if (r.cols) {
+        ck_assert_double_eq_tol(a.identity, (double)r.matches / r.cols, 1e-12);
+        ck_assert_double_eq_tol(a.qcov, (double)(r.qe - r.qs + 1) / n, 1e-12);
+        ck_assert_double_eq_tol(a.tcov, (double)(r.te - r.ts + 1) / m, 1e-12);
+    } else {
+        ck_assert_double_eq(a.identity, 0.0);
+    }
+    /* symmetric: swapping query and target gives the same score */
+    aln_result b;
+    ck_assert_int_eq(aln_align(p, t, m, q, n, &b), TG_OK);
+    ck_assert_int_eq(a.score, b.score);
+}
+
+static void rand_seq(tg_rng *g, char *s, int n, const char *alpha)
+{
+    int k = (int)strlen(alpha);
+    for (int i = 0; i < n; i++)
+        s[i] = alpha[tg_rng_next(g) % (uint64_t)k];
+    s[n] = 0;
+}
+
+START_TEST(random_vs_reference)
+{
+    aln_params p;
+    tg_rng g;
+    tg_rng_seed(&g, 11);
+    char q[300], t[300];
+    for (int it = 0; it < 3000; it++) {
+        aln_params_default(&p);
+        if (it % 3 == 1) {
+            p.matrix = ALN_BLOSUM62;
+            p.gap_open = 11;
+            p.gap_extend = 1;
+        } else if (it % 3 == 2) {
+            p.gap_open = (int)(tg_rng_next(&g) % 12);
+            p.gap_extend = (int)(tg_rng_next(&g) % 4);
+        }
+        /* small alphabets make ties and gaps frequent */
+        const char *alpha = it % 4 == 0 ? "AC" : it % 4 == 1 ? "ACDGX" : "ACDEFGHIKLMNPQRSTVWYacdxBZ*";
+        int n = 1 + (int)(tg_rng_next(&g) % (it < 2900 ? 30 : 290));
+        int m = 1 + (int)(tg_rng_next(&g) % (it < 2900 ? 30 : 290));
+        rand_seq(&g, q, n, alpha);
+        if (it % 2) { /* related target: mutate q */
+            strcpy(t, q);
+            m = n;
+            for (int k = 0; k < n / 4 + 1; k++)
+                t[tg_rng_next(&g) % (uint64_t)m] = alpha[tg_rng_next(&g) % strlen(alpha)];
+            if (m > 3 && tg_rng_next(&g) % 2) { /* delete a block */
+                int at = (int)(tg_rng_next(&g) % (uint64_t)(m - 2));
+                memmove(t + at, t + at + 2, (size_t)(m - at - 1));
+            }
+        } else {
+            rand_seq(&g, t, m, alpha);
+        }
+        check_pair(&p, q, t);
+    }
+}
+END_TEST
+
+START_TEST(edge_cases)
+{
+    aln_params p;
+    aln_params_default(&p);
+    aln_result r;
+    /* empty sequences: identical empties pass, empty vs non-empty is empty */
+    ck_assert_int_eq(aln_align(&p, "", 0, "", 0, &r), TG_OK);
+    ck_assert_double_eq(r.identity, 1.0);
+    ck_assert_int_eq(aln_align(&p, "ACD", 3, "", 0, &r), TG_OK);
+    ck_assert_int_eq(r.aln_len, 0);
+    ck_assert_double_eq(r.identity, 0.0);
+    ck_assert(!aln_passes(&r, 0.0, 0.1, 0));
+    /* length 1 */
+    ck_assert_int_eq(aln_align(&p, "W", 1, "W", 1, &r), TG_OK);
+    ck_assert_int_eq(r.score, 12);
+    ck_assert_int_eq(aln_align(&p, "W", 1, "A", 1, &r), TG_OK);
+    ck_assert_int_eq(r.score, 0);
+    ck_assert_int_eq(r.aln_len, 0);
+    /* lowercase is the same residue; X-only identical sequences still merge */
+    ck_assert_int_eq(aln_align(&p, "cargdy", 6, "CARGDY", 6, &r), TG_OK);
+    ck_assert_double_eq(r.identity, 1.0);
+    ck_assert_int_eq(aln_align(&p, "XXXX", 4, "XXXX", 4, &r), TG_OK);
+    ck_assert(aln_passes(&r, 1.0, 1.0, 0));
+    /* one substitution in 10: identity 0.9, full coverage */
+    ck_assert_int_eq(aln_align(&p, "CARGDYWFDP", 10, "CARGEYWFDP", 10, &r), TG_OK);
+    ck_assert_int_eq(r.aln_len, 10);
+    ck_assert_int_eq(r.matches, 9);
+    ck_assert(aln_passes(&r, 0.9, 1.0, 0));
+    ck_assert(!aln_passes(&r, 0.91, 0.0, 0));
+    /* a gap: cost 16 for length 1, 16+2 for length 2 */
+    const char *a = "WWWWWWWWWWAWWWWWWWWWW", *b = "WWWWWWWWWWWWWWWWWWWW";
+    ck_assert_int_eq(aln_align(&p, a, 21, b, 20, &r), TG_OK);
+    ck_assert_int_eq(r.score, 20 * 12 - 16);
+    ck_assert_int_eq(r.aln_len, 21);
+    ck_assert_int_eq(r.matches, 20);
+    ck_assert_int_eq(aln_align(&p, "WWWWWWWWWWAAWWWWWWWWWW", 22, b, 20, &r), TG_OK);
+    ck_assert_int_eq(r.score, 20 * 12 - 18);
+    /* coverage modes: query half covered */
+    aln_result c = {.identity = 1.0, .qcov = 0.5, .tcov = 1.0};
+    ck_assert(!aln_passes(&c, 0.5, 0.8, 0));
+    ck_assert(aln_passes(&c, 0.5, 0.8, 1));
+    ck_assert(!aln_passes(&c, 0.5, 0.8, 2));
+    aln_swap(&c);
+    ck_assert(aln_passes(&c, 0.5, 0.8, 2));
+    /* bad arguments */
+    ck_assert_int_eq(aln_align(&p, NULL, 3, "A", 1, &r), TG_ERR_ARG);
+    p.gap_open = -1;
+    ck_assert_int_eq(aln_align(&p, "A", 1, "A", 1, &r), TG_ERR_ARG);
+}
+END_TEST
+
+START_TEST(matrices)
+{
+    /* symmetric, spot values from the published tables */
+    for (int a = 0; a < 21; a++)
+        for (int b = 0; b < 21; b++) {
+            ck_assert_int_eq(aln_score(ALN_VTML40, a, b), aln_score(ALN_VTML40, b, a));
+            ck_assert_int_eq(aln_score(ALN_BLOSUM62, a, b), aln_score(ALN_BLOSUM62, b, a));
+        }
+    int W = aln_code('W'), C = aln_code('C'), A = aln_code('a'), X = aln_code('B');
+    ck_assert_int_eq(X, 20);
+    ck_assert_int_eq(aln_score(ALN_VTML40, W, W), 12);
+    ck_assert_int_eq(aln_score(ALN_VTML40, W, C), -12);
+    ck_assert_int_eq(aln_score(ALN_VTML40, A, A), 6);
+    ck_assert_int_eq(aln_score(ALN_BLOSUM62, W, W), 11);
+    ck_assert_int_eq(aln_score(ALN_BLOSUM62, C, C), 9);
+    ck_assert_int_eq(aln_score(ALN_BLOSUM62, A, aln_code('S')), 1);
+}
+END_TEST
+
+START_TEST(large_uses_heap)
+{
+    aln_params p;
+    aln_params_default(&p);
+    int n = 1500;
+    char *q = malloc(n + 1), *t = malloc(n + 1);
+    tg_rng g;
+    tg_rng_seed(&g, 3);
+    rand_seq(&g, q, n, "ACDEFGHIKLMNPQRSTVWY");
+    memcpy(t, q, n + 1);
+    t[700] = t[700] == 'A' ? 'C' : 'A';
+    aln_result r;
+    ck_assert_int_eq(aln_align(&p, q, n, t, n, &r), TG_OK);
+    ck_assert_int_eq(r.aln_len, n);
+    ck_assert_int_eq(r.matches, n - 1);
+    tg_alloc_fail_after(1);
+    ck_assert_int_eq(aln_align(&p, q, n, t, n, &r), TG_ERR_NOMEM);
+    tg_alloc_fail_after(0);
+    free(q);
+    free(t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("align");
+    TCase *tc = tcase_create("align");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, matrices);
+    tcase_add_test(tc, edge_cases);
+    tcase_add_test(tc, random_vs_reference);
+    tcase_add_test(tc, large_uses_heap);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
