@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -691,22 +692,42 @@ int st_atomic_write_buf(const char *path, const void *buf, size_t n)
     return st_atomic_write(path, emit_buf, &b);
 }
 
-/* Growable string for the JSON header. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
+int st_read_text(const char *path, size_t max_bytes, char **out, size_t *n)
+{
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return tg_error(TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *b = tg_malloc(max_bytes + 1, path);
+    if (!b) {
+        fclose(fp);
+        return TG_ERR_NOMEM;
+    }
+    size_t got = fread(b, 1, max_bytes + 1, fp);
+    int err = ferror(fp);
+    fclose(fp);
+    if (err || got > max_bytes) {
+        tg_free(b);
+        return err ? tg_error(TG_ERR_IO, "%s: read failed", path)
+                   : tg_error(TG_ERR_FORMAT, "%s: larger than %zu bytes (not a config/vocab "
+                                             "file?)", path, max_bytes);
+    }
+    b[got] = 0;
+    *out = b;
+    if (n)
+        *n = got;
+    return TG_OK;
+}
 
-static void sb_put(sbuf *b, const char *s, size_t k)
+void st_text_put(st_text *b, const char *s, size_t k)
 {
     if (b->oom)
         return;
-    if (b->n + k + 1 > b->cap) {
+    if (b->len + k + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + k + 1)
+        while (cap < b->len + k + 1)
             cap *= 2;
-        char *p = tg_realloc(b->s, cap, "safetensors header");
+        char *p = tg_realloc(b->s, cap, "text buffer");
         if (!p) {
             b->oom = 1;
             return;
@@ -714,10 +735,46 @@ static void sb_put(sbuf *b, const char *s, size_t k)
         b->s = p;
         b->cap = cap;
     }
-    memcpy(b->s + b->n, s, k);
-    b->n += k;
-    b->s[b->n] = 0;
+    memcpy(b->s + b->len, s, k);
+    b->len += k;
+    b->s[b->len] = 0;
 }
+
+void st_text_printf(st_text *t, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        t->oom = 1;
+        return;
+    }
+    if ((size_t)k < sizeof small) {
+        st_text_put(t, small, (size_t)k);
+        return;
+    }
+    char *big = tg_malloc((size_t)k + 1, "text buffer");
+    if (!big) {
+        t->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    st_text_put(t, big, (size_t)k);
+    tg_free(big);
+}
+
+void st_text_free(st_text *t)
+{
+    tg_free(t->s);
+    memset(t, 0, sizeof *t);
+}
+
+typedef st_text sbuf;
+#define sb_put st_text_put
 
 static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
@@ -772,11 +829,11 @@ static uint64_t tensor_numel(const st_tensor *t)
 static int emit_safetensors(FILE *fp, void *vctx)
 {
     write_ctx *c = vctx;
-    uint64_t n = c->hdr.n;
+    uint64_t n = c->hdr.len;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)(n >> (8 * i));
-    if (fwrite(len8, 1, 8, fp) != 8 || fwrite(c->hdr.s, 1, c->hdr.n, fp) != c->hdr.n)
+    if (fwrite(len8, 1, 8, fp) != 8 || fwrite(c->hdr.s, 1, c->hdr.len, fp) != c->hdr.len)
         return tg_error(TG_ERR_IO, "%s: write failed: %s", c->path, strerror(errno));
     for (int i = 0; i < c->n; i++) {
         const st_tensor *t = c->order[i];
@@ -855,10 +912,10 @@ int st_write(const char *path, const st_tensor *t, int n, const char *const *met
         off = end;
     }
     sb_str(h, "}");
-    while (h->n % 8)
+    while (h->len % 8)
         sb_str(h, " ");
     int rc = h->oom ? TG_ERR_NOMEM : st_atomic_write(path, emit_safetensors, &c);
-    tg_free(h->s);
+    st_text_free(h);
     tg_free(c.order);
     return rc;
 }

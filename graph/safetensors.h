@@ -124,5 +124,22 @@ int st_write(const char *path, const st_tensor *t, int n, const char *const *met
 int st_atomic_write(const char *path, int (*emit)(FILE *fp, void *ctx), void *ctx);
 /* Convenience: atomically writes the n bytes at buf to path. */
 int st_atomic_write_buf(const char *path, const void *buf, size_t n);
+/* Reads a whole small file (at most max_bytes) for the JSON/text checkpoint
+ * files: *out is NUL-terminated (tg_free it), *n (if non-NULL) its length.
+ * TG_ERR_IO if missing/unreadable, TG_ERR_FORMAT if larger than max_bytes. */
+int st_read_text(const char *path, size_t max_bytes, char **out, size_t *n);
+
+/* Growable text for the JSON/text checkpoint files. Start from {0}; on
+ * allocation failure `oom` is set and later appends do nothing. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} st_text;
+/* Appends printf-style text (s stays NUL-terminated). */
+void st_text_printf(st_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends k raw bytes. */
+void st_text_put(st_text *t, const char *s, size_t k);
+void st_text_free(st_text *t);
 
 #endif
