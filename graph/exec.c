@@ -7,6 +7,7 @@ int tg_forward(tg_graph *g)
 {
     if (!g->planned)
         return tg_error(TG_ERR_ARG, "tg_forward: graph is not planned (call tg_graph_plan)");
+    tg_graph_bind(g);
     g->step++;
     for (int i = 0; i < g->n; i++) {
         tg_tensor *t = g->nodes[i];
@@ -28,6 +29,7 @@ int tg_backward(tg_graph *g, tg_tensor *root, const float *seed)
                         root ? root->name : "(null)");
     if (!(root->flags & TG_FLAG_NEEDS_GRAD))
         return TG_OK; /* nothing trainable reaches the root */
+    tg_graph_bind(g);
     int n = g->n;
     for (int s = 0; s < n; s++) {
         for (int k = g->zero_start[s]; k < g->zero_start[s + 1]; k++) {

@@ -20,7 +20,10 @@ void tg_graph_free(tg_graph *g)
     for (int i = 0; i < g->n; i++)
         tg_free(g->nodes[i]);
     tg_free(g->nodes);
-    tg_free(g->arena);
+    if (g->own_arena)
+        tg_arena_free(g->arena);
+    tg_free(g->data_off);
+    tg_free(g->grad_off);
     tg_free(g->fixed);
     tg_free(g->zero_start);
     tg_free(g->zero_list);
@@ -37,6 +40,48 @@ tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...)
         tg_error(TG_ERR_SHAPE, "%s", g->err);
     }
     return NULL;
+}
+
+tg_arena *tg_arena_new(void) { return tg_calloc(1, sizeof(tg_arena), "arena"); }
+
+void tg_arena_free(tg_arena *a)
+{
+    if (a) {
+        tg_free(a->base);
+        tg_free(a);
+    }
+}
+
+size_t tg_arena_bytes(const tg_arena *a) { return a->cap; }
+
+void tg_graph_share_arena(tg_graph *g, tg_arena *a)
+{
+    if (g && !g->planned)
+        g->arena = a, g->own_arena = 0;
+}
+
+void tg_graph_bind(tg_graph *g)
+{
+    if (g->bound == g->arena->base)
+        return;
+    unsigned char *base = g->arena->base;
+    for (int i = 0; i < g->n; i++) {
+        tg_tensor *t = g->nodes[i];
+        if (g->data_off[i] != TG_NO_OFF)
+            t->data = base + g->data_off[i];
+        if (g->grad_off[i] != TG_NO_OFF)
+            t->grad = (float *)(base + g->grad_off[i]);
+    }
+    for (int i = 0; i < g->n; i++) { /* views alias their storage */
+        tg_tensor *t = g->nodes[i], *s = t;
+        if (!(t->flags & TG_FLAG_VIEW))
+            continue;
+        while (s->flags & TG_FLAG_VIEW)
+            s = s->src[0];
+        t->data = s->data;
+        t->grad = s->grad;
+    }
+    g->bound = base;
 }
 
 const char *tg_graph_error(const tg_graph *g) { return g && g->err[0] ? g->err : NULL; }

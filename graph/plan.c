@@ -251,12 +251,28 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
         free(start), free(end), free(bufs);
         return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
     }
-    g->arena = tg_malloc(total ? total : 1, "activation arena");
-    g->zero_start = calloc((size_t)n + 2, sizeof *g->zero_start);
-    g->zero_list = malloc(((size_t)nb + 1) * sizeof *g->zero_list);
-    if (!g->arena || !g->zero_start || !g->zero_list) {
-        free(start), free(end), free(bufs);
-        return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory for %zu-byte arena", total);
+    if (!g->arena) {
+        g->arena = tg_arena_new();
+        g->own_arena = 1;
+    }
+    g->zero_start = tg_calloc((size_t)n + 2, sizeof *g->zero_start, "plan");
+    g->zero_list = tg_malloc(((size_t)nb + 1) * sizeof *g->zero_list, "plan");
+    g->data_off = tg_malloc(((size_t)n + 1) * sizeof *g->data_off, "plan");
+    g->grad_off = tg_malloc(((size_t)n + 1) * sizeof *g->grad_off, "plan");
+    int *fill = calloc((size_t)n + 1, sizeof *fill);
+    if (!g->arena || !g->zero_start || !g->zero_list || !g->data_off || !g->grad_off || !fill) {
+        free(start), free(end), free(bufs), free(fill);
+        return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
+    }
+    if (g->arena->cap < total) { /* contents need not survive: no realloc */
+        unsigned char *nb_ = tg_malloc(total, "activation arena");
+        if (!nb_) {
+            free(start), free(end), free(bufs), free(fill);
+            return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory for a %zu-byte arena", total);
+        }
+        tg_free(g->arena->base);
+        g->arena->base = nb_;
+        g->arena->cap = total;
     }
     g->arena_bytes = total;
     g->unplanned_bytes = unplanned;
@@ -267,29 +283,21 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
             g->zero_start[bufs[b].start - n + 1]++;
     for (int s = 0; s < n; s++)
         g->zero_start[s + 1] += g->zero_start[s];
-    int *fill = calloc((size_t)n + 1, sizeof *fill);
-    if (!fill) {
-        free(start), free(end), free(bufs);
-        return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
-    }
+    for (int i = 0; i < n; i++)
+        g->data_off[i] = g->grad_off[i] = TG_NO_OFF;
     for (int b = 0; b < nb; b++) {
         tg_tensor *t = bufs[b].owner;
         if (bufs[b].is_grad) {
-            t->grad = (float *)(g->arena + bufs[b].offset);
+            g->grad_off[t->id] = bufs[b].offset;
             int s = bufs[b].start - n;
             g->zero_list[g->zero_start[s] + fill[s]++] = t->id;
         } else {
-            t->data = g->arena + bufs[b].offset;
+            g->data_off[t->id] = bufs[b].offset;
         }
     }
     free(fill);
-    for (int i = 0; i < n; i++) { /* views alias their storage */
-        tg_tensor *t = g->nodes[i];
-        if (t->flags & TG_FLAG_VIEW) {
-            t->data = storage_of(t)->data;
-            t->grad = storage_of(t)->grad;
-        }
-    }
+    g->bound = NULL;
+    tg_graph_bind(g);
     free(start), free(end), free(bufs);
     g->planned = 1;
     return TG_OK;

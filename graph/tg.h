@@ -177,6 +177,18 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all);
 size_t tg_graph_planned_bytes(const tg_graph *g);
 size_t tg_graph_unplanned_bytes(const tg_graph *g);
 
+/* Graphs that never run at the same time (a cache of graphs by input
+ * shape) can share one activation arena, so caching a graph per shape costs
+ * no extra activation memory. The arena grows to the largest plan; a graph
+ * re-points its buffers when the arena has moved since its last run. Call
+ * tg_graph_share_arena before tg_graph_plan; the arena must outlive the
+ * graphs. */
+typedef struct tg_arena tg_arena;
+tg_arena *tg_arena_new(void);
+void tg_arena_free(tg_arena *a);
+size_t tg_arena_bytes(const tg_arena *a);
+void tg_graph_share_arena(tg_graph *g, tg_arena *a);
+
 /* Marks a node's output as needed after the run (kept from reuse). Call
  * before tg_graph_plan; the loss and its root are always kept. */
 void tg_graph_keep(tg_graph *g, tg_tensor *t);

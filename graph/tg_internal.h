@@ -16,12 +16,25 @@ struct tg_graph {
     int planned;
     tg_tensor *loss;   /* root planned for backward, or NULL */
     /* memory */
-    unsigned char *arena;   /* activations and intermediate gradients */
+    tg_arena *arena;        /* activations and intermediate gradients */
+    int own_arena;          /* 1 unless shared with tg_graph_share_arena */
+    unsigned char *bound;   /* arena base the node pointers were set for */
+    size_t *data_off, *grad_off; /* per node offsets in the arena, or NO_OFF */
     size_t arena_bytes, unplanned_bytes;
     unsigned char *fixed;   /* inputs and op aux state */
     /* per backward step: gradients to zero before it runs */
     int *zero_start, *zero_list;
 };
+
+struct tg_arena {
+    unsigned char *base;
+    size_t cap;
+};
+#define TG_NO_OFF ((size_t)-1)
+
+/* Points node data and gradients into the arena if it moved since the
+ * graph last ran. */
+void tg_graph_bind(tg_graph *g);
 
 /* Records the graph's first build error (printf-style) and returns NULL. */
 tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -340,6 +340,57 @@ START_TEST(reproducible)
 }
 END_TEST
 
+/* Graphs of different shapes sharing one arena (a shape cache) give the
+ * same results as graphs with their own, run in any order. */
+START_TEST(shared_arena_matches_own_arena)
+{
+    int shapes[2][2] = {{2, 5}, {3, 9}};
+    float own[2], shared[2][2];
+    tg_arena *arena = tg_arena_new();
+    tg_params *p = tg_params_new();
+    tg_graph *g[2];
+    block k[2];
+    tg_params *pp[2];
+    for (int i = 0; i < 2; i++) { /* each graph over its own copy of the weights */
+        pp[i] = i ? tg_params_new() : p;
+        g[i] = tg_graph_new();
+        tg_graph_share_arena(g[i], arena);
+        k[i] = build_block(g[i], pp[i], shapes[i][0], shapes[i][1], 8, 2, 7, 0.0f);
+        ck_assert_int_eq(tg_params_alloc(pp[i]), TG_OK);
+        fill_normal(tg_params_values(pp[i]), tg_params_numel(pp[i]), 11);
+        ck_assert_int_eq(tg_graph_plan(g[i], k[i].loss, 0), TG_OK);
+    }
+    ck_assert_uint_ge(tg_arena_bytes(arena), tg_graph_planned_bytes(g[1]));
+    for (int round = 0; round < 2; round++)
+        for (int i = 1; i >= 0; i--) {
+            fill_block_inputs(&k[i], shapes[i][0], shapes[i][1], 7);
+            ck_assert_int_eq(tg_forward(g[i]), TG_OK);
+            ck_assert_int_eq(tg_backward(g[i], k[i].loss, NULL), TG_OK);
+            shared[round][i] = tg_f32(k[i].loss)[0];
+        }
+    for (int i = 0; i < 2; i++) {
+        tg_params *q = tg_params_new();
+        tg_graph *h = tg_graph_new();
+        block b = build_block(h, q, shapes[i][0], shapes[i][1], 8, 2, 7, 0.0f);
+        ck_assert_int_eq(tg_params_alloc(q), TG_OK);
+        fill_normal(tg_params_values(q), tg_params_numel(q), 11);
+        ck_assert_int_eq(tg_graph_plan(h, b.loss, 0), TG_OK);
+        fill_block_inputs(&b, shapes[i][0], shapes[i][1], 7);
+        ck_assert_int_eq(tg_forward(h), TG_OK);
+        own[i] = tg_f32(b.loss)[0];
+        ck_assert_float_eq(own[i], shared[0][i]);
+        ck_assert_float_eq(own[i], shared[1][i]);
+        tg_graph_free(h);
+        tg_params_free(q);
+    }
+    for (int i = 0; i < 2; i++) {
+        tg_graph_free(g[i]);
+        tg_params_free(pp[i]);
+    }
+    tg_arena_free(arena);
+}
+END_TEST
+
 START_TEST(shape_errors_name_op_and_shapes)
 {
     tg_params *p = tg_params_new();
@@ -432,6 +483,7 @@ int main(void)
     tcase_add_test(tc, transformer_block_directional_derivative);
     tcase_add_test(tc, memory_plan_reuses_and_matches);
     tcase_add_test(tc, reproducible);
+    tcase_add_test(tc, shared_arena_matches_own_arena);
     tcase_add_test(tc, shape_errors_name_op_and_shapes);
     tcase_add_test(tc, allocation_failures_are_reported);
     suite_add_tcase(s, tc);
