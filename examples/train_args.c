@@ -1,7 +1,7 @@
 /* Table-driven parsing of the `ablm train` flags (HF run_mlm.py names). */
 #include "train_args.h"
 
-#include "atomic.h"
+#include "safetensors.h"
 #include "tg.h"
 #include "train_state.h"
 
@@ -428,8 +428,9 @@ void train_args_help(FILE *f)
     fprintf(f, "  %-42s %s\n", "-h, --help", "print this help");
 }
 
-int train_args_write_json(const train_args *a, const char *path)
+static int emit_json(FILE *o, void *ctx)
 {
+    const train_args *a = ctx;
     /* flags[] is in section order; emit sorted by name so runs diff cleanly. */
     int idx[NFLAGS], n = 0;
     for (int i = 0; i < NFLAGS; i++)
@@ -441,11 +442,6 @@ int train_args_write_json(const train_args *a, const char *path)
             idx[j] = idx[j - 1];
             idx[j - 1] = t;
         }
-    opt_afile af;
-    int rc = opt_afile_open(&af, path);
-    if (rc)
-        return rc;
-    FILE *o = af.f;
     fputs("{\n", o);
     for (int k = 0; k < n; k++) {
         const flag *g = &flags[idx[k]];
@@ -487,5 +483,10 @@ int train_args_write_json(const train_args *a, const char *path)
         fputs(k + 1 < n ? ",\n" : "\n", o);
     }
     fputs("}\n", o);
-    return opt_afile_commit(&af);
+    return ferror(o) ? TG_ERR_IO : TG_OK;
+}
+
+int train_args_write_json(const train_args *a, const char *path)
+{
+    return st_atomic_write(path, emit_json, (void *)a);
 }

@@ -3,7 +3,7 @@
 #define _GNU_SOURCE
 #include "train_state.h"
 
-#include "atomic.h"
+#include "safetensors.h"
 #include "tg.h"
 
 #include <cjson/cJSON.h>
@@ -159,13 +159,9 @@ static void kv_num(FILE *f, const char *key, double v, int is_int)
     fprintf(f, "  \"%s\": %s,\n", key, num);
 }
 
-int ts_write(const ts_state *s, const char *path)
+static int emit_state(FILE *f, void *ctx)
 {
-    opt_afile a;
-    int rc = opt_afile_open(&a, path);
-    if (rc)
-        return rc;
-    FILE *f = a.f;
+    const ts_state *s = ctx;
     fputs("{\n", f);
     if (s->has_best)
         kv_num(f, "best_global_step", (double)s->best_global_step, 1);
@@ -207,8 +203,10 @@ int ts_write(const ts_state *s, const char *path)
     kv_num(f, "total_flos", s->total_flos, 0);
     kv_num(f, "train_batch_size", (double)s->train_batch_size, 1);
     fputs("  \"trial_name\": null,\n  \"trial_params\": null\n}\n", f);
-    return opt_afile_commit(&a);
+    return ferror(f) ? TG_ERR_IO : TG_OK;
 }
+
+int ts_write(const ts_state *s, const char *path) { return st_atomic_write(path, emit_state, (void *)s); }
 
 /* ---- JSON input -------------------------------------------------------- */
 
@@ -216,41 +214,10 @@ int ts_write(const ts_state *s, const char *path)
  * strings) become null so cJSON accepts them; null numbers read as NaN. */
 static char *slurp_json(const char *path, int *rc)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *rc = tg_error(TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf;
+    size_t n;
+    if ((*rc = st_read_text(path, (size_t)1 << 30, &buf, &n)))
         return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = tg_malloc(cap, path);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *p = tg_realloc(buf, cap * 2, path);
-            if (!p) {
-                tg_free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - 1 - n, f);
-        n += k;
-        if (k == 0)
-            break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) {
-        *rc = TG_ERR_NOMEM;
-        return NULL;
-    }
-    if (err) {
-        tg_free(buf);
-        *rc = tg_error(TG_ERR_IO, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = 0;
     /* Rewrite into a buffer with room for NaN (3 chars) -> null (4). */
     char *out = tg_malloc(2 * n + 1, path);
     if (!out) {
@@ -407,14 +374,22 @@ fail_rc:
 
 /* ---- results files ----------------------------------------------------- */
 
+typedef struct {
+    const ts_metric *m;
+    int n;
+} metric_list;
+
+static int emit_metrics(FILE *f, void *ctx)
+{
+    const metric_list *l = ctx;
+    write_object(f, l->m, l->n, 4, 0);
+    return ferror(f) ? TG_ERR_IO : TG_OK;
+}
+
 static int write_metrics_file(const char *path, const ts_metric *m, int n)
 {
-    opt_afile a;
-    int rc = opt_afile_open(&a, path);
-    if (rc)
-        return rc;
-    write_object(a.f, m, n, 4, 0);
-    return opt_afile_commit(&a);
+    metric_list l = {m, n};
+    return st_atomic_write(path, emit_metrics, &l);
 }
 
 int ts_save_metrics(const char *output_dir, const char *split, const ts_metric *m, int n)
