@@ -164,7 +164,7 @@ int tok_encode(const tok_tokenizer *t, const char *seq, size_t len, int max_len,
             } else {
                 id = t->special[TOK_UNK];
                 add.unknown++;
-                add.unknown_char[c]++;
+                add.unknown_char[up]++;
             }
         } else {
             step = utf8_len(c);

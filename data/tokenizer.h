@@ -35,7 +35,7 @@ typedef struct {
     long lowercase;         /* of those, given in lowercase */
     long masks;             /* [MASK] tokens ("*" or "[MASK]") */
     long unknown;           /* characters mapped to [UNK] */
-    long unknown_char[128]; /* per ASCII character; non-ASCII in [0] */
+    long unknown_char[128]; /* per ASCII character (letters upper-cased); non-ASCII in [0] */
     long empty;             /* sequences without any token between [CLS] and [SEP] */
     long truncated;         /* sequences cut to max_len */
     long truncated_tokens;  /* tokens dropped by truncation */

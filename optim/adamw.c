@@ -1,11 +1,11 @@
 /* AdamW step, decay rule, gradient clipping and optimizer state files. */
 #include "adamw.h"
 
-#include "atomic.h"
+#include "safetensors.h"
 #include "tg.h"
 
 #include <ctype.h>
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,156 +159,106 @@ double opt_clip_grad_norm(float *grads, size_t n, double max_norm)
 
 /* ---- state files ------------------------------------------------------- */
 
-static const char MAGIC[8] = {'A', 'B', 'L', 'M', 'A', 'D', 'W', '1'};
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV0 0xcbf29ce484222325ULL
-
-typedef struct {
-    char magic[8];
-    uint64_t n;
-    int64_t step;
-    uint32_t nseg, reserved;
-    double beta1, beta2, eps, weight_decay;
-} file_header;
-
-typedef struct {
-    uint64_t offset, count;
-    uint32_t decay, reserved;
-} file_segment;
-
-static int little_endian(void)
-{
-    uint32_t x = 1;
-    return *(unsigned char *)&x == 1;
-}
-
-static int put(FILE *f, uint64_t *h, const void *p, size_t n)
-{
-    *h = fnv(*h, p, n);
-    return fwrite(p, 1, n, f) == n;
-}
+#define STATE_FORMAT "ablm-adamw"
 
 int opt_adamw_save(const opt_adamw *o, const char *path)
 {
     if (!o->m)
         return tg_error(TG_ERR_ARG, "%s: optimizer not initialised", path);
-    if (!little_endian())
-        return tg_error(TG_ERR_ARG, "%s: optimizer files need a little-endian host", path);
-    file_header hd = {.n = o->n,
-                      .step = o->step,
-                      .nseg = (uint32_t)o->nseg,
-                      .beta1 = o->cfg.beta1,
-                      .beta2 = o->cfg.beta2,
-                      .eps = o->cfg.eps,
-                      .weight_decay = o->cfg.weight_decay};
-    memcpy(hd.magic, MAGIC, 8);
-    opt_afile a;
-    int rc = opt_afile_open(&a, path);
-    if (rc)
-        return rc;
-    uint64_t h = FNV0;
-    int ok = put(a.f, &h, &hd, sizeof hd);
-    for (int i = 0; ok && i < o->nseg; i++) {
-        file_segment s = {o->seg[i].offset, o->seg[i].count, (uint32_t)o->seg[i].decay, 0};
-        ok = put(a.f, &h, &s, sizeof s);
+    if (o->n > INT_MAX)
+        return tg_error(TG_ERR_ARG, "%s: %zu parameters exceed the state file's limit", path,
+                        o->n);
+    int64_t *segs = tg_malloc((o->nseg ? o->nseg : 1) * 3 * sizeof *segs, "segment table");
+    if (!segs)
+        return TG_ERR_NOMEM;
+    for (int i = 0; i < o->nseg; i++) {
+        segs[3 * i] = (int64_t)o->seg[i].offset;
+        segs[3 * i + 1] = (int64_t)o->seg[i].count;
+        segs[3 * i + 2] = o->seg[i].decay;
     }
-    ok = ok && put(a.f, &h, o->m, 2 * o->n * sizeof(float));
-    ok = ok && fwrite(&h, sizeof h, 1, a.f) == 1;
-    if (!ok) {
-        int e = errno;
-        opt_afile_abort(&a);
-        return tg_error(TG_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    return opt_afile_commit(&a);
-}
-
-static int get(FILE *f, uint64_t *h, void *p, size_t n)
-{
-    if (fread(p, 1, n, f) != n)
-        return 0;
-    *h = fnv(*h, p, n);
-    return 1;
+    int nshape[1] = {(int)o->n}, sshape[2] = {o->nseg, 3};
+    st_tensor t[3] = {{"exp_avg", ST_F32, 1, nshape, o->m},
+                      {"exp_avg_sq", ST_F32, 1, nshape, o->v},
+                      {"segments", ST_I64, 2, sshape, segs}};
+    char step[32], b1[32], b2[32], eps[32], wd[32];
+    snprintf(step, sizeof step, "%ld", o->step);
+    snprintf(b1, sizeof b1, "%.17g", o->cfg.beta1);
+    snprintf(b2, sizeof b2, "%.17g", o->cfg.beta2);
+    snprintf(eps, sizeof eps, "%.17g", o->cfg.eps);
+    snprintf(wd, sizeof wd, "%.17g", o->cfg.weight_decay);
+    const char *meta[] = {"format", STATE_FORMAT, "step", step,  "beta1",        b1,
+                          "beta2",  b2,           "eps",  eps,   "weight_decay", wd};
+    int rc = st_write(path, t, 3, meta, 6);
+    tg_free(segs);
+    return rc;
 }
 
 int opt_adamw_load(opt_adamw *o, const char *path)
 {
     if (!o->m)
         return tg_error(TG_ERR_ARG, "%s: optimizer not initialised before load", path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tg_error(TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint64_t h = FNV0, stored;
-    file_header hd;
+    st_file *f;
+    int rc = st_open(path, &f);
+    if (rc)
+        return rc;
+    int32_t *segs = NULL;
     float *mv = NULL;
-    int rc = TG_OK;
-    if (!get(f, &h, &hd, sizeof hd) || memcmp(hd.magic, MAGIC, 8)) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: not an ablm AdamW state file (bad magic or too short)",
-                      path);
+    size_t nsegv = 0;
+    const char *fmt = st_meta_get(f, "format"), *st = st_meta_get(f, "step");
+    char *end = NULL;
+    long step = st ? strtol(st, &end, 10) : -1;
+    if (!fmt || strcmp(fmt, STATE_FORMAT)) {
+        rc = tg_error(TG_ERR_FORMAT, "%s: not an ablm AdamW state (__metadata__ format is %s)",
+                      path, fmt ? fmt : "missing");
         goto out;
     }
-    if (hd.n != o->n) {
+    if (!st || !*st || *end || step < 0) {
+        rc = tg_error(TG_ERR_FORMAT, "%s: bad or missing \"step\" in __metadata__", path);
+        goto out;
+    }
+    const st_info *mi = st_find(f, "exp_avg");
+    if (mi && mi->numel != o->n) {
         rc = tg_error(TG_ERR_FORMAT, "%s: state is for %llu parameters, the model has %zu", path,
-                      (unsigned long long)hd.n, o->n);
+                      (unsigned long long)mi->numel, o->n);
         goto out;
     }
-    if (hd.nseg != (uint32_t)o->nseg) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: state has %u segments, the optimizer has %d", path,
-                      hd.nseg, o->nseg);
+    int nshape[1] = {(int)o->n};
+    if ((rc = st_check_shape(f, "exp_avg", 1, nshape)) ||
+        (rc = st_check_shape(f, "exp_avg_sq", 1, nshape)))
+        goto out;
+    if ((rc = st_load_i32(f, "segments", &segs, &nsegv)))
+        goto out;
+    if (nsegv != (size_t)o->nseg * 3) {
+        rc = tg_error(TG_ERR_FORMAT, "%s: state has %zu segments, the optimizer has %d", path,
+                      nsegv / 3, o->nseg);
         goto out;
     }
-    if (hd.step < 0) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: negative step %lld", path, (long long)hd.step);
-        goto out;
-    }
-    for (int i = 0; i < o->nseg; i++) {
-        file_segment s;
-        if (!get(f, &h, &s, sizeof s)) {
-            rc = tg_error(TG_ERR_FORMAT, "%s: truncated in segment %d", path, i);
-            goto out;
-        }
-        if (s.offset != o->seg[i].offset || s.count != o->seg[i].count ||
-            (int)s.decay != o->seg[i].decay) {
+    for (int i = 0; i < o->nseg; i++)
+        if ((size_t)segs[3 * i] != o->seg[i].offset || (size_t)segs[3 * i + 1] != o->seg[i].count ||
+            segs[3 * i + 2] != o->seg[i].decay) {
             rc = tg_error(TG_ERR_FORMAT,
-                          "%s: segment %d is (offset %llu, count %llu, decay %u), the optimizer "
-                          "has (%zu, %zu, %d)",
-                          path, i, (unsigned long long)s.offset, (unsigned long long)s.count,
-                          s.decay, o->seg[i].offset, o->seg[i].count, o->seg[i].decay);
+                          "%s: segment %d is (offset %d, count %d, decay %d), the optimizer has "
+                          "(%zu, %zu, %d)",
+                          path, i, segs[3 * i], segs[3 * i + 1], segs[3 * i + 2],
+                          o->seg[i].offset, o->seg[i].count, o->seg[i].decay);
             goto out;
         }
-    }
     mv = tg_malloc(o->n ? 2 * o->n * sizeof(float) : 1, "adamw moments (load)");
     if (!mv) {
         rc = TG_ERR_NOMEM;
         goto out;
     }
-    if (!get(f, &h, mv, 2 * o->n * sizeof(float)) || fread(&stored, sizeof stored, 1, f) != 1) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: truncated (moments or checksum missing)", path);
+    if ((rc = st_read_f32(f, "exp_avg", mv, o->n)) ||
+        (rc = st_read_f32(f, "exp_avg_sq", mv + o->n, o->n)))
         goto out;
-    }
-    if (stored != h) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: checksum mismatch (file corrupted)", path);
-        goto out;
-    }
-    if (fgetc(f) != EOF) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: trailing bytes after the checksum", path);
-        goto out;
-    }
     tg_free(o->m);
     o->m = mv;
     o->v = mv + o->n;
     mv = NULL;
-    o->step = hd.step;
+    o->step = step;
 out:
     tg_free(mv);
-    fclose(f);
+    tg_free(segs);
+    st_close(f);
     return rc;
 }

@@ -69,9 +69,11 @@ double opt_grad_norm(const float *grads, size_t n);
  * non-finite norm leaves the gradients unchanged. */
 double opt_clip_grad_norm(float *grads, size_t n, double max_norm);
 
-/* Saves step, config, segments and the m and v buffers to `path`
- * atomically (own binary format "ABLMADW1", little-endian, FNV-1a 64
- * checksum of everything before it). Returns a status. */
+/* Saves the state to `path` atomically as safetensors (the HF Trainer's
+ * optimizer file is optimizer.pt; ours is optimizer.safetensors): F32
+ * tensors "exp_avg" and "exp_avg_sq" [n], I64 "segments" [nseg, 3]
+ * (offset, count, decay), and __metadata__ format "ablm-adamw", step,
+ * beta1, beta2, eps, weight_decay. n must fit in an int. Returns a status. */
 int opt_adamw_save(const opt_adamw *o, const char *path);
 /* Loads a state written by opt_adamw_save into an initialised optimizer
  * whose buffer size and segments must match (the message says which

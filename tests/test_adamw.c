@@ -1,6 +1,7 @@
 /* AdamW against torch.optim.AdamW, the HF decay rule, clip_grad_norm_, and
  * optimizer state files. */
 #include "adamw.h"
+#include "safetensors.h"
 #include "tg.h"
 #include "testutil.h"
 
@@ -173,7 +174,7 @@ END_TEST
 START_TEST(state_round_trip_and_errors)
 {
     char *dir = tu_tmpdir(), path[256], bad[256];
-    snprintf(path, sizeof path, "%s/optimizer.bin", dir);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     opt_adamw a, b;
     float p[7];
     run_three_steps(&a, p);
@@ -204,26 +205,30 @@ START_TEST(state_round_trip_and_errors)
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "7 parameters"));
     opt_adamw_free(&b);
 
-    /* A flipped byte fails the checksum; a truncated file is reported. */
+    /* A damaged header or a truncated file is reported, naming the file. */
     FILE *f = fopen(path, "rb");
-    unsigned char buf[4096];
+    unsigned char buf[8192];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    snprintf(bad, sizeof bad, "%s/corrupt.bin", dir);
-    buf[n - 20] ^= 1;
+    snprintf(bad, sizeof bad, "%s/corrupt.safetensors", dir);
+    buf[8] = 'z'; /* header must start with '{' */
     f = fopen(bad, "wb");
     fwrite(buf, 1, n, f);
     fclose(f);
     ck_assert_int_eq(opt_adamw_init(&b, &c, 7, seg, 2), TG_OK);
     ck_assert_int_eq(opt_adamw_load(&b, bad), TG_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(tg_last_error(), "checksum"));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), bad));
     f = fopen(bad, "wb");
     fwrite(buf, 1, n / 2, f);
     fclose(f);
     ck_assert_int_eq(opt_adamw_load(&b, bad), TG_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(tg_last_error(), "truncated"));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), bad));
+    /* Another safetensors file (e.g. model weights) is not an optimizer state. */
+    ck_assert_int_eq(st_write(bad, NULL, 0, (const char *const[]){"format", "pt"}, 1), TG_OK);
+    ck_assert_int_eq(opt_adamw_load(&b, bad), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "not an ablm AdamW state"));
     ck_assert_int_eq(b.step, 0); /* unchanged on failure */
-    snprintf(bad, sizeof bad, "%s/missing.bin", dir);
+    snprintf(bad, sizeof bad, "%s/missing.safetensors", dir);
     ck_assert_int_eq(opt_adamw_load(&b, bad), TG_ERR_IO);
     opt_adamw_free(&b);
     opt_adamw_free(&a);

@@ -424,6 +424,92 @@ START_TEST(allocation_failures)
 }
 END_TEST
 
+/* The Python-written fixtures: read with the C reader, F16/BF16 copies agree
+ * with F32 to their precision, and the C writer reproduces model.safetensors
+ * byte for byte. */
+START_TEST(python_fixtures)
+{
+    const char *srcdir = tu_source_dir();
+    if (!srcdir) {
+        printf("skip python_fixtures: ABLM_SOURCE_DIR unset\n");
+        return;
+    }
+    char fx[4096], p[4200];
+    snprintf(fx, sizeof fx, "%s/tests/fixtures/roberta_tiny", srcdir);
+    st_file *m, *h, *bf, *g;
+    snprintf(p, sizeof p, "%s/model.safetensors", fx);
+    ck_assert_int_eq(st_open(p, &m), TG_OK);
+    snprintf(p, sizeof p, "%s/model_f16.safetensors", fx);
+    ck_assert_int_eq(st_open(p, &h), TG_OK);
+    snprintf(p, sizeof p, "%s/model_bf16.safetensors", fx);
+    ck_assert_int_eq(st_open(p, &bf), TG_OK);
+    snprintf(p, sizeof p, "%s/golden.safetensors", fx);
+    ck_assert_int_eq(st_open(p, &g), TG_OK);
+    ck_assert_int_eq(st_count(m), 5 + 2 * 16 + 5);
+    ck_assert_str_eq(st_meta_get(m, "format"), "pt");
+    ck_assert_int_eq(st_check_shape(m, "roberta.embeddings.word_embeddings.weight", 2,
+                                    (int[]){25, 24}), TG_OK);
+    ck_assert_int_eq(st_check_shape(m, "roberta.encoder.layer.1.intermediate.dense.weight", 2,
+                                    (int[]){40, 24}), TG_OK);
+
+    int n = st_count(m);
+    st_tensor *out = calloc((size_t)n, sizeof *out);
+    float **vals = calloc((size_t)n, sizeof *vals);
+    int (*shapes)[ST_MAX_DIMS] = calloc((size_t)n, sizeof *shapes);
+    for (int i = 0; i < n; i++) {
+        const st_info *t = st_at(m, i);
+        size_t k;
+        float *a, *b;
+        ck_assert_int_eq(st_load_f32(m, t->name, &vals[i], &k), TG_OK);
+        ck_assert_int_eq(st_load_f32(h, t->name, &a, NULL), TG_OK);
+        ck_assert_int_eq(st_load_f32(bf, t->name, &b, NULL), TG_OK);
+        for (size_t j = 0; j < k; j++) {
+            float v = vals[i][j];
+            ck_assert_msg(fabsf(a[j] - v) <= fabsf(v) * 0x1p-11f + 0x1p-25f, "%s[%zu] f16", t->name, j);
+            ck_assert_msg(fabsf(b[j] - v) <= fabsf(v) * 0x1p-8f, "%s[%zu] bf16", t->name, j);
+        }
+        tg_free(a);
+        tg_free(b);
+        for (int d = 0; d < t->ndim; d++)
+            shapes[i][d] = (int)t->shape[d];
+        out[i] = (st_tensor){t->name, ST_F32, t->ndim, shapes[i], vals[i]};
+        /* every parameter has a golden gradient of the same shape */
+        snprintf(p, sizeof p, "grad.%s", t->name);
+        ck_assert_int_eq(st_check_shape(g, p, t->ndim, shapes[i]), TG_OK);
+    }
+    int32_t ids[33], labels[33];
+    ck_assert_int_eq(st_check_shape(g, "input_ids", 2, (int[]){3, 11}), TG_OK);
+    ck_assert_int_eq(st_read_i32(g, "input_ids", ids, 33), TG_OK);
+    ck_assert_int_eq(st_read_i32(g, "labels", labels, 33), TG_OK);
+    ck_assert_int_eq(ids[0], 2);
+    ck_assert_int_eq(labels[0], -100);
+    ck_assert_int_eq(st_check_shape(g, "logits", 3, (int[]){3, 11, 25}), TG_OK);
+    ck_assert_int_eq(st_check_shape(g, "loss", 1, (int[]){1}), TG_OK);
+
+    char *dir = tu_tmpdir();
+    const char *meta[] = {"format", "pt"};
+    ck_assert_int_eq(st_write(join(dir, "m.safetensors"), out, n, meta, 1), TG_OK);
+    size_t n1, n2;
+    unsigned char *b1 = slurp(join(dir, "m.safetensors"), &n1);
+    snprintf(p, sizeof p, "%s/model.safetensors", fx);
+    unsigned char *b2 = slurp(p, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert(memcmp(b1, b2, n1) == 0);
+    free(b1);
+    free(b2);
+    for (int i = 0; i < n; i++)
+        tg_free(vals[i]);
+    free(vals);
+    free(out);
+    free(shapes);
+    st_close(m);
+    st_close(h);
+    st_close(bf);
+    st_close(g);
+    rm_tmpdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("safetensors");
@@ -434,6 +520,7 @@ int main(void)
     tcase_add_test(tc, corrupt_files_rejected);
     tcase_add_test(tc, write_errors_and_atomicity);
     tcase_add_test(tc, allocation_failures);
+    tcase_add_test(tc, python_fixtures);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
