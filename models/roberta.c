@@ -4,10 +4,13 @@
 
 #include "safetensors.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- parameters ---------------------------------------------------------- */
 
@@ -169,6 +172,53 @@ int rb_model_save(const rb_model *m, const char *dir)
     return rc;
 }
 
+int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return tg_error(TG_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    int rc = rb_model_save(m, dir);
+    if (!rc)
+        rc = rb_config_save(&m->cfg, dir);
+    if (!rc)
+        rc = tok_save(tok, dir, m->cfg.max_position_embeddings - m->cfg.pad_token_id - 1);
+    return rc;
+}
+
+int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
+                       void (*note)(const char *msg))
+{
+    *m = NULL;
+    *tok = NULL;
+    rb_config c;
+    char path[4200];
+    int rc = rb_config_load(dir, &c);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    rc = access(path, F_OK) == 0 ? tok_load(dir, tok) : tok_new(tok);
+    if (!rc)
+        rc = rb_model_new(&c, m);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc)
+        rc = rb_model_load(*m, path, note);
+    if (!rc && note) {
+        char buf[1024];
+        const char *w = rb_config_pad_warning(&c, *tok, buf, sizeof buf);
+        if (w)
+            note(w);
+    }
+    if (!rc && tok_vocab_size(*tok) != c.vocab_size)
+        rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens, config.json vocab_size is %d",
+                      dir, tok_vocab_size(*tok), c.vocab_size);
+    if (rc) {
+        rb_model_free(*m);
+        tok_free(*tok);
+        *m = NULL;
+        *tok = NULL;
+    }
+    return rc;
+}
+
 /* ---- the graph ----------------------------------------------------------- */
 
 /* Self-attention of one layer. x: [B, T, H]; mask: additive [B, 1, 1, T].
@@ -224,6 +274,12 @@ static tg_tensor *lm_head(tg_graph *g, const rb_model *m, tg_tensor *x)
 
 int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
 {
+    return rb_build_shared(m, batch, seq_len, what, NULL, out);
+}
+
+int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
+                    rb_graph *out)
+{
     const rb_config *c = &m->cfg;
     memset(out, 0, sizeof *out);
     int max_t = c->max_position_embeddings - c->pad_token_id - 1;
@@ -233,6 +289,8 @@ int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
     tg_graph *g = tg_graph_new();
     if (!g)
         return TG_ERR_NOMEM;
+    if (arena)
+        tg_graph_share_arena(g, arena);
     int bt[2] = {batch, seq_len}, mshape[4] = {batch, 1, 1, seq_len};
     out->g = g;
     out->batch = batch;

@@ -46,6 +46,15 @@ int rb_model_load(rb_model *m, const char *path, void (*note)(const char *msg));
 /* Writes model.safetensors into dir (atomically), tensors in HF layout. */
 int rb_model_save(const rb_model *m, const char *dir);
 
+/* A Hugging Face model directory: config.json, model.safetensors and the
+ * tokenizer files. Saving writes each file atomically into dir (created if
+ * missing). Loading reads config, weights and tokenizer (the default
+ * vocabulary if dir has no vocab.txt), and passes notes (skipped tensors,
+ * a pad_token_id that disagrees with the tokenizer) to `note`. */
+int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir);
+int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
+                       void (*note)(const char *msg));
+
 /* What rb_build puts in the graph. */
 enum {
     RB_HIDDEN = 0, /* encoder output only */
@@ -67,6 +76,10 @@ typedef struct {
  * for backward. Training mode (dropout) is off; see tg_graph_set_training.
  * Returns a status; on error out->g is NULL. */
 int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out);
+/* The same, planning into a shared activation arena (tg_graph_share_arena)
+ * so that a cache of graphs by shape costs one arena. */
+int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
+                    rb_graph *out);
 void rb_graph_free(rb_graph *gr);
 /* Fills the inputs from padded token ids [B, T] (pad = pad_token_id):
  * position ids counted from pad+1 over non-pad tokens (pad positions get
