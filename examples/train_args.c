@@ -147,9 +147,9 @@ static int parse_bool(const char *v, int *out)
 static void range_text(const flag *f, char *buf, size_t n)
 {
     if (f->hi == INF)
-        snprintf(buf, n, ">= %g", f->lo);
+        snprintf(buf, n, ">= %.15g", f->lo);
     else
-        snprintf(buf, n, "in [%g, %g]", f->lo, f->hi);
+        snprintf(buf, n, "in [%.15g, %.15g]", f->lo, f->hi);
 }
 
 /* Sets one flag from its text; messages name the flag. */

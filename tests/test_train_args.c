@@ -175,6 +175,39 @@ START_TEST(help_and_json)
 }
 END_TEST
 
+/* Every flag in --help has a row in docs/training.md. */
+START_TEST(docs_cover_every_flag)
+{
+    const char *src = tu_source_dir();
+    if (!src) {
+        printf("skip docs check: ABLM_SOURCE_DIR unset\n");
+        return;
+    }
+    char path[4096], *help = NULL;
+    snprintf(path, sizeof path, "%s/docs/training.md", src);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char doc[1 << 16];
+    doc[fread(doc, 1, sizeof doc - 1, f)] = 0;
+    fclose(f);
+    size_t n = 0;
+    f = open_memstream(&help, &n);
+    train_args_help(f);
+    fclose(f);
+    int flags = 0;
+    for (char *p = help; (p = strstr(p, "\n  --")); p++) {
+        char name[80];
+        ck_assert_int_eq(sscanf(p + 3, "%79[a-z_0-9-]", name), 1);
+        char want[96];
+        snprintf(want, sizeof want, "`%s", name);
+        ck_assert_msg(strstr(doc, want), "docs/training.md lacks %s", name);
+        flags++;
+    }
+    ck_assert_int_ge(flags, 45);
+    free(help);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_args");
@@ -184,6 +217,7 @@ int main(void)
     tcase_add_test(tc, derived_values);
     tcase_add_test(tc, errors);
     tcase_add_test(tc, help_and_json);
+    tcase_add_test(tc, docs_cover_every_flag);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

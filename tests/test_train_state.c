@@ -1,7 +1,9 @@
-/* trainer_state.json round trip, results files, checkpoint rotation. */
+/* trainer_state.json round trip, results files, checkpoint rotation, the
+ * SVG loss chart. */
 #include "tg.h"
 #include "testutil.h"
 #include "train_state.h"
+#include "plot_svg.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -224,6 +226,49 @@ START_TEST(rotation_keeps_best)
 }
 END_TEST
 
+START_TEST(svg_loss_chart)
+{
+    char *dir = tu_tmpdir(), path[256];
+    snprintf(path, sizeof path, "%s/loss.svg", dir);
+    double x[50], y[50], ex[5], ey[5];
+    for (int i = 0; i < 50; i++) {
+        x[i] = 10.0 * (i + 1);
+        y[i] = 3.3 - 1.6 * (1 - exp(-i / 12.0));
+    }
+    y[20] = NAN; /* a gap */
+    for (int i = 0; i < 5; i++) {
+        ex[i] = 100.0 * (i + 1);
+        ey[i] = 3.0 - 0.25 * i;
+    }
+    svg_series s[2] = {{"training loss", x, y, 50, NULL, 0}, {"eval <loss> & co", ex, ey, 5, NULL, 1}};
+    svg_chart c = {"MLM loss: run \"tiny\"", "step", "loss", 0, 0};
+    ck_assert_int_eq(svg_line_chart(path, &c, s, 2), TG_OK);
+    const char *t = read_text(path);
+    ck_assert_ptr_nonnull(strstr(t, "<svg xmlns="));
+    ck_assert_ptr_nonnull(strstr(t, "</svg>\n"));
+    ck_assert_ptr_nonnull(strstr(t, "MLM loss: run &quot;tiny&quot;"));
+    ck_assert_ptr_nonnull(strstr(t, "eval &lt;loss&gt; &amp; co"));
+    ck_assert_ptr_nonnull(strstr(t, ">500</text>")); /* an x tick */
+    ck_assert_ptr_nonnull(strstr(t, ">2.0</text>")); /* a y tick */
+    int paths = 0, circles = 0, moves = 0;
+    for (const char *p = t; (p = strstr(p, "class=\"series\"")); p++)
+        paths++;
+    for (const char *p = t; (p = strstr(p, "<circle")); p++)
+        circles++;
+    const char *d = strstr(t, " d=\"");
+    for (const char *p = d; *p != '/'; p++)
+        moves += *p == 'M';
+    ck_assert_int_eq(paths, 2);
+    ck_assert_int_eq(circles, 5);
+    ck_assert_int_eq(moves, 2); /* the NaN split the training line */
+    ck_assert_double_eq(svg_nice_step(1.6, 6), 0.2);
+    ck_assert_double_eq(svg_nice_step(490, 6), 100);
+    ck_assert_int_eq(svg_line_chart(path, &c, s, -1), TG_ERR_ARG);
+    rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_state");
@@ -232,6 +277,7 @@ int main(void)
     tcase_add_test(tc, state_round_trip);
     tcase_add_test(tc, results_files);
     tcase_add_test(tc, rotation_keeps_best);
+    tcase_add_test(tc, svg_loss_chart);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
