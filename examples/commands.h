@@ -10,4 +10,7 @@ typedef struct {
     const char *summary;
 } ablm_command;
 
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
 #endif

@@ -5,6 +5,8 @@
 #include <string.h>
 
 static const ablm_command commands[] = {
+    {"train", cmd_train, "train a RoBERTa masked-language model (run_mlm.py flags)"},
+    {"eval", cmd_eval, "evaluate a model: eval_loss, perplexity, masked-token accuracy"},
     {NULL, NULL, NULL},
 };
 

@@ -62,7 +62,12 @@ int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
     int rc = mlm_pad_batch(seqs, lens, B, max_len, 1, 0, TOK_PAD, out);
     if (rc)
         return rc;
-    long sel = mlm_mask_batch(mc, out->ids, labels, NULL, out->B, out->T, rng);
+    /* run_mlm.py masks with the tokenizer's special-tokens mask: [CLS],
+     * [SEP] and padding are never selected (an [UNK] residue can be) */
+    uint8_t special[out->B * out->T];
+    for (int i = 0; i < out->B * out->T; i++)
+        special[i] = out->ids[i] == TOK_PAD || out->ids[i] == TOK_CLS || out->ids[i] == TOK_SEP;
+    long sel = mlm_mask_batch(mc, out->ids, labels, special, out->B, out->T, rng);
     if (sel < 0) {
         mlm_batch_free(out);
         return (int)sel;

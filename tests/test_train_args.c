@@ -41,7 +41,7 @@ START_TEST(defaults_are_hf)
     ck_assert_int_eq(a.gradient_accumulation_steps, 1);
     ck_assert_int_eq(a.greater_is_better, -1);
     ck_assert_int_eq(a.max_train_samples, -1);
-    ck_assert_int_eq(a.do_train, 0);
+    ck_assert_int_eq(a.do_train, 1); /* ablm train trains unless --do_train false */
 }
 END_TEST
 
@@ -79,11 +79,11 @@ START_TEST(derived_values)
     ck_assert_double_eq(a.eval_steps, 50); /* = logging_steps */
     ck_assert_str_eq(a.metric_for_best_model, "loss");
     ck_assert_int_eq(a.greater_is_better, 0);
-    char *argv2[] = {"train", "--output_dir", "o", "--metric_for_best_model", "accuracy"};
+    char *argv2[] = {"train", "--output_dir", "o", "--metric_for_best_model", "accuracy", "--do_train", "false"};
     ck_assert_int_eq(parse(&a, ARGC(argv2), argv2), TG_OK);
     ck_assert_int_eq(a.greater_is_better, 1);
     char *argv3[] = {"train", "--output_dir", "o", "--metric_for_best_model", "accuracy",
-                     "--greater_is_better", "false"};
+                     "--greater_is_better", "false", "--do_train", "false"};
     ck_assert_int_eq(parse(&a, ARGC(argv3), argv3), TG_OK);
     ck_assert_int_eq(a.greater_is_better, 0);
     ck_assert_int_eq(train_args_steps(0.1, 1001), 101);
@@ -155,7 +155,7 @@ START_TEST(help_and_json)
 
     char *dir = tu_tmpdir(), path[256];
     snprintf(path, sizeof path, "%s/training_args.json", dir);
-    char *argv2[] = {"train", "--output_dir", "o\"q", "--seed", "3"};
+    char *argv2[] = {"train", "--output_dir", "o\"q", "--seed", "3", "--do_train", "false"};
     ck_assert_int_eq(parse(&a, ARGC(argv2), argv2), TG_OK);
     ck_assert_int_eq(train_args_write_json(&a, path), TG_OK);
     f = fopen(path, "r");
