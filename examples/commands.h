@@ -10,4 +10,6 @@ typedef struct {
     const char *summary;
 } ablm_command;
 
+int cmd_cluster(int argc, char **argv);
+
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 static const ablm_command commands[] = {
+    {"cluster", cmd_cluster, "cluster sequences by alignment identity/coverage (linclust or greedy)"},
     {NULL, NULL, NULL},
 };
 
