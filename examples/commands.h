@@ -12,5 +12,6 @@ typedef struct {
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 
 #endif

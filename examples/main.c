@@ -7,6 +7,7 @@
 static const ablm_command commands[] = {
     {"train", cmd_train, "train a RoBERTa masked-language model (run_mlm.py flags)"},
     {"eval", cmd_eval, "evaluate a model: eval_loss, perplexity, masked-token accuracy"},
+    {"cluster", cmd_cluster, "cluster sequences by alignment identity/coverage (linclust or greedy)"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,346 @@
+/* cluster_io: FASTA / plain-text sequence reading and cluster output. */
+#include "cluster_io.h"
+
+#include "tg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
+{
+    if (need <= *cap)
+        return TG_OK;
+    size_t nc = *cap ? *cap : 1024;
+    while (nc < need)
+        nc *= 2;
+    void *q = tg_realloc(*p, nc * elem, what);
+    if (!q)
+        return TG_ERR_NOMEM;
+    *p = q;
+    *cap = nc;
+    return TG_OK;
+}
+
+static int push_bytes(char **arena, size_t *cap, size_t *used, const char *b, size_t n, const char *what)
+{
+    if (grow((void **)arena, cap, *used + n + 1, 1, what))
+        return TG_ERR_NOMEM;
+    memcpy(*arena + *used, b, n);
+    *used += n;
+    return TG_OK;
+}
+
+/* Starts record n (name given); its sequence bytes follow via push_bytes. */
+static int start_record(cl_seqs *s, const char *name, size_t nl)
+{
+    if (s->n + 2 > s->n_cap) {
+        size_t nc = s->n_cap ? 2 * s->n_cap : 1024;
+        size_t *a = tg_realloc(s->seq_off, nc * sizeof *a, "sequence offsets");
+        if (!a)
+            return TG_ERR_NOMEM;
+        s->seq_off = a;
+        size_t *b = tg_realloc(s->name_off, nc * sizeof *b, "name offsets");
+        if (!b)
+            return TG_ERR_NOMEM;
+        s->name_off = b;
+        s->n_cap = nc;
+    }
+    if (s->n == 0)
+        s->seq_off[0] = s->name_off[0] = 0;
+    size_t nu = s->name_off[s->n];
+    if (push_bytes(&s->name, &s->name_cap, &nu, name, nl, "sequence names"))
+        return TG_ERR_NOMEM;
+    s->name[nu++] = 0;
+    s->name_off[s->n + 1] = nu;
+    s->seq_off[s->n + 1] = s->seq_off[s->n];
+    s->n++;
+    return TG_OK;
+}
+
+static int end_record(cl_seqs *s)
+{
+    size_t su = s->seq_off[s->n];
+    if (grow((void **)&s->seq, &s->seq_cap, su + 1, 1, "sequences"))
+        return TG_ERR_NOMEM;
+    s->seq[su++] = 0;
+    s->seq_off[s->n] = su;
+    return TG_OK;
+}
+
+static int add_seq_bytes(cl_seqs *s, const char *b, size_t n)
+{
+    size_t su = s->seq_off[s->n];
+    int rc = push_bytes(&s->seq, &s->seq_cap, &su, b, n, "sequences");
+    s->seq_off[s->n] = su;
+    return rc;
+}
+
+int cl_seqs_read(cl_seqs *s, const char *path)
+{
+    gzFile z = gzopen(path, "rb");
+    if (!z)
+        return tg_error(TG_ERR_IO, "%s: cannot open", path);
+    gzbuffer(z, 1 << 18);
+    size_t cap = 1 << 16, lineno = 0;
+    char *line = tg_malloc(cap, "input line");
+    if (!line) {
+        gzclose(z);
+        return TG_ERR_NOMEM;
+    }
+    int rc = TG_OK, fasta = -1, open = 0;
+    for (;;) {
+        /* read one whole line of any length */
+        size_t len = 0;
+        int got = 0;
+        while (gzgets(z, line + len, (int)(cap - len))) {
+            got = 1;
+            len += strlen(line + len);
+            if (len && line[len - 1] == '\n')
+                break;
+            if (len + 1 < cap)
+                break; /* EOF without newline */
+            char *nl = tg_realloc(line, cap * 2, "input line");
+            if (!nl) {
+                rc = TG_ERR_NOMEM;
+                goto out;
+            }
+            line = nl;
+            cap *= 2;
+        }
+        if (!got)
+            break;
+        lineno++;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        size_t st = 0;
+        while (st < len && (line[st] == ' ' || line[st] == '\t'))
+            st++;
+        if (st == len)
+            continue; /* blank */
+        if (fasta < 0)
+            fasta = line[st] == '>';
+        if (fasta) {
+            if (line[st] == '>') {
+                if (open && (rc = end_record(s)))
+                    goto out;
+                size_t a = st + 1, b = a;
+                while (b < len && line[b] != ' ' && line[b] != '\t')
+                    b++;
+                if ((rc = start_record(s, line + a, b - a)))
+                    goto out;
+                open = 1;
+            } else {
+                for (size_t i = st; i < len; i++)
+                    if (line[i] != ' ' && line[i] != '\t' && (rc = add_seq_bytes(s, line + i, 1)))
+                        goto out;
+            }
+        } else {
+            for (size_t i = st; i < len; i++)
+                if (line[i] == ',' || line[i] == '\t' || line[i] == ' ') {
+                    rc = tg_error(TG_ERR_FORMAT,
+                                  "%s:%zu: line has a '%s'; a table needs --column and a CSV/TSV reader, which this build does not have yet (give FASTA or one sequence per line)",
+                                  path, lineno, line[i] == ',' ? "," : line[i] == '\t' ? "tab" : "blank");
+                    goto out;
+                }
+            char nm[32];
+            int nl = snprintf(nm, sizeof nm, "seq%zu", ++s->text_count);
+            if ((rc = start_record(s, nm, (size_t)nl)) || (rc = add_seq_bytes(s, line + st, len - st)) ||
+                (rc = end_record(s)))
+                goto out;
+        }
+    }
+    if (open)
+        rc = end_record(s);
+    {
+        int ze;
+        const char *zm = gzerror(z, &ze);
+        if (!rc && ze < 0)
+            rc = tg_error(TG_ERR_IO, "%s: read error: %s", path, zm);
+    }
+out:
+    gzclose(z);
+    tg_free(line);
+    return rc;
+}
+
+void cl_seqs_free(cl_seqs *s)
+{
+    tg_free(s->seq);
+    tg_free(s->name);
+    tg_free(s->seq_off);
+    tg_free(s->name_off);
+    memset(s, 0, sizeof *s);
+}
+
+/* Opens a temp file next to final; *tmp receives its path. */
+static FILE *open_tmp(const char *final, char *tmp, size_t cap)
+{
+    snprintf(tmp, cap, "%s.tmpXXXXXX", final);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        return NULL;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    return f;
+}
+
+static int close_rename(FILE *f, const char *tmp, const char *final)
+{
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, final)) {
+        unlink(tmp);
+        return tg_error(TG_ERR_IO, "%s: write failed", final);
+    }
+    return TG_OK;
+}
+
+int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix)
+{
+    size_t n = s->n, pl = strlen(prefix) + 64;
+    char *tsv = tg_malloc(pl, "path"), *fa = tg_malloc(pl, "path"), *t1 = tg_malloc(pl + 16, "path"),
+         *t2 = tg_malloc(pl + 16, "path");
+    uint32_t *start = tg_calloc(n + 1, sizeof *start, "cluster order"), *mem = tg_malloc((n + 1) * sizeof *mem, "cluster order");
+    int rc = TG_ERR_NOMEM;
+    FILE *f1 = NULL, *f2 = NULL;
+    if (!tsv || !fa || !t1 || !t2 || !start || !mem)
+        goto out;
+    snprintf(tsv, pl, "%s_cluster.tsv", prefix);
+    snprintf(fa, pl, "%s_rep_seq.fasta", prefix);
+    /* members grouped by representative (counting sort, index order) */
+    for (size_t i = 0; i < n; i++)
+        start[rep[i] + 1]++;
+    for (size_t i = 0; i < n; i++)
+        start[i + 1] += start[i];
+    for (size_t i = 0; i < n; i++)
+        mem[start[rep[i]]++] = (uint32_t)i;
+    for (size_t i = n; i > 0; i--)
+        start[i] = start[i - 1];
+    start[0] = 0;
+    rc = TG_ERR_IO;
+    f1 = open_tmp(tsv, t1, pl + 16);
+    f2 = open_tmp(fa, t2, pl + 16);
+    if (!f1 || !f2) {
+        rc = tg_error(TG_ERR_IO, "%s: cannot create output next to it", f1 ? fa : tsv);
+        goto out;
+    }
+    for (size_t r = 0; r < n; r++) {
+        if (rep[r] != r)
+            continue;
+        const char *rn = cl_seqs_name(s, r);
+        fprintf(f1, "%s\t%s\n", rn, rn);
+        for (uint32_t k = start[r]; k < start[r + 1]; k++)
+            if (mem[k] != r)
+                fprintf(f1, "%s\t%s\n", rn, cl_seqs_name(s, mem[k]));
+        fprintf(f2, ">%s\n%s\n", rn, cl_seqs_seq(s, r));
+    }
+    rc = close_rename(f1, t1, tsv);
+    f1 = NULL;
+    int rc2 = close_rename(f2, t2, fa);
+    f2 = NULL;
+    if (!rc)
+        rc = rc2;
+out:
+    if (f1) {
+        fclose(f1);
+        unlink(t1);
+    }
+    if (f2) {
+        fclose(f2);
+        unlink(t2);
+    }
+    tg_free(tsv);
+    tg_free(fa);
+    tg_free(t1);
+    tg_free(t2);
+    tg_free(start);
+    tg_free(mem);
+    return rc;
+}
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep)
+{
+    size_t n = s->n, hcap = 1;
+    while (hcap < 2 * n + 2)
+        hcap *= 2;
+    uint32_t *tab = tg_malloc(hcap * sizeof *tab, "name table");
+    char *line = tg_malloc(1 << 16, "tsv line");
+    FILE *f = fopen(path, "r");
+    int rc = TG_ERR_NOMEM;
+    if (!tab || !line)
+        goto out;
+    if (!f) {
+        rc = tg_error(TG_ERR_IO, "%s: cannot open", path);
+        goto out;
+    }
+    memset(tab, 0xff, hcap * sizeof *tab);
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = cl_seqs_name(s, i);
+        size_t h = hash_str(nm, strlen(nm)) & (hcap - 1);
+        while (tab[h] != UINT32_MAX) {
+            if (!strcmp(cl_seqs_name(s, tab[h]), nm)) {
+                rc = tg_error(TG_ERR_FORMAT, "%s: sequence name '%s' is not unique", path, nm);
+                goto out;
+            }
+            h = (h + 1) & (hcap - 1);
+        }
+        tab[h] = (uint32_t)i;
+        rep[i] = UINT32_MAX;
+    }
+    size_t lineno = 0;
+    while (fgets(line, 1 << 16, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *tab1 = strchr(line, '\t');
+        if (!tab1) {
+            rc = tg_error(TG_ERR_FORMAT, "%s:%zu: no tab", path, lineno);
+            goto out;
+        }
+        *tab1 = 0;
+        const char *f2[2] = {line, tab1 + 1};
+        uint32_t id[2];
+        for (int k = 0; k < 2; k++) {
+            size_t h = hash_str(f2[k], strlen(f2[k])) & (hcap - 1);
+            while (tab[h] != UINT32_MAX && strcmp(cl_seqs_name(s, tab[h]), f2[k]))
+                h = (h + 1) & (hcap - 1);
+            if (tab[h] == UINT32_MAX) {
+                rc = tg_error(TG_ERR_FORMAT, "%s:%zu: unknown sequence '%s'", path, lineno, f2[k]);
+                goto out;
+            }
+            id[k] = tab[h];
+        }
+        if (rep[id[1]] != UINT32_MAX) {
+            rc = tg_error(TG_ERR_FORMAT, "%s:%zu: '%s' is a member twice", path, lineno, f2[1]);
+            goto out;
+        }
+        rep[id[1]] = id[0];
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rep[i] == UINT32_MAX) {
+            rc = tg_error(TG_ERR_FORMAT, "%s: sequence '%s' is in no cluster", path, cl_seqs_name(s, i));
+            goto out;
+        }
+    rc = TG_OK;
+out:
+    if (f)
+        fclose(f);
+    tg_free(tab);
+    tg_free(line);
+    return rc;
+}
