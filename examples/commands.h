@@ -10,4 +10,7 @@ typedef struct {
     const char *summary;
 } ablm_command;
 
+int cmd_split(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
+
 #endif

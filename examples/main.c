@@ -5,6 +5,7 @@
 #include <string.h>
 
 static const ablm_command commands[] = {
+    {"split", cmd_split, "train/val/test files from a clustering (whole clusters), leakage report"},
     {NULL, NULL, NULL},
 };
 
