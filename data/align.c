@@ -5,14 +5,25 @@
 
 #include <string.h>
 
-/* Code + 1 of each letter; 0 means X. */
-#define L2(C, V) [C] = V + 1, [C + 32] = V + 1
-static const uint8_t CODE1[256] = {
-    L2('A', 0),  L2('C', 1),  L2('D', 2),  L2('E', 3),  L2('F', 4),  L2('G', 5),  L2('H', 6),
-    L2('I', 7),  L2('K', 8),  L2('L', 9),  L2('M', 10), L2('N', 11), L2('P', 12), L2('Q', 13),
-    L2('R', 14), L2('S', 15), L2('T', 16), L2('V', 17), L2('W', 18), L2('Y', 19),
+/* Code of each byte: ACDEFGHIKLMNPQRSTVWY -> 0..19 (either case), else 20 (X). */
+const uint8_t aln_codes[256] = {
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20,  0, 20,  1,  2,  3,  4,  5,  6,  7, 20,  8,  9, 10, 11, 20,
+    12, 13, 14, 15, 16, 20, 17, 18, 20, 19, 20, 20, 20, 20, 20, 20,
+    20,  0, 20,  1,  2,  3,  4,  5,  6,  7, 20,  8,  9, 10, 11, 20,
+    12, 13, 14, 15, 16, 20, 17, 18, 20, 19, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
 };
-#undef L2
 
 static const char LETTERS[] = "ACDEFGHIKLMNPQRSTVWYX";
 
@@ -73,12 +84,12 @@ void aln_params_default(aln_params *p)
     p->gap_extend = 2;
 }
 
-uint8_t aln_code(unsigned char c) { return CODE1[c] ? (uint8_t)(CODE1[c] - 1) : 20; }
+uint8_t aln_code(unsigned char c) { return aln_codes[c]; }
 
 void aln_encode(const char *s, int n, uint8_t *out)
 {
     for (int i = 0; i < n; i++)
-        out[i] = aln_code((unsigned char)s[i]);
+        out[i] = aln_codes[(unsigned char)s[i]];
 }
 
 static const int8_t (*matrix_of(aln_matrix m))[21] { return m == ALN_BLOSUM62 ? BLOSUM62 : VTML40; }

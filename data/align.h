@@ -46,6 +46,8 @@ typedef struct {
 
 #define ALN_ALPHABET 21 /* ACDEFGHIKLMNPQRSTVWY then X */
 
+/* Code 0..20 of each byte (the table behind aln_code, for tight loops). */
+extern const uint8_t aln_codes[256];
 /* Code 0..20 of a residue byte (case-insensitive; non-standard bytes -> 20). */
 uint8_t aln_code(unsigned char c);
 /* Encodes n bytes of s into codes (out must hold n bytes). */

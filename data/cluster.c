@@ -1,0 +1,744 @@
+/* cluster: dedup of identical sequences, linclust and greedy clustering. */
+#include "cluster.h"
+
+#include "cluster_util.h"
+#include "tg.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cl_opts_default(cl_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->mode = CL_LINCLUST;
+    o->min_seq_id = 0.0;
+    o->coverage = 0.8;
+    o->cov_mode = 0;
+    o->kmer_per_seq = 5;
+    o->k = 6;
+    o->spaced_pattern = "11011101";
+    aln_params_default(&o->aln);
+    o->greedy_k = 3;
+    o->greedy_max_postings = 20000;
+    o->max_candidates = 1000;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Shared state of one clustering run over the unique sequences. */
+typedef struct {
+    const char *const *seqs;
+    const int *lens;
+    const uint32_t *uniq; /* local id -> original index, ascending */
+    size_t m;             /* unique sequences */
+    int maxlen;
+    const cl_opts *o;
+    int nthreads;
+    cl_trk *trk;
+    size_t n_aln;
+} ctx;
+
+static inline const char *useq(const ctx *c, uint32_t u) { return c->seqs[c->uniq[u]]; }
+static inline int ulen(const ctx *c, uint32_t u) { return c->lens[c->uniq[u]]; }
+
+static int seq_equal(const char *a, const char *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (aln_codes[(unsigned char)a[i]] != aln_codes[(unsigned char)b[i]])
+            return 0;
+    return 1;
+}
+
+/* Collapses identical sequences: grp[i] = local id of i's group, groups
+ * numbered by their lowest index; *uniq_out lists those lowest indices. */
+static int dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint32_t *grp,
+                 uint32_t **uniq_out, size_t *m_out)
+{
+    uint64_t *h = cl_talloc(t, n * sizeof *h, "sequence hashes");
+    uint32_t *v = cl_talloc(t, n * sizeof *v, "sequence order");
+    if (!h || !v) {
+        cl_tfree(t, h);
+        cl_tfree(t, v);
+        return TG_ERR_NOMEM;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = 0xcbf29ce484222325ULL ^ (uint64_t)lens[i];
+        const unsigned char *s = (const unsigned char *)seqs[i];
+        for (int j = 0; j < lens[i]; j++)
+            x = (x ^ aln_codes[s[j]]) * 0x100000001b3ULL;
+        h[i] = mix64(x);
+        v[i] = (uint32_t)i;
+    }
+    int rc = cl_radix_sort(t, h, v, n, 64);
+    if (rc) {
+        cl_tfree(t, h);
+        cl_tfree(t, v);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        grp[i] = (uint32_t)i;
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && h[b] == h[a]; b++)
+            ;
+        /* within a run, v is ascending (stable sort): match each to the
+         * first earlier leader with the same sequence */
+        for (size_t x = a + 1; x < b; x++) {
+            uint32_t i = v[x];
+            for (size_t y = a; y < x; y++) {
+                uint32_t l = v[y];
+                if (grp[l] == l && lens[l] == lens[i] && seq_equal(seqs[l], seqs[i], lens[i])) {
+                    grp[i] = l;
+                    break;
+                }
+            }
+        }
+    }
+    cl_tfree(t, h);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += grp[i] == i;
+    uint32_t *uniq = v; /* reuse: n >= m */
+    for (size_t i = 0, cnt = 0; i < n; i++) {
+        if (grp[i] == i) {
+            uniq[cnt] = (uint32_t)i;
+            grp[i] = (uint32_t)cnt++;
+        } else {
+            grp[i] = grp[grp[i]];
+        }
+    }
+    *uniq_out = uniq;
+    *m_out = m;
+    return TG_OK;
+}
+
+/* ---- linclust ---------------------------------------------------------- */
+
+typedef struct {
+    uint64_t h;
+    uint32_t kmer;
+} hk;
+
+/* Up to kps distinct k-mers of codes[0..L) with the lowest hashes; returns
+ * the count written to out. */
+static int select_kmers(const uint8_t *codes, int L, const int *pos, int k, int span, int kps,
+                        hk *best, uint32_t *out)
+{
+    int nb = 0;
+    for (int p = 0; p + span <= L; p++) {
+        uint32_t km = 0;
+        int bad = 0;
+        for (int w = 0; w < k; w++) {
+            uint8_t cd = codes[p + pos[w]];
+            bad |= cd == 20;
+            km = km * 21 + cd;
+        }
+        if (bad)
+            continue;
+        uint64_t hv = mix64(km + 0x9e3779b97f4a7c15ULL);
+        if (nb == kps && hv >= best[nb - 1].h)
+            continue;
+        int dup = 0;
+        for (int i = 0; i < nb; i++)
+            dup |= best[i].kmer == km;
+        if (dup)
+            continue;
+        int i = nb < kps ? nb++ : nb - 1;
+        while (i > 0 && best[i - 1].h > hv) {
+            best[i] = best[i - 1];
+            i--;
+        }
+        best[i].h = hv;
+        best[i].kmer = km;
+    }
+    for (int i = 0; i < nb; i++)
+        out[i] = best[i].kmer;
+    return nb;
+}
+
+/* Lazy max-heap of (count, -id) keys for set cover. */
+static void heap_push(uint64_t *hp, size_t *n, uint64_t key)
+{
+    size_t i = (*n)++;
+    while (i > 0 && hp[(i - 1) / 2] < key) {
+        hp[i] = hp[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    hp[i] = key;
+}
+
+static uint64_t heap_pop(uint64_t *hp, size_t *n)
+{
+    uint64_t top = hp[0], last = hp[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, b = i;
+        uint64_t bv = last;
+        if (l < *n && hp[l] > bv)
+            b = l, bv = hp[l];
+        if (r < *n && hp[r] > bv)
+            b = r, bv = hp[r];
+        if (b == i)
+            break;
+        hp[i] = hp[b];
+        i = b;
+    }
+    if (*n)
+        hp[i] = last;
+    return top;
+}
+
+static int linclust(ctx *c, uint32_t *repu)
+{
+    const cl_opts *o = c->o;
+    cl_trk *t = c->trk;
+    size_t m = c->m;
+    int k = o->k, kps = o->kmer_per_seq, pos[64], span = 0;
+    if (o->spaced_pattern && o->spaced_pattern[0]) {
+        int w = 0;
+        for (const char *p = o->spaced_pattern; *p; p++, span++)
+            if (*p == '1')
+                pos[w++] = span;
+    } else {
+        for (int w = 0; w < k; w++)
+            pos[w] = w;
+        span = k;
+    }
+    double t0 = now();
+    int rc = TG_ERR_NOMEM;
+    size_t cap = m * (size_t)kps;
+    uint64_t *keys = cl_talloc(t, cap * sizeof *keys, "linclust k-mer table");
+    uint8_t *nk = cl_talloc(t, m, "linclust k-mer counts");
+    int nt = c->nthreads;
+    uint8_t *tb = cl_talloc(t, (size_t)nt * (2 * (size_t)c->maxlen + 1), "linclust buffers");
+    hk *hb = cl_talloc(t, (size_t)nt * kps * sizeof *hb, "linclust k-mer buffers");
+    uint64_t *pairs = NULL, *hp = NULL;
+    uint8_t *flag = NULL;
+    uint32_t *outo = NULL, *outv = NULL, *ino = NULL, *inv = NULL, *cnt = NULL;
+    if (!keys || !nk || !tb || !hb)
+        goto done;
+    /* 1. k-mer selection, fixed slots per sequence */
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num();
+        uint8_t *codes = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1);
+        hk *best = hb + (size_t)tid * kps;
+        uint32_t km[1000];
+#pragma omp for schedule(dynamic, 1024)
+        for (size_t u = 0; u < m; u++) {
+            int L = ulen(c, (uint32_t)u);
+            aln_encode(useq(c, (uint32_t)u), L, codes);
+            int got = select_kmers(codes, L, pos, k, span, kps, best, km);
+            nk[u] = (uint8_t)(got > 255 ? 255 : got);
+            for (int i = 0; i < got; i++)
+                keys[u * kps + i] = (uint64_t)km[i] << 32 | u;
+        }
+    }
+    size_t ne = 0;
+    for (size_t u = 0; u < m; u++)
+        for (int i = 0; i < nk[u]; i++)
+            keys[ne++] = keys[u * kps + i];
+    cl_tfree(t, nk);
+    nk = NULL;
+    cl_tfree(t, hb);
+    hb = NULL;
+    int kbits = 1; /* bits of the largest k-mer code 21^k - 1 */
+    for (uint64_t lim = 1, w = 0; w < (uint64_t)k; w++, lim *= 21)
+        if (w + 1 == (uint64_t)k)
+            while ((1ULL << kbits) < lim * 21)
+                kbits++;
+    if ((rc = cl_radix_sort(t, keys, NULL, ne, 32 + kbits)))
+        goto done;
+    double t1 = now();
+    /* 2. groups -> (member, centre) pairs, reusing the key array */
+    size_t np = 0;
+    for (size_t a = 0, b; a < ne; a = b) {
+        uint32_t km = (uint32_t)(keys[a] >> 32);
+        uint32_t cen = (uint32_t)keys[a];
+        for (b = a + 1; b < ne && (uint32_t)(keys[b] >> 32) == km; b++) {
+            uint32_t u = (uint32_t)keys[b];
+            if (ulen(c, u) > ulen(c, cen))
+                cen = u; /* ids ascend within a group: ties keep the lower */
+        }
+        for (size_t x = a; x < b; x++) {
+            uint32_t u = (uint32_t)keys[x];
+            if (u != cen)
+                keys[np++] = (uint64_t)u << 32 | cen;
+        }
+    }
+    rc = TG_ERR_NOMEM;
+    pairs = keys;
+    keys = NULL;
+    {
+        int mbits = 1;
+        while (mbits < 32 && (1ULL << mbits) < m)
+            mbits++;
+        if ((rc = cl_radix_sort(t, pairs, NULL, np, 32 + mbits)))
+            goto done;
+        rc = TG_ERR_NOMEM;
+    }
+    size_t nu = 0;
+    for (size_t i = 0; i < np; i++)
+        if (!nu || pairs[i] != pairs[nu - 1])
+            pairs[nu++] = pairs[i];
+    np = nu;
+    flag = cl_talloc(t, np ? np : 1, "linclust edge flags");
+    if (!flag)
+        goto done;
+    /* 3. align each member to its centre */
+    int err = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num();
+        uint8_t *qb = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1), *sb = qb + c->maxlen;
+        int cq[ALN_ALPHABET], cm[ALN_ALPHABET];
+#pragma omp for schedule(dynamic, 256) reduction(| : err)
+        for (size_t i = 0; i < np; i++) {
+            uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+            int lc = ulen(c, cen), lu = ulen(c, u);
+            aln_encode(useq(c, cen), lc, qb);
+            aln_encode(useq(c, u), lu, sb);
+            cl_composition(qb, lc, cq);
+            cl_composition(sb, lu, cm);
+            uint8_t f = 0;
+            if ((cl_may_pass(o, lc, cq, lu, cm) || cl_may_pass(o, lu, cm, lc, cq)) &&
+                (cl_may_pass_lcs(o, qb, lc, sb, lu) || cl_may_pass_lcs(o, sb, lu, qb, lc))) {
+                aln_result r;
+                if (aln_align_codes(&o->aln, qb, lc, sb, lu, &r)) {
+                    err |= 1;
+                } else {
+                    f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode); /* cen -> u */
+                    aln_swap(&r);
+                    f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode) << 1; /* u -> cen */
+                }
+            }
+            flag[i] = f;
+        }
+    }
+    c->n_aln += np;
+    if (err) {
+        rc = TG_ERR_NOMEM;
+        goto done;
+    }
+    double t2 = now();
+    /* 4. directed graph (out: whom a node can represent; in: reverse) */
+    outo = cl_tcalloc(t, (m + 1) * sizeof *outo, "linclust graph");
+    ino = cl_tcalloc(t, (m + 1) * sizeof *ino, "linclust graph");
+    if (!outo || !ino)
+        goto done;
+    size_t nedge = 0;
+    for (size_t i = 0; i < np; i++) {
+        uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+        if (flag[i] & 1)
+            outo[cen + 1]++, ino[u + 1]++, nedge++;
+        if (flag[i] & 2)
+            outo[u + 1]++, ino[cen + 1]++, nedge++;
+    }
+    for (size_t u = 0; u < m; u++) {
+        outo[u + 1] += outo[u];
+        ino[u + 1] += ino[u];
+    }
+    outv = cl_talloc(t, (nedge ? nedge : 1) * sizeof *outv, "linclust graph");
+    inv = cl_talloc(t, (nedge ? nedge : 1) * sizeof *inv, "linclust graph");
+    cnt = cl_talloc(t, m * sizeof *cnt, "linclust graph");
+    if (!outv || !inv || !cnt)
+        goto done;
+    memcpy(cnt, outo, m * sizeof *cnt);
+    uint32_t *cin = repu; /* scratch: fill positions for in-edges */
+    memcpy(cin, ino, m * sizeof *cin);
+    for (size_t i = 0; i < np; i++) {
+        uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+        if (flag[i] & 1)
+            outv[cnt[cen]++] = u, inv[cin[u]++] = cen;
+        if (flag[i] & 2)
+            outv[cnt[u]++] = cen, inv[cin[cen]++] = u;
+    }
+    cl_tfree(t, pairs);
+    pairs = NULL;
+    cl_tfree(t, flag);
+    flag = NULL;
+    /* 5. greedy set cover */
+    hp = cl_talloc(t, (m + 1) * sizeof *hp, "set cover heap");
+    if (!hp)
+        goto done;
+    size_t hn = 0;
+    for (size_t u = 0; u < m; u++) {
+        cnt[u] = outo[u + 1] - outo[u];
+        repu[u] = UINT32_MAX;
+        heap_push(hp, &hn, (uint64_t)cnt[u] << 32 | (UINT32_MAX - (uint32_t)u));
+    }
+    while (hn) {
+        uint64_t key = heap_pop(hp, &hn);
+        uint32_t u = UINT32_MAX - (uint32_t)key, kc = (uint32_t)(key >> 32);
+        if (repu[u] != UINT32_MAX)
+            continue;
+        if (kc != cnt[u]) {
+            heap_push(hp, &hn, (uint64_t)cnt[u] << 32 | (UINT32_MAX - u));
+            continue;
+        }
+        repu[u] = u;
+        for (uint32_t e = ino[u]; e < ino[u + 1]; e++)
+            cnt[inv[e]]--;
+        for (uint32_t e = outo[u]; e < outo[u + 1]; e++) {
+            uint32_t w = outv[e];
+            if (repu[w] != UINT32_MAX)
+                continue;
+            repu[w] = u;
+            for (uint32_t f = ino[w]; f < ino[w + 1]; f++)
+                cnt[inv[f]]--;
+        }
+    }
+    if (o->progress)
+        fprintf(stderr, "cluster: linclust k-mers+sort %.2fs, %zu alignments %.2fs, %zu edges, set cover %.2fs\n",
+                t1 - t0, np, t2 - t1, nedge, now() - t2);
+    rc = TG_OK;
+done:
+    cl_tfree(t, keys);
+    cl_tfree(t, nk);
+    cl_tfree(t, tb);
+    cl_tfree(t, hb);
+    cl_tfree(t, pairs);
+    cl_tfree(t, flag);
+    cl_tfree(t, outo);
+    cl_tfree(t, outv);
+    cl_tfree(t, ino);
+    cl_tfree(t, inv);
+    cl_tfree(t, cnt);
+    cl_tfree(t, hp);
+    return rc;
+}
+
+/* ---- greedy ------------------------------------------------------------ */
+
+typedef struct {
+    uint32_t *p;
+    uint32_t n, cap;
+} posting;
+
+/* Per-thread search state. */
+typedef struct {
+    uint32_t *count;  /* per rep ordinal */
+    uint64_t *touched;
+    uint32_t *qk;     /* distinct k-mers of the query */
+    uint8_t *qc, *rc; /* codes of member and candidate rep */
+    int *hist;
+} gbuf;
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Distinct contiguous k-mers (no X) of codes[0..L) into out; returns count. */
+static int distinct_kmers(const uint8_t *codes, int L, int k, uint32_t *out)
+{
+    int n = 0;
+    for (int p = 0; p + k <= L; p++) {
+        uint32_t km = 0;
+        int bad = 0;
+        for (int w = 0; w < k; w++) {
+            bad |= codes[p + w] == 20;
+            km = km * 21 + codes[p + w];
+        }
+        if (!bad)
+            out[n++] = km;
+    }
+    qsort(out, (size_t)n, sizeof *out, cmp_u32);
+    int d = 0;
+    for (int i = 0; i < n; i++)
+        if (!d || out[i] != out[d - 1])
+            out[d++] = out[i];
+    return d;
+}
+
+typedef struct {
+    ctx *c;
+    posting *idx;
+    uint32_t *rep_list; /* ordinal -> unique id */
+} gstate;
+
+/* First representative (ordinal >= lo) that member u (codes/k-mers in b)
+ * reaches the thresholds against, by shared k-mers then ordinal; UINT32_MAX
+ * if none. *naln counts alignments; *err set on failure. */
+static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo,
+                            size_t *naln, int *err)
+{
+    const cl_opts *o = g->c->o;
+    size_t nt = 0;
+    for (int i = 0; i < nq; i++) {
+        const posting *P = &g->idx[b->qk[i]];
+        if (P->n > (uint32_t)o->greedy_max_postings)
+            continue;
+        for (uint32_t e = P->n; e-- > 0;) {
+            uint32_t r = P->p[e];
+            if (r < lo)
+                break;
+            if (b->count[r]++ == 0)
+                b->touched[nt++] = r;
+        }
+    }
+    if (!nt)
+        return UINT32_MAX;
+    /* keep the candidates with the highest counts (>= thr), sort them */
+    int mc = o->max_candidates;
+    uint32_t thr = 1;
+    if (nt > (size_t)mc) {
+        memset(b->hist, 0, sizeof(int) * (size_t)(nq + 1));
+        for (size_t i = 0; i < nt; i++)
+            b->hist[b->count[b->touched[i]]]++;
+        size_t cum = 0;
+        for (thr = (uint32_t)nq; thr > 1; thr--) {
+            cum += (size_t)b->hist[thr];
+            if (cum >= (size_t)mc)
+                break;
+        }
+    }
+    size_t nc = 0;
+    for (size_t i = 0; i < nt; i++) {
+        uint32_t r = (uint32_t)b->touched[i], cn = b->count[r];
+        b->count[r] = 0;
+        if (cn >= thr)
+            b->touched[nc++] = (uint64_t)(UINT32_MAX - cn) << 32 | r;
+    }
+    qsort(b->touched, nc, sizeof *b->touched, cmp_u64);
+    const ctx *c = g->c;
+    int lu = ulen(c, u), cm[ALN_ALPHABET], cr[ALN_ALPHABET];
+    cl_composition(b->qc, lu, cm);
+    int tried = 0;
+    for (size_t i = 0; i < nc && tried < mc; i++) {
+        uint32_t r = (uint32_t)b->touched[i], ru = g->rep_list[r];
+        int lr = ulen(c, ru);
+        if (!cl_may_pass_len(o, lr, lu))
+            continue;
+        aln_encode(useq(c, ru), lr, b->rc);
+        cl_composition(b->rc, lr, cr);
+        if (!cl_may_pass(o, lr, cr, lu, cm) || !cl_may_pass_lcs(o, b->rc, lr, b->qc, lu))
+            continue;
+        aln_result res;
+        tried++;
+        if (aln_align_codes(&o->aln, b->rc, lr, b->qc, lu, &res)) {
+            *err = 1;
+            break;
+        }
+        if (aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode)) {
+            *naln += (size_t)tried;
+            return r;
+        }
+    }
+    *naln += (size_t)tried;
+    return UINT32_MAX;
+}
+
+#define GREEDY_BATCH 1024
+
+static int greedy(ctx *c, uint32_t *repu)
+{
+    const cl_opts *o = c->o;
+    cl_trk *t = c->trk;
+    size_t m = c->m;
+    int nt = c->nthreads, k = o->greedy_k, rc = TG_ERR_NOMEM;
+    size_t nb = 1;
+    for (int w = 0; w < k; w++)
+        nb *= 21;
+    uint64_t *ord = cl_talloc(t, m * sizeof *ord, "greedy order");
+    posting *idx = cl_tcalloc(t, nb * sizeof *idx, "greedy k-mer index");
+    uint32_t *rep_list = cl_talloc(t, m * sizeof *rep_list, "greedy representatives");
+    uint32_t *found = cl_talloc(t, GREEDY_BATCH * sizeof *found, "greedy batch");
+    gbuf *bufs = cl_tcalloc(t, (size_t)nt * sizeof *bufs, "greedy buffers");
+    size_t naln[256] = {0};
+    if (!ord || !idx || !rep_list || !found || !bufs)
+        goto done;
+    for (int i = 0; i < nt; i++) {
+        gbuf *b = &bufs[i];
+        b->count = cl_tcalloc(t, m * sizeof *b->count, "greedy counts");
+        b->touched = cl_talloc(t, m * sizeof *b->touched, "greedy candidates");
+        b->qk = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->qk, "greedy k-mers");
+        b->qc = cl_talloc(t, 2 * (size_t)c->maxlen + 2, "greedy codes");
+        b->hist = cl_talloc(t, ((size_t)c->maxlen + 2) * sizeof *b->hist, "greedy histogram");
+        if (!b->count || !b->touched || !b->qk || !b->qc || !b->hist)
+            goto done;
+        b->rc = b->qc + c->maxlen + 1;
+    }
+    for (size_t u = 0; u < m; u++)
+        ord[u] = (uint64_t)(UINT32_MAX - (uint32_t)ulen(c, (uint32_t)u)) << 32 | u;
+    if ((rc = cl_radix_sort(t, ord, NULL, m, 64)))
+        goto done;
+    rc = TG_ERR_NOMEM;
+    gstate g = {c, idx, rep_list};
+    uint32_t nrep = 0;
+    int err = 0;
+    double t0 = now(), last = t0;
+    for (size_t b0 = 0; b0 < m; b0 += GREEDY_BATCH) {
+        size_t b1 = b0 + GREEDY_BATCH < m ? b0 + GREEDY_BATCH : m;
+        uint32_t limit = nrep;
+        if (limit) {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 8) reduction(| : err)
+            for (size_t x = b0; x < b1; x++) {
+                int tid = omp_get_thread_num();
+                gbuf *b = &bufs[tid];
+                uint32_t u = (uint32_t)ord[x];
+                int L = ulen(c, u);
+                aln_encode(useq(c, u), L, b->qc);
+                int nq = distinct_kmers(b->qc, L, k, b->qk);
+                found[x - b0] = greedy_find(&g, b, u, nq, 0, &naln[tid], &err);
+            }
+        } else {
+            for (size_t x = b0; x < b1; x++)
+                found[x - b0] = UINT32_MAX;
+        }
+        if (err)
+            goto done;
+        /* in order: finish against reps created in this batch */
+        gbuf *b = &bufs[0];
+        for (size_t x = b0; x < b1; x++) {
+            uint32_t u = (uint32_t)ord[x], r = found[x - b0];
+            int L = ulen(c, u);
+            aln_encode(useq(c, u), L, b->qc);
+            int nq = distinct_kmers(b->qc, L, k, b->qk);
+            if (r == UINT32_MAX && nrep > limit)
+                r = greedy_find(&g, b, u, nq, limit, &naln[0], &err);
+            if (err)
+                goto done;
+            if (r != UINT32_MAX) {
+                repu[u] = rep_list[r];
+                continue;
+            }
+            r = nrep++;
+            rep_list[r] = u;
+            repu[u] = u;
+            for (int i = 0; i < nq; i++) {
+                posting *P = &idx[b->qk[i]];
+                if (P->n == P->cap) {
+                    uint32_t nc = P->cap ? 2 * P->cap : 4;
+                    uint32_t *np = cl_trealloc(t, P->p, nc * sizeof *np, "greedy k-mer index");
+                    if (!np)
+                        goto done;
+                    P->p = np;
+                    P->cap = nc;
+                }
+                P->p[P->n++] = r;
+            }
+        }
+        if (o->progress && now() - last > 5) {
+            last = now();
+            double el = last - t0;
+            fprintf(stderr, "cluster: greedy %zu/%zu sequences, %u representatives, %.0fs, ETA %.0fs\n",
+                    b1, m, nrep, el, el * (double)(m - b1) / (double)b1);
+        }
+    }
+    for (int i = 0; i < nt; i++)
+        c->n_aln += naln[i];
+    if (o->progress)
+        fprintf(stderr, "cluster: greedy %.2fs\n", now() - t0);
+    rc = TG_OK;
+done:
+    if (idx)
+        for (size_t i = 0; i < nb; i++)
+            cl_tfree(t, idx[i].p);
+    if (bufs)
+        for (int i = 0; i < nt; i++) {
+            cl_tfree(t, bufs[i].count);
+            cl_tfree(t, bufs[i].touched);
+            cl_tfree(t, bufs[i].qk);
+            cl_tfree(t, bufs[i].qc);
+            cl_tfree(t, bufs[i].hist);
+        }
+    cl_tfree(t, bufs);
+    cl_tfree(t, idx);
+    cl_tfree(t, ord);
+    cl_tfree(t, rep_list);
+    cl_tfree(t, found);
+    return rc;
+}
+
+int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
+               uint32_t *rep, cl_stats *stats)
+{
+    double t0 = now();
+    int rc = cl_check_opts(o);
+    if (rc)
+        return rc;
+    if (n && (!seqs || !lens || !rep))
+        return tg_error(TG_ERR_ARG, "cl_cluster: NULL sequences, lengths or output");
+    if (n >= UINT32_MAX)
+        return tg_error(TG_ERR_ARG, "cl_cluster: %zu sequences; at most %u supported", n, UINT32_MAX - 1);
+    int maxlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] < 0 || (lens[i] && !seqs[i]))
+            return tg_error(TG_ERR_ARG, "cl_cluster: sequence %zu has length %d or no data", i, lens[i]);
+        if (lens[i] > maxlen)
+            maxlen = lens[i];
+    }
+    int nt = o->threads > 0 ? o->threads : tg_threads();
+    if (nt < 1)
+        nt = 1;
+    if (nt > 256)
+        nt = 256;
+    cl_trk trk = {0, 0};
+    uint32_t *grp = NULL, *uniq = NULL, *repu = NULL;
+    size_t m = 0;
+    ctx c = {seqs, lens, NULL, 0, maxlen, o, nt, &trk, 0};
+    if (n == 0)
+        goto stats;
+    rc = TG_ERR_NOMEM;
+    grp = cl_talloc(&trk, n * sizeof *grp, "cluster groups");
+    if (!grp)
+        goto done;
+    if ((rc = dedup(&trk, seqs, lens, n, grp, &uniq, &m)))
+        goto done;
+    rc = TG_ERR_NOMEM;
+    repu = cl_talloc(&trk, m * sizeof *repu, "cluster unique reps");
+    if (!repu)
+        goto done;
+    c.uniq = uniq;
+    c.m = m;
+    if (o->progress)
+        fprintf(stderr, "cluster: %zu sequences, %zu unique (%.2fs)\n", n, m, now() - t0);
+    rc = o->mode == CL_GREEDY ? greedy(&c, repu) : linclust(&c, repu);
+    if (rc)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        rep[i] = uniq[repu[grp[i]]];
+stats:
+    if (stats) {
+        memset(stats, 0, sizeof *stats);
+        stats->n_seqs = n;
+        stats->n_unique = m;
+        for (size_t u = 0; u < m; u++)
+            stats->n_clusters += repu[u] == u;
+        stats->n_alignments = c.n_aln;
+        stats->peak_bytes = trk.peak;
+        stats->seconds = now() - t0;
+    }
+    rc = TG_OK;
+done:
+    cl_tfree(&trk, grp);
+    cl_tfree(&trk, uniq);
+    cl_tfree(&trk, repu);
+    return rc;
+}

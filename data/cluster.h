@@ -1,0 +1,103 @@
+/* cluster: clustering of protein sequences at an identity/coverage threshold.
+ *
+ * Every member reaches min_seq_id and coverage (cov_mode) against its
+ * representative by a real Smith-Waterman alignment (align.h; representative
+ * = query, member = target); no score-based identity estimate is used.
+ * Identical sequences (same residue codes: case-insensitive, non-standard
+ * letters = X) are collapsed first and always share a cluster.
+ *
+ * CL_LINCLUST (Steinegger & Soding 2018, linear time): each sequence picks
+ * kmer_per_seq distinct (spaced) k-mers with the lowest hash values; the
+ * (k-mer, sequence) pairs are sorted; within a k-mer group the longest
+ * sequence (ties: lower index) is the centre and each member is aligned to
+ * that centre only. Accepted edges then go through greedy set cover (as
+ * MMseqs2 clust --cluster-mode 0): the sequence that can represent the most
+ * still-unassigned sequences (ties: lower index) becomes a representative
+ * and takes them, until every sequence is assigned.
+ *
+ * CL_GREEDY (CD-HIT-like): sequences longest first (ties: lower index); each
+ * joins the first existing representative, in order of shared k-mers
+ * (greedy_k contiguous, ties: older representative), that it reaches the
+ * thresholds against; otherwise it becomes a representative. Candidates
+ * come from a k-mer index over representatives (k-mers in more than
+ * greedy_max_postings representatives are skipped as uninformative); at most
+ * max_candidates alignments per sequence. Sequences are processed in
+ * batches of 1024: the search against representatives from earlier batches
+ * runs in parallel, then the batch is finished in order against the
+ * representatives it created, so the result does not depend on the thread
+ * count.
+ *
+ * Memory (internal, besides the caller's sequences and rep[]): linclust
+ * about 24 + 40 * kmer_per_seq bytes per sequence at peak; greedy about
+ * 40 bytes per sequence + 12 bytes per sequence per thread + 4 bytes per
+ * k-mer of each representative. cl_stats.peak_bytes reports the measured
+ * peak. */
+#ifndef ABLM_CLUSTER_H
+#define ABLM_CLUSTER_H
+
+#include "align.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { CL_LINCLUST, CL_GREEDY } cl_mode;
+
+typedef struct {
+    cl_mode mode;               /* default CL_LINCLUST */
+    double min_seq_id;          /* --min-seq-id, default 0.0 (callers set it) */
+    double coverage;            /* -c, default 0.8 */
+    int cov_mode;               /* 0 both, 1 target (member), 2 query (rep); default 0 */
+    int kmer_per_seq;           /* linclust: default 5 (reference pipeline) */
+    int k;                      /* linclust: default 6 (<= 7) */
+    const char *spaced_pattern; /* linclust: default "11011101"; NULL or "" = contiguous */
+    aln_params aln;             /* default VTML40, gap 16/2 */
+    int threads;                /* 0 = tg_threads() */
+    int progress;               /* print phase timings to stderr */
+    int greedy_k;               /* greedy: index k-mer length, default 3 (1..5) */
+    int greedy_max_postings;    /* greedy: skip k-mers in more reps than this, default 20000 */
+    int max_candidates;         /* greedy: alignments per sequence, default 1000 */
+} cl_opts;
+
+/* Fills the defaults listed above. */
+void cl_opts_default(cl_opts *o);
+
+typedef struct {
+    size_t n_seqs, n_clusters;
+    size_t n_unique;     /* distinct sequences after collapsing identical ones */
+    size_t n_alignments; /* alignments computed */
+    double seconds;
+    size_t peak_bytes;   /* memory the clustering allocated at peak */
+} cl_stats;
+
+/* Clusters n sequences (seqs[i] of length lens[i], not NUL-terminated
+ * necessarily). On success rep[i] is the index of sequence i's
+ * representative (rep[rep[i]] == rep[i]); every member reaches the
+ * thresholds against its representative by a real alignment. Deterministic
+ * for the same input and thread count. stats may be NULL. Returns TG_OK,
+ * TG_ERR_ARG (bad options, n >= 2^32-1) or TG_ERR_NOMEM. */
+int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
+               uint32_t *rep, cl_stats *stats);
+
+typedef struct {
+    size_t sampled; /* representatives checked */
+    size_t missed;  /* of those, ones reaching the thresholds against another rep */
+    double rate;    /* missed / sampled (0 if none sampled) */
+} cl_missed;
+
+/* Missed merges of a clustering (any tool's): samples min(sample, #reps)
+ * representatives (seeded, without replacement) and checks each against
+ * every other representative by alignment, in both roles (either one as
+ * representative). Pairs are skipped only by exact bounds that cannot pass
+ * (length and residue-composition bounds on identity). rep[] as from
+ * cl_cluster. Uses o's thresholds, alignment and threads. Returns TG_OK,
+ * TG_ERR_ARG (rep[] not a valid assignment) or TG_ERR_NOMEM. */
+int cl_missed_merges(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                     const cl_opts *o, size_t sample, uint64_t seed, cl_missed *out);
+
+/* Counts members that do not reach the thresholds against their
+ * representative (by alignment, representative = query) into *violations.
+ * Returns TG_OK, TG_ERR_ARG (rep[] not a valid assignment) or TG_ERR_NOMEM. */
+int cl_check_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                     const cl_opts *o, size_t *violations);
+
+#endif

@@ -1,0 +1,163 @@
+/* cluster checks: member invariant and missed merges, for any clustering. */
+#include "cluster.h"
+
+#include "cluster_util.h"
+#include "tg.h"
+
+#include <omp.h>
+#include <string.h>
+
+static int check_rep(const uint32_t *rep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rep[i] >= n || rep[rep[i]] != rep[i])
+            return tg_error(TG_ERR_ARG, "cluster check: sequence %zu has representative %u, which is not its own representative",
+                            i, rep[i]);
+    return TG_OK;
+}
+
+static int nthreads(const cl_opts *o) { return o->threads > 0 ? o->threads : tg_threads(); }
+
+int cl_check_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                     const cl_opts *o, size_t *violations)
+{
+    int rc = cl_check_opts(o);
+    if (rc || (rc = check_rep(rep, n)))
+        return rc;
+    size_t bad = 0;
+    int err = 0;
+#pragma omp parallel for num_threads(nthreads(o)) schedule(dynamic, 256) reduction(+ : bad) reduction(| : err)
+    for (size_t i = 0; i < n; i++) {
+        if (rep[i] == i)
+            continue;
+        aln_result r;
+        if (aln_align(&o->aln, seqs[rep[i]], lens[rep[i]], seqs[i], lens[i], &r))
+            err |= 1;
+        else
+            bad += !aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode);
+    }
+    if (err)
+        return TG_ERR_NOMEM;
+    *violations = bad;
+    return TG_OK;
+}
+
+int cl_missed_merges(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                     const cl_opts *o, size_t sample, uint64_t seed, cl_missed *out)
+{
+    int rc = cl_check_opts(o);
+    if (rc || (rc = check_rep(rep, n)))
+        return rc;
+    memset(out, 0, sizeof *out);
+    cl_trk t = {0, 0};
+    size_t nr = 0;
+    int maxlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        nr += rep[i] == i;
+        if (lens[i] > maxlen)
+            maxlen = lens[i];
+    }
+    if (!nr || !sample)
+        return TG_OK;
+    int nt = nthreads(o);
+    uint32_t *reps = cl_talloc(&t, nr * sizeof *reps, "missed-merge reps");
+    uint16_t *comp = cl_talloc(&t, nr * ALN_ALPHABET * sizeof *comp, "missed-merge compositions");
+    uint8_t *buf = cl_talloc(&t, (size_t)nt * 2 * ((size_t)maxlen + 1), "missed-merge buffers");
+    uint8_t *hit = NULL;
+    rc = TG_ERR_NOMEM;
+    if (!reps || !comp || !buf)
+        goto done;
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (rep[i] == i)
+            reps[k++] = (uint32_t)i;
+    /* compositions of every representative (saturating counts are only
+     * used when exact: long sequences skip the composition bound) */
+    for (size_t r = 0; r < nr; r++) {
+        uint16_t *cp = comp + r * ALN_ALPHABET;
+        memset(cp, 0, ALN_ALPHABET * sizeof *cp);
+        const unsigned char *s = (const unsigned char *)seqs[reps[r]];
+        for (int j = 0; j < lens[reps[r]] && lens[reps[r]] < 65535; j++)
+            cp[aln_codes[s[j]]]++;
+    }
+    /* sample: partial Fisher-Yates on a copy of the rep positions */
+    size_t ns = sample < nr ? sample : nr;
+    uint32_t *pick = cl_talloc(&t, nr * sizeof *pick, "missed-merge sample");
+    hit = cl_tcalloc(&t, ns, "missed-merge results");
+    if (!pick || !hit) {
+        cl_tfree(&t, pick);
+        goto done;
+    }
+    for (size_t r = 0; r < nr; r++)
+        pick[r] = (uint32_t)r;
+    tg_rng g;
+    tg_rng_seed(&g, seed);
+    for (size_t s = 0; s < ns; s++) {
+        size_t j = s + (size_t)(tg_rng_next(&g) % (uint64_t)(nr - s));
+        uint32_t x = pick[s];
+        pick[s] = pick[j];
+        pick[j] = x;
+    }
+    int err = 0;
+    for (size_t s = 0; s < ns; s++) {
+        uint32_t a = pick[s], ia = reps[a];
+        int la = lens[ia], ca[ALN_ALPHABET];
+        for (int x = 0; x < ALN_ALPHABET; x++)
+            ca[x] = comp[(size_t)a * ALN_ALPHABET + x];
+        int found = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err)
+        {
+            int tid = omp_get_thread_num();
+            uint8_t *qb = buf + (size_t)tid * 2 * ((size_t)maxlen + 1), *tb = qb + maxlen + 1;
+            aln_encode(seqs[ia], la, qb);
+            int cb[ALN_ALPHABET];
+#pragma omp for schedule(dynamic, 4096)
+            for (size_t r = 0; r < nr; r++) {
+                int stop;
+#pragma omp atomic read
+                stop = found;
+                if (r == a || stop)
+                    continue;
+                uint32_t ib = reps[r];
+                int lb = lens[ib];
+                if (!cl_may_pass_len(o, la, lb) && !cl_may_pass_len(o, lb, la))
+                    continue;
+                if (la < 65535 && lb < 65535) {
+                    for (int x = 0; x < ALN_ALPHABET; x++)
+                        cb[x] = comp[r * ALN_ALPHABET + x];
+                    if (!cl_may_pass(o, la, ca, lb, cb) && !cl_may_pass(o, lb, cb, la, ca))
+                        continue;
+                }
+                aln_encode(seqs[ib], lb, tb);
+                if (!cl_may_pass_lcs(o, qb, la, tb, lb) && !cl_may_pass_lcs(o, tb, lb, qb, la))
+                    continue;
+                aln_result res;
+                if (aln_align_codes(&o->aln, qb, la, tb, lb, &res)) {
+                    err |= 1;
+                    continue;
+                }
+                int p = aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode);
+                aln_swap(&res);
+                p |= aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode);
+                if (p) {
+#pragma omp atomic write
+                    found = 1;
+                }
+            }
+        }
+        hit[s] = (uint8_t)found;
+    }
+    cl_tfree(&t, pick);
+    if (err)
+        goto done;
+    out->sampled = ns;
+    for (size_t s = 0; s < ns; s++)
+        out->missed += hit[s];
+    out->rate = ns ? (double)out->missed / (double)ns : 0.0;
+    rc = TG_OK;
+done:
+    cl_tfree(&t, reps);
+    cl_tfree(&t, comp);
+    cl_tfree(&t, buf);
+    cl_tfree(&t, hit);
+    return rc;
+}

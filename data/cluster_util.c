@@ -1,0 +1,214 @@
+/* cluster helpers: tracked allocation, radix sort, option checks, bounds. */
+#include "cluster_util.h"
+
+#include "tg.h"
+
+#include <string.h>
+
+#define HDR 16
+
+void *cl_talloc(cl_trk *t, size_t bytes, const char *what)
+{
+    size_t *p = tg_malloc(bytes + HDR, what);
+    if (!p)
+        return NULL;
+    p[0] = bytes;
+    t->cur += bytes + HDR;
+    if (t->cur > t->peak)
+        t->peak = t->cur;
+    return (char *)p + HDR;
+}
+
+void *cl_tcalloc(cl_trk *t, size_t bytes, const char *what)
+{
+    void *p = cl_talloc(t, bytes, what);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void *cl_trealloc(cl_trk *t, void *q, size_t bytes, const char *what)
+{
+    if (!q)
+        return cl_talloc(t, bytes, what);
+    size_t *p = (size_t *)((char *)q - HDR);
+    size_t old = p[0];
+    size_t *np = tg_realloc(p, bytes + HDR, what);
+    if (!np)
+        return NULL;
+    np[0] = bytes;
+    t->cur = t->cur - old + bytes;
+    if (t->cur > t->peak)
+        t->peak = t->cur;
+    return (char *)np + HDR;
+}
+
+void cl_tfree(cl_trk *t, void *q)
+{
+    if (!q)
+        return;
+    size_t *p = (size_t *)((char *)q - HDR);
+    t->cur -= p[0] + HDR;
+    tg_free(p);
+}
+
+int cl_radix_sort(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits)
+{
+    if (n < 2)
+        return TG_OK;
+    uint64_t *k2 = cl_talloc(t, n * sizeof *k2, "radix sort keys");
+    uint32_t *v2 = v ? cl_talloc(t, n * sizeof *v2, "radix sort values") : NULL;
+    if (!k2 || (v && !v2)) {
+        cl_tfree(t, k2);
+        return TG_ERR_NOMEM;
+    }
+    uint64_t *ks = k, *kd = k2;
+    uint32_t *vs = v, *vd = v2;
+    static const int D = 11;
+    size_t cnt[1 << 11];
+    for (int shift = 0; shift < bits; shift += D) {
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[(ks[i] >> shift) & ((1u << D) - 1)]++;
+        if (cnt[(ks[0] >> shift) & ((1u << D) - 1)] == n)
+            continue; /* every key has this digit */
+        size_t sum = 0;
+        for (int d = 0; d < (1 << D); d++) {
+            size_t c = cnt[d];
+            cnt[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t at = cnt[(ks[i] >> shift) & ((1u << D) - 1)]++;
+            kd[at] = ks[i];
+            if (v)
+                vd[at] = vs[i];
+        }
+        uint64_t *tk = ks;
+        ks = kd;
+        kd = tk;
+        uint32_t *tv = vs;
+        vs = vd;
+        vd = tv;
+    }
+    if (ks != k) {
+        memcpy(k, ks, n * sizeof *k);
+        if (v)
+            memcpy(v, vs, n * sizeof *v);
+    }
+    cl_tfree(t, k2);
+    cl_tfree(t, v2);
+    return TG_OK;
+}
+
+int cl_check_opts(const cl_opts *o)
+{
+    if (!o)
+        return tg_error(TG_ERR_ARG, "cluster: NULL options");
+    if (!(o->min_seq_id >= 0.0 && o->min_seq_id <= 1.0))
+        return tg_error(TG_ERR_ARG, "cluster: --min-seq-id %g is not in [0, 1]", o->min_seq_id);
+    if (!(o->coverage >= 0.0 && o->coverage <= 1.0))
+        return tg_error(TG_ERR_ARG, "cluster: -c %g is not in [0, 1]", o->coverage);
+    if (o->cov_mode < 0 || o->cov_mode > 2)
+        return tg_error(TG_ERR_ARG, "cluster: --cov-mode %d is not 0, 1 or 2", o->cov_mode);
+    if (o->mode != CL_LINCLUST && o->mode != CL_GREEDY)
+        return tg_error(TG_ERR_ARG, "cluster: unknown mode %d", (int)o->mode);
+    if (o->kmer_per_seq < 1 || o->kmer_per_seq > 1000)
+        return tg_error(TG_ERR_ARG, "cluster: --kmer-per-seq %d is not in [1, 1000]", o->kmer_per_seq);
+    if (o->k < 1 || o->k > 7)
+        return tg_error(TG_ERR_ARG, "cluster: -k %d is not in [1, 7]", o->k);
+    if (o->spaced_pattern && o->spaced_pattern[0]) {
+        int ones = 0, len = 0;
+        for (const char *c = o->spaced_pattern; *c; c++, len++) {
+            if (*c != '0' && *c != '1')
+                return tg_error(TG_ERR_ARG, "cluster: --spaced-kmer-pattern '%s' has a character other than 0/1",
+                                o->spaced_pattern);
+            ones += *c == '1';
+        }
+        if (ones != o->k || len > 64 || o->spaced_pattern[0] != '1' || o->spaced_pattern[len - 1] != '1')
+            return tg_error(TG_ERR_ARG,
+                            "cluster: --spaced-kmer-pattern '%s' must start and end with 1, have k=%d ones and be at most 64 long",
+                            o->spaced_pattern, o->k);
+    }
+    if (o->greedy_k < 1 || o->greedy_k > 5)
+        return tg_error(TG_ERR_ARG, "cluster: greedy k-mer length %d is not in [1, 5]", o->greedy_k);
+    if (o->max_candidates < 1)
+        return tg_error(TG_ERR_ARG, "cluster: max candidates %d must be >= 1", o->max_candidates);
+    if (o->greedy_max_postings < 1)
+        return tg_error(TG_ERR_ARG, "cluster: greedy max postings %d must be >= 1", o->greedy_max_postings);
+    if (o->aln.gap_open < 0 || o->aln.gap_extend < 0)
+        return tg_error(TG_ERR_ARG, "cluster: negative gap cost");
+    return TG_OK;
+}
+
+void cl_composition(const uint8_t *codes, int n, int comp[ALN_ALPHABET])
+{
+    memset(comp, 0, sizeof(int) * ALN_ALPHABET);
+    for (int i = 0; i < n; i++)
+        comp[codes[i]]++;
+}
+
+/* Smallest alignment length any passing alignment of lengths la, lb has. */
+static double min_aln_len(const cl_opts *o, int la, int lb)
+{
+    double c = o->coverage - 1e-9, need = 0;
+    if (o->cov_mode == 0 || o->cov_mode == 2)
+        need = c * la;
+    if ((o->cov_mode == 0 || o->cov_mode == 1) && c * lb > need)
+        need = c * lb;
+    return need;
+}
+
+int cl_may_pass_len(const cl_opts *o, int la, int lb)
+{
+    if (la == 0 || lb == 0)
+        return la == lb; /* empty vs empty is identical; else nothing aligns */
+    double need = min_aln_len(o, la, lb);
+    int ov = la < lb ? la : lb;
+    return ov + 1e-6 >= o->min_seq_id * (need > 1.0 ? need : 1.0);
+}
+
+int cl_may_pass(const cl_opts *o, int la, const int *ca, int lb, const int *cb)
+{
+    if (!cl_may_pass_len(o, la, lb))
+        return 0;
+    double need = min_aln_len(o, la, lb);
+    int ov = 0;
+    for (int a = 0; a < ALN_ALPHABET; a++)
+        ov += ca[a] < cb[a] ? ca[a] : cb[a];
+    return ov + 1e-6 >= o->min_seq_id * (need > 1.0 ? need : 1.0);
+}
+
+int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb)
+{
+    if (la > lb) {
+        const uint8_t *t = a;
+        a = b;
+        b = t;
+        int x = la;
+        la = lb;
+        lb = x;
+    }
+    if (la > 64)
+        return la;
+    if (la == 0)
+        return 0;
+    /* bit-parallel LCS (Allison-Dix / Hyyro): a's positions as bits */
+    uint64_t pm[ALN_ALPHABET] = {0};
+    for (int i = 0; i < la; i++)
+        pm[a[i]] |= 1ULL << i;
+    uint64_t mask = la == 64 ? ~0ULL : (1ULL << la) - 1, v = mask;
+    for (int j = 0; j < lb; j++) {
+        uint64_t u = v & pm[b[j]];
+        v = ((v + u) | (v - u)) & mask;
+    }
+    return la - __builtin_popcountll(v);
+}
+
+int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b, int lb)
+{
+    if (la == 0 || lb == 0)
+        return la == lb;
+    double need = min_aln_len(o, la, lb);
+    return cl_lcs_bound(a, la, b, lb) + 1e-6 >= o->min_seq_id * (need > 1.0 ? need : 1.0);
+}

@@ -1,0 +1,43 @@
+/* Internal helpers shared by the cluster source files (not a public API). */
+#ifndef ABLM_CLUSTER_UTIL_H
+#define ABLM_CLUSTER_UTIL_H
+
+#include "cluster.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation tracker: current and peak bytes of the allocations made
+ * through it (not thread safe; allocate outside parallel regions). */
+typedef struct {
+    size_t cur, peak;
+} cl_trk;
+void *cl_talloc(cl_trk *t, size_t bytes, const char *what);
+void *cl_tcalloc(cl_trk *t, size_t bytes, const char *what);
+void *cl_trealloc(cl_trk *t, void *p, size_t bytes, const char *what);
+void cl_tfree(cl_trk *t, void *p);
+
+/* Stable LSD radix sort of keys (and payload v if not NULL) on the low
+ * `bits` bits. Returns TG_OK or TG_ERR_NOMEM. */
+int cl_radix_sort(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits);
+
+/* Validates o (message names the field); returns TG_OK or TG_ERR_ARG. */
+int cl_check_opts(const cl_opts *o);
+
+/* Residue counts of codes[0..n). */
+void cl_composition(const uint8_t *codes, int n, int comp[ALN_ALPHABET]);
+/* 0 if no alignment of a (query/rep, length la, composition ca) and b
+ * (target/member) can reach the thresholds: identity <= overlap / aln_len
+ * and aln_len >= every required aligned span >= c * length. 1 otherwise. */
+int cl_may_pass(const cl_opts *o, int la, const int *ca, int lb, const int *cb);
+/* Length-only form of cl_may_pass (overlap <= min length). */
+int cl_may_pass_len(const cl_opts *o, int la, int lb);
+
+/* Length of a longest common subsequence of code strings a and b (exact
+ * when the shorter is <= 64 long, else the shorter length): an upper bound
+ * on the matches of any alignment. */
+int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb);
+/* cl_may_pass with the LCS bound on matches (a = rep, b = member). */
+int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b, int lb);
+
+#endif

@@ -1,0 +1,333 @@
+/* cluster: the member invariant checked by the independent reference
+ * alignment (ref_align.h), identical/empty/short/X/lowercase inputs,
+ * determinism, and missed merges on real CDRH3s. */
+#include "cluster.h"
+#include "ref_align.h"
+#include "testutil.h"
+#include "tg.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* Checks rep[] is a valid assignment and every member passes against its
+ * representative by the reference alignment; returns the violation count. */
+static size_t invariant_violations(const char *const *s, const int *l, size_t n, const uint32_t *rep,
+                                   const cl_opts *o)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_lt(rep[i], n);
+        ck_assert_uint_eq(rep[rep[i]], rep[i]);
+        if (rep[i] != i)
+            bad += !ref_passes(&o->aln, s[rep[i]], l[rep[i]], s[i], l[i], o->min_seq_id, o->coverage,
+                               o->cov_mode);
+    }
+    return bad;
+}
+
+static void run_both(const char *const *s, const int *l, size_t n, double id, uint32_t *rep_lin,
+                     uint32_t *rep_gr)
+{
+    cl_opts o;
+    cl_opts_default(&o);
+    o.min_seq_id = id;
+    cl_stats st;
+    ck_assert_int_eq(cl_cluster(s, l, n, &o, rep_lin, &st), TG_OK);
+    ck_assert_uint_eq(invariant_violations(s, l, n, rep_lin, &o), 0);
+    o.mode = CL_GREEDY;
+    ck_assert_int_eq(cl_cluster(s, l, n, &o, rep_gr, &st), TG_OK);
+    ck_assert_uint_eq(invariant_violations(s, l, n, rep_gr, &o), 0);
+}
+
+START_TEST(edge_inputs)
+{
+    const char *s[] = {"", "", "A", "a", "W", "CARGDYW", "cargdyw", "XXXX", "xXxX", "CARGDYWXB", "CARGDYWXZ",
+                       "CAKGDYW"};
+    size_t n = sizeof s / sizeof *s;
+    int l[sizeof s / sizeof *s];
+    for (size_t i = 0; i < n; i++)
+        l[i] = (int)strlen(s[i]);
+    uint32_t a[16], b[16];
+    for (int k = 0; k < 3; k++) {
+        double id = k == 0 ? 1.0 : k == 1 ? 0.7 : 0.0;
+        run_both(s, l, n, id, a, b);
+        /* identical (case-insensitive, X for non-standard) always merge */
+        for (uint32_t *r = a; r; r = r == a ? b : NULL) {
+            ck_assert_uint_eq(r[0], r[1]);
+            ck_assert_uint_eq(r[2], r[3]);
+            ck_assert_uint_eq(r[5], r[6]);
+            ck_assert_uint_eq(r[7], r[8]);
+            ck_assert_uint_eq(r[9], r[10]);
+            ck_assert_uint_ne(r[2], r[4]); /* A vs W never pass */
+            ck_assert_uint_ne(r[0], r[2]); /* empty vs non-empty never pass */
+        }
+    }
+    /* a single sequence, and no sequences */
+    uint32_t one;
+    cl_opts o;
+    cl_opts_default(&o);
+    o.min_seq_id = 0.5;
+    cl_stats st;
+    ck_assert_int_eq(cl_cluster(s + 5, l + 5, 1, &o, &one, &st), TG_OK);
+    ck_assert_uint_eq(one, 0);
+    ck_assert_uint_eq(st.n_clusters, 1);
+    ck_assert_int_eq(cl_cluster(NULL, NULL, 0, &o, NULL, &st), TG_OK);
+    ck_assert_uint_eq(st.n_clusters, 0);
+    /* all identical: one cluster, rep is sequence 0 */
+    const char *same[50];
+    int sl[50];
+    uint32_t r[50];
+    for (int i = 0; i < 50; i++)
+        same[i] = "CARDRGYSSGWYFDYW", sl[i] = 16;
+    for (int mode = 0; mode < 2; mode++) {
+        o.mode = mode ? CL_GREEDY : CL_LINCLUST;
+        o.min_seq_id = 1.0;
+        o.coverage = 1.0;
+        ck_assert_int_eq(cl_cluster(same, sl, 50, &o, r, &st), TG_OK);
+        for (int i = 0; i < 50; i++)
+            ck_assert_uint_eq(r[i], 0);
+        ck_assert_uint_eq(st.n_clusters, 1);
+    }
+    /* bad options are rejected with a message */
+    o.min_seq_id = 1.5;
+    ck_assert_int_eq(cl_cluster(same, sl, 50, &o, r, &st), TG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "min-seq-id"));
+    cl_opts_default(&o);
+    o.spaced_pattern = "1101";
+    ck_assert_int_eq(cl_cluster(same, sl, 50, &o, r, &st), TG_ERR_ARG);
+}
+END_TEST
+
+/* Families of mutated sequences (substitutions and indels). */
+static char **make_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, int **lens_out)
+{
+    const char *aa = "ACDEFGHIKLMNPQRSTVWY";
+    size_t n = nfam * per;
+    char **s = malloc(n * sizeof *s);
+    int *l = malloc(n * sizeof *l);
+    tg_rng g;
+    tg_rng_seed(&g, seed);
+    for (size_t f = 0; f < nfam; f++) {
+        char anc[256];
+        int L = len / 2 + (int)(tg_rng_next(&g) % (uint64_t)len);
+        for (int i = 0; i < L; i++)
+            anc[i] = aa[tg_rng_next(&g) % 20];
+        for (size_t k = 0; k < per; k++) {
+            char *x = malloc((size_t)L + 4);
+            int xl = 0;
+            for (int i = 0; i < L; i++) {
+                double u = tg_rng_uniform(&g);
+                if (u < mut * 0.1)
+                    continue; /* deletion */
+                x[xl++] = u < mut ? aa[tg_rng_next(&g) % 20] : anc[i];
+                if (tg_rng_uniform(&g) < mut * 0.05)
+                    x[xl++] = aa[tg_rng_next(&g) % 20];
+            }
+            s[f * per + k] = x;
+            l[f * per + k] = xl;
+        }
+    }
+    *lens_out = l;
+    return s;
+}
+
+START_TEST(families_invariant_and_determinism)
+{
+    int *l;
+    size_t n = 60 * 25;
+    char **s = make_families(60, 25, 30, 0.25, 5, &l);
+    uint32_t *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
+    const double ids[] = {0.5, 0.7, 0.9};
+    for (int ii = 0; ii < 3; ii++)
+        for (int mode = 0; mode < 2; mode++)
+            for (int cm = 0; cm < 3; cm++) {
+                cl_opts o;
+                cl_opts_default(&o);
+                o.mode = mode ? CL_GREEDY : CL_LINCLUST;
+                o.min_seq_id = ids[ii];
+                o.cov_mode = cm;
+                o.threads = 2;
+                cl_stats st;
+                ck_assert_int_eq(cl_cluster((const char *const *)s, l, n, &o, a, &st), TG_OK);
+                ck_assert_uint_eq(invariant_violations((const char *const *)s, l, n, a, &o), 0);
+                ck_assert_int_eq(cl_cluster((const char *const *)s, l, n, &o, b, NULL), TG_OK);
+                ck_assert_mem_eq(a, b, n * 4);
+                o.threads = 1; /* same result on one thread */
+                ck_assert_int_eq(cl_cluster((const char *const *)s, l, n, &o, c, NULL), TG_OK);
+                ck_assert_mem_eq(a, c, n * 4);
+                ck_assert_uint_gt(st.n_clusters, 0);
+                ck_assert_uint_lt(st.n_clusters, n); /* families do merge */
+                size_t v;
+                ck_assert_int_eq(cl_check_members((const char *const *)s, l, n, a, &o, &v), TG_OK);
+                ck_assert_uint_eq(v, 0);
+            }
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+    free(l);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+START_TEST(missed_merges_detects)
+{
+    /* a clustering that leaves every sequence alone has missed merges for
+     * every family member; one that merges identical only has none at 1.0 */
+    int *l;
+    size_t n = 20 * 5;
+    char **s = make_families(20, 5, 20, 0.0, 9, &l);
+    uint32_t *rep = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        rep[i] = (uint32_t)i;
+    cl_opts o;
+    cl_opts_default(&o);
+    o.min_seq_id = 0.9;
+    cl_missed mm;
+    ck_assert_int_eq(cl_missed_merges((const char *const *)s, l, n, rep, &o, 50, 1, &mm), TG_OK);
+    ck_assert_uint_eq(mm.sampled, 50);
+    ck_assert_uint_eq(mm.missed, 50);
+    ck_assert_int_eq(cl_cluster((const char *const *)s, l, n, &o, rep, NULL), TG_OK);
+    ck_assert_int_eq(cl_missed_merges((const char *const *)s, l, n, rep, &o, 1000, 1, &mm), TG_OK);
+    ck_assert_uint_eq(mm.sampled, 20);
+    ck_assert_uint_eq(mm.missed, 0);
+    rep[1] = 2; /* 2 is not its own representative any more? it is: make it invalid */
+    rep[2] = 3;
+    ck_assert_int_eq(cl_missed_merges((const char *const *)s, l, n, rep, &o, 10, 1, &mm), TG_ERR_ARG);
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+    free(l);
+    free(rep);
+}
+END_TEST
+
+/* Field `col` of a CSV line with quoted fields into out (cap bytes). */
+static int csv_field(const char *line, int col, char *out, size_t cap)
+{
+    int f = 0;
+    size_t o = 0;
+    int q = 0;
+    for (const char *p = line; *p && *p != '\n' && *p != '\r'; p++) {
+        if (q) {
+            if (*p == '"' && p[1] == '"')
+                p++;
+            else if (*p == '"') {
+                q = 0;
+                continue;
+            }
+        } else if (*p == '"') {
+            q = 1;
+            continue;
+        } else if (*p == ',') {
+            if (f == col)
+                break;
+            f++;
+            continue;
+        }
+        if (f == col && o + 1 < cap)
+            out[o++] = *p;
+    }
+    out[o] = 0;
+    return f == col ? 0 : -1;
+}
+
+/* Reads the cdr3_aa_heavy column of every OAS unit in dir (sorted names). */
+static size_t load_cdr3(const char *dir, char ***out, int **lout)
+{
+    struct dirent **ents;
+    int ne = scandir(dir, &ents, NULL, alphasort);
+    ck_assert_int_ge(ne, 0);
+    size_t n = 0, cap = 1024;
+    char **s = malloc(cap * sizeof *s);
+    int *l = malloc(cap * sizeof *l);
+    char *line = malloc(1 << 20), field[256], path[4096];
+    for (int e = 0; e < ne; e++) {
+        const char *nm = ents[e]->d_name;
+        size_t nl = strlen(nm);
+        if (nl > 7 && !strcmp(nm + nl - 7, ".csv.gz")) {
+            snprintf(path, sizeof path, "%s/%s", dir, nm);
+            gzFile z = gzopen(path, "rb");
+            ck_assert_ptr_nonnull(z);
+            int col = -1;
+            if (gzgets(z, line, 1 << 20) && gzgets(z, line, 1 << 20))
+                for (int c = 0; csv_field(line, c, field, sizeof field) == 0; c++)
+                    if (!strcmp(field, "cdr3_aa_heavy"))
+                        col = c;
+            ck_assert_int_ge(col, 0);
+            while (gzgets(z, line, 1 << 20)) {
+                if (csv_field(line, col, field, sizeof field) || !field[0])
+                    continue;
+                if (n == cap) {
+                    cap *= 2;
+                    s = realloc(s, cap * sizeof *s);
+                    l = realloc(l, cap * sizeof *l);
+                }
+                s[n] = strdup(field);
+                l[n++] = (int)strlen(field);
+            }
+            gzclose(z);
+        }
+        free(ents[e]);
+    }
+    free(ents);
+    free(line);
+    *out = s;
+    *lout = l;
+    return n;
+}
+
+START_TEST(real_cdrh3)
+{
+    const char *dir = tu_oas_dir();
+    if (!dir) {
+        printf("real_cdrh3: skipped, ../shared/data/oas-paired not found\n");
+        return;
+    }
+    char **s;
+    int *l;
+    size_t n = load_cdr3(dir, &s, &l);
+    ck_assert_uint_gt(n, 10000);
+    uint32_t *rep = malloc(n * 4);
+    const char *const *cs = (const char *const *)s;
+    for (int mode = 0; mode < 2; mode++) {
+        cl_opts o;
+        cl_opts_default(&o);
+        o.mode = mode ? CL_GREEDY : CL_LINCLUST;
+        o.min_seq_id = 0.7;
+        o.threads = 2;
+        cl_stats st;
+        ck_assert_int_eq(cl_cluster(cs, l, n, &o, rep, &st), TG_OK);
+        ck_assert_uint_eq(invariant_violations(cs, l, n, rep, &o), 0);
+        cl_missed mm;
+        ck_assert_int_eq(cl_missed_merges(cs, l, n, rep, &o, 400, 42, &mm), TG_OK);
+        printf("real_cdrh3 %s 0.7: %zu sequences, %zu unique, %zu clusters, %.2fs, %zu alignments, peak %zu bytes, missed merges %zu/%zu (%.1f%%)\n",
+               mode ? "greedy" : "linclust", n, st.n_unique, st.n_clusters, st.seconds, st.n_alignments,
+               st.peak_bytes, mm.missed, mm.sampled, 100 * mm.rate);
+        if (mode)
+            ck_assert_double_lt(mm.rate, 0.05);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+    free(l);
+    free(rep);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cluster");
+    TCase *tc = tcase_create("cluster");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, edge_inputs);
+    tcase_add_test(tc, families_invariant_and_determinism);
+    tcase_add_test(tc, missed_merges_detects);
+    tcase_add_test(tc, real_cdrh3);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
