@@ -6,6 +6,7 @@
 
 static const ablm_command commands[] = {
     {"split", cmd_split, "train/val/test files from a clustering (whole clusters), leakage report"},
+    {"prepare", cmd_prepare, "OAS/AIRR files -> CDRH3 and sequence clustering -> train/val/test"},
     {NULL, NULL, NULL},
 };
 
