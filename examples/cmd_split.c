@@ -21,8 +21,8 @@ static void usage(FILE *f)
             "DIR/leakage_report.json.\n\n"
             "  --clusters FILE        cluster TSV: representative TAB member per line (as\n"
             "                         mmseqs createtsv / easy-cluster *_cluster.tsv write)\n"
-            "  --sequences FILE       the sequences the TSV names (FASTA ids, or FILE:LINE\n"
-            "                         for other formats; see docs/data.md)\n"
+            "  --sequences FILE...    the sequences the TSV names (FASTA ids, or FILE:LINE\n"
+            "                         for other formats, as ablm prepare names them)\n"
             "  --out DIR              output directory (created if missing)\n"
             "  --ratios R,R,R         train,val,test shares (default 0.8,0.1,0.1)\n"
             "  --order size|shuffle   cluster order for the greedy fill: largest first\n"
@@ -41,7 +41,11 @@ static void usage(FILE *f)
 
 int cmd_split(int argc, char **argv)
 {
-    const char *cmd = "split", *clu = NULL, *seqf = NULL, *out = NULL;
+    const char *cmd = "split", *clu = NULL, *out = NULL;
+    const char **seqf = calloc((size_t)argc, sizeof *seqf);
+    int n_seqf = 0;
+    if (!seqf)
+        return 1;
     sp_opts so;
     sp_opts_default(&so);
     sp_leak_opts lo;
@@ -56,25 +60,29 @@ int cmd_split(int argc, char **argv)
         if (r == 1)
             continue;
         if (r == 2)
-            return 2;
+            goto usage_error;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
+            free(seqf);
             return 0;
+        }
+        if (!strcmp(a, "--sequences")) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2))
+                seqf[n_seqf++] = argv[++i];
+            continue;
         }
         if (!(v = df_value(cmd, argc, argv, &i))) {
             usage(stderr);
-            return 2;
+            goto usage_error;
         }
         if (!strcmp(a, "--clusters"))
             clu = v;
-        else if (!strcmp(a, "--sequences"))
-            seqf = v;
         else if (!strcmp(a, "--out"))
             out = v;
         else if (!strcmp(a, "--ratios")) {
             if (sp_parse_ratios(v, so.ratios)) {
                 fprintf(stderr, "ablm %s: %s\n", cmd, tg_last_error());
-                return 2;
+                goto usage_error;
             }
         } else if (!strcmp(a, "--order")) {
             if (!strcmp(v, "size"))
@@ -83,40 +91,40 @@ int cmd_split(int argc, char **argv)
                 so.order = SP_ORDER_SHUFFLE;
             else {
                 fprintf(stderr, "ablm %s: --order '%s': expected size or shuffle\n", cmd, v);
-                return 2;
+                goto usage_error;
             }
         } else if (!strcmp(a, "--seed")) {
             if (df_int(cmd, a, v, &x))
-                return 2;
+                goto usage_error;
             so.seed = lo.seed = (uint64_t)x;
         } else if (!strcmp(a, "--leak-sample")) {
             if (df_int(cmd, a, v, &x))
-                return 2;
+                goto usage_error;
             lo.sample = (size_t)x;
         } else if (!strcmp(a, "--leak-candidates")) {
             if (df_int(cmd, a, v, &x))
-                return 2;
+                goto usage_error;
             lo.candidates = (int)x;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--coverage")) {
             char *end;
             lo.coverage = strtod(v, &end);
             if (*end || lo.coverage < 0 || lo.coverage > 1) {
                 fprintf(stderr, "ablm %s: %s '%s': expected a number in [0, 1]\n", cmd, a, v);
-                return 2;
+                goto usage_error;
             }
         } else if (!strcmp(a, "--threads")) {
             if (df_int(cmd, a, v, &threads))
-                return 2;
+                goto usage_error;
         } else {
             fprintf(stderr, "ablm %s: unknown flag '%s'\n", cmd, a);
             usage(stderr);
-            return 2;
+            goto usage_error;
         }
     }
-    if (!clu || !seqf || !out) {
+    if (!clu || !n_seqf || !out) {
         fprintf(stderr, "ablm %s: --clusters, --sequences and --out are required\n", cmd);
         usage(stderr);
-        return 2;
+        goto usage_error;
     }
     tg_set_threads((int)threads);
     lo.progress = isatty(2);
@@ -131,7 +139,33 @@ int cmd_split(int argc, char **argv)
     cJSON *report = NULL;
     sm_map map;
     sm_init(&map);
-    int st = rd_read_all(seqf, &ro, &ids, &seqs, &n, &rs);
+    int st = TG_OK;
+    memset(&rs, 0, sizeof rs);
+    for (int f = 0; f < n_seqf && !st; f++) {
+        char **fi, **fs;
+        size_t fn;
+        rd_stats fst;
+        if ((st = rd_read_all(seqf[f], &ro, &fi, &fs, &fn, &fst)))
+            break;
+        rd_stats_add(&rs, &fst);
+        char **ni = tg_realloc(ids, (n + fn + 1) * sizeof *ni, "ids");
+        if (ni)
+            ids = ni;
+        char **ns = ni ? tg_realloc(seqs, (n + fn + 1) * sizeof *ns, "sequences") : NULL;
+        if (ns)
+            seqs = ns;
+        if (!ni || !ns) {
+            rd_free_strings(fi, fn);
+            rd_free_strings(fs, fn);
+            st = TG_ERR_NOMEM;
+            break;
+        }
+        memcpy(ids + n, fi, fn * sizeof *fi);
+        memcpy(seqs + n, fs, fn * sizeof *fs);
+        n += fn;
+        tg_free(fi);
+        tg_free(fs);
+    }
     if (st)
         goto fail;
     for (size_t i = 0; i < n && !st; i++) {
@@ -139,7 +173,8 @@ int cmd_split(int argc, char **argv)
         if (ins < 0)
             st = ins;
         else if (ins == 0)
-            st = tg_error(TG_ERR_FORMAT, "%s: id '%s' occurs more than once", seqf, ids[i]);
+            st = tg_error(TG_ERR_FORMAT, "id '%s' occurs more than once in the sequences",
+                          ids[i]);
     }
     rep = tg_malloc((n + 1) * sizeof *rep, "clusters");
     keep = tg_malloc((n + 1) * sizeof *keep, "clusters");
@@ -173,13 +208,16 @@ int cmd_split(int argc, char **argv)
         }
     if (unlisted)
         fprintf(stderr, "ablm %s: warning: %zu of %zu sequences in %s appear in no cluster of "
-                "%s; they are left out of every set\n", cmd, unlisted, n, seqf, clu);
+                "%s; they are left out of every set\n", cmd, unlisted, n,
+                n_seqf == 1 ? seqf[0] : "the sequence files", clu);
     if ((st = fio_mkdir(out)))
         goto fail;
     report = cJSON_CreateObject();
     cJSON *in = cJSON_AddObjectToObject(report, "input");
     cJSON_AddStringToObject(in, "clusters", clu);
-    cJSON_AddStringToObject(in, "sequences", seqf);
+    cJSON *sf = cJSON_AddArrayToObject(in, "sequences");
+    for (int f = 0; f < n_seqf; f++)
+        cJSON_AddItemToArray(sf, cJSON_CreateString(seqf[f]));
     cJSON_AddNumberToObject(in, "sequences_read", (double)n);
     cJSON_AddNumberToObject(in, "sequences_in_no_cluster", (double)unlisted);
     rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
@@ -205,5 +243,9 @@ fail:
     tg_free(keep);
     tg_free(lens);
     tg_free(kseq);
+    free(seqf);
     return rc;
+usage_error:
+    free(seqf);
+    return 2;
 }
