@@ -590,6 +590,20 @@ static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
     return TG_OK;
 }
 
+/* Fills rec from the sequence buffer (FASTA/plain: no CDR3, locus, ...). */
+static int emit_simple(rd_reader *r, rd_record *rec, long line, int n)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->id = r->id;
+    rec->line = line;
+    rec->seq = r->sbuf;
+    rec->len = n;
+    rec->productive = -1;
+    rec->v_call = rec->locus = "";
+    r->st.records++;
+    return 1;
+}
+
 static int next_plain(rd_reader *r, rd_record *rec)
 {
     for (;;) {
@@ -612,15 +626,7 @@ static int next_plain(rd_reader *r, rd_record *rec)
             continue;
         if ((st = set_line_id(r, line)))
             return st;
-        memset(rec, 0, sizeof *rec);
-        rec->id = r->id;
-        rec->line = line;
-        rec->seq = r->sbuf;
-        rec->len = n;
-        rec->productive = -1;
-        rec->v_call = rec->locus = "";
-        r->st.records++;
-        return 1;
+        return emit_simple(r, rec, line, n);
     }
 }
 
@@ -699,15 +705,7 @@ static int next_fasta(rd_reader *r, rd_record *rec)
         r->sbuf[n] = '\0';
         if (!seq_filters(r, r->sbuf, n))
             continue;
-        memset(rec, 0, sizeof *rec);
-        rec->id = r->id;
-        rec->line = start;
-        rec->seq = r->sbuf;
-        rec->len = n;
-        rec->productive = -1;
-        rec->v_call = rec->locus = "";
-        r->st.records++;
-        return 1;
+        return emit_simple(r, rec, start, n);
     }
 }
 

@@ -13,5 +13,7 @@ typedef struct {
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
 
 #endif

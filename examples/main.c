@@ -8,6 +8,8 @@ static const ablm_command commands[] = {
     {"train", cmd_train, "train a RoBERTa masked-language model (run_mlm.py flags)"},
     {"eval", cmd_eval, "evaluate a model: eval_loss, perplexity, masked-token accuracy"},
     {"cluster", cmd_cluster, "cluster sequences by alignment identity/coverage (linclust or greedy)"},
+    {"split", cmd_split, "train/val/test files from a clustering (whole clusters), leakage report"},
+    {"prepare", cmd_prepare, "OAS/AIRR files -> CDRH3 and sequence clustering -> train/val/test"},
     {NULL, NULL, NULL},
 };
 
