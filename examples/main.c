@@ -5,6 +5,10 @@
 #include <string.h>
 
 static const ablm_command commands[] = {
+    {"embed", cmd_embed, "per-sequence or per-residue embeddings as .npy"},
+    {"fill-mask", cmd_fill_mask, "most likely tokens at masked positions (TSV)"},
+    {"score", cmd_score, "pseudo-log-likelihood of each sequence (TSV)"},
+    {"logits", cmd_logits, "raw masked-LM logits and token ids as .npy"},
     {NULL, NULL, NULL},
 };
 
