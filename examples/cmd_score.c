@@ -95,6 +95,7 @@ int cmd_score(int argc, char **argv)
     if (rc != INF_GO)
         return rc;
     int mask = tok_mask_id(c.model.tok);
+    rc = TG_OK;
     for (size_t i = 0; i < c.in.n && !rc; i++)
         for (int t = 1; t < c.in.ntok[i] - 1 && !rc; t++)
             if (c.in.tok[i][t] == mask)
