@@ -3,7 +3,7 @@
 #include "commands.h"
 #include "infer.h"
 
-#include "atomic.h"
+#include "afile.h"
 #include "tg.h"
 
 #include <math.h>
@@ -107,15 +107,15 @@ int cmd_score(int argc, char **argv)
         rc = TG_ERR_NOMEM;
     if (!rc)
         rc = score_all(&c, pll);
-    opt_afile af;
-    if (!rc && !(rc = opt_afile_open(&af, c.output))) {
+    tg_afile af;
+    if (!rc && !(rc = tg_afile_open(&af, c.output))) {
         fprintf(af.f, "id\tlength\tpll\tpll_per_residue\tperplexity\n");
         for (size_t i = 0; i < c.in.n; i++) {
             int L = c.in.ntok[i] - 2;
             fprintf(af.f, "%s\t%d\t%.9g\t%.9g\t%.9g\n", c.in.ids[i], L, pll[i], pll[i] / L,
                     exp(-pll[i] / L));
         }
-        rc = opt_afile_commit(&af);
+        rc = tg_afile_commit(&af);
     }
     tg_free(pll);
     return inf_end(&c, rc ? inf_fail(&c) : 0);

@@ -44,7 +44,7 @@ int npy_create(npy_file *f, const char *path, const char *descr, int ndim, const
     size_t numel = 1;
     for (int i = 0; i < ndim; i++)
         numel *= shape[i];
-    int rc = opt_afile_open(&f->af, path);
+    int rc = tg_afile_open(&f->af, path);
     if (rc)
         return rc;
     f->data_off = hl;
@@ -68,9 +68,9 @@ int npy_put(npy_file *f, size_t off, const void *data, size_t n)
     return TG_OK;
 }
 
-int npy_commit(npy_file *f) { return opt_afile_commit(&f->af); }
+int npy_commit(npy_file *f) { return tg_afile_commit(&f->af); }
 
-void npy_abort(npy_file *f) { opt_afile_abort(&f->af); }
+void npy_abort(npy_file *f) { tg_afile_abort(&f->af); }
 
 int npy_write(const char *path, const char *descr, int ndim, const size_t *shape,
               const void *data)

@@ -13,12 +13,12 @@
 
 #include <stddef.h>
 
-#include "atomic.h"
+#include "afile.h"
 
 #define NPY_MAX_DIMS 8
 
 typedef struct {
-    opt_afile af;
+    tg_afile af;
     long data_off;   /* byte offset of the data section */
     size_t nbytes;   /* data bytes = numel * 4 */
 } npy_file;

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
 
+#include "afile.h"
+
 #include "tg.h"
 
 #include <cjson/cJSON.h>
@@ -638,38 +640,16 @@ int st_load_i32(st_file *f, const char *name, int32_t **out, size_t *numel)
 
 int st_atomic_write(const char *path, int (*emit)(FILE *fp, void *ctx), void *ctx)
 {
-    size_t n = strlen(path);
-    char *tmp = tg_malloc(n + 16, "temp file name");
-    if (!tmp)
-        return TG_ERR_NOMEM;
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int rc = tg_error(TG_ERR_IO, "%s: cannot create temp file %s: %s", path, tmp,
-                          strerror(errno));
-        tg_free(tmp);
+    tg_afile a;
+    int rc = tg_afile_open(&a, path);
+    if (rc)
+        return rc;
+    rc = emit(a.f, ctx);
+    if (rc) {
+        tg_afile_abort(&a);
         return rc;
     }
-    fchmod(fd, 0644);
-    FILE *fp = fdopen(fd, "wb");
-    int rc;
-    if (!fp) {
-        rc = tg_error(TG_ERR_IO, "%s: cannot open temp file %s: %s", path, tmp, strerror(errno));
-        close(fd);
-    } else {
-        rc = emit(fp, ctx);
-        if (rc == TG_OK && (fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) != 0))
-            rc = tg_error(TG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        if (fclose(fp) != 0 && rc == TG_OK)
-            rc = tg_error(TG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    }
-    if (rc == TG_OK && rename(tmp, path) != 0)
-        rc = tg_error(TG_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
-                      strerror(errno));
-    if (rc != TG_OK)
-        unlink(tmp);
-    tg_free(tmp);
-    return rc;
+    return tg_afile_commit(&a);
 }
 
 typedef struct {
