@@ -168,6 +168,10 @@ typedef int (*inf_batch_fn)(inf_ctx *c, const rb_graph *gr, const size_t *idx, i
  * progress and prints the timing summary. Returns a status. */
 int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user);
 
+/* log(sum(exp(l[0..V)))) computed stably in double: log-softmax of token v
+ * is l[v] - inf_logsumexp(l, V). */
+double inf_logsumexp(const float *l, int V);
+
 /* Copies the token ids of rows idx[0..B) into ids [B, T], padded. */
 void inf_pad(const inf_ctx *c, const size_t *idx, int B, int T, int32_t *ids);
 
