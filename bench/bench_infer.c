@@ -33,8 +33,13 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
+static char dir[] = "/tmp/bench-infer-XXXXXX";
+
+static void cleanup(void) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
 static int fail(const char *what)
 {
+    cleanup();
     fprintf(stderr, "bench_infer: %s: %s\n", what, tg_last_error());
     return 1;
 }
@@ -89,7 +94,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_infer: an OAS unit is required (see the header comment)\n");
         return 2;
     }
-    char dir[] = "/tmp/bench-infer-XXXXXX", model[256], fa[256], fm[256], sc[256], out[256];
+    char model[256], fa[256], fm[256], sc[256], out[256];
     if (!mkdtemp(dir))
         return 1;
     snprintf(model, sizeof model, "%s/model", dir);
@@ -136,6 +141,7 @@ int main(int argc, char **argv)
     if (got == 0) {
         fprintf(stderr, "bench_infer: %s: no heavy chain of at most %d standard residues\n", unit,
                 o.max_length);
+        cleanup();
         return 1;
     }
     printf("%s: %d heavy chains (mean length %.1f), model %s (%lld parameters), %d threads, "
@@ -158,6 +164,6 @@ int main(int argc, char **argv)
              timed("logits", cmd_logits, logits, got) | timed("fill-mask", cmd_fill_mask, fill, got);
     if (score_n > 0)
         rc |= timed("score", cmd_score, score, got < score_n ? got : score_n);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    cleanup();
     return rc ? 1 : 0;
 }
