@@ -6,8 +6,8 @@
  *   inf_ctx c;
  *   int rc = inf_begin(&c, argc, argv, &spec);   // INF_GO or an exit status
  *   if (rc != INF_GO) return rc;
- *   for each batch of c.order: inf_forward(&c, idx, B, &gr); read gr->hidden / gr->logits
- *   return inf_end(&c, status);
+ *   rc = inf_each_batch(&c, RB_HIDDEN, fn, user);  // fn reads gr->hidden / gr->logits
+ *   return inf_end(&c, rc ? inf_fail(&c) : 0);
  */
 #ifndef ABLM_INFER_H
 #define ABLM_INFER_H
