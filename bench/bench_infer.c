@@ -6,10 +6,12 @@
  *
  * Builds a model directory (rb_model_init seed 1, default tokenizer) in a
  * temporary directory, writes the first --n heavy chains of the unit as
- * FASTA, runs embed, embed --per-residue, logits and fill-mask (one residue
+ * FASTA (chains with '*', non-standard letters or too long for the model
+ * are left out), runs embed, embed --per-residue, logits and fill-mask (one residue
  * masked per sequence) on all of them and score on the first --score-n,
- * and prints one line per command: sequences, seconds, sequences/s. */
-#define _POSIX_C_SOURCE 200809L
+ * and prints one line per command: sequences, seconds, sequences/s. The
+ * temporary directory is removed at the end. */
+#define _XOPEN_SOURCE 700
 #include "commands.h"
 #include "config.h"
 #include "infer.h"
@@ -21,11 +23,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static char dir[] = "/tmp/bench-infer-XXXXXX";
+
+static void cleanup(void) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
 static int fail(const char *what)
 {
+    cleanup();
     fprintf(stderr, "bench_infer: %s: %s\n", what, tg_last_error());
     return 1;
 }
@@ -80,7 +94,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_infer: an OAS unit is required (see the header comment)\n");
         return 2;
     }
-    char dir[] = "/tmp/bench-infer-XXXXXX", model[256], fa[256], fm[256], sc[256], out[256];
+    char model[256], fa[256], fm[256], sc[256], out[256];
     if (!mkdtemp(dir))
         return 1;
     snprintf(model, sizeof model, "%s/model", dir);
@@ -104,6 +118,7 @@ int main(int argc, char **argv)
     rd_opts o;
     rd_opts_default(&o);
     o.drop_stop = o.drop_nonstandard = 1;
+    o.max_length = cfg.max_position_embeddings - cfg.pad_token_id - 3; /* fits the model */
     rd_reader *r;
     if (rd_open(&r, unit, &o))
         return fail(unit);
@@ -123,6 +138,12 @@ int main(int argc, char **argv)
     fclose(f1);
     fclose(f2);
     fclose(f3);
+    if (got == 0) {
+        fprintf(stderr, "bench_infer: %s: no heavy chain of at most %d standard residues\n", unit,
+                o.max_length);
+        cleanup();
+        return 1;
+    }
     printf("%s: %d heavy chains (mean length %.1f), model %s (%lld parameters), %d threads, "
            "batch %s\n",
            unit, got, got ? (double)residues / got : 0.0, config,
@@ -143,5 +164,6 @@ int main(int argc, char **argv)
              timed("logits", cmd_logits, logits, got) | timed("fill-mask", cmd_fill_mask, fill, got);
     if (score_n > 0)
         rc |= timed("score", cmd_score, score, got < score_n ? got : score_n);
+    cleanup();
     return rc ? 1 : 0;
 }

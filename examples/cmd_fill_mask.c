@@ -32,17 +32,15 @@ typedef struct {
 /* The k most probable tokens of one logits row (ties: lower id first). */
 static void top_k(const float *l, int V, int k, double *p, fm_hit *out)
 {
-    double mx = l[0], sum = 0;
-    for (int v = 1; v < V; v++)
-        mx = l[v] > mx ? l[v] : mx;
+    double lse = inf_logsumexp(l, V);
     for (int v = 0; v < V; v++)
-        sum += p[v] = exp((double)l[v] - mx);
+        p[v] = exp((double)l[v] - lse);
     for (int r = 0; r < k; r++) {
         int best = -1;
         for (int v = 0; v < V; v++)
             if (p[v] >= 0 && (best < 0 || p[v] > p[best]))
                 best = v;
-        out[r] = (fm_hit){best, (float)(p[best] / sum)};
+        out[r] = (fm_hit){best, (float)p[best]};
         p[best] = -1;
     }
 }

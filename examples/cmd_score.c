@@ -20,17 +20,6 @@ static const char ABOUT[] =
     "pll_per_residue (pll / length), perplexity (exp(-pll_per_residue)).\n"
     "A sequence that already contains a mask ('*') is an error naming its line.";
 
-/* log softmax(l)[target] in double. */
-static double log_prob(const float *l, int V, int target)
-{
-    double mx = l[0], sum = 0;
-    for (int v = 1; v < V; v++)
-        mx = l[v] > mx ? l[v] : mx;
-    for (int v = 0; v < V; v++)
-        sum += exp((double)l[v] - mx);
-    return (double)l[target] - mx - log(sum);
-}
-
 /* Runs every masked copy, accumulating pll[i]. */
 static int score_all(inf_ctx *c, double *pll)
 {
@@ -73,7 +62,7 @@ static int score_all(inf_ctx *c, double *pll)
         for (int b = 0; b < B && !rc; b++) {
             size_t i = rseq[b];
             const float *l = tg_f32(gr->logits) + ((size_t)b * T + rpos[b]) * V;
-            pll[i] += log_prob(l, V, c->in.tok[i][rpos[b]]);
+            pll[i] += (double)l[c->in.tok[i][rpos[b]]] - inf_logsumexp(l, V);
         }
         inf_progress_add(&c->prog, (size_t)B);
     }

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "tg.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -266,4 +267,14 @@ int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user)
     inf_cache_free(&cache);
     tg_free(ids);
     return rc;
+}
+
+double inf_logsumexp(const float *l, int V)
+{
+    double mx = l[0], sum = 0;
+    for (int v = 1; v < V; v++)
+        mx = l[v] > mx ? l[v] : mx;
+    for (int v = 0; v < V; v++)
+        sum += exp((double)l[v] - mx);
+    return mx + log(sum);
 }

@@ -6,8 +6,8 @@
  *   inf_ctx c;
  *   int rc = inf_begin(&c, argc, argv, &spec);   // INF_GO or an exit status
  *   if (rc != INF_GO) return rc;
- *   for each batch of c.order: inf_forward(&c, idx, B, &gr); read gr->hidden / gr->logits
- *   return inf_end(&c, status);
+ *   rc = inf_each_batch(&c, RB_HIDDEN, fn, user);  // fn reads gr->hidden / gr->logits
+ *   return inf_end(&c, rc ? inf_fail(&c) : 0);
  */
 #ifndef ABLM_INFER_H
 #define ABLM_INFER_H
@@ -167,6 +167,10 @@ typedef int (*inf_batch_fn)(inf_ctx *c, const rb_graph *gr, const size_t *idx, i
  * order, c->batch_size sequences at a time, calls fn per batch, shows
  * progress and prints the timing summary. Returns a status. */
 int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user);
+
+/* log(sum(exp(l[0..V)))) computed stably in double: log-softmax of token v
+ * is l[v] - inf_logsumexp(l, V). */
+double inf_logsumexp(const float *l, int V);
 
 /* Copies the token ids of rows idx[0..B) into ids [B, T], padded. */
 void inf_pad(const inf_ctx *c, const size_t *idx, int B, int T, int32_t *ids);

@@ -226,6 +226,8 @@ int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
 static tg_tensor *self_attention(tg_graph *g, const rb_layer *L, tg_tensor *x, tg_tensor *mask,
                                  const rb_config *c)
 {
+    if (!x) /* an earlier constructor failed (sticky error): keep returning NULL */
+        return NULL;
     int B = x->shape[0], T = x->shape[1], H = c->hidden_size, nh = c->num_attention_heads;
     int heads[4] = {B, T, nh, H / nh}, swap[4] = {0, 2, 1, 3}, merged[3] = {B, T, H};
 #define SPLIT(t) tg_permute(g, tg_reshape(g, (t), 4, heads), 4, swap)

@@ -512,6 +512,48 @@ START_TEST(bad_input_fails_clearly)
 }
 END_TEST
 
+/* Every allocation failing in turn (sampled) gives exit status 1 with a
+ * message, never a crash or a partial output (ASan checks leaks). */
+START_TEST(allocation_failures)
+{
+    make_model();
+    write_text(path("af.txt"), "EVQL*ESGGGLVQ\nQVQLQ*SGPG\n");
+    write_text(path("af2.txt"), "EVQLVESGGGLVQ\nQVQLQESGPG\n");
+    struct {
+        int (*fn)(int, char **);
+        const char *name, *input, *out;
+    } cmds[] = {{cmd_embed, "embed", "af2.txt", "af.npy"},
+                {cmd_logits, "logits", "af2.txt", "af.npy"},
+                {cmd_fill_mask, "fill-mask", "af.txt", NULL},
+                {cmd_score, "score", "af2.txt", "af.tsv"}};
+    for (size_t c = 0; c < sizeof cmds / sizeof *cmds; c++) {
+        int ok = 0, failures = 0;
+        for (long n = 1; !ok && n < 100000; n += 1 + n / 6) {
+            unlink(path("af.npy"));
+            unlink(path("af.tsv"));
+            tg_alloc_fail_after(n);
+            int rc = cmds[c].out ? run(cmds[c].fn, cmds[c].name, "--model", model, "--input",
+                                       path(cmds[c].input), "--output", path(cmds[c].out), NULL)
+                                 : run(cmds[c].fn, cmds[c].name, "--model", model, "--input",
+                                       path(cmds[c].input), NULL);
+            tg_alloc_fail_after(0);
+            if (rc == 0) {
+                ok = 1;
+                continue;
+            }
+            failures++;
+            char want[64];
+            snprintf(want, sizeof want, "ablm %s: ", cmds[c].name);
+            expect_error(rc, 1, want);
+            if (cmds[c].out)
+                ck_assert_int_ne(access(path(cmds[c].out), F_OK), 0);
+        }
+        ck_assert_msg(ok && failures > 10, "%s: ok %d after %d failures", cmds[c].name, ok,
+                      failures);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("infer");
@@ -523,6 +565,7 @@ int main(void)
     tcase_add_test(tc, fill_mask_matches_logits);
     tcase_add_test(tc, score_matches_masked_logits);
     tcase_add_test(tc, bad_input_fails_clearly);
+    tcase_add_test(tc, allocation_failures);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
