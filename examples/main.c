@@ -2,7 +2,9 @@
 #include "commands.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const ablm_command commands[] = {
     {"train", cmd_train, "train a RoBERTa masked-language model (run_mlm.py flags)"},
@@ -24,8 +26,22 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
 }
 
+/* OpenMP threads that spin at barriers take the cores from each other and
+ * from other processes as soon as the machine is not idle (measured: a
+ * 2-thread training step 2x slower than 1 thread under load, and back to
+ * normal with passive waiting). libgomp reads OMP_WAIT_POLICY before main
+ * runs, so set it and re-execute once unless the user chose a policy. */
+static void passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY"))
+        return;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv); /* returns only on failure: run as is */
+}
+
 int main(int argc, char **argv)
 {
+    passive_openmp(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

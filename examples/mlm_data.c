@@ -39,9 +39,10 @@ int mlm_data_load(mlm_data *d, const char *path, const char *what, const tok_tok
     for (size_t i = 0; i < n && !rc; i++) {
         for (const char *c = seqs[i]; *c; c++)
             if (!isalpha((unsigned char)*c) && !isspace((unsigned char)*c)) {
-                rc = tg_error(TG_ERR_FORMAT, "%s: %s: sequence has character '%c' (0x%02x), not an amino-acid letter",
+                rc = tg_error(TG_ERR_FORMAT, "%s: %s: sequence has character '%c' (0x%02x), not an amino-acid letter%s",
                               what, names[i], isprint((unsigned char)*c) ? *c : '?',
-                              (unsigned char)*c);
+                              (unsigned char)*c,
+                              *c == '*' ? " (a stop codon: ablm prepare --drop-stop or --productive-only removes such sequences)" : "");
                 break;
             }
         if (rc)

@@ -1,7 +1,54 @@
 /* Running a planned graph: forward in node order, backward in reverse. */
 #include "tg_internal.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+static int profiling;
+static double prof_ms[TG_OP_COUNT][2];
+static long prof_calls[TG_OP_COUNT];
+
+void tg_profile_enable(int on) { profiling = on; }
+void tg_profile_reset(void)
+{
+    memset(prof_ms, 0, sizeof prof_ms);
+    memset(prof_calls, 0, sizeof prof_calls);
+}
+
+static double ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+void tg_profile_report(void *file)
+{
+    FILE *f = file;
+    int order[TG_OP_COUNT];
+    double total = 0;
+    for (int i = 0; i < TG_OP_COUNT; i++) {
+        order[i] = i;
+        total += prof_ms[i][0] + prof_ms[i][1];
+    }
+    for (int i = 1; i < TG_OP_COUNT; i++) /* insertion sort by total time */
+        for (int j = i; j > 0 && prof_ms[order[j]][0] + prof_ms[order[j]][1] >
+                                      prof_ms[order[j - 1]][0] + prof_ms[order[j - 1]][1]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(f, "%-18s %8s %12s %12s %7s\n", "op", "calls", "forward ms", "backward ms", "share");
+    for (int k = 0; k < TG_OP_COUNT; k++) {
+        int i = order[k];
+        if (!prof_calls[i])
+            continue;
+        fprintf(f, "%-18s %8ld %12.1f %12.1f %6.1f%%\n", tg_optable[i]->name, prof_calls[i],
+                prof_ms[i][0], prof_ms[i][1],
+                total > 0 ? 100 * (prof_ms[i][0] + prof_ms[i][1]) / total : 0);
+    }
+}
 
 int tg_forward(tg_graph *g)
 {
@@ -13,7 +60,12 @@ int tg_forward(tg_graph *g)
         tg_tensor *t = g->nodes[i];
         if (t->op < 0 || (t->flags & TG_FLAG_VIEW))
             continue;
+        double t0 = profiling ? ms_now() : 0;
         int rc = tg_optable[t->op]->forward(t);
+        if (profiling) {
+            prof_ms[t->op][0] += ms_now() - t0;
+            prof_calls[t->op]++;
+        }
         if (rc)
             return rc;
     }
@@ -44,8 +96,12 @@ int tg_backward(tg_graph *g, tg_tensor *root, const float *seed)
                     root->grad[j] = 1.0f;
         }
         tg_tensor *t = g->nodes[n - 1 - s];
-        if (t->op >= 0 && (t->flags & TG_FLAG_NEEDS_GRAD) && tg_optable[t->op]->backward)
+        if (t->op >= 0 && (t->flags & TG_FLAG_NEEDS_GRAD) && tg_optable[t->op]->backward) {
+            double t0 = profiling ? ms_now() : 0;
             tg_optable[t->op]->backward(t);
+            if (profiling)
+                prof_ms[t->op][1] += ms_now() - t0;
+        }
     }
     return TG_OK;
 }

@@ -200,4 +200,14 @@ int tg_forward(tg_graph *g);
  * calls until tg_params_zero_grad); intermediate gradients are reset. */
 int tg_backward(tg_graph *g, tg_tensor *root, const float *seed);
 
+/* ---- profiling --------------------------------------------------------- */
+
+/* When enabled, tg_forward/tg_backward time every node and add the time to
+ * its op's forward or backward total. */
+void tg_profile_enable(int on);
+void tg_profile_reset(void);
+/* Prints a table of op, calls, forward and backward milliseconds, sorted by
+ * total time. Ops are named by the op table. */
+void tg_profile_report(void *file /* FILE* */);
+
 #endif
