@@ -20,6 +20,18 @@ tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p)
 
 static int active(const tg_tensor *out) { return out->graph->training && out->fp[0] > 0; }
 
+/* Element i of the stream `key`: splitmix64 at position i (one multiply-
+ * xorshift finaliser), compared as an integer with p * 2^64. */
+static inline int dropped(uint64_t key, uint64_t i, uint64_t threshold)
+{
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (z ^ (z >> 31)) < threshold;
+}
+
+static uint64_t threshold_of(float p) { return (uint64_t)((double)p * 18446744073709551616.0); }
+
 static int dropout_forward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]);
@@ -28,9 +40,10 @@ static int dropout_forward(tg_tensor *out)
     uint64_t key = g->seed * 0x100000001b3ULL ^ ((uint64_t)out->id << 40) ^ g->step;
     *(uint64_t *)out->aux = key;
     int on = active(out);
+    uint64_t thr = threshold_of(p);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < out->numel; i++)
-        y[i] = !on ? x[i] : tg_hash_uniform(key, i) < p ? 0.0f : x[i] * s;
+        y[i] = !on ? x[i] : dropped(key, i, thr) ? 0.0f : x[i] * s;
     return TG_OK;
 }
 
@@ -40,11 +53,12 @@ static void dropout_backward(tg_tensor *out)
     const float *dy = out->grad;
     uint64_t key = *(uint64_t *)out->aux;
     int on = active(out);
+    uint64_t thr = threshold_of(p);
     if (!dx)
         return;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < out->numel; i++)
-        dx[i] += !on ? dy[i] : tg_hash_uniform(key, i) < p ? 0.0f : dy[i] * s;
+        dx[i] += !on ? dy[i] : dropped(key, i, thr) ? 0.0f : dy[i] * s;
 }
 
 const tg_opdef tg_op_dropout = {"tg_dropout", dropout_forward, dropout_backward, 0, 0};
