@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Training-step speed of ablm against PyTorch (Debian's python3-torch) in one
+# invocation: the same RobertaForMaskedLM config, batch, length, dropout,
+# clipping and AdamW, the same thread count. Runs each side REPEATS times,
+# alternating, and prints a markdown table with the medians and the ratio.
+# Usage: bench/train_vs_torch.sh [CONFIG] [BATCH] [LENGTH] [THREADS] [STEPS] [REPEATS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-configs/heavy_small.json} batch=${2:-16} length=${3:-130} threads=${4:-2}
+steps=${5:-5} repeats=${6:-3}
+scripts/ensure-deps.sh python3-torch >/dev/null
+scripts/build.sh build >/dev/null
+py=/usr/bin/python3
+ours=() theirs=()
+for r in $(seq "$repeats"); do
+  ours+=("$(build/bench_train --config "$config" --batch "$batch" --length "$length" --threads "$threads" --steps "$steps" --warmup 2)")
+  theirs+=("$($py bench/train_step_torch.py "$config" "$batch" "$length" "$steps" 2 "$threads")")
+done
+printf '%s\n' "${ours[@]}" > /tmp/ablm_bench_ours.jsonl
+printf '%s\n' "${theirs[@]}" > /tmp/ablm_bench_torch.jsonl
+$py - "$config" "$batch" "$length" "$threads" <<'PY'
+import json, statistics, sys, os
+cfg, B, T, th = sys.argv[1:5]
+ours = [json.loads(l) for l in open("/tmp/ablm_bench_ours.jsonl")]
+torch = [json.loads(l) for l in open("/tmp/ablm_bench_torch.jsonl")]
+med = lambda rows, k: statistics.median(r[k] for r in rows)
+print(f"config {cfg}, batch {B} x length {T}, {th} threads, load average {os.getloadavg()[0]:.2f}")
+print("| implementation | ms/step | forward ms | backward ms | optimizer ms | tokens/s |")
+print("| --- | --- | --- | --- | --- | --- |")
+for name, rows in (("ablm", ours), (torch[0]["impl"], torch)):
+    print(f"| {name} | {med(rows,'ms_per_step'):.0f} | {med(rows,'forward_ms'):.0f} | "
+          f"{med(rows,'backward_ms'):.0f} | {med(rows,'optimizer_ms'):.0f} | {med(rows,'tokens_per_s'):.0f} |")
+print(f"\nablm is {med(torch,'ms_per_step') / med(ours,'ms_per_step'):.2f}x PyTorch's speed (median step time ratio)")
+PY
