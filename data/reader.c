@@ -493,9 +493,9 @@ static int next_table(rd_reader *r, rd_record *rec)
                 return st;
             continue;
         }
-        r->st.rows++;
         if (r->row.n == 1 && rd_cell(&r->row, 0)[0] == '\0')
-            continue; /* blank line */
+            continue; /* blank line: not a row */
+        r->st.rows++;
         if (r->row.n != r->ncols) {
             st = tg_error(TG_ERR_FORMAT,
                           "%s:%ld: row has %d fields, header has %d (use --on-error skip to "
