@@ -6,20 +6,13 @@
 
 #include <cjson/cJSON.h>
 
-typedef struct {
-    FILE *f;
-    char *path; /* final name */
-    char *tmp;  /* temp name in the same directory */
-} fio_out;
+#include "afile.h"
 
-/* Opens a temp file next to path for writing. Returns a status (message
- * names the path). */
-int fio_begin(fio_out *o, const char *path);
-/* Flushes, closes and renames the temp file to its final name; on any
- * write error removes the temp file and returns TG_ERR_IO. */
-int fio_commit(fio_out *o);
-/* Closes and removes the temp file (after an error elsewhere). NULL-safe. */
-void fio_abort(fio_out *o);
+/* The data commands' output files are graph/afile.h's atomic files. */
+typedef tg_afile fio_out;
+#define fio_begin tg_afile_open
+#define fio_commit tg_afile_commit
+#define fio_abort tg_afile_abort
 /* Writes a JSON value (pretty-printed, trailing newline) atomically. */
 int fio_write_json(const char *path, const cJSON *v);
 /* Creates directory path if missing (one level). Returns a status. */

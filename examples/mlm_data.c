@@ -76,3 +76,30 @@ void mlm_data_free(mlm_data *d)
     tg_free(d->len);
     memset(d, 0, sizeof *d);
 }
+
+int mlm_data_split(mlm_data *d, long k, mlm_data *head)
+{
+    memset(head, 0, sizeof *head);
+    if (k <= 0 || k >= d->n)
+        return tg_error(TG_ERR_ARG, "cannot hold out %ld of %ld sequences", k, d->n);
+    size_t ntok = d->start[k]; /* tokens of the first k sequences */
+    head->ids = tg_malloc(ntok * sizeof *head->ids, "token ids");
+    head->start = tg_malloc(k * sizeof *head->start, "sequence starts");
+    head->len = tg_malloc(k * sizeof *head->len, "sequence lengths");
+    if (!head->ids || !head->start || !head->len) {
+        mlm_data_free(head);
+        return TG_ERR_NOMEM;
+    }
+    memcpy(head->ids, d->ids, ntok * sizeof *head->ids);
+    memcpy(head->start, d->start, k * sizeof *head->start);
+    memcpy(head->len, d->len, k * sizeof *head->len);
+    head->n = k;
+    head->tokens = (long)ntok;
+    for (long i = k; i < d->n; i++) { /* the rest keeps its ids in place */
+        d->start[i - k] = d->start[i];
+        d->len[i - k] = d->len[i];
+    }
+    d->n -= k;
+    d->tokens -= (long)ntok;
+    return TG_OK;
+}

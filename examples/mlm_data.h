@@ -29,5 +29,8 @@ typedef struct {
 int mlm_data_load(mlm_data *d, const char *path, const char *what, const tok_tokenizer *tok,
                   int max_len, long max_samples);
 void mlm_data_free(mlm_data *d);
+/* Moves the first k sequences of d into a new dataset `head` (d keeps the
+ * rest), as run_mlm.py's validation_split_percentage. Returns a status. */
+int mlm_data_split(mlm_data *d, long k, mlm_data *head);
 
 #endif

@@ -115,6 +115,18 @@ static int load_data(trainer *t)
                            a->max_eval_samples);
         t->has_eval = !rc;
     }
+    if (!rc && !t->has_eval && (a->do_eval || a->eval_strategy != TA_NO) && t->train.n > 1) {
+        /* run_mlm.py without a validation file: the first
+         * validation_split_percentage% of train is held out */
+        long k = t->train.n * a->validation_split_percentage / 100;
+        if (k < 1)
+            k = 1;
+        rc = mlm_data_split(&t->train, k, &t->eval);
+        t->has_eval = !rc;
+        if (!rc)
+            notef(t, "no --validation_file: holding out the first %d%% of train_file (%ld sequences)",
+                  a->validation_split_percentage, k);
+    }
     if (!rc && t->train.n)
         notef(t, "train_file: %ld sequences, %ld tokens, %ld truncated to %d tokens (%s)",
               t->train.n, t->train.tokens, t->train.truncated, t->max_len, t->train.unknown_summary);

@@ -44,8 +44,10 @@ static int cmp_size_desc(const void *x, const void *y)
     return a->start - b->start;
 }
 
-/* First-fit by decreasing size: each buffer goes to the lowest offset that
- * no time-overlapping placed buffer occupies. Returns the arena size. */
+/* First-fit by decreasing size: each buffer goes to the lowest offset where
+ * it fits between the placed buffers whose lifetimes overlap its own. The
+ * placed buffers are kept sorted by offset, so one scan finds the gap.
+ * Returns the arena size, or (size_t)-1 when out of memory. */
 static size_t place(buffer *bufs, int nb, int keep_all)
 {
     size_t total = 0;
@@ -59,8 +61,7 @@ static size_t place(buffer *bufs, int nb, int keep_all)
     buffer **order = malloc((size_t)nb * sizeof *order);
     buffer **placed = malloc((size_t)nb * sizeof *placed);
     if (!order || !placed) {
-        free(order);
-        free(placed);
+        free(order), free(placed);
         return (size_t)-1;
     }
     for (int i = 0; i < nb; i++)
@@ -70,23 +71,26 @@ static size_t place(buffer *bufs, int nb, int keep_all)
     for (int i = 0; i < nb; i++) {
         buffer *b = order[i];
         size_t off = 0;
-        for (int moved = 1; moved;) { /* restart while a conflict moves us */
-            moved = 0;
-            for (int j = 0; j < np; j++) {
-                buffer *p = placed[j];
-                if (overlap(b, p) && off < p->offset + p->bytes && p->offset < off + b->bytes) {
-                    off = p->offset + p->bytes;
-                    moved = 1;
-                }
-            }
+        for (int j = 0; j < np; j++) {
+            const buffer *p = placed[j];
+            if (!overlap(b, p))
+                continue;
+            if (p->offset >= off + b->bytes)
+                break; /* the gap before p fits */
+            if (p->offset + p->bytes > off)
+                off = p->offset + p->bytes;
         }
         b->offset = off;
         if (off + b->bytes > total)
             total = off + b->bytes;
-        placed[np++] = b;
+        int at = np; /* insert keeping offsets sorted */
+        while (at > 0 && placed[at - 1]->offset > off)
+            at--;
+        memmove(placed + at + 1, placed + at, (size_t)(np - at) * sizeof *placed);
+        placed[at] = b;
+        np++;
     }
-    free(order);
-    free(placed);
+    free(order), free(placed);
     return total;
 }
 
