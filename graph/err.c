@@ -4,15 +4,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char last_err[1024];
 
 int tg_error(int code, const char *fmt, ...)
 {
+    /* format into a scratch buffer first: callers often pass
+     * tg_last_error() itself to add context ("file: %s") */
+    char buf[sizeof last_err];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_err, sizeof last_err, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(last_err, buf, sizeof buf);
     return code;
 }
 

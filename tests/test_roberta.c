@@ -96,6 +96,7 @@ START_TEST(save_load_round_trip_is_bit_exact)
     rb_model_free(w);
     rb_model_free(a);
     rb_model_free(b);
+    free(dir);
 }
 END_TEST
 

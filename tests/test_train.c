@@ -241,6 +241,7 @@ START_TEST(bad_input_is_reported)
     ck_assert_int_eq(cmd_train(14, nan), 1);
     ck_assert_msg(strstr(tg_last_error(), "training loss is") && strstr(tg_last_error(), "step "),
                   "%s", tg_last_error());
+    free(dir);
 }
 END_TEST
 
@@ -254,5 +255,7 @@ int main(void)
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, kill_during_save_then_resume);
     suite_add_tcase(s, tc);
-    return tu_run(s);
+    int rc = tu_run(s);
+    free(tmp);
+    return rc;
 }

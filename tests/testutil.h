@@ -11,7 +11,7 @@ const char *tu_source_dir(void);
 const char *tu_oas_dir(void);
 /* Runs a suite with CK_FORK as set, prints results; returns exit status. */
 int tu_run(Suite *s);
-/* A fresh temporary directory (mkdtemp); the path is static per call. */
+/* A fresh temporary directory (mkdtemp), as a malloc'ed path the caller frees. */
 char *tu_tmpdir(void);
 
 #endif
