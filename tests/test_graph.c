@@ -133,6 +133,42 @@ START_TEST(cross_entropy_and_embedding_match_loops)
 }
 END_TEST
 
+/* A causal mask [1, 1, T, T] broadcast over batch and heads: row t attends
+ * to positions <= t only, and each row still sums to 1. */
+START_TEST(softmax_causal_mask)
+{
+    int B = 2, NH = 3, T = 5;
+    tg_params *p = tg_params_new();
+    tg_graph *g = tg_graph_new();
+    int xs[4] = {B, NH, T, T}, ms[4] = {1, 1, T, T};
+    tg_tensor *x = tg_params_add(p, "scores", 4, xs, 1);
+    tg_tensor *m = tg_input(g, TG_F32, 4, ms, "causal");
+    tg_tensor *y = tg_softmax(g, x, m);
+    tg_graph_keep(g, y);
+    ck_assert_int_eq(tg_params_alloc(p), TG_OK);
+    fill_normal(tg_params_values(p), tg_params_numel(p), 12);
+    ck_assert_int_eq(tg_graph_plan(g, NULL, 0), TG_OK);
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++)
+            tg_f32(m)[i * T + j] = j > i ? -1e30f : 0.0f;
+    ck_assert_int_eq(tg_forward(g), TG_OK);
+    for (int r = 0; r < B * NH * T; r++) {
+        int t = r % T;
+        double sum = 0;
+        for (int j = 0; j < T; j++) {
+            float v = tg_f32(y)[r * T + j];
+            if (j > t)
+                ck_assert_float_eq(v, 0.0f);
+            sum += v;
+        }
+        ck_assert_double_eq_tol(sum, 1.0, 1e-6);
+    }
+    ck_assert_float_eq(tg_f32(y)[0], 1.0f); /* row 0 sees only itself */
+    tg_graph_free(g);
+    tg_params_free(p);
+}
+END_TEST
+
 /* A tied weight used twice gets the sum of both uses' gradients. */
 START_TEST(fan_out_accumulates)
 {
@@ -479,6 +515,7 @@ int main(void)
     tcase_add_test(tc, matmul_matches_loops);
     tcase_add_test(tc, norms_and_softmax_match_loops);
     tcase_add_test(tc, cross_entropy_and_embedding_match_loops);
+    tcase_add_test(tc, softmax_causal_mask);
     tcase_add_test(tc, fan_out_accumulates);
     tcase_add_test(tc, transformer_block_directional_derivative);
     tcase_add_test(tc, memory_plan_reuses_and_matches);
