@@ -224,9 +224,3 @@ tg_tensor *tg_input(tg_graph *g, tg_dtype dt, int ndim, const int *shape, const 
     }
     return t;
 }
-
-tg_tensor *tg_linear(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b)
-{
-    tg_tensor *y = tg_matmul(g, x, w, 0, 1);
-    return b ? tg_add(g, y, b) : y;
-}

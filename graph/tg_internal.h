@@ -53,6 +53,12 @@ size_t tg_shape_numel(int ndim, const int *shape);
 /* 1 if a and b have equal rank and dims. */
 int tg_same_shape(const tg_tensor *a, const tg_tensor *b);
 
+/* dst[j] += sign * sum_r src[r][j] (times mul[r][j] when mul is non-NULL)
+ * for a rows x cols row-major src: bias and broadcast gradients. Columns
+ * are split between threads, so the summation order is fixed. */
+void tg_sum_rows_into(float *dst, const float *src, const float *mul, float sign, size_t rows,
+                      size_t cols);
+
 /* The GEMM used by every op: row-major C = alpha*op(A)*op(B) + beta*C,
  * with the kernel (OpenBLAS or oneDNN) chosen per shape. */
 void tg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -50,10 +50,8 @@ static int binary_forward(tg_tensor *out)
     return TG_OK;
 }
 
-/* Adds sum over rows of dy (times a for mul, negated for sub) into db.
- * Columns are split between threads, so the sum order is fixed. */
-static void reduce_rows_into(float *db, const float *dy, const float *a, float sign, size_t outer,
-                             size_t inner)
+void tg_sum_rows_into(float *db, const float *dy, const float *a, float sign, size_t outer,
+                      size_t inner)
 {
 #pragma omp parallel
     {
@@ -89,7 +87,7 @@ static void binary_backward(tg_tensor *out)
             for (size_t i = 0; i < inner; i++)
                 db[i] += op == TG_OP_MUL ? dy[i] * a[i] : op == TG_OP_SUB ? -dy[i] : dy[i];
         } else {
-            reduce_rows_into(B->grad, dy, op == TG_OP_MUL ? tg_f32(A) : NULL,
+            tg_sum_rows_into(B->grad, dy, op == TG_OP_MUL ? tg_f32(A) : NULL,
                              op == TG_OP_SUB ? -1.f : 1.f, outer, inner);
         }
     }

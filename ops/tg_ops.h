@@ -33,6 +33,7 @@ enum {
     TG_OP_CROSS_ENTROPY,
     TG_OP_SUM,
     TG_OP_MEAN,
+    TG_OP_LINEAR,
     TG_OP_COUNT
 };
 
@@ -105,9 +106,8 @@ tg_tensor *tg_cross_entropy(tg_graph *g, tg_tensor *logits, tg_tensor *targets,
 tg_tensor *tg_sum(tg_graph *g, tg_tensor *x);
 tg_tensor *tg_mean(tg_graph *g, tg_tensor *x);
 
-/* ---- compositions (not ops) -------------------------------------------- */
-
-/* x @ w^T + b with torch's [out, in] weight layout; b may be NULL. */
+/* Fused linear layer: x @ w^T + b with torch's [out, in] weight layout.
+ * x: [..., K], w: [N, K], b: [N] or NULL. Out: [..., N]. */
 tg_tensor *tg_linear(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 
 #endif

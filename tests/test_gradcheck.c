@@ -176,6 +176,15 @@ static tg_tensor *b_mean(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_mean(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
 }
 
+static tg_tensor *b_linear(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int b = rnd(r, 1, 3), t = rnd(r, 2, 5), k = rnd(r, 2, 6), n = rnd(r, 2, 6);
+    tg_tensor *x = param(p, "x", 3, b, t, k, 0);
+    tg_tensor *w = param(p, "w", 2, n, k, 0, 0), *bias = param(p, "b", 1, n, 0, 0, 0);
+    tg_tensor *w2 = param(p, "w2", 2, 3, n, 0, 0);
+    return tg_linear(g, tg_linear(g, x, w, bias), w2, NULL); /* with and without bias */
+}
+
 static const gc_case cases[] = {
     {TG_OP_MATMUL, "batched, shared and transposed products", 2e-3, b_matmul},
     {TG_OP_ADD, "same shape and bias broadcast", 2e-3, b_add},
@@ -195,6 +204,7 @@ static const gc_case cases[] = {
     {TG_OP_CROSS_ENTROPY, "with ignored targets", 1e-2, b_cross_entropy},
     {TG_OP_SUM, "", 2e-3, b_sum},
     {TG_OP_MEAN, "", 2e-3, b_mean},
+    {TG_OP_LINEAR, "fused, two chained layers, with and without bias", 1e-2, b_linear},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
