@@ -179,6 +179,45 @@ START_TEST(matches_pytorch_reference)
 }
 END_TEST
 
+/* Checkpoints as transformers writes them: F16 and BF16 weights, the tied
+ * lm_head.decoder copies present, an extra pooler. Each loads, skipped
+ * tensors are noted, and the values match the F32 checkpoint to the
+ * precision of their dtype. */
+START_TEST(loads_transformers_variants)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/roberta_tiny", tu_source_dir());
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    rb_config c;
+    ck_assert_int_eq(rb_config_load(path, &c), TG_OK);
+    rb_model *ref, *m;
+    ck_assert_int_eq(rb_model_new(&c, &ref), TG_OK);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ck_assert_int_eq(rb_model_load(ref, path, NULL), TG_OK);
+    struct {
+        const char *file;
+        int notes;
+        double rel; /* relative precision of the dtype */
+    } v[] = {{"model_f16.safetensors", 0, 1e-3},
+             {"model_bf16.safetensors", 0, 8e-3},
+             {"model_with_decoder.safetensors", 1, 0},
+             {"model_with_pooler.safetensors", 1, 0}};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(rb_model_new(&c, &m), TG_OK);
+        snprintf(path, sizeof path, "%s/%s", dir, v[i].file);
+        notes = 0;
+        ck_assert_msg(rb_model_load(m, path, count_note) == TG_OK, "%s", tg_last_error());
+        ck_assert_msg(notes >= v[i].notes, "%s: %d notes", v[i].file, notes);
+        const float *a = tg_params_values(ref->params), *b = tg_params_values(m->params);
+        for (size_t j = 0; j < tg_params_numel(ref->params); j++)
+            ck_assert_msg(fabs(a[j] - b[j]) <= v[i].rel * fabs(a[j]) + 1e-7, "%s: element %zu: %g vs %g",
+                          v[i].file, j, a[j], b[j]);
+        rb_model_free(m);
+    }
+    rb_model_free(ref);
+}
+END_TEST
+
 START_TEST(build_rejects_overlong_input)
 {
     rb_model *m = load_config("heavy_tiny.json");
@@ -202,6 +241,7 @@ int main(void)
     tcase_add_test(tc, init_follows_hugging_face);
     tcase_add_test(tc, save_load_round_trip_is_bit_exact);
     tcase_add_test(tc, matches_pytorch_reference);
+    tcase_add_test(tc, loads_transformers_variants);
     tcase_add_test(tc, build_rejects_overlong_input);
     suite_add_tcase(s, tc);
     return tu_run(s);
