@@ -480,6 +480,8 @@ typedef struct {
     ctx *c;
     posting *idx;
     uint32_t *rep_list; /* ordinal -> unique id */
+    uint8_t *codes;     /* codes of every representative, concatenated */
+    size_t *code_off;   /* ordinal -> offset in codes */
 } gstate;
 
 /* First representative (ordinal >= lo) that member u (codes/k-mers in b)
@@ -527,21 +529,20 @@ static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32
     }
     qsort(b->touched, nc, sizeof *b->touched, cmp_u64);
     const ctx *c = g->c;
-    int lu = ulen(c, u), cm[ALN_ALPHABET], cr[ALN_ALPHABET];
-    cl_composition(b->qc, lu, cm);
+    int lu = ulen(c, u);
     int tried = 0;
-    for (size_t i = 0; i < nc && tried < mc; i++) {
-        uint32_t r = (uint32_t)b->touched[i], ru = g->rep_list[r];
-        int lr = ulen(c, ru);
-        if (!cl_may_pass_len(o, lr, lu))
-            continue;
-        aln_encode(useq(c, ru), lr, b->rc);
-        cl_composition(b->rc, lr, cr);
-        if (!cl_may_pass(o, lr, cr, lu, cm) || !cl_may_pass_lcs(o, b->rc, lr, b->qc, lu))
+    /* the LCS bound (<= composition overlap) rejects most candidates for
+     * the cost of ~length word operations; at most 8 * max_candidates are
+     * looked at in all */
+    for (size_t i = 0; i < nc && tried < mc && i < 8 * (size_t)mc; i++) {
+        uint32_t r = (uint32_t)b->touched[i];
+        const uint8_t *rc = g->codes + g->code_off[r];
+        int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
+        if (!cl_may_pass_len(o, lr, lu) || !cl_may_pass_lcs(o, rc, lr, b->qc, lu))
             continue;
         aln_result res;
         tried++;
-        if (aln_align_codes(&o->aln, b->rc, lr, b->qc, lu, &res)) {
+        if (aln_align_codes(&o->aln, rc, lr, b->qc, lu, &res)) {
             *err = 1;
             break;
         }
@@ -570,9 +571,13 @@ static int greedy(ctx *c, uint32_t *repu)
     uint32_t *rep_list = cl_talloc(t, m * sizeof *rep_list, "greedy representatives");
     uint32_t *found = cl_talloc(t, GREEDY_BATCH * sizeof *found, "greedy batch");
     gbuf *bufs = cl_tcalloc(t, (size_t)nt * sizeof *bufs, "greedy buffers");
+    size_t *code_off = cl_talloc(t, (m + 1) * sizeof *code_off, "greedy rep offsets");
+    size_t code_cap = 1 << 16;
+    uint8_t *codes = cl_talloc(t, code_cap, "greedy rep codes");
     size_t naln[256] = {0};
-    if (!ord || !idx || !rep_list || !found || !bufs)
+    if (!ord || !idx || !rep_list || !found || !bufs || !code_off || !codes)
         goto done;
+    code_off[0] = 0;
     for (int i = 0; i < nt; i++) {
         gbuf *b = &bufs[i];
         b->count = cl_tcalloc(t, m * sizeof *b->count, "greedy counts");
@@ -589,7 +594,7 @@ static int greedy(ctx *c, uint32_t *repu)
     if ((rc = cl_radix_sort(t, ord, NULL, m, 64)))
         goto done;
     rc = TG_ERR_NOMEM;
-    gstate g = {c, idx, rep_list};
+    gstate g = {c, idx, rep_list, codes, code_off};
     uint32_t nrep = 0;
     int err = 0;
     double t0 = now(), last = t0;
@@ -631,6 +636,16 @@ static int greedy(ctx *c, uint32_t *repu)
             r = nrep++;
             rep_list[r] = u;
             repu[u] = u;
+            if (code_off[r] + (size_t)L > code_cap) {
+                while (code_off[r] + (size_t)L > code_cap)
+                    code_cap *= 2;
+                uint8_t *nc = cl_trealloc(t, codes, code_cap, "greedy rep codes");
+                if (!nc)
+                    goto done;
+                codes = g.codes = nc;
+            }
+            memcpy(codes + code_off[r], b->qc, (size_t)L);
+            code_off[r + 1] = code_off[r] + (size_t)L;
             for (int i = 0; i < nq; i++) {
                 posting *P = &idx[b->qk[i]];
                 if (P->n == P->cap) {
@@ -673,6 +688,8 @@ done:
     cl_tfree(t, ord);
     cl_tfree(t, rep_list);
     cl_tfree(t, found);
+    cl_tfree(t, code_off);
+    cl_tfree(t, codes);
     return rc;
 }
 
