@@ -106,7 +106,7 @@ int cmd_cluster(int argc, char **argv)
             continue;
         }
         if (!v) {
-            rc = usage_err("missing value for", a);
+            rc = usage_err(strncmp(a, "-", 1) ? "unexpected argument" : "unknown option or missing value for", a);
             goto out;
         }
         i++;
