@@ -10,6 +10,16 @@ typedef struct {
     const char *summary;
 } ablm_command;
 
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
+/* Inference (examples/cmd_embed.c, cmd_fill_mask.c, cmd_score.c, cmd_logits.c;
+ * shared helpers in infer.h, .npy output in npy.h). */
+int cmd_embed(int argc, char **argv);
+int cmd_fill_mask(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
 
 #endif

@@ -5,7 +5,15 @@
 #include <string.h>
 
 static const ablm_command commands[] = {
+    {"train", cmd_train, "train a RoBERTa masked-language model (run_mlm.py flags)"},
+    {"eval", cmd_eval, "evaluate a model: eval_loss, perplexity, masked-token accuracy"},
     {"cluster", cmd_cluster, "cluster sequences by alignment identity/coverage (linclust or greedy)"},
+    {"split", cmd_split, "train/val/test files from a clustering (whole clusters), leakage report"},
+    {"prepare", cmd_prepare, "OAS/AIRR files -> CDRH3 and sequence clustering -> train/val/test"},
+    {"embed", cmd_embed, "per-sequence or per-residue embeddings as .npy"},
+    {"fill-mask", cmd_fill_mask, "most likely tokens at masked positions (TSV)"},
+    {"score", cmd_score, "pseudo-log-likelihood of each sequence (TSV)"},
+    {"logits", cmd_logits, "raw masked-LM logits and token ids as .npy"},
     {NULL, NULL, NULL},
 };
 

@@ -88,7 +88,8 @@ enum {
     TG_FLAG_TRAINABLE = 1 << 1, /* gets a gradient */
     TG_FLAG_INPUT = 1 << 2,     /* graph input: caller fills data */
     TG_FLAG_NEEDS_GRAD = 1 << 3,/* backward computes its gradient */
-    TG_FLAG_VIEW = 1 << 4       /* shares the data of src[0] */
+    TG_FLAG_VIEW = 1 << 4,      /* shares the data of src[0] */
+    TG_FLAG_KEEP = 1 << 5       /* output stays valid after the run */
 };
 
 typedef struct tg_graph tg_graph;
@@ -133,12 +134,13 @@ void tg_params_free(tg_params *p);
 tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int *shape,
                          int trainable);
 /* Allocates one zeroed buffer for all values and one for all gradients.
- * Returns a status. */
+ * Returns a status; fails, repeating its message, if any tg_params_add
+ * failed (so a NULL from a failed declaration cannot go unnoticed). */
 int tg_params_alloc(tg_params *p);
 int tg_params_count(const tg_params *p);          /* number of tensors */
 tg_tensor *tg_params_at(const tg_params *p, int i);
 tg_tensor *tg_params_find(const tg_params *p, const char *name);
-size_t tg_params_numel(const tg_params *p);       /* total float count */
+size_t tg_params_numel(const tg_params *p);       /* buffer floats, incl. 64-byte alignment gaps */
 float *tg_params_values(tg_params *p);            /* contiguous values */
 float *tg_params_grads(tg_params *p);             /* contiguous grads  */
 /* Offset of tensor t's first element in the contiguous buffers. */
@@ -174,6 +176,18 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all);
 /* Bytes of the activation arena, and what keep-everything would need. */
 size_t tg_graph_planned_bytes(const tg_graph *g);
 size_t tg_graph_unplanned_bytes(const tg_graph *g);
+
+/* Graphs that never run at the same time (a cache of graphs by input
+ * shape) can share one activation arena, so caching a graph per shape costs
+ * no extra activation memory. The arena grows to the largest plan; a graph
+ * re-points its buffers when the arena has moved since its last run. Call
+ * tg_graph_share_arena before tg_graph_plan; the arena must outlive the
+ * graphs. */
+typedef struct tg_arena tg_arena;
+tg_arena *tg_arena_new(void);
+void tg_arena_free(tg_arena *a);
+size_t tg_arena_bytes(const tg_arena *a);
+void tg_graph_share_arena(tg_graph *g, tg_arena *a);
 
 /* Marks a node's output as needed after the run (kept from reuse). Call
  * before tg_graph_plan; the loss and its root are always kept. */

@@ -1,4 +1,5 @@
-/* One thread setting for OpenMP (our loops and oneDNN) and OpenBLAS. */
+/* One thread setting for OpenMP (our loops, oneDNN, and the blocks that
+ * graph/gemm.c hands to single-threaded OpenBLAS). */
 #include "tg.h"
 
 #include <cblas.h>
@@ -15,7 +16,9 @@ void tg_set_threads(int n)
     }
     n_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    /* OpenBLAS is only ever called from OpenMP threads, one block each
+     * (graph/gemm.c): its own pool stays at one thread. */
+    openblas_set_num_threads(1);
 }
 
 int tg_threads(void)

@@ -36,15 +36,16 @@ enum {
     TG_OP_COUNT
 };
 
-/* One row of the op table. forward computes out from out->src; backward
- * ADDS into the gradient of every source whose grad is non-NULL, reading
- * out->grad. `keep` says which tensors backward reads: bit i for src[i],
+/* One row of the op table. forward computes out from out->src and returns
+ * a status (an op that validates data, like an index range, records the
+ * error); backward ADDS into the gradient of every source whose grad is
+ * non-NULL, reading out->grad. `keep` says which tensors backward reads: bit i for src[i],
  * TG_KEEP_OUT for the output; the memory plan keeps exactly those alive. */
 #define TG_KEEP_SRC(i) (1u << (i))
 #define TG_KEEP_OUT (1u << 8)
 typedef struct {
     const char *name;
-    void (*forward)(tg_tensor *out);
+    int (*forward)(tg_tensor *out);
     void (*backward)(tg_tensor *out);
     unsigned keep;
     int is_view; /* output aliases src[0]'s data (reshape) */

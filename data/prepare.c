@@ -1,0 +1,396 @@
+/* The ablm prepare pipeline: CDRH3 centroids, de-duplication, 70% and 50%
+ * clustering, whole-cluster split. */
+#include "prepare.h"
+
+#include "fileio.h"
+#include "strmap.h"
+#include "tg.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void pp_opts_default(pp_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    rd_opts_default(&o->rd);
+    cl_opts_default(&o->cl);
+    o->cdr3_min_seq_id = 1.0;
+    o->min_seq_id = 0.7;
+    o->split_min_seq_id = 0.5;
+    sp_opts_default(&o->split);
+    sp_leak_opts_default(&o->leak);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Records kept from the inputs. Strings live in one growing arena; the
+ * offsets become pointers once reading is done. */
+typedef struct {
+    size_t n, cap;
+    size_t *id, *seq, *cdr3; /* arena offsets */
+    int *len, *cdr3_len;
+    char *arena;
+    size_t used, acap;
+} recs;
+
+static void recs_free(recs *r)
+{
+    tg_free(r->id);
+    tg_free(r->seq);
+    tg_free(r->cdr3);
+    tg_free(r->len);
+    tg_free(r->cdr3_len);
+    tg_free(r->arena);
+    memset(r, 0, sizeof *r);
+}
+
+static int arena_put(recs *r, const char *s, size_t n, size_t *off)
+{
+    if (r->used + n + 1 > r->acap) {
+        size_t nc = r->acap ? r->acap : 1 << 20;
+        while (nc < r->used + n + 1)
+            nc *= 2;
+        char *a = tg_realloc(r->arena, nc, "sequence store");
+        if (!a)
+            return TG_ERR_NOMEM;
+        r->arena = a;
+        r->acap = nc;
+    }
+    memcpy(r->arena + r->used, s, n);
+    r->arena[r->used + n] = '\0';
+    *off = r->used;
+    r->used += n + 1;
+    return TG_OK;
+}
+
+#define GROW(p, n)                                                                    \
+    do {                                                                              \
+        void *q_ = tg_realloc((p), (n) * sizeof *(p), "record table");                \
+        if (!q_)                                                                      \
+            return TG_ERR_NOMEM;                                                      \
+        (p) = q_;                                                                     \
+    } while (0)
+
+static int recs_add(recs *r, const rd_record *rec)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 4096;
+        GROW(r->id, nc);
+        GROW(r->seq, nc);
+        GROW(r->cdr3, nc);
+        GROW(r->len, nc);
+        GROW(r->cdr3_len, nc);
+        r->cap = nc;
+    }
+    size_t i = r->n;
+    int st = arena_put(r, rec->id, strlen(rec->id), &r->id[i]);
+    if (!st)
+        st = arena_put(r, rec->seq, (size_t)rec->len, &r->seq[i]);
+    if (!st)
+        st = arena_put(r, rec->cdr3, (size_t)rec->cdr3_len, &r->cdr3[i]);
+    if (st)
+        return st;
+    r->len[i] = rec->len;
+    r->cdr3_len[i] = rec->cdr3_len;
+    r->n++;
+    return TG_OK;
+}
+
+/* Reads every input into r. Skip mode: unreadable files are listed in
+ * `files_skipped` and the run goes on. */
+static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o, recs *r,
+                       rd_stats *total, size_t *no_cdr3, cJSON *files, cJSON *skipped)
+{
+    memset(total, 0, sizeof *total);
+    *no_cdr3 = 0;
+    for (int f = 0; f < n_inputs; f++) {
+        rd_reader *rd;
+        int st = rd_open(&rd, inputs[f], &o->rd);
+        if (st == TG_ERR_NOMEM || (st && o->rd.on_error != RD_ON_ERROR_SKIP))
+            return st;
+        if (st) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "file", inputs[f]);
+            cJSON_AddStringToObject(e, "error", tg_last_error());
+            cJSON_AddItemToArray(skipped, e);
+            if (o->progress)
+                fprintf(stderr, "prepare: skipping %s\n", tg_last_error());
+            continue;
+        }
+        rd_record rec;
+        size_t kept = 0;
+        while ((st = rd_next(rd, &rec)) == 1) {
+            if (!rec.cdr3 || rec.cdr3_len == 0) {
+                (*no_cdr3)++;
+                continue;
+            }
+            if ((st = recs_add(r, &rec)))
+                break;
+            kept++;
+        }
+        cJSON *fe = cJSON_CreateObject();
+        cJSON_AddStringToObject(fe, "file", inputs[f]);
+        cJSON_AddStringToObject(fe, "format", rd_format_name(rd_format_of(rd)));
+        cJSON_AddBoolToObject(fe, "paired", rd_is_paired(rd));
+        cJSON_AddNumberToObject(fe, "rows", (double)rd_get_stats(rd)->rows);
+        cJSON_AddNumberToObject(fe, "records_kept", (double)kept);
+        const cJSON *meta = rd_metadata(rd);
+        if (meta)
+            cJSON_AddItemToObject(fe, "metadata", cJSON_Duplicate(meta, 1));
+        cJSON_AddItemToArray(files, fe);
+        rd_stats_add(total, rd_get_stats(rd));
+        rd_close(rd);
+        if (st < 0) {
+            if (st == TG_ERR_NOMEM || o->rd.on_error != RD_ON_ERROR_SKIP)
+                return st;
+            /* a damaged file (e.g. truncated gzip): keep what was read */
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "file", inputs[f]);
+            cJSON_AddStringToObject(e, "error", tg_last_error());
+            cJSON_AddNumberToObject(e, "records_kept_before_error", (double)kept);
+            cJSON_AddItemToArray(skipped, e);
+            if (o->progress)
+                fprintf(stderr, "prepare: %s (kept the %zu records before it)\n",
+                        tg_last_error(), kept);
+        }
+    }
+    return TG_OK;
+}
+
+/* Writes rep TAB member lines, members grouped under their representative
+ * (representatives in index order, members in index order). */
+static int write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
+                             const uint32_t *rep, size_t n)
+{
+    size_t *start = tg_calloc(n + 1, sizeof *start, "cluster table");
+    uint32_t *order = tg_malloc((n + 1) * sizeof *order, "cluster table");
+    char *path = fio_join(dir, name);
+    int st = start && order && path ? TG_OK : TG_ERR_NOMEM;
+    if (!st) {
+        for (size_t i = 0; i < n; i++)
+            start[rep[i] + 1]++;
+        for (size_t i = 0; i < n; i++)
+            start[i + 1] += start[i];
+        for (size_t i = 0; i < n; i++)
+            order[start[rep[i]]++] = (uint32_t)i;
+        fio_out out;
+        st = fio_begin(&out, path);
+        for (size_t k = 0; !st && k < n; k++)
+            fprintf(out.f, "%s\t%s\n", ids[rep[order[k]]], ids[order[k]]);
+        if (!st)
+            st = fio_commit(&out);
+    }
+    tg_free(start);
+    tg_free(order);
+    tg_free(path);
+    return st;
+}
+
+/* One clustering step with progress lines and a report entry. */
+static int cluster_step(const char *what, const char *const *seqs, const int *lens, size_t n,
+                        double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
+                        size_t *n_clusters)
+{
+    cl_opts co = o->cl;
+    co.min_seq_id = min_seq_id;
+    co.progress = o->progress;
+    if (o->progress)
+        fprintf(stderr, "prepare: clustering %zu %s at %.0f%% identity...\n", n, what,
+                100 * min_seq_id);
+    cl_stats cs;
+    memset(&cs, 0, sizeof cs);
+    int st = n ? cl_cluster(seqs, lens, n, &co, rep, &cs) : TG_OK;
+    if (st)
+        return st;
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++)
+        nc += rep[i] == i;
+    *n_clusters = nc;
+    if (o->progress)
+        fprintf(stderr, "prepare: %zu %s -> %zu clusters in %.1f s\n", n, what, nc, cs.seconds);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "step", what);
+    cJSON_AddNumberToObject(e, "min_seq_id", min_seq_id);
+    cJSON_AddNumberToObject(e, "coverage", co.coverage);
+    cJSON_AddNumberToObject(e, "cov_mode", co.cov_mode);
+    cJSON_AddStringToObject(e, "mode", co.mode == CL_LINCLUST ? "linclust" : "greedy");
+    cJSON_AddNumberToObject(e, "sequences", (double)n);
+    cJSON_AddNumberToObject(e, "clusters", (double)nc);
+    cJSON_AddNumberToObject(e, "seconds", cs.seconds);
+    cJSON_AddNumberToObject(e, "peak_bytes", (double)cs.peak_bytes);
+    cJSON_AddItemToArray(steps, e);
+    return TG_OK;
+}
+
+int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
+           cJSON *report)
+{
+    double t0 = now();
+    recs r = {0};
+    const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
+    const char **pool_ids = NULL, **pool_seq = NULL;
+    uint32_t *rep = NULL, *rep70 = NULL, *rep50 = NULL, *uniq = NULL;
+    int *pool_len = NULL;
+    sm_map seen;
+    sm_init(&seen);
+    int st = fio_mkdir(outdir);
+    if (st)
+        return st;
+
+    cJSON *in = cJSON_AddObjectToObject(report, "input");
+    cJSON *files = cJSON_AddArrayToObject(in, "files");
+    cJSON *skipped = cJSON_AddArrayToObject(in, "files_skipped");
+    cJSON *counts = cJSON_AddObjectToObject(report, "counts");
+    cJSON *steps = cJSON_AddArrayToObject(report, "clustering");
+    cJSON *times = cJSON_AddObjectToObject(report, "seconds");
+    rd_stats rs;
+    size_t no_cdr3;
+    if (o->progress)
+        fprintf(stderr, "prepare: reading %d input file%s...\n", n_inputs,
+                n_inputs == 1 ? "" : "s");
+    st = read_inputs(inputs, n_inputs, o, &r, &rs, &no_cdr3, files, skipped);
+    rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
+    cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
+    cJSON_AddNumberToObject(times, "read", now() - t0);
+    if (st)
+        goto done;
+    size_t n = r.n;
+    cJSON_AddNumberToObject(counts, "input_rows", (double)rs.rows);
+    cJSON_AddNumberToObject(counts, "after_filters_with_cdr3", (double)n);
+    if (n == 0) {
+        st = tg_error(TG_ERR_FORMAT, "no records with a CDR3 left after reading and filtering "
+                      "(%zu rows read, %zu without a CDR3)", rs.rows, no_cdr3);
+        goto done;
+    }
+    if (n >= UINT32_MAX) {
+        st = tg_error(TG_ERR_ARG, "too many records (%zu)", n);
+        goto done;
+    }
+    ids = tg_malloc(n * sizeof *ids, "records");
+    seq = tg_malloc(n * sizeof *seq, "records");
+    cdr3 = tg_malloc(n * sizeof *cdr3, "records");
+    rep = tg_malloc(n * sizeof *rep, "clusters");
+    uniq = tg_malloc(n * sizeof *uniq, "clusters");
+    if (!ids || !seq || !cdr3 || !rep || !uniq) {
+        st = TG_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = r.arena + r.id[i];
+        seq[i] = r.arena + r.seq[i];
+        cdr3[i] = r.arena + r.cdr3[i];
+    }
+
+    /* 1. CDRH3 clusters: keep the centroids */
+    double t = now();
+    size_t n_cdr3_clusters;
+    st = cluster_step("CDR3s", cdr3, r.cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+                      &n_cdr3_clusters);
+    if (!st)
+        st = write_cluster_tsv(outdir, "cdr3_100_cluster.tsv", ids, rep, n);
+    if (st)
+        goto done;
+    cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
+    cJSON_AddNumberToObject(times, "cdr3_clustering", now() - t);
+
+    /* 2. their full sequences, exact duplicates dropped (first kept) */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rep[i] != i)
+            continue;
+        int ins = sm_put(&seen, seq[i], r.len[i], (uint32_t)i, NULL);
+        if (ins < 0) {
+            st = ins;
+            goto done;
+        }
+        if (ins)
+            uniq[m++] = (uint32_t)i;
+    }
+    cJSON_AddNumberToObject(counts, "after_dedup", (double)m);
+
+    /* 3. 70% clusters: representatives are the training pool */
+    t = now();
+    const char **useq = tg_malloc((m + 1) * sizeof *useq, "records");
+    const char **uid = tg_malloc((m + 1) * sizeof *uid, "records");
+    int *ulen = tg_malloc((m + 1) * sizeof *ulen, "records");
+    rep70 = tg_malloc((m + 1) * sizeof *rep70, "clusters");
+    pool_seq = useq;
+    pool_ids = uid;
+    pool_len = ulen;
+    if (!useq || !uid || !ulen || !rep70) {
+        st = TG_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t j = 0; j < m; j++) {
+        useq[j] = seq[uniq[j]];
+        uid[j] = ids[uniq[j]];
+        ulen[j] = r.len[uniq[j]];
+    }
+    size_t n70;
+    st = cluster_step("sequences", useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70);
+    if (!st)
+        st = write_cluster_tsv(outdir, "heavy_70_cluster.tsv", uid, rep70, m);
+    if (st)
+        goto done;
+    cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
+    cJSON_AddNumberToObject(times, "clustering_70", now() - t);
+
+    /* 4. 50% clusters of the pool, split whole */
+    t = now();
+    rep50 = tg_malloc((n70 + 1) * sizeof *rep50, "clusters");
+    if (!rep50) {
+        st = TG_ERR_NOMEM;
+        goto done;
+    }
+    size_t k = 0;
+    for (size_t j = 0; j < m; j++)
+        if (rep70[j] == j) {
+            useq[k] = useq[j]; /* compact in place: k <= j */
+            uid[k] = uid[j];
+            ulen[k] = ulen[j];
+            k++;
+        }
+    size_t n50;
+    st = cluster_step("representatives", useq, ulen, k, o->split_min_seq_id, o, rep50, steps,
+                      &n50);
+    if (!st)
+        st = write_cluster_tsv(outdir, "heavy_50_cluster.tsv", uid, rep50, k);
+    if (st)
+        goto done;
+    cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
+    cJSON_AddNumberToObject(times, "clustering_50", now() - t);
+    t = now();
+    if (o->progress)
+        fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", k, n50);
+    st = sp_run(outdir, useq, ulen, rep50, k, &o->split, &o->leak, report, NULL);
+    if (st)
+        goto done;
+    cJSON_AddNumberToObject(times, "split_and_leakage", now() - t);
+    const cJSON *sp = cJSON_GetObjectItem(report, "split");
+    static const char *sets[] = {"train", "val", "test"};
+    for (int s = 0; s < 3; s++)
+        cJSON_AddNumberToObject(
+            counts, sets[s],
+            cJSON_GetObjectItem(cJSON_GetObjectItem(sp, sets[s]), "sequences")->valuedouble);
+done:
+    cJSON_AddNumberToObject(times, "total", now() - t0);
+    sm_free(&seen);
+    tg_free(ids);
+    tg_free(seq);
+    tg_free(cdr3);
+    tg_free(rep);
+    tg_free(uniq);
+    tg_free(rep70);
+    tg_free(rep50);
+    tg_free((void *)pool_ids);
+    tg_free((void *)pool_seq);
+    tg_free(pool_len);
+    recs_free(&r);
+    return st;
+}

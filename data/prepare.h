@@ -1,0 +1,46 @@
+/* pp: the data preparation pipeline behind `ablm prepare`.
+ *
+ *   1. read the inputs (rd readers, filters) and cluster the CDRH3s at
+ *      cdr3_min_seq_id (1.0): keep one record per CDRH3 cluster (centroid);
+ *   2. take the centroids' full sequences and drop exact duplicates;
+ *   3. cluster those at min_seq_id (0.7): the representatives are the
+ *      training pool;
+ *   4. cluster the pool at split_min_seq_id (0.5) and split whole clusters
+ *      into train/val/test (sp_run), with the leakage check.
+ * Writes OUT/cdr3_100_cluster.tsv, heavy_70_cluster.tsv, heavy_50_cluster.tsv
+ * (representative TAB member, record ids), train.txt, val.txt, test.txt and
+ * the report (returned as JSON for the caller to write).
+ */
+#ifndef ABLM_PREPARE_H
+#define ABLM_PREPARE_H
+
+#include "cluster.h"
+#include "reader.h"
+#include "split.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct {
+    rd_opts rd;              /* reader filters and --on-error */
+    cl_opts cl;              /* clustering settings (mode, coverage, k, ...) */
+    double cdr3_min_seq_id;  /* 1.0 */
+    double min_seq_id;       /* 0.7 */
+    double split_min_seq_id; /* 0.5 */
+    sp_opts split;
+    sp_leak_opts leak;
+    int progress;            /* step lines on stderr */
+} pp_opts;
+
+/* The reference pipeline's settings (see the header comment). */
+void pp_opts_default(pp_opts *o);
+
+/* Runs the pipeline on n_inputs files into outdir (created if missing).
+ * Fills report (counts after every step, cluster sizes, filters, skipped
+ * rows and files, timings). With --on-error skip a file that cannot be read
+ * (empty, not gzip, truncated: rows before the damage are kept) is
+ * recorded in the report and the run goes on; otherwise it is an error.
+ * Returns a status. */
+int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
+           cJSON *report);
+
+#endif

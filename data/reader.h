@@ -1,0 +1,130 @@
+/* rd: streaming readers for antibody sequence files.
+ *
+ * Formats (detected from the content; .gz or plain, both through zlib):
+ *   oas    OAS data unit: line 1 the unit's JSON metadata as one CSV cell,
+ *          line 2 the CSV header, then RFC 4180 rows. Paired units have
+ *          _heavy/_light column suffixes.
+ *   csv    the same without the metadata line.
+ *   airr   AIRR rearrangement TSV (IgBLAST, Immcantation, 10x): no quoting.
+ *   fasta  '>' headers, sequence lines.
+ *   plain  one sequence per line.
+ *
+ * Usage:
+ *   rd_opts o; rd_opts_default(&o);
+ *   rd_reader *r; if (rd_open(&r, path, &o)) -> print tg_last_error()
+ *   rd_record rec; while ((st = rd_next(r, &rec)) == 1) use rec;
+ *   st < 0: error (tg_last_error names file, line, column)
+ *   rd_close(r);
+ *
+ * Malformed rows stop the reader with an error (on_error = RD_ON_ERROR_FAIL)
+ * or are skipped and counted in rd_stats (RD_ON_ERROR_SKIP). Rows removed by
+ * a filter are counted per reason. Nothing is dropped silently.
+ */
+#ifndef ABLM_READER_H
+#define ABLM_READER_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+typedef enum { RD_FMT_AUTO, RD_FMT_OAS, RD_FMT_CSV, RD_FMT_AIRR, RD_FMT_FASTA, RD_FMT_PLAIN } rd_format;
+typedef enum { RD_CHAIN_HEAVY, RD_CHAIN_LIGHT, RD_CHAIN_ANY } rd_chain;
+typedef enum { RD_ON_ERROR_FAIL, RD_ON_ERROR_SKIP } rd_on_error;
+
+typedef struct {
+    rd_format format;     /* RD_FMT_AUTO: detect from content */
+    rd_chain chain;       /* paired: which chain; unpaired: keep rows of this locus */
+    const char *locus;    /* if set, keep only rows whose locus is this (IGH, IGK, IGL) */
+    int productive_only;  /* drop rows whose productive value is not true */
+    int drop_stop;        /* drop sequences containing '*' */
+    int drop_nonstandard; /* drop sequences with any letter outside the 20 amino acids */
+    int min_length;       /* drop sequences shorter than this (0: no limit) */
+    int max_length;       /* drop sequences longer than this (0: no limit) */
+    rd_on_error on_error;
+} rd_opts;
+
+/* Defaults: auto format, heavy chain, no filters, fail on malformed rows. */
+void rd_opts_default(rd_opts *o);
+
+/* One record. Pointers stay valid until the next rd_next/rd_close. */
+typedef struct {
+    const char *id;   /* FASTA id, or FILE:LINE (file's base name) */
+    long line;        /* physical line where the record starts */
+    const char *seq;  /* amino-acid sequence of the chosen chain, uppercase */
+    int len;
+    const char *cdr3; /* CDR3 amino acids, NULL when the file has none */
+    int cdr3_len;
+    const char *mate; /* paired data: the other chain's sequence, else NULL */
+    int mate_len;
+    int productive;   /* 1 true, 0 false, -1 unknown */
+    const char *v_call; /* "" when unknown */
+    const char *locus;  /* "IGH", "IGK", ...; "" when unknown */
+} rd_record;
+
+#define RD_MAX_MSGS 8
+typedef struct {
+    size_t rows;              /* data rows (or FASTA/plain records) read */
+    size_t records;           /* records returned */
+    size_t skipped_malformed; /* malformed rows skipped (--on-error skip) */
+    size_t skipped_lines;     /* physical lines inside those rows */
+    size_t filtered_empty;    /* no sequence in the chosen chain */
+    size_t filtered_locus;
+    size_t filtered_productive;
+    size_t filtered_stop;
+    size_t filtered_nonstandard;
+    size_t filtered_short;
+    size_t filtered_long;
+    size_t unknown_locus;     /* kept rows whose locus could not be told */
+    int n_msgs;               /* first messages of skipped rows */
+    char msgs[RD_MAX_MSGS][256];
+} rd_stats;
+
+typedef struct rd_reader rd_reader;
+
+/* Opens path (gzip or plain), detects the format, reads the metadata and
+ * header and resolves columns. Returns TG_OK with *out set, or an error
+ * status with a message naming the file (TG_ERR_IO, TG_ERR_FORMAT for an
+ * empty, binary, non-gzip-but-.gz or truncated file, a missing column,
+ * TG_ERR_ARG for options the file cannot honour, TG_ERR_NOMEM). */
+int rd_open(rd_reader **out, const char *path, const rd_opts *o);
+
+/* Reads the next record that passes the filters. Returns 1 with *rec set,
+ * 0 at end of file, or an error status (message: file, line, column). */
+int rd_next(rd_reader *r, rd_record *rec);
+
+/* Frees the reader. NULL-safe. */
+void rd_close(rd_reader *r);
+
+rd_format rd_format_of(const rd_reader *r);
+/* "oas", "csv", "airr", "fasta", "plain" ("auto" for RD_FMT_AUTO). */
+const char *rd_format_name(rd_format f);
+/* Parses a format name; returns 0 and sets *f, or -1. */
+int rd_format_parse(const char *name, rd_format *f);
+/* 1 for an OAS paired unit (_heavy/_light columns). */
+int rd_is_paired(const rd_reader *r);
+/* The OAS metadata object (line 1), or NULL. Owned by the reader. */
+const cJSON *rd_metadata(const rd_reader *r);
+const rd_stats *rd_get_stats(const rd_reader *r);
+/* Adds the counters of b into a (messages appended while room). */
+void rd_stats_add(rd_stats *a, const rd_stats *b);
+/* Records a message in s->msgs if room is left (used for skipped rows and
+ * skipped files). */
+void rd_stats_note(rd_stats *s, const char *msg);
+/* Adds the stats as members of a JSON object (counts and messages). */
+void rd_stats_to_json(const rd_stats *s, cJSON *obj);
+
+/* Translates nucleotides with the standard codon table. IMGT gap dots '.'
+ * are removed first; codons with any other non-ACGT character (N, '-')
+ * give 'X'; stop codons give '*'; a trailing partial codon is dropped.
+ * out needs room for n/3 + 1 bytes; returns the amino-acid count and
+ * NUL-terminates out. */
+int rd_translate(const char *nt, int n, char *out);
+
+/* Reads a whole file of sequences into memory (ids and sequences, filtered
+ * as o says). On success *n_out entries; ids/seqs are arrays of strings,
+ * freed with rd_free_strings. stats (optional) receives the counters. */
+int rd_read_all(const char *path, const rd_opts *o, char ***ids, char ***seqs, size_t *n_out,
+                rd_stats *stats);
+void rd_free_strings(char **v, size_t n);
+
+#endif

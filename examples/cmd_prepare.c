@@ -1,0 +1,209 @@
+/* ablm prepare: OAS/AIRR files -> CDRH3 centroids -> de-duplicated heavy
+ * chains -> 70% representatives -> whole-cluster 50% split. */
+#include "commands.h"
+#include "data_flags.h"
+#include "fileio.h"
+#include "prepare.h"
+#include "tg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ablm prepare --input FILE... --out DIR [options]\n\n"
+            "Builds train/val/test sets from OAS data units or AIRR tables:\n"
+            "  1. cluster the CDRH3s at --cdr3-min-seq-id and keep one sequence per cluster\n"
+            "  2. drop exact duplicate sequences\n"
+            "  3. cluster at --min-seq-id: the representatives are the training pool\n"
+            "  4. cluster the pool at --split-min-seq-id and split whole clusters\n"
+            "Writes DIR/cdr3_100_cluster.tsv, heavy_70_cluster.tsv, heavy_50_cluster.tsv\n"
+            "(representative TAB member; ids FILE:LINE or FASTA ids), train.txt, val.txt,\n"
+            "test.txt (one sequence per line) and prepare_report.json.\n\n"
+            "  --input FILE...        OAS .csv/.csv.gz units, AIRR .tsv(.gz), FASTA or plain\n"
+            "                         files (records need a CDR3: FASTA/plain have none)\n"
+            "  --out DIR              output directory (created if missing)\n"
+            "  --mode linclust|greedy clustering algorithm (default linclust)\n"
+            "  --cdr3-min-seq-id F    CDRH3 identity (default 1.0)\n"
+            "  --min-seq-id F         sequence identity of the training pool (default 0.7)\n"
+            "  --split-min-seq-id F   identity of the clusters kept whole by the split\n"
+            "                         (default 0.5)\n"
+            "  -c, --coverage F       alignment coverage for clustering and the leakage\n"
+            "                         report (default 0.8)\n"
+            "  --cov-mode N           0: both sequences, 1: target, 2: query (default 0)\n"
+            "  --ratios R,R,R         train,val,test shares (default 0.8,0.1,0.1)\n"
+            "  --order size|shuffle   split order: largest clusters first (default) or a\n"
+            "                         seeded shuffle\n"
+            "  --seed N               seed for --order shuffle and the leakage sample (42)\n"
+            "  --leak-sample N        val/test sequences sampled for the leakage report\n"
+            "                         (default 200; 0 skips it)\n"
+            "  --leak-candidates N    train sequences aligned per sampled sequence (64;\n"
+            "                         0 = all)\n"
+            "  --threads N            threads (default: all cores)\n"
+            "  --help                 this text\n\n%s",
+            DF_HELP);
+}
+
+static int parse_frac(const char *cmd, const char *flag, const char *v, double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || x < 0 || x > 1) {
+        fprintf(stderr, "ablm %s: %s '%s': expected a number in [0, 1]\n", cmd, flag, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+int cmd_prepare(int argc, char **argv)
+{
+    const char *cmd = "prepare", *out = NULL;
+    pp_opts o;
+    pp_opts_default(&o);
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    int n_in = 0;
+    long threads = 0;
+    if (!inputs)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long x;
+        int r = df_parse(cmd, argc, argv, &i, &o.rd);
+        if (r == 1)
+            continue;
+        if (r == 2)
+            goto usage_error;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            free(inputs);
+            return 0;
+        }
+        if (!strcmp(a, "--input")) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2))
+                inputs[n_in++] = argv[++i];
+            continue;
+        }
+        if (!(v = df_value(cmd, argc, argv, &i)))
+            goto usage_error;
+        if (!strcmp(a, "--out"))
+            out = v;
+        else if (!strcmp(a, "--mode")) {
+            if (!strcmp(v, "linclust"))
+                o.cl.mode = CL_LINCLUST;
+            else if (!strcmp(v, "greedy"))
+                o.cl.mode = CL_GREEDY;
+            else {
+                fprintf(stderr, "ablm %s: --mode '%s': expected linclust or greedy\n", cmd, v);
+                goto usage_error;
+            }
+        } else if (!strcmp(a, "--cdr3-min-seq-id")) {
+            if (parse_frac(cmd, a, v, &o.cdr3_min_seq_id))
+                goto usage_error;
+        } else if (!strcmp(a, "--min-seq-id")) {
+            if (parse_frac(cmd, a, v, &o.min_seq_id))
+                goto usage_error;
+        } else if (!strcmp(a, "--split-min-seq-id")) {
+            if (parse_frac(cmd, a, v, &o.split_min_seq_id))
+                goto usage_error;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--coverage")) {
+            if (parse_frac(cmd, a, v, &o.cl.coverage))
+                goto usage_error;
+            o.leak.coverage = o.cl.coverage;
+        } else if (!strcmp(a, "--cov-mode")) {
+            if (df_int(cmd, a, v, &x) || x > 2) {
+                fprintf(stderr, "ablm %s: --cov-mode must be 0, 1 or 2\n", cmd);
+                goto usage_error;
+            }
+            o.cl.cov_mode = (int)x;
+        } else if (!strcmp(a, "--ratios")) {
+            if (sp_parse_ratios(v, o.split.ratios)) {
+                fprintf(stderr, "ablm %s: %s\n", cmd, tg_last_error());
+                goto usage_error;
+            }
+        } else if (!strcmp(a, "--order")) {
+            if (!strcmp(v, "size"))
+                o.split.order = SP_ORDER_SIZE;
+            else if (!strcmp(v, "shuffle"))
+                o.split.order = SP_ORDER_SHUFFLE;
+            else {
+                fprintf(stderr, "ablm %s: --order '%s': expected size or shuffle\n", cmd, v);
+                goto usage_error;
+            }
+        } else if (!strcmp(a, "--seed")) {
+            if (df_int(cmd, a, v, &x))
+                goto usage_error;
+            o.split.seed = o.leak.seed = (uint64_t)x;
+        } else if (!strcmp(a, "--leak-sample")) {
+            if (df_int(cmd, a, v, &x))
+                goto usage_error;
+            o.leak.sample = (size_t)x;
+        } else if (!strcmp(a, "--leak-candidates")) {
+            if (df_int(cmd, a, v, &x))
+                goto usage_error;
+            o.leak.candidates = (int)x;
+        } else if (!strcmp(a, "--threads")) {
+            if (df_int(cmd, a, v, &threads))
+                goto usage_error;
+        } else {
+            fprintf(stderr, "ablm %s: unknown flag '%s'\n", cmd, a);
+            goto usage_error;
+        }
+    }
+    if (!n_in || !out) {
+        fprintf(stderr, "ablm %s: --input and --out are required\n", cmd);
+        goto usage_error;
+    }
+    tg_set_threads((int)threads);
+    o.cl.threads = (int)threads;
+    o.progress = 1; /* every step can be long: step lines always */
+    o.leak.progress = isatty(2);
+
+    cJSON *report = cJSON_CreateObject();
+    cJSON *set = cJSON_AddObjectToObject(report, "settings");
+    cJSON_AddStringToObject(set, "mode", o.cl.mode == CL_LINCLUST ? "linclust" : "greedy");
+    cJSON_AddNumberToObject(set, "cdr3_min_seq_id", o.cdr3_min_seq_id);
+    cJSON_AddNumberToObject(set, "min_seq_id", o.min_seq_id);
+    cJSON_AddNumberToObject(set, "split_min_seq_id", o.split_min_seq_id);
+    cJSON_AddNumberToObject(set, "coverage", o.cl.coverage);
+    cJSON_AddNumberToObject(set, "cov_mode", o.cl.cov_mode);
+    cJSON_AddNumberToObject(set, "threads", tg_threads());
+    df_opts_to_json(&o.rd, cJSON_AddObjectToObject(set, "filters"));
+    int st = pp_run(inputs, n_in, out, &o, report);
+    if (!st) {
+        char *path = fio_join(out, "prepare_report.json");
+        st = path ? fio_write_json(path, report) : TG_ERR_NOMEM;
+        tg_free(path);
+    }
+    if (st) {
+        fprintf(stderr, "ablm %s: %s\n", cmd, tg_last_error());
+    } else {
+        const cJSON *c = cJSON_GetObjectItem(report, "counts"), *e;
+        printf("counts:");
+        cJSON_ArrayForEach(e, c) printf(" %s %.0f%s", e->string, e->valuedouble,
+                                        e->next ? "," : "\n");
+        df_print_split(report);
+        const cJSON *sk = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "input"),
+                                              "files_skipped");
+        cJSON_ArrayForEach(e, sk)
+            printf("WARNING: %s\n", cJSON_GetObjectItem(e, "error")->valuestring);
+        const cJSON *rd = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "input"), "reader");
+        double skipped = cJSON_GetObjectItem(rd, "malformed_rows_skipped")->valuedouble;
+        if (skipped > 0)
+            printf("WARNING: %.0f malformed rows skipped (see prepare_report.json)\n", skipped);
+        printf("wrote %s/train.txt, val.txt, test.txt, *_cluster.tsv, prepare_report.json "
+               "(%.1f s)\n",
+               out,
+               cJSON_GetObjectItem(cJSON_GetObjectItem(report, "seconds"), "total")->valuedouble);
+    }
+    cJSON_Delete(report);
+    free(inputs);
+    return st ? 1 : 0;
+usage_error:
+    free(inputs);
+    usage(stderr);
+    return 2;
+}

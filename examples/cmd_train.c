@@ -1,0 +1,47 @@
+/* ablm train: masked-language-model training, the counterpart of Hugging
+ * Face run_mlm.py + Trainer (flags in train_args.c). */
+#include "commands.h"
+#include "fsutil.h"
+#include "mlm_run.h"
+#include "train_args.h"
+#include "train_state.h"
+#include "trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void note(const char *msg) { fprintf(stderr, "ablm train: %s\n", msg); }
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    train_args_defaults(&a);
+    int rc = train_args_parse(&a, argc, argv);
+    if (rc == TA_HELP) {
+        train_args_help(stdout);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "ablm train: %s\n", tg_last_error());
+        return 2;
+    }
+    const char *missing = !a.output_dir[0] ? "--output_dir"
+                          : !a.train_file[0] && a.do_train ? "--train_file"
+                          : !a.config_name[0] && !a.model_name_or_path[0] && !a.resume_from_checkpoint[0]
+                              ? "--config_name or --model_name_or_path"
+                              : NULL;
+    if (missing) {
+        fprintf(stderr, "ablm train: %s is required (ablm train --help lists the flags)\n", missing);
+        return 2;
+    }
+    tg_set_threads(a.threads);
+    trainer t;
+    rc = trainer_open(&t, &a, note);
+    if (!rc)
+        rc = trainer_run(&t);
+    if (rc)
+        fprintf(stderr, "ablm train: %s\n", tg_last_error());
+    trainer_close(&t);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,48 @@
+/* What `ablm train` and `ablm eval` share: a cache of model graphs by
+ * batch shape over one activation arena, batch assembly, and evaluation. */
+#ifndef MLM_RUN_H
+#define MLM_RUN_H
+
+#include "mlm_data.h"
+#include "mlm_mask.h"
+#include "roberta.h"
+
+typedef struct {
+    int B, T, training;
+    rb_graph gr;
+} mlm_graph_entry;
+
+typedef struct {
+    const rb_model *model;
+    uint64_t seed;      /* dropout seed of every graph */
+    tg_arena *arena;    /* shared by all cached graphs */
+    mlm_graph_entry *e;
+    int n, cap;
+} mlm_graphs;
+
+/* Starts an empty cache for model; graphs get dropout seed `seed`. */
+int mlm_graphs_init(mlm_graphs *c, const rb_model *model, uint64_t seed);
+void mlm_graphs_free(mlm_graphs *c);
+/* The loss graph for a [B, T] batch in training (dropout) or eval mode,
+ * built and planned on first use. Returns a status. */
+int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
+
+/* Gathers sequences order[0..B) of d into a padded, masked batch: out->ids
+ * and labels [B, T] (labels: MLM_IGNORE where not predicted). labels must
+ * hold B * max_len ints. Returns a status. */
+int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
+                   const mlm_mask_cfg *mc, tg_rng *rng, mlm_batch *out, int32_t *labels);
+
+typedef struct {
+    double loss;      /* mean over batches weighted by batch size (HF) */
+    double accuracy;  /* masked tokens predicted exactly / masked tokens */
+    long samples, masked;
+    double seconds;
+} mlm_eval_result;
+
+/* Evaluates on d in file order with a fixed masking seed, so evaluations
+ * during a run are comparable. Returns a status. */
+int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
+                 const mlm_mask_cfg *mc, uint64_t mask_seed, mlm_eval_result *out);
+
+#endif

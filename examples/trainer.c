@@ -1,0 +1,581 @@
+/* The training loop: Hugging Face Trainer semantics over an rb_model. */
+#include "trainer.h"
+
+#include "fsutil.h"
+#include "plot_svg.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void notef(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notef(trainer *t, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (t->note)
+        t->note(buf);
+}
+
+/* ---- setup ----------------------------------------------------------------- */
+
+/* run_mlm.py's output-directory rule: a non-empty output_dir without a
+ * checkpoint is an error unless --overwrite_output_dir; with one, training
+ * resumes from it unless --overwrite_output_dir. Fills `resume`. */
+static int resolve_resume(trainer *t, char *resume, size_t n)
+{
+    train_args *a = t->a;
+    resume[0] = 0;
+    if (!strcmp(a->resume_from_checkpoint, "latest")) {
+        int found = ts_last_checkpoint(a->output_dir, resume, n);
+        if (found < 0)
+            return found;
+        if (!found)
+            return tg_error(TG_ERR_ARG, "--resume_from_checkpoint latest: no checkpoint-STEP directory in %s",
+                            a->output_dir);
+        return TG_OK;
+    }
+    if (a->resume_from_checkpoint[0]) {
+        snprintf(resume, n, "%s", a->resume_from_checkpoint);
+        if (access(resume, F_OK))
+            return tg_error(TG_ERR_ARG, "--resume_from_checkpoint: %s does not exist", resume);
+        return TG_OK;
+    }
+    if (a->do_train && !a->overwrite_output_dir && fs_dir_nonempty(a->output_dir)) {
+        int found = ts_last_checkpoint(a->output_dir, resume, n);
+        if (found < 0)
+            return found;
+        if (!found)
+            return tg_error(TG_ERR_ARG, "output directory (%s) already exists and is not empty; use --overwrite_output_dir to overcome",
+                            a->output_dir);
+        notef(t, "checkpoint detected, resuming training at %s; to avoid this, change --output_dir or add --overwrite_output_dir",
+              resume);
+    }
+    return TG_OK;
+}
+
+static int load_model(trainer *t, const char *resume)
+{
+    train_args *a = t->a;
+    const char *from = resume[0] ? resume : a->model_name_or_path[0] ? a->model_name_or_path : NULL;
+    int rc;
+    if (from) {
+        rc = rb_load_pretrained(from, &t->model, &t->tok, t->note);
+    } else {
+        rb_config c;
+        rc = rb_config_load(a->config_name, &c);
+        if (!rc)
+            rc = tok_new(&t->tok);
+        if (!rc && c.vocab_size != tok_vocab_size(t->tok))
+            rc = tg_error(TG_ERR_ARG, "%s: vocab_size %d, but the tokenizer has %d tokens",
+                          a->config_name, c.vocab_size, tok_vocab_size(t->tok));
+        if (!rc && c.pad_token_id != tok_pad_id(t->tok)) {
+            char buf[1024];
+            notef(t, "%s", rb_config_pad_warning(&c, t->tok, buf, sizeof buf));
+        }
+        if (!rc)
+            rc = rb_model_new(&c, &t->model);
+        if (!rc)
+            rb_model_init(t->model, (uint64_t)a->seed);
+    }
+    if (!rc && a->tokenizer_name[0] && !resume[0]) {
+        tok_free(t->tok);
+        t->tok = NULL;
+        rc = tok_load(a->tokenizer_name, &t->tok);
+    }
+    return rc;
+}
+
+static int load_data(trainer *t)
+{
+    train_args *a = t->a;
+    int rc = TG_OK;
+    if (a->train_file[0])
+        rc = mlm_data_load(&t->train, a->train_file, "train_file", t->tok, t->max_len,
+                           a->max_train_samples);
+    if (!rc && a->validation_file[0]) {
+        rc = mlm_data_load(&t->eval, a->validation_file, "validation_file", t->tok, t->max_len,
+                           a->max_eval_samples);
+        t->has_eval = !rc;
+    }
+    if (!rc && t->train.n)
+        notef(t, "train_file: %ld sequences, %ld tokens, %ld truncated to %d tokens (%s)",
+              t->train.n, t->train.tokens, t->train.truncated, t->max_len, t->train.unknown_summary);
+    if (!rc && t->has_eval)
+        notef(t, "validation_file: %ld sequences, %ld truncated", t->eval.n, t->eval.truncated);
+    if (!rc && a->do_eval && !t->has_eval)
+        rc = tg_error(TG_ERR_ARG, "evaluation needs --validation_file");
+    return rc;
+}
+
+/* Step counts as the Trainer derives them. */
+static void plan_steps(trainer *t)
+{
+    train_args *a = t->a;
+    long bs = a->per_device_train_batch_size, n = t->train.n;
+    t->micro_per_epoch = n ? (n + bs - 1) / bs : 0;
+    t->steps_per_epoch = (t->micro_per_epoch + a->gradient_accumulation_steps - 1) /
+                         a->gradient_accumulation_steps;
+    if (t->steps_per_epoch < 1)
+        t->steps_per_epoch = 1;
+    t->max_steps = a->max_steps > 0 ? a->max_steps
+                                    : (long)ceil(a->num_train_epochs * t->steps_per_epoch);
+    t->epochs = (t->max_steps + t->steps_per_epoch - 1) / t->steps_per_epoch;
+    t->logging_steps = train_args_steps(a->logging_steps, t->max_steps);
+    t->eval_steps = train_args_steps(a->eval_steps, t->max_steps);
+    t->save_steps = train_args_steps(a->save_steps, t->max_steps);
+}
+
+static int make_optimizer(trainer *t)
+{
+    tg_params *p = t->model->params;
+    int n = tg_params_count(p);
+    opt_segment *seg = tg_malloc(n * sizeof *seg, "optimizer segments");
+    if (!seg)
+        return TG_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *x = tg_params_at(p, i);
+        int ln = strstr(x->name, "LayerNorm") || strstr(x->name, "layer_norm");
+        seg[i] = (opt_segment){tg_params_offset(p, x), x->numel, opt_hf_decay(x->name, ln)};
+    }
+    opt_adamw_config c = {t->a->adam_beta1, t->a->adam_beta2, t->a->adam_epsilon, t->a->weight_decay};
+    int rc = opt_adamw_init(&t->opt, &c, tg_params_numel(p), seg, n);
+    tg_free(seg);
+    long warmup = opt_warmup_steps(t->a->warmup_steps, t->a->warmup_ratio, t->max_steps);
+    t->sched = opt_schedule_make(t->a->lr_scheduler_type, t->a->learning_rate, warmup, t->max_steps);
+    return rc;
+}
+
+static int restore(trainer *t, const char *ckpt)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", ckpt);
+    int rc = opt_adamw_load(&t->opt, path);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/trainer_state.json", ckpt);
+        ts_free(&t->state);
+        rc = ts_read(&t->state, path);
+    }
+    if (!rc && t->state.train_batch_size &&
+        t->state.train_batch_size != t->a->per_device_train_batch_size)
+        notef(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
+              t->state.train_batch_size, t->a->per_device_train_batch_size);
+    if (!rc) {
+        t->start_step = t->state.global_step;
+        notef(t, "resumed from %s at step %ld", ckpt, t->start_step);
+    }
+    return rc;
+}
+
+int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
+{
+    memset(t, 0, sizeof *t);
+    t->a = a;
+    t->note = note;
+    ts_init(&t->state);
+    char resume[4200];
+    int rc = resolve_resume(t, resume, sizeof resume);
+    if (!rc)
+        rc = load_model(t, resume);
+    if (rc)
+        return rc;
+    const rb_config *c = &t->model->cfg;
+    int model_max = c->max_position_embeddings - c->pad_token_id - 1;
+    t->max_len = a->max_seq_length > 0 ? a->max_seq_length : (model_max < 1024 ? model_max : 1024);
+    if (t->max_len > model_max) {
+        notef(t, "--max_seq_length %d is longer than the model's maximum %d; using %d", t->max_len,
+              model_max, model_max);
+        t->max_len = model_max;
+    }
+    if (t->max_len < 3)
+        return tg_error(TG_ERR_ARG, "--max_seq_length %d leaves no room for residues", t->max_len);
+    rc = load_data(t);
+    if (rc)
+        return rc;
+    if (a->do_train && t->train.n == 0)
+        return tg_error(TG_ERR_ARG, "--train_file has no sequences");
+    plan_steps(t);
+    t->data_seed = (uint64_t)train_args_data_seed(a);
+    t->mask = mlm_mask_defaults(c->vocab_size);
+    t->mask.mlm_probability = a->mlm_probability;
+    int bs = a->per_device_train_batch_size > a->per_device_eval_batch_size
+                 ? a->per_device_train_batch_size
+                 : a->per_device_eval_batch_size;
+    t->labels = tg_malloc((size_t)bs * t->max_len * sizeof *t->labels, "labels");
+    t->order = tg_malloc((t->train.n ? t->train.n : 1) * sizeof *t->order, "data order");
+    if (!t->labels || !t->order)
+        return TG_ERR_NOMEM;
+    rc = mlm_graphs_init(&t->graphs, t->model, (uint64_t)a->seed);
+    if (!rc)
+        rc = make_optimizer(t);
+    if (!rc && resume[0])
+        rc = restore(t, resume);
+    t->state.max_steps = t->max_steps;
+    t->state.num_train_epochs = t->epochs;
+    t->state.logging_steps = t->logging_steps;
+    t->state.eval_steps = t->eval_steps;
+    t->state.save_steps = t->save_steps;
+    t->state.train_batch_size = a->per_device_train_batch_size;
+    if (!rc)
+        rc = fs_mkdirs(a->output_dir);
+    return rc;
+}
+
+void trainer_close(trainer *t)
+{
+    mlm_graphs_free(&t->graphs);
+    opt_adamw_free(&t->opt);
+    ts_free(&t->state);
+    mlm_data_free(&t->train);
+    mlm_data_free(&t->eval);
+    rb_model_free(t->model);
+    tok_free(t->tok);
+    tg_free(t->labels);
+    tg_free(t->order);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+static int write_text(const char *path, const char *text)
+{
+    return st_atomic_write_buf(path, text, strlen(text));
+}
+
+int trainer_save_checkpoint(trainer *t)
+{
+    train_args *a = t->a;
+    char dir[4200], tmp[4300], path[4400], text[1024];
+    int rc = ts_checkpoint_path(dir, sizeof dir, a->output_dir, t->state.global_step);
+    snprintf(tmp, sizeof tmp, "%s/tmp-checkpoint-%ld", a->output_dir, t->state.global_step);
+    if (!rc)
+        rc = fs_remove_tree(tmp);
+    if (!rc)
+        rc = rb_save_pretrained(t->model, t->tok, tmp);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
+    if (!rc)
+        rc = opt_adamw_save(&t->opt, path);
+    const char *kill_at = getenv("ABLM_FAULT_KILL_IN_SAVE"); /* fault injection for tests */
+    if (kill_at && atol(kill_at) == t->state.global_step)
+        raise(SIGKILL);
+    snprintf(path, sizeof path, "%s/scheduler.json", tmp);
+    snprintf(text, sizeof text,
+             "{\n  \"lr_scheduler_type\": \"%s\",\n  \"base_lr\": %.17g,\n  \"warmup_steps\": %ld,\n"
+             "  \"total_steps\": %ld,\n  \"last_epoch\": %ld,\n  \"last_lr\": %.17g\n}\n",
+             opt_sched_name(t->sched.type), t->sched.base_lr, t->sched.warmup_steps,
+             t->sched.total_steps, t->state.global_step,
+             opt_sched_lr(&t->sched, t->state.global_step));
+    if (!rc)
+        rc = write_text(path, text);
+    snprintf(path, sizeof path, "%s/rng_state.json", tmp);
+    snprintf(text, sizeof text,
+             "{\n  \"seed\": %ld,\n  \"data_seed\": %llu,\n  \"micro_batches_done\": %ld,\n"
+             "  \"note\": \"data order, masks and dropout are functions of (seed, epoch, micro-batch)\"\n}\n",
+             a->seed, (unsigned long long)t->data_seed,
+             t->state.global_step * a->gradient_accumulation_steps);
+    if (!rc)
+        rc = write_text(path, text);
+    snprintf(path, sizeof path, "%s/training_args.json", tmp);
+    if (!rc)
+        rc = train_args_write_json(a, path);
+    snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
+    if (!rc)
+        rc = ts_write(&t->state, path);
+    if (!rc)
+        rc = fs_sync_dir(tmp);
+    if (!rc)
+        rc = fs_remove_tree(dir);
+    if (!rc && rename(tmp, dir))
+        rc = tg_error(TG_ERR_IO, "%s: cannot rename to %s", tmp, dir);
+    if (!rc)
+        rc = fs_sync_dir(a->output_dir);
+    int deleted = 0;
+    if (!rc)
+        rc = ts_rotate_checkpoints(a->output_dir, a->save_total_limit,
+                                   t->state.has_best ? t->state.best_model_checkpoint : NULL, &deleted);
+    return rc;
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static void log_line(const ts_metric *m, int n)
+{
+    printf("{");
+    for (int i = 0; i < n; i++) {
+        char num[48];
+        ts_json_number(num, m[i].v, m[i].is_int);
+        printf("%s\"%s\": %s", i ? ", " : "", m[i].key, num);
+    }
+    printf("}\n");
+    fflush(stdout);
+}
+
+static int evaluate_and_log(trainer *t, double *eval_loss)
+{
+    mlm_eval_result r;
+    int rc = mlm_evaluate(&t->graphs, &t->eval, t->a->per_device_eval_batch_size, t->max_len,
+                          &t->mask, t->data_seed ^ 0xe7a1ULL, &r);
+    if (rc)
+        return rc;
+    long nb = (r.samples + t->a->per_device_eval_batch_size - 1) / t->a->per_device_eval_batch_size;
+    ts_metric m[8] = {ts_m("eval_loss", r.loss), ts_m("eval_accuracy", r.accuracy),
+                      ts_m("eval_perplexity", exp(r.loss))};
+    int k = 3 + ts_speed_metrics("eval", r.seconds, r.samples, nb, m + 3);
+    m[k++] = ts_m("epoch", t->state.epoch);
+    m[k++] = ts_mi("step", t->state.global_step);
+    log_line(m, k);
+    *eval_loss = r.loss;
+    return ts_log_add(&t->state, m, k);
+}
+
+static void progress(trainer *t, double t0, long step, double loss, double lr, int force)
+{
+    static double last;
+    int tty = isatty(2);
+    double el = now() - t0;
+    if (!force && el - last < (tty ? 0.5 : 30))
+        return;
+    last = el;
+    long done = step - t->start_step, left = t->max_steps - step;
+    double eta = done ? el / done * left : 0;
+    fprintf(stderr, "%sstep %ld/%ld | epoch %.2f | loss %.4f | lr %.3g | %.0f tok/s | ETA %dm%02ds%s",
+            tty ? "\r" : "", step, t->max_steps, t->state.epoch, loss, lr,
+            el > 0 ? t->tokens_seen / el : 0, (int)(eta / 60), (int)eta % 60, tty ? "  " : "\n");
+    fflush(stderr);
+}
+
+/* One optimizer step over micro-batches [mb0, mb1) of epoch `epoch`.
+ * Returns a status; *loss gets the step's mean loss. */
+static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
+{
+    train_args *a = t->a;
+    int nmb = (int)(mb1 - mb0), rc = TG_OK;
+    float seed = 1.0f / nmb;
+    tg_params_zero_grad(t->model->params);
+    *loss = 0;
+    for (long mb = mb0; mb < mb1 && !rc; mb++) {
+        long first = mb * a->per_device_train_batch_size;
+        int B = (int)(t->train.n - first < a->per_device_train_batch_size ? t->train.n - first
+                                                                          : a->per_device_train_batch_size);
+        long global_mb = epoch * t->micro_per_epoch + mb;
+        tg_rng r; /* masks depend only on (seed, micro-batch): exact resume */
+        tg_rng_seed(&r, (uint64_t)a->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)global_mb);
+        mlm_batch b;
+        rc = mlm_make_batch(&t->train, t->order + first, B, t->max_len, &t->mask, &r, &b, t->labels);
+        if (rc)
+            break;
+        rb_graph *gr;
+        rc = mlm_graphs_get(&t->graphs, b.B, b.T, 1, &gr);
+        if (!rc) {
+            tg_graph_set_rng_state(gr->g, (uint64_t)global_mb);
+            rb_set_batch(gr, b.ids, t->labels);
+            rc = tg_forward(gr->g);
+        }
+        if (!rc) {
+            float l = tg_f32(gr->loss)[0];
+            if (!isfinite(l))
+                rc = tg_error(TG_ERR_ARG, "step %ld: training loss is %g; stopping (checkpoints already written are intact)",
+                              t->state.global_step + 1, l);
+            *loss += l / nmb;
+            for (int i = 0; i < b.B * b.T; i++)
+                t->tokens_seen += b.ids[i] != TOK_PAD;
+        }
+        if (!rc)
+            rc = tg_backward(gr->g, gr->loss, &seed);
+        mlm_batch_free(&b);
+    }
+    return rc;
+}
+
+static int data_order(trainer *t, long epoch)
+{
+    if (t->a->group_by_length)
+        return mlm_length_grouped_order(t->data_seed, epoch, t->train.len, t->train.n,
+                                        t->a->per_device_train_batch_size, t->order);
+    return mlm_shuffle_order(t->data_seed, epoch, t->train.n, t->order);
+}
+
+static int train(trainer *t)
+{
+    train_args *a = t->a;
+    double t0 = now(), log_loss = 0, run_loss = 0;
+    long log_n = 0, run_n = 0;
+    int rc = TG_OK;
+    tg_params *p = t->model->params;
+    float *w = tg_params_values(p), *g = tg_params_grads(p);
+    size_t nw = tg_params_numel(p);
+    long step = t->state.global_step;
+    for (long epoch = step / t->steps_per_epoch; epoch < t->epochs && step < t->max_steps && !rc; epoch++) {
+        rc = data_order(t, epoch);
+        for (long s = step % t->steps_per_epoch; s < t->steps_per_epoch && step < t->max_steps && !rc; s++) {
+            long mb0 = s * a->gradient_accumulation_steps;
+            long mb1 = mb0 + a->gradient_accumulation_steps;
+            if (mb1 > t->micro_per_epoch)
+                mb1 = t->micro_per_epoch;
+            double loss;
+            rc = train_step(t, epoch, mb0, mb1, &loss);
+            if (rc)
+                break;
+            double norm = a->max_grad_norm > 0 ? opt_clip_grad_norm(g, nw, a->max_grad_norm)
+                                               : opt_grad_norm(g, nw);
+            double lr = opt_sched_lr(&t->sched, step);
+            rc = opt_adamw_step(&t->opt, w, g, lr);
+            if (rc)
+                break;
+            step++;
+            t->state.global_step = step;
+            t->state.epoch = epoch + (double)(s + 1) / t->steps_per_epoch;
+            t->state.num_input_tokens_seen = t->tokens_seen;
+            log_loss += loss, log_n++;
+            run_loss += loss, run_n++;
+            int epoch_end = s + 1 == t->steps_per_epoch || step == t->max_steps;
+            if ((a->logging_strategy == TA_STEPS && step % t->logging_steps == 0) ||
+                (a->logging_strategy == TA_EPOCH && epoch_end) ||
+                (a->logging_first_step && step == 1)) {
+                ts_metric m[5] = {ts_m("loss", round(log_loss / log_n * 1e4) / 1e4),
+                                  ts_m("grad_norm", norm),
+                                  ts_m("learning_rate", opt_sched_lr(&t->sched, step)),
+                                  ts_m("epoch", t->state.epoch), ts_mi("step", step)};
+                log_line(m, 5);
+                rc = ts_log_add(&t->state, m, 5);
+                log_loss = 0, log_n = 0;
+            }
+            double eval_loss = NAN;
+            int evaluated = 0;
+            if (!rc && t->has_eval &&
+                ((a->eval_strategy == TA_STEPS && step % t->eval_steps == 0) ||
+                 (a->eval_strategy == TA_EPOCH && epoch_end))) {
+                rc = evaluate_and_log(t, &eval_loss);
+                evaluated = 1;
+            }
+            if (!rc && ((a->save_strategy == TA_STEPS && step % t->save_steps == 0) ||
+                        (a->save_strategy == TA_EPOCH && epoch_end))) {
+                char ckpt[4200];
+                ts_checkpoint_path(ckpt, sizeof ckpt, a->output_dir, step);
+                if (evaluated && a->metric_for_best_model[0])
+                    ts_update_best(&t->state, eval_loss, a->greater_is_better == 1, ckpt);
+                rc = trainer_save_checkpoint(t);
+            }
+            progress(t, t0, step, loss, lr, 0);
+        }
+    }
+    progress(t, t0, step, run_n ? run_loss / run_n : 0, opt_sched_lr(&t->sched, step), 1);
+    if (isatty(2))
+        fprintf(stderr, "\n");
+    t->train_seconds = now() - t0;
+    t->last_loss = run_n ? run_loss / run_n : NAN;
+    return rc;
+}
+
+/* The loss curve from log_history: training loss and eval loss by step. */
+static int write_curve(trainer *t)
+{
+    int n = t->state.nlog;
+    double *buf = tg_malloc(4 * (size_t)(n ? n : 1) * sizeof *buf, "loss curve");
+    if (!buf)
+        return TG_ERR_NOMEM;
+    double *tx = buf, *ty = buf + n, *ex = buf + 2 * n, *ey = buf + 3 * n;
+    int nt = 0, ne = 0;
+    for (int i = 0; i < n; i++) {
+        const ts_log *e = &t->state.log[i];
+        const ts_metric *st = ts_log_get(e, "step"), *l = ts_log_get(e, "loss"),
+                        *el = ts_log_get(e, "eval_loss");
+        if (st && l)
+            tx[nt] = st->v, ty[nt++] = l->v;
+        if (st && el)
+            ex[ne] = st->v, ey[ne++] = el->v;
+    }
+    svg_series s[2] = {{"training loss", tx, ty, nt, "#1f77b4", 0},
+                       {"eval loss", ex, ey, ne, "#d62728", 1}};
+    svg_chart c = {"ablm train: masked-LM loss", "step", "cross-entropy (nats)", 800, 480};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/loss_curve.svg", t->a->output_dir);
+    int rc = nt + ne ? svg_line_chart(path, &c, s, ne ? 2 : 1) : TG_OK;
+    tg_free(buf);
+    return rc;
+}
+
+static long peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+int trainer_run(trainer *t)
+{
+    train_args *a = t->a;
+    int rc = TG_OK;
+    char path[4200];
+    if (a->do_train) {
+        rc = train(t);
+        if (rc)
+            return rc;
+        if (a->load_best_model_at_end && t->state.has_best) {
+            notef(t, "loading best model from %s (%s %.6g)", t->state.best_model_checkpoint,
+                  a->metric_for_best_model, t->state.best_metric);
+            snprintf(path, sizeof path, "%s/model.safetensors", t->state.best_model_checkpoint);
+            rc = rb_model_load(t->model, path, NULL);
+        }
+        if (!rc)
+            rc = rb_save_pretrained(t->model, t->tok, a->output_dir);
+        snprintf(path, sizeof path, "%s/training_args.json", a->output_dir);
+        if (!rc)
+            rc = train_args_write_json(a, path);
+        long steps = t->state.global_step - t->start_step;
+        ts_metric m[10] = {ts_m("train_loss", t->last_loss), ts_m("epoch", t->state.epoch),
+                           ts_mi("train_samples", t->train.n)};
+        int k = 3 + ts_speed_metrics("train", t->train_seconds, steps * a->per_device_train_batch_size *
+                                                                    a->gradient_accumulation_steps,
+                                     steps, m + 3);
+        m[k++] = ts_m("train_tokens_per_second",
+                      t->train_seconds > 0 ? round(t->tokens_seen / t->train_seconds * 1e3) / 1e3 : 0);
+        m[k++] = ts_mi("train_peak_rss_mb", peak_rss_mb());
+        m[k++] = ts_mi("train_threads", tg_threads());
+        if (!rc)
+            rc = ts_save_metrics(a->output_dir, "train", m, k);
+        if (!rc)
+            log_line(m, k);
+    }
+    if (!rc && a->do_eval && t->has_eval) {
+        mlm_eval_result r;
+        rc = mlm_evaluate(&t->graphs, &t->eval, a->per_device_eval_batch_size, t->max_len,
+                          &t->mask, t->data_seed ^ 0xe7a1ULL, &r);
+        if (!rc) {
+            long nb = (r.samples + a->per_device_eval_batch_size - 1) / a->per_device_eval_batch_size;
+            ts_metric m[9] = {ts_m("eval_loss", r.loss), ts_m("eval_accuracy", r.accuracy),
+                              ts_m("perplexity", exp(r.loss)), ts_mi("eval_samples", r.samples),
+                              ts_mi("eval_masked_tokens", r.masked)};
+            int k = 5 + ts_speed_metrics("eval", r.seconds, r.samples, nb, m + 5);
+            m[k++] = ts_m("epoch", t->state.epoch);
+            rc = ts_save_metrics(a->output_dir, "eval", m, k);
+            if (!rc)
+                log_line(m, k);
+        }
+    }
+    snprintf(path, sizeof path, "%s/trainer_state.json", a->output_dir);
+    if (!rc && a->do_train)
+        rc = ts_write(&t->state, path);
+    if (!rc && a->do_train)
+        rc = write_curve(t);
+    if (!rc)
+        fprintf(stderr, "ablm train: model, results and loss_curve.svg are in %s\n", a->output_dir);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* GEMM dispatch: the kernel is chosen per shape.
+ *
+ * Small products (one attention head) go to oneDNN's sgemm, an order of
+ * magnitude faster there than OpenBLAS. Large ones (linear layers) go to
+ * OpenBLAS, split into one block of rows (or columns) per OpenMP thread,
+ * each block a single-threaded OpenBLAS call: everything runs on the one
+ * OpenMP pool, so OpenBLAS's own pthread pool never competes with it for
+ * the cores (with both pools active, OpenMP threads spin while OpenBLAS
+ * threads wait for a core). Batches of small GEMMs run in parallel over
+ * the batch, each GEMM on one thread. */
+#include "tg_internal.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+/* Products below this many multiply-adds go to oneDNN. */
+#define SMALL_GEMM_FLOPS (1u << 22)
+
+static void blas(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void tg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if ((double)m * n * k < SMALL_GEMM_FLOPS || omp_in_parallel()) {
+        tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    int nt = tg_threads();
+    if (m >= n) { /* rows of op(A) and C */
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            int i0 = (int)((long)m * t / nt), i1 = (int)((long)m * (t + 1) / nt);
+            if (i1 > i0)
+                blas(ta, tb, i1 - i0, n, k, alpha, ta ? a + i0 : a + (size_t)i0 * lda, lda, b, ldb,
+                     beta, c + (size_t)i0 * ldc, ldc);
+        }
+    } else { /* columns of op(B) and C */
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            int j0 = (int)((long)n * t / nt), j1 = (int)((long)n * (t + 1) / nt);
+            if (j1 > j0)
+                blas(ta, tb, m, j1 - j0, k, alpha, a, lda, tb ? b + (size_t)j0 * ldb : b + j0, ldb,
+                     beta, c + j0, ldc);
+        }
+    }
+}
+
+void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, size_t stride_a, const float *b, int ldb,
+                     size_t stride_b, float beta, float *c, int ldc, size_t stride_c)
+{
+    if (batch == 1) {
+        tg_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < batch; i++)
+        tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+                      c + i * stride_c, ldc);
+}

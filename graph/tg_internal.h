@@ -1,0 +1,70 @@
+/* Internals shared by graph/ and ops/: the graph struct and node creation.
+ * Not part of the public API. */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tg.h"
+#include "tg_ops.h"
+
+struct tg_graph {
+    tg_tensor **nodes; /* topological order = creation order */
+    int n, cap;
+    char err[1024];    /* first build error, "" if none */
+    int training;
+    uint64_t seed;     /* dropout stream */
+    uint64_t step;     /* forward passes run since seeding */
+    int planned;
+    tg_tensor *loss;   /* root planned for backward, or NULL */
+    /* memory */
+    tg_arena *arena;        /* activations and intermediate gradients */
+    int own_arena;          /* 1 unless shared with tg_graph_share_arena */
+    unsigned char *bound;   /* arena base the node pointers were set for */
+    size_t *data_off, *grad_off; /* per node offsets in the arena, or NO_OFF */
+    size_t arena_bytes, unplanned_bytes;
+    unsigned char *fixed;   /* inputs and op aux state */
+    /* per backward step: gradients to zero before it runs */
+    int *zero_start, *zero_list;
+};
+
+struct tg_arena {
+    unsigned char *base;
+    size_t cap;
+};
+#define TG_NO_OFF ((size_t)-1)
+
+/* Points node data and gradients into the arena if it moved since the
+ * graph last ran. */
+void tg_graph_bind(tg_graph *g);
+
+/* Records the graph's first build error (printf-style) and returns NULL. */
+tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Finds the graph of the first non-NULL tensor; NULL if all are NULL. */
+tg_graph *tg_graph_of(int n, tg_tensor *const *ts);
+
+/* Appends a node for op with the given output shape and sources. Checks
+ * that every source is non-NULL and belongs to g or is a parameter.
+ * Returns NULL (recording the error) otherwise. */
+tg_tensor *tg_node(tg_graph *g, int op, tg_dtype dt, int ndim, const int *shape, int nsrc,
+                   tg_tensor *const *src);
+
+/* Number of elements for a shape; 0 for an invalid one. */
+size_t tg_shape_numel(int ndim, const int *shape);
+/* 1 if a and b have equal rank and dims. */
+int tg_same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* The GEMM used by every op: row-major C = alpha*op(A)*op(B) + beta*C,
+ * with the kernel (OpenBLAS or oneDNN) chosen per shape. */
+void tg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc);
+/* batch independent GEMMs with the given strides between matrices; runs the
+ * batch in parallel with single-threaded kernels (never loops small GEMMs
+ * through a threaded BLAS). */
+void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, size_t stride_a, const float *b, int ldb,
+                     size_t stride_b, float beta, float *c, int ldc, size_t stride_c);
+/* oneDNN's sgemm (graph/gemm_dnnl.c, the only file that includes oneDNN). */
+void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc);
+
+#endif

@@ -1,0 +1,382 @@
+/* RobertaConfig: defaults, validation, config.json read/write, counts. */
+#define _POSIX_C_SOURCE 200809L
+#include "config.h"
+
+#include "safetensors.h"
+#include "tg.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void rb_config_default(rb_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->vocab_size = 50265;
+    c->hidden_size = 768;
+    c->num_hidden_layers = 12;
+    c->num_attention_heads = 12;
+    c->intermediate_size = 3072;
+    strcpy(c->hidden_act, "gelu");
+    c->hidden_dropout_prob = 0.1;
+    c->attention_probs_dropout_prob = 0.1;
+    c->max_position_embeddings = 512;
+    c->type_vocab_size = 2;
+    c->initializer_range = 0.02;
+    c->layer_norm_eps = 1e-12;
+    c->pad_token_id = 1;
+    c->bos_token_id = 0;
+    c->eos_token_id = 2;
+    c->n_architectures = 1;
+    strcpy(c->architectures[0], "RobertaForMaskedLM");
+    strcpy(c->model_type, "roberta");
+}
+
+#define BAD(key, ...) bad_key(where, key, __VA_ARGS__)
+
+static int bad_key(const char *where, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad_key(const char *where, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tg_error(TG_ERR_FORMAT, "%s: key \"%s\": %s", where, key, msg);
+}
+
+int rb_config_validate(const rb_config *c, const char *where)
+{
+    if (!where)
+        where = "config";
+    const struct {
+        const char *key;
+        int v;
+    } pos[] = {{"vocab_size", c->vocab_size},
+               {"hidden_size", c->hidden_size},
+               {"num_hidden_layers", c->num_hidden_layers},
+               {"num_attention_heads", c->num_attention_heads},
+               {"intermediate_size", c->intermediate_size},
+               {"max_position_embeddings", c->max_position_embeddings},
+               {"type_vocab_size", c->type_vocab_size}};
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        if (pos[i].v <= 0)
+            return BAD(pos[i].key, "must be > 0, got %d", pos[i].v);
+    if (c->hidden_size % c->num_attention_heads)
+        return BAD("num_attention_heads", "%d does not divide hidden_size %d",
+                   c->num_attention_heads, c->hidden_size);
+    if (strcmp(c->hidden_act, "gelu") != 0)
+        return BAD("hidden_act", "\"%s\" is not supported (only \"gelu\", the exact erf form)",
+                   c->hidden_act);
+    if (!(c->hidden_dropout_prob >= 0 && c->hidden_dropout_prob < 1))
+        return BAD("hidden_dropout_prob", "must be in [0, 1), got %g", c->hidden_dropout_prob);
+    if (!(c->attention_probs_dropout_prob >= 0 && c->attention_probs_dropout_prob < 1))
+        return BAD("attention_probs_dropout_prob", "must be in [0, 1), got %g",
+                   c->attention_probs_dropout_prob);
+    if (!(c->initializer_range >= 0 && isfinite(c->initializer_range)))
+        return BAD("initializer_range", "must be >= 0, got %g", c->initializer_range);
+    if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
+        return BAD("layer_norm_eps", "must be in (0, 1), got %g", c->layer_norm_eps);
+    if (c->pad_token_id < 0 || c->pad_token_id >= c->vocab_size)
+        return BAD("pad_token_id", "%d is outside the vocabulary [0, %d)", c->pad_token_id,
+                   c->vocab_size);
+    if (c->bos_token_id < -1 || c->bos_token_id >= c->vocab_size)
+        return BAD("bos_token_id", "%d is outside the vocabulary [0, %d)", c->bos_token_id,
+                   c->vocab_size);
+    if (c->eos_token_id < -1 || c->eos_token_id >= c->vocab_size)
+        return BAD("eos_token_id", "%d is outside the vocabulary [0, %d)", c->eos_token_id,
+                   c->vocab_size);
+    if (c->max_position_embeddings < c->pad_token_id + 2)
+        return BAD("max_position_embeddings",
+                   "%d leaves no position: position ids start at pad_token_id + 1 = %d",
+                   c->max_position_embeddings, c->pad_token_id + 1);
+    if (strcmp(c->model_type, "roberta") != 0)
+        return BAD("model_type", "\"%s\" is not supported (only \"roberta\")", c->model_type);
+    return TG_OK;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static int get_int(const cJSON *root, const char *where, const char *key, int *out,
+                   int allow_null)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v)
+        return TG_OK;
+    if (allow_null && cJSON_IsNull(v)) {
+        *out = -1;
+        return TG_OK;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        fabs(v->valuedouble) > 2147483647.0)
+        return BAD(key, "expected an integer%s", allow_null ? " or null" : "");
+    *out = (int)v->valuedouble;
+    return TG_OK;
+}
+
+static int get_num(const cJSON *root, const char *where, const char *key, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v)
+        return TG_OK;
+    if (!cJSON_IsNumber(v))
+        return BAD(key, "expected a number");
+    *out = v->valuedouble;
+    return TG_OK;
+}
+
+static int get_str(const cJSON *root, const char *where, const char *key, char *out,
+                   size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v)
+        return TG_OK;
+    if (!cJSON_IsString(v))
+        return BAD(key, "expected a string");
+    if (strlen(v->valuestring) >= cap)
+        return BAD(key, "value too long");
+    strcpy(out, v->valuestring);
+    return TG_OK;
+}
+
+/* A boolean key that must not be `bad` (value we do not implement). */
+static int check_bool(const cJSON *root, const char *where, const char *key, int bad,
+                      const char *why)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v))
+        return TG_OK;
+    if (!cJSON_IsBool(v))
+        return BAD(key, "expected true or false");
+    if (cJSON_IsTrue(v) == bad)
+        return BAD(key, "%s is not supported (%s)", bad ? "true" : "false", why);
+    return TG_OK;
+}
+
+static int parse_config(const cJSON *root, const char *where, rb_config *c)
+{
+    int rc = TG_OK;
+    if (!cJSON_IsObject(root))
+        return tg_error(TG_ERR_FORMAT, "%s: not a JSON object", where);
+    struct {
+        const char *key;
+        int *p;
+        int allow_null;
+    } ints[] = {{"vocab_size", &c->vocab_size, 0},
+                {"hidden_size", &c->hidden_size, 0},
+                {"num_hidden_layers", &c->num_hidden_layers, 0},
+                {"num_attention_heads", &c->num_attention_heads, 0},
+                {"intermediate_size", &c->intermediate_size, 0},
+                {"max_position_embeddings", &c->max_position_embeddings, 0},
+                {"type_vocab_size", &c->type_vocab_size, 0},
+                {"pad_token_id", &c->pad_token_id, 0},
+                {"bos_token_id", &c->bos_token_id, 1},
+                {"eos_token_id", &c->eos_token_id, 1}};
+    for (size_t i = 0; rc == TG_OK && i < sizeof ints / sizeof ints[0]; i++)
+        rc = get_int(root, where, ints[i].key, ints[i].p, ints[i].allow_null);
+    struct {
+        const char *key;
+        double *p;
+    } nums[] = {{"hidden_dropout_prob", &c->hidden_dropout_prob},
+                {"attention_probs_dropout_prob", &c->attention_probs_dropout_prob},
+                {"initializer_range", &c->initializer_range},
+                {"layer_norm_eps", &c->layer_norm_eps}};
+    for (size_t i = 0; rc == TG_OK && i < sizeof nums / sizeof nums[0]; i++)
+        rc = get_num(root, where, nums[i].key, nums[i].p);
+    if (rc == TG_OK)
+        rc = get_str(root, where, "hidden_act", c->hidden_act, sizeof c->hidden_act);
+    if (rc == TG_OK)
+        rc = get_str(root, where, "model_type", c->model_type, sizeof c->model_type);
+    if (rc != TG_OK)
+        return rc;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    if (a && !cJSON_IsNull(a)) {
+        if (!cJSON_IsArray(a))
+            return BAD("architectures", "expected a list of strings");
+        c->n_architectures = 0;
+        for (const cJSON *e = a->child; e; e = e->next) {
+            if (!cJSON_IsString(e) || strlen(e->valuestring) >= sizeof c->architectures[0])
+                return BAD("architectures", "expected a list of strings");
+            if (c->n_architectures == RB_MAX_ARCHS)
+                return BAD("architectures", "more than %d entries", RB_MAX_ARCHS);
+            strcpy(c->architectures[c->n_architectures++], e->valuestring);
+        }
+    }
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(root, "position_embedding_type");
+    if (pe && !cJSON_IsNull(pe) &&
+        (!cJSON_IsString(pe) || strcmp(pe->valuestring, "absolute") != 0))
+        return BAD("position_embedding_type", "only \"absolute\" is supported");
+    if ((rc = check_bool(root, where, "is_decoder", 1, "ablm builds encoders only")) ||
+        (rc = check_bool(root, where, "add_cross_attention", 1, "no cross-attention")) ||
+        (rc = check_bool(root, where, "tie_word_embeddings", 0,
+                         "the LM decoder is always tied to the word embeddings")))
+        return rc;
+    return rb_config_validate(c, where);
+}
+
+/* DIR -> DIR/config.json when path is a directory. Returns a tg_malloc'd
+ * string. */
+static char *config_path(const char *path)
+{
+    struct stat sb;
+    int dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    size_t n = strlen(path) + 16;
+    char *p = tg_malloc(n, "config path");
+    if (p)
+        snprintf(p, n, dir ? "%s/config.json" : "%s", path);
+    return p;
+}
+
+int rb_config_load(const char *path, rb_config *c)
+{
+    char *file = config_path(path), *text = NULL;
+    if (!file)
+        return TG_ERR_NOMEM;
+    int rc = st_read_text(file, 1 << 20, &text, NULL);
+    if (rc == TG_OK) {
+        const char *end = NULL;
+        cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+        if (!root) {
+            int line = 1;
+            const char *at = cJSON_GetErrorPtr();
+            for (const char *q = text; at && q < at && *q; q++)
+                line += *q == '\n';
+            rc = tg_error(TG_ERR_FORMAT, "%s:%d: malformed JSON", file, line);
+        } else {
+            rb_config tmp;
+            rb_config_default(&tmp);
+            rc = parse_config(root, file, &tmp);
+            if (rc == TG_OK)
+                *c = tmp;
+            cJSON_Delete(root);
+        }
+    }
+    tg_free(text);
+    tg_free(file);
+    return rc;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Python repr() of a float: shortest round-trip digits, ".0" on integral
+ * values, exponent form below 1e-4 or from 1e16 on ("1e-05"). */
+static void py_float(double v, char *buf, size_t n)
+{
+    if (v == floor(v) && fabs(v) < 1e16) {
+        snprintf(buf, n, "%.1f", v);
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, n, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+}
+
+
+static void put_id(st_text *o, const char *key, int id)
+{
+    if (id < 0)
+        st_text_printf(o, "  \"%s\": null,\n", key);
+    else
+        st_text_printf(o, "  \"%s\": %d,\n", key, id);
+}
+
+int rb_config_to_json(const rb_config *c, char **out)
+{
+    *out = NULL;
+    int rc = rb_config_validate(c, "config");
+    if (rc != TG_OK)
+        return rc;
+    for (int i = 0; i < c->n_architectures; i++)
+        if (strpbrk(c->architectures[i], "\"\\"))
+            return tg_error(TG_ERR_ARG, "config: key \"architectures\": entry needs escaping");
+    st_text o = {0};
+    char a[40], b[40], d[40], e[40];
+    py_float(c->attention_probs_dropout_prob, a, sizeof a);
+    py_float(c->hidden_dropout_prob, b, sizeof b);
+    py_float(c->initializer_range, d, sizeof d);
+    py_float(c->layer_norm_eps, e, sizeof e);
+    /* Keys in sorted order, as json.dumps(sort_keys=True, indent=2). */
+    st_text_printf(&o, "{\n  \"architectures\": [");
+    for (int i = 0; i < c->n_architectures; i++)
+        st_text_printf(&o, "%s\n    \"%s\"", i ? "," : "", c->architectures[i]);
+    st_text_printf(&o, "%s],\n", c->n_architectures ? "\n  " : "");
+    st_text_printf(&o, "  \"attention_probs_dropout_prob\": %s,\n", a);
+    put_id(&o, "bos_token_id", c->bos_token_id);
+    st_text_printf(&o, "  \"classifier_dropout\": null,\n");
+    put_id(&o, "eos_token_id", c->eos_token_id);
+    st_text_printf(&o, "  \"hidden_act\": \"%s\",\n", c->hidden_act);
+    st_text_printf(&o, "  \"hidden_dropout_prob\": %s,\n", b);
+    st_text_printf(&o, "  \"hidden_size\": %d,\n", c->hidden_size);
+    st_text_printf(&o, "  \"initializer_range\": %s,\n", d);
+    st_text_printf(&o, "  \"intermediate_size\": %d,\n", c->intermediate_size);
+    st_text_printf(&o, "  \"layer_norm_eps\": %s,\n", e);
+    st_text_printf(&o, "  \"max_position_embeddings\": %d,\n", c->max_position_embeddings);
+    st_text_printf(&o, "  \"model_type\": \"%s\",\n", c->model_type);
+    st_text_printf(&o, "  \"num_attention_heads\": %d,\n", c->num_attention_heads);
+    st_text_printf(&o, "  \"num_hidden_layers\": %d,\n", c->num_hidden_layers);
+    put_id(&o, "pad_token_id", c->pad_token_id);
+    st_text_printf(&o, "  \"position_embedding_type\": \"absolute\",\n");
+    st_text_printf(&o, "  \"torch_dtype\": \"float32\",\n");
+    st_text_printf(&o, "  \"transformers_version\": \"%s\",\n", RB_TRANSFORMERS_VERSION);
+    st_text_printf(&o, "  \"type_vocab_size\": %d,\n", c->type_vocab_size);
+    st_text_printf(&o, "  \"use_cache\": true,\n");
+    st_text_printf(&o, "  \"vocab_size\": %d\n}\n", c->vocab_size);
+    if (o.oom) {
+        st_text_free(&o);
+        return TG_ERR_NOMEM;
+    }
+    *out = o.s;
+    return TG_OK;
+}
+
+int rb_config_save(const rb_config *c, const char *path)
+{
+    char *json, *file;
+    int rc = rb_config_to_json(c, &json);
+    if (rc != TG_OK)
+        return rc;
+    file = config_path(path);
+    rc = file ? st_atomic_write_buf(file, json, strlen(json)) : TG_ERR_NOMEM;
+    tg_free(file);
+    tg_free(json);
+    return rc;
+}
+
+int64_t rb_config_param_count(const rb_config *c)
+{
+    int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    int64_t emb = (V + c->max_position_embeddings + c->type_vocab_size) * H + 2 * H;
+    int64_t layer = 4 * (H * H + H)   /* query, key, value, attention output dense */
+                    + 2 * H           /* attention output LayerNorm */
+                    + (H * I + I)     /* intermediate dense */
+                    + (I * H + H)     /* output dense */
+                    + 2 * H;          /* output LayerNorm */
+    int64_t head = (H * H + H) + 2 * H + V; /* dense, layer_norm, bias (decoder tied) */
+    return emb + c->num_hidden_layers * layer + head;
+}
+
+const char *rb_config_pad_warning(const rb_config *c, const tok_tokenizer *tok, char *buf,
+                                  size_t n)
+{
+    int pad = tok_pad_id(tok);
+    if (c->pad_token_id == pad)
+        return NULL;
+    const char *as = tok_token(tok, c->pad_token_id);
+    snprintf(buf, n,
+             "config.json has pad_token_id=%d (%s in this tokenizer) but the tokenizer's [PAD] is "
+             "%d; ablm pads with %d and computes position ids from it (first token at position "
+             "%d), whereas transformers would treat id %d as padding (positions from %d, and %s "
+             "tokens would get the padding position): outputs will differ from transformers "
+             "for this checkpoint unless config.json is fixed to pad_token_id=%d",
+             c->pad_token_id, as ? as : "outside the vocabulary", pad, pad, pad + 1,
+             c->pad_token_id, c->pad_token_id + 1, as ? as : "such", pad);
+    return buf;
+}

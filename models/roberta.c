@@ -1,0 +1,354 @@
+/* RoBERTa for masked language modelling: parameters, initialisation,
+ * checkpoints and the graph builder. */
+#include "roberta.h"
+
+#include "safetensors.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static tg_tensor *decl(tg_params *p, const char *name, int rows, int cols)
+{
+    int shape[2] = {rows, cols};
+    return tg_params_add(p, name, cols ? 2 : 1, shape, 1);
+}
+
+int rb_model_new(const rb_config *cfg, rb_model **out)
+{
+    *out = NULL;
+    int rc = rb_config_validate(cfg, NULL);
+    if (rc)
+        return rc;
+    rb_model *m = tg_calloc(1, sizeof *m, "model");
+    if (!m)
+        return TG_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->params = tg_params_new();
+    m->layers = tg_calloc(cfg->num_hidden_layers, sizeof *m->layers, "model layers");
+    if (!m->params || !m->layers) {
+        rb_model_free(m);
+        return TG_ERR_NOMEM;
+    }
+    tg_params *p = m->params;
+    int H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
+    m->word = decl(p, "roberta.embeddings.word_embeddings.weight", V, H);
+    m->pos = decl(p, "roberta.embeddings.position_embeddings.weight", cfg->max_position_embeddings, H);
+    m->type = decl(p, "roberta.embeddings.token_type_embeddings.weight", cfg->type_vocab_size, H);
+    m->emb_ln_w = decl(p, "roberta.embeddings.LayerNorm.weight", H, 0);
+    m->emb_ln_b = decl(p, "roberta.embeddings.LayerNorm.bias", H, 0);
+    for (int i = 0; i < cfg->num_hidden_layers; i++) {
+        rb_layer *L = &m->layers[i];
+        char n[TG_NAME_LEN];
+#define LAYER(field, suffix, rows, cols)                                           \
+    snprintf(n, sizeof n, "roberta.encoder.layer.%d.%s", i, suffix);               \
+    L->field = decl(p, n, rows, cols)
+        LAYER(q_w, "attention.self.query.weight", H, H);
+        LAYER(q_b, "attention.self.query.bias", H, 0);
+        LAYER(k_w, "attention.self.key.weight", H, H);
+        LAYER(k_b, "attention.self.key.bias", H, 0);
+        LAYER(v_w, "attention.self.value.weight", H, H);
+        LAYER(v_b, "attention.self.value.bias", H, 0);
+        LAYER(ao_w, "attention.output.dense.weight", H, H);
+        LAYER(ao_b, "attention.output.dense.bias", H, 0);
+        LAYER(ln1_w, "attention.output.LayerNorm.weight", H, 0);
+        LAYER(ln1_b, "attention.output.LayerNorm.bias", H, 0);
+        LAYER(i_w, "intermediate.dense.weight", F, H);
+        LAYER(i_b, "intermediate.dense.bias", F, 0);
+        LAYER(o_w, "output.dense.weight", H, F);
+        LAYER(o_b, "output.dense.bias", H, 0);
+        LAYER(ln2_w, "output.LayerNorm.weight", H, 0);
+        LAYER(ln2_b, "output.LayerNorm.bias", H, 0);
+#undef LAYER
+    }
+    m->lm_w = decl(p, "lm_head.dense.weight", H, H);
+    m->lm_b = decl(p, "lm_head.dense.bias", H, 0);
+    m->lm_ln_w = decl(p, "lm_head.layer_norm.weight", H, 0);
+    m->lm_ln_b = decl(p, "lm_head.layer_norm.bias", H, 0);
+    m->lm_bias = decl(p, "lm_head.bias", V, 0);
+    rc = tg_params_alloc(p);
+    if (rc) {
+        rb_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return TG_OK;
+}
+
+void rb_model_free(rb_model *m)
+{
+    if (!m)
+        return;
+    tg_params_free(m->params);
+    tg_free(m->layers);
+    tg_free(m);
+}
+
+/* A parameter is a LayerNorm weight, a bias or an embedding/linear weight,
+ * told apart by its Hugging Face name. */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+void rb_model_init(rb_model *m, uint64_t seed)
+{
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    double sd = m->cfg.initializer_range;
+    for (int i = 0; i < tg_params_count(m->params); i++) {
+        tg_tensor *t = tg_params_at(m->params, i);
+        float *x = tg_f32(t);
+        int is_ln = strstr(t->name, "LayerNorm") || strstr(t->name, "layer_norm");
+        for (size_t j = 0; j < t->numel; j++) {
+            if (ends_with(t->name, "bias"))
+                x[j] = 0.0f;
+            else if (is_ln)
+                x[j] = 1.0f;
+            else
+                x[j] = (float)(sd * tg_rng_normal(&r));
+        }
+    }
+    /* nn.Embedding(padding_idx) rows start at zero */
+    int pad = m->cfg.pad_token_id, H = m->cfg.hidden_size;
+    memset(tg_f32(m->word) + (size_t)pad * H, 0, H * sizeof(float));
+    memset(tg_f32(m->pos) + (size_t)pad * H, 0, H * sizeof(float));
+}
+
+int rb_model_load(rb_model *m, const char *path, void (*note)(const char *msg))
+{
+    st_file *f;
+    int rc = st_open(path, &f);
+    if (rc)
+        return rc;
+    for (int i = 0; i < tg_params_count(m->params) && !rc; i++) {
+        tg_tensor *t = tg_params_at(m->params, i);
+        rc = st_check_shape(f, t->name, t->ndim, t->shape);
+        char shape[64];
+        if (rc == TG_ERR_ARG)
+            rc = tg_error(TG_ERR_FORMAT, "%s: tensor '%s' is missing (config expects shape %s)",
+                          path, t->name, tg_shape_str(t, shape, sizeof shape));
+        if (!rc)
+            rc = st_read_f32(f, t->name, tg_f32(t), t->numel);
+    }
+    for (int i = 0; i < st_count(f) && !rc && note; i++) {
+        const char *name = st_at(f, i)->name;
+        if (tg_params_find(m->params, name))
+            continue;
+        char msg[512];
+        if (!strcmp(name, "lm_head.decoder.weight") || !strcmp(name, "lm_head.decoder.bias"))
+            snprintf(msg, sizeof msg, "%s: '%s' skipped: tied to %s", path, name,
+                     name[16] == 'w' ? "roberta.embeddings.word_embeddings.weight" : "lm_head.bias");
+        else
+            snprintf(msg, sizeof msg, "%s: extra tensor '%s' ignored", path, name);
+        note(msg);
+    }
+    st_close(f);
+    return rc;
+}
+
+int rb_model_save(const rb_model *m, const char *dir)
+{
+    int n = tg_params_count(m->params);
+    st_tensor *ts = tg_calloc(n, sizeof *ts, "tensor list");
+    if (!ts)
+        return TG_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *t = tg_params_at(m->params, i);
+        ts[i] = (st_tensor){t->name, ST_F32, t->ndim, t->shape, t->data};
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    static const char *const meta[] = {"format", "pt"};
+    int rc = st_write(path, ts, n, meta, 1);
+    tg_free(ts);
+    return rc;
+}
+
+int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return tg_error(TG_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    int rc = rb_model_save(m, dir);
+    if (!rc)
+        rc = rb_config_save(&m->cfg, dir);
+    if (!rc)
+        rc = tok_save(tok, dir, m->cfg.max_position_embeddings - m->cfg.pad_token_id - 1);
+    return rc;
+}
+
+int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
+                       void (*note)(const char *msg))
+{
+    *m = NULL;
+    *tok = NULL;
+    rb_config c;
+    char path[4200];
+    int rc = rb_config_load(dir, &c);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    rc = access(path, F_OK) == 0 ? tok_load(dir, tok) : tok_new(tok);
+    if (!rc)
+        rc = rb_model_new(&c, m);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc)
+        rc = rb_model_load(*m, path, note);
+    if (!rc && note) {
+        char buf[1024];
+        const char *w = rb_config_pad_warning(&c, *tok, buf, sizeof buf);
+        if (w)
+            note(w);
+    }
+    if (!rc && tok_vocab_size(*tok) != c.vocab_size)
+        rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens, config.json vocab_size is %d",
+                      dir, tok_vocab_size(*tok), c.vocab_size);
+    if (rc) {
+        rb_model_free(*m);
+        tok_free(*tok);
+        *m = NULL;
+        *tok = NULL;
+    }
+    return rc;
+}
+
+/* ---- the graph ----------------------------------------------------------- */
+
+/* Self-attention of one layer. x: [B, T, H]; mask: additive [B, 1, 1, T].
+ * Heads: [B, T, H] -> [B, nh, T, hd]. */
+static tg_tensor *self_attention(tg_graph *g, const rb_layer *L, tg_tensor *x, tg_tensor *mask,
+                                 const rb_config *c)
+{
+    if (!x) /* an earlier constructor failed (sticky error): keep returning NULL */
+        return NULL;
+    int B = x->shape[0], T = x->shape[1], H = c->hidden_size, nh = c->num_attention_heads;
+    int heads[4] = {B, T, nh, H / nh}, swap[4] = {0, 2, 1, 3}, merged[3] = {B, T, H};
+#define SPLIT(t) tg_permute(g, tg_reshape(g, (t), 4, heads), 4, swap)
+    tg_tensor *q = SPLIT(tg_linear(g, x, L->q_w, L->q_b));
+    tg_tensor *k = SPLIT(tg_linear(g, x, L->k_w, L->k_b));
+    tg_tensor *v = SPLIT(tg_linear(g, x, L->v_w, L->v_b));
+#undef SPLIT
+    tg_tensor *scores = tg_scale(g, tg_matmul(g, q, k, 0, 1), 1.0f / sqrtf((float)(H / nh)));
+    tg_tensor *probs = tg_dropout(g, tg_softmax(g, scores, mask), c->attention_probs_dropout_prob);
+    tg_tensor *ctx = tg_permute(g, tg_matmul(g, probs, v, 0, 0), 4, swap); /* [B, T, nh, hd] */
+    return tg_reshape(g, ctx, 3, merged);
+}
+
+/* One post-LN encoder layer. */
+static tg_tensor *encoder_layer(tg_graph *g, const rb_layer *L, tg_tensor *x, tg_tensor *mask,
+                                const rb_config *c)
+{
+    float drop = c->hidden_dropout_prob, eps = c->layer_norm_eps;
+    tg_tensor *a = tg_linear(g, self_attention(g, L, x, mask, c), L->ao_w, L->ao_b);
+    x = tg_layer_norm(g, tg_add(g, tg_dropout(g, a, drop), x), L->ln1_w, L->ln1_b, eps);
+    tg_tensor *h = tg_gelu(g, tg_linear(g, x, L->i_w, L->i_b));
+    h = tg_dropout(g, tg_linear(g, h, L->o_w, L->o_b), drop);
+    return tg_layer_norm(g, tg_add(g, h, x), L->ln2_w, L->ln2_b, eps);
+}
+
+/* Embeddings: word + position + token type, LayerNorm, dropout. */
+static tg_tensor *embeddings(tg_graph *g, const rb_model *m, rb_graph *gr)
+{
+    const rb_config *c = &m->cfg;
+    int pad = c->pad_token_id;
+    tg_tensor *x = tg_add(g, tg_embedding(g, m->word, gr->ids, pad),
+                          tg_embedding(g, m->pos, gr->pos_ids, pad));
+    x = tg_add(g, x, tg_embedding(g, m->type, gr->type_ids, -1));
+    x = tg_layer_norm(g, x, m->emb_ln_w, m->emb_ln_b, c->layer_norm_eps);
+    return tg_dropout(g, x, c->hidden_dropout_prob);
+}
+
+/* LM head: dense, GELU, LayerNorm, then the decoder tied to the word
+ * embeddings plus its own bias. */
+static tg_tensor *lm_head(tg_graph *g, const rb_model *m, tg_tensor *x)
+{
+    x = tg_gelu(g, tg_linear(g, x, m->lm_w, m->lm_b));
+    x = tg_layer_norm(g, x, m->lm_ln_w, m->lm_ln_b, m->cfg.layer_norm_eps);
+    return tg_linear(g, x, m->word, m->lm_bias);
+}
+
+int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
+{
+    return rb_build_shared(m, batch, seq_len, what, NULL, out);
+}
+
+int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
+                    rb_graph *out)
+{
+    const rb_config *c = &m->cfg;
+    memset(out, 0, sizeof *out);
+    int max_t = c->max_position_embeddings - c->pad_token_id - 1;
+    if (batch < 1 || seq_len < 1 || seq_len > max_t)
+        return tg_error(TG_ERR_SHAPE, "rb_build: batch %d x length %d: length must be 1..%d (max_position_embeddings %d, pad %d)",
+                        batch, seq_len, max_t, c->max_position_embeddings, c->pad_token_id);
+    tg_graph *g = tg_graph_new();
+    if (!g)
+        return TG_ERR_NOMEM;
+    if (arena)
+        tg_graph_share_arena(g, arena);
+    int bt[2] = {batch, seq_len}, mshape[4] = {batch, 1, 1, seq_len};
+    out->g = g;
+    out->batch = batch;
+    out->seq_len = seq_len;
+    out->pad_id = c->pad_token_id;
+    out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
+    out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
+    out->type_ids = tg_input(g, TG_I32, 2, bt, "token_type_ids");
+    out->mask = tg_input(g, TG_F32, 4, mshape, "attention_mask");
+    tg_tensor *x = embeddings(g, m, out);
+    for (int i = 0; i < c->num_hidden_layers; i++)
+        x = encoder_layer(g, &m->layers[i], x, out->mask, c);
+    out->hidden = x;
+    tg_graph_keep(g, x);
+    if (what >= RB_LOGITS) {
+        out->logits = lm_head(g, m, x);
+        tg_graph_keep(g, out->logits);
+    }
+    if (what >= RB_LOSS) {
+        out->labels = tg_input(g, TG_I32, 2, bt, "labels");
+        out->loss = tg_cross_entropy(g, out->logits, out->labels, -100);
+    }
+    int rc = tg_graph_error(g) ? tg_error(TG_ERR_SHAPE, "%s", tg_graph_error(g))
+                               : tg_graph_plan(g, out->loss, 0);
+    if (rc) {
+        tg_graph_free(g);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+void rb_graph_free(rb_graph *gr)
+{
+    tg_graph_free(gr->g);
+    memset(gr, 0, sizeof *gr);
+}
+
+void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *labels)
+{
+    int B = gr->batch, T = gr->seq_len, pad = gr->pad_id;
+    memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
+    int32_t *pos = tg_i32(gr->pos_ids), *typ = tg_i32(gr->type_ids);
+    float *mask = tg_f32(gr->mask);
+    for (int b = 0; b < B; b++) {
+        int count = 0;
+        for (int t = 0; t < T; t++) {
+            int real = ids[b * T + t] != pad;
+            count += real;
+            pos[b * T + t] = real ? pad + count : pad;
+            typ[b * T + t] = 0;
+            mask[b * T + t] = real ? 0.0f : -FLT_MAX;
+        }
+    }
+    if (gr->labels) {
+        int32_t *lab = tg_i32(gr->labels);
+        for (int i = 0; i < B * T; i++)
+            lab[i] = labels ? labels[i] : -100;
+    }
+}

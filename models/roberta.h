@@ -1,0 +1,90 @@
+/* rb: RoBERTa for masked language modelling, with the semantics of Hugging
+ * Face's RobertaForMaskedLM, as a composition of tg ops.
+ *
+ *   rb_model *m;  rb_model_new(&cfg, &m);  rb_model_init(m, 42);
+ *   rb_graph gr;  rb_build(m, B, T, RB_LOSS, &gr);
+ *   rb_set_batch(&gr, ids, labels);  tg_forward(gr.g);  tg_backward(gr.g, gr.loss, NULL);
+ *
+ * Parameters carry the Hugging Face names (roberta.embeddings..., lm_head...)
+ * so checkpoints load in transformers and the other way round. */
+#ifndef RB_ROBERTA_H
+#define RB_ROBERTA_H
+
+#include "config.h"
+#include "tg_ops.h"
+
+typedef struct {
+    tg_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* attention.self */
+    tg_tensor *ao_w, *ao_b, *ln1_w, *ln1_b;       /* attention.output */
+    tg_tensor *i_w, *i_b;                          /* intermediate.dense */
+    tg_tensor *o_w, *o_b, *ln2_w, *ln2_b;          /* output */
+} rb_layer;
+
+typedef struct {
+    rb_config cfg;
+    tg_params *params;
+    tg_tensor *word, *pos, *type, *emb_ln_w, *emb_ln_b;
+    rb_layer *layers;
+    tg_tensor *lm_w, *lm_b, *lm_ln_w, *lm_ln_b, *lm_bias; /* lm_head */
+} rb_model;
+
+/* Declares and allocates every parameter for cfg (validated first); values
+ * are zero until rb_model_init or rb_model_load. Returns a status. */
+int rb_model_new(const rb_config *cfg, rb_model **out);
+void rb_model_free(rb_model *m);
+/* Hugging Face's RoBERTa initialisation: normal(0, initializer_range) for
+ * linear and embedding weights, zero biases, LayerNorm weight 1 and bias 0,
+ * the padding rows of the word and position embeddings zero. */
+void rb_model_init(rb_model *m, uint64_t seed);
+
+/* Loads weights from a safetensors file with Hugging Face names. F32, F16
+ * and BF16 are accepted. lm_head.decoder.weight/bias (tied copies) and
+ * other extra tensors (a pooler, ...) are skipped; each skipped tensor is
+ * reported through `note` when non-NULL. A missing tensor or a wrong shape
+ * is an error naming the file, the tensor and both shapes. */
+int rb_model_load(rb_model *m, const char *path, void (*note)(const char *msg));
+/* Writes model.safetensors into dir (atomically), tensors in HF layout. */
+int rb_model_save(const rb_model *m, const char *dir);
+
+/* A Hugging Face model directory: config.json, model.safetensors and the
+ * tokenizer files. Saving writes each file atomically into dir (created if
+ * missing). Loading reads config, weights and tokenizer (the default
+ * vocabulary if dir has no vocab.txt), and passes notes (skipped tensors,
+ * a pad_token_id that disagrees with the tokenizer) to `note`. */
+int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir);
+int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
+                       void (*note)(const char *msg));
+
+/* What rb_build puts in the graph. */
+enum {
+    RB_HIDDEN = 0, /* encoder output only */
+    RB_LOGITS = 1, /* plus the LM head's logits */
+    RB_LOSS = 2    /* plus the mean cross-entropy over labels != -100 */
+};
+
+typedef struct {
+    tg_graph *g;
+    int batch, seq_len, pad_id;
+    tg_tensor *ids, *pos_ids, *type_ids, *mask, *labels; /* inputs */
+    tg_tensor *hidden;                                   /* [B, T, H] */
+    tg_tensor *logits;                                   /* [B, T, V] or NULL */
+    tg_tensor *loss;                                     /* [1] or NULL */
+} rb_graph;
+
+/* Builds and plans the graph for a [batch, seq_len] input (seq_len at most
+ * max_position_embeddings - pad_token_id - 1). With RB_LOSS it is planned
+ * for backward. Training mode (dropout) is off; see tg_graph_set_training.
+ * Returns a status; on error out->g is NULL. */
+int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out);
+/* The same, planning into a shared activation arena (tg_graph_share_arena)
+ * so that a cache of graphs by shape costs one arena. */
+int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
+                    rb_graph *out);
+void rb_graph_free(rb_graph *gr);
+/* Fills the inputs from padded token ids [B, T] (pad = pad_token_id):
+ * position ids counted from pad+1 over non-pad tokens (pad positions get
+ * pad), token types 0, the additive padding mask, and labels (NULL: all
+ * -100) when the graph has a loss. */
+void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *labels);
+
+#endif

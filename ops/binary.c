@@ -1,0 +1,101 @@
+/* add, sub, mul: elementwise with b repeated over a's leading dims. */
+#include "tg_internal.h"
+
+#include <omp.h>
+
+/* Shape rule shared by the three ops: b has a's shape or a's trailing dims. */
+static tg_tensor *binary(tg_graph *g, int op, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *in[2] = {a, b};
+    g = g ? g : tg_graph_of(2, in);
+    const char *name = tg_optable[op]->name;
+    if (!a || !b)
+        return tg_node(g, op, TG_F32, 0, NULL, 2, in);
+    char sa[64], sb[64];
+    if (a->dtype != TG_F32 || b->dtype != TG_F32)
+        return tg_fail(g, "%s: inputs must be float32 ('%s', '%s')", name, a->name, b->name);
+    int ok = b->ndim <= a->ndim;
+    for (int i = 0; ok && i < b->ndim; i++)
+        ok = b->shape[b->ndim - 1 - i] == a->shape[a->ndim - 1 - i];
+    if (!ok)
+        return tg_fail(g, "%s: b must have a's shape or its trailing dims: a is %s, b is %s", name,
+                       tg_shape_str(a, sa, 64), tg_shape_str(b, sb, 64));
+    return tg_node(g, op, TG_F32, a->ndim, a->shape, 2, in);
+}
+
+tg_tensor *tg_add(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG_OP_ADD, a, b); }
+tg_tensor *tg_sub(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG_OP_SUB, a, b); }
+tg_tensor *tg_mul(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG_OP_MUL, a, b); }
+
+static int binary_forward(tg_tensor *out)
+{
+    const float *a = tg_f32(out->src[0]), *b = tg_f32(out->src[1]);
+    float *y = tg_f32(out);
+    size_t inner = out->src[1]->numel, outer = out->numel / inner;
+    int op = out->op;
+#pragma omp parallel for schedule(static)
+    for (size_t o = 0; o < outer; o++) {
+        const float *ar = a + o * inner;
+        float *yr = y + o * inner;
+        if (op == TG_OP_ADD)
+            for (size_t i = 0; i < inner; i++)
+                yr[i] = ar[i] + b[i];
+        else if (op == TG_OP_SUB)
+            for (size_t i = 0; i < inner; i++)
+                yr[i] = ar[i] - b[i];
+        else
+            for (size_t i = 0; i < inner; i++)
+                yr[i] = ar[i] * b[i];
+    }
+    return TG_OK;
+}
+
+/* Adds sum over rows of dy (times a for mul, negated for sub) into db.
+ * Columns are split between threads, so the sum order is fixed. */
+static void reduce_rows_into(float *db, const float *dy, const float *a, float sign, size_t outer,
+                             size_t inner)
+{
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        size_t lo = inner * id / nt, hi = inner * (id + 1) / nt;
+        for (size_t o = 0; o < outer; o++) {
+            const float *dr = dy + o * inner, *ar = a ? a + o * inner : NULL;
+            for (size_t i = lo; i < hi; i++)
+                db[i] += sign * (ar ? dr[i] * ar[i] : dr[i]);
+        }
+    }
+}
+
+static void binary_backward(tg_tensor *out)
+{
+    tg_tensor *A = out->src[0], *B = out->src[1];
+    const float *dy = out->grad;
+    size_t inner = B->numel, outer = out->numel / inner;
+    int op = out->op;
+    if (A->grad) {
+        float *da = A->grad;
+        const float *b = op == TG_OP_MUL ? tg_f32(B) : NULL;
+#pragma omp parallel for schedule(static)
+        for (size_t o = 0; o < outer; o++)
+            for (size_t i = 0; i < inner; i++)
+                da[o * inner + i] += b ? dy[o * inner + i] * b[i] : dy[o * inner + i];
+    }
+    if (B->grad) {
+        if (outer == 1) {
+            const float *a = tg_f32(A);
+            float *db = B->grad;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < inner; i++)
+                db[i] += op == TG_OP_MUL ? dy[i] * a[i] : op == TG_OP_SUB ? -dy[i] : dy[i];
+        } else {
+            reduce_rows_into(B->grad, dy, op == TG_OP_MUL ? tg_f32(A) : NULL,
+                             op == TG_OP_SUB ? -1.f : 1.f, outer, inner);
+        }
+    }
+}
+
+const tg_opdef tg_op_add = {"tg_add", binary_forward, binary_backward, 0, 0};
+const tg_opdef tg_op_sub = {"tg_sub", binary_forward, binary_backward, 0, 0};
+const tg_opdef tg_op_mul = {"tg_mul", binary_forward, binary_backward,
+                            TG_KEEP_SRC(0) | TG_KEEP_SRC(1), 0};

@@ -1,0 +1,96 @@
+/* cross_entropy: fused log-softmax + mean negative log-likelihood over the
+ * targets not equal to ignore_index. aux keeps each row's log-sum-exp,
+ * the number of counted targets, then each row's loss (summed in order, so
+ * the result does not depend on the thread count). */
+#include "tg_internal.h"
+
+#include <math.h>
+
+tg_tensor *tg_cross_entropy(tg_graph *g, tg_tensor *logits, tg_tensor *targets, int ignore_index)
+{
+    tg_tensor *in[2] = {logits, targets};
+    g = g ? g : tg_graph_of(2, in);
+    if (!logits || !targets)
+        return tg_node(g, TG_OP_CROSS_ENTROPY, TG_F32, 0, NULL, 2, in);
+    char sl[64], st[64];
+    if (logits->dtype != TG_F32 || targets->dtype != TG_I32)
+        return tg_fail(g, "tg_cross_entropy: logits must be float32 and targets int32 ('%s', '%s')",
+                       logits->name, targets->name);
+    size_t v = logits->shape[logits->ndim - 1];
+    if (targets->numel * v != logits->numel)
+        return tg_fail(g, "tg_cross_entropy: one target per logits row: logits is %s, targets is %s",
+                       tg_shape_str(logits, sl, 64), tg_shape_str(targets, st, 64));
+    int one = 1;
+    tg_tensor *t = tg_node(g, TG_OP_CROSS_ENTROPY, TG_F32, 1, &one, 2, in);
+    if (t) {
+        t->ip[0] = ignore_index;
+        t->aux_bytes = (2 * targets->numel + 1) * sizeof(float);
+    }
+    return t;
+}
+
+static int cross_entropy_forward(tg_tensor *out)
+{
+    const tg_tensor *L = out->src[0], *T = out->src[1];
+    int v = L->shape[L->ndim - 1], ign = out->ip[0];
+    size_t rows = T->numel;
+    const float *x = tg_f32(L);
+    const int32_t *t = tg_i32(T);
+    float *lse = out->aux;
+    for (size_t r = 0; r < rows; r++)
+        if (t[r] != ign && (t[r] < 0 || t[r] >= v))
+            return tg_error(TG_ERR_ARG, "tg_cross_entropy: '%s' has target %d at position %zu, outside [0, %d) and not the ignore index %d",
+                            T->name, t[r], r, v, ign);
+    float *row_loss = lse + rows + 1;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        if (t[r] == ign)
+            continue;
+        const float *xr = x + r * v;
+        float mx = -INFINITY;
+        for (int i = 0; i < v; i++)
+            if (xr[i] > mx)
+                mx = xr[i];
+        double s = 0;
+        for (int i = 0; i < v; i++)
+            s += exp((double)(xr[i] - mx));
+        lse[r] = mx + (float)log(s);
+        row_loss[r] = lse[r] - xr[t[r]];
+    }
+    double total = 0;
+    size_t count = 0;
+    for (size_t r = 0; r < rows; r++)
+        if (t[r] != ign)
+            total += row_loss[r], count++;
+    lse[rows] = (float)count;
+    tg_f32(out)[0] = count ? (float)(total / count) : 0.0f;
+    return TG_OK;
+}
+
+static void cross_entropy_backward(tg_tensor *out)
+{
+    tg_tensor *L = out->src[0], *T = out->src[1];
+    if (!L->grad)
+        return;
+    int v = L->shape[L->ndim - 1], ign = out->ip[0];
+    size_t rows = T->numel;
+    const float *x = tg_f32(L), *lse = out->aux;
+    const int32_t *t = tg_i32(T);
+    if (lse[rows] == 0)
+        return;
+    float scale = out->grad[0] / lse[rows];
+    float *dx = L->grad;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        if (t[r] == ign)
+            continue;
+        const float *xr = x + r * v;
+        float *dr = dx + r * v;
+        for (int i = 0; i < v; i++)
+            dr[i] += scale * expf(xr[i] - lse[r]);
+        dr[t[r]] -= scale;
+    }
+}
+
+const tg_opdef tg_op_cross_entropy = {"tg_cross_entropy", cross_entropy_forward,
+                                      cross_entropy_backward, TG_KEEP_SRC(0) | TG_KEEP_SRC(1), 0};

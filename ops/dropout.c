@@ -1,0 +1,50 @@
+/* dropout: inverted dropout. Each element's keep decision is a hash of
+ * (graph seed, node, forward pass, element), so backward recomputes the
+ * mask instead of storing it, and results do not depend on thread count. */
+#include "tg_internal.h"
+
+tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p)
+{
+    g = g ? g : (x ? x->graph : NULL);
+    if (x && x->dtype != TG_F32)
+        return tg_fail(g, "tg_dropout: input '%s' must be float32", x->name);
+    if (!(p >= 0 && p < 1))
+        return tg_fail(g, "tg_dropout: probability must be in [0, 1), got %g", p);
+    tg_tensor *t = tg_node(g, TG_OP_DROPOUT, TG_F32, x ? x->ndim : 0, x ? x->shape : NULL, 1, &x);
+    if (t) {
+        t->fp[0] = p;
+        t->aux_bytes = sizeof(uint64_t); /* the key of the last forward pass */
+    }
+    return t;
+}
+
+static int active(const tg_tensor *out) { return out->graph->training && out->fp[0] > 0; }
+
+static int dropout_forward(tg_tensor *out)
+{
+    const float *x = tg_f32(out->src[0]);
+    float *y = tg_f32(out), p = out->fp[0], s = 1.0f / (1.0f - p);
+    const tg_graph *g = out->graph;
+    uint64_t key = g->seed * 0x100000001b3ULL ^ ((uint64_t)out->id << 40) ^ g->step;
+    *(uint64_t *)out->aux = key;
+    int on = active(out);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < out->numel; i++)
+        y[i] = !on ? x[i] : tg_hash_uniform(key, i) < p ? 0.0f : x[i] * s;
+    return TG_OK;
+}
+
+static void dropout_backward(tg_tensor *out)
+{
+    float *dx = out->src[0]->grad, p = out->fp[0], s = 1.0f / (1.0f - p);
+    const float *dy = out->grad;
+    uint64_t key = *(uint64_t *)out->aux;
+    int on = active(out);
+    if (!dx)
+        return;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < out->numel; i++)
+        dx[i] += !on ? dy[i] : tg_hash_uniform(key, i) < p ? 0.0f : dy[i] * s;
+}
+
+const tg_opdef tg_op_dropout = {"tg_dropout", dropout_forward, dropout_backward, 0, 0};

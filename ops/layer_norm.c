@@ -1,0 +1,107 @@
+/* layer_norm over the last dim, fused: y = (x - mean) * rstd * gamma + beta.
+ * aux keeps mean and rstd per row for backward. */
+#include "tg_internal.h"
+
+#include <math.h>
+#include <omp.h>
+
+tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, float eps)
+{
+    tg_tensor *in[3] = {x, gamma, beta};
+    g = g ? g : tg_graph_of(3, in);
+    if (!x || !gamma || !beta)
+        return tg_node(g, TG_OP_LAYER_NORM, TG_F32, 0, NULL, 3, in);
+    char sx[64], sg[64], sb[64];
+    if (x->dtype != TG_F32 || gamma->dtype != TG_F32 || beta->dtype != TG_F32)
+        return tg_fail(g, "tg_layer_norm: inputs must be float32");
+    int h = x->shape[x->ndim - 1];
+    if (gamma->ndim != 1 || beta->ndim != 1 || gamma->shape[0] != h || beta->shape[0] != h)
+        return tg_fail(g, "tg_layer_norm: gamma and beta must be [%d] for x %s: gamma is %s, beta is %s",
+                       h, tg_shape_str(x, sx, 64), tg_shape_str(gamma, sg, 64),
+                       tg_shape_str(beta, sb, 64));
+    if (!(eps > 0))
+        return tg_fail(g, "tg_layer_norm: eps must be > 0, got %g", eps);
+    tg_tensor *t = tg_node(g, TG_OP_LAYER_NORM, TG_F32, x->ndim, x->shape, 3, in);
+    if (t) {
+        t->fp[0] = eps;
+        t->aux_bytes = 2 * (x->numel / h) * sizeof(float);
+    }
+    return t;
+}
+
+static int layer_norm_forward(tg_tensor *out)
+{
+    const tg_tensor *X = out->src[0];
+    const float *x = tg_f32(X), *gm = tg_f32(out->src[1]), *bt = tg_f32(out->src[2]);
+    float *y = tg_f32(out), eps = out->fp[0];
+    int h = X->shape[X->ndim - 1];
+    size_t rows = X->numel / h;
+    float *mean = out->aux, *rstd = mean + rows;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * h;
+        double s = 0, s2 = 0;
+        for (int i = 0; i < h; i++)
+            s += xr[i];
+        double mu = s / h;
+        for (int i = 0; i < h; i++)
+            s2 += (xr[i] - mu) * (xr[i] - mu);
+        float rs = (float)(1.0 / sqrt(s2 / h + eps));
+        mean[r] = (float)mu;
+        rstd[r] = rs;
+        float *yr = y + r * h;
+        for (int i = 0; i < h; i++)
+            yr[i] = ((xr[i] - (float)mu) * rs) * gm[i] + bt[i];
+    }
+    return TG_OK;
+}
+
+static void layer_norm_backward(tg_tensor *out)
+{
+    tg_tensor *X = out->src[0], *G = out->src[1], *Bt = out->src[2];
+    const float *x = tg_f32(X), *gm = tg_f32(G), *dy = out->grad;
+    int h = X->shape[X->ndim - 1];
+    size_t rows = X->numel / h;
+    const float *mean = out->aux, *rstd = mean + rows;
+    if (X->grad) {
+        float *dx = X->grad;
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * h, *dyr = dy + r * h;
+            float mu = mean[r], rs = rstd[r];
+            double sd = 0, sdx = 0; /* mean(dxhat), mean(dxhat * xhat) */
+            for (int i = 0; i < h; i++) {
+                float dxh = dyr[i] * gm[i];
+                sd += dxh;
+                sdx += dxh * ((xr[i] - mu) * rs);
+            }
+            float md = (float)(sd / h), mdx = (float)(sdx / h);
+            float *dxr = dx + r * h;
+            for (int i = 0; i < h; i++) {
+                float xh = (xr[i] - mu) * rs;
+                dxr[i] += rs * (dyr[i] * gm[i] - md - xh * mdx);
+            }
+        }
+    }
+    if (G->grad || Bt->grad) {
+        float *dg = G->grad, *db = Bt->grad;
+#pragma omp parallel
+        { /* columns split between threads: fixed summation order */
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int lo = (int)((long)h * id / nt), hi = (int)((long)h * (id + 1) / nt);
+            for (size_t r = 0; r < rows; r++) {
+                const float *xr = x + r * h, *dyr = dy + r * h;
+                float mu = mean[r], rs = rstd[r];
+                for (int i = lo; i < hi; i++) {
+                    if (dg)
+                        dg[i] += dyr[i] * ((xr[i] - mu) * rs);
+                    if (db)
+                        db[i] += dyr[i];
+                }
+            }
+        }
+    }
+}
+
+const tg_opdef tg_op_layer_norm = {"tg_layer_norm", layer_norm_forward, layer_norm_backward,
+                                   TG_KEEP_SRC(0) | TG_KEEP_SRC(1), 0};

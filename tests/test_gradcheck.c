@@ -1,0 +1,322 @@
+/* Gradient check of every op in the op table.
+ *
+ * Each case builds one op on random shapes (fixed seeds) whose float inputs
+ * are trainable parameters. The harness runs backward from the op's output
+ * with a random, non-uniform upstream gradient R, and compares every
+ * analytic gradient element (up to MAX_CHECK per tensor) with a central
+ * finite difference of f = sum(out * R), accumulated in double.
+ * err = |analytic - numeric| / max(|analytic|, |numeric|, 1e-2); the case's
+ * tolerance bounds the worst element. An op without a case fails the suite.
+ *
+ * Tolerances: float32 forward passes with h = 1e-2 leave truncation error
+ * O(h^2) and rounding error ~1e-7 |f| / h; smooth ops pass at 1e-2, linear
+ * ones (matmul, add, gather, ...) at 2e-3. */
+#include "tg_ops.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CHECK 40
+#define H 1e-2
+
+typedef struct {
+    int op;
+    const char *what;
+    double tol;
+    tg_tensor *(*build)(tg_graph *g, tg_params *p, tg_rng *r);
+} gc_case;
+
+/* int inputs registered by builders, filled with random values in [lo, hi);
+ * `ignore` > 0 replaces about 1 in `ignore` with -100. */
+static struct {
+    tg_tensor *t;
+    int lo, hi, ignore;
+} ints[4];
+static int nints;
+/* Elements [skip_lo, skip_hi) of parameter skip_t get no gradient by
+ * definition (the embedding's padding row): checked to be exactly 0. */
+static tg_tensor *skip_t;
+static size_t skip_lo, skip_hi;
+
+static int rnd(tg_rng *r, int lo, int hi) { return lo + (int)(tg_rng_uniform(r) * (hi - lo)); }
+
+static tg_tensor *param(tg_params *p, const char *name, int nd, int d0, int d1, int d2, int d3)
+{
+    int s[4] = {d0, d1, d2, d3};
+    return tg_params_add(p, name, nd, s, 1);
+}
+
+static tg_tensor *int_input(tg_graph *g, int nd, const int *s, int lo, int hi, int ignore)
+{
+    tg_tensor *t = tg_input(g, TG_I32, nd, s, "ints");
+    ints[nints].t = t, ints[nints].lo = lo, ints[nints].hi = hi, ints[nints].ignore = ignore;
+    nints++;
+    return t;
+}
+
+/* ---- builders: one per op ------------------------------------------------ */
+
+static tg_tensor *b_matmul(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int m = rnd(r, 2, 6), n = rnd(r, 2, 6), k = rnd(r, 2, 6), b = rnd(r, 2, 4);
+    tg_tensor *a = param(p, "a", 3, b, k, m, 0);          /* used transposed */
+    tg_tensor *w = param(p, "w", 3, b, n, k, 0);          /* used transposed */
+    tg_tensor *x = param(p, "x", 3, b, m, k, 0);
+    tg_tensor *w2 = param(p, "w2", 2, n, k, 0, 0);        /* shared linear weight */
+    tg_tensor *c1 = tg_matmul(g, a, w, 1, 1);             /* [b, m, n] */
+    tg_tensor *c2 = tg_matmul(g, x, w2, 0, 1);            /* [b, m, n] */
+    tg_tensor *c3 = tg_matmul(g, c1, tg_scale(g, c2, 0.5f), 0, 1); /* [b, m, m] batched */
+    tg_tensor *c4 = tg_matmul(g, a, w2, 1, 1);            /* shared b, transposed a */
+    return tg_concat(g, tg_reshape(g, c3, 2, (int[]){b * m, m}),
+                     tg_reshape(g, c4, 2, (int[]){b * m, n}), 1);
+}
+
+static tg_tensor *b_binary(tg_graph *g, tg_params *p, tg_rng *r, int op)
+{
+    int d0 = rnd(r, 2, 4), d1 = rnd(r, 2, 5), d2 = rnd(r, 2, 6);
+    tg_tensor *a = param(p, "a", 3, d0, d1, d2, 0);
+    tg_tensor *b = param(p, "b", 1, d2, 0, 0, 0);          /* bias-style broadcast */
+    tg_tensor *c = param(p, "c", 3, d0, d1, d2, 0);        /* same shape */
+    tg_tensor *(*f)(tg_graph *, tg_tensor *, tg_tensor *) =
+        op == TG_OP_ADD ? tg_add : op == TG_OP_SUB ? tg_sub : tg_mul;
+    return f(g, f(g, a, b), c);
+}
+static tg_tensor *b_add(tg_graph *g, tg_params *p, tg_rng *r) { return b_binary(g, p, r, TG_OP_ADD); }
+static tg_tensor *b_sub(tg_graph *g, tg_params *p, tg_rng *r) { return b_binary(g, p, r, TG_OP_SUB); }
+static tg_tensor *b_mul(tg_graph *g, tg_params *p, tg_rng *r) { return b_binary(g, p, r, TG_OP_MUL); }
+
+static tg_tensor *b_scale(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_scale(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0), -1.7f);
+}
+
+static tg_tensor *b_layer_norm(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int h = rnd(r, 3, 9);
+    return tg_layer_norm(g, param(p, "x", 3, rnd(r, 1, 3), rnd(r, 2, 4), h, 0),
+                         param(p, "gamma", 1, h, 0, 0, 0), param(p, "beta", 1, h, 0, 0, 0), 1e-5f);
+}
+
+static tg_tensor *b_gelu(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_gelu(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+}
+
+static tg_tensor *b_tanh(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_tanh(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+}
+
+static tg_tensor *b_softmax(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int b = rnd(r, 1, 3), h = rnd(r, 1, 3), t = rnd(r, 2, 6);
+    tg_tensor *x = param(p, "x", 4, b, h, t, t);
+    tg_tensor *m = param(p, "mask", 4, b, 1, 1, t); /* padding-style broadcast */
+    tg_tensor *y = tg_softmax(g, x, m);                        /* [b, h, t, t] */
+    tg_tensor *z = tg_softmax(g, param(p, "x2", 2, t, t, 0, 0), NULL); /* no mask */
+    return tg_add(g, y, z);
+}
+
+static tg_tensor *b_dropout(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    tg_graph_set_training(g, 1);
+    return tg_dropout(g, param(p, "x", 2, rnd(r, 3, 8), rnd(r, 3, 8), 0, 0), 0.3f);
+}
+
+static tg_tensor *b_embedding(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int v = rnd(r, 4, 8), h = rnd(r, 2, 5), s[2] = {rnd(r, 2, 4), rnd(r, 3, 7)};
+    tg_tensor *w = param(p, "weight", 2, v, h, 0, 0);
+    skip_t = w, skip_lo = 1 * (size_t)h, skip_hi = 2 * (size_t)h; /* padding row 1 */
+    return tg_embedding(g, w, int_input(g, 2, s, 0, v, 0), 1);
+}
+
+static tg_tensor *b_reshape(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int a = rnd(r, 2, 5), b = rnd(r, 2, 5);
+    tg_tensor *x = param(p, "x", 2, a, b, 0, 0);
+    return tg_reshape(g, tg_scale(g, x, 1.0f), 3, (int[]){b, -1, 1});
+}
+
+static tg_tensor *b_permute(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    tg_tensor *x = param(p, "x", 4, rnd(r, 1, 3), rnd(r, 2, 4), rnd(r, 2, 4), rnd(r, 2, 4));
+    return tg_permute(g, x, 4, (int[]){0, 2, 1, 3});
+}
+
+static tg_tensor *b_concat(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int a = rnd(r, 2, 4), b = rnd(r, 1, 4), c = rnd(r, 2, 4);
+    return tg_concat(g, param(p, "a", 3, a, b, c, 0), param(p, "b", 3, a, b + 1, c, 0), 1);
+}
+
+static tg_tensor *b_slice(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int a = rnd(r, 2, 4), b = rnd(r, 4, 7);
+    return tg_slice(g, param(p, "x", 3, a, b, 3, 0), 1, 1, b - 2);
+}
+
+static tg_tensor *b_cross_entropy(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int n = rnd(r, 4, 9), v = rnd(r, 3, 7);
+    return tg_cross_entropy(g, param(p, "logits", 2, n, v, 0, 0),
+                            int_input(g, 1, &n, 0, v, 3), -100);
+}
+
+static tg_tensor *b_sum(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_sum(g, param(p, "x", 3, rnd(r, 2, 4), rnd(r, 2, 4), rnd(r, 2, 4), 0));
+}
+
+static tg_tensor *b_mean(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_mean(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+}
+
+static const gc_case cases[] = {
+    {TG_OP_MATMUL, "batched, shared and transposed products", 2e-3, b_matmul},
+    {TG_OP_ADD, "same shape and bias broadcast", 2e-3, b_add},
+    {TG_OP_SUB, "same shape and bias broadcast", 2e-3, b_sub},
+    {TG_OP_MUL, "same shape and bias broadcast", 5e-3, b_mul},
+    {TG_OP_SCALE, "constant factor", 2e-3, b_scale},
+    {TG_OP_LAYER_NORM, "x, gamma, beta", 1e-2, b_layer_norm},
+    {TG_OP_GELU, "erf form", 1e-2, b_gelu},
+    {TG_OP_TANH, "", 1e-2, b_tanh},
+    {TG_OP_SOFTMAX, "with broadcast additive mask", 1e-2, b_softmax},
+    {TG_OP_DROPOUT, "training mode, p = 0.3", 2e-3, b_dropout},
+    {TG_OP_EMBEDDING, "with padding row", 2e-3, b_embedding},
+    {TG_OP_RESHAPE, "view with inferred dim", 2e-3, b_reshape},
+    {TG_OP_PERMUTE, "attention-head permutation", 2e-3, b_permute},
+    {TG_OP_CONCAT, "along a middle dim", 2e-3, b_concat},
+    {TG_OP_SLICE, "along a middle dim", 2e-3, b_slice},
+    {TG_OP_CROSS_ENTROPY, "with ignored targets", 1e-2, b_cross_entropy},
+    {TG_OP_SUM, "", 2e-3, b_sum},
+    {TG_OP_MEAN, "", 2e-3, b_mean},
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* f = sum(out * R) in double, after a forward pass with a fixed dropout
+ * stream. */
+static double objective(tg_graph *g, tg_tensor *out, const float *R)
+{
+    tg_graph_set_rng_state(g, 7);
+    ck_assert_int_eq(tg_forward(g), TG_OK);
+    double f = 0;
+    for (size_t i = 0; i < out->numel; i++)
+        f += (double)tg_f32(out)[i] * R[i];
+    return f;
+}
+
+/* Runs one case with the given seed; returns the worst error and reports
+ * the element where it occurred. */
+static double check_case(const gc_case *c, uint64_t seed, char *where, size_t wlen)
+{
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    nints = 0;
+    skip_t = NULL;
+    tg_params *p = tg_params_new();
+    tg_graph *g = tg_graph_new();
+    tg_tensor *out = c->build(g, p, &r);
+    ck_assert_msg(out, "%s: build failed: %s", tg_optable[c->op]->name, tg_graph_error(g));
+    int has_op = 0;
+    for (int i = 0; i < tg_graph_nodes(g); i++)
+        has_op |= tg_graph_node(g, i)->op == c->op;
+    ck_assert_msg(has_op, "%s: case does not contain the op", tg_optable[c->op]->name);
+    ck_assert_int_eq(tg_params_alloc(p), TG_OK);
+    for (size_t i = 0; i < tg_params_numel(p); i++)
+        tg_params_values(p)[i] = (float)tg_rng_normal(&r);
+    ck_assert_msg(tg_graph_plan(g, out, 0) == TG_OK, "plan: %s", tg_last_error());
+    for (int k = 0; k < nints; k++)
+        for (size_t i = 0; i < ints[k].t->numel; i++)
+            tg_i32(ints[k].t)[i] = ints[k].ignore && rnd(&r, 0, ints[k].ignore) == 0
+                                       ? -100
+                                       : rnd(&r, ints[k].lo, ints[k].hi);
+    float *R = malloc(out->numel * sizeof *R);
+    for (size_t i = 0; i < out->numel; i++)
+        R[i] = (float)(0.5 + tg_rng_uniform(&r)) * (i % 2 ? -1.f : 1.f) * (1 + i % 3);
+    objective(g, out, R);
+    tg_params_zero_grad(p);
+    ck_assert_int_eq(tg_backward(g, out, R), TG_OK);
+    float *an = malloc(tg_params_numel(p) * sizeof *an);
+    memcpy(an, tg_params_grads(p), tg_params_numel(p) * sizeof *an);
+    double worst = 0;
+    for (int t = 0; t < tg_params_count(p); t++) {
+        tg_tensor *pt = tg_params_at(p, t);
+        size_t off = tg_params_offset(p, pt);
+        int nonzero = 0, fd_nonzero = 0;
+        size_t step = pt->numel > MAX_CHECK ? pt->numel / MAX_CHECK + 1 : 1;
+        for (size_t i = 0; i < pt->numel; i++) {
+            float a = an[off + i];
+            ck_assert_msg(isfinite(a), "%s: gradient of '%s'[%zu] is not finite",
+                          tg_optable[c->op]->name, pt->name, i);
+            if (pt == skip_t && i >= skip_lo && i < skip_hi) {
+                ck_assert_msg(a == 0, "'%s'[%zu]: padding row has gradient %g", pt->name, i, a);
+                continue;
+            }
+            nonzero |= a != 0;
+            if (i % step)
+                continue;
+            float *x = tg_f32(pt) + i, x0 = *x;
+            *x = x0 + (float)H;
+            double fp = objective(g, out, R);
+            *x = x0 - (float)H;
+            double fm = objective(g, out, R);
+            *x = x0;
+            double fd = (fp - fm) / (2 * H);
+            fd_nonzero |= fabs(fd) > 1e-6;
+            double den = fmax(fmax(fabs(a), fabs(fd)), 1e-2);
+            double err = fabs(a - fd) / den;
+            if (err > worst) {
+                worst = err;
+                snprintf(where, wlen, "'%s'[%zu]: analytic %.6g, numeric %.6g", pt->name, i, a, fd);
+            }
+        }
+        ck_assert_msg(nonzero || !fd_nonzero, "%s: gradient of '%s' missing (all zero)",
+                      tg_optable[c->op]->name, pt->name);
+    }
+    free(an);
+    free(R);
+    tg_graph_free(g);
+    tg_params_free(p);
+    return worst;
+}
+
+START_TEST(every_op_has_a_case)
+{
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        int found = 0;
+        for (int c = 0; c < NCASES; c++)
+            found |= cases[c].op == op;
+        ck_assert_msg(found, "op %s has no gradient-check case", tg_optable[op]->name);
+    }
+}
+END_TEST
+
+START_TEST(gradcheck_case)
+{
+    const gc_case *c = &cases[_i];
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        char where[256] = "";
+        double worst = check_case(c, seed * 1000 + _i, where, sizeof where);
+        ck_assert_msg(worst <= c->tol, "%s (%s), seed %llu: worst error %.3g > %.3g at %s",
+                      tg_optable[c->op]->name, c->what, (unsigned long long)seed, worst, c->tol,
+                      where);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    tg_set_threads(2);
+    Suite *s = suite_create("gradcheck");
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, every_op_has_a_case);
+    tcase_add_loop_test(tc, gradcheck_case, 0, NCASES);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

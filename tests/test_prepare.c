@@ -1,0 +1,255 @@
+/* ablm prepare's pipeline: counts per step, de-duplication, whole clusters
+ * across the sets, bad inputs in fail/skip mode, a real subset end to end. */
+#include "prepare.h"
+#include "strmap.h"
+#include "tg.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *slurp(const char *dir, const char *name, size_t *n_lines)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    ck_assert_msg(f != NULL, "missing %s", p);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    ck_assert_int_eq(fread(b, 1, (size_t)n, f), n);
+    b[n] = '\0';
+    fclose(f);
+    if (n_lines) {
+        *n_lines = 0;
+        for (long i = 0; i < n; i++)
+            *n_lines += b[i] == '\n';
+    }
+    return b;
+}
+
+static double count(const cJSON *rep, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "counts"), k);
+    ck_assert_msg(cJSON_IsNumber(v), "no count %s", k);
+    return v->valuedouble;
+}
+
+static const char *put(const char *dir, const char *name, const char *text)
+{
+    static char p[4][1024];
+    static int k;
+    char *q = p[k++ % 4];
+    snprintf(q, 1024, "%s/%s", dir, name);
+    FILE *f = fopen(q, "w");
+    fputs(text, f);
+    fclose(f);
+    return q;
+}
+
+#define H1 "EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYYADSVKGRFTISRDNSKNTLYLQMNSLRAEDTAVYYCAK"
+#define H2 "QVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGISWVRQAPGQGLEWMGWISAYNGNTNYAQKLQGRVTMTTDTSTSTAYMELRSLRSDDTAVYYCAR"
+#define H3 "QVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWSWIRQPPGKGLEWIGYIYYSGSTNYNPSLKSRVTISVDTSKNQFSLKLSSVTAADTAVYYCAR"
+
+START_TEST(counts_and_dedup)
+{
+    char *dir = tu_tmpdir();
+    /* rows 2 and 3 share a CDR3 (one centroid); rows 4 and 5 have other
+     * CDR3s but the same heavy chain as row 2 (one copy survives) */
+    const char *in = put(dir, "u.tsv",
+                         "sequence_alignment_aa\tjunction_aa\tlocus\n"
+                         H1 "\tCARDYW\tIGH\n"
+                         H1 "\tCARDYW\tIGH\n"
+                         H1 "\tCAKGGSW\tIGH\n"
+                         H2 "\tCARTTPW\tIGH\n"
+                         H3 "\tCVRQW\tIGH\n"
+                         H3 "\t\tIGH\n");
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 10;
+    cJSON *rep = cJSON_CreateObject();
+    const char *inputs[] = {in};
+    ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    ck_assert_double_eq(count(rep, "input_rows"), 6);
+    ck_assert_double_eq(count(rep, "after_filters_with_cdr3"), 5);
+    ck_assert_double_eq(count(rep, "cdr3_centroids"), 4);
+    ck_assert_double_eq(count(rep, "after_dedup"), 3);
+    double r70 = count(rep, "representatives_70");
+    ck_assert_double_eq(r70, 3); /* three unrelated V genes */
+    ck_assert_double_eq(count(rep, "train") + count(rep, "val") + count(rep, "test"), r70);
+    ck_assert_double_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "input"), "records_without_cdr3")
+            ->valuedouble,
+        1);
+    size_t lines;
+    char *t = slurp(out, "cdr3_100_cluster.tsv", &lines);
+    ck_assert_uint_eq(lines, 5);
+    ck_assert_ptr_nonnull(strstr(t, "u.tsv:2\tu.tsv:3\n"));
+    free(t);
+    free(slurp(out, "heavy_70_cluster.tsv", &lines));
+    ck_assert_uint_eq(lines, 3);
+    free(slurp(out, "heavy_50_cluster.tsv", &lines));
+    ck_assert_uint_eq(lines, 3);
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+START_TEST(bad_inputs_fail_or_skip)
+{
+    char *dir = tu_tmpdir();
+    const char *good = put(dir, "g.tsv", "sequence_alignment_aa\tcdr3_aa\n" H1 "\tARDY\n"
+                                         H2 "\tARTT\n");
+    const char *bad = put(dir, "b.tsv", "sequence_alignment_aa\tcdr3_aa\n" H3 "\tAR\textra\n"
+                                        H3 "\tARQ\n");
+    const char *empty = put(dir, "e.csv", "");
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    const char *inputs[] = {good, bad, empty};
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(inputs, 3, out, &o, rep), TG_ERR_FORMAT);
+    ck_assert(strstr(tg_last_error(), "b.tsv:2: row has 3 fields, header has 2"));
+    cJSON_Delete(rep);
+    o.rd.on_error = RD_ON_ERROR_SKIP;
+    rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run(inputs, 3, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    ck_assert_double_eq(count(rep, "input_rows"), 4);
+    ck_assert_double_eq(count(rep, "after_filters_with_cdr3"), 3);
+    const cJSON *in = cJSON_GetObjectItem(rep, "input");
+    const cJSON *sk = cJSON_GetObjectItem(in, "files_skipped");
+    ck_assert_int_eq(cJSON_GetArraySize(sk), 1);
+    ck_assert(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(sk, 0), "error")->valuestring,
+                     "e.csv: empty file"));
+    const cJSON *rd = cJSON_GetObjectItem(in, "reader");
+    ck_assert_double_eq(cJSON_GetObjectItem(rd, "malformed_rows_skipped")->valuedouble, 1);
+    cJSON_Delete(rep);
+    /* FASTA has no CDR3: a plain error, not an empty result */
+    const char *fa = put(dir, "s.fa", ">a\n" H1 "\n");
+    const char *fin[] = {fa};
+    rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(fin, 1, out, &o, rep), TG_ERR_FORMAT);
+    ck_assert(strstr(tg_last_error(), "no records with a CDR3"));
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+/* Two small real OAS units: step counts are consistent, every 50% cluster
+ * lies in one set, and a second run gives the same files. */
+START_TEST(real_subset)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        printf("real_subset: skipped, ../shared/data/oas-paired not found\n");
+        return;
+    }
+    char a[1024], b[1024], c[1024];
+    snprintf(a, sizeof a, "%s/SRR10358523_paired.csv.gz", oas);
+    snprintf(b, sizeof b, "%s/SRR10358525_paired.csv.gz", oas);
+    snprintf(c, sizeof c, "%s/1279068_1_Paired_All.csv.gz", oas);
+    const char *inputs[] = {a, b, c};
+    char *dir = tu_tmpdir();
+    char out[2][600];
+    char *train[2];
+    for (int run = 0; run < 2; run++) {
+        snprintf(out[run], sizeof out[run], "%s/out%d", dir, run);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.leak.sample = 50;
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_msg(pp_run(inputs, 3, out[run], &o, rep) == TG_OK, "%s", tg_last_error());
+        ck_assert_double_eq(count(rep, "input_rows"), 100 + 624 + 843);
+        double n = count(rep, "after_filters_with_cdr3"), cen = count(rep, "cdr3_centroids");
+        double dd = count(rep, "after_dedup"), r70 = count(rep, "representatives_70");
+        double c50 = count(rep, "clusters_50");
+        ck_assert(n == 1567 && cen <= n && dd <= cen && r70 <= dd && c50 <= r70 && c50 > 0);
+        ck_assert_double_eq(count(rep, "train") + count(rep, "val") + count(rep, "test"), r70);
+        if (run == 0)
+            printf("real_subset: %g rows, %g CDRH3 centroids, %g after de-dup, %g at 70%%, "
+                   "%g clusters at 50%%, train/val/test %g/%g/%g\n",
+                   n, cen, dd, r70, c50, count(rep, "train"), count(rep, "val"),
+                   count(rep, "test"));
+        size_t lines;
+        free(slurp(out[run], "cdr3_100_cluster.tsv", &lines));
+        ck_assert_uint_eq(lines, (size_t)n);
+        free(slurp(out[run], "heavy_70_cluster.tsv", &lines));
+        ck_assert_uint_eq(lines, (size_t)dd);
+        /* set of each pool sequence (sequences are unique after de-dup) */
+        static const char *names[] = {"train.txt", "val.txt", "test.txt"};
+        char *txt[3];
+        sm_map set;
+        sm_init(&set);
+        for (int s = 0; s < 3; s++) {
+            txt[s] = slurp(out[run], names[s], NULL);
+            for (char *l = txt[s], *nl; (nl = strchr(l, '\n')); l = nl + 1)
+                ck_assert_int_eq(sm_put(&set, l, (int)(nl - l), (uint32_t)s, NULL), 1);
+        }
+        ck_assert_uint_eq(set.n, (size_t)r70);
+        /* every line of heavy_50_cluster.tsv (rep id, member id) stays in one
+         * set: ids -> sequences from the inputs, sequences -> sets */
+        if (run == 0) {
+            sm_map idmap;
+            sm_init(&idmap);
+            char **ids[3], **seqs[3];
+            size_t cnt[3];
+            for (int f = 0; f < 3; f++) {
+                ck_assert_int_eq(rd_read_all(inputs[f], NULL, &ids[f], &seqs[f], &cnt[f], NULL),
+                                 TG_OK);
+                for (size_t i = 0; i < cnt[f]; i++)
+                    sm_put(&idmap, ids[f][i], (int)strlen(ids[f][i]),
+                           (uint32_t)(f << 24 | (int)i), NULL);
+            }
+            char *tsv = slurp(out[run], "heavy_50_cluster.tsv", &lines);
+            ck_assert_uint_eq(lines, (size_t)r70);
+            size_t checked = 0;
+            for (char *l = tsv, *nl; (nl = strchr(l, '\n')); l = nl + 1) {
+                char *tab = strchr(l, '\t');
+                uint32_t v[2], st[2];
+                ck_assert(sm_get(&idmap, l, (int)(tab - l), &v[0]));
+                ck_assert(sm_get(&idmap, tab + 1, (int)(nl - tab - 1), &v[1]));
+                for (int k = 0; k < 2; k++) {
+                    const char *sq = seqs[v[k] >> 24][v[k] & 0xffffff];
+                    ck_assert(sm_get(&set, sq, (int)strlen(sq), &st[k]));
+                }
+                ck_assert_uint_eq(st[0], st[1]);
+                checked++;
+            }
+            ck_assert_uint_eq(checked, (size_t)r70);
+            free(tsv);
+            sm_free(&idmap);
+            for (int f = 0; f < 3; f++) {
+                rd_free_strings(ids[f], cnt[f]);
+                rd_free_strings(seqs[f], cnt[f]);
+            }
+        }
+        cJSON_Delete(rep);
+        train[run] = txt[0];
+        free(txt[1]);
+        free(txt[2]);
+        sm_free(&set);
+    }
+    ck_assert_str_eq(train[0], train[1]);
+    free(train[0]);
+    free(train[1]);
+    free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("prepare");
+    TCase *t = tcase_create("prepare");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, counts_and_dedup);
+    tcase_add_test(t, bad_inputs_fail_or_skip);
+    tcase_add_test(t, real_subset);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}

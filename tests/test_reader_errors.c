@@ -1,0 +1,305 @@
+/* Readers on bad input: every case gives a message with file, line (and
+ * column where it means something); skip mode skips and counts. */
+#include "reader.h"
+#include "tg.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char *dir;
+
+static const char *put_file(const char *name, const char *text, size_t n, int gz)
+{
+    static char path[4][512];
+    static int k;
+    char *p = path[k++ % 4];
+    snprintf(p, 512, "%s/%s", dir, name);
+    if (gz) {
+        gzFile g = gzopen(p, "wb");
+        ck_assert_ptr_nonnull(g);
+        if (n)
+            ck_assert_int_eq(gzwrite(g, text, (unsigned)n), (int)n);
+        gzclose(g);
+    } else {
+        FILE *f = fopen(p, "wb");
+        ck_assert_ptr_nonnull(f);
+        fwrite(text, 1, n, f);
+        fclose(f);
+    }
+    return p;
+}
+#define PUT(name, text) put_file(name, text, strlen(text), 0)
+
+static void setup(void) { dir = tu_tmpdir(); }
+static void teardown(void)
+{
+    free(dir);
+    dir = NULL;
+}
+
+/* Reads all records; returns the final status, *n the records seen. */
+static int read_count(const char *path, rd_on_error mode, size_t *n, rd_stats *st)
+{
+    rd_opts o;
+    rd_opts_default(&o);
+    o.chain = RD_CHAIN_ANY;
+    o.on_error = mode;
+    rd_reader *r;
+    *n = 0;
+    int s = rd_open(&r, path, &o);
+    if (s)
+        return s;
+    rd_record rec;
+    while ((s = rd_next(r, &rec)) == 1)
+        (*n)++;
+    if (st)
+        *st = *rd_get_stats(r);
+    rd_close(r);
+    return s;
+}
+
+static void assert_msg_has(const char *want)
+{
+    ck_assert_msg(strstr(tg_last_error(), want), "message '%s' lacks '%s'", tg_last_error(),
+                  want);
+}
+
+START_TEST(wrong_field_count)
+{
+    const char *p = PUT("bad.csv", "sequence_alignment_aa,cdr3_aa,v_call\n"
+                                   "EVQL,AR,IGHV1\n"
+                                   "EVQL,AR,IGHV1,extra\n"
+                                   "QVQL,AK,IGHV3\n");
+    size_t n;
+    rd_stats st;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("bad.csv:3: row has 4 fields, header has 3 (use --on-error skip");
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    ck_assert_int_eq(st.n_msgs, 1);
+    ck_assert(strstr(st.msgs[0], "bad.csv:3: row has 4 fields"));
+}
+END_TEST
+
+START_TEST(unterminated_quote)
+{
+    const char *p = PUT("q.csv", "sequence_alignment_aa,cdr3_aa\n"
+                                 "EVQL,AR\n"
+                                 "QVQL,\"AK\n"
+                                 "DIQM,QQ\n"
+                                 "EIVL,QH\n");
+    size_t n;
+    rd_stats st;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("q.csv:3:6: unterminated quoted field");
+    /* skip mode drops only the line where the quote opened */
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    ck_assert_uint_eq(st.skipped_lines, 1);
+}
+END_TEST
+
+START_TEST(junk_after_closing_quote)
+{
+    const char *p = PUT("j.csv", "sequence_alignment_aa,cdr3_aa\n"
+                                 "\"EVQL\"x,AR\n"
+                                 "QVQL,AK\n");
+    size_t n;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("j.csv:2:7: unexpected character 'x' after a closing quote");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, NULL), 0);
+    ck_assert_uint_eq(n, 1);
+}
+END_TEST
+
+START_TEST(missing_column)
+{
+    const char *p = PUT("m.tsv", "sequence_id\tv_call\tjunction_aa\nx\tIGHV1\tCARW\n");
+    size_t n;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("m.tsv:1: header has no column sequence_alignment_aa or sequence_alignment");
+    /* a paired unit missing the light sequence column, asked for light */
+    const char *q = PUT("pm.csv", "sequence_alignment_aa_heavy,cdr3_aa_heavy\nEVQL,AR\n");
+    rd_opts o;
+    rd_opts_default(&o);
+    o.chain = RD_CHAIN_LIGHT;
+    rd_reader *r;
+    ck_assert_int_eq(rd_open(&r, q, &o), TG_ERR_FORMAT);
+    assert_msg_has("sequence_alignment_aa_light");
+    /* --productive-only on a file without the column */
+    o.chain = RD_CHAIN_HEAVY;
+    o.productive_only = 1;
+    ck_assert_int_eq(rd_open(&r, q, &o), TG_ERR_ARG);
+    assert_msg_has("pm.csv:1: no productive_heavy column");
+}
+END_TEST
+
+START_TEST(empty_files)
+{
+    size_t n;
+    ck_assert_int_eq(read_count(put_file("e.csv", "", 0, 0), RD_ON_ERROR_SKIP, &n, NULL),
+                     TG_ERR_FORMAT);
+    assert_msg_has("e.csv: empty file");
+    ck_assert_int_eq(read_count(put_file("e.csv.gz", "", 0, 1), RD_ON_ERROR_FAIL, &n, NULL),
+                     TG_ERR_FORMAT);
+    assert_msg_has("e.csv.gz: empty file");
+    /* metadata line only */
+    ck_assert_int_eq(read_count(PUT("meta.csv", "\"{\"\"a\"\": 1}\"\n"), RD_ON_ERROR_FAIL, &n,
+                                NULL),
+                     TG_ERR_FORMAT);
+    assert_msg_has("meta.csv:2: missing header line");
+    /* a header and no rows is a valid, empty unit */
+    ck_assert_int_eq(read_count(PUT("h.csv", "sequence_alignment_aa\n"), RD_ON_ERROR_FAIL, &n,
+                                NULL),
+                     0);
+    ck_assert_uint_eq(n, 0);
+    /* a missing file */
+    ck_assert_int_eq(read_count("/nonexistent/x.csv", RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_IO);
+    assert_msg_has("/nonexistent/x.csv: cannot open");
+    /* metadata that is not JSON */
+    ck_assert_int_eq(read_count(PUT("badmeta.csv", "{not json\nsequence_alignment_aa\n"),
+                                RD_ON_ERROR_FAIL, &n, NULL),
+                     TG_ERR_FORMAT);
+    assert_msg_has("badmeta.csv:1: metadata line is not valid JSON");
+}
+END_TEST
+
+START_TEST(truncated_and_fake_gzip)
+{
+    /* a gzip file big enough to span several buffers, cut in half */
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    len += (size_t)sprintf(text, "sequence_alignment_aa,cdr3_aa\n");
+    for (int i = 0; len + 64 < cap; i++)
+        len += (size_t)sprintf(text + len, "EVQLVESGGGLVQPGGSLRLSCAASGF%05d,AR%d\n", i, i);
+    const char *p = put_file("t.csv.gz", text, len, 1);
+    free(text);
+    FILE *f = fopen(p, "rb");
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fclose(f);
+    ck_assert_int_eq(truncate(p, sz / 2), 0);
+    size_t n;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("t.csv.gz:");
+    assert_msg_has("corrupt or truncated gzip data");
+    ck_assert_uint_gt(n, 0);
+    /* plain text named .gz */
+    const char *q = PUT("fake.csv.gz", "sequence_alignment_aa\nEVQL\n");
+    ck_assert_int_eq(read_count(q, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("fake.csv.gz: not gzip data although the name ends in .gz");
+    /* a gzip header followed by garbage */
+    const char bad[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage-garbage-garbage";
+    const char *g = put_file("garbage.csv.gz", bad, sizeof bad - 1, 0);
+    ck_assert_int_lt(read_count(g, RD_ON_ERROR_SKIP, &n, NULL), 0);
+    assert_msg_has("garbage.csv.gz");
+}
+END_TEST
+
+START_TEST(binary_garbage)
+{
+    char buf[4096];
+    uint64_t x = 42;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        buf[i] = (char)(x >> 56);
+    }
+    size_t n;
+    buf[0] = 'A'; /* starts like text: the NUL check must still catch it */
+    ck_assert_int_eq(read_count(put_file("bin.txt", buf, sizeof buf, 0), RD_ON_ERROR_FAIL, &n,
+                                NULL),
+                     TG_ERR_FORMAT);
+    assert_msg_has("bin.txt:");
+    /* a control byte inside a CSV row: fail, or skip and count */
+    const char *p = PUT("ctl.csv", "sequence_alignment_aa,cdr3_aa\nEV\001QL,AR\nQVQL,AK\n");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("ctl.csv:2:3: binary data (byte 0x01)");
+    rd_stats st;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    /* a text line that is neither a header nor a sequence */
+    ck_assert_int_eq(read_count(PUT("what.txt", "hello world 42\n"), RD_ON_ERROR_FAIL, &n, NULL),
+                     TG_ERR_FORMAT);
+    assert_msg_has("what.txt:1: cannot tell the format");
+}
+END_TEST
+
+START_TEST(bad_sequence_characters)
+{
+    const char *p = PUT("a.fa", ">a\nEV1QL\nQQ\n>b\nDIQ\n");
+    size_t n;
+    rd_stats st;
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("a.fa:2:3: unexpected character '1' in a sequence");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    const char *q = PUT("p.txt", "EVQL\nEV QL!\nDIQ\n");
+    ck_assert_int_eq(read_count(q, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("p.txt:2:6: unexpected character '!'");
+    ck_assert_int_eq(read_count(q, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 2);
+}
+END_TEST
+
+/* Every prefix and many one-byte corruptions of a valid unit: the reader
+ * returns records or an error, never crashes (run under ASan by test.sh). */
+START_TEST(prefixes_and_corruptions_never_crash)
+{
+    static const char unit[] =
+        "\"{\"\"Species\"\": \"\"human\"\"}\"\n"
+        "sequence_alignment_aa_heavy,cdr3_aa_heavy,sequence_alignment_aa_light,x\n"
+        "EVQL,AR,DIQ,\"a,\"\"b\"\"\nc\"\n"
+        "QVQL,AK,EIV,plain\n";
+    size_t len = sizeof unit - 1;
+    char buf[sizeof unit];
+    int errors = 0, oks = 0;
+    for (size_t cut = 0; cut <= len; cut++)
+        for (int gz = 0; gz < 2; gz++)
+            for (int mode = 0; mode < 2; mode++) {
+                size_t n;
+                const char *p = put_file(gz ? "c.csv.gz" : "c.csv", unit, cut, gz);
+                int s = read_count(p, mode ? RD_ON_ERROR_SKIP : RD_ON_ERROR_FAIL, &n, NULL);
+                s < 0 ? errors++ : oks++;
+                ck_assert(s <= 0);
+            }
+    static const char subst[] = {'"', ',', '\n', '\r', '\0', 'x'};
+    for (size_t pos = 0; pos < len; pos += 3)
+        for (size_t k = 0; k < sizeof subst; k++) {
+            memcpy(buf, unit, len);
+            buf[pos] = subst[k];
+            size_t n;
+            int s = read_count(put_file("m.csv", buf, len, 0), RD_ON_ERROR_SKIP, &n, NULL);
+            ck_assert(s <= 0);
+            ck_assert_uint_le(n, 2);
+        }
+    ck_assert_int_gt(errors, 0);
+    ck_assert_int_gt(oks, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("reader_errors");
+    TCase *t = tcase_create("errors");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, wrong_field_count);
+    tcase_add_test(t, unterminated_quote);
+    tcase_add_test(t, junk_after_closing_quote);
+    tcase_add_test(t, missing_column);
+    tcase_add_test(t, empty_files);
+    tcase_add_test(t, truncated_and_fake_gzip);
+    tcase_add_test(t, binary_garbage);
+    tcase_add_test(t, bad_sequence_characters);
+    tcase_add_test(t, prefixes_and_corruptions_never_crash);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
