@@ -1,0 +1,188 @@
+/* align_simd: striped SIMD Smith-Waterman (SSE2 / AVX2, 16-bit lanes) that
+ * stores the exact H matrix, then a scalar traceback that reads H only. It
+ * reproduces the scalar aligner (align.c) exactly: same score, end cell
+ * (first maximum in query-major order), tie-breaking and path.
+ *
+ * Why H alone suffices for the traceback: with H = max(0, diag + s, E, F),
+ * a cell comes from the diagonal iff H == H(i-1, j-1) + s (the scalar
+ * prefers the diagonal), else from E iff E(i, j) == H, where
+ * E(i, j) = max_k<j H(i, k) - go - (j-1-k)*ge is recomputed on the few gap
+ * cells of the path; else from F. Along a gap the state value is known
+ * (it grows by ge per step back) and the gap was opened at the cell where
+ * H(previous) - go equals it (open preferred on ties, as in the scalar). */
+#include "align_simd.h"
+
+#include "tg.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ALN_HAVE_X86 1
+
+/* SSE2: 8 lanes. */
+#define FILL_NAME fill_sse2
+#define V __m128i
+#define W 8
+#define ATTR
+#define VSET1(x) _mm_set1_epi16((short)(x))
+#define VLOAD(p) _mm_load_si128((const __m128i *)(p))
+#define VSTORE(p, v) _mm_store_si128((__m128i *)(p), v)
+#define VADDS _mm_adds_epi16
+#define VSUBS _mm_subs_epi16
+#define VMAX _mm_max_epi16
+#define VOR _mm_or_si128
+#define VSHL1(v) _mm_slli_si128(v, 2)
+#define VANYGT(a, b) _mm_movemask_epi8(_mm_cmpgt_epi16(a, b))
+#include "align_simd_fill.h"
+#undef FILL_NAME
+#undef V
+#undef W
+#undef ATTR
+#undef VSET1
+#undef VLOAD
+#undef VSTORE
+#undef VADDS
+#undef VSUBS
+#undef VMAX
+#undef VOR
+#undef VSHL1
+#undef VANYGT
+
+/* AVX2: 16 lanes; the one-lane shift crosses the 128-bit halves. */
+#define FILL_NAME fill_avx2
+#define V __m256i
+#define W 16
+#define ATTR __attribute__((target("avx2")))
+#define VSET1(x) _mm256_set1_epi16((short)(x))
+#define VLOAD(p) _mm256_load_si256((const __m256i *)(p))
+#define VSTORE(p, v) _mm256_store_si256((__m256i *)(p), v)
+#define VADDS _mm256_adds_epi16
+#define VSUBS _mm256_subs_epi16
+#define VMAX _mm256_max_epi16
+#define VOR _mm256_or_si256
+#define VSHL1(v) _mm256_alignr_epi8(v, _mm256_permute2x128_si256(v, v, 0x08), 14)
+#define VANYGT(a, b) _mm256_movemask_epi8(_mm256_cmpgt_epi16(a, b))
+#include "align_simd_fill.h"
+#endif
+
+int aln_simd_supported(aln_impl impl)
+{
+    switch (impl) {
+    case ALN_IMPL_AUTO:
+    case ALN_IMPL_SCALAR:
+        return 1;
+#ifdef ALN_HAVE_X86
+    case ALN_IMPL_SSE2:
+        return 1;
+    case ALN_IMPL_AVX2:
+        return __builtin_cpu_supports("avx2");
+#endif
+    default:
+        return 0;
+    }
+}
+
+/* H of cell (i, j), 0 outside the matrix. */
+static inline int hval(const int16_t *H, int seg, int w, int i, int j)
+{
+    if (i < 0 || j < 0)
+        return 0;
+    return H[(size_t)j * seg * w + (size_t)(i % seg) * w + i / seg];
+}
+
+#define STACK_I16 (48 * 1024)
+
+int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                   aln_impl impl, aln_result *out)
+{
+#ifndef ALN_HAVE_X86
+    (void)p, (void)q, (void)n, (void)t, (void)m, (void)impl, (void)out;
+    return ALN_SIMD_DECLINED;
+#else
+    const int8_t(*S)[21] = aln_matrix_rows(p->matrix);
+    int go = p->gap_open, ge = p->gap_extend;
+    if (go < ge || go > 8192 || n <= 0 || m <= 0)
+        return ALN_SIMD_DECLINED;
+    int w = impl == ALN_IMPL_AVX2 ? 16 : 8;
+    int seg = (n + w - 1) / w;
+    size_t col = (size_t)seg * w;
+    size_t need = col * ((size_t)m + ALN_ALPHABET + 2) + (size_t)m + 32;
+    int16_t stackbuf[STACK_I16] __attribute__((aligned(64)));
+    int16_t *buf = stackbuf;
+    void *heap = NULL;
+    if (need > STACK_I16) {
+        heap = tg_malloc(need * sizeof(int16_t) + 64, "alignment matrix");
+        if (!heap)
+            return TG_ERR_NOMEM;
+        buf = (int16_t *)(((uintptr_t)heap + 63) & ~(uintptr_t)63);
+    }
+    int16_t *prof = buf, *e = prof + col * ALN_ALPHABET, *zero = e + col, *H = zero + col;
+    int16_t *colmax = H + col * (size_t)m;
+    int best = impl == ALN_IMPL_AVX2 ? fill_avx2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax)
+                                     : fill_sse2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax);
+    if (best >= 32767 - 128) { /* may have saturated: let the scalar path do it */
+        tg_free(heap);
+        return ALN_SIMD_DECLINED;
+    }
+    if (best > 0) {
+        /* end cell: first maximum in query-major order */
+        int bi = n, bj = m;
+        for (int j = 0; j < m; j++) {
+            if (colmax[j] != best)
+                continue;
+            for (int i = 0; i < bi; i++)
+                if (hval(H, seg, w, i, j) == best) {
+                    bi = i;
+                    bj = j;
+                    break;
+                }
+        }
+        int i = bi, j = bj, state = 0, g = 0, cols = 0, matches = 0;
+        for (;;) {
+            if (state == 0) {
+                int h = hval(H, seg, w, i, j);
+                int dg = hval(H, seg, w, i - 1, j - 1);
+                if (dg + S[q[i]][t[j]] == h) {
+                    cols++;
+                    matches += q[i] == t[j];
+                    if (i == 0 || j == 0 || dg == 0)
+                        break;
+                    i--;
+                    j--;
+                    continue;
+                }
+                /* E(i, j) == h? (horizontal gap ending here) */
+                state = 2;
+                for (int k = j - 1; k >= 0; k--) {
+                    int v = hval(H, seg, w, i, k) - go - (j - 1 - k) * ge;
+                    if (v == h) {
+                        state = 1;
+                        break;
+                    }
+                    if (best - go - (j - 1 - k) * ge < h)
+                        break;
+                }
+                g = h;
+            } else if (state == 1) { /* consumes t[j] */
+                cols++;
+                if (hval(H, seg, w, i, j - 1) - go == g)
+                    state = 0;
+                else
+                    g += ge;
+                j--;
+            } else { /* consumes q[i] */
+                cols++;
+                if (hval(H, seg, w, i - 1, j) - go == g)
+                    state = 0;
+                else
+                    g += ge;
+                i--;
+            }
+        }
+        aln_set_result(out, best, cols, matches, i, bi, n, j, bj, m);
+    }
+    tg_free(heap);
+    return TG_OK;
+#endif
+}
