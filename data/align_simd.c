@@ -83,15 +83,15 @@ int aln_simd_supported(aln_impl impl)
     }
 }
 
-/* H of cell (i, j), 0 outside the matrix. */
-static inline int hval(const int16_t *H, int seg, int w, int i, int j)
+/* H of cell (i, j), 0 outside the matrix; off[i] = striped offset of row i. */
+static inline int hval(const int16_t *H, size_t col, const int *off, int i, int j)
 {
     if (i < 0 || j < 0)
         return 0;
-    return H[(size_t)j * seg * w + (size_t)(i % seg) * w + i / seg];
+    return H[(size_t)j * col + (size_t)off[i]];
 }
 
-#define STACK_I16 (48 * 1024)
+#define STACK_I16 (6 * 1024)
 
 int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
                    aln_impl impl, aln_result *out)
@@ -107,7 +107,7 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
     int w = impl == ALN_IMPL_AVX2 ? 16 : 8;
     int seg = (n + w - 1) / w;
     size_t col = (size_t)seg * w;
-    size_t need = col * ((size_t)m + ALN_ALPHABET + 2) + (size_t)m + 32;
+    size_t need = col * ((size_t)m + ALN_ALPHABET + 2) + (size_t)m + 2 * (size_t)n + 64;
     int16_t stackbuf[STACK_I16] __attribute__((aligned(64)));
     int16_t *buf = stackbuf;
     void *heap = NULL;
@@ -119,6 +119,10 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
     }
     int16_t *prof = buf, *e = prof + col * ALN_ALPHABET, *zero = e + col, *H = zero + col;
     int16_t *colmax = H + col * (size_t)m;
+    int *off = (int *)(((uintptr_t)(colmax + m) + 7) & ~(uintptr_t)7);
+    for (int l = 0, i = 0; l < w; l++)
+        for (int s = 0; s < seg && i < n; s++, i++)
+            off[i] = s * w + l;
     int best = impl == ALN_IMPL_AVX2 ? fill_avx2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax)
                                      : fill_sse2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax);
     if (best >= 32767 - 128) { /* may have saturated: let the scalar path do it */
@@ -132,7 +136,7 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
             if (colmax[j] != best)
                 continue;
             for (int i = 0; i < bi; i++)
-                if (hval(H, seg, w, i, j) == best) {
+                if (hval(H, col, off, i, j) == best) {
                     bi = i;
                     bj = j;
                     break;
@@ -141,8 +145,8 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
         int i = bi, j = bj, state = 0, g = 0, cols = 0, matches = 0;
         for (;;) {
             if (state == 0) {
-                int h = hval(H, seg, w, i, j);
-                int dg = hval(H, seg, w, i - 1, j - 1);
+                int h = hval(H, col, off, i, j);
+                int dg = hval(H, col, off, i - 1, j - 1);
                 if (dg + S[q[i]][t[j]] == h) {
                     cols++;
                     matches += q[i] == t[j];
@@ -155,7 +159,7 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
                 /* E(i, j) == h? (horizontal gap ending here) */
                 state = 2;
                 for (int k = j - 1; k >= 0; k--) {
-                    int v = hval(H, seg, w, i, k) - go - (j - 1 - k) * ge;
+                    int v = hval(H, col, off, i, k) - go - (j - 1 - k) * ge;
                     if (v == h) {
                         state = 1;
                         break;
@@ -166,14 +170,14 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
                 g = h;
             } else if (state == 1) { /* consumes t[j] */
                 cols++;
-                if (hval(H, seg, w, i, j - 1) - go == g)
+                if (hval(H, col, off, i, j - 1) - go == g)
                     state = 0;
                 else
                     g += ge;
                 j--;
             } else { /* consumes q[i] */
                 cols++;
-                if (hval(H, seg, w, i - 1, j) - go == g)
+                if (hval(H, col, off, i - 1, j) - go == g)
                     state = 0;
                 else
                     g += ge;

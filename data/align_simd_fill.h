@@ -16,12 +16,23 @@ ATTR static int FILL_NAME(const int8_t (*S)[21], int go, int ge, const uint8_t *
                           const uint8_t *t, int m, int seg, int16_t *prof, int16_t *e,
                           int16_t *zero, int16_t *H, int16_t *colmax)
 {
-    for (int c = 0; c < ALN_ALPHABET; c++)
-        for (int s = 0; s < seg; s++)
-            for (int l = 0; l < W; l++) {
-                int i = l * seg + s;
-                prof[((size_t)c * seg + s) * W + l] = (int16_t)(i < n ? S[q[i]][c] : -1024);
-            }
+    /* profile rows of the codes present in t: prof[c][s][l] =
+     * S[q[l*seg + s]][c], padding rows -1024 */
+    size_t col = (size_t)seg * W;
+    uint32_t present = 0;
+    for (int j = 0; j < m; j++)
+        present |= 1u << t[j];
+    uint8_t *qs = (uint8_t *)e; /* e is filled below; col <= its size in bytes */
+    for (int l = 0, i = 0; l < W; l++)
+        for (int s = 0; s < seg; s++, i++)
+            qs[(size_t)s * W + l] = (uint8_t)(i < n ? q[i] : 255);
+    for (int c = 0; c < ALN_ALPHABET; c++) {
+        if (!(present >> c & 1))
+            continue;
+        int16_t *p = prof + (size_t)c * col;
+        for (size_t x = 0; x < col; x++)
+            p[x] = (int16_t)(qs[x] != 255 ? S[qs[x]][c] : -1024);
+    }
     const V vgo = VSET1(go), vge = VSET1(ge), vzero = VSET1(0), vneg = VSET1(-32768);
     V lane0neg = vzero;
     {

@@ -5,6 +5,7 @@
 #include "tg.h"
 
 #include <omp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ void cl_opts_default(cl_opts *o)
     o->greedy_k = 3;
     o->greedy_max_postings = 20000;
     o->max_candidates = 1000;
+    o->max_lcs_checks = 8000;
 }
 
 static double now(void)
@@ -429,24 +431,32 @@ done:
 /* ---- greedy ------------------------------------------------------------ */
 
 typedef struct {
-    uint32_t *p;
+    uint32_t *p;   /* representative ordinals, ascending */
+    uint16_t *pos; /* first position of the k-mer in each (clamped to 65535) */
     uint32_t n, cap;
 } posting;
 
+/* Per representative, per thread: hits of the current query. */
+typedef struct {
+    uint16_t count; /* shared k-mers */
+    uint16_t diag;  /* hits on the same diagonal as the previous hit */
+    int32_t last;   /* diagonal (rep position - query position) of the last hit */
+} ghit;
+
 /* Per-thread search state. */
 typedef struct {
-    uint32_t *count;  /* per rep ordinal */
-    uint64_t *touched;
-    uint32_t *qk;     /* distinct k-mers of the query */
+    ghit *hit;        /* per rep ordinal */
+    uint32_t *touched;
+    uint32_t *qk;     /* distinct k-mers of the query, by first position */
+    uint16_t *qpos;   /* their first positions */
+    uint64_t *kbuf;   /* scratch for distinct_kmers */
+    uint32_t *cand;   /* candidates ordered by rank */
+    uint8_t *prio;    /* identity bounds of kept candidates */
+    int *mm, *mm_stamp; /* per rep length: cl_min_matches for the current query */
+    int stamp;
     uint8_t *qc, *rc; /* codes of member and candidate rep */
     int *hist;
 } gbuf;
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -454,25 +464,39 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Distinct contiguous k-mers (no X) of codes[0..L) into out; returns count. */
-static int distinct_kmers(const uint8_t *codes, int L, int k, uint32_t *out)
+#define GREEDY_MAX_QK 32767 /* k-mers per query used for ranking (fits the uint16 counts) */
+
+/* Distinct contiguous k-mers (no X) of codes[0..L) with their first
+ * positions, in order of position, into km/pos (at most GREEDY_MAX_QK);
+ * returns the count. buf: scratch of L entries. */
+static int distinct_kmers(const uint8_t *codes, int L, int k, uint64_t *buf, uint32_t *km, uint16_t *pos)
 {
     int n = 0;
     for (int p = 0; p + k <= L; p++) {
-        uint32_t km = 0;
+        uint32_t x = 0;
         int bad = 0;
         for (int w = 0; w < k; w++) {
             bad |= codes[p + w] == 20;
-            km = km * 21 + codes[p + w];
+            x = x * 21 + codes[p + w];
         }
         if (!bad)
-            out[n++] = km;
+            buf[n++] = (uint64_t)x << 32 | (uint32_t)p;
     }
-    qsort(out, (size_t)n, sizeof *out, cmp_u32);
+    qsort(buf, (size_t)n, sizeof *buf, cmp_u64);
     int d = 0;
     for (int i = 0; i < n; i++)
-        if (!d || out[i] != out[d - 1])
-            out[d++] = out[i];
+        if (!d || buf[i] >> 32 != buf[d - 1] >> 32)
+            buf[d++] = buf[i];
+    for (int i = 0; i < d; i++) /* position-major for the diagonal runs */
+        buf[i] = buf[i] << 32 | buf[i] >> 32;
+    qsort(buf, (size_t)d, sizeof *buf, cmp_u64);
+    if (d > GREEDY_MAX_QK)
+        d = GREEDY_MAX_QK;
+    for (int i = 0; i < d; i++) {
+        km[i] = (uint32_t)buf[i];
+        uint32_t p = (uint32_t)(buf[i] >> 32);
+        pos[i] = (uint16_t)(p > 65535 ? 65535 : p);
+    }
     return d;
 }
 
@@ -484,6 +508,20 @@ typedef struct {
     size_t *code_off;   /* ordinal -> offset in codes */
 } gstate;
 
+/* 1 if member codes m (lm) reach the thresholds against rep codes r (lr)
+ * by alignment, 0 if not, -1 (and *err set) on failure. */
+static int greedy_try(const cl_opts *o, const uint8_t *r, int lr, const uint8_t *m, int lm, int *err)
+{
+    aln_result res;
+    if (aln_align_codes(&o->aln, r, lr, m, lm, &res)) {
+        *err = 1;
+        return -1;
+    }
+    return aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode);
+}
+
+#define GREEDY_DIRECT 4 /* candidates aligned in k-mer rank order before LCS ranking */
+
 /* First representative (ordinal >= lo) that member u (codes/k-mers in b)
  * reaches the thresholds against, by shared k-mers then ordinal; UINT32_MAX
  * if none. *naln counts alignments; *err set on failure. */
@@ -492,67 +530,129 @@ static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32
 {
     const cl_opts *o = g->c->o;
     size_t nt = 0;
+    /* query k-mers in position order: a hit on the same diagonal as the
+     * representative's previous hit extends a diagonal run */
     for (int i = 0; i < nq; i++) {
         const posting *P = &g->idx[b->qk[i]];
         if (P->n > (uint32_t)o->greedy_max_postings)
             continue;
+        int32_t qp = b->qpos[i];
         for (uint32_t e = P->n; e-- > 0;) {
             uint32_t r = P->p[e];
             if (r < lo)
                 break;
-            if (b->count[r]++ == 0)
+            ghit *h = &b->hit[r];
+            int32_t d = (int32_t)P->pos[e] - qp;
+            if (h->count++ == 0)
                 b->touched[nt++] = r;
+            else
+                h->diag += h->last == d;
+            h->last = d;
         }
     }
     if (!nt)
         return UINT32_MAX;
-    /* keep the candidates with the highest counts (>= thr), sort them */
-    int mc = o->max_candidates;
-    uint32_t thr = 1;
-    if (nt > (size_t)mc) {
-        memset(b->hist, 0, sizeof(int) * (size_t)(nq + 1));
-        for (size_t i = 0; i < nt; i++)
-            b->hist[b->count[b->touched[i]]]++;
-        size_t cum = 0;
-        for (thr = (uint32_t)nq; thr > 1; thr--) {
-            cum += (size_t)b->hist[thr];
-            if (cum >= (size_t)mc)
-                break;
-        }
-    }
-    size_t nc = 0;
+    /* counting sort by rank = shared k-mers + same-diagonal hits,
+     * descending; ties keep the order in which the index lists them */
+    int top = 2 * nq;
+    memset(b->hist, 0, sizeof(int) * (size_t)(top + 2));
     for (size_t i = 0; i < nt; i++) {
-        uint32_t r = (uint32_t)b->touched[i], cn = b->count[r];
-        b->count[r] = 0;
-        if (cn >= thr)
-            b->touched[nc++] = (uint64_t)(UINT32_MAX - cn) << 32 | r;
+        const ghit *h = &b->hit[b->touched[i]];
+        b->hist[h->count + h->diag]++;
     }
-    qsort(b->touched, nc, sizeof *b->touched, cmp_u64);
+    for (int cn = top, sum = 0; cn >= 1; cn--) {
+        int h = b->hist[cn];
+        b->hist[cn] = sum;
+        sum += h;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        uint32_t r = b->touched[i];
+        ghit *h = &b->hit[r];
+        b->cand[b->hist[h->count + h->diag]++] = r;
+        h->count = h->diag = 0;
+    }
     const ctx *c = g->c;
     int lu = ulen(c, u);
-    int tried = 0;
-    /* the LCS bound (<= composition overlap) rejects most candidates for
-     * the cost of ~length word operations; at most 8 * max_candidates are
-     * looked at in all */
-    for (size_t i = 0; i < nc && tried < mc && i < 8 * (size_t)mc; i++) {
-        uint32_t r = (uint32_t)b->touched[i];
-        const uint8_t *rc = g->codes + g->code_off[r];
-        int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
-        if (!cl_may_pass_len(o, lr, lu) || !cl_may_pass_lcs(o, rc, lr, b->qc, lu))
-            continue;
-        aln_result res;
-        tried++;
-        if (aln_align_codes(&o->aln, rc, lr, b->qc, lu, &res)) {
-            *err = 1;
-            break;
+    uint64_t pm[ALN_ALPHABET];
+    if (lu <= 64)
+        cl_lcs_prepare(b->qc, lu, pm);
+    b->stamp++;
+    int mc = o->max_candidates, tried = 0;
+    size_t nl = 0, lcs_cap = (size_t)o->max_lcs_checks;
+    uint32_t found = UINT32_MAX;
+    /* 1. in k-mer rank order: the LCS bound (an upper bound on identical
+     * columns) rejects candidates that cannot pass for ~length word
+     * operations; the first GREEDY_DIRECT that may pass are aligned at once
+     * (most members find their representative there), the others are kept
+     * with their identity bound lcs / longer length */
+    size_t lim = nt < lcs_cap ? nt : lcs_cap;
+    for (size_t i = 0; i < lim;) {
+        /* groups of 4 for the interleaved LCS */
+        const uint8_t *gc[4];
+        int gl[4], glcs[4], ng = 0;
+        size_t gi[4];
+        for (; i < lim && ng < 4; i++) {
+            uint32_t r = b->cand[i];
+            int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
+            if (b->mm_stamp[lr] != b->stamp) {
+                b->mm_stamp[lr] = b->stamp;
+                b->mm[lr] = cl_min_matches(o, lr, lu);
+            }
+            if (b->mm[lr] == INT_MAX)
+                continue;
+            gc[ng] = g->codes + g->code_off[r];
+            gl[ng] = lr;
+            gi[ng++] = i;
         }
-        if (aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode)) {
-            *naln += (size_t)tried;
-            return r;
+        if (ng == 4 && lu <= 64)
+            cl_lcs_pm4(pm, lu, gc, gl, glcs);
+        else
+            for (int x = 0; x < ng; x++)
+                glcs[x] = lu <= 64 ? cl_lcs_pm(pm, lu, gc[x], gl[x]) : cl_lcs_bound(gc[x], gl[x], b->qc, lu);
+        for (int x = 0; x < ng; x++) {
+            int lr = gl[x], lcs = glcs[x];
+            if (lcs < b->mm[lr])
+                continue;
+            uint32_t r = b->cand[gi[x]];
+            if (gi[x] < GREEDY_DIRECT) {
+                tried++;
+                int ok = greedy_try(o, gc[x], lr, b->qc, lu, err);
+                if (ok) {
+                    found = ok > 0 ? r : UINT32_MAX;
+                    goto out;
+                }
+                continue;
+            }
+            b->touched[nl] = r;
+            b->prio[nl++] = (uint8_t)(lcs * 64 / (lr > lu ? lr : lu));
         }
     }
+    /* 2. the rest by identity bound, descending (stable: ties keep the
+     * k-mer rank order) */
+    int hist[66] = {0};
+    for (size_t i = 0; i < nl; i++)
+        hist[b->prio[i]]++;
+    for (int v = 64, sum = 0; v >= 0; v--) {
+        int h = hist[v];
+        hist[v] = sum;
+        sum += h;
+    }
+    for (size_t i = 0; i < nl; i++)
+        b->cand[hist[b->prio[i]]++] = b->touched[i];
+    for (size_t i = 0; i < nl && tried < mc; i++) {
+        uint32_t r = b->cand[i];
+        const uint8_t *rc = g->codes + g->code_off[r];
+        int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
+        tried++;
+        int ok = greedy_try(o, rc, lr, b->qc, lu, err);
+        if (ok) {
+            found = ok > 0 ? r : UINT32_MAX;
+            break;
+        }
+    }
+out:
     *naln += (size_t)tried;
-    return UINT32_MAX;
+    return found;
 }
 
 #define GREEDY_BATCH 1024
@@ -580,12 +680,19 @@ static int greedy(ctx *c, uint32_t *repu)
     code_off[0] = 0;
     for (int i = 0; i < nt; i++) {
         gbuf *b = &bufs[i];
-        b->count = cl_tcalloc(t, m * sizeof *b->count, "greedy counts");
+        b->hit = cl_tcalloc(t, m * sizeof *b->hit, "greedy counts");
         b->touched = cl_talloc(t, m * sizeof *b->touched, "greedy candidates");
         b->qk = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->qk, "greedy k-mers");
+        b->qpos = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->qpos, "greedy k-mers");
+        b->kbuf = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->kbuf, "greedy k-mers");
         b->qc = cl_talloc(t, 2 * (size_t)c->maxlen + 2, "greedy codes");
-        b->hist = cl_talloc(t, ((size_t)c->maxlen + 2) * sizeof *b->hist, "greedy histogram");
-        if (!b->count || !b->touched || !b->qk || !b->qc || !b->hist)
+        b->hist = cl_talloc(t, (2 * (size_t)c->maxlen + 4) * sizeof *b->hist, "greedy histogram");
+        b->cand = cl_talloc(t, m * sizeof *b->cand, "greedy candidates");
+        b->prio = cl_talloc(t, m, "greedy candidates");
+        b->mm = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->mm, "greedy length bounds");
+        b->mm_stamp = cl_tcalloc(t, ((size_t)c->maxlen + 1) * sizeof *b->mm_stamp, "greedy length bounds");
+        if (!b->hit || !b->touched || !b->qk || !b->qpos || !b->kbuf || !b->qc || !b->hist || !b->cand || !b->prio ||
+            !b->mm || !b->mm_stamp)
             goto done;
         b->rc = b->qc + c->maxlen + 1;
     }
@@ -597,10 +704,11 @@ static int greedy(ctx *c, uint32_t *repu)
     gstate g = {c, idx, rep_list, codes, code_off};
     uint32_t nrep = 0;
     int err = 0;
-    double t0 = now(), last = t0;
+    double t0 = now(), last = t0, tpar = 0, tser = 0;
     for (size_t b0 = 0; b0 < m; b0 += GREEDY_BATCH) {
         size_t b1 = b0 + GREEDY_BATCH < m ? b0 + GREEDY_BATCH : m;
         uint32_t limit = nrep;
+        double tb0 = now();
         if (limit) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 8) reduction(| : err)
             for (size_t x = b0; x < b1; x++) {
@@ -609,7 +717,7 @@ static int greedy(ctx *c, uint32_t *repu)
                 uint32_t u = (uint32_t)ord[x];
                 int L = ulen(c, u);
                 aln_encode(useq(c, u), L, b->qc);
-                int nq = distinct_kmers(b->qc, L, k, b->qk);
+                int nq = distinct_kmers(b->qc, L, k, b->kbuf, b->qk, b->qpos);
                 found[x - b0] = greedy_find(&g, b, u, nq, 0, &naln[tid], &err);
             }
         } else {
@@ -619,12 +727,14 @@ static int greedy(ctx *c, uint32_t *repu)
         if (err)
             goto done;
         /* in order: finish against reps created in this batch */
+        double ts0 = now();
+        tpar += ts0 - tb0;
         gbuf *b = &bufs[0];
         for (size_t x = b0; x < b1; x++) {
             uint32_t u = (uint32_t)ord[x], r = found[x - b0];
             int L = ulen(c, u);
             aln_encode(useq(c, u), L, b->qc);
-            int nq = distinct_kmers(b->qc, L, k, b->qk);
+            int nq = distinct_kmers(b->qc, L, k, b->kbuf, b->qk, b->qpos);
             if (r == UINT32_MAX && nrep > limit)
                 r = greedy_find(&g, b, u, nq, limit, &naln[0], &err);
             if (err)
@@ -651,14 +761,19 @@ static int greedy(ctx *c, uint32_t *repu)
                 if (P->n == P->cap) {
                     uint32_t nc = P->cap ? 2 * P->cap : 4;
                     uint32_t *np = cl_trealloc(t, P->p, nc * sizeof *np, "greedy k-mer index");
-                    if (!np)
+                    if (np)
+                        P->p = np;
+                    uint16_t *npos = np ? cl_trealloc(t, P->pos, nc * sizeof *npos, "greedy k-mer index") : NULL;
+                    if (!npos)
                         goto done;
-                    P->p = np;
+                    P->pos = npos;
                     P->cap = nc;
                 }
+                P->pos[P->n] = b->qpos[i];
                 P->p[P->n++] = r;
             }
         }
+        tser += now() - ts0;
         if (o->progress && now() - last > 5) {
             last = now();
             double el = last - t0;
@@ -669,19 +784,25 @@ static int greedy(ctx *c, uint32_t *repu)
     for (int i = 0; i < nt; i++)
         c->n_aln += naln[i];
     if (o->progress)
-        fprintf(stderr, "cluster: greedy %.2fs\n", now() - t0);
+        fprintf(stderr, "cluster: greedy %.2fs (parallel search %.2fs, in-order finish %.2fs)\n", now() - t0, tpar, tser);
     rc = TG_OK;
 done:
     if (idx)
         for (size_t i = 0; i < nb; i++)
-            cl_tfree(t, idx[i].p);
+            cl_tfree(t, idx[i].p), cl_tfree(t, idx[i].pos);
     if (bufs)
         for (int i = 0; i < nt; i++) {
-            cl_tfree(t, bufs[i].count);
+            cl_tfree(t, bufs[i].hit);
+            cl_tfree(t, bufs[i].qpos);
+            cl_tfree(t, bufs[i].kbuf);
             cl_tfree(t, bufs[i].touched);
             cl_tfree(t, bufs[i].qk);
             cl_tfree(t, bufs[i].qc);
             cl_tfree(t, bufs[i].hist);
+            cl_tfree(t, bufs[i].cand);
+            cl_tfree(t, bufs[i].prio);
+            cl_tfree(t, bufs[i].mm);
+            cl_tfree(t, bufs[i].mm_stamp);
         }
     cl_tfree(t, bufs);
     cl_tfree(t, idx);

@@ -56,6 +56,7 @@ typedef struct {
     int greedy_k;               /* greedy: index k-mer length, default 3 (1..5) */
     int greedy_max_postings;    /* greedy: skip k-mers in more reps than this, default 20000 */
     int max_candidates;         /* greedy: alignments per sequence, default 1000 */
+    int max_lcs_checks;         /* greedy: candidates bounded by LCS per sequence, default 8000 */
 } cl_opts;
 
 /* Fills the defaults listed above. */
