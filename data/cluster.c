@@ -438,9 +438,9 @@ typedef struct {
 
 /* Per representative, per thread: hits of the current query. */
 typedef struct {
-    uint16_t count; /* shared k-mers */
-    uint16_t diag;  /* hits on the same diagonal as the previous hit */
-    int32_t last;   /* diagonal (rep position - query position) of the last hit */
+    uint8_t count; /* shared k-mers (saturating) */
+    uint8_t diag;  /* hits on the same diagonal as the previous hit (saturating) */
+    int16_t last;  /* diagonal (rep position - query position) of the last hit, clamped */
 } ghit;
 
 /* Per-thread search state. */
@@ -452,6 +452,7 @@ typedef struct {
     uint64_t *kbuf;   /* scratch for distinct_kmers */
     uint32_t *cand;   /* candidates ordered by rank */
     uint8_t *prio;    /* identity bounds of kept candidates */
+    uint16_t *key;    /* rank key of each touched candidate */
     int *mm, *mm_stamp; /* per rep length: cl_min_matches for the current query */
     int stamp;
     uint8_t *qc, *rc; /* codes of member and candidate rep */
@@ -525,16 +526,55 @@ static int greedy_try(const cl_opts *o, const uint8_t *r, int lr, const uint8_t 
 /* First representative (ordinal >= lo) that member u (codes/k-mers in b)
  * reaches the thresholds against, by shared k-mers then ordinal; UINT32_MAX
  * if none. *naln counts alignments; *err set on failure. */
-static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo,
-                            size_t *naln, int *err)
+/* Smallest ordinal in [lo, hi) whose representative is short enough to
+ * pass against a member of length lu (representatives come in
+ * non-increasing length order, and for lengths >= lu passing is possible
+ * exactly up to some length, as cl_min_matches grows with the longer
+ * length); hi if none. */
+static uint32_t first_fitting(const gstate *g, int lu, uint32_t lo, uint32_t hi)
+{
+    const cl_opts *o = g->c->o;
+    int a = lu, z = g->c->maxlen; /* largest fitting length in [a, z] */
+    if (cl_min_matches(o, a, lu) == INT_MAX)
+        return hi;
+    while (a < z) {
+        int mid = a + (z - a + 1) / 2;
+        if (cl_min_matches(o, mid, lu) != INT_MAX)
+            a = mid;
+        else
+            z = mid - 1;
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (g->code_off[mid + 1] - g->code_off[mid] > (size_t)a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Limits of one search pass: k-mers in at most max_post representatives,
+ * LCS checks, alignments. */
+typedef struct {
+    uint32_t max_post;
+    size_t lcs_cap;
+    int mc;
+} gpass;
+
+static uint32_t greedy_pass(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo, uint32_t hi,
+                            const gpass *ps, size_t *naln, int *err)
 {
     const cl_opts *o = g->c->o;
     size_t nt = 0;
+    /* representatives too long to pass are skipped exactly: they are the
+     * lowest ordinals */
+    lo = first_fitting(g, ulen(g->c, u), lo, hi);
     /* query k-mers in position order: a hit on the same diagonal as the
      * representative's previous hit extends a diagonal run */
     for (int i = 0; i < nq; i++) {
         const posting *P = &g->idx[b->qk[i]];
-        if (P->n > (uint32_t)o->greedy_max_postings)
+        if (P->n > ps->max_post)
             continue;
         int32_t qp = b->qpos[i];
         for (uint32_t e = P->n; e-- > 0;) {
@@ -543,42 +583,45 @@ static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32
                 break;
             ghit *h = &b->hit[r];
             int32_t d = (int32_t)P->pos[e] - qp;
-            if (h->count++ == 0)
+            d = d < INT16_MIN ? INT16_MIN : d > INT16_MAX ? INT16_MAX : d;
+            if (h->count == 0) {
                 b->touched[nt++] = r;
-            else
-                h->diag += h->last == d;
-            h->last = d;
+                h->count = 1;
+            } else {
+                h->count += h->count < 255;
+                h->diag += h->last == d && h->diag < 255;
+            }
+            h->last = (int16_t)d;
         }
     }
     if (!nt)
         return UINT32_MAX;
     /* counting sort by rank = shared k-mers + same-diagonal hits,
      * descending; ties keep the order in which the index lists them */
-    int top = 2 * nq;
+    int top = 2 * nq < 510 ? 2 * nq : 510;
     memset(b->hist, 0, sizeof(int) * (size_t)(top + 2));
-    for (size_t i = 0; i < nt; i++) {
-        const ghit *h = &b->hit[b->touched[i]];
-        b->hist[h->count + h->diag]++;
+    for (size_t i = 0; i < nt; i++) { /* one pass over the scattered hits */
+        ghit *h = &b->hit[b->touched[i]];
+        int key = h->count + h->diag;
+        b->key[i] = (uint16_t)key;
+        b->hist[key]++;
+        h->count = h->diag = 0;
     }
     for (int cn = top, sum = 0; cn >= 1; cn--) {
         int h = b->hist[cn];
         b->hist[cn] = sum;
         sum += h;
     }
-    for (size_t i = 0; i < nt; i++) {
-        uint32_t r = b->touched[i];
-        ghit *h = &b->hit[r];
-        b->cand[b->hist[h->count + h->diag]++] = r;
-        h->count = h->diag = 0;
-    }
+    for (size_t i = 0; i < nt; i++)
+        b->cand[b->hist[b->key[i]]++] = b->touched[i];
     const ctx *c = g->c;
     int lu = ulen(c, u);
     uint64_t pm[ALN_ALPHABET];
     if (lu <= 64)
         cl_lcs_prepare(b->qc, lu, pm);
     b->stamp++;
-    int mc = o->max_candidates, tried = 0;
-    size_t nl = 0, lcs_cap = (size_t)o->max_lcs_checks;
+    int mc = ps->mc, tried = 0;
+    size_t nl = 0, lcs_cap = ps->lcs_cap;
     uint32_t found = UINT32_MAX;
     /* 1. in k-mer rank order: the LCS bound (an upper bound on identical
      * columns) rejects candidates that cannot pass for ~length word
@@ -592,6 +635,12 @@ static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32
         int gl[4], glcs[4], ng = 0;
         size_t gi[4];
         for (; i < lim && ng < 4; i++) {
+            if (i + 16 < lim) { /* the candidates are scattered in memory */
+                uint32_t pr = b->cand[i + 16];
+                __builtin_prefetch(g->codes + g->code_off[pr]);
+                if (i + 32 < lim)
+                    __builtin_prefetch(&g->code_off[b->cand[i + 32]]);
+            }
             uint32_t r = b->cand[i];
             int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
             if (b->mm_stamp[lr] != b->stamp) {
@@ -655,6 +704,29 @@ out:
     return found;
 }
 
+/* Quick pass limits: only k-mers in at most GREEDY_QUICK_POST
+ * representatives, few checks. Most members find their representative
+ * there; the others get the full search. */
+#define GREEDY_QUICK_POST 1000
+#define GREEDY_QUICK_LCS 64
+#define GREEDY_QUICK_ALN 16
+
+/* greedy_pass: a quick pass on the rarer k-mers, then, if nothing passed,
+ * the full search with o's limits. */
+static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo, uint32_t hi,
+                            size_t *naln, int *err)
+{
+    const cl_opts *o = g->c->o;
+    gpass full = {(uint32_t)o->greedy_max_postings, (size_t)o->max_lcs_checks, o->max_candidates};
+    gpass quick = {GREEDY_QUICK_POST, GREEDY_QUICK_LCS, GREEDY_QUICK_ALN};
+    if (quick.max_post < full.max_post) {
+        uint32_t r = greedy_pass(g, b, u, nq, lo, hi, &quick, naln, err);
+        if (r != UINT32_MAX || *err)
+            return r;
+    }
+    return greedy_pass(g, b, u, nq, lo, hi, &full, naln, err);
+}
+
 #define GREEDY_BATCH 1024
 
 static int greedy(ctx *c, uint32_t *repu)
@@ -686,12 +758,13 @@ static int greedy(ctx *c, uint32_t *repu)
         b->qpos = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->qpos, "greedy k-mers");
         b->kbuf = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->kbuf, "greedy k-mers");
         b->qc = cl_talloc(t, 2 * (size_t)c->maxlen + 2, "greedy codes");
-        b->hist = cl_talloc(t, (2 * (size_t)c->maxlen + 4) * sizeof *b->hist, "greedy histogram");
+        b->hist = cl_talloc(t, 516 * sizeof *b->hist, "greedy histogram");
         b->cand = cl_talloc(t, m * sizeof *b->cand, "greedy candidates");
         b->prio = cl_talloc(t, m, "greedy candidates");
+        b->key = cl_talloc(t, m * sizeof *b->key, "greedy candidates");
         b->mm = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->mm, "greedy length bounds");
         b->mm_stamp = cl_tcalloc(t, ((size_t)c->maxlen + 1) * sizeof *b->mm_stamp, "greedy length bounds");
-        if (!b->hit || !b->touched || !b->qk || !b->qpos || !b->kbuf || !b->qc || !b->hist || !b->cand || !b->prio ||
+        if (!b->hit || !b->touched || !b->qk || !b->qpos || !b->kbuf || !b->qc || !b->hist || !b->cand || !b->prio || !b->key ||
             !b->mm || !b->mm_stamp)
             goto done;
         b->rc = b->qc + c->maxlen + 1;
@@ -718,7 +791,7 @@ static int greedy(ctx *c, uint32_t *repu)
                 int L = ulen(c, u);
                 aln_encode(useq(c, u), L, b->qc);
                 int nq = distinct_kmers(b->qc, L, k, b->kbuf, b->qk, b->qpos);
-                found[x - b0] = greedy_find(&g, b, u, nq, 0, &naln[tid], &err);
+                found[x - b0] = greedy_find(&g, b, u, nq, 0, limit, &naln[tid], &err);
             }
         } else {
             for (size_t x = b0; x < b1; x++)
@@ -736,7 +809,7 @@ static int greedy(ctx *c, uint32_t *repu)
             aln_encode(useq(c, u), L, b->qc);
             int nq = distinct_kmers(b->qc, L, k, b->kbuf, b->qk, b->qpos);
             if (r == UINT32_MAX && nrep > limit)
-                r = greedy_find(&g, b, u, nq, limit, &naln[0], &err);
+                r = greedy_find(&g, b, u, nq, limit, nrep, &naln[0], &err);
             if (err)
                 goto done;
             if (r != UINT32_MAX) {
@@ -801,6 +874,7 @@ done:
             cl_tfree(t, bufs[i].hist);
             cl_tfree(t, bufs[i].cand);
             cl_tfree(t, bufs[i].prio);
+            cl_tfree(t, bufs[i].key);
             cl_tfree(t, bufs[i].mm);
             cl_tfree(t, bufs[i].mm_stamp);
         }

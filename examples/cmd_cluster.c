@@ -50,6 +50,8 @@ static void help(FILE *f)
             "  --gap-open N           gap open cost [16 with VTML40, 11 with blosum62]\n"
             "  --gap-extend N         gap extension cost [2 with VTML40, 1 with blosum62]\n"
             "  --max-candidates N     greedy: alignments per sequence [1000]\n"
+            "  --max-lcs-checks N     greedy: candidates checked by the exact LCS identity bound\n"
+            "                         per sequence [8000]\n"
             "  --max-postings N       greedy: ignore 3-mers found in more than N representatives\n"
             "                         [20000]\n"
             "  --threads N            threads (0 = all cores) [0]\n"
@@ -144,7 +146,7 @@ int cmd_cluster(int argc, char **argv)
                 goto out;
             }
         } else if (!strcmp(a, "--kmer-per-seq") || !strcmp(a, "-k") || !strcmp(a, "--max-candidates") ||
-                   !strcmp(a, "--max-postings") || !strcmp(a, "--gap-open") || !strcmp(a, "--gap-extend") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--max-postings") || !strcmp(a, "--max-lcs-checks") || !strcmp(a, "--gap-open") || !strcmp(a, "--gap-extend") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--report-missed") || !strcmp(a, "--seed")) {
             if (!parse_int(v, &iv) || iv < 0 || iv > 1000000000) {
                 rc = usage_err("expected a non-negative integer for", a);
@@ -158,6 +160,8 @@ int cmd_cluster(int argc, char **argv)
                 o.max_candidates = (int)iv;
             else if (!strcmp(a, "--max-postings"))
                 o.greedy_max_postings = (int)iv;
+            else if (!strcmp(a, "--max-lcs-checks"))
+                o.max_lcs_checks = (int)iv;
             else if (!strcmp(a, "--gap-open"))
                 o.aln.gap_open = (int)iv, gap_set[0] = 1;
             else if (!strcmp(a, "--gap-extend"))
