@@ -25,7 +25,7 @@ void cl_opts_default(cl_opts *o)
     o->greedy_k = 3;
     o->greedy_max_postings = 20000;
     o->max_candidates = 1000;
-    o->max_lcs_checks = 8000;
+    o->max_lcs_checks = 3000;
 }
 
 static double now(void)
@@ -707,7 +707,7 @@ out:
 /* Quick pass limits: only k-mers in at most GREEDY_QUICK_POST
  * representatives, few checks. Most members find their representative
  * there; the others get the full search. */
-#define GREEDY_QUICK_POST 1000
+#define GREEDY_QUICK_POST 400
 #define GREEDY_QUICK_LCS 64
 #define GREEDY_QUICK_ALN 16
 

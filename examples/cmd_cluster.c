@@ -51,7 +51,7 @@ static void help(FILE *f)
             "  --gap-extend N         gap extension cost [2 with VTML40, 1 with blosum62]\n"
             "  --max-candidates N     greedy: alignments per sequence [1000]\n"
             "  --max-lcs-checks N     greedy: candidates checked by the exact LCS identity bound\n"
-            "                         per sequence [8000]\n"
+            "                         per sequence [3000]\n"
             "  --max-postings N       greedy: ignore 3-mers found in more than N representatives\n"
             "                         [20000]\n"
             "  --threads N            threads (0 = all cores) [0]\n"
