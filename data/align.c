@@ -129,8 +129,23 @@ static aln_impl auto_impl(int n)
     return aln_simd_supported(ALN_IMPL_SSE2) ? ALN_IMPL_SSE2 : ALN_IMPL_SCALAR;
 }
 
+static int align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                       aln_impl impl, aln_ws *ws, aln_result *out);
+
 int aln_align_codes_impl(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
                          aln_impl impl, aln_result *out)
+{
+    return align_codes(p, q, n, t, m, impl, NULL, out);
+}
+
+int aln_align_codes_ws(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                       aln_ws *ws, aln_result *out)
+{
+    return align_codes(p, q, n, t, m, ALN_IMPL_AUTO, ws, out);
+}
+
+static int align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                       aln_impl impl, aln_ws *ws, aln_result *out)
 {
     if (!p || !out || n < 0 || m < 0 || (n && !q) || (m && !t))
         return tg_error(TG_ERR_ARG, "aln_align: NULL sequence or negative length");
@@ -159,7 +174,7 @@ int aln_align_codes_impl(const aln_params *p, const uint8_t *q, int n, const uin
     if (impl == ALN_IMPL_AUTO)
         impl = auto_impl(n);
     if (impl != ALN_IMPL_SCALAR) {
-        int rc = aln_simd_align(p, q, n, t, m, impl, out);
+        int rc = aln_simd_align(p, q, n, t, m, impl, ws, out);
         if (rc != ALN_SIMD_DECLINED)
             return rc;
     }

@@ -21,6 +21,7 @@
 #ifndef ABLM_ALIGN_H
 #define ABLM_ALIGN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { ALN_VTML40, ALN_BLOSUM62 } aln_matrix;
@@ -80,6 +81,23 @@ int aln_align_codes(const aln_params *p, const uint8_t *q, int qlen, const uint8
  * an implementation the CPU lacks (aln_simd_supported) gives TG_ERR_ARG. */
 int aln_align_codes_impl(const aln_params *p, const uint8_t *q, int qlen, const uint8_t *t,
                          int tlen, aln_impl impl, aln_result *out);
+
+/* Reusable buffers of one thread's alignments; zero-initialise
+ * (aln_ws ws = {0}) and release with aln_ws_free. Consecutive alignments
+ * with the same query (and matrix) reuse its profile. */
+typedef struct {
+    void *prof_mem, *work_mem;
+    int16_t *prof, *work;
+    size_t prof_cap, work_cap; /* int16 entries */
+    uint8_t *q;                /* query of the stored profile */
+    size_t qcap;
+    int qn, matrix, impl, valid;
+} aln_ws;
+void aln_ws_free(aln_ws *ws);
+/* aln_align_codes using workspace ws (not shared between threads). Same
+ * results. */
+int aln_align_codes_ws(const aln_params *p, const uint8_t *q, int qlen, const uint8_t *t, int tlen,
+                       aln_ws *ws, aln_result *out);
 
 /* 1 if r reaches min_seq_id and coverage c under cov_mode (0: both
  * sequences, 1: target, 2: query) — MMseqs2's -c/--cov-mode semantics.

@@ -93,11 +93,37 @@ static inline int hval(const int16_t *H, size_t col, const int *off, int i, int 
 
 #define STACK_I16 (6 * 1024)
 
+/* Grows an aligned int16 buffer to n entries (contents not kept). */
+static int grow16(void **mem, int16_t **al, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return TG_OK;
+    tg_free(*mem);
+    *al = NULL;
+    *cap = 0;
+    *mem = tg_malloc(n * sizeof(int16_t) + 64, "alignment workspace");
+    if (!*mem)
+        return TG_ERR_NOMEM;
+    *al = (int16_t *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63);
+    *cap = n;
+    return TG_OK;
+}
+
+void aln_ws_free(aln_ws *ws)
+{
+    if (!ws)
+        return;
+    tg_free(ws->prof_mem);
+    tg_free(ws->work_mem);
+    tg_free(ws->q);
+    memset(ws, 0, sizeof *ws);
+}
+
 int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
-                   aln_impl impl, aln_result *out)
+                   aln_impl impl, aln_ws *ws, aln_result *out)
 {
 #ifndef ALN_HAVE_X86
-    (void)p, (void)q, (void)n, (void)t, (void)m, (void)impl, (void)out;
+    (void)p, (void)q, (void)n, (void)t, (void)m, (void)impl, (void)ws, (void)out;
     return ALN_SIMD_DECLINED;
 #else
     const int8_t(*S)[21] = aln_matrix_rows(p->matrix);
@@ -107,24 +133,54 @@ int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *
     int w = impl == ALN_IMPL_AVX2 ? 16 : 8;
     int seg = (n + w - 1) / w;
     size_t col = (size_t)seg * w;
-    size_t need = col * ((size_t)m + ALN_ALPHABET + 2) + (size_t)m + 2 * (size_t)n + 64;
+    size_t pneed = col * ALN_ALPHABET;
+    size_t need = col * ((size_t)m + 2) + (size_t)m + 2 * (size_t)n + 64;
     int16_t stackbuf[STACK_I16] __attribute__((aligned(64)));
-    int16_t *buf = stackbuf;
+    int16_t *prof = stackbuf, *buf = stackbuf + pneed;
     void *heap = NULL;
-    if (need > STACK_I16) {
-        heap = tg_malloc(need * sizeof(int16_t) + 64, "alignment matrix");
+    int build = 1;
+    if (ws) {
+        /* the profile depends on q, the matrix and the lane count only */
+        int same = ws->valid && ws->qn == n && ws->matrix == (int)p->matrix && ws->impl == (int)impl &&
+                   !memcmp(ws->q, q, (size_t)n);
+        ws->valid = 0;
+        if (grow16(&ws->prof_mem, &ws->prof, &ws->prof_cap, pneed) ||
+            grow16(&ws->work_mem, &ws->work, &ws->work_cap, need))
+            return TG_ERR_NOMEM;
+        if (!same) {
+            if ((size_t)n > ws->qcap) {
+                tg_free(ws->q);
+                ws->qcap = 0;
+                ws->q = tg_malloc((size_t)n, "alignment workspace");
+                if (!ws->q)
+                    return TG_ERR_NOMEM;
+                ws->qcap = (size_t)n;
+            }
+            memcpy(ws->q, q, (size_t)n);
+            ws->qn = n;
+            ws->matrix = (int)p->matrix;
+            ws->impl = (int)impl;
+        }
+        build = same ? 0 : 2;
+        prof = ws->prof;
+        buf = ws->work;
+    } else if (need + pneed > STACK_I16) {
+        heap = tg_malloc((need + pneed) * sizeof(int16_t) + 64, "alignment matrix");
         if (!heap)
             return TG_ERR_NOMEM;
-        buf = (int16_t *)(((uintptr_t)heap + 63) & ~(uintptr_t)63);
+        prof = (int16_t *)(((uintptr_t)heap + 63) & ~(uintptr_t)63);
+        buf = prof + pneed;
     }
-    int16_t *prof = buf, *e = prof + col * ALN_ALPHABET, *zero = e + col, *H = zero + col;
+    int16_t *e = buf, *zero = e + col, *H = zero + col;
     int16_t *colmax = H + col * (size_t)m;
     int *off = (int *)(((uintptr_t)(colmax + m) + 7) & ~(uintptr_t)7);
     for (int l = 0, i = 0; l < w; l++)
         for (int s = 0; s < seg && i < n; s++, i++)
             off[i] = s * w + l;
-    int best = impl == ALN_IMPL_AVX2 ? fill_avx2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax)
-                                     : fill_sse2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax);
+    int best = impl == ALN_IMPL_AVX2 ? fill_avx2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax, build)
+                                     : fill_sse2(S, go, ge, q, n, t, m, seg, prof, e, zero, H, colmax, build);
+    if (ws)
+        ws->valid = 1;
     if (best >= 32767 - 128) { /* may have saturated: let the scalar path do it */
         tg_free(heap);
         return ALN_SIMD_DECLINED;

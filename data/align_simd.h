@@ -21,8 +21,9 @@ void aln_set_result(aln_result *out, int score, int cols, int matches, int qs, i
 /* Local alignment of codes q (n) and t (m) under p using impl (ALN_IMPL_SSE2 or ALN_IMPL_AVX2; the caller checks
  * aln_simd_supported). Fills *out exactly as the scalar aligner would (out
  * must be preset to the empty result). Returns TG_OK, TG_ERR_NOMEM or
- * ALN_SIMD_DECLINED. */
-int aln_simd_align(const aln_params *p, const uint8_t *q, int n,
-                   const uint8_t *t, int m, aln_impl impl, aln_result *out);
+ * ALN_SIMD_DECLINED. ws (may be NULL) supplies reusable buffers and keeps
+ * the query profile for the next call with the same query. */
+int aln_simd_align(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                   aln_impl impl, aln_ws *ws, aln_result *out);
 
 #endif

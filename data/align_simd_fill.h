@@ -10,23 +10,25 @@
  * the exact Smith-Waterman H values of query q (n) against target t (m), and
  * colmax[j] with the largest H of column j. Needs go >= ge; values are exact
  * while every H stays below 32767 - (largest matrix score) (the caller checks
- * the returned maximum). Scratch: prof 21*seg*W, e seg*W, zero seg*W int16,
+ * the returned maximum). build: 0 prof already holds q's profile, 1 build
+ * the rows of the codes in t, 2 build all rows. Scratch: prof 21*seg*W,
+ * e seg*W, zero seg*W int16,
  * all aligned to the vector size. Returns the largest H. */
 ATTR static int FILL_NAME(const int8_t (*S)[21], int go, int ge, const uint8_t *q, int n,
                           const uint8_t *t, int m, int seg, int16_t *prof, int16_t *e,
-                          int16_t *zero, int16_t *H, int16_t *colmax)
+                          int16_t *zero, int16_t *H, int16_t *colmax, int build)
 {
     /* profile rows of the codes present in t: prof[c][s][l] =
      * S[q[l*seg + s]][c], padding rows -1024 */
     size_t col = (size_t)seg * W;
-    uint32_t present = 0;
-    for (int j = 0; j < m; j++)
+    uint32_t present = build == 2 ? ~0u : 0;
+    for (int j = 0; build == 1 && j < m; j++)
         present |= 1u << t[j];
     uint8_t *qs = (uint8_t *)e; /* e is filled below; col <= its size in bytes */
     for (int l = 0, i = 0; l < W; l++)
         for (int s = 0; s < seg; s++, i++)
             qs[(size_t)s * W + l] = (uint8_t)(i < n ? q[i] : 255);
-    for (int c = 0; c < ALN_ALPHABET; c++) {
+    for (int c = 0; build && c < ALN_ALPHABET; c++) {
         if (!(present >> c & 1))
             continue;
         int16_t *p = prof + (size_t)c * col;

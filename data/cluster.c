@@ -283,7 +283,7 @@ static int linclust(ctx *c, uint32_t *repu)
         for (size_t x = a; x < b; x++) {
             uint32_t u = (uint32_t)keys[x];
             if (u != cen)
-                keys[np++] = (uint64_t)u << 32 | cen;
+                keys[np++] = (uint64_t)cen << 32 | u; /* by centre: profile reuse */
         }
     }
     rc = TG_ERR_NOMEM;
@@ -312,19 +312,22 @@ static int linclust(ctx *c, uint32_t *repu)
         int tid = omp_get_thread_num();
         uint8_t *qb = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1), *sb = qb + c->maxlen;
         int cq[ALN_ALPHABET], cm[ALN_ALPHABET];
+        aln_ws ws = {0}; /* pairs come grouped by centre: its profile is reused */
 #pragma omp for schedule(dynamic, 256) reduction(| : err)
         for (size_t i = 0; i < np; i++) {
-            uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+            uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
             int lc = ulen(c, cen), lu = ulen(c, u);
             aln_encode(useq(c, cen), lc, qb);
             aln_encode(useq(c, u), lu, sb);
             cl_composition(qb, lc, cq);
             cl_composition(sb, lu, cm);
             uint8_t f = 0;
+            int lcs = -1;
             if ((cl_may_pass(o, lc, cq, lu, cm) || cl_may_pass(o, lu, cm, lc, cq)) &&
-                (cl_may_pass_lcs(o, qb, lc, sb, lu) || cl_may_pass_lcs(o, sb, lu, qb, lc))) {
+                (lcs = cl_lcs_bound(qb, lc, sb, lu), cl_may_pass_matches(o, lcs, lc, lu) ||
+                                                        cl_may_pass_matches(o, lcs, lu, lc))) {
                 aln_result r;
-                if (aln_align_codes(&o->aln, qb, lc, sb, lu, &r)) {
+                if (aln_align_codes_ws(&o->aln, qb, lc, sb, lu, &ws, &r)) {
                     err |= 1;
                 } else {
                     f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode); /* cen -> u */
@@ -334,6 +337,7 @@ static int linclust(ctx *c, uint32_t *repu)
             }
             flag[i] = f;
         }
+        aln_ws_free(&ws);
     }
     c->n_aln += np;
     if (err) {
@@ -348,7 +352,7 @@ static int linclust(ctx *c, uint32_t *repu)
         goto done;
     size_t nedge = 0;
     for (size_t i = 0; i < np; i++) {
-        uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+        uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
         if (flag[i] & 1)
             outo[cen + 1]++, ino[u + 1]++, nedge++;
         if (flag[i] & 2)
@@ -367,7 +371,7 @@ static int linclust(ctx *c, uint32_t *repu)
     uint32_t *cin = repu; /* scratch: fill positions for in-edges */
     memcpy(cin, ino, m * sizeof *cin);
     for (size_t i = 0; i < np; i++) {
-        uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+        uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
         if (flag[i] & 1)
             outv[cnt[cen]++] = u, inv[cin[u]++] = cen;
         if (flag[i] & 2)

@@ -242,6 +242,8 @@ void cl_lcs_pm4(const uint64_t *pm, int la, const uint8_t *const b[4], const int
     }
 }
 
+#define LCS_MAX_WORDS 8
+
 int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb)
 {
     if (la > lb) {
@@ -252,11 +254,42 @@ int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb)
         la = lb;
         lb = x;
     }
-    if (la > 64)
+    if (la <= 64) {
+        uint64_t pm[ALN_ALPHABET];
+        cl_lcs_prepare(a, la, pm);
+        return cl_lcs_pm(pm, la, b, lb);
+    }
+    if (la > 64 * LCS_MAX_WORDS)
         return la;
-    uint64_t pm[ALN_ALPHABET];
-    cl_lcs_prepare(a, la, pm);
-    return cl_lcs_pm(pm, la, b, lb);
+    /* multi-word form: V' = (V + U) | (V - U) with U = V & PM[c] a subset
+     * of V, so V - U = V & ~U and only the addition carries across words */
+    int nw = (la + 63) / 64;
+    uint64_t pm[ALN_ALPHABET][LCS_MAX_WORDS], v[LCS_MAX_WORDS];
+    memset(pm, 0, sizeof pm);
+    for (int i = 0; i < la; i++)
+        pm[a[i]][i / 64] |= 1ULL << (i % 64);
+    for (int w = 0; w < nw; w++)
+        v[w] = ~0ULL;
+    int rem = la % 64;
+    uint64_t last = rem ? (1ULL << rem) - 1 : ~0ULL;
+    v[nw - 1] = last;
+    for (int j = 0; j < lb; j++) {
+        const uint64_t *p = pm[b[j]];
+        uint64_t carry = 0;
+        for (int w = 0; w < nw; w++) {
+            uint64_t u = v[w] & p[w];
+            uint64_t sum = v[w] + u;
+            uint64_t c1 = sum < v[w];
+            uint64_t sum2 = sum + carry;
+            carry = c1 | (sum2 < sum);
+            v[w] = sum2 | (v[w] & ~u);
+        }
+        v[nw - 1] &= last;
+    }
+    int ones = 0;
+    for (int w = 0; w < nw; w++)
+        ones += popcount64(v[w]);
+    return la - ones;
 }
 
 int cl_min_matches(const cl_opts *o, int la, int lb)

@@ -34,7 +34,7 @@ int cl_may_pass(const cl_opts *o, int la, const int *ca, int lb, const int *cb);
 int cl_may_pass_len(const cl_opts *o, int la, int lb);
 
 /* Length of a longest common subsequence of code strings a and b (exact
- * when the shorter is <= 64 long, else the shorter length): an upper bound
+ * when the shorter is <= 512 long, else the shorter length): an upper bound
  * on the matches of any alignment. */
 int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb);
 /* Position masks of codes a[0..min(la, 64)) for cl_lcs_pm. */

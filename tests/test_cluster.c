@@ -3,6 +3,7 @@
  * determinism, and missed merges on real CDRH3s. */
 #include "cluster.h"
 #include "cluster_io.h"
+#include "cluster_util.h"
 #include "ref_align.h"
 #include "testutil.h"
 #include "tg.h"
@@ -320,6 +321,52 @@ START_TEST(real_cdrh3)
 }
 END_TEST
 
+/* LCS by dynamic programming (the reference for the bit-parallel forms). */
+static int lcs_dp(const uint8_t *a, int la, const uint8_t *b, int lb)
+{
+    int *row = calloc((size_t)lb + 1, sizeof *row);
+    for (int i = 0; i < la; i++) {
+        int diag = 0;
+        for (int j = 0; j < lb; j++) {
+            int up = row[j + 1];
+            row[j + 1] = a[i] == b[j] ? diag + 1 : (up > row[j] ? up : row[j]);
+            diag = up;
+        }
+    }
+    int r = row[lb];
+    free(row);
+    return r;
+}
+
+START_TEST(lcs_bounds)
+{
+    tg_rng g;
+    tg_rng_seed(&g, 9);
+    uint8_t a[700], b[700];
+    for (int it = 0; it < 600; it++) {
+        int la = (int)(tg_rng_next(&g) % (it < 300 ? 70 : 600)), lb = (int)(tg_rng_next(&g) % 600);
+        int alpha = it % 3 == 0 ? 2 : 21;
+        for (int i = 0; i < la; i++)
+            a[i] = (uint8_t)(tg_rng_next(&g) % (uint64_t)alpha);
+        for (int i = 0; i < lb; i++)
+            b[i] = (uint8_t)(tg_rng_next(&g) % (uint64_t)alpha);
+        int shorter = la < lb ? la : lb;
+        int want = shorter > 512 ? shorter : lcs_dp(a, la, b, lb);
+        ck_assert_int_eq(cl_lcs_bound(a, la, b, lb), want);
+        ck_assert_int_eq(cl_lcs_bound(b, lb, a, la), want);
+        if (la <= 64 && lb >= 4) { /* interleaved form */
+            uint64_t pm[ALN_ALPHABET];
+            cl_lcs_prepare(a, la, pm);
+            const uint8_t *bs[4] = {b, b + 1, b + 2, b + 3};
+            int lbs[4] = {lb, lb - 1, lb - 3, lb - 4}, out[4];
+            cl_lcs_pm4(pm, la, bs, lbs, out);
+            for (int x = 0; x < 4; x++)
+                ck_assert_int_eq(out[x], lcs_dp(a, la, bs[x], lbs[x]));
+        }
+    }
+}
+END_TEST
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -380,6 +427,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, edge_inputs);
     tcase_add_test(tc, column_input);
+    tcase_add_test(tc, lcs_bounds);
     tcase_add_test(tc, families_invariant_and_determinism);
     tcase_add_test(tc, missed_merges_detects);
     tcase_add_test(tc, real_cdrh3);
