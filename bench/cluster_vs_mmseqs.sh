@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks `ablm cluster` against MMseqs2 on CDRH3s in one run and writes
-# docs/performance.md (clustering section).
+# Benchmarks `ablm cluster` against MMseqs2 on CDRH3s and heavy chains in
+# one run and prints the table of docs/performance.md (clustering section),
+# with the load average before and after (the machine may be shared).
 #   bench/cluster_vs_mmseqs.sh [--size N] [--greedy-size N] [--sample N] [--threads N] [--workdir DIR]
 # Steps: extract real CDRH3s and heavy chains from ../shared/data/oas-paired,
 # make N CDRH3-like sequences by mutating real ones (seed 1), then run
@@ -51,6 +52,7 @@ $BC mutate "$WORK/cdr3.txt" "$SIZE" 1 "$WORK/cdrh3_$SIZE.fasta"
 if [ "$GSIZE" != "$SIZE" ]; then $BC mutate "$WORK/cdr3.txt" "$GSIZE" 1 "$WORK/cdrh3_$GSIZE.fasta"; fi
 
 ROWS="$WORK/rows.md"; : > "$ROWS"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 MM="--sub-mat VTML40.out --gap-open 16 --gap-extend 2 -c 0.8 --cov-mode 0 --threads $THREADS"
 LIN="--kmer-per-seq 5 -k 6 --spaced-kmer-mode 1 --spaced-kmer-pattern 11011101"
 
@@ -59,8 +61,9 @@ run() {
   local name=$1 fa=$2 n=$3 id=$4 tsv=$5; shift 6
   echo "== $name ($n sequences, min-seq-id $id)" >&2
   /usr/bin/time -v "$@" > "$WORK/$name.out" 2> "$WORK/$name.time" || { tail -20 "$WORK/$name.time" >&2; exit 1; }
-  local wall rss chk
+  local wall rss chk cpu
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$WORK/$name.time")
+  cpu=$(awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.1f", u+s}' "$WORK/$name.time")
   rss=$(awk -F': ' '/Maximum resident set size/{printf "%.0f", $2/1024}' "$WORK/$name.time")
   chk=$($BC check "$fa" "$tsv" "$id" "$SAMPLE" "$THREADS")
   echo "$chk" >&2
@@ -68,7 +71,7 @@ run() {
   cl=$(sed 's/.*clusters=\([0-9]*\).*/\1/' <<<"$chk"); vi=$(sed 's/.*violations=\([0-9]*\).*/\1/' <<<"$chk")
   mi=$(sed 's/.*missed=\([0-9]*\).*/\1/' <<<"$chk"); sa=$(sed 's/.*sampled=\([0-9]*\).*/\1/' <<<"$chk")
   ra=$(awk -v m="$mi" -v s="$sa" 'BEGIN{printf "%.1f%%", s ? 100*m/s : 0}')
-  echo "| $name | $n | $id | $wall | $rss | $cl | $vi | $mi/$sa ($ra) |" >> "$ROWS"
+  echo "| $name | $n | $id | $wall | $cpu | $rss | $cl | $vi | $mi/$sa ($ra) |" >> "$ROWS"
 }
 
 F=$WORK/cdrh3_$SIZE.fasta
@@ -94,8 +97,10 @@ run "mmseqs-linclust-heavy-0.7" "$H" "$NH" 0.7 "$WORK/mm_h_0.7_cluster.tsv" -- \
   mmseqs easy-linclust "$H" "$WORK/mm_h_0.7" "$WORK/tmp" --min-seq-id 0.7 $MM $LIN -v 1
 
 {
-  echo "| run | sequences | min-seq-id | wall (m:s) | peak RSS (MB) | clusters | members below thresholds | missed merges (sampled reps) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "Load average (1, 5, 15 min) at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)."
+  echo
+  echo "| run | sequences | min-seq-id | wall (m:s) | CPU (s) | peak RSS (MB) | clusters | members below thresholds | missed merges (sampled reps) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   cat "$ROWS"
 } > "$WORK/table.md"
 cat "$WORK/table.md"

@@ -1,5 +1,6 @@
 /* align: Smith-Waterman with affine gaps, traceback for identity/coverage. */
 #include "align.h"
+#include "align_simd.h"
 
 #include "tg.h"
 
@@ -92,9 +93,9 @@ void aln_encode(const char *s, int n, uint8_t *out)
         out[i] = aln_codes[(unsigned char)s[i]];
 }
 
-static const int8_t (*matrix_of(aln_matrix m))[21] { return m == ALN_BLOSUM62 ? BLOSUM62 : VTML40; }
+const int8_t (*aln_matrix_rows(aln_matrix m))[21] { return m == ALN_BLOSUM62 ? BLOSUM62 : VTML40; }
 
-int aln_score(aln_matrix m, int a, int b) { return matrix_of(m)[a][b]; }
+int aln_score(aln_matrix m, int a, int b) { return aln_matrix_rows(m)[a][b]; }
 
 char aln_letter(int c) { return c >= 0 && c < 21 ? LETTERS[c] : '?'; }
 
@@ -115,12 +116,45 @@ enum { SRC_ZERO = 0, SRC_DIAG = 1, SRC_E = 2, SRC_F = 3, E_OPEN = 4, F_OPEN = 8 
 int aln_align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
                     aln_result *out)
 {
+    return aln_align_codes_impl(p, q, n, t, m, ALN_IMPL_AUTO, out);
+}
+
+static aln_impl auto_impl(int n)
+{
+    static int avx2 = -1; /* benign race: every thread computes the same value */
+    if (avx2 < 0)
+        avx2 = aln_simd_supported(ALN_IMPL_AVX2);
+    if (avx2 && n >= 64)
+        return ALN_IMPL_AVX2;
+    return aln_simd_supported(ALN_IMPL_SSE2) ? ALN_IMPL_SSE2 : ALN_IMPL_SCALAR;
+}
+
+static int align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                       aln_impl impl, aln_ws *ws, aln_result *out);
+
+int aln_align_codes_impl(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                         aln_impl impl, aln_result *out)
+{
+    return align_codes(p, q, n, t, m, impl, NULL, out);
+}
+
+int aln_align_codes_ws(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                       aln_ws *ws, aln_result *out)
+{
+    return align_codes(p, q, n, t, m, ALN_IMPL_AUTO, ws, out);
+}
+
+static int align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t *t, int m,
+                       aln_impl impl, aln_ws *ws, aln_result *out)
+{
     if (!p || !out || n < 0 || m < 0 || (n && !q) || (m && !t))
         return tg_error(TG_ERR_ARG, "aln_align: NULL sequence or negative length");
     if (p->gap_open < 0 || p->gap_extend < 0)
         return tg_error(TG_ERR_ARG, "aln_align: negative gap cost (open %d, extend %d)",
                         p->gap_open, p->gap_extend);
-    const int8_t(*S)[21] = matrix_of(p->matrix);
+    if (!aln_simd_supported(impl))
+        return tg_error(TG_ERR_ARG, "aln_align: implementation %d not available on this CPU", (int)impl);
+    const int8_t(*S)[21] = aln_matrix_rows(p->matrix);
     set_empty(out);
     if (n == m && (n == 0 || !memcmp(q, t, (size_t)n))) {
         int sc = 0;
@@ -137,6 +171,13 @@ int aln_align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t 
     }
     if (n == 0 || m == 0)
         return TG_OK;
+    if (impl == ALN_IMPL_AUTO)
+        impl = auto_impl(n);
+    if (impl != ALN_IMPL_SCALAR) {
+        int rc = aln_simd_align(p, q, n, t, m, impl, ws, out);
+        if (rc != ALN_SIMD_DECLINED)
+            return rc;
+    }
 
     size_t cells = (size_t)n * (size_t)m;
     uint8_t dstack[STACK_CELLS];
@@ -233,19 +274,25 @@ int aln_align_codes(const aln_params *p, const uint8_t *q, int n, const uint8_t 
                 i--;
             }
         }
-        out->score = best;
-        out->aln_len = cols;
-        out->matches = matches;
-        out->identity = (double)matches / cols;
-        out->qstart = i;
-        out->qend = bi;
-        out->tstart = j;
-        out->tend = bj;
-        out->qcov = (double)(bi - i + 1) / n;
-        out->tcov = (double)(bj - j + 1) / m;
+        aln_set_result(out, best, cols, matches, i, bi, n, j, bj, m);
     }
     tg_free(heap);
     return TG_OK;
+}
+
+void aln_set_result(aln_result *out, int score, int cols, int matches, int qs, int qe, int n, int ts,
+                    int te, int m)
+{
+    out->score = score;
+    out->aln_len = cols;
+    out->matches = matches;
+    out->identity = (double)matches / cols;
+    out->qstart = qs;
+    out->qend = qe;
+    out->tstart = ts;
+    out->tend = te;
+    out->qcov = (double)(qe - qs + 1) / n;
+    out->tcov = (double)(te - ts + 1) / m;
 }
 
 int aln_align(const aln_params *p, const char *q, int qlen, const char *t, int tlen,

@@ -21,6 +21,7 @@
 #ifndef ABLM_ALIGN_H
 #define ABLM_ALIGN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { ALN_VTML40, ALN_BLOSUM62 } aln_matrix;
@@ -57,6 +58,17 @@ int aln_score(aln_matrix m, int a, int b);
 /* Letter of code c ("ACDEFGHIKLMNPQRSTVWYX"[c]). */
 char aln_letter(int c);
 
+/* Implementations of the same alignment (identical results): a scalar
+ * Gotoh with direction bytes, and a striped 16-bit SIMD fill (SSE2 or AVX2,
+ * chosen at run time) that stores H and traces back from it. AUTO picks the
+ * SIMD one the CPU has (AVX2 for queries of 64+ residues, else SSE2) and
+ * falls back to the scalar one where 16 bits could overflow (scores near
+ * 32767, i.e. sequences of thousands of residues) or gap open < extend. */
+typedef enum { ALN_IMPL_AUTO, ALN_IMPL_SCALAR, ALN_IMPL_SSE2, ALN_IMPL_AVX2 } aln_impl;
+
+/* 1 if impl can run on this CPU (AUTO and SCALAR always). */
+int aln_simd_supported(aln_impl impl);
+
 /* Local (Smith-Waterman, affine gaps) alignment of q and t (amino acid
  * letters; others scored as X). Returns TG_OK, TG_ERR_ARG (NULL/negative
  * arguments or bad params) or TG_ERR_NOMEM. Thread safe. */
@@ -65,6 +77,27 @@ int aln_align(const aln_params *p, const char *q, int qlen, const char *t, int t
 /* aln_align on sequences already encoded with aln_encode. */
 int aln_align_codes(const aln_params *p, const uint8_t *q, int qlen, const uint8_t *t,
                     int tlen, aln_result *out);
+/* aln_align_codes with a given implementation (for tests and benchmarks);
+ * an implementation the CPU lacks (aln_simd_supported) gives TG_ERR_ARG. */
+int aln_align_codes_impl(const aln_params *p, const uint8_t *q, int qlen, const uint8_t *t,
+                         int tlen, aln_impl impl, aln_result *out);
+
+/* Reusable buffers of one thread's alignments; zero-initialise
+ * (aln_ws ws = {0}) and release with aln_ws_free. Consecutive alignments
+ * with the same query (and matrix) reuse its profile. */
+typedef struct {
+    void *prof_mem, *work_mem;
+    int16_t *prof, *work;
+    size_t prof_cap, work_cap; /* int16 entries */
+    uint8_t *q;                /* query of the stored profile */
+    size_t qcap;
+    int qn, matrix, impl, valid;
+} aln_ws;
+void aln_ws_free(aln_ws *ws);
+/* aln_align_codes using workspace ws (not shared between threads). Same
+ * results. */
+int aln_align_codes_ws(const aln_params *p, const uint8_t *q, int qlen, const uint8_t *t, int tlen,
+                       aln_ws *ws, aln_result *out);
 
 /* 1 if r reaches min_seq_id and coverage c under cov_mode (0: both
  * sequences, 1: target, 2: query) — MMseqs2's -c/--cov-mode semantics.

@@ -5,6 +5,7 @@
 #include "tg.h"
 
 #include <omp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ void cl_opts_default(cl_opts *o)
     o->greedy_k = 3;
     o->greedy_max_postings = 20000;
     o->max_candidates = 1000;
+    o->max_lcs_checks = 3000;
 }
 
 static double now(void)
@@ -281,7 +283,7 @@ static int linclust(ctx *c, uint32_t *repu)
         for (size_t x = a; x < b; x++) {
             uint32_t u = (uint32_t)keys[x];
             if (u != cen)
-                keys[np++] = (uint64_t)u << 32 | cen;
+                keys[np++] = (uint64_t)cen << 32 | u; /* by centre: profile reuse */
         }
     }
     rc = TG_ERR_NOMEM;
@@ -310,19 +312,22 @@ static int linclust(ctx *c, uint32_t *repu)
         int tid = omp_get_thread_num();
         uint8_t *qb = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1), *sb = qb + c->maxlen;
         int cq[ALN_ALPHABET], cm[ALN_ALPHABET];
+        aln_ws ws = {0}; /* pairs come grouped by centre: its profile is reused */
 #pragma omp for schedule(dynamic, 256) reduction(| : err)
         for (size_t i = 0; i < np; i++) {
-            uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+            uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
             int lc = ulen(c, cen), lu = ulen(c, u);
             aln_encode(useq(c, cen), lc, qb);
             aln_encode(useq(c, u), lu, sb);
             cl_composition(qb, lc, cq);
             cl_composition(sb, lu, cm);
             uint8_t f = 0;
+            int lcs = -1;
             if ((cl_may_pass(o, lc, cq, lu, cm) || cl_may_pass(o, lu, cm, lc, cq)) &&
-                (cl_may_pass_lcs(o, qb, lc, sb, lu) || cl_may_pass_lcs(o, sb, lu, qb, lc))) {
+                (lcs = cl_lcs_bound(qb, lc, sb, lu), cl_may_pass_matches(o, lcs, lc, lu) ||
+                                                        cl_may_pass_matches(o, lcs, lu, lc))) {
                 aln_result r;
-                if (aln_align_codes(&o->aln, qb, lc, sb, lu, &r)) {
+                if (aln_align_codes_ws(&o->aln, qb, lc, sb, lu, &ws, &r)) {
                     err |= 1;
                 } else {
                     f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode); /* cen -> u */
@@ -332,6 +337,7 @@ static int linclust(ctx *c, uint32_t *repu)
             }
             flag[i] = f;
         }
+        aln_ws_free(&ws);
     }
     c->n_aln += np;
     if (err) {
@@ -346,7 +352,7 @@ static int linclust(ctx *c, uint32_t *repu)
         goto done;
     size_t nedge = 0;
     for (size_t i = 0; i < np; i++) {
-        uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+        uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
         if (flag[i] & 1)
             outo[cen + 1]++, ino[u + 1]++, nedge++;
         if (flag[i] & 2)
@@ -365,7 +371,7 @@ static int linclust(ctx *c, uint32_t *repu)
     uint32_t *cin = repu; /* scratch: fill positions for in-edges */
     memcpy(cin, ino, m * sizeof *cin);
     for (size_t i = 0; i < np; i++) {
-        uint32_t u = (uint32_t)(pairs[i] >> 32), cen = (uint32_t)pairs[i];
+        uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
         if (flag[i] & 1)
             outv[cnt[cen]++] = u, inv[cin[u]++] = cen;
         if (flag[i] & 2)
@@ -429,24 +435,33 @@ done:
 /* ---- greedy ------------------------------------------------------------ */
 
 typedef struct {
-    uint32_t *p;
+    uint32_t *p;   /* representative ordinals, ascending */
+    uint16_t *pos; /* first position of the k-mer in each (clamped to 65535) */
     uint32_t n, cap;
 } posting;
 
+/* Per representative, per thread: hits of the current query. */
+typedef struct {
+    uint8_t count; /* shared k-mers (saturating) */
+    uint8_t diag;  /* hits on the same diagonal as the previous hit (saturating) */
+    int16_t last;  /* diagonal (rep position - query position) of the last hit, clamped */
+} ghit;
+
 /* Per-thread search state. */
 typedef struct {
-    uint32_t *count;  /* per rep ordinal */
-    uint64_t *touched;
-    uint32_t *qk;     /* distinct k-mers of the query */
+    ghit *hit;        /* per rep ordinal */
+    uint32_t *touched;
+    uint32_t *qk;     /* distinct k-mers of the query, by first position */
+    uint16_t *qpos;   /* their first positions */
+    uint64_t *kbuf;   /* scratch for distinct_kmers */
+    uint32_t *cand;   /* candidates ordered by rank */
+    uint8_t *prio;    /* identity bounds of kept candidates */
+    uint16_t *key;    /* rank key of each touched candidate */
+    int *mm, *mm_stamp; /* per rep length: cl_min_matches for the current query */
+    int stamp;
     uint8_t *qc, *rc; /* codes of member and candidate rep */
     int *hist;
 } gbuf;
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -454,25 +469,39 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Distinct contiguous k-mers (no X) of codes[0..L) into out; returns count. */
-static int distinct_kmers(const uint8_t *codes, int L, int k, uint32_t *out)
+#define GREEDY_MAX_QK 32767 /* k-mers per query used for ranking (fits the uint16 counts) */
+
+/* Distinct contiguous k-mers (no X) of codes[0..L) with their first
+ * positions, in order of position, into km/pos (at most GREEDY_MAX_QK);
+ * returns the count. buf: scratch of L entries. */
+static int distinct_kmers(const uint8_t *codes, int L, int k, uint64_t *buf, uint32_t *km, uint16_t *pos)
 {
     int n = 0;
     for (int p = 0; p + k <= L; p++) {
-        uint32_t km = 0;
+        uint32_t x = 0;
         int bad = 0;
         for (int w = 0; w < k; w++) {
             bad |= codes[p + w] == 20;
-            km = km * 21 + codes[p + w];
+            x = x * 21 + codes[p + w];
         }
         if (!bad)
-            out[n++] = km;
+            buf[n++] = (uint64_t)x << 32 | (uint32_t)p;
     }
-    qsort(out, (size_t)n, sizeof *out, cmp_u32);
+    qsort(buf, (size_t)n, sizeof *buf, cmp_u64);
     int d = 0;
     for (int i = 0; i < n; i++)
-        if (!d || out[i] != out[d - 1])
-            out[d++] = out[i];
+        if (!d || buf[i] >> 32 != buf[d - 1] >> 32)
+            buf[d++] = buf[i];
+    for (int i = 0; i < d; i++) /* position-major for the diagonal runs */
+        buf[i] = buf[i] << 32 | buf[i] >> 32;
+    qsort(buf, (size_t)d, sizeof *buf, cmp_u64);
+    if (d > GREEDY_MAX_QK)
+        d = GREEDY_MAX_QK;
+    for (int i = 0; i < d; i++) {
+        km[i] = (uint32_t)buf[i];
+        uint32_t p = (uint32_t)(buf[i] >> 32);
+        pos[i] = (uint16_t)(p > 65535 ? 65535 : p);
+    }
     return d;
 }
 
@@ -480,78 +509,226 @@ typedef struct {
     ctx *c;
     posting *idx;
     uint32_t *rep_list; /* ordinal -> unique id */
+    uint8_t *codes;     /* codes of every representative, concatenated */
+    size_t *code_off;   /* ordinal -> offset in codes */
 } gstate;
+
+/* 1 if member codes m (lm) reach the thresholds against rep codes r (lr)
+ * by alignment, 0 if not, -1 (and *err set) on failure. */
+static int greedy_try(const cl_opts *o, const uint8_t *r, int lr, const uint8_t *m, int lm, int *err)
+{
+    aln_result res;
+    if (aln_align_codes(&o->aln, r, lr, m, lm, &res)) {
+        *err = 1;
+        return -1;
+    }
+    return aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode);
+}
+
+#define GREEDY_DIRECT 4 /* candidates aligned in k-mer rank order before LCS ranking */
 
 /* First representative (ordinal >= lo) that member u (codes/k-mers in b)
  * reaches the thresholds against, by shared k-mers then ordinal; UINT32_MAX
  * if none. *naln counts alignments; *err set on failure. */
-static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo,
-                            size_t *naln, int *err)
+/* Smallest ordinal in [lo, hi) whose representative is short enough to
+ * pass against a member of length lu (representatives come in
+ * non-increasing length order, and for lengths >= lu passing is possible
+ * exactly up to some length, as cl_min_matches grows with the longer
+ * length); hi if none. */
+static uint32_t first_fitting(const gstate *g, int lu, uint32_t lo, uint32_t hi)
+{
+    const cl_opts *o = g->c->o;
+    int a = lu, z = g->c->maxlen; /* largest fitting length in [a, z] */
+    if (cl_min_matches(o, a, lu) == INT_MAX)
+        return hi;
+    while (a < z) {
+        int mid = a + (z - a + 1) / 2;
+        if (cl_min_matches(o, mid, lu) != INT_MAX)
+            a = mid;
+        else
+            z = mid - 1;
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (g->code_off[mid + 1] - g->code_off[mid] > (size_t)a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Limits of one search pass: k-mers in at most max_post representatives,
+ * LCS checks, alignments. */
+typedef struct {
+    uint32_t max_post;
+    size_t lcs_cap;
+    int mc;
+} gpass;
+
+static uint32_t greedy_pass(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo, uint32_t hi,
+                            const gpass *ps, size_t *naln, int *err)
 {
     const cl_opts *o = g->c->o;
     size_t nt = 0;
+    /* representatives too long to pass are skipped exactly: they are the
+     * lowest ordinals */
+    lo = first_fitting(g, ulen(g->c, u), lo, hi);
+    /* query k-mers in position order: a hit on the same diagonal as the
+     * representative's previous hit extends a diagonal run */
     for (int i = 0; i < nq; i++) {
         const posting *P = &g->idx[b->qk[i]];
-        if (P->n > (uint32_t)o->greedy_max_postings)
+        if (P->n > ps->max_post)
             continue;
+        int32_t qp = b->qpos[i];
         for (uint32_t e = P->n; e-- > 0;) {
             uint32_t r = P->p[e];
             if (r < lo)
                 break;
-            if (b->count[r]++ == 0)
+            ghit *h = &b->hit[r];
+            int32_t d = (int32_t)P->pos[e] - qp;
+            d = d < INT16_MIN ? INT16_MIN : d > INT16_MAX ? INT16_MAX : d;
+            if (h->count == 0) {
                 b->touched[nt++] = r;
+                h->count = 1;
+            } else {
+                h->count += h->count < 255;
+                h->diag += h->last == d && h->diag < 255;
+            }
+            h->last = (int16_t)d;
         }
     }
     if (!nt)
         return UINT32_MAX;
-    /* keep the candidates with the highest counts (>= thr), sort them */
-    int mc = o->max_candidates;
-    uint32_t thr = 1;
-    if (nt > (size_t)mc) {
-        memset(b->hist, 0, sizeof(int) * (size_t)(nq + 1));
-        for (size_t i = 0; i < nt; i++)
-            b->hist[b->count[b->touched[i]]]++;
-        size_t cum = 0;
-        for (thr = (uint32_t)nq; thr > 1; thr--) {
-            cum += (size_t)b->hist[thr];
-            if (cum >= (size_t)mc)
-                break;
+    /* counting sort by rank = shared k-mers + same-diagonal hits,
+     * descending; ties keep the order in which the index lists them */
+    int top = 2 * nq < 510 ? 2 * nq : 510;
+    memset(b->hist, 0, sizeof(int) * (size_t)(top + 2));
+    for (size_t i = 0; i < nt; i++) { /* one pass over the scattered hits */
+        ghit *h = &b->hit[b->touched[i]];
+        int key = h->count + h->diag;
+        b->key[i] = (uint16_t)key;
+        b->hist[key]++;
+        h->count = h->diag = 0;
+    }
+    for (int cn = top, sum = 0; cn >= 1; cn--) {
+        int h = b->hist[cn];
+        b->hist[cn] = sum;
+        sum += h;
+    }
+    for (size_t i = 0; i < nt; i++)
+        b->cand[b->hist[b->key[i]]++] = b->touched[i];
+    const ctx *c = g->c;
+    int lu = ulen(c, u);
+    uint64_t pm[ALN_ALPHABET];
+    if (lu <= 64)
+        cl_lcs_prepare(b->qc, lu, pm);
+    b->stamp++;
+    int mc = ps->mc, tried = 0;
+    size_t nl = 0, lcs_cap = ps->lcs_cap;
+    uint32_t found = UINT32_MAX;
+    /* 1. in k-mer rank order: the LCS bound (an upper bound on identical
+     * columns) rejects candidates that cannot pass for ~length word
+     * operations; the first GREEDY_DIRECT that may pass are aligned at once
+     * (most members find their representative there), the others are kept
+     * with their identity bound lcs / longer length */
+    size_t lim = nt < lcs_cap ? nt : lcs_cap;
+    for (size_t i = 0; i < lim;) {
+        /* groups of 4 for the interleaved LCS */
+        const uint8_t *gc[4];
+        int gl[4], glcs[4], ng = 0;
+        size_t gi[4];
+        for (; i < lim && ng < 4; i++) {
+            if (i + 16 < lim) { /* the candidates are scattered in memory */
+                uint32_t pr = b->cand[i + 16];
+                __builtin_prefetch(g->codes + g->code_off[pr]);
+                if (i + 32 < lim)
+                    __builtin_prefetch(&g->code_off[b->cand[i + 32]]);
+            }
+            uint32_t r = b->cand[i];
+            int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
+            if (b->mm_stamp[lr] != b->stamp) {
+                b->mm_stamp[lr] = b->stamp;
+                b->mm[lr] = cl_min_matches(o, lr, lu);
+            }
+            if (b->mm[lr] == INT_MAX)
+                continue;
+            gc[ng] = g->codes + g->code_off[r];
+            gl[ng] = lr;
+            gi[ng++] = i;
+        }
+        if (ng == 4 && lu <= 64)
+            cl_lcs_pm4(pm, lu, gc, gl, glcs);
+        else
+            for (int x = 0; x < ng; x++)
+                glcs[x] = lu <= 64 ? cl_lcs_pm(pm, lu, gc[x], gl[x]) : cl_lcs_bound(gc[x], gl[x], b->qc, lu);
+        for (int x = 0; x < ng; x++) {
+            int lr = gl[x], lcs = glcs[x];
+            if (lcs < b->mm[lr])
+                continue;
+            uint32_t r = b->cand[gi[x]];
+            if (gi[x] < GREEDY_DIRECT) {
+                tried++;
+                int ok = greedy_try(o, gc[x], lr, b->qc, lu, err);
+                if (ok) {
+                    found = ok > 0 ? r : UINT32_MAX;
+                    goto out;
+                }
+                continue;
+            }
+            b->touched[nl] = r;
+            b->prio[nl++] = (uint8_t)(lcs * 64 / (lr > lu ? lr : lu));
         }
     }
-    size_t nc = 0;
-    for (size_t i = 0; i < nt; i++) {
-        uint32_t r = (uint32_t)b->touched[i], cn = b->count[r];
-        b->count[r] = 0;
-        if (cn >= thr)
-            b->touched[nc++] = (uint64_t)(UINT32_MAX - cn) << 32 | r;
+    /* 2. the rest by identity bound, descending (stable: ties keep the
+     * k-mer rank order) */
+    int hist[66] = {0};
+    for (size_t i = 0; i < nl; i++)
+        hist[b->prio[i]]++;
+    for (int v = 64, sum = 0; v >= 0; v--) {
+        int h = hist[v];
+        hist[v] = sum;
+        sum += h;
     }
-    qsort(b->touched, nc, sizeof *b->touched, cmp_u64);
-    const ctx *c = g->c;
-    int lu = ulen(c, u), cm[ALN_ALPHABET], cr[ALN_ALPHABET];
-    cl_composition(b->qc, lu, cm);
-    int tried = 0;
-    for (size_t i = 0; i < nc && tried < mc; i++) {
-        uint32_t r = (uint32_t)b->touched[i], ru = g->rep_list[r];
-        int lr = ulen(c, ru);
-        if (!cl_may_pass_len(o, lr, lu))
-            continue;
-        aln_encode(useq(c, ru), lr, b->rc);
-        cl_composition(b->rc, lr, cr);
-        if (!cl_may_pass(o, lr, cr, lu, cm) || !cl_may_pass_lcs(o, b->rc, lr, b->qc, lu))
-            continue;
-        aln_result res;
+    for (size_t i = 0; i < nl; i++)
+        b->cand[hist[b->prio[i]]++] = b->touched[i];
+    for (size_t i = 0; i < nl && tried < mc; i++) {
+        uint32_t r = b->cand[i];
+        const uint8_t *rc = g->codes + g->code_off[r];
+        int lr = (int)(g->code_off[r + 1] - g->code_off[r]);
         tried++;
-        if (aln_align_codes(&o->aln, b->rc, lr, b->qc, lu, &res)) {
-            *err = 1;
+        int ok = greedy_try(o, rc, lr, b->qc, lu, err);
+        if (ok) {
+            found = ok > 0 ? r : UINT32_MAX;
             break;
         }
-        if (aln_passes(&res, o->min_seq_id, o->coverage, o->cov_mode)) {
-            *naln += (size_t)tried;
-            return r;
-        }
     }
+out:
     *naln += (size_t)tried;
-    return UINT32_MAX;
+    return found;
+}
+
+/* Quick pass limits: only k-mers in at most GREEDY_QUICK_POST
+ * representatives, few checks. Most members find their representative
+ * there; the others get the full search. */
+#define GREEDY_QUICK_POST 400
+#define GREEDY_QUICK_LCS 64
+#define GREEDY_QUICK_ALN 16
+
+/* greedy_pass: a quick pass on the rarer k-mers, then, if nothing passed,
+ * the full search with o's limits. */
+static uint32_t greedy_find(const gstate *g, gbuf *b, uint32_t u, int nq, uint32_t lo, uint32_t hi,
+                            size_t *naln, int *err)
+{
+    const cl_opts *o = g->c->o;
+    gpass full = {(uint32_t)o->greedy_max_postings, (size_t)o->max_lcs_checks, o->max_candidates};
+    gpass quick = {GREEDY_QUICK_POST, GREEDY_QUICK_LCS, GREEDY_QUICK_ALN};
+    if (quick.max_post < full.max_post) {
+        uint32_t r = greedy_pass(g, b, u, nq, lo, hi, &quick, naln, err);
+        if (r != UINT32_MAX || *err)
+            return r;
+    }
+    return greedy_pass(g, b, u, nq, lo, hi, &full, naln, err);
 }
 
 #define GREEDY_BATCH 1024
@@ -570,17 +747,29 @@ static int greedy(ctx *c, uint32_t *repu)
     uint32_t *rep_list = cl_talloc(t, m * sizeof *rep_list, "greedy representatives");
     uint32_t *found = cl_talloc(t, GREEDY_BATCH * sizeof *found, "greedy batch");
     gbuf *bufs = cl_tcalloc(t, (size_t)nt * sizeof *bufs, "greedy buffers");
+    size_t *code_off = cl_talloc(t, (m + 1) * sizeof *code_off, "greedy rep offsets");
+    size_t code_cap = 1 << 16;
+    uint8_t *codes = cl_talloc(t, code_cap, "greedy rep codes");
     size_t naln[256] = {0};
-    if (!ord || !idx || !rep_list || !found || !bufs)
+    if (!ord || !idx || !rep_list || !found || !bufs || !code_off || !codes)
         goto done;
+    code_off[0] = 0;
     for (int i = 0; i < nt; i++) {
         gbuf *b = &bufs[i];
-        b->count = cl_tcalloc(t, m * sizeof *b->count, "greedy counts");
+        b->hit = cl_tcalloc(t, m * sizeof *b->hit, "greedy counts");
         b->touched = cl_talloc(t, m * sizeof *b->touched, "greedy candidates");
         b->qk = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->qk, "greedy k-mers");
+        b->qpos = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->qpos, "greedy k-mers");
+        b->kbuf = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->kbuf, "greedy k-mers");
         b->qc = cl_talloc(t, 2 * (size_t)c->maxlen + 2, "greedy codes");
-        b->hist = cl_talloc(t, ((size_t)c->maxlen + 2) * sizeof *b->hist, "greedy histogram");
-        if (!b->count || !b->touched || !b->qk || !b->qc || !b->hist)
+        b->hist = cl_talloc(t, 516 * sizeof *b->hist, "greedy histogram");
+        b->cand = cl_talloc(t, m * sizeof *b->cand, "greedy candidates");
+        b->prio = cl_talloc(t, m, "greedy candidates");
+        b->key = cl_talloc(t, m * sizeof *b->key, "greedy candidates");
+        b->mm = cl_talloc(t, ((size_t)c->maxlen + 1) * sizeof *b->mm, "greedy length bounds");
+        b->mm_stamp = cl_tcalloc(t, ((size_t)c->maxlen + 1) * sizeof *b->mm_stamp, "greedy length bounds");
+        if (!b->hit || !b->touched || !b->qk || !b->qpos || !b->kbuf || !b->qc || !b->hist || !b->cand || !b->prio || !b->key ||
+            !b->mm || !b->mm_stamp)
             goto done;
         b->rc = b->qc + c->maxlen + 1;
     }
@@ -589,13 +778,14 @@ static int greedy(ctx *c, uint32_t *repu)
     if ((rc = cl_radix_sort(t, ord, NULL, m, 64)))
         goto done;
     rc = TG_ERR_NOMEM;
-    gstate g = {c, idx, rep_list};
+    gstate g = {c, idx, rep_list, codes, code_off};
     uint32_t nrep = 0;
     int err = 0;
-    double t0 = now(), last = t0;
+    double t0 = now(), last = t0, tpar = 0, tser = 0;
     for (size_t b0 = 0; b0 < m; b0 += GREEDY_BATCH) {
         size_t b1 = b0 + GREEDY_BATCH < m ? b0 + GREEDY_BATCH : m;
         uint32_t limit = nrep;
+        double tb0 = now();
         if (limit) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 8) reduction(| : err)
             for (size_t x = b0; x < b1; x++) {
@@ -604,8 +794,8 @@ static int greedy(ctx *c, uint32_t *repu)
                 uint32_t u = (uint32_t)ord[x];
                 int L = ulen(c, u);
                 aln_encode(useq(c, u), L, b->qc);
-                int nq = distinct_kmers(b->qc, L, k, b->qk);
-                found[x - b0] = greedy_find(&g, b, u, nq, 0, &naln[tid], &err);
+                int nq = distinct_kmers(b->qc, L, k, b->kbuf, b->qk, b->qpos);
+                found[x - b0] = greedy_find(&g, b, u, nq, 0, limit, &naln[tid], &err);
             }
         } else {
             for (size_t x = b0; x < b1; x++)
@@ -614,14 +804,16 @@ static int greedy(ctx *c, uint32_t *repu)
         if (err)
             goto done;
         /* in order: finish against reps created in this batch */
+        double ts0 = now();
+        tpar += ts0 - tb0;
         gbuf *b = &bufs[0];
         for (size_t x = b0; x < b1; x++) {
             uint32_t u = (uint32_t)ord[x], r = found[x - b0];
             int L = ulen(c, u);
             aln_encode(useq(c, u), L, b->qc);
-            int nq = distinct_kmers(b->qc, L, k, b->qk);
+            int nq = distinct_kmers(b->qc, L, k, b->kbuf, b->qk, b->qpos);
             if (r == UINT32_MAX && nrep > limit)
-                r = greedy_find(&g, b, u, nq, limit, &naln[0], &err);
+                r = greedy_find(&g, b, u, nq, limit, nrep, &naln[0], &err);
             if (err)
                 goto done;
             if (r != UINT32_MAX) {
@@ -631,19 +823,34 @@ static int greedy(ctx *c, uint32_t *repu)
             r = nrep++;
             rep_list[r] = u;
             repu[u] = u;
+            if (code_off[r] + (size_t)L > code_cap) {
+                while (code_off[r] + (size_t)L > code_cap)
+                    code_cap *= 2;
+                uint8_t *nc = cl_trealloc(t, codes, code_cap, "greedy rep codes");
+                if (!nc)
+                    goto done;
+                codes = g.codes = nc;
+            }
+            memcpy(codes + code_off[r], b->qc, (size_t)L);
+            code_off[r + 1] = code_off[r] + (size_t)L;
             for (int i = 0; i < nq; i++) {
                 posting *P = &idx[b->qk[i]];
                 if (P->n == P->cap) {
                     uint32_t nc = P->cap ? 2 * P->cap : 4;
                     uint32_t *np = cl_trealloc(t, P->p, nc * sizeof *np, "greedy k-mer index");
-                    if (!np)
+                    if (np)
+                        P->p = np;
+                    uint16_t *npos = np ? cl_trealloc(t, P->pos, nc * sizeof *npos, "greedy k-mer index") : NULL;
+                    if (!npos)
                         goto done;
-                    P->p = np;
+                    P->pos = npos;
                     P->cap = nc;
                 }
+                P->pos[P->n] = b->qpos[i];
                 P->p[P->n++] = r;
             }
         }
+        tser += now() - ts0;
         if (o->progress && now() - last > 5) {
             last = now();
             double el = last - t0;
@@ -654,25 +861,34 @@ static int greedy(ctx *c, uint32_t *repu)
     for (int i = 0; i < nt; i++)
         c->n_aln += naln[i];
     if (o->progress)
-        fprintf(stderr, "cluster: greedy %.2fs\n", now() - t0);
+        fprintf(stderr, "cluster: greedy %.2fs (parallel search %.2fs, in-order finish %.2fs)\n", now() - t0, tpar, tser);
     rc = TG_OK;
 done:
     if (idx)
         for (size_t i = 0; i < nb; i++)
-            cl_tfree(t, idx[i].p);
+            cl_tfree(t, idx[i].p), cl_tfree(t, idx[i].pos);
     if (bufs)
         for (int i = 0; i < nt; i++) {
-            cl_tfree(t, bufs[i].count);
+            cl_tfree(t, bufs[i].hit);
+            cl_tfree(t, bufs[i].qpos);
+            cl_tfree(t, bufs[i].kbuf);
             cl_tfree(t, bufs[i].touched);
             cl_tfree(t, bufs[i].qk);
             cl_tfree(t, bufs[i].qc);
             cl_tfree(t, bufs[i].hist);
+            cl_tfree(t, bufs[i].cand);
+            cl_tfree(t, bufs[i].prio);
+            cl_tfree(t, bufs[i].key);
+            cl_tfree(t, bufs[i].mm);
+            cl_tfree(t, bufs[i].mm_stamp);
         }
     cl_tfree(t, bufs);
     cl_tfree(t, idx);
     cl_tfree(t, ord);
     cl_tfree(t, rep_list);
     cl_tfree(t, found);
+    cl_tfree(t, code_off);
+    cl_tfree(t, codes);
     return rc;
 }
 

@@ -16,20 +16,24 @@
  * and takes them, until every sequence is assigned.
  *
  * CL_GREEDY (CD-HIT-like): sequences longest first (ties: lower index); each
- * joins the first existing representative, in order of shared k-mers
- * (greedy_k contiguous, ties: older representative), that it reaches the
- * thresholds against; otherwise it becomes a representative. Candidates
- * come from a k-mer index over representatives (k-mers in more than
- * greedy_max_postings representatives are skipped as uninformative); at most
- * max_candidates alignments per sequence. Sequences are processed in
- * batches of 1024: the search against representatives from earlier batches
- * runs in parallel, then the batch is finished in order against the
- * representatives it created, so the result does not depend on the thread
- * count.
+ * joins the first existing representative, in the search order below, that
+ * it reaches the thresholds against; otherwise it becomes a representative.
+ * Candidates come from a greedy_k-mer index over representatives (k-mers in
+ * more than greedy_max_postings representatives are skipped). Search: a
+ * quick pass on the rare k-mers, then if nothing passed a full pass;
+ * candidates ranked by shared k-mers + same-diagonal hits, rejected exactly
+ * by length and by an LCS bound on identical columns (at most
+ * max_lcs_checks), the first 4 survivors aligned in rank order, the rest in
+ * order of their identity bound (at most max_candidates alignments).
+ * Representatives too long to pass are skipped exactly. Sequences are
+ * processed in batches of 1024: the search against representatives from
+ * earlier batches runs in parallel, then the batch is finished in order
+ * against the representatives it created, so the result does not depend on
+ * the thread count.
  *
  * Memory (internal, besides the caller's sequences and rep[]): linclust
  * about 24 + 40 * kmer_per_seq bytes per sequence at peak; greedy about
- * 40 bytes per sequence + 12 bytes per sequence per thread + 4 bytes per
+ * 40 bytes per sequence + 15 bytes per sequence per thread + 6 bytes per
  * k-mer of each representative. cl_stats.peak_bytes reports the measured
  * peak. */
 #ifndef ABLM_CLUSTER_H
@@ -56,6 +60,7 @@ typedef struct {
     int greedy_k;               /* greedy: index k-mer length, default 3 (1..5) */
     int greedy_max_postings;    /* greedy: skip k-mers in more reps than this, default 20000 */
     int max_candidates;         /* greedy: alignments per sequence, default 1000 */
+    int max_lcs_checks;         /* greedy: candidates bounded by LCS per sequence, default 3000 */
 } cl_opts;
 
 /* Fills the defaults listed above. */

@@ -1,6 +1,7 @@
 /* cluster_io: FASTA / plain-text sequence reading and cluster output. */
 #include "cluster_io.h"
 
+#include "reader.h"
 #include "tg.h"
 
 #include <stdio.h>
@@ -76,6 +77,75 @@ static int add_seq_bytes(cl_seqs *s, const char *b, size_t n)
     int rc = push_bytes(&s->seq, &s->seq_cap, &su, b, n, "sequences");
     s->seq_off[s->n] = su;
     return rc;
+}
+
+int cl_column_parse(const char *column, int *use_cdr3, int *chain)
+{
+    static const char *bases[] = {"cdr3_aa", "sequence_alignment_aa"};
+    for (int b = 0; b < 2; b++) {
+        size_t n = strlen(bases[b]);
+        if (strncmp(column, bases[b], n))
+            continue;
+        const char *sfx = column + n;
+        *use_cdr3 = b == 0;
+        if (!*sfx)
+            *chain = RD_CHAIN_ANY;
+        else if (!strcmp(sfx, "_heavy"))
+            *chain = RD_CHAIN_HEAVY;
+        else if (!strcmp(sfx, "_light"))
+            *chain = RD_CHAIN_LIGHT;
+        else
+            break;
+        return TG_OK;
+    }
+    return tg_error(TG_ERR_ARG,
+                    "--column %s: expected cdr3_aa or sequence_alignment_aa, optionally with _heavy or _light",
+                    column);
+}
+
+int cl_seqs_read_column(cl_seqs *s, const char *path, const char *column, size_t *skipped)
+{
+    int use_cdr3, chain;
+    int rc = cl_column_parse(column, &use_cdr3, &chain);
+    if (rc)
+        return rc;
+    rd_opts o;
+    rd_opts_default(&o);
+    o.chain = (rd_chain)chain;
+    rd_reader *r;
+    if ((rc = rd_open(&r, path, &o))) {
+        if (rc == TG_ERR_ARG && chain == RD_CHAIN_ANY)
+            return tg_error(rc, "%s: paired data: name the chain, --column %s_heavy or %s_light", path,
+                            column, column);
+        return rc;
+    }
+    rd_format f = rd_format_of(r);
+    if (f == RD_FMT_FASTA || f == RD_FMT_PLAIN) {
+        rd_close(r);
+        return tg_error(TG_ERR_ARG, "%s: %s file has no columns; drop --column to cluster its sequences",
+                        path, rd_format_name(f));
+    }
+    rd_record rec;
+    size_t before = s->n, empty = 0;
+    while ((rc = rd_next(r, &rec)) == 1) {
+        const char *x = use_cdr3 ? rec.cdr3 : rec.seq;
+        int n = use_cdr3 ? rec.cdr3_len : rec.len;
+        if (!x || n <= 0) {
+            empty++;
+            continue;
+        }
+        if ((rc = start_record(s, rec.id, strlen(rec.id))) || (rc = add_seq_bytes(s, x, (size_t)n)) ||
+            (rc = end_record(s)))
+            break;
+    }
+    *skipped += empty;
+    if (rc == 0 && use_cdr3 && s->n == before && empty)
+        rc = tg_error(TG_ERR_FORMAT, "%s: no row has a CDR3 (column %s or a junction/nucleotide fallback)",
+                      path, column);
+    const rd_stats *st = rd_get_stats(r);
+    *skipped += st->filtered_empty;
+    rd_close(r);
+    return rc < 0 ? rc : TG_OK;
 }
 
 int cl_seqs_read(cl_seqs *s, const char *path)

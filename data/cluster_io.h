@@ -1,7 +1,7 @@
 /* cluster_io: sequence input (FASTA or one sequence per line, optionally
- * gzip-compressed) and the cluster output files, for `ablm cluster` and the
- * benchmarks. Input reading is one function (cl_seqs_read) so another
- * reader (OAS/AIRR tables) can replace it. */
+ * gzip-compressed; or one field of OAS/CSV/AIRR tables through
+ * data/reader.h) and the cluster output files, for `ablm cluster` and the
+ * benchmarks. */
 #ifndef ABLM_CLUSTER_IO_H
 #define ABLM_CLUSTER_IO_H
 
@@ -25,6 +25,19 @@ typedef struct {
  * "path:line: ..."): tables need a column reader. Returns TG_OK,
  * TG_ERR_IO, TG_ERR_FORMAT or TG_ERR_NOMEM. */
 int cl_seqs_read(cl_seqs *s, const char *path);
+/* Parses a --column name: cdr3_aa or sequence_alignment_aa, optionally
+ * suffixed _heavy or _light. Sets *use_cdr3 (1: the CDR3 field) and *chain
+ * (an rd_chain: RD_CHAIN_ANY without suffix). TG_OK or TG_ERR_ARG. */
+int cl_column_parse(const char *column, int *use_cdr3, int *chain);
+/* Appends the chosen field of every record of an OAS unit, CSV or AIRR TSV
+ * (data/reader.h; .gz or plain) to s, named by the reader's record id
+ * (FILE:LINE, the file's base name). cdr3_aa* takes the reader's CDR3 (cdr3_aa, else
+ * junction_aa trimmed, else translated cdr3/junction); sequence_alignment_aa*
+ * the chain's sequence (translated from sequence_alignment if needed).
+ * Rows where that field is empty are skipped and counted in *skipped (not
+ * reset). FASTA/plain files are rejected (TG_ERR_ARG): they have no
+ * columns. Returns TG_OK or the reader's error (message names file, line). */
+int cl_seqs_read_column(cl_seqs *s, const char *path, const char *column, size_t *skipped);
 void cl_seqs_free(cl_seqs *s);
 static inline const char *cl_seqs_seq(const cl_seqs *s, size_t i) { return s->seq + s->seq_off[i]; }
 static inline int cl_seqs_len(const cl_seqs *s, size_t i) { return (int)(s->seq_off[i + 1] - s->seq_off[i] - 1); }

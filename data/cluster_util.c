@@ -3,6 +3,7 @@
 
 #include "tg.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define HDR 16
@@ -134,6 +135,8 @@ int cl_check_opts(const cl_opts *o)
         return tg_error(TG_ERR_ARG, "cluster: greedy k-mer length %d is not in [1, 5]", o->greedy_k);
     if (o->max_candidates < 1)
         return tg_error(TG_ERR_ARG, "cluster: max candidates %d must be >= 1", o->max_candidates);
+    if (o->max_lcs_checks < 1)
+        return tg_error(TG_ERR_ARG, "cluster: max LCS checks %d must be >= 1", o->max_lcs_checks);
     if (o->greedy_max_postings < 1)
         return tg_error(TG_ERR_ARG, "cluster: greedy max postings %d must be >= 1", o->greedy_max_postings);
     if (o->aln.gap_open < 0 || o->aln.gap_extend < 0)
@@ -179,6 +182,68 @@ int cl_may_pass(const cl_opts *o, int la, const int *ca, int lb, const int *cb)
     return ov + 1e-6 >= o->min_seq_id * (need > 1.0 ? need : 1.0);
 }
 
+void cl_lcs_prepare(const uint8_t *a, int la, uint64_t pm[ALN_ALPHABET])
+{
+    memset(pm, 0, sizeof(uint64_t) * ALN_ALPHABET);
+    for (int i = 0; i < la && i < 64; i++)
+        pm[a[i]] |= 1ULL << i;
+}
+
+/* popcount without needing the popcnt instruction */
+static inline int popcount64(uint64_t v)
+{
+    v = v - ((v >> 1) & 0x5555555555555555ULL);
+    v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+    v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((v * 0x0101010101010101ULL) >> 56);
+}
+
+int cl_lcs_pm(const uint64_t *pm, int la, const uint8_t *b, int lb)
+{
+    if (la == 0)
+        return 0;
+    /* bit-parallel LCS (Allison-Dix / Hyyro): a's positions as bits */
+    uint64_t mask = la == 64 ? ~0ULL : (1ULL << la) - 1, v = mask;
+    for (int j = 0; j < lb; j++) {
+        uint64_t u = v & pm[b[j]];
+        v = ((v + u) | (v - u)) & mask;
+    }
+    return la - popcount64(v);
+}
+
+void cl_lcs_pm4(const uint64_t *pm, int la, const uint8_t *const b[4], const int lb[4], int out[4])
+{
+    if (la == 0) {
+        out[0] = out[1] = out[2] = out[3] = 0;
+        return;
+    }
+    /* four independent dependency chains in lockstep over the common
+     * length, then each on its own */
+    uint64_t mask = la == 64 ? ~0ULL : (1ULL << la) - 1;
+    uint64_t v0 = mask, v1 = mask, v2 = mask, v3 = mask;
+    int common = lb[0];
+    for (int x = 1; x < 4; x++)
+        common = lb[x] < common ? lb[x] : common;
+    const uint8_t *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+    for (int j = 0; j < common; j++) {
+        uint64_t u0 = v0 & pm[b0[j]], u1 = v1 & pm[b1[j]], u2 = v2 & pm[b2[j]], u3 = v3 & pm[b3[j]];
+        v0 = ((v0 + u0) | (v0 - u0)) & mask;
+        v1 = ((v1 + u1) | (v1 - u1)) & mask;
+        v2 = ((v2 + u2) | (v2 - u2)) & mask;
+        v3 = ((v3 + u3) | (v3 - u3)) & mask;
+    }
+    uint64_t v[4] = {v0, v1, v2, v3};
+    for (int x = 0; x < 4; x++) {
+        for (int j = common; j < lb[x]; j++) {
+            uint64_t u = v[x] & pm[b[x][j]];
+            v[x] = ((v[x] + u) | (v[x] - u)) & mask;
+        }
+        out[x] = la - popcount64(v[x]);
+    }
+}
+
+#define LCS_MAX_WORDS 8
+
 int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb)
 {
     if (la > lb) {
@@ -189,26 +254,67 @@ int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb)
         la = lb;
         lb = x;
     }
-    if (la > 64)
-        return la;
-    if (la == 0)
-        return 0;
-    /* bit-parallel LCS (Allison-Dix / Hyyro): a's positions as bits */
-    uint64_t pm[ALN_ALPHABET] = {0};
-    for (int i = 0; i < la; i++)
-        pm[a[i]] |= 1ULL << i;
-    uint64_t mask = la == 64 ? ~0ULL : (1ULL << la) - 1, v = mask;
-    for (int j = 0; j < lb; j++) {
-        uint64_t u = v & pm[b[j]];
-        v = ((v + u) | (v - u)) & mask;
+    if (la <= 64) {
+        uint64_t pm[ALN_ALPHABET];
+        cl_lcs_prepare(a, la, pm);
+        return cl_lcs_pm(pm, la, b, lb);
     }
-    return la - __builtin_popcountll(v);
+    if (la > 64 * LCS_MAX_WORDS)
+        return la;
+    /* multi-word form: V' = (V + U) | (V - U) with U = V & PM[c] a subset
+     * of V, so V - U = V & ~U and only the addition carries across words */
+    int nw = (la + 63) / 64;
+    uint64_t pm[ALN_ALPHABET][LCS_MAX_WORDS], v[LCS_MAX_WORDS];
+    memset(pm, 0, sizeof pm);
+    for (int i = 0; i < la; i++)
+        pm[a[i]][i / 64] |= 1ULL << (i % 64);
+    for (int w = 0; w < nw; w++)
+        v[w] = ~0ULL;
+    int rem = la % 64;
+    uint64_t last = rem ? (1ULL << rem) - 1 : ~0ULL;
+    v[nw - 1] = last;
+    for (int j = 0; j < lb; j++) {
+        const uint64_t *p = pm[b[j]];
+        uint64_t carry = 0;
+        for (int w = 0; w < nw; w++) {
+            uint64_t u = v[w] & p[w];
+            uint64_t sum = v[w] + u;
+            uint64_t c1 = sum < v[w];
+            uint64_t sum2 = sum + carry;
+            carry = c1 | (sum2 < sum);
+            v[w] = sum2 | (v[w] & ~u);
+        }
+        v[nw - 1] &= last;
+    }
+    int ones = 0;
+    for (int w = 0; w < nw; w++)
+        ones += popcount64(v[w]);
+    return la - ones;
 }
 
-int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b, int lb)
+int cl_min_matches(const cl_opts *o, int la, int lb)
+{
+    if (la == 0 || lb == 0)
+        return la == lb ? 0 : INT_MAX;
+    double need = min_aln_len(o, la, lb);
+    double x = o->min_seq_id * (need > 1.0 ? need : 1.0) - 1e-6;
+    int k = (int)x;
+    if (k < x)
+        k++;
+    if (k < 0)
+        k = 0;
+    return k > (la < lb ? la : lb) ? INT_MAX : k;
+}
+
+int cl_may_pass_matches(const cl_opts *o, int matches, int la, int lb)
 {
     if (la == 0 || lb == 0)
         return la == lb;
     double need = min_aln_len(o, la, lb);
-    return cl_lcs_bound(a, la, b, lb) + 1e-6 >= o->min_seq_id * (need > 1.0 ? need : 1.0);
+    return matches + 1e-6 >= o->min_seq_id * (need > 1.0 ? need : 1.0);
+}
+
+int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b, int lb)
+{
+    return cl_may_pass_matches(o, la && lb ? cl_lcs_bound(a, la, b, lb) : 0, la, lb);
 }

@@ -34,9 +34,23 @@ int cl_may_pass(const cl_opts *o, int la, const int *ca, int lb, const int *cb);
 int cl_may_pass_len(const cl_opts *o, int la, int lb);
 
 /* Length of a longest common subsequence of code strings a and b (exact
- * when the shorter is <= 64 long, else the shorter length): an upper bound
+ * when the shorter is <= 512 long, else the shorter length): an upper bound
  * on the matches of any alignment. */
 int cl_lcs_bound(const uint8_t *a, int la, const uint8_t *b, int lb);
+/* Position masks of codes a[0..min(la, 64)) for cl_lcs_pm. */
+void cl_lcs_prepare(const uint8_t *a, int la, uint64_t pm[ALN_ALPHABET]);
+/* LCS length of a (prepared by cl_lcs_prepare, la <= 64) and b. */
+int cl_lcs_pm(const uint64_t *pm, int la, const uint8_t *b, int lb);
+/* cl_lcs_pm of the same a against four strings b[x] (lengths lb[x]) at
+ * once (independent chains run in parallel in the CPU). */
+void cl_lcs_pm4(const uint64_t *pm, int la, const uint8_t *const b[4], const int lb[4], int out[4]);
+/* 0 if an alignment of a (length la, rep) and b (lb, member) with at most
+ * `matches` identical columns cannot reach the thresholds, else 1. */
+int cl_may_pass_matches(const cl_opts *o, int matches, int la, int lb);
+/* Fewest identical columns an alignment of lengths la (rep) and lb
+ * (member) needs to reach the thresholds (the integer form of
+ * cl_may_pass_matches), or INT_MAX if even min(la, lb) is too few. */
+int cl_min_matches(const cl_opts *o, int la, int lb);
 /* cl_may_pass with the LCS bound on matches (a = rep, b = member). */
 int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b, int lb);
 

@@ -29,10 +29,15 @@ static void help(FILE *f)
             "(representative TAB member; every input sequence once as a member) and\n"
             "PREFIX_rep_seq.fasta, atomically.\n"
             "\n"
-            "  --input FILE...        FASTA or one sequence per line (.gz ok); several files\n"
-            "                         are concatenated. Names: FASTA ids, or seqN for text lines\n"
+            "  --input FILE...        FASTA or one sequence per line (.gz ok), or tables with\n"
+            "                         --column; several files are concatenated. Names: FASTA\n"
+            "                         ids, or seqN for text lines\n"
             "                         (N counts text sequences from 1 over all inputs)\n"
-            "  --column NAME          CSV/TSV column (needs the table reader; not available yet)\n"
+            "  --column NAME          cluster a field of OAS units, CSV or AIRR TSV inputs (.gz ok)\n"
+            "                         instead of FASTA/plain: cdr3_aa or sequence_alignment_aa,\n"
+            "                         with _heavy/_light for paired data (e.g. cdr3_aa_heavy);\n"
+            "                         names are FILE:LINE (base name); rows where the field\n"
+            "                         is empty are skipped and counted\n"
             "  --min-seq-id X         minimum identity in [0, 1] (required)\n"
             "  -c X                   minimum coverage [0.8]\n"
             "  --cov-mode 0|1|2       0: both sequences, 1: member (target), 2: representative [0]\n"
@@ -45,6 +50,10 @@ static void help(FILE *f)
             "  --gap-open N           gap open cost [16 with VTML40, 11 with blosum62]\n"
             "  --gap-extend N         gap extension cost [2 with VTML40, 1 with blosum62]\n"
             "  --max-candidates N     greedy: alignments per sequence [1000]\n"
+            "  --max-lcs-checks N     greedy: candidates checked by the exact LCS identity bound\n"
+            "                         per sequence [3000]\n"
+            "  --max-postings N       greedy: ignore 3-mers found in more than N representatives\n"
+            "                         [20000]\n"
             "  --threads N            threads (0 = all cores) [0]\n"
             "  --report-missed N      check N sampled representatives against all others and\n"
             "                         report the missed-merge rate [0 = off]\n"
@@ -106,7 +115,7 @@ int cmd_cluster(int argc, char **argv)
             continue;
         }
         if (!v) {
-            rc = usage_err("missing value for", a);
+            rc = usage_err(strncmp(a, "-", 1) ? "unexpected argument" : "unknown option or missing value for", a);
             goto out;
         }
         i++;
@@ -137,7 +146,7 @@ int cmd_cluster(int argc, char **argv)
                 goto out;
             }
         } else if (!strcmp(a, "--kmer-per-seq") || !strcmp(a, "-k") || !strcmp(a, "--max-candidates") ||
-                   !strcmp(a, "--gap-open") || !strcmp(a, "--gap-extend") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--max-postings") || !strcmp(a, "--max-lcs-checks") || !strcmp(a, "--gap-open") || !strcmp(a, "--gap-extend") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--report-missed") || !strcmp(a, "--seed")) {
             if (!parse_int(v, &iv) || iv < 0 || iv > 1000000000) {
                 rc = usage_err("expected a non-negative integer for", a);
@@ -149,6 +158,10 @@ int cmd_cluster(int argc, char **argv)
                 o.k = (int)iv;
             else if (!strcmp(a, "--max-candidates"))
                 o.max_candidates = (int)iv;
+            else if (!strcmp(a, "--max-postings"))
+                o.greedy_max_postings = (int)iv;
+            else if (!strcmp(a, "--max-lcs-checks"))
+                o.max_lcs_checks = (int)iv;
             else if (!strcmp(a, "--gap-open"))
                 o.aln.gap_open = (int)iv, gap_set[0] = 1;
             else if (!strcmp(a, "--gap-extend"))
@@ -189,11 +202,9 @@ int cmd_cluster(int argc, char **argv)
         rc = usage_err("--input, --min-seq-id and --out are required", NULL);
         goto out;
     }
-    if (column) {
-        fprintf(stderr,
-                "ablm cluster: --column %s: reading CSV/TSV columns needs the OAS/AIRR table reader, which this build does not have yet; give FASTA or one sequence per line\n",
-                column);
-        rc = 2;
+    int use_cdr3, chain;
+    if (column && cl_column_parse(column, &use_cdr3, &chain)) {
+        rc = usage_err(tg_last_error(), NULL);
         goto out;
     }
     tg_set_threads((int)threads);
@@ -205,11 +216,14 @@ int cmd_cluster(int argc, char **argv)
     uint32_t *rep = NULL;
     const char **ptr = NULL;
     int *len = NULL;
+    size_t skipped = 0;
     for (int i = 0; i < ninputs; i++)
-        if (cl_seqs_read(&s, inputs[i])) {
+        if (column ? cl_seqs_read_column(&s, inputs[i], column, &skipped) : cl_seqs_read(&s, inputs[i])) {
             fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
             goto done;
         }
+    if (skipped)
+        fprintf(stderr, "ablm cluster: %zu rows without %s skipped\n", skipped, column);
     double t1 = now_s();
     rep = malloc((s.n + 1) * sizeof *rep);
     ptr = malloc((s.n + 1) * sizeof *ptr);

@@ -4,7 +4,9 @@
 #include "tg.h"
 #include "testutil.h"
 #include "ref_align.h"
+#include "align_simd.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +53,24 @@ static void rand_seq(tg_rng *g, char *s, int n, const char *alpha)
     s[n] = 0;
 }
 
+/* Parameters of test case kind 0..3: defaults, BLOSUM62 11/1, random gap
+ * costs (open may be below extend), open == extend. */
+static void pick_params(tg_rng *g, int kind, aln_params *p)
+{
+    aln_params_default(p);
+    if (kind == 1) {
+        p->matrix = ALN_BLOSUM62;
+        p->gap_open = 11;
+        p->gap_extend = 1;
+    } else if (kind == 2) {
+        p->gap_open = (int)(tg_rng_next(g) % 12);
+        p->gap_extend = (int)(tg_rng_next(g) % 4);
+    } else if (kind == 3) {
+        p->gap_open = 1 + (int)(tg_rng_next(g) % 4);
+        p->gap_extend = p->gap_open; /* open == extend: long gaps everywhere */
+    }
+}
+
 START_TEST(random_vs_reference)
 {
     aln_params p;
@@ -58,15 +78,7 @@ START_TEST(random_vs_reference)
     tg_rng_seed(&g, 11);
     char q[300], t[300];
     for (int it = 0; it < 3000; it++) {
-        aln_params_default(&p);
-        if (it % 3 == 1) {
-            p.matrix = ALN_BLOSUM62;
-            p.gap_open = 11;
-            p.gap_extend = 1;
-        } else if (it % 3 == 2) {
-            p.gap_open = (int)(tg_rng_next(&g) % 12);
-            p.gap_extend = (int)(tg_rng_next(&g) % 4);
-        }
+        pick_params(&g, it % 3, &p);
         /* small alphabets make ties and gaps frequent */
         const char *alpha = it % 4 == 0 ? "AC" : it % 4 == 1 ? "ACDGX" : "ACDEFGHIKLMNPQRSTVWYacdxBZ*";
         int n = 1 + (int)(tg_rng_next(&g) % (it < 2900 ? 30 : 290));
@@ -182,6 +194,110 @@ START_TEST(large_uses_heap)
 }
 END_TEST
 
+static void same_result(const aln_result *a, const aln_result *b, const char *what, int it)
+{
+    ck_assert_msg(a->score == b->score && a->aln_len == b->aln_len && a->matches == b->matches &&
+                      a->qstart == b->qstart && a->qend == b->qend && a->tstart == b->tstart &&
+                      a->tend == b->tend && a->identity == b->identity && a->qcov == b->qcov &&
+                      a->tcov == b->tcov,
+                  "%s case %d: score %d/%d cols %d/%d matches %d/%d q %d-%d/%d-%d t %d-%d/%d-%d", what, it,
+                  a->score, b->score, a->aln_len, b->aln_len, a->matches, b->matches, a->qstart, a->qend,
+                  b->qstart, b->qend, a->tstart, a->tend, b->tstart, b->tend);
+}
+
+/* Compares impl (and AUTO) against the scalar aligner on (q, t). */
+static void simd_vs_scalar(const aln_params *p, aln_impl impl, const char *q, int n, const char *t, int m,
+                          int it)
+{
+    uint8_t *qc = malloc((size_t)n + 1), *tc = malloc((size_t)m + 1);
+    aln_encode(q, n, qc);
+    aln_encode(t, m, tc);
+    aln_result a, b, c;
+    ck_assert_int_eq(aln_align_codes_impl(p, qc, n, tc, m, ALN_IMPL_SCALAR, &a), TG_OK);
+    ck_assert_int_eq(aln_align_codes_impl(p, qc, n, tc, m, impl, &b), TG_OK);
+    same_result(&a, &b, impl == ALN_IMPL_AVX2 ? "avx2" : "sse2", it);
+    ck_assert_int_eq(aln_align_codes(p, qc, n, tc, m, &c), TG_OK);
+    same_result(&a, &c, "auto", it);
+    /* a workspace shared over the whole test: its cached profile must
+     * never leak into another query (lengths and contents vary) */
+    static aln_ws ws;
+    for (int rep = 0; rep < 2; rep++) {
+        ck_assert_int_eq(aln_align_codes_ws(p, qc, n, tc, m, &ws, &c), TG_OK);
+        same_result(&a, &c, "workspace", it);
+    }
+    if (it == -2)
+        aln_ws_free(&ws);
+    free(qc);
+    free(tc);
+}
+
+START_TEST(simd_matches_scalar)
+{
+    tg_rng g;
+    tg_rng_seed(&g, 5);
+    int len = 3200;
+    char *q = malloc((size_t)len + 1), *t = malloc((size_t)len + 1);
+    for (aln_impl impl = ALN_IMPL_SSE2; impl <= ALN_IMPL_AVX2; impl++) {
+        if (!aln_simd_supported(impl)) {
+            fprintf(stderr, "skip: implementation %d not supported on this CPU\n", (int)impl);
+            continue;
+        }
+        for (int it = 0; it < 4000; it++) {
+            aln_params p;
+            pick_params(&g, it % 4, &p);
+            const char *alpha = it % 3 == 0 ? "AC" : it % 3 == 1 ? "ACDGWX" : "ACDEFGHIKLMNPQRSTVWY";
+            /* lengths around the lane/segment boundaries and long ones */
+            int maxl = it < 3000 ? 40 : it < 3900 ? 300 : 1200;
+            int n = 1 + (int)(tg_rng_next(&g) % (uint64_t)maxl), m = 1 + (int)(tg_rng_next(&g) % (uint64_t)maxl);
+            rand_seq(&g, q, n, alpha);
+            if (it % 2) {
+                m = n;
+                memcpy(t, q, (size_t)n + 1);
+                for (int k = 0; k < n / 5 + 1; k++)
+                    t[tg_rng_next(&g) % (uint64_t)m] = alpha[tg_rng_next(&g) % strlen(alpha)];
+                if (m > 6 && tg_rng_next(&g) % 2) { /* delete a block: gaps */
+                    int at = (int)(tg_rng_next(&g) % (uint64_t)(m - 3)), dl = 1 + (int)(tg_rng_next(&g) % 3);
+                    memmove(t + at, t + at + dl, (size_t)(m - at - dl + 1));
+                    m -= dl;
+                }
+            } else {
+                rand_seq(&g, t, m, alpha);
+            }
+            simd_vs_scalar(&p, impl, q, n, t, m, it);
+            simd_vs_scalar(&p, impl, t, m, q, n, it);
+        }
+        /* 16-bit overflow: a 3200-residue near-self alignment scores far above
+         * 32767; the SIMD kernel must decline and the result still be exact */
+        aln_params p;
+        aln_params_default(&p);
+        for (int i = 0; i < len; i++)
+            q[i] = "WC"[i % 2];
+        memcpy(t, q, (size_t)len);
+        t[len / 2] = 'A';
+        q[len] = t[len] = 0;
+        uint8_t *qc = malloc((size_t)len), *tc = malloc((size_t)len);
+        aln_encode(q, len, qc);
+        aln_encode(t, len, tc);
+        aln_result r;
+        memset(&r, 0, sizeof r);
+        ck_assert_int_eq(aln_simd_align(&p, qc, len, tc, len, impl, NULL, &r),
+                         ALN_SIMD_DECLINED);
+        simd_vs_scalar(&p, impl, q, len, t, len, -1);
+        aln_result a;
+        ck_assert_int_eq(aln_align_codes_impl(&p, qc, len, tc, len, impl, &a), TG_OK);
+        ck_assert_int_gt(a.score, 32767);
+        ck_assert_int_eq(a.matches, len - 1);
+        /* just below the limit the SIMD kernel runs (2400 * 11.5 < 32767 - 128) */
+        ck_assert_int_eq(aln_simd_align(&p, qc, 2400, tc, 2400, impl, NULL, &r), TG_OK);
+        simd_vs_scalar(&p, impl, q, 2400, t, 2400, -2);
+        free(qc);
+        free(tc);
+    }
+    free(q);
+    free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("align");
@@ -191,6 +307,7 @@ int main(void)
     tcase_add_test(tc, edge_cases);
     tcase_add_test(tc, random_vs_reference);
     tcase_add_test(tc, large_uses_heap);
+    tcase_add_test(tc, simd_matches_scalar);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

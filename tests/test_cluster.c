@@ -2,6 +2,8 @@
  * alignment (ref_align.h), identical/empty/short/X/lowercase inputs,
  * determinism, and missed merges on real CDRH3s. */
 #include "cluster.h"
+#include "cluster_io.h"
+#include "cluster_util.h"
 #include "ref_align.h"
 #include "testutil.h"
 #include "tg.h"
@@ -319,12 +321,113 @@ START_TEST(real_cdrh3)
 }
 END_TEST
 
+/* LCS by dynamic programming (the reference for the bit-parallel forms). */
+static int lcs_dp(const uint8_t *a, int la, const uint8_t *b, int lb)
+{
+    int *row = calloc((size_t)lb + 1, sizeof *row);
+    for (int i = 0; i < la; i++) {
+        int diag = 0;
+        for (int j = 0; j < lb; j++) {
+            int up = row[j + 1];
+            row[j + 1] = a[i] == b[j] ? diag + 1 : (up > row[j] ? up : row[j]);
+            diag = up;
+        }
+    }
+    int r = row[lb];
+    free(row);
+    return r;
+}
+
+START_TEST(lcs_bounds)
+{
+    tg_rng g;
+    tg_rng_seed(&g, 9);
+    uint8_t a[700], b[700];
+    for (int it = 0; it < 600; it++) {
+        int la = (int)(tg_rng_next(&g) % (it < 300 ? 70 : 600)), lb = (int)(tg_rng_next(&g) % 600);
+        int alpha = it % 3 == 0 ? 2 : 21;
+        for (int i = 0; i < la; i++)
+            a[i] = (uint8_t)(tg_rng_next(&g) % (uint64_t)alpha);
+        for (int i = 0; i < lb; i++)
+            b[i] = (uint8_t)(tg_rng_next(&g) % (uint64_t)alpha);
+        int shorter = la < lb ? la : lb;
+        int want = shorter > 512 ? shorter : lcs_dp(a, la, b, lb);
+        ck_assert_int_eq(cl_lcs_bound(a, la, b, lb), want);
+        ck_assert_int_eq(cl_lcs_bound(b, lb, a, la), want);
+        if (la <= 64 && lb >= 4) { /* interleaved form */
+            uint64_t pm[ALN_ALPHABET];
+            cl_lcs_prepare(a, la, pm);
+            const uint8_t *bs[4] = {b, b + 1, b + 2, b + 3};
+            int lbs[4] = {lb, lb - 1, lb - 3, lb - 4}, out[4];
+            cl_lcs_pm4(pm, la, bs, lbs, out);
+            for (int x = 0; x < 4; x++)
+                ck_assert_int_eq(out[x], lcs_dp(a, la, bs[x], lbs[x]));
+        }
+    }
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(column_input)
+{
+    char *dir = tu_tmpdir();
+    char airr[4096], pairedf[4096], fa[4096];
+    snprintf(airr, sizeof airr, "%s/a.tsv", dir);
+    snprintf(pairedf, sizeof pairedf, "%s/p.csv", dir);
+    snprintf(fa, sizeof fa, "%s/x.fasta", dir);
+    write_file(airr, "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                     "s1\tEVQLVESGGGLVQPGGSLRLSCAAS\tARDYW\tIGH\n"
+                     "s2\tEVQLVESGGGLVQPGGSLRLSCAAT\t\tIGH\n"
+                     "s3\tDIQMTQSPSSLSASVGDRVTITC\tQQYNSYPLT\tIGK\n");
+    write_file(pairedf, "sequence_alignment_aa_heavy,cdr3_aa_heavy,sequence_alignment_aa_light,cdr3_aa_light\n"
+                        "EVQLVESGG,ARDY,DIQMTQ,QQYN\n"
+                        "QVQLQESGP,ARGG,EIVLTQ,QQSY\n");
+    write_file(fa, ">a\nACDEFGHIK\n");
+    cl_seqs s = {0};
+    size_t skipped = 0;
+    ck_assert_int_eq(cl_seqs_read_column(&s, airr, "cdr3_aa", &skipped), TG_OK);
+    ck_assert_uint_eq(s.n, 2);
+    ck_assert_uint_eq(skipped, 1);
+    ck_assert_str_eq(cl_seqs_seq(&s, 0), "ARDYW");
+    ck_assert_str_eq(cl_seqs_seq(&s, 1), "QQYNSYPLT");
+    ck_assert_str_eq(cl_seqs_name(&s, 0), "a.tsv:2"); /* FILE:LINE */
+    ck_assert_str_eq(cl_seqs_name(&s, 1), "a.tsv:4");
+    ck_assert_int_eq(cl_seqs_read_column(&s, airr, "sequence_alignment_aa_heavy", &skipped), TG_OK);
+    ck_assert_uint_eq(s.n, 4); /* s1, s2 (IGH rows) appended */
+    ck_assert_str_eq(cl_seqs_seq(&s, 3), "EVQLVESGGGLVQPGGSLRLSCAAT");
+    cl_seqs_free(&s);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(cl_seqs_read_column(&s, pairedf, "cdr3_aa_light", &skipped), TG_OK);
+    ck_assert_uint_eq(s.n, 2);
+    ck_assert_str_eq(cl_seqs_seq(&s, 1), "QQSY");
+    ck_assert_int_eq(cl_seqs_read_column(&s, pairedf, "sequence_alignment_aa_heavy", &skipped), TG_OK);
+    ck_assert_str_eq(cl_seqs_seq(&s, 3), "QVQLQESGP");
+    /* paired data without a chain, FASTA, and unknown names are errors */
+    ck_assert_int_eq(cl_seqs_read_column(&s, pairedf, "cdr3_aa", &skipped), TG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "cdr3_aa_heavy"));
+    ck_assert_int_eq(cl_seqs_read_column(&s, fa, "cdr3_aa", &skipped), TG_ERR_ARG);
+    ck_assert_int_eq(cl_seqs_read_column(&s, airr, "junk", &skipped), TG_ERR_ARG);
+    ck_assert_uint_eq(s.n, 4);
+    cl_seqs_free(&s);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("cluster");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, edge_inputs);
+    tcase_add_test(tc, column_input);
+    tcase_add_test(tc, lcs_bounds);
     tcase_add_test(tc, families_invariant_and_determinism);
     tcase_add_test(tc, missed_merges_detects);
     tcase_add_test(tc, real_cdrh3);
