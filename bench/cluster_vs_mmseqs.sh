@@ -12,6 +12,7 @@
 # thresholds by real alignment, and missed merges on a sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh mmseqs2 >/dev/null
 SIZE=2000000; GSIZE=""; SAMPLE=300; THREADS=2; WORK=""
 while [ $# -gt 0 ]; do
   case "$1" in
