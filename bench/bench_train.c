@@ -100,10 +100,10 @@ int main(int argc, char **argv)
     double gflop = 6.0 * per_tok * B * T / 1e9;
     printf("{\"impl\": \"ablm\", \"config\": \"%s\", \"batch\": %d, \"length\": %d, \"threads\": %d, "
            "\"ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
-           "\"tokens_per_s\": %.0f, \"gflops\": %.1f, \"loss\": %.4f, \"planned_mb\": %.0f}\n",
+           "\"tokens_per_s\": %.0f, \"gflops\": %.1f, \"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f}\n",
            config, B, T, threads, 1e3 * el / steps, 1e3 * tf / steps, 1e3 * tb / steps,
            1e3 * to / steps, (double)B * T * steps / el, gflop * steps / el, tg_f32(gr.loss)[0],
-           tg_graph_planned_bytes(gr.g) / 1e6);
+           tg_graph_planned_bytes(gr.g) / 1e6, tg_graph_unplanned_bytes(gr.g) / 1e6);
     if (profile)
         tg_profile_report(stderr);
     opt_adamw_free(&opt);
