@@ -3,6 +3,7 @@
 
 #include "reader.h"
 #include "tg.h"
+#include "afile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,43 +246,14 @@ void cl_seqs_free(cl_seqs *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Opens a temp file next to final; *tmp receives its path. */
-static FILE *open_tmp(const char *final, char *tmp, size_t cap)
-{
-    snprintf(tmp, cap, "%s.tmpXXXXXX", final);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return NULL;
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return NULL;
-    }
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
-    return f;
-}
-
-static int close_rename(FILE *f, const char *tmp, const char *final)
-{
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, final)) {
-        unlink(tmp);
-        return tg_error(TG_ERR_IO, "%s: write failed", final);
-    }
-    return TG_OK;
-}
-
 int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix)
 {
     size_t n = s->n, pl = strlen(prefix) + 64;
-    char *tsv = tg_malloc(pl, "path"), *fa = tg_malloc(pl, "path"), *t1 = tg_malloc(pl + 16, "path"),
-         *t2 = tg_malloc(pl + 16, "path");
+    char *tsv = tg_malloc(pl, "path"), *fa = tg_malloc(pl, "path");
     uint32_t *start = tg_calloc(n + 1, sizeof *start, "cluster order"), *mem = tg_malloc((n + 1) * sizeof *mem, "cluster order");
+    tg_afile f1 = {0}, f2 = {0};
     int rc = TG_ERR_NOMEM;
-    FILE *f1 = NULL, *f2 = NULL;
-    if (!tsv || !fa || !t1 || !t2 || !start || !mem)
+    if (!tsv || !fa || !start || !mem)
         goto out;
     snprintf(tsv, pl, "%s_cluster.tsv", prefix);
     snprintf(fa, pl, "%s_rep_seq.fasta", prefix);
@@ -295,42 +267,29 @@ int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix)
     for (size_t i = n; i > 0; i--)
         start[i] = start[i - 1];
     start[0] = 0;
-    rc = TG_ERR_IO;
-    f1 = open_tmp(tsv, t1, pl + 16);
-    f2 = open_tmp(fa, t2, pl + 16);
-    if (!f1 || !f2) {
-        rc = tg_error(TG_ERR_IO, "%s: cannot create output next to it", f1 ? fa : tsv);
+    if ((rc = tg_afile_open(&f1, tsv)) || (rc = tg_afile_open(&f2, fa)))
         goto out;
-    }
+    setvbuf(f1.f, NULL, _IOFBF, 1 << 20);
+    setvbuf(f2.f, NULL, _IOFBF, 1 << 20);
     for (size_t r = 0; r < n; r++) {
         if (rep[r] != r)
             continue;
         const char *rn = cl_seqs_name(s, r);
-        fprintf(f1, "%s\t%s\n", rn, rn);
+        fprintf(f1.f, "%s\t%s\n", rn, rn);
         for (uint32_t k = start[r]; k < start[r + 1]; k++)
             if (mem[k] != r)
-                fprintf(f1, "%s\t%s\n", rn, cl_seqs_name(s, mem[k]));
-        fprintf(f2, ">%s\n%s\n", rn, cl_seqs_seq(s, r));
+                fprintf(f1.f, "%s\t%s\n", rn, cl_seqs_name(s, mem[k]));
+        fprintf(f2.f, ">%s\n%s\n", rn, cl_seqs_seq(s, r));
     }
-    rc = close_rename(f1, t1, tsv);
-    f1 = NULL;
-    int rc2 = close_rename(f2, t2, fa);
-    f2 = NULL;
+    rc = tg_afile_commit(&f1);
+    int rc2 = tg_afile_commit(&f2);
     if (!rc)
         rc = rc2;
 out:
-    if (f1) {
-        fclose(f1);
-        unlink(t1);
-    }
-    if (f2) {
-        fclose(f2);
-        unlink(t2);
-    }
+    tg_afile_abort(&f1); /* no-ops after a commit */
+    tg_afile_abort(&f2);
     tg_free(tsv);
     tg_free(fa);
-    tg_free(t1);
-    tg_free(t2);
     tg_free(start);
     tg_free(mem);
     return rc;

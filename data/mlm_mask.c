@@ -68,7 +68,7 @@ long mlm_mask_batch(const mlm_mask_cfg *c, int32_t *ids, int32_t *labels, const 
 int mlm_pad_batch(const int32_t *const *seqs, const int *lens, int B, int max_seq_length,
                   int keep_last, int pad_to_multiple_of, int32_t pad_id, mlm_batch *out)
 {
-    memset(out, 0, sizeof *out);
+    out->B = out->T = out->truncated = 0;
     if (B <= 0 || !seqs || !lens)
         return tg_error(TG_ERR_ARG, "pad batch: empty batch");
     int T = 0;
@@ -84,12 +84,17 @@ int mlm_pad_batch(const int32_t *const *seqs, const int *lens, int B, int max_se
     if (T == 0)
         T = 1; /* keep a non-empty tensor: all padding */
     size_t n = (size_t)B * T;
-    out->ids = tg_malloc(n * sizeof(int32_t), "padded input_ids");
-    out->attention_mask = tg_calloc(n, sizeof(int32_t), "attention_mask");
-    if (!out->ids || !out->attention_mask) {
+    if (n > out->cap) {
         mlm_batch_free(out);
-        return TG_ERR_NOMEM;
+        out->ids = tg_malloc(n * sizeof(int32_t), "padded input_ids");
+        out->attention_mask = tg_malloc(n * sizeof(int32_t), "attention_mask");
+        if (!out->ids || !out->attention_mask) {
+            mlm_batch_free(out);
+            return TG_ERR_NOMEM;
+        }
+        out->cap = n;
     }
+    memset(out->attention_mask, 0, n * sizeof(int32_t));
     out->B = B;
     out->T = T;
     for (int b = 0; b < B; b++) {

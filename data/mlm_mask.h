@@ -49,14 +49,17 @@ typedef struct {
     int32_t *attention_mask; /* 1 = token, 0 = padding */
     int B, T;
     int truncated;           /* sequences that were cut to max_seq_length */
+    size_t cap;              /* elements the buffers hold (reused by the next call) */
 } mlm_batch;
 
 /* Pads B sequences (seqs[i] has lens[i] ids) to the longest in the batch
  * (rounded up to a multiple of pad_to_multiple_of when > 0), after cutting
  * any longer than max_seq_length (> 0; <= 0 means no limit). keep_last != 0
  * keeps a cut sequence's last id (its [SEP]) in the last kept slot, as the
- * tokenizer's truncation does when it adds special tokens. Fills `out`
- * (free with mlm_batch_free). Returns a status. */
+ * tokenizer's truncation does when it adds special tokens. Fills `out`,
+ * which must be zeroed before its first use; later calls reuse its buffers
+ * (they grow only when a batch is larger), so a training loop allocates
+ * nothing per step. Free with mlm_batch_free. Returns a status. */
 int mlm_pad_batch(const int32_t *const *seqs, const int *lens, int B, int max_seq_length,
                   int keep_last, int pad_to_multiple_of, int32_t pad_id, mlm_batch *out);
 void mlm_batch_free(mlm_batch *b);

@@ -86,7 +86,7 @@ int cmd_eval(int argc, char **argv)
     mlm_eval_result r;
     rc = mlm_data_load(&d, file, "validation_file", tok, max_len, -1);
     if (!rc) {
-        rc = mlm_graphs_init(&gc, m, (uint64_t)seed);
+        rc = mlm_graphs_init(&gc, m, (uint64_t)seed, RB_LOSS);
         mlm_mask_cfg mc = mlm_mask_defaults(m->cfg.vocab_size);
         mc.mlm_probability = prob;
         if (!rc)

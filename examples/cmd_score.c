@@ -37,11 +37,10 @@ static int score_all(inf_ctx *c, double *pll)
         return TG_ERR_NOMEM;
     }
     inf_cache cache;
-    inf_cache_init(&cache, &c->model, RB_LOGITS);
+    int rc = inf_cache_init(&cache, &c->model, RB_LOGITS);
     inf_progress_start(&c->prog, c->cmd, "masked copies", rows);
     size_t o = 0; /* next sequence in length order */
     int p = 1;    /* its next position to mask */
-    int rc = TG_OK;
     while (o < N && !rc) {
         int B = 0;
         for (; B < (int)bs && o < N; B++) {

@@ -77,41 +77,21 @@ void inf_model_free(inf_model *im)
 
 /* ---- graph cache ------------------------------------------------------------ */
 
-void inf_cache_init(inf_cache *c, const inf_model *im, int what)
+int inf_cache_init(inf_cache *c, const inf_model *im, int what)
 {
-    memset(c, 0, sizeof *c);
     c->im = im;
-    c->what = what;
+    return mlm_graphs_init(&c->graphs, im->m, 0, what);
 }
 
-void inf_cache_free(inf_cache *c)
-{
-    for (int i = 0; i < INF_CACHE; i++)
-        if (c->gr[i].g)
-            rb_graph_free(&c->gr[i]);
-}
+void inf_cache_free(inf_cache *c) { mlm_graphs_free(&c->graphs); }
 
 int inf_run(inf_cache *c, const int32_t *ids, int B, int T, rb_graph **out)
 {
-    int slot = -1;
-    for (int i = 0; i < INF_CACHE && slot < 0; i++)
-        if (c->gr[i].g && c->gr[i].batch == B && c->gr[i].seq_len == T)
-            slot = i;
-    int lru = 0; /* an empty slot, else the least recently used */
-    for (int i = 1; i < INF_CACHE && c->gr[lru].g; i++)
-        if (!c->gr[i].g || c->used[i] < c->used[lru])
-            lru = i;
-    if (slot < 0) {
-        slot = lru;
-        if (c->gr[slot].g)
-            rb_graph_free(&c->gr[slot]);
-        int rc = rb_build(c->im->m, B, T, c->what, &c->gr[slot]);
-        if (rc)
-            return rc;
-        c->gr[slot].pad_id = c->im->pad_id; /* the tokenizer's [PAD] decides */
-    }
-    c->used[slot] = ++c->tick;
-    rb_graph *gr = &c->gr[slot];
+    rb_graph *gr;
+    int rc = mlm_graphs_get(&c->graphs, B, T, 0, &gr);
+    if (rc)
+        return rc;
+    gr->pad_id = c->im->pad_id; /* the tokenizer's [PAD] decides */
     rb_set_batch(gr, ids, NULL);
     *out = gr;
     return tg_forward(gr->g);
@@ -248,9 +228,12 @@ int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user)
     if (!ids)
         return TG_ERR_NOMEM;
     inf_cache cache;
-    inf_cache_init(&cache, &c->model, what);
+    int rc = inf_cache_init(&cache, &c->model, what);
+    if (rc) {
+        tg_free(ids);
+        return rc;
+    }
     inf_progress_start(&c->prog, c->cmd, "sequences", N);
-    int rc = TG_OK;
     for (size_t s = 0; s < N && !rc; s += bs) {
         int B = (int)(N - s < bs ? N - s : bs);
         const size_t *idx = c->order + s;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "mlm_run.h"
 #include "roberta.h"
 #include "tokenizer.h"
 
@@ -93,16 +94,15 @@ size_t *inf_order(const inf_inputs *in);
 
 /* ---- graphs ------------------------------------------------------------------- */
 
-#define INF_CACHE 4
-/* Graphs built by shape (batch, length), least recently used rebuilt. */
+/* Graphs built by shape (batch, length) on first use, sharing one
+ * activation arena (examples/mlm_run.h). */
 typedef struct {
     const inf_model *im;
-    int what; /* RB_HIDDEN or RB_LOGITS */
-    rb_graph gr[INF_CACHE];
-    unsigned long used[INF_CACHE], tick;
+    mlm_graphs graphs;
 } inf_cache;
 
-void inf_cache_init(inf_cache *c, const inf_model *im, int what);
+/* what: RB_HIDDEN or RB_LOGITS. Returns a status. */
+int inf_cache_init(inf_cache *c, const inf_model *im, int what);
 void inf_cache_free(inf_cache *c);
 /* Runs the model on B rows of padded ids [B, T] (padding = im->pad_id).
  * *out is a graph of the cache, valid until the next call. Returns a

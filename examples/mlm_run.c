@@ -5,10 +5,11 @@
 #include <string.h>
 #include <time.h>
 
-int mlm_graphs_init(mlm_graphs *c, const rb_model *model, uint64_t seed)
+int mlm_graphs_init(mlm_graphs *c, const rb_model *model, uint64_t seed, int what)
 {
     memset(c, 0, sizeof *c);
     c->model = model;
+    c->what = what;
     c->seed = seed;
     c->arena = tg_arena_new();
     return c->arena ? TG_OK : TG_ERR_NOMEM;
@@ -39,7 +40,7 @@ int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
         c->cap = cap;
     }
     mlm_graph_entry *e = &c->e[c->n];
-    int rc = rb_build_shared(c->model, B, T, RB_LOSS, c->arena, &e->gr);
+    int rc = rb_build_shared(c->model, B, T, c->what, c->arena, &e->gr);
     if (rc)
         return rc;
     tg_graph_set_training(e->gr.g, training);
@@ -68,11 +69,7 @@ int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
     for (int i = 0; i < out->B * out->T; i++)
         special[i] = out->ids[i] == TOK_PAD || out->ids[i] == TOK_CLS || out->ids[i] == TOK_SEP;
     long sel = mlm_mask_batch(mc, out->ids, labels, special, out->B, out->T, rng);
-    if (sel < 0) {
-        mlm_batch_free(out);
-        return (int)sel;
-    }
-    return TG_OK;
+    return sel < 0 ? (int)sel : TG_OK;
 }
 
 int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
@@ -88,12 +85,12 @@ int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
     int rc = order && labels ? TG_OK : TG_ERR_NOMEM;
     double loss_sum = 0;
     long correct = 0;
+    mlm_batch b = {0};
     int V = c->model->cfg.vocab_size;
     for (long s = 0; s < d->n && !rc; s += batch_size) {
         int B = (int)(d->n - s < batch_size ? d->n - s : batch_size);
         for (int i = 0; i < B; i++)
             order[i] = s + i;
-        mlm_batch b;
         rc = mlm_make_batch(d, order, B, max_len, mc, &rng, &b, labels);
         if (rc)
             break;
@@ -118,8 +115,8 @@ int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
             }
             out->samples += B;
         }
-        mlm_batch_free(&b);
     }
+    mlm_batch_free(&b);
     tg_free(order);
     tg_free(labels);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -1,5 +1,6 @@
-/* What `ablm train` and `ablm eval` share: a cache of model graphs by
- * batch shape over one activation arena, batch assembly, and evaluation. */
+/* What the model commands share: a cache of model graphs by batch shape
+ * over one activation arena (train, eval and the inference commands), batch
+ * assembly, and evaluation. */
 #ifndef MLM_RUN_H
 #define MLM_RUN_H
 
@@ -14,22 +15,25 @@ typedef struct {
 
 typedef struct {
     const rb_model *model;
+    int what;           /* RB_HIDDEN, RB_LOGITS or RB_LOSS (rb_build) */
     uint64_t seed;      /* dropout seed of every graph */
     tg_arena *arena;    /* shared by all cached graphs */
     mlm_graph_entry *e;
     int n, cap;
 } mlm_graphs;
 
-/* Starts an empty cache for model; graphs get dropout seed `seed`. */
-int mlm_graphs_init(mlm_graphs *c, const rb_model *model, uint64_t seed);
+/* Starts an empty cache of `what` graphs (RB_HIDDEN, RB_LOGITS, RB_LOSS)
+ * for model; graphs get dropout seed `seed`. Returns a status. */
+int mlm_graphs_init(mlm_graphs *c, const rb_model *model, uint64_t seed, int what);
 void mlm_graphs_free(mlm_graphs *c);
-/* The loss graph for a [B, T] batch in training (dropout) or eval mode,
- * built and planned on first use. Returns a status. */
+/* The graph for a [B, T] batch in training (dropout) or eval mode, built and
+ * planned on first use. Returns a status. */
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
 
 /* Gathers sequences order[0..B) of d into a padded, masked batch: out->ids
  * and labels [B, T] (labels: MLM_IGNORE where not predicted). labels must
- * hold B * max_len ints. Returns a status. */
+ * hold B * max_len ints. out is zeroed before first use and reused across
+ * calls (mlm_pad_batch). Returns a status. */
 int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
                    const mlm_mask_cfg *mc, tg_rng *rng, mlm_batch *out, int32_t *labels);
 

@@ -3,13 +3,14 @@
 #define _GNU_SOURCE
 #include "train_state.h"
 
+#include "fsutil.h"
+
 #include "safetensors.h"
 #include "tg.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,14 +550,6 @@ int ts_last_checkpoint(const char *output_dir, char *buf, size_t n)
     return rc ? rc : 1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int ts_rotate_checkpoints(const char *output_dir, int save_total_limit,
                           const char *best_model_checkpoint, int *deleted)
 {
@@ -598,11 +591,8 @@ int ts_rotate_checkpoints(const char *output_dir, int save_total_limit,
         if (steps[i] == best)
             continue; /* unreachable by construction; never delete the best */
         ts_checkpoint_path(path, sizeof path, output_dir, steps[i]);
-        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-            rc = tg_error(TG_ERR_IO, "%s: cannot delete old checkpoint: %s", path,
-                          strerror(errno));
+        if ((rc = fs_remove_tree(path)))
             break;
-        }
         if (deleted)
             (*deleted)++;
     }

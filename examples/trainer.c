@@ -234,7 +234,7 @@ int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
     t->order = tg_malloc((t->train.n ? t->train.n : 1) * sizeof *t->order, "data order");
     if (!t->labels || !t->order)
         return TG_ERR_NOMEM;
-    rc = mlm_graphs_init(&t->graphs, t->model, (uint64_t)a->seed);
+    rc = mlm_graphs_init(&t->graphs, t->model, (uint64_t)a->seed, RB_LOSS);
     if (!rc)
         rc = make_optimizer(t);
     if (!rc && resume[0])
@@ -261,6 +261,7 @@ void trainer_close(trainer *t)
     tok_free(t->tok);
     tg_free(t->labels);
     tg_free(t->order);
+    mlm_batch_free(&t->batch);
     memset(t, 0, sizeof *t);
 }
 
@@ -389,15 +390,15 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
         long global_mb = epoch * t->micro_per_epoch + mb;
         tg_rng r; /* masks depend only on (seed, micro-batch): exact resume */
         tg_rng_seed(&r, (uint64_t)a->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)global_mb);
-        mlm_batch b;
-        rc = mlm_make_batch(&t->train, t->order + first, B, t->max_len, &t->mask, &r, &b, t->labels);
+        mlm_batch *b = &t->batch;
+        rc = mlm_make_batch(&t->train, t->order + first, B, t->max_len, &t->mask, &r, b, t->labels);
         if (rc)
             break;
         rb_graph *gr;
-        rc = mlm_graphs_get(&t->graphs, b.B, b.T, 1, &gr);
+        rc = mlm_graphs_get(&t->graphs, b->B, b->T, 1, &gr);
         if (!rc) {
             tg_graph_set_rng_state(gr->g, (uint64_t)global_mb);
-            rb_set_batch(gr, b.ids, t->labels);
+            rb_set_batch(gr, b->ids, t->labels);
             rc = tg_forward(gr->g);
         }
         if (!rc) {
@@ -406,12 +407,11 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
                 rc = tg_error(TG_ERR_ARG, "step %ld: training loss is %g; stopping (checkpoints already written are intact)",
                               t->state.global_step + 1, l);
             *loss += l / nmb;
-            for (int i = 0; i < b.B * b.T; i++)
-                t->tokens_seen += b.ids[i] != TOK_PAD;
+            for (int i = 0; i < b->B * b->T; i++)
+                t->tokens_seen += b->ids[i] != TOK_PAD;
         }
         if (!rc)
             rc = tg_backward(gr->g, gr->loss, &seed);
-        mlm_batch_free(&b);
     }
     return rc;
 }

@@ -35,6 +35,7 @@ typedef struct {
     long tokens_seen;
     double last_loss;       /* mean training loss of the run */
     int32_t *labels;        /* [B * max_len] scratch */
+    mlm_batch batch;        /* padded ids, buffers reused every step */
     long *order;            /* data order of the current epoch */
 } trainer;
 

@@ -131,7 +131,7 @@ START_TEST(padding)
     int32_t s0[] = {2, 10, 11, 3}, s1[] = {2, 10, 11, 12, 13, 14, 3}, s2[] = {2, 3};
     const int32_t *seqs[3] = {s0, s1, s2};
     int lens[3] = {4, 7, 2};
-    mlm_batch b;
+    mlm_batch b = {0};
     ck_assert_int_eq(mlm_pad_batch(seqs, lens, 3, 5, 1, 0, 0, &b), TG_OK);
     ck_assert_int_eq(b.T, 5);
     ck_assert_int_eq(b.truncated, 1);
@@ -139,6 +139,16 @@ START_TEST(padding)
     int32_t am[15] = {1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0};
     ck_assert_mem_eq(b.ids, want, sizeof want);
     ck_assert_mem_eq(b.attention_mask, am, sizeof am);
+    /* a smaller batch reuses the buffers and is filled afresh */
+    int32_t *buf = b.ids;
+    ck_assert_int_eq(mlm_pad_batch(seqs + 2, lens + 2, 1, 5, 1, 0, 0, &b), TG_OK);
+    ck_assert_ptr_eq(b.ids, buf);
+    ck_assert_int_eq(b.B, 1);
+    ck_assert_int_eq(b.T, 2);
+    ck_assert_int_eq(b.truncated, 0);
+    ck_assert_int_eq(b.ids[0], 2);
+    ck_assert_int_eq(b.ids[1], 3);
+    ck_assert_int_eq(b.attention_mask[1], 1);
     mlm_batch_free(&b);
     /* No limit, padded to a multiple of 8, pad id 1. */
     ck_assert_int_eq(mlm_pad_batch(seqs, lens, 3, 0, 0, 8, 1, &b), TG_OK);
