@@ -2,7 +2,9 @@
 # Installs the Debian packages ablm needs when any is missing (run as root on
 # Debian 12). Extra package names given as arguments are ensured too.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev libcjson-dev check zlib1g-dev "$@")
+# ocl-icd-opencl-dev: oneDNN's dnnl-config.cmake calls find_package(OpenCL), and
+# libdnnl-dev only recommends it (we install without recommends).
+pkgs=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev ocl-icd-opencl-dev libcjson-dev check zlib1g-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
