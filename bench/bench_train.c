@@ -65,7 +65,7 @@ int main(int argc, char **argv)
         if (labels[i] >= 0)
             ids[i] = 4;
     }
-    rb_set_batch(&gr, ids, labels);
+    rb_set_batch(&gr, ids, NULL, labels); /* no padding */
     tg_params *p = m->params;
     opt_segment seg = {0, tg_params_numel(p), 1};
     opt_adamw_config oc = opt_adamw_defaults();

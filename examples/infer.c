@@ -48,12 +48,12 @@ int inf_model_load(const char *cmd, const char *dir, inf_model *im)
     if (w)
         fprintf(stderr, "ablm %s: warning: %s\n", cmd, w);
     im->pad_id = tok_pad_id(im->tok);
-    int pad_max = im->pad_id > cfg.pad_token_id ? im->pad_id : cfg.pad_token_id;
-    im->max_tokens = cfg.max_position_embeddings - pad_max - 1;
+    im->max_tokens = cfg.max_position_embeddings - cfg.pad_token_id - 1;
     im->vocab = cfg.vocab_size;
     if (im->max_tokens < 3) {
         rc = tg_error(TG_ERR_FORMAT, "%s: max_position_embeddings %d leaves no room for a residue "
-                                     "after [PAD] id %d", dir, cfg.max_position_embeddings, pad_max);
+                                     "after pad_token_id %d", dir, cfg.max_position_embeddings,
+                      cfg.pad_token_id);
         inf_model_free(im);
         return rc;
     }
@@ -79,20 +79,47 @@ void inf_model_free(inf_model *im)
 
 int inf_cache_init(inf_cache *c, const inf_model *im, int what)
 {
+    memset(c, 0, sizeof *c);
     c->im = im;
     return mlm_graphs_init(&c->graphs, im->m, 0, what);
 }
 
-void inf_cache_free(inf_cache *c) { mlm_graphs_free(&c->graphs); }
+void inf_cache_free(inf_cache *c)
+{
+    mlm_graphs_free(&c->graphs);
+    tg_free(c->mask);
+    memset(c, 0, sizeof *c);
+}
+
+/* mask[b, t] = 1 up to the last id of row b that is not pad, 0 after. */
+static void trailing_pad_mask(const int32_t *ids, int B, int T, int pad, int32_t *mask)
+{
+    for (int b = 0; b < B; b++) {
+        const int32_t *row = ids + (size_t)b * T;
+        int n = T;
+        while (n > 0 && row[n - 1] == pad)
+            n--;
+        for (int t = 0; t < T; t++)
+            mask[(size_t)b * T + t] = t < n;
+    }
+}
 
 int inf_run(inf_cache *c, const int32_t *ids, int B, int T, rb_graph **out)
 {
+    size_t n = (size_t)B * T;
+    if (n > c->mask_cap) {
+        int32_t *m = tg_realloc(c->mask, n * sizeof *m, "attention mask");
+        if (!m)
+            return TG_ERR_NOMEM;
+        c->mask = m;
+        c->mask_cap = n;
+    }
     rb_graph *gr;
     int rc = mlm_graphs_get(&c->graphs, B, T, 0, &gr);
     if (rc)
         return rc;
-    gr->pad_id = c->im->pad_id; /* the tokenizer's [PAD] decides */
-    rb_set_batch(gr, ids, NULL);
+    trailing_pad_mask(ids, B, T, c->im->pad_id, c->mask);
+    rb_set_batch(gr, ids, c->mask, NULL);
     *out = gr;
     return tg_forward(gr->g);
 }

@@ -52,8 +52,9 @@ void inf_help(FILE *f, const char *cmd, const char *usage, const inf_opt *opts, 
 typedef struct {
     rb_model *m;
     tok_tokenizer *tok;
-    int pad_id;     /* the tokenizer's [PAD]: used for padding and position ids */
-    int max_tokens; /* longest input incl. [CLS] and [SEP] */
+    int pad_id;     /* the tokenizer's [PAD]: pads batches; the attention mask */
+    int max_tokens; /* longest input incl. [CLS] and [SEP] (position ids start
+                       after config.pad_token_id) */
     int vocab;      /* logits width (config vocab_size) */
 } inf_model;
 
@@ -99,14 +100,19 @@ size_t *inf_order(const inf_inputs *in);
 typedef struct {
     const inf_model *im;
     mlm_graphs graphs;
+    int32_t *mask; /* attention mask of the last batch */
+    size_t mask_cap;
 } inf_cache;
 
 /* what: RB_HIDDEN or RB_LOGITS. Returns a status. */
 int inf_cache_init(inf_cache *c, const inf_model *im, int what);
 void inf_cache_free(inf_cache *c);
-/* Runs the model on B rows of padded ids [B, T] (padding = im->pad_id).
- * *out is a graph of the cache, valid until the next call. Returns a
- * status. */
+/* Runs the model on B rows of padded ids [B, T]: each row is a sequence
+ * ending in [SEP] followed by padding (im->pad_id). The attention mask is 0
+ * on that trailing padding only (a [PAD] before the [SEP] is a token, as
+ * the tokenizer would make it); position ids follow config.pad_token_id
+ * (rb_set_batch). *out is a graph of the cache, valid until the next call.
+ * Returns a status. */
 int inf_run(inf_cache *c, const int32_t *ids, int B, int T, rb_graph **out);
 
 /* ---- progress ------------------------------------------------------------------ */

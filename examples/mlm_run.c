@@ -67,9 +67,18 @@ int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
      * [SEP] and padding are never selected (an [UNK] residue can be) */
     uint8_t special[out->B * out->T];
     for (int i = 0; i < out->B * out->T; i++)
-        special[i] = out->ids[i] == TOK_PAD || out->ids[i] == TOK_CLS || out->ids[i] == TOK_SEP;
+        special[i] = !out->attention_mask[i] || out->ids[i] == TOK_CLS || out->ids[i] == TOK_SEP;
     long sel = mlm_mask_batch(mc, out->ids, labels, special, out->B, out->T, rng);
     return sel < 0 ? (int)sel : TG_OK;
+}
+
+int mlm_forward(mlm_graphs *c, const mlm_batch *b, const int32_t *labels, rb_graph **out)
+{
+    int rc = mlm_graphs_get(c, b->B, b->T, 0, out);
+    if (rc)
+        return rc;
+    rb_set_batch(*out, b->ids, b->attention_mask, labels);
+    return tg_forward((*out)->g);
 }
 
 int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
@@ -95,11 +104,7 @@ int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
         if (rc)
             break;
         rb_graph *gr;
-        rc = mlm_graphs_get(c, b.B, b.T, 0, &gr);
-        if (!rc) {
-            rb_set_batch(gr, b.ids, labels);
-            rc = tg_forward(gr->g);
-        }
+        rc = mlm_forward(c, &b, labels, &gr);
         if (!rc) {
             loss_sum += tg_f32(gr->loss)[0] * B;
             const float *lg = tg_f32(gr->logits);

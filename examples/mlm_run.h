@@ -31,11 +31,20 @@ void mlm_graphs_free(mlm_graphs *c);
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
 
 /* Gathers sequences order[0..B) of d into a padded, masked batch: out->ids
- * and labels [B, T] (labels: MLM_IGNORE where not predicted). labels must
- * hold B * max_len ints. out is zeroed before first use and reused across
- * calls (mlm_pad_batch). Returns a status. */
+ * and labels [B, T] (labels: MLM_IGNORE where not predicted), padded with
+ * [PAD] (TOK_PAD, as in the default vocabulary and the reference's
+ * tokenizer; the training path, like mlm_mask_defaults, assumes those
+ * special ids) and out->attention_mask 0 exactly on the padding, as the
+ * collator's tokenizer.pad makes it. [CLS], [SEP] and padding are never selected for
+ * prediction. labels must hold B * max_len ints. out is zeroed before first
+ * use and reused across calls (mlm_pad_batch). Returns a status. */
 int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
                    const mlm_mask_cfg *mc, tg_rng *rng, mlm_batch *out, int32_t *labels);
+
+/* Runs batch b (ids, attention_mask; labels or NULL) through the graph of
+ * its shape in eval mode: rb_set_batch, then forward. *out is a graph of
+ * the cache, valid until the next call. Returns a status. */
+int mlm_forward(mlm_graphs *c, const mlm_batch *b, const int32_t *labels, rb_graph **out);
 
 typedef struct {
     double loss;      /* mean over batches weighted by batch size (HF) */

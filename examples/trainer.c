@@ -398,7 +398,7 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
         rc = mlm_graphs_get(&t->graphs, b->B, b->T, 1, &gr);
         if (!rc) {
             tg_graph_set_rng_state(gr->g, (uint64_t)global_mb);
-            rb_set_batch(gr, b->ids, t->labels);
+            rb_set_batch(gr, b->ids, b->attention_mask, t->labels);
             rc = tg_forward(gr->g);
         }
         if (!rc) {

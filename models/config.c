@@ -366,17 +366,22 @@ int64_t rb_config_param_count(const rb_config *c)
 const char *rb_config_pad_warning(const rb_config *c, const tok_tokenizer *tok, char *buf,
                                   size_t n)
 {
-    int pad = tok_pad_id(tok);
-    if (c->pad_token_id == pad)
+    int pad = tok_pad_id(tok), P = c->pad_token_id;
+    if (P == pad)
         return NULL;
-    const char *as = tok_token(tok, c->pad_token_id);
+    const char *as = tok_token(tok, P);
+    char what[96];
+    if (as)
+        snprintf(what, sizeof what, "%s tokens", as);
+    else
+        snprintf(what, sizeof what, "tokens with id %d", P);
     snprintf(buf, n,
-             "config.json has pad_token_id=%d (%s in this tokenizer) but the tokenizer's [PAD] is "
-             "%d; ablm pads with %d and computes position ids from it (first token at position "
-             "%d), whereas transformers would treat id %d as padding (positions from %d, and %s "
-             "tokens would get the padding position): outputs will differ from transformers "
-             "for this checkpoint unless config.json is fixed to pad_token_id=%d",
-             c->pad_token_id, as ? as : "outside the vocabulary", pad, pad, pad + 1,
-             c->pad_token_id, c->pad_token_id + 1, as ? as : "such", pad);
+             "config.json has pad_token_id=%d (%s in this tokenizer), not the tokenizer's [PAD] "
+             "%d; as in transformers, id %d is the padding_idx of the position ids and "
+             "embeddings: %s take position %d and do not advance the position count, [PAD] "
+             "tokens do, and row %d of the word and position embeddings gets no gradient; the "
+             "attention mask comes from the tokenizer's [PAD] (%d). A model trained this way must "
+             "keep it; for a new model, pad_token_id=%d gives every residue its own position",
+             P, as ? as : "outside the vocabulary", pad, P, what, P, P, pad, pad);
     return buf;
 }

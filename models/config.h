@@ -73,11 +73,14 @@ int rb_config_to_json(const rb_config *c, char **out);
 int64_t rb_config_param_count(const rb_config *c);
 
 /* The pad_token_id trap: many pipelines keep RoBERTa's default
- * pad_token_id=1, which in the ablm vocabulary is [UNK]. Returns NULL if
- * c->pad_token_id equals the tokenizer's [PAD] id; otherwise writes into buf
- * (size n) and returns a warning explaining that ablm pads and computes
- * position ids with the tokenizer's [PAD] id, and how transformers would
- * differ. */
+ * pad_token_id=1 (the reference's config4.json does), which in a BERT-style
+ * protein vocabulary is [UNK]. ablm then does what transformers does; this
+ * says what that means. Returns NULL if c->pad_token_id equals the
+ * tokenizer's [PAD] id; otherwise writes into buf (size n) and returns a
+ * warning: id pad_token_id is the padding_idx of the position ids (a token
+ * with that id takes position pad_token_id and does not advance the count,
+ * the tokenizer's [PAD] does) and of the embeddings (its rows get no
+ * gradient), while the attention mask comes from the tokenizer's [PAD]. */
 const char *rb_config_pad_warning(const rb_config *c, const tok_tokenizer *tok, char *buf,
                                   size_t n);
 

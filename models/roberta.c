@@ -297,7 +297,7 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
     out->g = g;
     out->batch = batch;
     out->seq_len = seq_len;
-    out->pad_id = c->pad_token_id;
+    out->pad_token_id = c->pad_token_id;
     out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
     out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
     out->type_ids = tg_input(g, TG_I32, 2, bt, "token_type_ids");
@@ -330,20 +330,22 @@ void rb_graph_free(rb_graph *gr)
     memset(gr, 0, sizeof *gr);
 }
 
-void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *labels)
+void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                  const int32_t *labels)
 {
-    int B = gr->batch, T = gr->seq_len, pad = gr->pad_id;
+    int B = gr->batch, T = gr->seq_len, P = gr->pad_token_id;
     memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
     int32_t *pos = tg_i32(gr->pos_ids), *typ = tg_i32(gr->type_ids);
     float *mask = tg_f32(gr->mask);
     for (int b = 0; b < B; b++) {
         int count = 0;
         for (int t = 0; t < T; t++) {
-            int real = ids[b * T + t] != pad;
-            count += real;
-            pos[b * T + t] = real ? pad + count : pad;
-            typ[b * T + t] = 0;
-            mask[b * T + t] = real ? 0.0f : -FLT_MAX;
+            size_t i = (size_t)b * T + t;
+            int counted = ids[i] != P;
+            count += counted;
+            pos[i] = counted ? P + count : P;
+            typ[i] = 0;
+            mask[i] = !attention_mask || attention_mask[i] ? 0.0f : -FLT_MAX;
         }
     }
     if (gr->labels) {

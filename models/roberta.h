@@ -3,7 +3,8 @@
  *
  *   rb_model *m;  rb_model_new(&cfg, &m);  rb_model_init(m, 42);
  *   rb_graph gr;  rb_build(m, B, T, RB_LOSS, &gr);
- *   rb_set_batch(&gr, ids, labels);  tg_forward(gr.g);  tg_backward(gr.g, gr.loss, NULL);
+ *   rb_set_batch(&gr, ids, attention_mask, labels);
+ *   tg_forward(gr.g);  tg_backward(gr.g, gr.loss, NULL);
  *
  * Parameters carry the Hugging Face names (roberta.embeddings..., lm_head...)
  * so checkpoints load in transformers and the other way round. */
@@ -34,7 +35,8 @@ int rb_model_new(const rb_config *cfg, rb_model **out);
 void rb_model_free(rb_model *m);
 /* Hugging Face's RoBERTa initialisation: normal(0, initializer_range) for
  * linear and embedding weights, zero biases, LayerNorm weight 1 and bias 0,
- * the padding rows of the word and position embeddings zero. */
+ * row pad_token_id (nn.Embedding's padding_idx) of the word and position
+ * embeddings zero. */
 void rb_model_init(rb_model *m, uint64_t seed);
 
 /* Loads weights from a safetensors file with Hugging Face names. F32, F16
@@ -50,7 +52,8 @@ int rb_model_save(const rb_model *m, const char *dir);
  * tokenizer files. Saving writes each file atomically into dir (created if
  * missing). Loading reads config, weights and tokenizer (the default
  * vocabulary if dir has no vocab.txt), and passes notes (skipped tensors,
- * a pad_token_id that disagrees with the tokenizer) to `note`. */
+ * a pad_token_id that is not the tokenizer's [PAD]: rb_config_pad_warning)
+ * to `note`. */
 int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir);
 int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
                        void (*note)(const char *msg));
@@ -64,7 +67,8 @@ enum {
 
 typedef struct {
     tg_graph *g;
-    int batch, seq_len, pad_id;
+    int batch, seq_len;
+    int pad_token_id; /* config.pad_token_id: padding_idx of the position ids */
     tg_tensor *ids, *pos_ids, *type_ids, *mask, *labels; /* inputs */
     tg_tensor *hidden;                                   /* [B, T, H] */
     tg_tensor *logits;                                   /* [B, T, V] or NULL */
@@ -81,10 +85,21 @@ int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
 int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
                     rb_graph *out);
 void rb_graph_free(rb_graph *gr);
-/* Fills the inputs from padded token ids [B, T] (pad = pad_token_id):
- * position ids counted from pad+1 over non-pad tokens (pad positions get
- * pad), token types 0, the additive padding mask, and labels (NULL: all
- * -100) when the graph has a loss. */
-void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *labels);
+/* Fills the inputs of a [B, T] batch as RobertaForMaskedLM.forward(
+ * input_ids, attention_mask, labels) takes them in transformers:
+ * - position ids from ids and config.pad_token_id (P), as
+ *   create_position_ids_from_input_ids: a token whose id is P gets position
+ *   P and does not advance the count; every other token gets P + the number
+ *   of non-P tokens up to and including it, whatever attention_mask says.
+ *   With a tokenizer whose [PAD] is not P (the reference's pad_token_id 1 =
+ *   [UNK]), an [UNK] residue takes position P and padding tokens advance
+ *   the count.
+ * - attention_mask [B, T]: nonzero = a token, 0 = padding, removed from
+ *   attention as a key (additive float32 lowest, as transformers). It comes
+ *   from the batching (the tokenizer's [PAD]), not from P; NULL = all ones,
+ *   transformers' default.
+ * - token types 0; labels (NULL: all -100) when the graph has a loss. */
+void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                  const int32_t *labels);
 
 #endif

@@ -5,8 +5,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "commands.h"
 #include "config.h"
+#include "mlm_data.h"
+#include "mlm_run.h"
 #include "npy.h"
 #include "roberta.h"
+#include "safetensors.h"
 #include "tg.h"
 #include "testutil.h"
 #include "tokenizer.h"
@@ -554,6 +557,220 @@ START_TEST(allocation_failures)
 }
 END_TEST
 
+/* Copies file a to b byte for byte. */
+static void copy_file(const char *a, const char *b)
+{
+    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    ck_assert_msg(in && out, "copy %s -> %s", a, b);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+}
+
+/* The pad_token_id 1 fixture (tests/fixtures/roberta_pad1: config shaped
+ * like the reference's config4.json, torch's golden outputs) as a model
+ * directory with the default-layout tokenizer ([PAD] 0, [UNK] 1). */
+typedef struct {
+    char dir[4200];
+    st_file *golden;
+    int B, T, V, H;
+    int32_t *plain; /* [B, T] unmasked ids, padded with [PAD] 0 */
+    int n[8];       /* tokens per row ([CLS] .. [SEP]) */
+} pad1_fixture;
+
+static void pad1_open(pad1_fixture *x)
+{
+    memset(x, 0, sizeof *x);
+    make_model(); /* the temp dir */
+    snprintf(x->dir, sizeof x->dir, "%s", path("pad1"));
+    mkdir(x->dir, 0755);
+    char a[4300], b[4300];
+    const char *files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "%s/tests/fixtures/roberta_pad1/%s", tu_source_dir(), files[i]);
+        snprintf(b, sizeof b, "%s/%s", x->dir, files[i]);
+        copy_file(a, b);
+    }
+    tok_tokenizer *t;
+    ck_assert_int_eq(tok_new(&t), TG_OK);
+    ck_assert_int_eq(tok_save(t, x->dir, 64), TG_OK);
+    tok_free(t);
+    snprintf(a, sizeof a, "%s/tests/fixtures/roberta_pad1/golden.safetensors", tu_source_dir());
+    ck_assert_msg(st_open(a, &x->golden) == TG_OK, "%s", tg_last_error());
+    const st_info *pi = st_find(x->golden, "plain_logits");
+    ck_assert_ptr_nonnull(pi);
+    x->B = (int)pi->shape[0], x->T = (int)pi->shape[1], x->V = (int)pi->shape[2];
+    x->H = (int)st_find(x->golden, "plain_hidden")->shape[2];
+    ck_assert_int_le(x->B, 8);
+    int32_t *attn;
+    ck_assert_int_eq(st_load_i32(x->golden, "plain_ids", &x->plain, NULL), TG_OK);
+    ck_assert_int_eq(st_load_i32(x->golden, "attention_mask", &attn, NULL), TG_OK);
+    for (int r = 0; r < x->B; r++)
+        for (int t = 0; t < x->T; t++)
+            x->n[r] += attn[r * x->T + t];
+    free(attn);
+}
+
+static void pad1_close(pad1_fixture *x)
+{
+    st_close(x->golden);
+    free(x->plain);
+}
+
+/* Writes the fixture's unmasked rows as FASTA (residue letters, [UNK] as
+ * X); returns how many rows hold an [UNK] residue. */
+static int pad1_write_fasta(const pad1_fixture *x, const char *p)
+{
+    FILE *f = fopen(p, "w");
+    int unk_rows = 0;
+    for (int r = 0; r < x->B; r++) {
+        fprintf(f, ">row%d\n", r);
+        int unk = 0;
+        for (int t = 1; t < x->n[r] - 1; t++) {
+            int id = x->plain[r * x->T + t];
+            ck_assert(id == 1 || (id >= 5 && id < 25));
+            unk |= id == 1;
+            fputc(id == 1 ? 'X' : TOK_RESIDUES[id - 5], f);
+        }
+        fputc('\n', f);
+        unk_rows += unk;
+    }
+    fclose(f);
+    return unk_rows;
+}
+
+/* embed and logits on a config with pad_token_id 1 ([UNK]) and a tokenizer
+ * whose [PAD] is 0, sequences of different lengths with [UNK] residues,
+ * padded in one batch and in batches of 3 (other padding): per-residue
+ * hidden states and logits are torch's (positions from pad_token_id,
+ * attention mask from [PAD]) within 1e-4. */
+START_TEST(pad_token_id_1_matches_torch)
+{
+    pad1_fixture x;
+    pad1_open(&x);
+    ck_assert_int_ge(pad1_write_fasta(&x, path("pad1.fa")), 2);
+    size_t n;
+    float *want_l, *want_h;
+    ck_assert_int_eq(st_load_f32(x.golden, "plain_logits", &want_l, &n), TG_OK);
+    ck_assert_int_eq(st_load_f32(x.golden, "plain_hidden", &want_h, &n), TG_OK);
+    const char *bs[] = {"8", "3"};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(run(cmd_logits, "logits", "--model", x.dir, "--input", path("pad1.fa"),
+                             "--output", path("pad1.npy"), "--batch-size", bs[k], NULL), 0);
+        char *err = read_text(path("err"));
+        ck_assert_msg(strstr(err, "pad_token_id=1 ([UNK] in this tokenizer)"), "%s", err);
+        free(err);
+        ck_assert_int_eq(run(cmd_embed, "embed", "--model", x.dir, "--input", path("pad1.fa"),
+                             "--output", path("pad1e.npy"), "--per-residue", "--batch-size", bs[k],
+                             NULL), 0);
+        npy lg = load_npy(path("pad1.npy")), em = load_npy(path("pad1e.npy"));
+        ck_assert_int_eq(lg.shape[0], x.B);
+        ck_assert_int_eq(lg.shape[1], x.T);
+        ck_assert_int_eq(lg.shape[2], x.V);
+        ck_assert_int_eq(em.shape[2], x.H);
+        size_t L = em.shape[1];
+        double dl = 0, dh = 0;
+        for (int r = 0; r < x.B; r++) {
+            for (int t = 0; t < x.n[r]; t++)
+                for (int v = 0; v < x.V; v++) {
+                    size_t i = ((size_t)r * x.T + t) * x.V + v;
+                    dl = fmax(dl, fabs(F(&lg)[i] - want_l[i]));
+                }
+            for (int t = 0; t < x.n[r] - 2; t++) /* residue t = token t + 1 */
+                for (int h = 0; h < x.H; h++)
+                    dh = fmax(dh, fabs(F(&em)[((size_t)r * L + t) * x.H + h] -
+                                       want_h[((size_t)r * x.T + t + 1) * x.H + h]));
+        }
+        printf("pad_token_id 1, batch size %s: logits max abs %.3g, embed max abs %.3g vs torch\n",
+               bs[k], dl, dh);
+        ck_assert_msg(dl <= 1e-4 && dh <= 1e-4, "batch %s: logits %.3g, embed %.3g > 1e-4", bs[k],
+                      dl, dh);
+        free(lg.buf);
+        free(em.buf);
+    }
+    free(want_l);
+    free(want_h);
+    pad1_close(&x);
+}
+END_TEST
+
+/* The eval path (rb_load_pretrained, mlm_data_load, mlm_make_batch's
+ * padding and attention mask, mlm_evaluate) on the same fixture: with every
+ * residue a target and none replaced, the loss is the mean cross entropy
+ * of torch's logits over all residues ([UNK] included) and the batch's
+ * logits are torch's. */
+START_TEST(pad_token_id_1_eval_path_matches_torch)
+{
+    pad1_fixture x;
+    pad1_open(&x);
+    pad1_write_fasta(&x, path("pad1e.fa"));
+    rb_model *m;
+    tok_tokenizer *tok;
+    ck_assert_msg(rb_load_pretrained(x.dir, &m, &tok, NULL) == TG_OK, "%s", tg_last_error());
+    mlm_data d;
+    ck_assert_msg(mlm_data_load(&d, path("pad1e.fa"), "validation_file", tok, 64, -1) == TG_OK,
+                  "%s", tg_last_error());
+    ck_assert_int_eq(d.n, x.B);
+    size_t n;
+    float *want;
+    ck_assert_int_eq(st_load_f32(x.golden, "plain_logits", &want, &n), TG_OK);
+    double ce = 0;
+    long targets = 0;
+    for (int r = 0; r < x.B; r++)
+        for (int t = 1; t < x.n[r] - 1; t++) {
+            const float *l = want + ((size_t)r * x.T + t) * x.V;
+            double mx = l[0], z = 0;
+            for (int v = 1; v < x.V; v++)
+                mx = fmax(mx, l[v]);
+            for (int v = 0; v < x.V; v++)
+                z += exp(l[v] - mx);
+            ce -= l[x.plain[r * x.T + t]] - mx - log(z);
+            targets++;
+        }
+    ce /= targets;
+    mlm_mask_cfg mc = mlm_mask_defaults(x.V);
+    mc.mlm_probability = 1.0;
+    mc.mask_replace_prob = mc.random_replace_prob = 0.0;
+    mlm_graphs gc;
+    mlm_eval_result res;
+    ck_assert_int_eq(mlm_graphs_init(&gc, m, 0, RB_LOSS), TG_OK);
+    ck_assert_msg(mlm_evaluate(&gc, &d, 8, 64, &mc, 1, &res) == TG_OK, "%s", tg_last_error());
+    printf("pad_token_id 1, eval path: loss %.7f, from torch's logits %.7f\n", res.loss, ce);
+    ck_assert_int_eq(res.masked, targets);
+    ck_assert_double_eq_tol(res.loss, ce, 1e-5 * ce);
+    /* the batch itself: padded with [PAD] 0, mask from the lengths */
+    tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    long order[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    mlm_batch b = {0};
+    int32_t labels[8 * 64];
+    ck_assert_int_eq(mlm_make_batch(&d, order, x.B, 64, &mc, &rng, &b, labels), TG_OK);
+    ck_assert_int_eq(b.T, x.T);
+    for (int i = 0; i < x.B * x.T; i++) {
+        ck_assert_int_eq(b.ids[i], x.plain[i]);
+        ck_assert_int_eq(b.attention_mask[i], i % x.T < x.n[i / x.T]);
+    }
+    rb_graph *gr;
+    ck_assert_int_eq(mlm_forward(&gc, &b, labels, &gr), TG_OK);
+    double dl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (b.attention_mask[i / x.V])
+            dl = fmax(dl, fabs(tg_f32(gr->logits)[i] - want[i]));
+    printf("pad_token_id 1, eval path: logits max abs %.3g vs torch\n", dl);
+    ck_assert_msg(dl <= 1e-4, "eval path logits %.3g > 1e-4", dl);
+    mlm_batch_free(&b);
+    mlm_graphs_free(&gc);
+    mlm_data_free(&d);
+    rb_model_free(m);
+    tok_free(tok);
+    free(want);
+    pad1_close(&x);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("infer");
@@ -564,6 +781,8 @@ int main(void)
     tcase_add_test(tc, logits_padding_invariance);
     tcase_add_test(tc, fill_mask_matches_logits);
     tcase_add_test(tc, score_matches_masked_logits);
+    tcase_add_test(tc, pad_token_id_1_matches_torch);
+    tcase_add_test(tc, pad_token_id_1_eval_path_matches_torch);
     tcase_add_test(tc, bad_input_fails_clearly);
     tcase_add_test(tc, allocation_failures);
     suite_add_tcase(s, tc);

@@ -108,49 +108,74 @@ static float *fixture_f32(st_file *f, const char *name, size_t *n)
     return x;
 }
 
-/* The golden test: same weights and batch as tests/reference/make_golden.py,
- * which builds the model from torch.nn primitives. */
-START_TEST(matches_pytorch_reference)
+/* Loads a fixture directory's config (dropout off) and model.safetensors. */
+static rb_model *fixture_model(const char *fixture, rb_config *c)
 {
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/roberta_tiny", tu_source_dir());
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    rb_config c;
-    ck_assert_msg(rb_config_load(path, &c) == TG_OK, "%s", tg_last_error());
-    c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s/config.json", tu_source_dir(), fixture);
+    ck_assert_msg(rb_config_load(path, c) == TG_OK, "%s", tg_last_error());
+    c->hidden_dropout_prob = c->attention_probs_dropout_prob = 0;
     rb_model *m;
-    ck_assert_int_eq(rb_model_new(&c, &m), TG_OK);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ck_assert_int_eq(rb_model_new(c, &m), TG_OK);
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s/model.safetensors", tu_source_dir(), fixture);
     ck_assert_msg(rb_model_load(m, path, NULL) == TG_OK, "%s", tg_last_error());
-    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    return m;
+}
+
+static st_file *fixture_golden(const char *fixture)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s/golden.safetensors", tu_source_dir(), fixture);
     st_file *f;
     ck_assert_msg(st_open(path, &f) == TG_OK, "%s", tg_last_error());
+    return f;
+}
+
+/* Max abs difference between x[0..n) and the fixture tensor `name`. */
+static double max_abs_diff(st_file *f, const char *name, const float *x, size_t n)
+{
+    size_t m;
+    float *want = fixture_f32(f, name, &m);
+    ck_assert_uint_eq(m, n);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(x[i] - want[i]));
+    free(want);
+    return worst;
+}
+
+/* The golden test: same weights and batch (input_ids, attention_mask,
+ * labels) as tests/reference/make_golden.py, which builds the model from
+ * torch.nn primitives: logits within 1e-4, loss relative 1e-5, every
+ * parameter gradient relative (L2) 1e-3. Returns the graph (for more
+ * checks; caller frees it and m). */
+static rb_graph golden_check(rb_model *m, st_file *f, const char *fixture)
+{
     const st_info *ii = st_find(f, "input_ids");
     ck_assert_ptr_nonnull(ii);
     int B = (int)ii->shape[0], T = (int)ii->shape[1];
-    int32_t *ids, *labels;
+    int32_t *ids, *attn, *labels;
     ck_assert_int_eq(st_load_i32(f, "input_ids", &ids, NULL), TG_OK);
+    ck_assert_int_eq(st_load_i32(f, "attention_mask", &attn, NULL), TG_OK);
     ck_assert_int_eq(st_load_i32(f, "labels", &labels, NULL), TG_OK);
     rb_graph gr;
     ck_assert_msg(rb_build(m, B, T, RB_LOSS, &gr) == TG_OK, "%s", tg_last_error());
-    rb_set_batch(&gr, ids, labels);
+    rb_set_batch(&gr, ids, attn, labels);
     ck_assert_int_eq(tg_forward(gr.g), TG_OK);
     tg_params_zero_grad(m->params);
     ck_assert_int_eq(tg_backward(gr.g, gr.loss, NULL), TG_OK);
 
+    double worst = max_abs_diff(f, "logits", tg_f32(gr.logits), gr.logits->numel);
+    printf("%s: logits max abs error %.3g\n", fixture, worst);
+    ck_assert_msg(worst <= 1e-4, "%s: logits: max abs error %.3g > 1e-4", fixture, worst);
     size_t n;
-    float *want = fixture_f32(f, "logits", &n);
-    ck_assert_uint_eq(n, gr.logits->numel);
-    double worst = 0;
-    for (size_t i = 0; i < n; i++)
-        worst = fmax(worst, fabs(tg_f32(gr.logits)[i] - want[i]));
-    ck_assert_msg(worst <= 1e-4, "logits: max abs error %.3g > 1e-4", worst);
-    free(want);
-    want = fixture_f32(f, "loss", &n);
+    float *want = fixture_f32(f, "loss", &n);
     double rel = fabs(tg_f32(gr.loss)[0] - want[0]) / fabs(want[0]);
-    ck_assert_msg(rel <= 1e-5, "loss %.8g vs %.8g: relative error %.3g > 1e-5",
+    printf("%s: loss %.8g vs %.8g (relative %.3g)\n", fixture, tg_f32(gr.loss)[0], want[0], rel);
+    ck_assert_msg(rel <= 1e-5, "%s: loss %.8g vs %.8g: relative error %.3g > 1e-5", fixture,
                   tg_f32(gr.loss)[0], want[0], rel);
     free(want);
+    double worst_grad = 0;
     for (int i = 0; i < tg_params_count(m->params); i++) {
         tg_tensor *p = tg_params_at(m->params, i);
         char name[256];
@@ -167,12 +192,117 @@ START_TEST(matches_pytorch_reference)
          * (softmax is shift invariant): there the error must be tiny in
          * absolute terms instead */
         int key_bias = strstr(p->name, "attention.self.key.bias") != NULL;
+        if (!key_bias)
+            worst_grad = fmax(worst_grad, r);
         ck_assert_msg(key_bias ? sqrt(num) <= 1e-6 : r <= 1e-3,
-                      "gradient of %s: relative error %.3g > 1e-3 (abs %.3g)", p->name, r, sqrt(num));
+                      "%s: gradient of %s: relative error %.3g > 1e-3 (abs %.3g)", fixture,
+                      p->name, r, sqrt(num));
         free(want);
     }
+    printf("%s: gradients worst relative (L2) error %.3g\n", fixture, worst_grad);
     free(ids);
+    free(attn);
     free(labels);
+    return gr;
+}
+
+START_TEST(matches_pytorch_reference)
+{
+    rb_config c;
+    rb_model *m = fixture_model("roberta_tiny", &c);
+    st_file *f = fixture_golden("roberta_tiny");
+    rb_graph gr = golden_check(m, f, "roberta_tiny");
+    st_close(f);
+    rb_graph_free(&gr);
+    rb_model_free(m);
+}
+END_TEST
+
+/* The reference's config4.json layout: pad_token_id 1 ([UNK] in the
+ * tokenizer), bos 0, eos 2, extra keys max_seq_length and max_length; it
+ * loads, and a fresh model zeroes row 1 (padding_idx), not the [PAD] row. */
+START_TEST(config4_layout_loads)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/roberta_pad1/config.json", tu_source_dir());
+    rb_config c;
+    ck_assert_msg(rb_config_load(path, &c) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(c.pad_token_id, 1);
+    ck_assert_int_eq(c.bos_token_id, 0);
+    ck_assert_int_eq(c.eos_token_id, 2);
+    ck_assert_int_eq(c.max_position_embeddings, 66);
+    ck_assert_int_eq(c.type_vocab_size, 1);
+    ck_assert_double_eq(c.layer_norm_eps, 1e-5);
+    ck_assert_double_eq(c.hidden_dropout_prob, 0.1);
+    ck_assert_str_eq(c.architectures[0], "RobertaForMaskedLM"); /* the default: key absent */
+    rb_model *m;
+    ck_assert_int_eq(rb_model_new(&c, &m), TG_OK);
+    rb_model_init(m, 5);
+    int H = c.hidden_size;
+    double row0 = 0;
+    for (int i = 0; i < H; i++) {
+        ck_assert_float_eq(tg_f32(m->word)[1 * H + i], 0.0f);
+        ck_assert_float_eq(tg_f32(m->pos)[1 * H + i], 0.0f);
+        row0 += fabs(tg_f32(m->word)[i]) + fabs(tg_f32(m->pos)[i]);
+    }
+    ck_assert(row0 > 0);
+    /* the longest input: positions run to pad_token_id + T <= 65 */
+    rb_graph gr;
+    ck_assert_int_ne(rb_build(m, 1, 65, RB_HIDDEN, &gr), TG_OK);
+    ck_assert_int_eq(rb_build(m, 1, 64, RB_HIDDEN, &gr), TG_OK);
+    rb_graph_free(&gr);
+    rb_model_free(m);
+}
+END_TEST
+
+/* pad_token_id 1 as transformers runs it: position ids from id 1 (an [UNK]
+ * residue takes position 1 and does not advance the count; [PAD] 0, also
+ * as a random MLM replacement inside a sequence, advances it), attention
+ * mask from the batch's padding, padding_idx rows without gradient. The
+ * same logits, loss and gradients as torch, and the unmasked batch's
+ * logits and hidden states. */
+START_TEST(matches_pytorch_reference_pad_token_id_1)
+{
+    rb_config c;
+    rb_model *m = fixture_model("roberta_pad1", &c);
+    st_file *f = fixture_golden("roberta_pad1");
+    rb_graph gr = golden_check(m, f, "roberta_pad1");
+    int B = gr.batch, T = gr.seq_len, H = c.hidden_size;
+    int32_t *pos;
+    size_t n;
+    ck_assert_int_eq(st_load_i32(f, "position_ids", &pos, &n), TG_OK);
+    ck_assert_uint_eq(n, (size_t)B * T);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(tg_i32(gr.pos_ids)[i] == pos[i], "position %zu: %d, torch %d", i,
+                      tg_i32(gr.pos_ids)[i], pos[i]);
+    ck_assert_int_eq(pos[1 * T + 1], 1); /* an [UNK] residue: the padding position */
+    free(pos);
+    for (int i = 0; i < H; i++) /* padding_idx 1 of the position table: no gradient */
+        ck_assert_float_eq(m->pos->grad[1 * H + i], 0.0f);
+    rb_graph_free(&gr);
+
+    /* the unmasked sequences, through the embeddings-and-encoder graph */
+    int32_t *plain, *attn;
+    ck_assert_int_eq(st_load_i32(f, "plain_ids", &plain, NULL), TG_OK);
+    ck_assert_int_eq(st_load_i32(f, "attention_mask", &attn, NULL), TG_OK);
+    ck_assert_int_eq(rb_build(m, B, T, RB_LOGITS, &gr), TG_OK);
+    rb_set_batch(&gr, plain, attn, NULL);
+    ck_assert_int_eq(tg_forward(gr.g), TG_OK);
+    double dl = max_abs_diff(f, "plain_logits", tg_f32(gr.logits), gr.logits->numel);
+    double dh = max_abs_diff(f, "plain_hidden", tg_f32(gr.hidden), gr.hidden->numel);
+    printf("roberta_pad1: unmasked batch: logits max abs %.3g, hidden max abs %.3g\n", dl, dh);
+    ck_assert_msg(dl <= 1e-4 && dh <= 1e-4, "unmasked: logits %.3g, hidden %.3g > 1e-4", dl, dh);
+    /* the attention mask decides, not pad_token_id: masking ids == 1 instead
+     * (what ablm's training did before) is far from torch */
+    int32_t *wrong = malloc((size_t)B * T * sizeof *wrong);
+    for (int i = 0; i < B * T; i++)
+        wrong[i] = plain[i] != 1;
+    rb_set_batch(&gr, plain, wrong, NULL);
+    ck_assert_int_eq(tg_forward(gr.g), TG_OK);
+    ck_assert(max_abs_diff(f, "plain_logits", tg_f32(gr.logits), gr.logits->numel) > 1e-2);
+    free(wrong);
+    free(plain);
+    free(attn);
     st_close(f);
     rb_graph_free(&gr);
     rb_model_free(m);
@@ -241,6 +371,8 @@ int main(void)
     tcase_add_test(tc, init_follows_hugging_face);
     tcase_add_test(tc, save_load_round_trip_is_bit_exact);
     tcase_add_test(tc, matches_pytorch_reference);
+    tcase_add_test(tc, config4_layout_loads);
+    tcase_add_test(tc, matches_pytorch_reference_pad_token_id_1);
     tcase_add_test(tc, loads_transformers_variants);
     tcase_add_test(tc, build_rejects_overlong_input);
     suite_add_tcase(s, tc);

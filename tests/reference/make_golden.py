@@ -145,17 +145,24 @@ class RobertaMLM(nn.Module):
         self.head_ln = nn.LayerNorm(H, eps=c["layer_norm_eps"])
         self.head_bias = nn.Parameter(torch.zeros(V))
 
-    def forward(self, ids, attn_mask):
+    def position_ids(self, ids):
+        """create_position_ids_from_input_ids(ids, padding_idx=pad_token_id):
+        a token equal to pad_token_id gets position pad_token_id and does not
+        advance the count; every other token does, whatever the attention
+        mask says."""
         notpad = (ids != self.pad).long()
-        pos_ids = torch.cumsum(notpad, dim=1) * notpad + self.pad  # create_position_ids_from_input_ids
-        x = self.word(ids) + self.pos(pos_ids) + self.tok_type(torch.zeros_like(ids))
+        return torch.cumsum(notpad, dim=1) * notpad + self.pad
+
+    def forward(self, ids, attn_mask, hidden=False):
+        x = self.word(ids) + self.pos(self.position_ids(ids)) + self.tok_type(torch.zeros_like(ids))
         x = self.emb_ln(x)
         dt = x.dtype
         add_mask = (1.0 - attn_mask[:, None, None, :].to(dt)) * torch.finfo(dt).min
         for layer in self.layers:
             x = layer(x, add_mask)
         h = self.head_ln(F.gelu(self.head_dense(x)))
-        return h @ self.word.weight.t() + self.head_bias  # decoder tied to word embeddings
+        logits = h @ self.word.weight.t() + self.head_bias  # decoder tied to word embeddings
+        return (logits, x) if hidden else logits
 
     def hf_params(self):
         """(HF name, parameter) for every parameter, tied decoder once."""
@@ -237,17 +244,10 @@ def loss_fn(logits, labels):
                            ignore_index=-100, reduction="mean")
 
 
-def main():
-    torch.manual_seed(0)
-    with open(CONFIG) as f:
-        c = json.load(f)
-    gen = torch.Generator().manual_seed(1234)
-    model = RobertaMLM(c)
-    init_like_hf(model, c, gen)
-    model.eval()  # dropout off (there is none in this module anyway)
-    ids, attn, labels = make_batch(c, gen)
-
-    # float64 golden on the float32 weights.
+def golden(model, c, ids, attn, labels):
+    """float64 forward/backward on the float32 weights of model, with the
+    self-checks 1 (float32 agrees) and 2 (central differences). Returns
+    (float64 model, logits, loss, {HF name: gradient})."""
     m64 = RobertaMLM(c).double()
     m64.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
     logits = m64(ids, attn)
@@ -263,7 +263,8 @@ def main():
     d_loss = abs(loss32.item() - loss.item()) / abs(loss.item())
     # Relative to each tensor's largest gradient; tensors whose gradient is
     # zero in exact arithmetic (attention key biases: softmax ignores a
-    # per-query constant) are compared against the largest gradient overall.
+    # per-query constant; padding_idx rows) are compared against the largest
+    # gradient overall.
     gmax = max(g.abs().max().item() for g in grads.values())
     d_grad = 0.0
     for n, p in model.hf_params():
@@ -296,9 +297,34 @@ def main():
                 worst = max(worst, abs(fd - an) / (abs(an) + 1e-4))
     print(f"finite differences vs autograd: worst |fd - grad| / (|grad| + 1e-4) = {worst:.2e}")
     assert worst < 1e-5
+    return m64, logits, loss, grads
 
-    # Self-check 3: padding rows of the position embeddings get no gradient and
-    # the padded positions do not change real-token logits.
+
+def golden_tensors(ids, attn, labels, logits, loss, grads):
+    out = {"input_ids": (ids.to(torch.int32), "I32"),
+           "attention_mask": (attn.to(torch.int32), "I32"),
+           "labels": (labels.to(torch.int32), "I32"),
+           "logits": (logits.detach().float(), "F32"),
+           "loss": (loss.detach().float().reshape(1), "F32")}
+    for n, g in grads.items():
+        out["grad." + n] = (g.float(), "F32")
+    return out
+
+
+def tiny_case():
+    """tests/fixtures/roberta_tiny: configs/heavy_tiny.json (pad_token_id 0)."""
+    torch.manual_seed(0)
+    with open(CONFIG) as f:
+        c = json.load(f)
+    gen = torch.Generator().manual_seed(1234)
+    model = RobertaMLM(c)
+    init_like_hf(model, c, gen)
+    model.eval()  # dropout off (there is none in this module anyway)
+    ids, attn, labels = make_batch(c, gen)
+    m64, logits, loss, grads = golden(model, c, ids, attn, labels)
+
+    # Self-check 3: padding is the tokenizer's [PAD] (0) everywhere the
+    # attention mask is 0.
     ids2 = ids.clone()
     ids2[attn == 0] = 0
     assert torch.equal(ids2, ids)
@@ -321,14 +347,8 @@ def main():
     save_safetensors(os.path.join(OUT, "model_with_pooler.safetensors"), pool, meta)
     shutil.copyfile(CONFIG, os.path.join(OUT, "config.json"))
 
-    golden = {"input_ids": (ids.to(torch.int32), "I32"),
-              "attention_mask": (attn.to(torch.int32), "I32"),
-              "labels": (labels.to(torch.int32), "I32"),
-              "logits": (logits.detach().float(), "F32"),
-              "loss": (loss.detach().float().reshape(1), "F32")}
-    for n, g in grads.items():
-        golden["grad." + n] = (g.float(), "F32")
-    save_safetensors(os.path.join(OUT, "golden.safetensors"), golden, meta)
+    gold = golden_tensors(ids, attn, labels, logits, loss, grads)
+    save_safetensors(os.path.join(OUT, "golden.safetensors"), gold, meta)
 
     # Re-read everything written.
     back = load_safetensors(os.path.join(OUT, "model.safetensors"))
@@ -343,6 +363,157 @@ def main():
     print(f"params {sum(p.numel() for _, p in model.hf_params())}, batch {tuple(ids.shape)}, "
           f"targets {n_targets}, loss {loss.item():.6f}, fixtures {total} bytes in {OUT}")
     print("input_ids:\n" + str(ids.tolist()) + "\nlabels:\n" + str(labels.tolist()))
+
+
+# ---- pad_token_id 1: the reference pipeline's config4.json ---------------------
+
+OUT_PAD1 = os.path.join(ROOT, "tests", "fixtures", "roberta_pad1")
+
+# Shaped like the reference's published config4.json (RobertaConfig, hidden
+# 512, 4 layers, 4 heads, FFN 2048, 514 positions, type_vocab_size 1, eps
+# 1e-5, gelu, dropout 0.1, extra keys max_seq_length and max_length, and
+# pad_token_id 1, bos 0, eos 2) with tiny sizes: 66 positions leave 64
+# tokens after padding_idx 1, so both extra keys say 64.
+CONFIG_PAD1 = {
+    "model_type": "roberta",
+    "vocab_size": 25,
+    "hidden_size": 24,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 40,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 66,
+    "type_vocab_size": 1,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-05,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "max_seq_length": 64,
+    "max_length": 64,
+}
+
+# The tokenizer that goes with it: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3,
+# [MASK] 4, residues ACDEFGHIKLMNPQRSTVWY as 5..24.
+TPAD, TUNK, TCLS, TSEP, TMASK = 0, 1, 2, 3, 4
+
+
+def pad1_batch(gen):
+    """4 sequences of 10, 6, 3 and 8 residues, padded with the tokenizer's
+    [PAD] (0) to T=12; attention_mask 1 on each sequence's tokens (the
+    collator's, from the lengths). [UNK] (1 = pad_token_id) residues: row 0
+    residue 4, row 1 residues 1 and 2 (adjacent), row 3 residue 0 (first).
+    Returns (plain ids, attention mask, masked ids, labels): the masked batch
+    has MLM targets as the collator makes them, among them an [UNK] target
+    replaced by [MASK] (row 0), a residue randomly replaced by [UNK] (row 1,
+    so it loses its position) and one randomly replaced by [PAD] (row 2: a
+    real, attended token that is not padding_idx and advances the count)."""
+    lens = [10, 6, 3, 8]
+    T = max(lens) + 2
+    plain = torch.full((4, T), TPAD, dtype=torch.long)
+    attn = torch.zeros((4, T), dtype=torch.long)
+    unk = {0: [4], 1: [1, 2], 3: [0]}
+    for b, n in enumerate(lens):
+        res = torch.randint(5, 25, (n,), generator=gen)
+        for r in unk.get(b, []):
+            res[r] = TUNK
+        plain[b, 0], plain[b, 1:n + 1], plain[b, n + 1] = TCLS, res, TSEP
+        attn[b, :n + 2] = 1
+    ids = plain.clone()
+    labels = torch.full((4, T), -100, dtype=torch.long)
+    # (row, token position, replacement; None = kept unchanged)
+    targets = [(0, 2, TMASK), (0, 5, TMASK), (0, 8, None), (1, 1, TUNK), (1, 4, TMASK),
+               (2, 2, TPAD), (3, 3, TMASK), (3, 6, 17)]
+    for b, t, new in targets:
+        labels[b, t] = plain[b, t]
+        if new is not None:
+            ids[b, t] = new
+    assert labels[0, 5] == TUNK
+    return plain, attn, ids, labels
+
+
+def pad1_case():
+    """tests/fixtures/roberta_pad1: pad_token_id 1 ([UNK]) with a tokenizer
+    whose [PAD] is 0, as transformers runs the reference's config4.json."""
+    c = CONFIG_PAD1
+    gen = torch.Generator().manual_seed(4321)
+    model = RobertaMLM(c)
+    init_like_hf(model, c, gen)
+    with torch.no_grad():
+        # A checkpoint from elsewhere may hold non-zero padding_idx rows: the
+        # lookup still reads them (nn.Embedding), only their gradient is 0.
+        model.word.weight[c["pad_token_id"]] += 0.02 * torch.randn(c["hidden_size"], generator=gen)
+        model.pos.weight[c["pad_token_id"]] += 0.02 * torch.randn(c["hidden_size"], generator=gen)
+        # Sharper attention than a fresh init (scores ~ 1, not ~ 0.01), as in
+        # a trained model, so that attending to padding shows in the logits.
+        for layer in model.layers:
+            for lin in (layer.query, layer.key, layer.value, layer.attn_out):
+                lin.weight.mul_(8.0)
+    model.eval()
+    plain, attn, ids, labels = pad1_batch(gen)
+    m64, logits, loss, grads = golden(model, c, ids, attn, labels)
+    pos = m64.position_ids(ids)
+    with torch.no_grad():
+        plain_logits, plain_hidden = m64(plain, attn, hidden=True)
+
+    # Self-check 3: the position ids are transformers' (hand-computed).
+    assert pos[1].tolist() == [2, 1, 1, 1, 3, 4, 5, 6, 7, 8, 9, 10], pos[1].tolist()
+    assert pos[2].tolist() == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], pos[2].tolist()
+    assert pos[3, :3].tolist() == [2, 1, 3] and pos[0, 4:7].tolist() == [6, 7, 8]  # [UNK] masked
+    assert m64.position_ids(plain)[0, 4:7].tolist() == [6, 1, 7]
+    # padding_idx rows get no gradient; the [PAD] row (0) does (row 2).
+    assert grads["roberta.embeddings.word_embeddings.weight"][TUNK].abs().max() > 0  # tied decoder
+    assert grads["roberta.embeddings.position_embeddings.weight"][1].abs().max() == 0
+    # Self-check 4: each row alone (no padding, no mask) gives the batch's
+    # logits: the attention mask, not pad_token_id, removes the padding.
+    worst = 0.0
+    with torch.no_grad():
+        for b in range(4):
+            n = int(attn[b].sum())
+            alone = m64(plain[b:b + 1, :n], torch.ones((1, n), dtype=torch.long))
+            worst = max(worst, (alone[0] - plain_logits[b, :n]).abs().max().item())
+    print(f"pad1: each row alone vs batched: max abs {worst:.2e}")
+    assert worst < 1e-10
+    # Self-check 5: the golden tells apart the two ways of getting this
+    # wrong: positions counted from the tokenizer's [PAD] (0), and the
+    # attention mask taken from ids != pad_token_id (1).
+    with torch.no_grad():
+        wrong_pos = RobertaMLM(dict(c, pad_token_id=0)).double()
+        wrong_pos.load_state_dict(m64.state_dict())
+        d_pos = (wrong_pos(plain, attn) - plain_logits)[attn.bool()].abs().max().item()
+        d_mask = (m64(plain, (plain != 1).long()) - plain_logits)[attn.bool()].abs().max().item()
+    print(f"pad1: positions from [PAD] 0 would change logits by {d_pos:.3f}, "
+          f"attention mask from ids != 1 by {d_mask:.3f}")
+    assert d_pos > 1e-2 and d_mask > 1e-2
+
+    os.makedirs(OUT_PAD1, exist_ok=True)
+    meta = {"format": "pt"}
+    params = {n: (p.detach(), "F32") for n, p in model.hf_params()}
+    save_safetensors(os.path.join(OUT_PAD1, "model.safetensors"), params, meta)
+    with open(os.path.join(OUT_PAD1, "config.json") + ".tmp", "w") as f:
+        json.dump(c, f, indent=2)
+        f.write("\n")
+    os.replace(os.path.join(OUT_PAD1, "config.json") + ".tmp", os.path.join(OUT_PAD1, "config.json"))
+    gold = golden_tensors(ids, attn, labels, logits, loss, grads)
+    gold["position_ids"] = (pos.to(torch.int32), "I32")
+    gold["plain_ids"] = (plain.to(torch.int32), "I32")
+    gold["plain_logits"] = (plain_logits.float(), "F32")
+    gold["plain_hidden"] = (plain_hidden.float(), "F32")
+    save_safetensors(os.path.join(OUT_PAD1, "golden.safetensors"), gold, meta)
+    g = load_safetensors(os.path.join(OUT_PAD1, "golden.safetensors"))
+    assert torch.equal(g["input_ids"].long(), ids) and torch.equal(g["plain_ids"].long(), plain)
+    total = sum(os.path.getsize(os.path.join(OUT_PAD1, f)) for f in os.listdir(OUT_PAD1))
+    print(f"pad1: batch {tuple(ids.shape)}, targets {int((labels != -100).sum())}, "
+          f"loss {loss.item():.6f}, fixtures {total} bytes in {OUT_PAD1}")
+    print("plain_ids:\n" + str(plain.tolist()) + "\ninput_ids:\n" + str(ids.tolist()) +
+          "\nposition_ids:\n" + str(pos.tolist()))
+
+
+def main():
+    tiny_case()
+    pad1_case()
     return 0
 
 
