@@ -8,8 +8,10 @@ W = {k: torch.from_numpy(np.frombuffer(raw[base + v["data_offsets"][0]:base + v[
      for k, v in hdr.items() if k != "__metadata__"}
 ids = torch.from_numpy(np.load(ids_p)).long(); L = np.load(lg)
 pad = cfg["pad_token_id"]; eps = cfg["layer_norm_eps"]; H = cfg["hidden_size"]; nh = cfg["num_attention_heads"]
-m = (ids != pad)
-pos = torch.cumsum(m.int(), 1) * m.int() + pad
+tok_pad = [l.rstrip("\n") for l in open(d + "/vocab.txt")].index("[PAD]")
+m = (ids != tok_pad)  # attention mask: ids.npy is padded with the tokenizer's [PAD]
+notpad = (ids != pad).int()  # position ids: padding_idx = config.pad_token_id, as transformers
+pos = torch.cumsum(notpad, 1) * notpad + pad
 ln = lambda x, p: torch.nn.functional.layer_norm(x, (H,), W[p + ".weight"], W[p + ".bias"], eps)
 lin = lambda x, p: x @ W[p + ".weight"].T + W[p + ".bias"]
 e = "roberta.embeddings."
