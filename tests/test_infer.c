@@ -14,6 +14,7 @@
 #include "testutil.h"
 #include "tokenizer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -572,7 +573,9 @@ static void copy_file(const char *a, const char *b)
 
 /* The pad_token_id 1 fixture (tests/fixtures/roberta_pad1: config shaped
  * like the reference's config4.json, torch's golden outputs) as a model
- * directory with the default-layout tokenizer ([PAD] 0, [UNK] 1). */
+ * directory, with the tokenizer files of tokdir copied in, or (tokdir
+ * NULL) the default layout written by tok_save; both have [PAD] 0 and
+ * [UNK] 1. */
 typedef struct {
     char dir[4200];
     st_file *golden;
@@ -581,23 +584,37 @@ typedef struct {
     int n[8];       /* tokens per row ([CLS] .. [SEP]) */
 } pad1_fixture;
 
-static void pad1_open(pad1_fixture *x)
+static void pad1_open(pad1_fixture *x, const char *tokdir)
 {
     memset(x, 0, sizeof *x);
     make_model(); /* the temp dir */
-    snprintf(x->dir, sizeof x->dir, "%s", path("pad1"));
+    snprintf(x->dir, sizeof x->dir, "%s", path(tokdir ? "pad1_published" : "pad1"));
     mkdir(x->dir, 0755);
-    char a[4300], b[4300];
+    char a[4608], b[4608];
+    if (tokdir) {
+        DIR *d = opendir(tokdir);
+        ck_assert_msg(d != NULL, "%s", tokdir);
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            struct stat sb;
+            snprintf(a, sizeof a, "%s/%s", tokdir, e->d_name);
+            snprintf(b, sizeof b, "%s/%s", x->dir, e->d_name);
+            if (stat(a, &sb) == 0 && S_ISREG(sb.st_mode))
+                copy_file(a, b);
+        }
+        closedir(d);
+    } else {
+        tok_tokenizer *t;
+        ck_assert_int_eq(tok_new(&t), TG_OK);
+        ck_assert_int_eq(tok_save(t, x->dir, 64), TG_OK);
+        tok_free(t);
+    }
     const char *files[] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {
         snprintf(a, sizeof a, "%s/tests/fixtures/roberta_pad1/%s", tu_source_dir(), files[i]);
         snprintf(b, sizeof b, "%s/%s", x->dir, files[i]);
         copy_file(a, b);
     }
-    tok_tokenizer *t;
-    ck_assert_int_eq(tok_new(&t), TG_OK);
-    ck_assert_int_eq(tok_save(t, x->dir, 64), TG_OK);
-    tok_free(t);
     snprintf(a, sizeof a, "%s/tests/fixtures/roberta_pad1/golden.safetensors", tu_source_dir());
     ck_assert_msg(st_open(a, &x->golden) == TG_OK, "%s", tg_last_error());
     const st_info *pi = st_find(x->golden, "plain_logits");
@@ -612,6 +629,25 @@ static void pad1_open(pad1_fixture *x)
         for (int t = 0; t < x->T; t++)
             x->n[r] += attn[r * x->T + t];
     free(attn);
+}
+
+/* Tokenizer layouts to run the pad_token_id 1 tests with: the default
+ * (NULL), and the reference's published layout (vocab.txt with the five
+ * specials, residues in added_tokens.json) when
+ * tests/fixtures/ProteinTokenizer is present. Returns the count. */
+static int pad1_layouts(const char *out[2])
+{
+    static char pub[4200];
+    snprintf(pub, sizeof pub, "%s/tests/fixtures/ProteinTokenizer", tu_source_dir());
+    char vocab[4300];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", pub);
+    out[0] = NULL;
+    if (access(vocab, F_OK) != 0) {
+        printf("pad_token_id 1: %s absent: default tokenizer layout only\n", pub);
+        return 1;
+    }
+    out[1] = pub;
+    return 2;
 }
 
 static void pad1_close(pad1_fixture *x)
@@ -647,10 +683,10 @@ static int pad1_write_fasta(const pad1_fixture *x, const char *p)
  * padded in one batch and in batches of 3 (other padding): per-residue
  * hidden states and logits are torch's (positions from pad_token_id,
  * attention mask from [PAD]) within 1e-4. */
-START_TEST(pad_token_id_1_matches_torch)
+static void pad1_commands(const char *tokdir)
 {
     pad1_fixture x;
-    pad1_open(&x);
+    pad1_open(&x, tokdir);
     ck_assert_int_ge(pad1_write_fasta(&x, path("pad1.fa")), 2);
     size_t n;
     float *want_l, *want_h;
@@ -684,8 +720,8 @@ START_TEST(pad_token_id_1_matches_torch)
                     dh = fmax(dh, fabs(F(&em)[((size_t)r * L + t) * x.H + h] -
                                        want_h[((size_t)r * x.T + t + 1) * x.H + h]));
         }
-        printf("pad_token_id 1, batch size %s: logits max abs %.3g, embed max abs %.3g vs torch\n",
-               bs[k], dl, dh);
+        printf("pad_token_id 1, %s tokenizer, batch size %s: logits max abs %.3g, embed max abs "
+               "%.3g vs torch\n", tokdir ? "published" : "default", bs[k], dl, dh);
         ck_assert_msg(dl <= 1e-4 && dh <= 1e-4, "batch %s: logits %.3g, embed %.3g > 1e-4", bs[k],
                       dl, dh);
         free(lg.buf);
@@ -695,6 +731,14 @@ START_TEST(pad_token_id_1_matches_torch)
     free(want_h);
     pad1_close(&x);
 }
+
+START_TEST(pad_token_id_1_matches_torch)
+{
+    const char *layouts[2];
+    int n = pad1_layouts(layouts);
+    for (int i = 0; i < n; i++)
+        pad1_commands(layouts[i]);
+}
 END_TEST
 
 /* The eval path (rb_load_pretrained, mlm_data_load, mlm_make_batch's
@@ -702,10 +746,10 @@ END_TEST
  * residue a target and none replaced, the loss is the mean cross entropy
  * of torch's logits over all residues ([UNK] included) and the batch's
  * logits are torch's. */
-START_TEST(pad_token_id_1_eval_path_matches_torch)
+static void pad1_eval(const char *tokdir)
 {
     pad1_fixture x;
-    pad1_open(&x);
+    pad1_open(&x, tokdir);
     pad1_write_fasta(&x, path("pad1e.fa"));
     rb_model *m;
     tok_tokenizer *tok;
@@ -738,7 +782,8 @@ START_TEST(pad_token_id_1_eval_path_matches_torch)
     mlm_eval_result res;
     ck_assert_int_eq(mlm_graphs_init(&gc, m, 0, RB_LOSS), TG_OK);
     ck_assert_msg(mlm_evaluate(&gc, &d, 8, 64, &mc, 1, &res) == TG_OK, "%s", tg_last_error());
-    printf("pad_token_id 1, eval path: loss %.7f, from torch's logits %.7f\n", res.loss, ce);
+    printf("pad_token_id 1, %s tokenizer, eval path: loss %.7f, from torch's logits %.7f\n",
+           tokdir ? "published" : "default", res.loss, ce);
     ck_assert_int_eq(res.masked, targets);
     ck_assert_double_eq_tol(res.loss, ce, 1e-5 * ce);
     /* the batch itself: padded with [PAD] 0, mask from the lengths */
@@ -768,6 +813,14 @@ START_TEST(pad_token_id_1_eval_path_matches_torch)
     tok_free(tok);
     free(want);
     pad1_close(&x);
+}
+
+START_TEST(pad_token_id_1_eval_path_matches_torch)
+{
+    const char *layouts[2];
+    int n = pad1_layouts(layouts);
+    for (int i = 0; i < n; i++)
+        pad1_eval(layouts[i]);
 }
 END_TEST
 
