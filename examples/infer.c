@@ -47,6 +47,10 @@ int inf_model_load(const char *cmd, const char *dir, inf_model *im)
     const char *w = rb_config_pad_warning(&cfg, im->tok, buf, sizeof buf);
     if (w)
         fprintf(stderr, "ablm %s: warning: %s\n", cmd, w);
+    snprintf(buf, sizeof buf, "%s/config.json", dir);
+    char note[1024];
+    if ((w = rb_config_ignored_note(&cfg, buf, note, sizeof note)))
+        fprintf(stderr, "ablm %s: note: %s\n", cmd, w);
     im->pad_id = tok_pad_id(im->tok);
     im->max_tokens = cfg.max_position_embeddings - cfg.pad_token_id - 1;
     im->vocab = cfg.vocab_size;

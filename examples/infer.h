@@ -60,7 +60,8 @@ typedef struct {
 
 /* Loads DIR/config.json, the tokenizer files and DIR/model.safetensors.
  * Warnings (pad_token_id disagreeing with the tokenizer, extra tensors in
- * the checkpoint) are printed to stderr as "ablm CMD: warning: ...".
+ * the checkpoint) are printed to stderr as "ablm CMD: warning: ...",
+ * config keys ignored as "ablm CMD: note: ...".
  * Returns a status; the message names the file. */
 int inf_model_load(const char *cmd, const char *dir, inf_model *im);
 void inf_model_free(inf_model *im);

@@ -159,6 +159,35 @@ static int check_bool(const cJSON *root, const char *where, const char *key, int
     return TG_OK;
 }
 
+/* Keys rb_config reads, checks, or writes itself. */
+static const char *const KNOWN_KEYS[] = {
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+    "intermediate_size", "max_position_embeddings", "type_vocab_size", "pad_token_id",
+    "bos_token_id", "eos_token_id", "hidden_dropout_prob", "attention_probs_dropout_prob",
+    "initializer_range", "layer_norm_eps", "hidden_act", "model_type", "architectures",
+    "position_embedding_type", "is_decoder", "add_cross_attention", "tie_word_embeddings",
+    "classifier_dropout", "torch_dtype", "transformers_version", "use_cache"};
+
+/* Lists root's keys that are not KNOWN_KEYS in c->ignored ("..." when full). */
+static void note_ignored(const cJSON *root, rb_config *c)
+{
+    size_t len = 0, cap = sizeof c->ignored;
+    c->ignored[0] = 0;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        size_t k = 0, nk = sizeof KNOWN_KEYS / sizeof KNOWN_KEYS[0];
+        while (k < nk && strcmp(e->string, KNOWN_KEYS[k]) != 0)
+            k++;
+        if (k < nk)
+            continue;
+        size_t need = strlen(e->string) + (len ? 2 : 0);
+        if (len + need + 6 >= cap) {
+            snprintf(c->ignored + len, cap - len, "%s...", len ? ", " : "");
+            return;
+        }
+        len += (size_t)snprintf(c->ignored + len, cap - len, "%s%s", len ? ", " : "", e->string);
+    }
+}
+
 static int parse_config(const cJSON *root, const char *where, rb_config *c)
 {
     int rc = TG_OK;
@@ -217,6 +246,7 @@ static int parse_config(const cJSON *root, const char *where, rb_config *c)
         (rc = check_bool(root, where, "tie_word_embeddings", 0,
                          "the LM decoder is always tied to the word embeddings")))
         return rc;
+    note_ignored(root, c);
     return rb_config_validate(c, where);
 }
 
@@ -361,6 +391,15 @@ int64_t rb_config_param_count(const rb_config *c)
                     + 2 * H;          /* output LayerNorm */
     int64_t head = (H * H + H) + 2 * H + V; /* dense, layer_norm, bias (decoder tied) */
     return emb + c->num_hidden_layers * layer + head;
+}
+
+const char *rb_config_ignored_note(const rb_config *c, const char *file, char *buf, size_t n)
+{
+    if (!c->ignored[0])
+        return NULL;
+    snprintf(buf, n, "%s: keys not used by RobertaForMaskedLM, ignored: %s",
+             file ? file : "config.json", c->ignored);
+    return buf;
 }
 
 const char *rb_config_pad_warning(const rb_config *c, const tok_tokenizer *tok, char *buf,

@@ -32,6 +32,10 @@ typedef struct {
     int n_architectures;
     char architectures[RB_MAX_ARCHS][64];
     char model_type[32];               /* "roberta" */
+    /* Keys of the file read that RobertaForMaskedLM does not use (as
+     * config4.json's max_seq_length and max_length), comma-separated, for
+     * a note; "" if none. Not written back by rb_config_save. */
+    char ignored[192];
 } rb_config;
 
 /* Fills c with transformers' RobertaConfig() defaults (vocab 50265, hidden
@@ -49,7 +53,8 @@ int rb_config_validate(const rb_config *c, const char *where);
 
 /* Reads a Hugging Face config.json (path to the file, or to a directory
  * holding config.json). Missing keys take the RobertaConfig defaults as in
- * transformers; unknown keys are ignored. Rejected with TG_ERR_FORMAT and a
+ * transformers; unknown keys are ignored and listed in c->ignored
+ * (rb_config_ignored_note). Rejected with TG_ERR_FORMAT and a
  * message naming the file and key: malformed JSON, wrong value types, values
  * failing rb_config_validate, model_type other than "roberta",
  * position_embedding_type other than "absolute", is_decoder /
@@ -71,6 +76,11 @@ int rb_config_to_json(const rb_config *c, char **out);
  * LayerNorm + bias; the decoder weight is tied to the word embeddings and
  * counted once; no pooler. */
 int64_t rb_config_param_count(const rb_config *c);
+
+/* NULL if c->ignored is empty; otherwise writes "FILE: keys not used by
+ * RobertaForMaskedLM, ignored: k1, k2" into buf (size n) and returns it.
+ * file names the config (NULL: "config.json"). */
+const char *rb_config_ignored_note(const rb_config *c, const char *file, char *buf, size_t n);
 
 /* The pad_token_id trap: many pipelines keep RoBERTa's default
  * pad_token_id=1 (the reference's config4.json does), which in a BERT-style

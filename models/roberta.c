@@ -206,6 +206,9 @@ int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
         const char *w = rb_config_pad_warning(&c, *tok, buf, sizeof buf);
         if (w)
             note(w);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if ((w = rb_config_ignored_note(&c, path, buf, sizeof buf)))
+            note(w);
     }
     if (!rc && tok_vocab_size(*tok) != c.vocab_size)
         rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens, config.json vocab_size is %d",

@@ -52,8 +52,8 @@ int rb_model_save(const rb_model *m, const char *dir);
  * tokenizer files. Saving writes each file atomically into dir (created if
  * missing). Loading reads config, weights and tokenizer (the default
  * vocabulary if dir has no vocab.txt), and passes notes (skipped tensors,
- * a pad_token_id that is not the tokenizer's [PAD]: rb_config_pad_warning)
- * to `note`. */
+ * a pad_token_id that is not the tokenizer's [PAD]: rb_config_pad_warning;
+ * config keys ignored: rb_config_ignored_note) to `note`. */
 int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir);
 int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
                        void (*note)(const char *msg));

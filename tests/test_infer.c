@@ -698,6 +698,8 @@ static void pad1_commands(const char *tokdir)
                              "--output", path("pad1.npy"), "--batch-size", bs[k], NULL), 0);
         char *err = read_text(path("err"));
         ck_assert_msg(strstr(err, "pad_token_id=1 ([UNK] in this tokenizer)"), "%s", err);
+        ck_assert_msg(strstr(err, "note: ") && strstr(err, "ignored: max_seq_length, max_length"),
+                      "%s", err);
         free(err);
         ck_assert_int_eq(run(cmd_embed, "embed", "--model", x.dir, "--input", path("pad1.fa"),
                              "--output", path("pad1e.npy"), "--per-residue", "--batch-size", bs[k],

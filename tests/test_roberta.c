@@ -235,6 +235,16 @@ START_TEST(config4_layout_loads)
     ck_assert_double_eq(c.layer_norm_eps, 1e-5);
     ck_assert_double_eq(c.hidden_dropout_prob, 0.1);
     ck_assert_str_eq(c.architectures[0], "RobertaForMaskedLM"); /* the default: key absent */
+    /* the extra keys load, and are named in a note */
+    ck_assert_str_eq(c.ignored, "max_seq_length, max_length");
+    char buf[512];
+    ck_assert_str_eq(rb_config_ignored_note(&c, "config4.json", buf, sizeof buf),
+                     "config4.json: keys not used by RobertaForMaskedLM, ignored: max_seq_length, "
+                     "max_length");
+    rb_config d;
+    snprintf(path, sizeof path, "%s/configs/heavy_small.json", tu_source_dir());
+    ck_assert_int_eq(rb_config_load(path, &d), TG_OK);
+    ck_assert_ptr_null(rb_config_ignored_note(&d, NULL, buf, sizeof buf));
     rb_model *m;
     ck_assert_int_eq(rb_model_new(&c, &m), TG_OK);
     rb_model_init(m, 5);
@@ -252,6 +262,27 @@ START_TEST(config4_layout_loads)
     ck_assert_int_eq(rb_build(m, 1, 64, RB_HIDDEN, &gr), TG_OK);
     rb_graph_free(&gr);
     rb_model_free(m);
+}
+END_TEST
+
+/* Many unknown keys: the list is cut with "..." inside its buffer. */
+START_TEST(ignored_keys_list_is_bounded)
+{
+    char *dir = tu_tmpdir(), path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"vocab_size\": 25, \"pad_token_id\": 0");
+    for (int i = 0; i < 40; i++)
+        fprintf(f, ", \"unused_key_number_%02d\": %d", i, i);
+    fprintf(f, "}\n");
+    fclose(f);
+    rb_config c;
+    ck_assert_msg(rb_config_load(path, &c) == TG_OK, "%s", tg_last_error());
+    size_t n = strlen(c.ignored);
+    ck_assert_uint_lt(n, sizeof c.ignored);
+    ck_assert_str_eq(c.ignored + n - 5, ", ...");
+    ck_assert_int_eq(strncmp(c.ignored, "unused_key_number_00, unused_key_number_01, ", 44), 0);
+    free(dir);
 }
 END_TEST
 
@@ -372,6 +403,7 @@ int main(void)
     tcase_add_test(tc, save_load_round_trip_is_bit_exact);
     tcase_add_test(tc, matches_pytorch_reference);
     tcase_add_test(tc, config4_layout_loads);
+    tcase_add_test(tc, ignored_keys_list_is_bounded);
     tcase_add_test(tc, matches_pytorch_reference_pad_token_id_1);
     tcase_add_test(tc, loads_transformers_variants);
     tcase_add_test(tc, build_rejects_overlong_input);
