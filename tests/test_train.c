@@ -63,7 +63,7 @@ static int run_train(const char *out, const char *extra)
     snprintf(cmd, sizeof cmd,
              "train --config_name %s/configs/heavy_tiny.json --train_file %s --validation_file %s "
              "--output_dir %s --per_device_train_batch_size 16 --max_seq_length 64 "
-             "--learning_rate 2e-3 --logging_steps 1 --seed 7 %s",
+             "--learning_rate 2e-3 --logging_steps 1 --seed 7 --line_by_line %s",
              tu_source_dir(), train_path, val_path, out, extra);
     char *argv[64];
     int argc = 0;
@@ -189,7 +189,7 @@ START_TEST(kill_during_save_then_resume)
     snprintf(cmd, sizeof cmd,
              "ABLM_FAULT_KILL_IN_SAVE=10 %s/ablm train --config_name %s/configs/heavy_tiny.json "
              "--train_file %s --output_dir %s --per_device_train_batch_size 16 --max_seq_length 64 "
-             "--max_steps 15 --save_steps 5 --seed 7 >/dev/null 2>&1",
+             "--line_by_line --max_steps 15 --save_steps 5 --seed 7 >/dev/null 2>&1",
              getenv("ABLM_BUILD_DIR"), tu_source_dir(), train_path, out);
     int st = system(cmd);
     ck_assert_msg(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 128 + 9),
