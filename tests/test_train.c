@@ -428,8 +428,14 @@ START_TEST(finished_run_is_not_overwritten)
              "--per_device_train_batch_size 8 --save_steps 2 --eval_strategy steps --eval_steps 2 "
              "--learning_rate 1e-3 --seed 3",
              bin, tu_source_dir(), dir, dir, dir);
-    snprintf(cmd, sizeof cmd, "%s --max_steps 4 >/dev/null 2>&1", base);
+    /* --log_level warning: no info notes; --disable_tqdm: no progress line */
+    snprintf(cmd, sizeof cmd, "%s --max_steps 4 --log_level warning --disable_tqdm >/dev/null 2>'%s/stderr.txt'",
+             base, dir);
     ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    char *quiet = slurp(path);
+    ck_assert_msg(!quiet[0], "stderr with --log_level warning --disable_tqdm: %s", quiet);
+    free(quiet);
     snprintf(cmd, sizeof cmd, "find '%s/out' -exec touch -h -d @1000000000 {} +", dir);
     ck_assert_int_eq(sh(cmd), 0);
     const char *fewer[] = {"2", "4"};
@@ -453,8 +459,14 @@ START_TEST(finished_run_is_not_overwritten)
     }
     snprintf(path, sizeof path, "%s/out/train_results.json", dir);
     ck_assert(isfinite(json_number(path, "train_loss")));
-    snprintf(cmd, sizeof cmd, "%s --max_steps 6 >/dev/null 2>&1", base);
+    snprintf(cmd, sizeof cmd, "%s --max_steps 6 >/dev/null 2>'%s/stderr.txt'", base, dir);
     ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    char *info = slurp(path); /* --log_level passive (run_mlm.py: info): the notes */
+    ck_assert_msg(strstr(info, "resumed from") && strstr(info, "train_file: 40 sequences") &&
+                      strstr(info, "step 6/6"),
+                  "%s", info);
+    free(info);
     snprintf(path, sizeof path, "%s/out/trainer_state.json", dir);
     ck_assert_double_eq(json_number(path, "global_step"), 6);
     snprintf(path, sizeof path, "%s/out", dir);
