@@ -503,7 +503,24 @@ START_TEST(no_nan_in_json)
     free(text);
     ck_assert_int_ge(check_json_files(e), 2);
     ck_assert_int_ge(check_json_files(m), 5);
-    char cmd[1300];
+    /* ablm eval's JSON line likewise: one residue at 1% masking (seed 42)
+     * leaves no masked token */
+    char one[1300], cmd[4096];
+    snprintf(one, sizeof one, "%s/one.txt", dir);
+    FILE *f = fopen(one, "w");
+    fputs("A\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s/ablm' eval --model '%s' --validation_file '%s' --mlm_probability 0.01 >'%s/eval.json' 2>/dev/null",
+             getenv("ABLM_BUILD_DIR"), m, one, dir);
+    ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    text = slurp(path);
+    cJSON *j = cJSON_Parse(text);
+    ck_assert_msg(j, "ablm eval printed no JSON: %s", text);
+    ck_assert_double_eq(cJSON_GetObjectItem(j, "eval_masked_tokens")->valuedouble, 0);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "eval_accuracy")));
+    cJSON_Delete(j);
+    free(text);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(sh(cmd), 0);
     free(dir);
