@@ -229,6 +229,8 @@ static const compat_flag compat[] = {
     {"tpu_metrics_debug", C_BOOL, "false", "false", 0, 0, ONE_PROC},
     {"debug", C_STR, "", "", 0, 1, NO_EFFECT},
     {"fsdp", C_STR, "", "", 1, 1, "not implemented: " ONE_PROC},
+    {"sharded_ddp", C_STR, "", "", 0, 1, ONE_PROC},
+    {"xpu_backend", C_STR, NULL, NULL, 0, 0, ONE_PROC},
     {"fsdp_config", C_STR, NULL, NULL, 0, 0, ONE_PROC},
     {"fsdp_min_num_params", C_INT, "0", NULL, 0, 0, ONE_PROC},
     {"fsdp_transformer_layer_cls_to_wrap", C_STR, NULL, NULL, 0, 0, ONE_PROC},
