@@ -44,7 +44,7 @@ build/ablm train --config_name "$config" \
   --learning_rate 5e-4 --warmup_ratio 0.1 --weight_decay 0.1 --lr_scheduler_type linear \
   --max_steps "$max_steps" --logging_steps 10 \
   --eval_strategy steps --eval_steps "$eval_steps" --save_steps "$eval_steps" --save_total_limit 2 \
-  --load_best_model_at_end --do_eval --seed 42 --threads "$threads" | tee "$out/train_log.jsonl"
+  --load_best_model_at_end --do_eval --line_by_line --seed 42 --threads "$threads" | tee "$out/train_log.jsonl"
 
 echo "== 3/3 ablm eval on the test split" >&2
 build/ablm eval --model "$out/model" --validation_file "$out/prepared/test.txt" \

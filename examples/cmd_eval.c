@@ -2,6 +2,7 @@
  * file, with the trainer's evaluation (fixed masking seed). */
 #include "commands.h"
 #include "mlm_run.h"
+#include "train_state.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -94,11 +95,16 @@ int cmd_eval(int argc, char **argv)
         mlm_graphs_free(&gc);
         mlm_data_free(&d);
     }
-    if (!rc)
-        printf("{\"eval_loss\": %.6f, \"perplexity\": %.6f, \"eval_accuracy\": %.6f, "
+    if (!rc) {
+        /* 6 places as before; not finite (no masked token): null, not nan */
+        char l[40], p[40], acc[40];
+        ts_json_number(l, round(r.loss * 1e6) / 1e6, 0);
+        ts_json_number(p, round(exp(r.loss) * 1e6) / 1e6, 0);
+        ts_json_number(acc, round(r.accuracy * 1e6) / 1e6, 0);
+        printf("{\"eval_loss\": %s, \"perplexity\": %s, \"eval_accuracy\": %s, "
                "\"eval_samples\": %ld, \"eval_masked_tokens\": %ld, \"eval_runtime\": %.4f}\n",
-               r.loss, exp(r.loss), r.accuracy, r.samples, r.masked, r.seconds);
-    else
+               l, p, acc, r.samples, r.masked, r.seconds);
+    } else
         fprintf(stderr, "ablm eval: %s\n", tg_last_error());
     rb_model_free(m);
     tok_free(tok);

@@ -11,11 +11,17 @@
 #include <string.h>
 #include <unistd.h>
 
-static void note(const char *msg) { fprintf(stderr, "ablm train: %s\n", msg); }
+static int quiet; /* --log_level error or critical: no notes */
+
+static void note(const char *msg)
+{
+    if (!quiet)
+        fprintf(stderr, "ablm train: %s\n", msg);
+}
 
 int cmd_train(int argc, char **argv)
 {
-    train_args a;
+    static train_args a; /* large (paths, notes): not on the stack */
     train_args_defaults(&a);
     int rc = train_args_parse(&a, argc, argv);
     if (rc == TA_HELP) {
@@ -26,13 +32,23 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "ablm train: %s\n", tg_last_error());
         return 2;
     }
+    quiet = a.log_level == TA_LOG_ERROR || a.log_level == TA_LOG_CRITICAL;
+    for (int i = 0; i < a.nnotes; i++) {
+        char buf[TA_NOTE_LEN + 16];
+        snprintf(buf, sizeof buf, "warning: %s", a.notes[i]);
+        note(buf);
+    }
     const char *missing = !a.output_dir[0] ? "--output_dir"
                           : !a.train_file[0] && a.do_train ? "--train_file"
                           : !a.config_name[0] && !a.model_name_or_path[0] && !a.resume_from_checkpoint[0]
                               ? "--config_name or --model_name_or_path"
                               : NULL;
     if (missing) {
-        fprintf(stderr, "ablm train: %s is required (ablm train --help lists the flags)\n", missing);
+        fprintf(stderr, "ablm train: %s is required%s (ablm train --help lists the flags)\n", missing,
+                a.model_type[0] && !a.config_name[0]
+                    ? " (--model_type alone would build transformers' default RobertaConfig, "
+                      "whose 50,265-token vocabulary does not fit a protein tokenizer)"
+                    : "");
         return 2;
     }
     tg_set_threads(a.threads);

@@ -16,17 +16,31 @@
 
 typedef enum { TA_NO = 0, TA_STEPS, TA_EPOCH } ta_strategy;
 
+/* --log_level, in transformers' order (passive: run_mlm.py's info). */
+typedef enum {
+    TA_LOG_DEBUG = 0,
+    TA_LOG_INFO,
+    TA_LOG_WARNING,
+    TA_LOG_ERROR,
+    TA_LOG_CRITICAL,
+    TA_LOG_PASSIVE
+} ta_log_level;
+
+#define TA_NOTES 48
+#define TA_NOTE_LEN 320
+
 typedef struct {
     /* model (run_mlm.py ModelArguments) */
     char config_name[TA_PATH];        /* config.json of a model to train from scratch */
     char model_name_or_path[TA_PATH]; /* checkpoint dir to start from */
     char tokenizer_name[TA_PATH];
+    char model_type[TA_NAME];         /* "" or "roberta" (--config_name wins) */
     /* data (DataTrainingArguments) */
     char train_file[TA_PATH];
     char validation_file[TA_PATH];
     int validation_split_percentage;  /* 5 */
     int max_seq_length;               /* 0: the model's maximum */
-    int line_by_line;
+    int line_by_line;                 /* 0: group_texts blocks, as run_mlm.py */
     double mlm_probability;           /* 0.15 */
     long max_train_samples;           /* -1: all */
     long max_eval_samples;            /* -1: all */
@@ -61,8 +75,14 @@ typedef struct {
     int group_by_length;
     long seed;                        /* 42 */
     long data_seed;                   /* -1: use seed */
+    ta_log_level log_level;           /* passive */
+    int disable_tqdm;                 /* no progress line on stderr */
     /* ablm */
     int threads;                      /* 0: all cores */
+    /* One line per compatibility flag that was accepted but does nothing
+     * here (train_args_parse fills them; the command prints them). */
+    int nnotes;
+    char notes[TA_NOTES][TA_NOTE_LEN];
 } train_args;
 
 /* Fills every field with its default (the same table --help prints). */
@@ -70,10 +90,16 @@ void train_args_defaults(train_args *a);
 
 /* Parses argv[1..argc) (argv[0] is the command name) into a, which should
  * hold defaults. Forms: --flag value, --flag=value, -flag value, and for
- * booleans --flag alone or with true/false/yes/no/1/0. Then validates (see
- * train_args_validate). Returns TG_OK, TA_HELP when --help/-h is present,
- * or TG_ERR_ARG with a message naming the flag (an unknown flag suggests
- * the closest known one). */
+ * booleans --flag alone or with true/false/yes/no/1/0 (HfArgumentParser's
+ * string_to_bool, any case), and --no_FLAG for a boolean whose default is
+ * true. Flags of TrainingArguments / run_mlm.py that ablm does not
+ * implement are either accepted with a note in a->notes (they do not change
+ * the results here: logging, hub, devices, workers) or refused with the
+ * reason (they would change the results), unless given the value that
+ * matches what ablm does. Then validates (see train_args_validate).
+ * Returns TG_OK, TA_HELP when --help/-h is present, or TG_ERR_ARG with a
+ * message naming the flag (an unknown flag suggests the closest known
+ * one). */
 int train_args_parse(train_args *a, int argc, char **argv);
 
 /* Checks ranges and the HF cross-flag rules and fills derived values:
@@ -94,6 +120,12 @@ long train_args_steps(double steps, long max_steps);
 
 /* The seed for data order: data_seed when set, else seed. */
 long train_args_data_seed(const train_args *a);
+
+/* The evaluation metric --metric_for_best_model names, as the Trainer
+ * reads it ("loss" and "eval_loss" are the same: HF prefixes "eval_"):
+ * "eval_loss", "eval_accuracy" or "eval_perplexity". NULL when none is
+ * set. */
+const char *train_args_best_metric(const train_args *a);
 
 /* Strategy name ("no", "steps", "epoch"). */
 const char *train_args_strategy_name(ta_strategy s);

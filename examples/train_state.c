@@ -84,12 +84,8 @@ int ts_update_best(ts_state *s, double value, int greater_is_better, const char 
 
 void ts_json_number(char *buf, double v, int is_int)
 {
-    if (isnan(v)) {
-        strcpy(buf, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        strcpy(buf, v > 0 ? "Infinity" : "-Infinity");
+    if (!isfinite(v)) { /* NaN and Infinity are not JSON (Python writes them) */
+        strcpy(buf, "null");
         return;
     }
     if (is_int) {

@@ -68,7 +68,7 @@ const ts_metric *ts_log_get(const ts_log *e, const char *key);
 int ts_update_best(ts_state *s, double value, int greater_is_better, const char *checkpoint);
 
 /* Writes trainer_state.json (json.dumps(indent=2, sort_keys=True) layout,
- * NaN/Infinity spelled as Python does) atomically. Returns a status. */
+ * non-finite numbers as null) atomically. Returns a status. */
 int ts_write(const ts_state *s, const char *path);
 /* Reads a trainer_state.json (ours or HF's) into s (initialised by this
  * call; free with ts_free). Unknown keys are ignored; integral values of
@@ -89,8 +89,9 @@ int ts_speed_metrics(const char *split, double runtime_s, long num_samples, long
                      ts_metric out[3]);
 
 /* JSON helpers shared by the writers: a number as Python's json writes a
- * float (shortest round-trip repr, "3.0", "5e-05", NaN, Infinity) or, when
- * is_int, as an integer; buf must hold 40 bytes. */
+ * float (shortest round-trip repr, "3.0", "5e-05") or, when is_int, as an
+ * integer; NaN and infinities, which are not JSON (Python would write NaN,
+ * Infinity), as null. buf must hold 40 bytes. */
 void ts_json_number(char *buf, double v, int is_int);
 /* Writes s as a JSON string literal with escapes. */
 void ts_json_string(FILE *f, const char *s);

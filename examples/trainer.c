@@ -22,16 +22,36 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+static void vnote(trainer *t, const char *prefix, const char *fmt, va_list ap)
+{
+    char buf[2048];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "%s", prefix);
+    vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+    if (t->note)
+        t->note(buf);
+}
+
+/* An informational note (--log_level info, debug, passive). */
 static void notef(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notef(trainer *t, const char *fmt, ...)
 {
-    char buf[2048];
+    if (t->a->log_level > TA_LOG_INFO && t->a->log_level != TA_LOG_PASSIVE)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vnote(t, "", fmt, ap);
     va_end(ap);
-    if (t->note)
-        t->note(buf);
+}
+
+/* A warning: shown unless --log_level error or critical (the note
+ * callback filters those, as it does the model loader's warnings). */
+static void warnf(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warnf(trainer *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(t, "warning: ", fmt, ap);
+    va_end(ap);
 }
 
 /* ---- setup ----------------------------------------------------------------- */
@@ -78,47 +98,55 @@ static int load_model(trainer *t, const char *resume)
     int rc;
     if (from) {
         rc = rb_load_pretrained(from, &t->model, &t->tok, t->note);
+        if (!rc && a->tokenizer_name[0] && !resume[0]) {
+            tok_free(t->tok);
+            t->tok = NULL;
+            rc = tok_load(a->tokenizer_name, &t->tok);
+        }
     } else {
         rb_config c;
         rc = rb_config_load(a->config_name, &c);
         if (!rc)
-            rc = tok_new(&t->tok);
-        if (!rc && c.vocab_size != tok_vocab_size(t->tok))
-            rc = tg_error(TG_ERR_ARG, "%s: vocab_size %d, but the tokenizer has %d tokens",
-                          a->config_name, c.vocab_size, tok_vocab_size(t->tok));
+            rc = a->tokenizer_name[0] ? tok_load(a->tokenizer_name, &t->tok) : tok_new(&t->tok);
         if (!rc && c.pad_token_id != tok_pad_id(t->tok)) {
             char buf[1024];
-            notef(t, "%s", rb_config_pad_warning(&c, t->tok, buf, sizeof buf));
+            const char *w = rb_config_pad_warning(&c, t->tok, buf, sizeof buf);
+            if (w)
+                warnf(t, "%s", w);
         }
         if (!rc)
             rc = rb_model_new(&c, &t->model);
         if (!rc)
             rb_model_init(t->model, (uint64_t)a->seed);
     }
-    if (!rc && a->tokenizer_name[0] && !resume[0]) {
-        tok_free(t->tok);
-        t->tok = NULL;
-        rc = tok_load(a->tokenizer_name, &t->tok);
-    }
+    /* run_mlm.py resizes the embeddings when the tokenizer has more tokens
+     * than the model (new, untrained rows): not done here */
+    if (!rc && tok_vocab_size(t->tok) > t->model->cfg.vocab_size)
+        rc = tg_error(TG_ERR_ARG, "%s: vocab_size %d, but the tokenizer%s%s has %d tokens",
+                      a->config_name[0] && !from ? a->config_name : from,
+                      t->model->cfg.vocab_size, a->tokenizer_name[0] ? " " : "",
+                      a->tokenizer_name, tok_vocab_size(t->tok));
     return rc;
 }
 
+/* run_mlm.py's datasets: line by line (each sequence cut to max_len) or,
+ * without --line_by_line, group_texts blocks of max_len. The held-out
+ * share of a train file without --validation_file is taken from its lines
+ * before grouping, and max_*_samples after, as run_mlm.py does. */
 static int load_data(trainer *t)
 {
     train_args *a = t->a;
-    int rc = TG_OK;
+    int rc = TG_OK, cut = a->line_by_line ? t->max_len : 0;
     if (a->train_file[0])
-        rc = mlm_data_load(&t->train, a->train_file, "train_file", t->tok, t->max_len,
-                           a->max_train_samples);
+        rc = mlm_data_load(&t->train, a->train_file, "train_file", t->tok, cut, -1);
     if (!rc && a->validation_file[0]) {
-        rc = mlm_data_load(&t->eval, a->validation_file, "validation_file", t->tok, t->max_len,
-                           a->max_eval_samples);
+        rc = mlm_data_load(&t->eval, a->validation_file, "validation_file", t->tok, cut, -1);
         t->has_eval = !rc;
     }
     if (!rc && !t->has_eval && (a->do_eval || a->eval_strategy != TA_NO) && t->train.n > 1) {
-        /* run_mlm.py without a validation file: the first
-         * validation_split_percentage% of train is held out */
-        long k = t->train.n * a->validation_split_percentage / 100;
+        /* the first validation_split_percentage% of train is held out
+         * (datasets' "train[:P%]": rounded to the nearest, ties to even) */
+        long k = (long)nearbyint((double)t->train.n * a->validation_split_percentage / 100.0);
         if (k < 1)
             k = 1;
         rc = mlm_data_split(&t->train, k, &t->eval);
@@ -127,12 +155,30 @@ static int load_data(trainer *t)
             notef(t, "no --validation_file: holding out the first %d%% of train_file (%ld sequences)",
                   a->validation_split_percentage, k);
     }
-    if (!rc && t->train.n)
-        notef(t, "train_file: %ld sequences, %ld tokens, %ld truncated to %d tokens (%s)",
-              t->train.n, t->train.tokens, t->train.truncated, t->max_len, t->train.unknown_summary);
-    if (!rc && t->has_eval)
-        notef(t, "validation_file: %ld sequences, %ld truncated", t->eval.n, t->eval.truncated);
-    if (!rc && a->do_eval && !t->has_eval)
+    if (!rc && !a->line_by_line && t->train.n)
+        rc = mlm_data_group(&t->train, t->max_len, MLM_GROUP_ROWS, "train_file");
+    if (!rc && !a->line_by_line && t->has_eval)
+        rc = mlm_data_group(&t->eval, t->max_len, MLM_GROUP_ROWS, "validation_file");
+    if (rc)
+        return rc;
+    mlm_data_head(&t->train, a->max_train_samples);
+    mlm_data_head(&t->eval, a->max_eval_samples);
+    const mlm_data *ds[2] = {&t->train, &t->eval};
+    for (int i = 0; i < 2; i++) {
+        const mlm_data *d = ds[i];
+        if (!d->n)
+            continue;
+        if (a->line_by_line)
+            notef(t, "%s: %ld sequences, %ld tokens, %ld truncated to %d tokens, %ld blank lines dropped (%s)",
+                  i ? "validation_file" : "train_file", d->n, d->tokens, d->truncated, t->max_len,
+                  d->blank, d->unknown_summary);
+        else
+            notef(t, "%s: %ld sequences grouped into %ld blocks of %d tokens (group_texts; %ld tokens of "
+                  "the groups' remainders dropped; --line_by_line for one sequence per example) (%s)",
+                  i ? "validation_file" : "train_file", d->lines, d->n, t->max_len, d->dropped,
+                  d->unknown_summary);
+    }
+    if (a->do_eval && !t->has_eval)
         rc = tg_error(TG_ERR_ARG, "evaluation needs --validation_file");
     return rc;
 }
@@ -187,7 +233,7 @@ static int restore(trainer *t, const char *ckpt)
     }
     if (!rc && t->state.train_batch_size &&
         t->state.train_batch_size != t->a->per_device_train_batch_size)
-        notef(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
+        warnf(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
               t->state.train_batch_size, t->a->per_device_train_batch_size);
     if (!rc) {
         t->start_step = t->state.global_step;
@@ -212,7 +258,7 @@ int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
     int model_max = c->max_position_embeddings - c->pad_token_id - 1;
     t->max_len = a->max_seq_length > 0 ? a->max_seq_length : (model_max < 1024 ? model_max : 1024);
     if (t->max_len > model_max) {
-        notef(t, "--max_seq_length %d is longer than the model's maximum %d; using %d", t->max_len,
+        warnf(t, "--max_seq_length %d is longer than the model's maximum %d; using %d", t->max_len,
               model_max, model_max);
         t->max_len = model_max;
     }
@@ -225,7 +271,7 @@ int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
         return tg_error(TG_ERR_ARG, "--train_file has no sequences");
     plan_steps(t);
     t->data_seed = (uint64_t)train_args_data_seed(a);
-    t->mask = mlm_mask_defaults(c->vocab_size);
+    t->mask = mlm_mask_defaults(tok_vocab_size(t->tok)); /* random ids: len(tokenizer) */
     t->mask.mlm_probability = a->mlm_probability;
     int bs = a->per_device_train_batch_size > a->per_device_eval_batch_size
                  ? a->per_device_train_batch_size
@@ -340,7 +386,17 @@ static void log_line(const ts_metric *m, int n)
     fflush(stdout);
 }
 
-static int evaluate_and_log(trainer *t, double *eval_loss)
+/* The value of --metric_for_best_model in an evaluation's metrics. */
+static double best_metric_value(const trainer *t, const ts_metric *m, int n)
+{
+    const char *key = train_args_best_metric(t->a);
+    for (int i = 0; key && i < n; i++)
+        if (!strcmp(m[i].key, key))
+            return m[i].v;
+    return NAN;
+}
+
+static int evaluate_and_log(trainer *t, double *metric)
 {
     mlm_eval_result r;
     int rc = mlm_evaluate(&t->graphs, &t->eval, t->a->per_device_eval_batch_size, t->max_len,
@@ -354,13 +410,15 @@ static int evaluate_and_log(trainer *t, double *eval_loss)
     m[k++] = ts_m("epoch", t->state.epoch);
     m[k++] = ts_mi("step", t->state.global_step);
     log_line(m, k);
-    *eval_loss = r.loss;
+    *metric = best_metric_value(t, m, k);
     return ts_log_add(&t->state, m, k);
 }
 
 static void progress(trainer *t, double t0, long step, double loss, double lr, int force)
 {
     static double last;
+    if (t->a->disable_tqdm)
+        return;
     int tty = isatty(2);
     double el = now() - t0;
     if (!force && el - last < (tty ? 0.5 : 30))
@@ -469,27 +527,27 @@ static int train(trainer *t)
                 rc = ts_log_add(&t->state, m, 5);
                 log_loss = 0, log_n = 0;
             }
-            double eval_loss = NAN;
+            double metric = NAN;
             int evaluated = 0;
             if (!rc && t->has_eval &&
                 ((a->eval_strategy == TA_STEPS && step % t->eval_steps == 0) ||
                  (a->eval_strategy == TA_EPOCH && epoch_end))) {
-                rc = evaluate_and_log(t, &eval_loss);
+                rc = evaluate_and_log(t, &metric);
                 evaluated = 1;
             }
             if (!rc && ((a->save_strategy == TA_STEPS && step % t->save_steps == 0) ||
                         (a->save_strategy == TA_EPOCH && epoch_end))) {
                 char ckpt[4200];
                 ts_checkpoint_path(ckpt, sizeof ckpt, a->output_dir, step);
-                if (evaluated && a->metric_for_best_model[0])
-                    ts_update_best(&t->state, eval_loss, a->greater_is_better == 1, ckpt);
+                if (evaluated && a->metric_for_best_model[0] && isfinite(metric))
+                    ts_update_best(&t->state, metric, a->greater_is_better == 1, ckpt);
                 rc = trainer_save_checkpoint(t);
             }
             progress(t, t0, step, loss, lr, 0);
         }
     }
     progress(t, t0, step, run_n ? run_loss / run_n : 0, opt_sched_lr(&t->sched, step), 1);
-    if (isatty(2))
+    if (isatty(2) && !a->disable_tqdm)
         fprintf(stderr, "\n");
     t->train_seconds = now() - t0;
     t->last_loss = run_n ? run_loss / run_n : NAN;
@@ -536,6 +594,17 @@ int trainer_run(trainer *t)
     train_args *a = t->a;
     int rc = TG_OK;
     char path[4200];
+    if (a->do_train && t->start_step > 0 && t->start_step >= t->max_steps) {
+        /* a resume with nothing to train: the Trainer would "train" 0 steps
+         * and rewrite the finished run's model and results (train_loss of
+         * no step); leave everything as it is instead */
+        warnf(t, "nothing to train: the checkpoint is at step %ld and this run stops at step %ld "
+                 "(--max_steps / --num_train_epochs); %s is left untouched. Raise --max_steps or "
+                 "--num_train_epochs to train further, or use --overwrite_output_dir to start afresh",
+              t->start_step, t->max_steps, a->output_dir);
+        t->nothing_to_do = 1;
+        return TG_OK;
+    }
     if (a->do_train) {
         rc = train(t);
         if (rc)
@@ -588,6 +657,6 @@ int trainer_run(trainer *t)
     if (!rc && a->do_train)
         rc = write_curve(t);
     if (!rc)
-        fprintf(stderr, "ablm train: model, results and loss_curve.svg are in %s\n", a->output_dir);
+        notef(t, "model, results and loss_curve.svg are in %s", a->output_dir);
     return rc;
 }

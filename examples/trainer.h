@@ -30,6 +30,7 @@ typedef struct {
     long logging_steps, eval_steps, save_steps;
     uint64_t data_seed;
     long start_step;        /* global step resumed from */
+    int nothing_to_do;      /* resumed at or past max_steps: trainer_run wrote nothing */
     /* measurements */
     double train_seconds;
     long tokens_seen;
@@ -43,7 +44,10 @@ typedef struct {
  * schedule, and restores a checkpoint when resuming. Returns a status. */
 int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg));
 /* Trains (if do_train), evaluates (if do_eval) and writes the final model,
- * results files, trainer_state.json and the loss curve. Returns a status. */
+ * results files, trainer_state.json and the loss curve. A run resumed at or
+ * past its last step (a finished output_dir run again) has nothing to do:
+ * it warns, sets t->nothing_to_do and writes nothing (TG_OK). Returns a
+ * status. */
 int trainer_run(trainer *t);
 void trainer_close(trainer *t);
 

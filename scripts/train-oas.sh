@@ -17,7 +17,7 @@ build/ablm train --config_name configs/heavy_small.json \
   --per_device_train_batch_size 16 --per_device_eval_batch_size 32 \
   --learning_rate 5e-4 --warmup_ratio 0.05 --weight_decay 0.1 --max_steps 600 \
   --logging_steps 20 --eval_strategy steps --eval_steps 100 --save_steps 100 \
-  --save_total_limit 2 --load_best_model_at_end --do_eval --max_eval_samples 1000 \
+  --save_total_limit 2 --load_best_model_at_end --do_eval --max_eval_samples 1000 --line_by_line \
   | tee "$out/train_log.jsonl"
 build/ablm eval --model "$out/model" --validation_file "$out/prepared/test.txt" \
   --per_device_eval_batch_size 32 | tee "$out/test_results.json"
