@@ -59,7 +59,7 @@ static int check(const char *fa, const char *tsv, double id, long sample, int th
     uint32_t *rep = NULL;
     const char **p = NULL;
     int *l = NULL, rc = 1;
-    if (cl_seqs_read(&s, fa))
+    if (cl_seqs_read(&s, fa) || cl_seqs_finish(&s, NULL)) /* names as ablm cluster gives them */
         goto err;
     rep = malloc((s.n + 1) * sizeof *rep);
     p = malloc((s.n + 1) * sizeof *p);

@@ -1,4 +1,4 @@
-/* cluster_io: FASTA / plain-text sequence reading and cluster output. */
+/* cluster_io: sequence reading (through data/reader.h) and cluster output. */
 #include "cluster_io.h"
 
 #include "reader.h"
@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
 {
@@ -26,17 +24,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, const char *wha
     return TG_OK;
 }
 
-static int push_bytes(char **arena, size_t *cap, size_t *used, const char *b, size_t n, const char *what)
-{
-    if (grow((void **)arena, cap, *used + n + 1, 1, what))
-        return TG_ERR_NOMEM;
-    memcpy(*arena + *used, b, n);
-    *used += n;
-    return TG_OK;
-}
-
-/* Starts record n (name given); its sequence bytes follow via push_bytes. */
-static int start_record(cl_seqs *s, const char *name, size_t nl)
+/* Appends sequence x[0..n) of the last record added to s->ids. */
+static int add_seq(cl_seqs *s, const char *x, size_t n)
 {
     if (s->n + 2 > s->n_cap) {
         size_t nc = s->n_cap ? 2 * s->n_cap : 1024;
@@ -44,40 +33,23 @@ static int start_record(cl_seqs *s, const char *name, size_t nl)
         if (!a)
             return TG_ERR_NOMEM;
         s->seq_off = a;
-        size_t *b = tg_realloc(s->name_off, nc * sizeof *b, "name offsets");
+        uint32_t *b = tg_realloc(s->rec, nc * sizeof *b, "sequence records");
         if (!b)
             return TG_ERR_NOMEM;
-        s->name_off = b;
+        s->rec = b;
         s->n_cap = nc;
     }
     if (s->n == 0)
-        s->seq_off[0] = s->name_off[0] = 0;
-    size_t nu = s->name_off[s->n];
-    if (push_bytes(&s->name, &s->name_cap, &nu, name, nl, "sequence names"))
+        s->seq_off[0] = 0;
+    size_t su = s->seq_off[s->n];
+    if (grow((void **)&s->seq, &s->seq_cap, su + n + 1, 1, "sequences"))
         return TG_ERR_NOMEM;
-    s->name[nu++] = 0;
-    s->name_off[s->n + 1] = nu;
-    s->seq_off[s->n + 1] = s->seq_off[s->n];
+    memcpy(s->seq + su, x, n);
+    s->seq[su + n] = 0;
+    s->seq_off[s->n + 1] = su + n + 1;
+    s->rec[s->n] = (uint32_t)(s->ids.n - 1);
     s->n++;
     return TG_OK;
-}
-
-static int end_record(cl_seqs *s)
-{
-    size_t su = s->seq_off[s->n];
-    if (grow((void **)&s->seq, &s->seq_cap, su + 1, 1, "sequences"))
-        return TG_ERR_NOMEM;
-    s->seq[su++] = 0;
-    s->seq_off[s->n] = su;
-    return TG_OK;
-}
-
-static int add_seq_bytes(cl_seqs *s, const char *b, size_t n)
-{
-    size_t su = s->seq_off[s->n];
-    int rc = push_bytes(&s->seq, &s->seq_cap, &su, b, n, "sequences");
-    s->seq_off[s->n] = su;
-    return rc;
 }
 
 int cl_column_parse(const char *column, int *use_cdr3, int *chain)
@@ -131,12 +103,14 @@ int cl_seqs_read_column(cl_seqs *s, const char *path, const char *column, size_t
     while ((rc = rd_next(r, &rec)) == 1) {
         const char *x = use_cdr3 ? rec.cdr3 : rec.seq;
         int n = use_cdr3 ? rec.cdr3_len : rec.len;
+        /* every record's id counts, so that split (which reads them all) names alike */
+        if ((rc = rd_ids_add(&s->ids, rec.id, rec.file, rec.line)))
+            break;
         if (!x || n <= 0) {
             empty++;
             continue;
         }
-        if ((rc = start_record(s, rec.id, strlen(rec.id))) || (rc = add_seq_bytes(s, x, (size_t)n)) ||
-            (rc = end_record(s)))
+        if ((rc = add_seq(s, x, (size_t)n)))
             break;
     }
     *skipped += empty;
@@ -151,98 +125,37 @@ int cl_seqs_read_column(cl_seqs *s, const char *path, const char *column, size_t
 
 int cl_seqs_read(cl_seqs *s, const char *path)
 {
-    gzFile z = gzopen(path, "rb");
-    if (!z)
-        return tg_error(TG_ERR_IO, "%s: cannot open", path);
-    gzbuffer(z, 1 << 18);
-    size_t cap = 1 << 16, lineno = 0;
-    char *line = tg_malloc(cap, "input line");
-    if (!line) {
-        gzclose(z);
-        return TG_ERR_NOMEM;
+    rd_opts o;
+    rd_opts_default(&o);
+    o.chain = RD_CHAIN_ANY;
+    rd_reader *r;
+    int rc = rd_open(&r, path, &o);
+    if (rc)
+        return rc;
+    rd_format f = rd_format_of(r);
+    if (f != RD_FMT_FASTA && f != RD_FMT_PLAIN) {
+        rd_close(r);
+        return tg_error(TG_ERR_ARG, "%s: a table (%s): name the field to cluster with --column "
+                        "(e.g. cdr3_aa or sequence_alignment_aa)", path, rd_format_name(f));
     }
-    int rc = TG_OK, fasta = -1, open = 0;
-    for (;;) {
-        /* read one whole line of any length */
-        size_t len = 0;
-        int got = 0;
-        while (gzgets(z, line + len, (int)(cap - len))) {
-            got = 1;
-            len += strlen(line + len);
-            if (len && line[len - 1] == '\n')
-                break;
-            if (len + 1 < cap)
-                break; /* EOF without newline */
-            char *nl = tg_realloc(line, cap * 2, "input line");
-            if (!nl) {
-                rc = TG_ERR_NOMEM;
-                goto out;
-            }
-            line = nl;
-            cap *= 2;
-        }
-        if (!got)
+    rd_record rec;
+    while ((rc = rd_next(r, &rec)) == 1)
+        if ((rc = rd_ids_add(&s->ids, rec.id, rec.file, rec.line)) ||
+            (rc = add_seq(s, rec.seq, (size_t)rec.len)))
             break;
-        lineno++;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        size_t st = 0;
-        while (st < len && (line[st] == ' ' || line[st] == '\t'))
-            st++;
-        if (st == len)
-            continue; /* blank */
-        if (fasta < 0)
-            fasta = line[st] == '>';
-        if (fasta) {
-            if (line[st] == '>') {
-                if (open && (rc = end_record(s)))
-                    goto out;
-                size_t a = st + 1, b = a;
-                while (b < len && line[b] != ' ' && line[b] != '\t')
-                    b++;
-                if ((rc = start_record(s, line + a, b - a)))
-                    goto out;
-                open = 1;
-            } else {
-                for (size_t i = st; i < len; i++)
-                    if (line[i] != ' ' && line[i] != '\t' && (rc = add_seq_bytes(s, line + i, 1)))
-                        goto out;
-            }
-        } else {
-            for (size_t i = st; i < len; i++)
-                if (line[i] == ',' || line[i] == '\t' || line[i] == ' ') {
-                    rc = tg_error(TG_ERR_FORMAT,
-                                  "%s:%zu: line has a '%s'; a table needs --column and a CSV/TSV reader, which this build does not have yet (give FASTA or one sequence per line)",
-                                  path, lineno, line[i] == ',' ? "," : line[i] == '\t' ? "tab" : "blank");
-                    goto out;
-                }
-            char nm[32];
-            int nl = snprintf(nm, sizeof nm, "seq%zu", ++s->text_count);
-            if ((rc = start_record(s, nm, (size_t)nl)) || (rc = add_seq_bytes(s, line + st, len - st)) ||
-                (rc = end_record(s)))
-                goto out;
-        }
-    }
-    if (open)
-        rc = end_record(s);
-    {
-        int ze;
-        const char *zm = gzerror(z, &ze);
-        if (!rc && ze < 0)
-            rc = tg_error(TG_ERR_IO, "%s: read error: %s", path, zm);
-    }
-out:
-    gzclose(z);
-    tg_free(line);
-    return rc;
+    s->empty += rd_get_stats(r)->filtered_empty;
+    rd_close(r);
+    return rc < 0 ? rc : TG_OK;
 }
+
+int cl_seqs_finish(cl_seqs *s, size_t *renamed) { return rd_ids_unique(&s->ids, renamed); }
 
 void cl_seqs_free(cl_seqs *s)
 {
     tg_free(s->seq);
-    tg_free(s->name);
     tg_free(s->seq_off);
-    tg_free(s->name_off);
+    tg_free(s->rec);
+    rd_ids_free(&s->ids);
     memset(s, 0, sizeof *s);
 }
 

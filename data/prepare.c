@@ -33,15 +33,18 @@ static double now(void)
  * offsets become pointers once reading is done. */
 typedef struct {
     size_t n, cap;
-    size_t *id, *seq, *cdr3; /* arena offsets */
+    size_t *seq, *cdr3; /* arena offsets */
+    uint32_t *rid;      /* the record's index in ids */
     int *len, *cdr3_len;
     char *arena;
     size_t used, acap;
+    rd_ids ids;         /* every record read (also those without a CDR3) */
 } recs;
 
 static void recs_free(recs *r)
 {
-    tg_free(r->id);
+    tg_free(r->rid);
+    rd_ids_free(&r->ids);
     tg_free(r->seq);
     tg_free(r->cdr3);
     tg_free(r->len);
@@ -81,7 +84,7 @@ static int recs_add(recs *r, const rd_record *rec)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 4096;
-        GROW(r->id, nc);
+        GROW(r->rid, nc);
         GROW(r->seq, nc);
         GROW(r->cdr3, nc);
         GROW(r->len, nc);
@@ -89,9 +92,8 @@ static int recs_add(recs *r, const rd_record *rec)
         r->cap = nc;
     }
     size_t i = r->n;
-    int st = arena_put(r, rec->id, strlen(rec->id), &r->id[i]);
-    if (!st)
-        st = arena_put(r, rec->seq, (size_t)rec->len, &r->seq[i]);
+    r->rid[i] = (uint32_t)(r->ids.n - 1); /* added by the caller */
+    int st = arena_put(r, rec->seq, (size_t)rec->len, &r->seq[i]);
     if (!st)
         st = arena_put(r, rec->cdr3, (size_t)rec->cdr3_len, &r->cdr3[i]);
     if (st)
@@ -126,6 +128,9 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
         rd_record rec;
         size_t kept = 0;
         while ((st = rd_next(rd, &rec)) == 1) {
+            /* every record's id counts, so that split names the records alike */
+            if ((st = rd_ids_add(&r->ids, rec.id, rec.file, rec.line)))
+                break;
             if (!rec.cdr3 || rec.cdr3_len == 0) {
                 (*no_cdr3)++;
                 continue;
@@ -281,8 +286,15 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         st = TG_ERR_NOMEM;
         goto done;
     }
+    size_t renamed;
+    if ((st = rd_ids_unique(&r.ids, &renamed)))
+        goto done;
+    cJSON_AddNumberToObject(in, "ids_made_unique", (double)renamed);
+    if (renamed && o->progress)
+        fprintf(stderr, "prepare: %zu records share their id with another record; they are "
+                "named ID@FILE:LINE\n", renamed);
     for (size_t i = 0; i < n; i++) {
-        ids[i] = r.arena + r.id[i];
+        ids[i] = rd_ids_get(&r.ids, r.rid[i]);
         seq[i] = r.arena + r.seq[i];
         cdr3[i] = r.arena + r.cdr3[i];
     }
@@ -368,7 +380,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     t = now();
     if (o->progress)
         fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", k, n50);
-    st = sp_run(outdir, useq, ulen, rep50, k, &o->split, &o->leak, report, NULL);
+    st = sp_run(outdir, uid, useq, ulen, rep50, k, &o->split, &o->leak, report, NULL);
     if (st)
         goto done;
     cJSON_AddNumberToObject(times, "split_and_leakage", now() - t);

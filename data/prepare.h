@@ -8,8 +8,10 @@
  *   4. cluster the pool at split_min_seq_id (0.5) and split whole clusters
  *      into train/val/test (sp_run), with the leakage check.
  * Writes OUT/cdr3_100_cluster.tsv, heavy_70_cluster.tsv, heavy_50_cluster.tsv
- * (representative TAB member, record ids), train.txt, val.txt, test.txt and
- * the report (returned as JSON for the caller to write).
+ * (representative TAB member, record ids made unique over all inputs with
+ * rd_ids_unique), train.txt, val.txt, test.txt (sequences), train.tsv,
+ * val.tsv, test.tsv (the same rows with their ids) and the report (returned
+ * as JSON for the caller to write).
  */
 #ifndef ABLM_PREPARE_H
 #define ABLM_PREPARE_H

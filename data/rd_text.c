@@ -151,7 +151,7 @@ int rd_src_push(rd_src *s, const char *bytes, size_t n, long line)
 
 /* ---- rows ------------------------------------------------------------- */
 
-static int grow(void *pp, size_t *cap, size_t need, size_t elem, const char *what)
+int rd_grow(void *pp, size_t *cap, size_t need, size_t elem, const char *what)
 {
     if (need <= *cap)
         return TG_OK;
@@ -166,9 +166,15 @@ static int grow(void *pp, size_t *cap, size_t need, size_t elem, const char *wha
     return TG_OK;
 }
 
+/* Appends a byte to the cells; past RD_MAX_LINE bytes nothing more is
+ * stored (r->overlong; the caller fails the row). */
 static inline int put(rd_row *r, char c)
 {
-    if (r->len + 1 > r->cap && grow(&r->buf, &r->cap, r->len + 1, 1, "row buffer"))
+    if (r->overlong || r->len >= RD_MAX_LINE) {
+        r->overlong = 1;
+        return TG_OK;
+    }
+    if (r->len + 1 > r->cap && rd_grow(&r->buf, &r->cap, r->len + 1, 1, "row buffer"))
         return TG_ERR_NOMEM;
     r->buf[r->len++] = c;
     return TG_OK;
@@ -176,7 +182,11 @@ static inline int put(rd_row *r, char c)
 
 static inline int put_raw(rd_row *r, int c)
 {
-    if (r->raw_len + 1 > r->raw_cap && grow(&r->raw, &r->raw_cap, r->raw_len + 1, 1, "row buffer"))
+    if (r->raw_len >= RD_MAX_LINE) {
+        r->raw_over = 1;
+        return TG_OK;
+    }
+    if (r->raw_len + 1 > r->raw_cap && rd_grow(&r->raw, &r->raw_cap, r->raw_len + 1, 1, "row buffer"))
         return TG_ERR_NOMEM;
     r->raw[r->raw_len++] = (char)c;
     return TG_OK;
@@ -184,9 +194,11 @@ static inline int put_raw(rd_row *r, int c)
 
 static int start_cell(rd_row *r)
 {
+    if (r->overlong)
+        return TG_OK;
     if (r->n + 1 > r->cap_f) {
         size_t cf = (size_t)r->cap_f;
-        if (grow(&r->off, &cf, (size_t)r->n + 1, sizeof(size_t), "row cells"))
+        if (rd_grow(&r->off, &cf, (size_t)r->n + 1, sizeof(size_t), "row cells"))
             return TG_ERR_NOMEM;
         r->cap_f = (int)cf;
     }
@@ -199,6 +211,12 @@ static int binary_error(rd_src *s, int c)
     return tg_error(TG_ERR_FORMAT,
                     "%s:%ld:%ld: binary data (byte 0x%02x); is this a text sequence file?",
                     s->path, s->line, s->col - 1, c);
+}
+
+static int overlong_error(const rd_src *s, const rd_row *r)
+{
+    return tg_error(TG_ERR_FORMAT, "%s:%ld: line longer than %d bytes (the reader's limit); "
+                    "is this a sequence file?", s->path, r->line, RD_MAX_LINE);
 }
 
 /* Reads one byte, keeping a copy in raw when quoting (for resync). */
@@ -216,6 +234,7 @@ int rd_row_read(rd_src *s, char delim, int quoting, rd_row *r)
     r->n = 0;
     r->raw_len = 0;
     r->unterminated = 0;
+    r->overlong = r->raw_over = 0;
     r->line = s->line;
     int c = next(s, r, quoting);
     if (c == RD_EOF)
@@ -306,6 +325,8 @@ int rd_row_read(rd_src *s, char delim, int quoting, rd_row *r)
             continue;
         }
         r->end_line = s->line;
+        if (r->overlong)
+            return overlong_error(s, r);
         return 1; /* '\n' or EOF */
     }
 }
@@ -323,6 +344,7 @@ int rd_line_read(rd_src *s, rd_row *r)
     r->len = 0;
     r->n = 0;
     r->unterminated = 0;
+    r->overlong = r->raw_over = 0;
     r->line = s->line;
     int c = rd_src_get(s);
     if (c == RD_EOF)
@@ -349,6 +371,8 @@ int rd_line_read(rd_src *s, rd_row *r)
     if (put(r, '\0'))
         return TG_ERR_NOMEM;
     r->end_line = s->line;
+    if (r->overlong)
+        return overlong_error(s, r);
     if (bad >= 0)
         return tg_error(TG_ERR_FORMAT,
                         "%s:%ld:%ld: binary data (byte 0x%02x); is this a text sequence file?",

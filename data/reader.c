@@ -143,6 +143,34 @@ static void norm_locus(const char *in, char out[4])
 
 static int is_seq_char(int c) { return isalpha(c) || c == '*' || c == '-' || c == '.'; }
 
+/* 1 if p[0..n) reads as one sequence line: residue characters, "[MASK]",
+ * and blanks only between single residues (ProtBERT style "E V Q L"); a
+ * line of blank-separated words ("heavy light") is not one. */
+static int seq_line(const unsigned char *p, size_t n)
+{
+    int words = 0, long_word = 0;
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] == ' ' || p[i] == '\r') {
+            i++;
+            continue;
+        }
+        size_t w = 0; /* residues in this word */
+        while (i < n && p[i] != ' ' && p[i] != '\r') {
+            if (n - i >= 6 && !memcmp(p + i, "[MASK]", 6))
+                i += 6;
+            else if (is_seq_char(p[i]))
+                i++;
+            else
+                return 0;
+            w++;
+        }
+        words++;
+        long_word |= w > 1;
+    }
+    return words == 1 || !long_word;
+}
+
 static rd_format detect(const unsigned char *p, size_t n)
 {
     size_t i = 0;
@@ -155,19 +183,17 @@ static rd_format detect(const unsigned char *p, size_t n)
     if (p[i] == '{' || (p[i] == '"' && i + 1 < n && p[i + 1] == '{'))
         return RD_FMT_OAS;
     size_t e = i;
-    int tab = 0, comma = 0, seqonly = 1;
+    int tab = 0, comma = 0;
     for (; e < n && p[e] != '\n'; e++) {
         tab |= p[e] == '\t';
         comma |= p[e] == ',';
-        if (!is_seq_char(p[e]) && p[e] != '\r')
-            seqonly = 0;
     }
     if (tab)
         return RD_FMT_AIRR;
     /* a one-column table: its header still names a sequence column */
     if (comma || (e - i >= 8 && !memcmp(p + i, "sequence", 8)))
         return RD_FMT_CSV;
-    return seqonly ? RD_FMT_PLAIN : RD_FMT_AUTO;
+    return seq_line(p + i, e - i) ? RD_FMT_PLAIN : RD_FMT_AUTO;
 }
 
 static int find_col(const rd_reader *r, const char *name, const char *sfx)
@@ -361,20 +387,49 @@ void rd_close(rd_reader *r)
 
 /* ---- records ------------------------------------------------------------ */
 
-/* Copies (translating when nt) a cell into *dst, uppercase; trim drops the
- * first and last residue. Returns the length or TG_ERR_NOMEM. */
-static int take(const char *cell, col_ref c, char **dst, size_t *cap)
+/* What a bad byte of a cell is, for messages. */
+static void describe_byte(unsigned char c, char *buf, size_t n)
 {
-    int n = (int)strlen(cell);
-    if (grow_str(dst, cap, (size_t)n + 1))
+    if (c == ' ')
+        snprintf(buf, n, "a blank");
+    else if (c > 32 && c < 127)
+        snprintf(buf, n, "'%c'", c);
+    else
+        snprintf(buf, n, "byte 0x%02x", c);
+}
+
+/* Checks a residue cell (see the header comment) and copies it into *dst,
+ * uppercase: amino acids with '.' dropped and '-' as X, or nucleotides
+ * translated. trim drops the first and last residue. Returns the length, or
+ * an error status naming file, line, column and character. */
+static int take(rd_reader *r, const char *cell, col_ref c, long line, char **dst, size_t *cap)
+{
+    size_t n = strlen(cell);
+    const char *col = r->header[c.idx];
+    if (n > RD_MAX_SEQ)
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: column %s: %zu characters, more than a "
+                        "sequence may have (%d)", r->path, line, col, n, RD_MAX_SEQ);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)cell[i];
+        if (isalpha(ch) || ch == '.' || ch == '-' || (ch == '*' && !c.nt))
+            continue;
+        char what[32];
+        describe_byte(ch, what, sizeof what);
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: column %s, character %zu: %s is not %s",
+                        r->path, line, col, i + 1, what,
+                        c.nt ? "a nucleotide letter, '.' or '-'"
+                             : "an amino-acid letter, '*', '.' or '-'");
+    }
+    if (grow_str(dst, cap, n + 1))
         return TG_ERR_NOMEM;
     char *d = *dst;
-    int m;
+    int m = 0;
     if (c.nt) {
-        m = rd_translate(cell, n, d);
+        m = rd_translate(cell, (int)n, d);
     } else {
-        for (m = 0; m < n; m++)
-            d[m] = (char)toupper((unsigned char)cell[m]);
+        for (size_t i = 0; i < n; i++)
+            if (cell[i] != '.')
+                d[m++] = cell[i] == '-' ? 'X' : (char)toupper((unsigned char)cell[i]);
         d[m] = '\0';
     }
     if (c.trim) {
@@ -403,10 +458,20 @@ static int is_heavy_locus(const char *l)
     return !strcmp(l, "IGH") || !strcmp(l, "TRB") || !strcmp(l, "TRD");
 }
 
+/* Residues of s[0..n): a "[MASK]" counts as one. */
+static int residues(const char *s, int n)
+{
+    int k = n;
+    for (const char *p = s; (p = memchr(p, '[', (size_t)(s + n - p))); p++)
+        k -= 5;
+    return k;
+}
+
 /* Filters on the sequence itself; 1 keep, 0 dropped (counted). */
 static int seq_filters(rd_reader *r, const char *s, int n)
 {
-    if (n == 0) {
+    int len = r->o.allow_mask ? residues(s, n) : n;
+    if (len == 0) {
         r->st.filtered_empty++;
         return 0;
     }
@@ -424,11 +489,11 @@ static int seq_filters(rd_reader *r, const char *s, int n)
                 return 0;
             }
     }
-    if (r->o.min_length > 0 && n < r->o.min_length) {
+    if (r->o.min_length > 0 && len < r->o.min_length) {
         r->st.filtered_short++;
         return 0;
     }
-    if (r->o.max_length > 0 && n > r->o.max_length) {
+    if (r->o.max_length > 0 && len > r->o.max_length) {
         r->st.filtered_long++;
         return 0;
     }
@@ -456,6 +521,29 @@ static int set_line_id(rd_reader *r, long line)
     return TG_OK;
 }
 
+/* The id of a table row: its sequence_id cell, checked (one word of
+ * printable bytes, at most RD_MAX_ID), or FILE:LINE when the file has no
+ * such column or the cell is empty. Returns a status. */
+static int set_row_id(rd_reader *r, const rd_row *w)
+{
+    const char *cell = r->c_id >= 0 ? rd_cell(w, r->c_id) : "";
+    size_t n = strlen(cell);
+    if (!n)
+        return set_line_id(r, w->line);
+    if (n > RD_MAX_ID)
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: column %s: an id of %zu bytes, more than "
+                        "%d", r->path, w->line, r->header[r->c_id], n, RD_MAX_ID);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)cell[i] <= ' ' || cell[i] == 127) {
+            char what[32];
+            describe_byte((unsigned char)cell[i], what, sizeof what);
+            return tg_error(TG_ERR_FORMAT, "%s:%ld: column %s, character %zu: %s in the id "
+                            "'%.40s' (ids are one word: they are written to TSV and FASTA "
+                            "files)", r->path, w->line, r->header[r->c_id], i + 1, what, cell);
+        }
+    return set_id(r, cell, n);
+}
+
 /* A malformed row: error (fail) or counted and skipped (skip: returns 0). */
 static int bad_row(rd_reader *r, int st, long lines)
 {
@@ -474,6 +562,8 @@ static int next_table(rd_reader *r, rd_record *rec)
         if (st == 0)
             return 0;
         if (st < 0) {
+            if (r->row.unterminated && r->row.raw_over)
+                return st; /* too much after the quote to re-read it */
             if (r->row.unterminated && r->o.on_error == RD_ON_ERROR_SKIP && !r->src.failed) {
                 /* Re-read everything after the line where the bad row began. */
                 char *nl = memchr(r->row.raw, '\n', r->row.raw_len);
@@ -531,35 +621,50 @@ static int next_table(rd_reader *r, rd_record *rec)
             r->st.filtered_productive++;
             continue;
         }
-        int n = take(rd_cell(w, r->seq.idx), r->seq, &r->sbuf, &r->sbuf_cap);
-        if (n < 0)
-            return n;
+        long lines = w->end_line - w->line + 1;
+        int n = take(r, rd_cell(w, r->seq.idx), r->seq, w->line, &r->sbuf, &r->sbuf_cap);
+        if (n < 0) {
+            if ((st = bad_row(r, n, lines)))
+                return st;
+            continue;
+        }
         if (!seq_filters(r, r->sbuf, n))
             continue;
         memset(rec, 0, sizeof *rec);
         rec->seq = r->sbuf;
         rec->len = n;
-        for (int k = 0; k < r->n_cdr3; k++) {
+        st = TG_OK;
+        for (int k = 0; k < r->n_cdr3 && !st; k++) {
             const char *cell = rd_cell(w, r->cdr3[k].idx);
             if (!cell[0] && k + 1 < r->n_cdr3)
                 continue;
-            int m = take(cell, r->cdr3[k], &r->cbuf, &r->cbuf_cap);
-            if (m < 0)
-                return m;
+            int m = take(r, cell, r->cdr3[k], w->line, &r->cbuf, &r->cbuf_cap);
+            if (m < 0) {
+                st = m;
+                break;
+            }
             rec->cdr3 = r->cbuf;
             rec->cdr3_len = m;
             break;
         }
-        if (r->mate.idx >= 0) {
-            int m = take(rd_cell(w, r->mate.idx), r->mate, &r->mbuf, &r->mbuf_cap);
-            if (m < 0)
-                return m;
-            rec->mate = r->mbuf;
-            rec->mate_len = m;
+        if (!st && r->mate.idx >= 0) {
+            int m = take(r, rd_cell(w, r->mate.idx), r->mate, w->line, &r->mbuf, &r->mbuf_cap);
+            if (m < 0) {
+                st = m;
+            } else {
+                rec->mate = r->mbuf;
+                rec->mate_len = m;
+            }
         }
-        if ((st = set_line_id(r, w->line)))
-            return st;
+        if (!st)
+            st = set_row_id(r, w);
+        if (st) {
+            if ((st = bad_row(r, st, lines)))
+                return st;
+            continue;
+        }
         rec->id = r->id;
+        rec->file = r->base;
         rec->line = w->line;
         rec->productive = prod;
         rec->v_call = vcall;
@@ -569,8 +674,9 @@ static int next_table(rd_reader *r, rd_record *rec)
     }
 }
 
-/* Appends a sequence line, checking its characters. Returns TG_OK or a
- * format error naming the line and column. */
+/* Appends a sequence line, checking its characters (blanks are dropped;
+ * "[MASK]" is kept when o.allow_mask). Returns TG_OK or a format error
+ * naming the line and column. */
 static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
 {
     size_t n = strlen(s);
@@ -580,6 +686,16 @@ static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
         unsigned char c = (unsigned char)s[i];
         if (c == ' ' || c == '\t' || c == '\r')
             continue;
+        if (c == '[' && !strncmp(s + i, "[MASK]", 6)) {
+            if (!r->o.allow_mask)
+                return tg_error(TG_ERR_FORMAT, "%s:%ld:%zu: [MASK] in a sequence: only the "
+                                "inference commands (embed, logits, fill-mask) take masks",
+                                r->path, line, i + 1);
+            memcpy(r->sbuf + *len, "[MASK]", 6);
+            *len += 6;
+            i += 5;
+            continue;
+        }
         if (!is_seq_char(c))
             return tg_error(TG_ERR_FORMAT,
                             "%s:%ld:%zu: unexpected character '%c' in a sequence", r->path, line,
@@ -587,6 +703,9 @@ static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
         r->sbuf[(*len)++] = (char)toupper(c);
     }
     r->sbuf[*len] = '\0';
+    if (*len > RD_MAX_SEQ)
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: sequence longer than %d characters (the "
+                        "reader's limit)", r->path, line, RD_MAX_SEQ);
     return TG_OK;
 }
 
@@ -595,6 +714,7 @@ static int emit_simple(rd_reader *r, rd_record *rec, long line, int n)
 {
     memset(rec, 0, sizeof *rec);
     rec->id = r->id;
+    rec->file = r->base;
     rec->line = line;
     rec->seq = r->sbuf;
     rec->len = n;

@@ -19,13 +19,32 @@
  * Malformed rows stop the reader with an error (on_error = RD_ON_ERROR_FAIL)
  * or are skipped and counted in rd_stats (RD_ON_ERROR_SKIP). Rows removed by
  * a filter are counted per reason. Nothing is dropped silently.
+ *
+ * Residue cells of tables are checked: amino-acid cells (sequence_alignment_aa,
+ * cdr3_aa, junction_aa) hold letters, '*' (stop), '.' (IMGT gap: removed) and
+ * '-' (deletion: becomes X, as a translated '-' codon does); nucleotide cells
+ * letters, '.' and '-'. Anything else (digits, blanks, control bytes, other
+ * punctuation, non-ASCII) and a cell longer than RD_MAX_SEQ make the row
+ * malformed ("FILE:LINE: column NAME, character K: ..."). Record ids (the
+ * sequence_id cell) must be one word of at most RD_MAX_ID printable bytes.
+ * A row or line longer than RD_MAX_LINE bytes is malformed too.
  */
 #ifndef ABLM_READER_H
 #define ABLM_READER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
+
+/* Longest sequence (residues, or nucleotides before translation) a record
+ * may have; a longer cell or FASTA record is malformed. The longest known
+ * protein chain (titin) has 34,350 residues. */
+#define RD_MAX_SEQ 100000
+/* Longest record id (bytes). */
+#define RD_MAX_ID 1000
+/* Longest physical row of a table or line of a text file (bytes). */
+#define RD_MAX_LINE (1 << 20)
 
 typedef enum { RD_FMT_AUTO, RD_FMT_OAS, RD_FMT_CSV, RD_FMT_AIRR, RD_FMT_FASTA, RD_FMT_PLAIN } rd_format;
 typedef enum { RD_CHAIN_HEAVY, RD_CHAIN_LIGHT, RD_CHAIN_ANY } rd_chain;
@@ -40,6 +59,7 @@ typedef struct {
     int drop_nonstandard; /* drop sequences with any letter outside the 20 amino acids */
     int min_length;       /* drop sequences shorter than this (0: no limit) */
     int max_length;       /* drop sequences longer than this (0: no limit) */
+    int allow_mask;       /* FASTA/plain: accept the literal [MASK] (inference inputs) */
     rd_on_error on_error;
 } rd_opts;
 
@@ -48,7 +68,11 @@ void rd_opts_default(rd_opts *o);
 
 /* One record. Pointers stay valid until the next rd_next/rd_close. */
 typedef struct {
-    const char *id;   /* FASTA id, or FILE:LINE (file's base name) */
+    const char *id;   /* source id: the sequence_id cell (paired units:
+                       * sequence_id_heavy or _light, the chain's), the FASTA
+                       * name (first word of the header); FILE:LINE when the
+                       * record has none (file's base name, row's first line) */
+    const char *file; /* the file's base name */
     long line;        /* physical line where the record starts */
     const char *seq;  /* amino-acid sequence of the chosen chain, uppercase */
     int len;
@@ -120,8 +144,54 @@ void rd_stats_to_json(const rd_stats *s, cJSON *obj);
  * NUL-terminates out. */
 int rd_translate(const char *nt, int n, char *out);
 
+/* ---- record ids over several files ------------------------------------------
+ *
+ * The ids of the records a command reads, made unique the same way by every
+ * command (prepare, cluster, split, the inference commands), so that one
+ * command's output names the records another reads:
+ *
+ *   rd_ids ids; rd_ids_init(&ids);
+ *   for each record read: rd_ids_add(&ids, rec.id, rec.file, rec.line)
+ *   rd_ids_unique(&ids, &renamed);  // then rd_ids_get(&ids, i)
+ *
+ * An id that occurs more than once among the added records becomes
+ * "ID@FILE:LINE" at every occurrence (so no record keeps an ambiguous name,
+ * whatever the order of the files). If the ids are still not unique (the
+ * same file given twice, or two files of the same base name without source
+ * ids) that is an error naming both records. */
+typedef struct {
+    size_t n, cap;
+    char *text;        /* the ids, NUL-terminated */
+    size_t used, tcap;
+    size_t *off;       /* off[i]: id i in text */
+    long *line;
+    uint32_t *file;    /* index into files */
+    char **files;      /* base names, copied */
+    size_t n_files, fcap;
+} rd_ids;
+
+void rd_ids_init(rd_ids *s);
+void rd_ids_free(rd_ids *s);
+/* Appends one record's id (copied), its file's base name and line. Returns
+ * TG_OK or TG_ERR_NOMEM. */
+int rd_ids_add(rd_ids *s, const char *id, const char *file, long line);
+/* Rewrites every id that occurs more than once as ID@FILE:LINE; *renamed
+ * (optional) gets how many records were renamed. Returns TG_OK,
+ * TG_ERR_FORMAT (still not unique; message names both records) or
+ * TG_ERR_NOMEM. */
+int rd_ids_unique(rd_ids *s, size_t *renamed);
+static inline const char *rd_ids_get(const rd_ids *s, size_t i) { return s->text + s->off[i]; }
+
+/* Reads every record of several files (ids made unique over all of them
+ * with rd_ids_unique) into *ids (records in file order) and *seqs (an array
+ * of tg_malloc'd strings, freed with rd_free_strings). stats (optional)
+ * receives the summed counters, renamed (optional) the rd_ids_unique count.
+ * Returns a status. */
+int rd_read_files(const char *const *paths, int n_paths, const rd_opts *o, rd_ids *ids,
+                  char ***seqs, size_t *n_out, rd_stats *stats, size_t *renamed);
+
 /* Reads a whole file of sequences into memory (ids and sequences, filtered
- * as o says). On success *n_out entries; ids/seqs are arrays of strings,
+ * as o says; ids as the reader gives them, not made unique). On success *n_out entries; ids/seqs are arrays of strings,
  * freed with rd_free_strings. stats (optional) receives the counters. */
 int rd_read_all(const char *path, const rd_opts *o, char ***ids, char ***seqs, size_t *n_out,
                 rd_stats *stats);

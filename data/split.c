@@ -549,24 +549,33 @@ void sp_leak_to_json(const sp_leak *l, cJSON *obj)
     cJSON_AddNumberToObject(obj, "seconds", l->seconds);
 }
 
-int sp_write_sets(const char *dir, const char *const *seqs, const int *lens,
-                  const uint8_t *set, size_t n)
+int sp_write_sets(const char *dir, const char *const *ids, const char *const *seqs,
+                  const int *lens, const uint8_t *set, size_t n)
 {
-    fio_out out[3];
+    fio_out out[6]; /* train/val/test .txt, then .tsv */
     memset(out, 0, sizeof out);
-    int st = TG_OK;
-    for (int k = 0; k < 3 && !st; k++) {
+    int st = TG_OK, nf = ids ? 6 : 3;
+    for (int k = 0; k < nf && !st; k++) {
         char name[16];
-        snprintf(name, sizeof name, "%s.txt", SET_NAMES[k]);
+        snprintf(name, sizeof name, "%s.%s", SET_NAMES[k % 3], k < 3 ? "txt" : "tsv");
         char *p = fio_join(dir, name);
         st = p ? fio_begin(&out[k], p) : TG_ERR_NOMEM;
         tg_free(p);
+        if (!st && k >= 3)
+            fputs("sequence_id\tsequence_alignment_aa\n", out[k].f);
     }
     for (size_t i = 0; i < n && !st; i++) {
         fwrite(seqs[i], 1, (size_t)lens[i], out[set[i]].f);
         fputc('\n', out[set[i]].f);
+        if (ids) {
+            FILE *f = out[3 + set[i]].f;
+            fputs(ids[i], f);
+            fputc('\t', f);
+            fwrite(seqs[i], 1, (size_t)lens[i], f);
+            fputc('\n', f);
+        }
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nf; k++) {
         if (!st)
             st = fio_commit(&out[k]);
         else
@@ -623,7 +632,8 @@ int sp_read_cluster_tsv(const char *path, const void *id_map, size_t n, uint32_t
     return st < 0 ? st : TG_OK;
 }
 
-int sp_run(const char *dir, const char *const *seqs, const int *lens, const uint32_t *rep,
+int sp_run(const char *dir, const char *const *ids, const char *const *seqs, const int *lens,
+           const uint32_t *rep,
            size_t n, const sp_opts *o, const sp_leak_opts *lo, cJSON *report, uint8_t *set_out)
 {
     uint8_t *set = tg_malloc(n + 1, "sets");
@@ -632,7 +642,7 @@ int sp_run(const char *dir, const char *const *seqs, const int *lens, const uint
     sp_summary sum;
     int st = sp_assign(rep, n, o, set, &sum);
     if (!st)
-        st = sp_write_sets(dir, seqs, lens, set, n);
+        st = sp_write_sets(dir, ids, seqs, lens, set, n);
     if (!st)
         sp_summary_to_json(&sum, o, cJSON_AddObjectToObject(report, "split"));
     if (!st && lo->sample > 0) {

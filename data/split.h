@@ -4,7 +4,7 @@
  *   sp_opts o; sp_opts_default(&o);
  *   sp_assign(rep, n, &o, set, &sum);         // set[i] in {SP_TRAIN, SP_VAL, SP_TEST}
  *   sp_leakage(seqs, lens, set, n, SP_VAL, &lo, &leak);
- *   sp_write_sets(dir, seqs, lens, set, n);   // DIR/train.txt, val.txt, test.txt
+ *   sp_write_sets(dir, ids, seqs, lens, set, n);  // DIR/train.txt, ..., train.tsv, ...
  */
 #ifndef ABLM_SPLIT_H
 #define ABLM_SPLIT_H
@@ -81,16 +81,19 @@ int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, siz
 void sp_leak_to_json(const sp_leak *l, cJSON *obj);
 
 /* Writes DIR/train.txt, val.txt, test.txt (one sequence per line, input
- * order) atomically. Returns a status. */
-int sp_write_sets(const char *dir, const char *const *seqs, const int *lens,
-                  const uint8_t *set, size_t n);
+ * order) and, when ids is not NULL, DIR/train.tsv, val.tsv, test.tsv with
+ * the same rows and their ids (header "sequence_id TAB
+ * sequence_alignment_aa", a minimal AIRR table the readers take back),
+ * each atomically. Returns a status. */
+int sp_write_sets(const char *dir, const char *const *ids, const char *const *seqs,
+                  const int *lens, const uint8_t *set, size_t n);
 
-/* The whole split step: sp_assign, sp_write_sets into dir, and (when
+/* The whole split step: sp_assign, sp_write_sets (ids optional) into dir, and (when
  * lo->sample > 0) sp_leakage for val and test. Adds "split" (summary,
  * warnings) and "leakage" ({"val": ..., "test": ...}) to report. set_out
  * (optional) receives the sets. Returns a status. */
-int sp_run(const char *dir, const char *const *seqs, const int *lens, const uint32_t *rep,
-           size_t n, const sp_opts *o, const sp_leak_opts *lo, cJSON *report, uint8_t *set_out);
+int sp_run(const char *dir, const char *const *ids, const char *const *seqs, const int *lens,
+           const uint32_t *rep, size_t n, const sp_opts *o, const sp_leak_opts *lo, cJSON *report, uint8_t *set_out);
 
 /* Reads an MMseqs2-style cluster TSV (representative TAB member per line)
  * whose names are ids[0..n) (looked up through the map from id to index).

@@ -31,12 +31,14 @@ static void help(FILE *f)
             "\n"
             "  --input FILE...        FASTA or one sequence per line (.gz ok), or tables with\n"
             "                         --column; several files are concatenated. Names: FASTA\n"
-            "                         ids, or seqN for text lines\n"
-            "                         (N counts text sequences from 1 over all inputs)\n"
+            "                         ids, or FILE:LINE for text lines (base name), as\n"
+            "                         ablm split reads them; an id found more than once\n"
+            "                         becomes ID@FILE:LINE at every occurrence\n"
             "  --column NAME          cluster a field of OAS units, CSV or AIRR TSV inputs (.gz ok)\n"
             "                         instead of FASTA/plain: cdr3_aa or sequence_alignment_aa,\n"
             "                         with _heavy/_light for paired data (e.g. cdr3_aa_heavy);\n"
-            "                         names are FILE:LINE (base name); rows where the field\n"
+            "                         names are the sequence_id (paired: sequence_id_heavy or\n"
+            "                         _light) cells, else FILE:LINE; rows where the field\n"
             "                         is empty are skipped and counted\n"
             "  --min-seq-id X         minimum identity in [0, 1] (required)\n"
             "  -c X                   minimum coverage [0.8]\n"
@@ -222,8 +224,18 @@ int cmd_cluster(int argc, char **argv)
             fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
             goto done;
         }
+    size_t renamed;
+    if (cl_seqs_finish(&s, &renamed)) {
+        fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
+        goto done;
+    }
     if (skipped)
         fprintf(stderr, "ablm cluster: %zu rows without %s skipped\n", skipped, column);
+    if (s.empty)
+        fprintf(stderr, "ablm cluster: %zu records with an empty sequence skipped\n", s.empty);
+    if (renamed)
+        fprintf(stderr, "ablm cluster: %zu records share their id with another record; they are "
+                "named ID@FILE:LINE\n", renamed);
     double t1 = now_s();
     rep = malloc((s.n + 1) * sizeof *rep);
     ptr = malloc((s.n + 1) * sizeof *ptr);

@@ -14,7 +14,9 @@ static const char ABOUT[] =
     "Default: the mean over each sequence's residues ([CLS], [SEP] and padding excluded),\n"
     "shape [N, H]. --per-residue: shape [N, L, H] (L = longest sequence in residues,\n"
     "[CLS]/[SEP] left out, row t = residue t+1), zero after each sequence's end; the\n"
-    "residue counts go to OUT.lengths.npy (int32 [N]).";
+    "residue counts go to OUT.lengths.npy (int32 [N]). OUT.records.tsv names the rows:\n"
+    "header index, id, length (residues); line i is row i (ids: sequence_id, FASTA name,\n"
+    "else FILE:LINE; a repeated id becomes ID@FILE:LINE).";
 
 typedef struct {
     int per_residue;
@@ -85,6 +87,8 @@ int cmd_embed(int argc, char **argv)
             if (!rc)
                 rc = npy_write(lpath, "<i4", 1, &N, lengths);
         }
+        if (!rc)
+            rc = npy_write_records(c.output, c.in.ids, c.in.ntok, N);
         if (rc)
             npy_abort(&j.f);
         else

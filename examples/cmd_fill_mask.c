@@ -12,7 +12,8 @@ static const char ABOUT[] =
     "Masks are written '*' or '[MASK]'; every sequence needs at least one (a sequence\n"
     "without a mask is an error naming its line). Input: FASTA or one sequence per\n"
     "line, read verbatim (tables are not accepted here). Prints TSV to stdout with a\n"
-    "header: index (0-based record number), id (FASTA id or FILE:LINE), position\n"
+    "header: index (0-based record number), id (FASTA name or FILE:LINE; a repeated\n"
+    "id becomes ID@FILE:LINE), position\n"
     "(1-based residue position of the mask), rank (1 = most likely), token, probability.\n"
     "As in Hugging Face's fill-mask pipeline the softmax runs over the whole vocabulary,\n"
     "special tokens included, so the 20 residues' probabilities may sum to less than 1.";

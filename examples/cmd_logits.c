@@ -12,7 +12,9 @@ static const char ABOUT[] =
     "T = the longest sequence in tokens ([CLS] + residues + [SEP]), V = config vocab_size.\n"
     "Positions after a sequence's [SEP] are 0. The token ids (int32 [N, T], padded with\n"
     "[PAD]) go to OUT.ids.npy, so the input can be replayed elsewhere with\n"
-    "attention_mask = ids != pad id.";
+    "attention_mask = ids != pad id. OUT.records.tsv names the rows: header index, id,\n"
+    "length (residues); line i is row i (ids: sequence_id, FASTA name, else FILE:LINE; a\n"
+    "repeated id becomes ID@FILE:LINE).";
 
 typedef struct {
     npy_file f;
@@ -52,6 +54,8 @@ int cmd_logits(int argc, char **argv)
             inf_pad(&c, &i, 1, (int)j.T, ids + i * j.T);
         if (!rc)
             rc = npy_write(ipath, "<i4", 2, shape, ids);
+        if (!rc)
+            rc = npy_write_records(c.output, c.in.ids, c.in.ntok, N);
         if (rc)
             npy_abort(&j.f);
         else

@@ -21,8 +21,11 @@ static void usage(FILE *f)
             "  3. cluster at --min-seq-id: the representatives are the training pool\n"
             "  4. cluster the pool at --split-min-seq-id and split whole clusters\n"
             "Writes DIR/cdr3_100_cluster.tsv, heavy_70_cluster.tsv, heavy_50_cluster.tsv\n"
-            "(representative TAB member; ids FILE:LINE or FASTA ids), train.txt, val.txt,\n"
-            "test.txt (one sequence per line) and prepare_report.json.\n\n"
+            "(representative TAB member; record ids: the sequence_id cell, paired units\n"
+            "sequence_id_heavy/_light, else FILE:LINE; an id found more than once becomes\n"
+            "ID@FILE:LINE), train.txt, val.txt, test.txt (one sequence per line),\n"
+            "train.tsv, val.tsv, test.tsv (the same rows with their ids: header\n"
+            "sequence_id, sequence_alignment_aa) and prepare_report.json.\n\n"
             "  --input FILE...        OAS .csv/.csv.gz units, AIRR .tsv(.gz), FASTA or plain\n"
             "                         files (records need a CDR3: FASTA/plain have none)\n"
             "  --out DIR              output directory (created if missing)\n"
@@ -194,7 +197,8 @@ int cmd_prepare(int argc, char **argv)
         double skipped = cJSON_GetObjectItem(rd, "malformed_rows_skipped")->valuedouble;
         if (skipped > 0)
             printf("WARNING: %.0f malformed rows skipped (see prepare_report.json)\n", skipped);
-        printf("wrote %s/train.txt, val.txt, test.txt, *_cluster.tsv, prepare_report.json "
+        printf("wrote %s/train.txt, val.txt, test.txt, train.tsv, val.tsv, test.tsv, "
+               "*_cluster.tsv, prepare_report.json "
                "(%.1f s)\n",
                out,
                cJSON_GetObjectItem(cJSON_GetObjectItem(report, "seconds"), "total")->valuedouble);

@@ -16,7 +16,8 @@ static const char ABOUT[] =
     "log p(true token at i) is taken from a log-softmax over the whole vocabulary;\n"
     "pll is the sum over all residues ([UNK] positions included, [CLS]/[SEP] not).\n"
     "The L masked copies of all sequences are packed --batch-size rows per forward pass.\n"
-    "Writes TSV with a header, rows in input order: id, length (residues), pll,\n"
+    "Writes TSV with a header, rows in input order: id (sequence_id, FASTA name, else\n"
+    "FILE:LINE; a repeated id becomes ID@FILE:LINE), length (residues), pll,\n"
     "pll_per_residue (pll / length), perplexity (exp(-pll_per_residue)).\n"
     "A sequence that already contains a mask ('*') is an error naming its line.";
 

@@ -17,12 +17,16 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ablm split --clusters CLU.tsv --sequences FILE --out DIR [options]\n\n"
             "Splits clustered sequences into DIR/train.txt, val.txt and test.txt (one\n"
-            "sequence per line), keeping every cluster whole, and writes\n"
-            "DIR/leakage_report.json.\n\n"
+            "sequence per line), keeping every cluster whole; DIR/train.tsv, val.tsv and\n"
+            "test.tsv hold the same rows with their ids (header sequence_id,\n"
+            "sequence_alignment_aa); and writes DIR/leakage_report.json.\n\n"
             "  --clusters FILE        cluster TSV: representative TAB member per line (as\n"
             "                         mmseqs createtsv / easy-cluster *_cluster.tsv write)\n"
-            "  --sequences FILE...    the sequences the TSV names (FASTA ids, or FILE:LINE\n"
-            "                         for other formats, as ablm prepare names them)\n"
+            "  --sequences FILE...    the sequences the TSV names: FASTA names, table\n"
+            "                         sequence_id cells, else FILE:LINE; an id found more\n"
+            "                         than once becomes ID@FILE:LINE (as ablm cluster and\n"
+            "                         ablm prepare name them: give the same files, and\n"
+            "                         --chain light / any for _light / unsuffixed columns)\n"
             "  --out DIR              output directory (created if missing)\n"
             "  --ratios R,R,R         train,val,test shares (default 0.8,0.1,0.1)\n"
             "  --order size|shuffle   cluster order for the greedy fill: largest first\n"
@@ -129,58 +133,36 @@ int cmd_split(int argc, char **argv)
     tg_set_threads((int)threads);
     lo.progress = isatty(2);
 
-    char **ids = NULL, **seqs = NULL;
-    size_t n = 0;
+    char **seqs = NULL;
+    size_t n = 0, renamed = 0;
     rd_stats rs;
     int rc = 1;
     uint32_t *rep = NULL, *keep = NULL;
     int *lens = NULL;
-    const char **kseq = NULL;
+    const char **kseq = NULL, **kid = NULL;
     cJSON *report = NULL;
+    rd_ids ids;
+    rd_ids_init(&ids);
     sm_map map;
     sm_init(&map);
-    int st = TG_OK;
-    memset(&rs, 0, sizeof rs);
-    for (int f = 0; f < n_seqf && !st; f++) {
-        char **fi, **fs;
-        size_t fn;
-        rd_stats fst;
-        if ((st = rd_read_all(seqf[f], &ro, &fi, &fs, &fn, &fst)))
-            break;
-        rd_stats_add(&rs, &fst);
-        char **ni = tg_realloc(ids, (n + fn + 1) * sizeof *ni, "ids");
-        if (ni)
-            ids = ni;
-        char **ns = ni ? tg_realloc(seqs, (n + fn + 1) * sizeof *ns, "sequences") : NULL;
-        if (ns)
-            seqs = ns;
-        if (!ni || !ns) {
-            rd_free_strings(fi, fn);
-            rd_free_strings(fs, fn);
-            st = TG_ERR_NOMEM;
-            break;
-        }
-        memcpy(ids + n, fi, fn * sizeof *fi);
-        memcpy(seqs + n, fs, fn * sizeof *fs);
-        n += fn;
-        tg_free(fi);
-        tg_free(fs);
-    }
+    int st = rd_read_files(seqf, n_seqf, &ro, &ids, &seqs, &n, &rs, &renamed);
     if (st)
         goto fail;
+    if (renamed)
+        fprintf(stderr, "ablm %s: %zu records share their id with another record; they are "
+                "named ID@FILE:LINE\n", cmd, renamed);
     for (size_t i = 0; i < n && !st; i++) {
-        int ins = sm_put(&map, ids[i], (int)strlen(ids[i]), (uint32_t)i, NULL);
+        const char *id = rd_ids_get(&ids, i);
+        int ins = sm_put(&map, id, (int)strlen(id), (uint32_t)i, NULL);
         if (ins < 0)
             st = ins;
-        else if (ins == 0)
-            st = tg_error(TG_ERR_FORMAT, "id '%s' occurs more than once in the sequences",
-                          ids[i]);
     }
     rep = tg_malloc((n + 1) * sizeof *rep, "clusters");
     keep = tg_malloc((n + 1) * sizeof *keep, "clusters");
     lens = tg_malloc((n + 1) * sizeof *lens, "lengths");
     kseq = tg_malloc((n + 1) * sizeof *kseq, "sequences");
-    if (!st && (!rep || !keep || !lens || !kseq))
+    kid = tg_malloc((n + 1) * sizeof *kid, "ids");
+    if (!st && (!rep || !keep || !lens || !kseq || !kid))
         st = TG_ERR_NOMEM;
     if (!st)
         st = sp_read_cluster_tsv(clu, &map, n, rep);
@@ -198,10 +180,11 @@ int cmd_split(int argc, char **argv)
         if (rep[i] != UINT32_MAX) {
             if (rep[rep[i]] == UINT32_MAX) {
                 st = tg_error(TG_ERR_FORMAT, "%s: representative '%s' is not itself a member of "
-                              "any cluster", clu, ids[rep[i]]);
+                              "any cluster", clu, rd_ids_get(&ids, rep[i]));
                 goto fail;
             }
             kseq[j] = seqs[i];
+            kid[j] = rd_ids_get(&ids, i);
             lens[j] = (int)strlen(seqs[i]);
             rep[j] = keep[rep[i]];
             j++;
@@ -220,9 +203,10 @@ int cmd_split(int argc, char **argv)
         cJSON_AddItemToArray(sf, cJSON_CreateString(seqf[f]));
     cJSON_AddNumberToObject(in, "sequences_read", (double)n);
     cJSON_AddNumberToObject(in, "sequences_in_no_cluster", (double)unlisted);
+    cJSON_AddNumberToObject(in, "ids_made_unique", (double)renamed);
     rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
     df_opts_to_json(&ro, cJSON_AddObjectToObject(in, "filters"));
-    if ((st = sp_run(out, kseq, lens, rep, m, &so, &lo, report, NULL)))
+    if ((st = sp_run(out, kid, kseq, lens, rep, m, &so, &lo, report, NULL)))
         goto fail;
     char *path = fio_join(out, "leakage_report.json");
     st = path ? fio_write_json(path, report) : TG_ERR_NOMEM;
@@ -230,19 +214,21 @@ int cmd_split(int argc, char **argv)
     if (st)
         goto fail;
     df_print_split(report);
-    printf("wrote %s/train.txt, val.txt, test.txt, leakage_report.json\n", out);
+    printf("wrote %s/train.txt, val.txt, test.txt (sequences), train.tsv, val.tsv, test.tsv "
+           "(ids and sequences), leakage_report.json\n", out);
     rc = 0;
 fail:
     if (rc)
         fprintf(stderr, "ablm %s: %s\n", cmd, tg_last_error());
     cJSON_Delete(report);
     sm_free(&map);
-    rd_free_strings(ids, n);
+    rd_ids_free(&ids);
     rd_free_strings(seqs, n);
     tg_free(rep);
     tg_free(keep);
     tg_free(lens);
     tg_free(kseq);
+    tg_free(kid);
     free(seqf);
     return rc;
 usage_error:

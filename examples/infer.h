@@ -70,7 +70,8 @@ void inf_model_free(inf_model *im);
 
 typedef struct {
     size_t n;
-    char **ids;     /* FASTA id, or FILE:LINE */
+    char **ids;     /* record ids (reader.h: sequence_id, FASTA name, else
+                     * FILE:LINE), unique: a repeated one is ID@FILE:LINE */
     long *lines;    /* line where the record starts */
     char **seqs;    /* sequence text as read */
     int32_t **tok;  /* [CLS] ... [SEP] token ids */
@@ -81,9 +82,9 @@ typedef struct {
 
 /* Reads every record of path. raw == 0: through the rd readers with format
  * auto-detection (plain one-per-line, FASTA, OAS/CSV/AIRR tables; they keep
- * '*' but reject '['). raw == 1: FASTA or one sequence per line kept
- * verbatim, so "[MASK]" survives (fill-mask). gzip is read in both modes.
- * An empty file is an error. Returns a status. */
+ * '*' and, in FASTA/plain, "[MASK]"). raw == 1: FASTA or one sequence per
+ * line kept verbatim (fill-mask). gzip is read in both modes. Ids are made
+ * unique (rd_ids_unique). An empty file is an error. Returns a status. */
 int inf_read(const char *path, int raw, inf_inputs *in);
 /* Tokenizes every record. A sequence longer than im->max_tokens - 2
  * residues is an error naming file and line unless truncate; an empty one

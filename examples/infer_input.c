@@ -55,6 +55,7 @@ static int read_rd(const char *path, inf_inputs *in, size_t *cap)
 {
     rd_opts o;
     rd_opts_default(&o);
+    o.allow_mask = 1; /* "[MASK]" in FASTA/plain input (embed, logits) */
     rd_reader *r;
     int rc = rd_open(&r, path, &o);
     if (rc)
@@ -180,6 +181,34 @@ static int read_raw(const char *path, inf_inputs *in, size_t *cap)
     return err;
 }
 
+/* Makes in->ids unique as every command does (rd_ids_unique: a repeated id
+ * becomes ID@FILE:LINE). Returns a status. */
+static int unique_ids(const char *path, inf_inputs *in)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    rd_ids ids;
+    rd_ids_init(&ids);
+    int rc = TG_OK;
+    for (size_t i = 0; i < in->n && !rc; i++)
+        rc = rd_ids_add(&ids, in->ids[i], base, in->lines[i]);
+    if (!rc)
+        rc = rd_ids_unique(&ids, NULL);
+    for (size_t i = 0; i < in->n && !rc; i++) {
+        const char *id = rd_ids_get(&ids, i);
+        if (strcmp(id, in->ids[i])) {
+            char *d = dup_n(id, strlen(id));
+            if (!d) {
+                rc = TG_ERR_NOMEM;
+                break;
+            }
+            tg_free(in->ids[i]);
+            in->ids[i] = d;
+        }
+    }
+    rd_ids_free(&ids);
+    return rc;
+}
+
 int inf_read(const char *path, int raw, inf_inputs *in)
 {
     memset(in, 0, sizeof *in);
@@ -187,6 +216,8 @@ int inf_read(const char *path, int raw, inf_inputs *in)
     int rc = raw ? read_raw(path, in, &cap) : read_rd(path, in, &cap);
     if (!rc && in->n == 0)
         rc = tg_error(TG_ERR_FORMAT, "%s: no sequences in the file", path);
+    if (!rc)
+        rc = unique_ids(path, in);
     return rc;
 }
 

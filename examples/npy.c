@@ -86,14 +86,44 @@ int npy_write(const char *path, const char *descr, int ndim, const size_t *shape
     return npy_commit(&f);
 }
 
-char *npy_sibling(const char *path, const char *tag)
+char *npy_companion(const char *path, const char *name)
 {
     size_t n = strlen(path);
     if (n >= 4 && !strcmp(path + n - 4, ".npy"))
         n -= 4;
-    size_t cap = n + strlen(tag) + 6;
+    size_t cap = n + strlen(name) + 2;
     char *s = tg_malloc(cap, "output path");
     if (s)
-        snprintf(s, cap, "%.*s.%s.npy", (int)n, path, tag);
+        snprintf(s, cap, "%.*s.%s", (int)n, path, name);
     return s;
+}
+
+char *npy_sibling(const char *path, const char *tag)
+{
+    size_t tl = strlen(tag);
+    char *name = tg_malloc(tl + 5, "output path");
+    if (!name)
+        return NULL;
+    memcpy(name, tag, tl);
+    memcpy(name + tl, ".npy", 5);
+    char *s = npy_companion(path, name);
+    tg_free(name);
+    return s;
+}
+
+int npy_write_records(const char *path, char *const *ids, const int *ntok, size_t n)
+{
+    char *p = npy_companion(path, "records.tsv");
+    if (!p)
+        return TG_ERR_NOMEM;
+    tg_afile af;
+    int rc = tg_afile_open(&af, p);
+    if (!rc) {
+        fputs("index\tid\tlength\n", af.f);
+        for (size_t i = 0; i < n; i++)
+            fprintf(af.f, "%zu\t%s\t%d\n", i, ids[i], ntok[i] - 2);
+        rc = tg_afile_commit(&af);
+    }
+    tg_free(p);
+    return rc;
 }

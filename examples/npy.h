@@ -46,5 +46,15 @@ int npy_write(const char *path, const char *descr, int ndim, const size_t *shape
  * ending in ".npy" gets ".ids.npy" appended). Returns a tg_malloc'd string
  * or NULL. */
 char *npy_sibling(const char *path, const char *tag);
+/* A companion file of any kind: "out.npy" + "records.tsv" ->
+ * "out.records.tsv". Returns a tg_malloc'd string or NULL. */
+char *npy_companion(const char *path, const char *name);
+
+/* Writes the record index of a .npy output, path's companion
+ * "records.tsv" (out.npy -> out.records.tsv), atomically: a header
+ * "index TAB id TAB length", then line i = array row i: i, ids[i] (the
+ * record id), ntok[i] - 2 (its residues: tokens without [CLS] and [SEP]).
+ * Returns a status. */
+int npy_write_records(const char *path, char *const *ids, const int *ntok, size_t n);
 
 #endif

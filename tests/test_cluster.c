@@ -397,8 +397,8 @@ START_TEST(column_input)
     ck_assert_uint_eq(skipped, 1);
     ck_assert_str_eq(cl_seqs_seq(&s, 0), "ARDYW");
     ck_assert_str_eq(cl_seqs_seq(&s, 1), "QQYNSYPLT");
-    ck_assert_str_eq(cl_seqs_name(&s, 0), "a.tsv:2"); /* FILE:LINE */
-    ck_assert_str_eq(cl_seqs_name(&s, 1), "a.tsv:4");
+    ck_assert_str_eq(cl_seqs_name(&s, 0), "s1"); /* the sequence_id cells */
+    ck_assert_str_eq(cl_seqs_name(&s, 1), "s3");
     ck_assert_int_eq(cl_seqs_read_column(&s, airr, "sequence_alignment_aa_heavy", &skipped), TG_OK);
     ck_assert_uint_eq(s.n, 4); /* s1, s2 (IGH rows) appended */
     ck_assert_str_eq(cl_seqs_seq(&s, 3), "EVQLVESGGGLVQPGGSLRLSCAAT");
@@ -407,6 +407,7 @@ START_TEST(column_input)
     ck_assert_int_eq(cl_seqs_read_column(&s, pairedf, "cdr3_aa_light", &skipped), TG_OK);
     ck_assert_uint_eq(s.n, 2);
     ck_assert_str_eq(cl_seqs_seq(&s, 1), "QQSY");
+    ck_assert_str_eq(cl_seqs_name(&s, 1), "p.csv:3"); /* no sequence_id column: FILE:LINE */
     ck_assert_int_eq(cl_seqs_read_column(&s, pairedf, "sequence_alignment_aa_heavy", &skipped), TG_OK);
     ck_assert_str_eq(cl_seqs_seq(&s, 3), "QVQLQESGP");
     /* paired data without a chain, FASTA, and unknown names are errors */
@@ -415,6 +416,14 @@ START_TEST(column_input)
     ck_assert_int_eq(cl_seqs_read_column(&s, fa, "cdr3_aa", &skipped), TG_ERR_ARG);
     ck_assert_int_eq(cl_seqs_read_column(&s, airr, "junk", &skipped), TG_ERR_ARG);
     ck_assert_uint_eq(s.n, 4);
+    /* a table without --column, and FASTA read as FASTA: names are the ids */
+    ck_assert_int_eq(cl_seqs_read(&s, airr), TG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "a.tsv: a table (airr): name the field to "
+                                                  "cluster with --column"));
+    ck_assert_int_eq(cl_seqs_read(&s, fa), TG_OK);
+    ck_assert_uint_eq(s.n, 5);
+    ck_assert_str_eq(cl_seqs_name(&s, 4), "a");
+    ck_assert_str_eq(cl_seqs_seq(&s, 4), "ACDEFGHIK");
     cl_seqs_free(&s);
     free(dir);
 }

@@ -88,7 +88,7 @@ START_TEST(counts_and_dedup)
     size_t lines;
     char *t = slurp(out, "cdr3_100_cluster.tsv", &lines);
     ck_assert_uint_eq(lines, 5);
-    ck_assert_ptr_nonnull(strstr(t, "u.tsv:2\tu.tsv:3\n"));
+    ck_assert_ptr_nonnull(strstr(t, "u.tsv:2\tu.tsv:3\n")); /* no id column: FILE:LINE */
     free(t);
     free(slurp(out, "heavy_70_cluster.tsv", &lines));
     ck_assert_uint_eq(lines, 3);
@@ -136,6 +136,97 @@ START_TEST(bad_inputs_fail_or_skip)
     rep = cJSON_CreateObject();
     ck_assert_int_eq(pp_run(fin, 1, out, &o, rep), TG_ERR_FORMAT);
     ck_assert(strstr(tg_last_error(), "no records with a CDR3"));
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+/* Source ids through the pipeline: cluster TSVs name records by their
+ * sequence_id (a repeated one as ID@FILE:LINE), train/val/test.tsv hold the
+ * rows of train/val/test.txt with their ids, and `ablm split` on prepare's
+ * 50% TSV re-splits the pool with the same names. A bad residue cell is an
+ * error naming file, line and column. */
+START_TEST(ids_through_prepare)
+{
+    char *dir = tu_tmpdir();
+    const char *a = put(dir, "a.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "A1\t" H1 "\tARDY\tIGH\n"
+                                      "dup\t" H2 "\tARTT\tIGH\n"
+                                      "A3\tQQQ\t\tIGH\n");
+    const char *b = put(dir, "b.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "dup\t" H3 "\tARQQ\tIGH\n"
+                                      "\tEVQLLESGGGLVQPGGSLRLSCAASGFTFSNYAMSWVRQAPGKGLEWVSAIS\tAKEE\tIGH\n");
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    const char *inputs[] = {a, b};
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run(inputs, 2, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    ck_assert_double_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "input"), "ids_made_unique")->valuedouble,
+        2);
+    cJSON_Delete(rep);
+    char *t = slurp(out, "cdr3_100_cluster.tsv", NULL);
+    ck_assert_str_eq(t, "A1\tA1\ndup@a.tsv:3\tdup@a.tsv:3\ndup@b.tsv:2\tdup@b.tsv:2\n"
+                        "b.tsv:3\tb.tsv:3\n");
+    free(t);
+    static const char *sets[] = {"train", "val", "test"};
+    size_t rows = 0;
+    for (int k = 0; k < 3; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s.tsv", sets[k]);
+        char *tsv = slurp(out, name, NULL);
+        snprintf(name, sizeof name, "%s.txt", sets[k]);
+        char *txt = slurp(out, name, NULL);
+        ck_assert(!strncmp(tsv, "sequence_id\tsequence_alignment_aa\n", 34));
+        /* row i of the .tsv = id TAB line i of the .txt */
+        char *x = txt, *l = strchr(tsv, '\n') + 1;
+        while (*l) {
+            char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+            ck_assert(tab && nl && tab < nl);
+            size_t n = (size_t)(nl - tab - 1);
+            ck_assert(!strncmp(tab + 1, x, n) && x[n] == '\n');
+            ck_assert(strstr("A1 dup@a.tsv:3 dup@b.tsv:2 b.tsv:3", (*tab = 0, l)));
+            x += n + 1;
+            l = nl + 1;
+            rows++;
+        }
+        ck_assert_int_eq(*x, 0);
+        free(tsv);
+        free(txt);
+    }
+    ck_assert_uint_eq(rows, 4);
+    const char *bd = getenv("ABLM_BUILD_DIR");
+    if (bd) {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "%s/ablm split --clusters %s/heavy_50_cluster.tsv "
+                 "--sequences %s %s --out %s/re --leak-sample 0 > %s/log 2>&1",
+                 bd, out, a, b, dir, dir);
+        ck_assert_int_eq(system(cmd), 0);
+        char re[700];
+        snprintf(re, sizeof re, "%s/re", dir);
+        for (int k = 0; k < 3; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s.tsv", sets[k]);
+            char *x = slurp(out, name, NULL), *y = slurp(re, name, NULL);
+            ck_assert_str_eq(x, y);
+            free(x);
+            free(y);
+        }
+    } else {
+        printf("ids_through_prepare: re-split skipped, ABLM_BUILD_DIR not set\n");
+    }
+    /* a digit in a residue cell */
+    const char *c = put(dir, "c.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\n"
+                                      "c1\t" H1 "\tARDY\nc2\tEVQLV3SGG\tARTT\n");
+    const char *cin[] = {c};
+    rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(cin, 1, out, &o, rep), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(tg_last_error(), "c.tsv:3: column sequence_alignment_aa, character 6: "
+                                          "'3' is not an amino-acid letter"),
+                  "%s", tg_last_error());
     cJSON_Delete(rep);
     free(dir);
 }
@@ -249,6 +340,7 @@ int main(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, counts_and_dedup);
     tcase_add_test(t, bad_inputs_fail_or_skip);
+    tcase_add_test(t, ids_through_prepare);
     tcase_add_test(t, real_subset);
     suite_add_tcase(s, t);
     return tu_run(s);

@@ -177,8 +177,10 @@ START_TEST(truncated_and_fake_gzip)
     size_t cap = 1 << 20, len = 0;
     char *text = malloc(cap);
     len += (size_t)sprintf(text, "sequence_alignment_aa,cdr3_aa\n");
-    for (int i = 0; len + 64 < cap; i++)
-        len += (size_t)sprintf(text + len, "EVQLVESGGGLVQPGGSLRLSCAASGF%05d,AR%d\n", i, i);
+    for (int i = 0; len + 64 < cap; i++) /* i in letters: cells hold residues only */
+        len += (size_t)sprintf(text + len, "EVQLVESGGGLVQPGGSLRLSCAASGF%c%c%c%c,AR%c\n",
+                               'A' + i % 20, 'A' + i / 20 % 20, 'A' + i / 400 % 20,
+                               'A' + i / 8000 % 20, 'A' + i % 7);
     const char *p = put_file("t.csv.gz", text, len, 1);
     free(text);
     FILE *f = fopen(p, "rb");
@@ -250,6 +252,130 @@ START_TEST(bad_sequence_characters)
 }
 END_TEST
 
+/* Residue cells of tables: digits, blanks, control bytes, punctuation and
+ * non-ASCII bytes are errors naming file, line, column and character (or
+ * counted skips); gaps are handled as documented. */
+START_TEST(residue_cells_checked)
+{
+    size_t n;
+    rd_stats st;
+    static const struct {
+        const char *name, *text, *msg;
+    } bad[] = {
+        {"digit.csv", "sequence_alignment_aa,cdr3_aa\nEVQL,AR\nEVQ1L,AR\nQVQL,AK\n",
+         "digit.csv:3: column sequence_alignment_aa, character 4: '1' is not an amino-acid "
+         "letter"},
+        {"blank.csv", "sequence_alignment_aa,cdr3_aa\nEVQL,AR\nEVQL VES,AR\nQVQL,AK\n",
+         "blank.csv:3: column sequence_alignment_aa, character 5: a blank is not"},
+        {"nl.csv", "sequence_alignment_aa,cdr3_aa\nEVQL,AR\n\"EV\nQL\",AR\nQVQL,AK\n",
+         "nl.csv:3: column sequence_alignment_aa, character 3: byte 0x0a is not"},
+        {"utf8.csv", "sequence_alignment_aa,cdr3_aa\nEVQL,AR\nEV\xc3\x89QL,AR\nQVQL,AK\n",
+         "utf8.csv:3: column sequence_alignment_aa, character 3: byte 0xc3"},
+        {"cdr3.tsv", "sequence_alignment_aa\tcdr3_aa\nEVQL\tAR\nEVQL\tAR;DY\nQVQL\tAK\n",
+         "cdr3.tsv:3: column cdr3_aa, character 3: ';' is not an amino-acid letter"},
+        {"nt.tsv", "sequence_alignment\tcdr3\nGAAGTG\tGCT\nGAA9TG\tGCT\nCAGGTG\tGCT\n",
+         "nt.tsv:3: column sequence_alignment, character 4: '9' is not a nucleotide letter"},
+        {"ntstar.tsv", "sequence_alignment\tcdr3\nGAAGTG\tGCT\nGAA*TG\tGCT\nCAGGTG\tGCT\n",
+         "ntstar.tsv:3: column sequence_alignment, character 4: '*' is not a nucleotide"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *p = PUT(bad[i].name, bad[i].text);
+        ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+        assert_msg_has(bad[i].msg);
+        ck_assert_uint_eq(n, 1); /* the row before it */
+        ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(st.skipped_malformed, 1);
+        ck_assert_msg(strstr(st.msgs[0], bad[i].msg), "%s", st.msgs[0]);
+    }
+    /* the other chain of a paired unit is checked too */
+    const char *m = PUT("mate.csv", "sequence_alignment_aa_heavy,sequence_alignment_aa_light\n"
+                                    "EVQL,DIQ\nEVQL,DI-Q#\nQVQL,EIV\n");
+    rd_opts o;
+    rd_opts_default(&o);
+    rd_reader *r;
+    rd_record rec;
+    ck_assert_int_eq(rd_open(&r, m, &o), TG_OK);
+    ck_assert_int_eq(rd_next(r, &rec), 1);
+    ck_assert_str_eq(rec.mate, "DIQ");
+    ck_assert_int_eq(rd_next(r, &rec), TG_ERR_FORMAT);
+    assert_msg_has("mate.csv:3: column sequence_alignment_aa_light, character 5: '#' is not");
+    rd_close(r);
+    /* gaps: '.' (IMGT spacer) dropped, '-' (deletion) as X; '*' kept for
+     * --drop-stop; lowercase upper-cased */
+    const char *g = PUT("gaps.tsv", "sequence_alignment_aa\tjunction_aa\nev.ql-v*\tCAR..DYW\n");
+    o.chain = RD_CHAIN_ANY;
+    ck_assert_int_eq(rd_open(&r, g, &o), TG_OK);
+    ck_assert_int_eq(rd_next(r, &rec), 1);
+    ck_assert_str_eq(rec.seq, "EVQLXV*");
+    ck_assert_str_eq(rec.cdr3, "ARDY");
+    rd_close(r);
+}
+END_TEST
+
+/* The documented limits: a sequence cell or FASTA record longer than
+ * RD_MAX_SEQ and a row or line longer than RD_MAX_LINE are malformed (the
+ * next row is read in skip mode); nothing that long reaches a record. */
+START_TEST(length_limits)
+{
+    size_t n, cap = (size_t)RD_MAX_LINE * 11;
+    rd_stats st;
+    char *t = malloc(cap);
+    /* a 200,000-residue cell: under the row limit, over the sequence limit */
+    size_t k = (size_t)sprintf(t, "sequence_alignment_aa,cdr3_aa\nEVQL,AR\n");
+    memset(t + k, 'A', 200000);
+    k += 200000;
+    k += (size_t)sprintf(t + k, ",AR\nQVQL,AK\n");
+    const char *p = put_file("long.csv", t, k, 0);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("long.csv:3: column sequence_alignment_aa: 200000 characters, more than a "
+                   "sequence may have (100000)");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    /* a 10 MB cell (gzip too): over the row limit, read to its end */
+    k = (size_t)sprintf(t, "sequence_alignment_aa,cdr3_aa\nEVQL,AR\n\"");
+    memset(t + k, 'W', 10u << 20);
+    k += 10u << 20;
+    k += (size_t)sprintf(t + k, "\",AR\nQVQL,AK\n");
+    for (int gz = 0; gz < 2; gz++) {
+        p = put_file(gz ? "huge.csv.gz" : "huge.csv", t, k, gz);
+        ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+        assert_msg_has(gz ? "huge.csv.gz:3: line longer than 1048576 bytes"
+                          : "huge.csv:3: line longer than 1048576 bytes");
+        ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(st.skipped_malformed, 1);
+    }
+    /* an unterminated quote with more than the limit after it cannot be
+     * re-read: an error even in skip mode (no crash, no endless loop) */
+    t[k - 13] = 'W'; /* the closing quote */
+    p = put_file("unterm.csv", t, k, 0);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("unterminated quoted field");
+    /* plain text: a line over the limit; FASTA: a record over RD_MAX_SEQ */
+    memset(t, 'E', RD_MAX_LINE + 10);
+    k = RD_MAX_LINE + 10;
+    k += (size_t)sprintf(t + k, "\nQVQL\n");
+    p = put_file("long.txt", t, k, 0);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("long.txt:1: line longer than 1048576 bytes");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 1);
+    k = (size_t)sprintf(t, ">a\n");
+    for (int i = 0; i < 2000; i++) /* 2000 lines of 60: 120,000 residues */
+        k += (size_t)sprintf(t + k, "%.60s\n", "EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYY");
+    k += (size_t)sprintf(t + k, ">b\nQVQL\n");
+    p = put_file("long.fa", t, k, 0);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("long.fa:1668: sequence longer than 100000 characters");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    free(t);
+}
+END_TEST
+
 /* Every prefix and many one-byte corruptions of a valid unit: the reader
  * returns records or an error, never crashes (run under ASan by test.sh). */
 START_TEST(prefixes_and_corruptions_never_crash)
@@ -299,6 +425,8 @@ int main(void)
     tcase_add_test(t, truncated_and_fake_gzip);
     tcase_add_test(t, binary_garbage);
     tcase_add_test(t, bad_sequence_characters);
+    tcase_add_test(t, residue_cells_checked);
+    tcase_add_test(t, length_limits);
     tcase_add_test(t, prefixes_and_corruptions_never_crash);
     suite_add_tcase(s, t);
     return tu_run(s);

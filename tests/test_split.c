@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +231,7 @@ START_TEST(write_sets_and_tsv)
     const char *seqs[] = {"AAA", "CCC", "DDD", "EEE"};
     int lens[] = {3, 3, 3, 3};
     uint8_t set[] = {SP_TEST, SP_TRAIN, SP_TRAIN, SP_VAL};
-    ck_assert_int_eq(sp_write_sets(dir, seqs, lens, set, 4), TG_OK);
+    ck_assert_int_eq(sp_write_sets(dir, NULL, seqs, lens, set, 4), TG_OK);
     char p[512];
     snprintf(p, sizeof p, "%s/train.txt", dir);
     char *t = slurp(p);
@@ -251,8 +252,18 @@ START_TEST(write_sets_and_tsv)
         }
     closedir(d);
     ck_assert_int_eq(files, 3);
-    /* cluster TSV */
+    /* with ids: the same rows in train.tsv, val.tsv, test.tsv */
     const char *ids[] = {"a", "b", "c", "d"};
+    ck_assert_int_eq(sp_write_sets(dir, ids, seqs, lens, set, 4), TG_OK);
+    snprintf(p, sizeof p, "%s/train.tsv", dir);
+    t = slurp(p);
+    ck_assert_str_eq(t, "sequence_id\tsequence_alignment_aa\nb\tCCC\nc\tDDD\n");
+    free(t);
+    snprintf(p, sizeof p, "%s/test.tsv", dir);
+    t = slurp(p);
+    ck_assert_str_eq(t, "sequence_id\tsequence_alignment_aa\na\tAAA\n");
+    free(t);
+    /* cluster TSV */
     sm_map m;
     sm_init(&m);
     for (uint32_t i = 0; i < 4; i++)
@@ -339,6 +350,160 @@ START_TEST(command_end_to_end)
 }
 END_TEST
 
+/* Runs a shell command line built from fmt; returns its exit status. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Checks DIR/{train,val,test}.tsv against the cluster TSV's members: every
+ * member once, by id, with the sequence of the same line of the .txt. */
+static void check_split_ids(const char *out, const char *clu, size_t want)
+{
+    sm_map members;
+    sm_init(&members);
+    char *c = slurp(clu);
+    ck_assert_ptr_nonnull(c);
+    size_t nm = 0;
+    for (char *l = strtok(c, "\n"); l; l = strtok(NULL, "\n")) {
+        char *m = strchr(l, '\t');
+        ck_assert_ptr_nonnull(m);
+        m++;
+        ck_assert_int_eq(sm_put(&members, m, (int)strlen(m), (uint32_t)nm++, NULL), 1);
+    }
+    ck_assert_uint_eq(nm, want);
+    size_t seen = 0;
+    static const char *sets[] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++) {
+        char p[2048];
+        snprintf(p, sizeof p, "%s/%s.tsv", out, sets[k]);
+        char *tsv = slurp(p);
+        snprintf(p, sizeof p, "%s/%s.txt", out, sets[k]);
+        char *txt = slurp(p);
+        ck_assert_ptr_nonnull(tsv);
+        ck_assert_ptr_nonnull(txt);
+        char *s1, *s2;
+        char *l = strtok_r(tsv, "\n", &s1);
+        ck_assert_str_eq(l, "sequence_id\tsequence_alignment_aa");
+        char *x = strtok_r(txt, "\n", &s2);
+        for (l = strtok_r(NULL, "\n", &s1); l; l = strtok_r(NULL, "\n", &s1)) {
+            char *tab = strchr(l, '\t');
+            ck_assert_ptr_nonnull(tab);
+            *tab = '\0';
+            uint32_t v;
+            ck_assert_msg(sm_get(&members, l, (int)strlen(l), &v), "%s: id '%s' not in %s", p,
+                          l, clu);
+            ck_assert_ptr_nonnull(x);
+            ck_assert_str_eq(tab + 1, x); /* same row as the .txt */
+            x = strtok_r(NULL, "\n", &s2);
+            seen++;
+        }
+        ck_assert_ptr_null(x);
+        free(tsv);
+        free(txt);
+    }
+    ck_assert_uint_eq(seen, want);
+    free(c);
+    sm_free(&members);
+}
+
+/* ablm cluster's TSV feeds ablm split on every input kind, names agree:
+ * FASTA (duplicate names across two files), plain and spaced plain text,
+ * AIRR TSV with sequence_id, OAS paired units (heavy and light ids). */
+START_TEST(cluster_then_split_every_kind)
+{
+    const char *bd = getenv("ABLM_BUILD_DIR");
+    if (!bd) {
+        printf("cluster_then_split_every_kind: skipped, ABLM_BUILD_DIR not set\n");
+        return;
+    }
+    char *dir = tu_tmpdir();
+    char p[1024];
+    FILE *f[6];
+    static const char *names[] = {"a.fa", "b.fa", "p.txt", "s.txt", "r.tsv", "u.csv"};
+    for (int k = 0; k < 6; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[k]);
+        f[k] = fopen(p, "w");
+        ck_assert_ptr_nonnull(f[k]);
+    }
+    fputs("sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n", f[4]);
+    fputs("\"{\"\"Chain\"\": \"\"Paired\"\"}\"\nsequence_id_heavy,sequence_alignment_aa_heavy,"
+          "cdr3_aa_heavy,sequence_id_light,sequence_alignment_aa_light,cdr3_aa_light\n", f[5]);
+    for (int i = 0; i < 6; i++) {
+        fprintf(f[0], ">q%d some description\n%s\n", i, SEQS[i]);
+        fprintf(f[1], ">q%d\n%s\n", i % 2 ? i : 10 + i, SEQS[(i + 3) % 6]); /* q1, q3, q5 repeat */
+        fprintf(f[2], "%s\n", SEQS[i]);
+        for (const char *c = SEQS[i]; *c; c++)
+            fprintf(f[3], "%c%s", *c, c[1] ? " " : "\n");
+        fprintf(f[4], "r%d\t%s\tARDY\t%s\n", i, SEQS[i], i == 2 ? "IGK" : "IGH");
+        fprintf(f[5], "AAAC%d-1_contig_1,%s,ARDY,AAAC%d-1_contig_2,%s,QQYN\n", i, SEQS[i], i,
+                SEQS[(i + 1) % 6]);
+    }
+    for (int k = 0; k < 6; k++)
+        fclose(f[k]);
+    static const struct {
+        const char *tag, *inputs, *column, *split_flags;
+        size_t n;
+    } kinds[] = {
+        {"fasta", "a.fa b.fa", "", "", 12},
+        {"plain", "p.txt", "", "", 6},
+        {"spaced", "s.txt", "", "", 6},
+        {"airr", "r.tsv", "--column sequence_alignment_aa", "--chain any", 6},
+        {"heavy", "u.csv", "--column sequence_alignment_aa_heavy", "", 6},
+        {"light", "u.csv", "--column sequence_alignment_aa_light", "--chain light", 6},
+        {"cdrh3", "u.csv", "--column cdr3_aa_heavy", "", 6},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        char in[512] = "", clu[1024], out[1024];
+        char *save, buf[64];
+        snprintf(buf, sizeof buf, "%s", kinds[k].inputs);
+        for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+            snprintf(in + strlen(in), sizeof in - strlen(in), " %s/%s", dir, w);
+        snprintf(clu, sizeof clu, "%s/%s_cluster.tsv", dir, kinds[k].tag);
+        snprintf(out, sizeof out, "%s/%s_split", dir, kinds[k].tag);
+        ck_assert_msg(sh("%s/ablm cluster --input%s %s --min-seq-id 0.5 --out %s/%s "
+                         "> %s/log 2>&1", bd, in, kinds[k].column, dir, kinds[k].tag, dir) == 0,
+                      "cluster %s failed", kinds[k].tag);
+        ck_assert_msg(sh("%s/ablm split --clusters %s --sequences%s %s --out %s --ratios "
+                         "0.5,0.25,0.25 --leak-sample 0 > %s/log 2>&1",
+                         bd, clu, in, kinds[k].split_flags, out, dir) == 0,
+                      "split %s failed", kinds[k].tag);
+        check_split_ids(out, clu, kinds[k].n);
+    }
+    /* the names: FASTA ids, repeated ones as ID@FILE:LINE; FILE:LINE for text */
+    snprintf(p, sizeof p, "%s/fasta_cluster.tsv", dir);
+    char *t = slurp(p);
+    ck_assert_ptr_nonnull(strstr(t, "\tq0\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\tq1@a.fa:3\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\tq1@b.fa:3\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\tq10\n"));
+    free(t);
+    snprintf(p, sizeof p, "%s/spaced_cluster.tsv", dir);
+    t = slurp(p);
+    ck_assert_ptr_nonnull(strstr(t, "\ts.txt:6\n"));
+    free(t);
+    snprintf(p, sizeof p, "%s/light_cluster.tsv", dir);
+    t = slurp(p);
+    ck_assert_ptr_nonnull(strstr(t, "\tAAAC5-1_contig_2\n"));
+    free(t);
+    /* the light chain's ids do not name the heavy chains: split says so */
+    ck_assert_int_eq(sh("%s/ablm split --clusters %s/light_cluster.tsv --sequences %s/u.csv "
+                        "--out %s/wrong > %s/log 2>&1", bd, dir, dir, dir, dir), 1);
+    snprintf(p, sizeof p, "%s/log", dir);
+    t = slurp(p);
+    ck_assert_msg(strstr(t, "is not in the sequences"), "%s", t);
+    free(t);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("split");
@@ -351,6 +516,7 @@ int main(void)
     tcase_add_test(t, leakage_identity);
     tcase_add_test(t, write_sets_and_tsv);
     tcase_add_test(t, command_end_to_end);
+    tcase_add_test(t, cluster_then_split_every_kind);
     suite_add_tcase(s, t);
     return tu_run(s);
 }

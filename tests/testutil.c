@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *tu_source_dir(void) { return getenv("ABLM_SOURCE_DIR"); }
 
@@ -36,4 +38,41 @@ char *tu_tmpdir(void)
         abort();
     }
     return p;
+}
+
+int tu_run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *out,
+               const char *err)
+{
+    fflush(stdout);
+    fflush(stderr);
+    int o1 = dup(1), o2 = dup(2);
+    int f1 = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int f2 = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(f1, 1);
+    dup2(f2, 2);
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(o1, 1);
+    dup2(o2, 2);
+    close(o1);
+    close(o2);
+    close(f1);
+    close(f2);
+    return rc;
+}
+
+char *tu_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = 0;
+    fclose(f);
+    return s;
 }

@@ -13,5 +13,12 @@ const char *tu_oas_dir(void);
 int tu_run(Suite *s);
 /* A fresh temporary directory (mkdtemp), as a malloc'ed path the caller frees. */
 char *tu_tmpdir(void);
+/* The whole file at path, NUL-terminated, malloc'ed (the caller frees);
+ * fails the test when it cannot be read. */
+char *tu_read_file(const char *path);
+/* Calls fn(argc, argv) (an ablm subcommand) with stdout sent to the file
+ * out and stderr to err; argv[argc] must be NULL. Returns fn's status. */
+int tu_run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *out,
+               const char *err);
 
 #endif
