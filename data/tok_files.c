@@ -491,8 +491,10 @@ static int check_fast(const tok_tokenizer *t, const cJSON *root, const char *dir
     } else {
         st_text own = {0};
         put_own_normalizer(&own, t);
-        if (own.oom)
+        if (own.oom) {
+            st_text_free(&own);
             return TG_ERR_NOMEM;
+        }
         ok = (json_is(norm, own.s) && json_is(pre, OWN_PRE)) ||
              (json_is(norm, BERT_NORMALIZER) && json_is(pre, OWN_PRE_OLD));
         st_text_free(&own);
