@@ -268,6 +268,45 @@ START_TEST(published_layout)
 }
 END_TEST
 
+/* A published-style layout whose vocab.txt also holds X (so WordPiece
+ * finds the word "X" but not "XX") and whose added tokens start at 6. */
+START_TEST(published_layout_with_x_in_vocab)
+{
+    char *dir = tu_tmpdir(), p[4200];
+    const char *files[][2] = {
+        {"vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nX\n"},
+        {"added_tokens.json", "{\"A\": 6, \"C\": 7, \"D\": 8, \"E\": 9, \"F\": 10, \"G\": 11, "
+                              "\"H\": 12, \"I\": 13, \"K\": 14, \"L\": 15, \"M\": 16, \"N\": 17, "
+                              "\"P\": 18, \"Q\": 19, \"R\": 20, \"S\": 21, \"T\": 22, \"V\": 23, "
+                              "\"W\": 24, \"Y\": 25}"},
+        {"tokenizer_config.json", "{\"tokenizer_class\": \"BertTokenizer\", "
+                                  "\"do_lower_case\": false}"},
+        {"special_tokens_map.json", "{}"}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i][0]);
+        ck_assert_int_eq(st_atomic_write_buf(p, files[i][1], strlen(files[i][1])), TG_OK);
+    }
+    tok_tokenizer *tok;
+    ck_assert_msg(tok_load(dir, &tok) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(fs_remove_tree(dir), 0);
+    free(dir);
+    int32_t ids[16];
+    int n;
+    ck_assert_int_eq(tok_encode(tok, "EX XX", 5, 16, TOK_REJECT, ids, &n, NULL), TG_OK);
+    ck_assert_int_eq(n, 5);
+    ck_assert(ids[1] == 9 && ids[2] == 5 && ids[3] == tok_unk_id(tok));
+    texts t = {0};
+    size_t real = real_chains(&t, 50);
+    variants(&t, 0, real);
+    for (size_t i = 0; i < sizeof EDGE / sizeof EDGE[0]; i++)
+        adds(&t, EDGE[i]);
+    adds(&t, "EX XX X-X XxX");
+    compare(tok, &t, 0, "published layout with X in vocab.txt");
+    texts_free(&t);
+    tok_free(tok);
+}
+END_TEST
+
 /* ablm's default tokenizer: the library on its tokenizer.json gives
  * tok_encode's ids, lowercase included; "*" is the documented exception. */
 START_TEST(default_layout)
@@ -319,6 +358,7 @@ int main(void)
     TCase *tc = tcase_create("hf_tokenizers");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, published_layout);
+    tcase_add_test(tc, published_layout_with_x_in_vocab);
     tcase_add_test(tc, default_layout);
     suite_add_tcase(s, tc);
     return tu_run(s);

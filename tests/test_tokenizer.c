@@ -223,6 +223,28 @@ START_TEST(hf_files_round_trip_and_errors)
     ck_assert_int_eq(tok_save(tok, dir, 513), TG_OK);
     write_text(dir, "tokenizer.json", "{\"model\": {\"vocab\": {\"[PAD]\": 1}}}");
     expect_load_error(dir, TG_ERR_FORMAT, "tokenizer.json: token \"[PAD]\" does not match");
+    /* The tokenizer.json ablm wrote before (WhitespaceSplit, BertNormalizer)
+     * still loads; one that would split into words does not. */
+    char fast[2048];
+    size_t k = (size_t)snprintf(fast, sizeof fast, "{\"model\": {\"vocab\": {");
+    for (int i = 0; i < 25; i++)
+        k += (size_t)snprintf(fast + k, sizeof fast - k, "%s\"%s\": %d", i ? ", " : "",
+                              tok_token(tok, i), i);
+    snprintf(fast + k, sizeof fast - k, "}}, \"normalizer\": {\"type\": \"BertNormalizer\", "
+             "\"clean_text\": true, \"handle_chinese_chars\": true, \"strip_accents\": null, "
+             "\"lowercase\": false}, \"pre_tokenizer\": {\"type\": \"Sequence\", "
+             "\"pretokenizers\": [{\"type\": \"WhitespaceSplit\"}, {\"type\": \"Split\", "
+             "\"pattern\": {\"Regex\": \".\"}, \"behavior\": \"Isolated\", \"invert\": false}]}}");
+    ck_assert_int_eq(tok_save(tok, dir, 513), TG_OK);
+    write_text(dir, "tokenizer.json", fast);
+    ck_assert_msg(tok_load(dir, &t) == TG_OK, "%s", tg_last_error());
+    tok_free(t);
+    char *ws = strstr(fast, "{\"type\": \"Sequence\", \"pretokenizers\"");
+    ck_assert(ws != NULL);
+    strcpy(ws, "{\"type\": \"BertPreTokenizer\"}}");
+    write_text(dir, "tokenizer.json", fast);
+    expect_load_error(dir, TG_ERR_FORMAT, "pre_tokenizer are not the ones ablm writes for this "
+                                          "layout (one token per character)");
     ck_assert_int_eq(tok_save(tok, dir, 513), TG_OK);
     const char *files[] = {"tokenizer.json", "added_tokens.json", "special_tokens_map.json",
                            "tokenizer_config.json", "vocab.txt"};
