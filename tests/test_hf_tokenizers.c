@@ -245,6 +245,15 @@ static void compare(const tok_tokenizer *tok, const texts *t, int star_is_unk, c
     printf("%s: %zu texts, same ids as Hugging Face tokenizers\n", what, t->n);
 }
 
+/* Real chains (and their variants) and the edge cases. */
+static void common_texts(texts *t, size_t chains)
+{
+    size_t real = real_chains(t, chains);
+    variants(t, 0, real);
+    for (size_t i = 0; i < sizeof EDGE / sizeof EDGE[0]; i++)
+        adds(t, EDGE[i]);
+}
+
 /* The published layout (tests/fixtures/ProteinTokenizer) as loaded, saved
  * back: the library on that tokenizer.json gives the fixture's ids. */
 START_TEST(published_layout)
@@ -255,10 +264,7 @@ START_TEST(published_layout)
     ck_assert_msg(tok_load(fx, &tok) == TG_OK, "%s", tg_last_error());
     ck_assert_int_eq(tok_get_layout(tok), TOK_LAYOUT_BERT_ADDED);
     texts t = {0};
-    size_t real = real_chains(&t, 200);
-    variants(&t, 0, real);
-    for (size_t i = 0; i < sizeof EDGE / sizeof EDGE[0]; i++)
-        adds(&t, EDGE[i]);
+    common_texts(&t, 200);
     adds(&t, "A*C");
     adds(&t, "QVQL**VQS*");
     unicode_sweep(&t);
@@ -296,10 +302,7 @@ START_TEST(published_layout_with_x_in_vocab)
     ck_assert_int_eq(n, 5);
     ck_assert(ids[1] == 9 && ids[2] == 5 && ids[3] == tok_unk_id(tok));
     texts t = {0};
-    size_t real = real_chains(&t, 50);
-    variants(&t, 0, real);
-    for (size_t i = 0; i < sizeof EDGE / sizeof EDGE[0]; i++)
-        adds(&t, EDGE[i]);
+    common_texts(&t, 50);
     adds(&t, "EX XX X-X XxX");
     compare(tok, &t, 0, "published layout with X in vocab.txt");
     texts_free(&t);
@@ -314,10 +317,7 @@ START_TEST(default_layout)
     tok_tokenizer *tok;
     ck_assert_int_eq(tok_new(&tok), TG_OK);
     texts t = {0};
-    size_t real = real_chains(&t, 200);
-    variants(&t, 0, real);
-    for (size_t i = 0; i < sizeof EDGE / sizeof EDGE[0]; i++)
-        adds(&t, EDGE[i]);
+    common_texts(&t, 200);
     unicode_sweep(&t);
     compare(tok, &t, 0, "default layout");
     texts_free(&t);
