@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define special_names tok_special_names
 /* special_tokens_map.json / tokenizer_config.json keys, same order. */
 static const char *const special_keys[TOK_NSPECIAL] = {"pad_token", "unk_token", "cls_token",
                                                        "sep_token", "mask_token"};
@@ -52,7 +51,7 @@ static void put_specials(st_text *o, const char *indent)
     static const int order[TOK_NSPECIAL] = {TOK_CLS, TOK_MASK, TOK_PAD, TOK_SEP, TOK_UNK};
     for (int i = 0; i < TOK_NSPECIAL; i++)
         st_text_printf(o, "%s\"%s\": \"%s\"%s\n", indent, special_keys[order[i]],
-                       special_names[order[i]], i + 1 < TOK_NSPECIAL ? "," : "");
+                       tok_special_names[order[i]], i + 1 < TOK_NSPECIAL ? "," : "");
 }
 
 static int is_special(const tok_tokenizer *t, int id)
@@ -232,9 +231,9 @@ static int check_specials(const cJSON *root, const char *dir, const char *name)
         if (bad)
             return tg_error(TG_ERR_FORMAT, "%s/%s: \"%s\" is not a string", dir, name,
                             special_keys[k]);
-        if (v && strcmp(v, special_names[k]) != 0)
+        if (v && strcmp(v, tok_special_names[k]) != 0)
             return tg_error(TG_ERR_FORMAT, "%s/%s: \"%s\" is \"%s\"; ablm's tokenizer uses \"%s\"",
-                            dir, name, special_keys[k], v, special_names[k]);
+                            dir, name, special_keys[k], v, tok_special_names[k]);
     }
     return TG_OK;
 }
@@ -308,7 +307,7 @@ static int add_token(const tok_tokenizer *t, added_set *a, const char *token, co
     int letter = token[0] >= 'A' && token[0] <= 'Z' && token[1] == 0;
     int special = 0;
     for (int k = 0; k < TOK_NSPECIAL; k++)
-        special |= strcmp(token, special_names[k]) == 0;
+        special |= strcmp(token, tok_special_names[k]) == 0;
     if (!letter && !special)
         return tg_error(TG_ERR_FORMAT, "%s/%s: added token \"%s\" is neither a special token "
                                        "([PAD] [UNK] [CLS] [SEP] [MASK]) nor a single upper-case "

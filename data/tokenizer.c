@@ -11,7 +11,6 @@
 
 const char *const tok_special_names[TOK_NSPECIAL] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",
                                                      "[MASK]"};
-#define special_names tok_special_names
 
 int tok_index_vocab(tok_tokenizer *t, const char *where)
 {
@@ -23,7 +22,7 @@ int tok_index_vocab(tok_tokenizer *t, const char *where)
         const char *s = t->tok[i];
         int known = 0;
         for (int k = 0; k < TOK_NSPECIAL; k++)
-            if (strcmp(s, special_names[k]) == 0) {
+            if (strcmp(s, tok_special_names[k]) == 0) {
                 if (t->special[k] >= 0)
                     return tg_error(TG_ERR_FORMAT, "%s:%d: duplicate token %s", where, i + 1, s);
                 t->special[k] = i;
@@ -45,7 +44,7 @@ int tok_index_vocab(tok_tokenizer *t, const char *where)
     for (int k = 0; k < TOK_NSPECIAL; k++)
         if (t->special[k] < 0)
             return tg_error(TG_ERR_FORMAT, "%s: special token %s missing from the vocabulary",
-                            where, special_names[k]);
+                            where, tok_special_names[k]);
     return TG_OK;
 }
 
@@ -56,7 +55,7 @@ int tok_new(tok_tokenizer **out)
     if (!t)
         return TG_ERR_NOMEM;
     for (int i = 0; i < TOK_NSPECIAL; i++)
-        strcpy(t->tok[t->n++], special_names[i]);
+        strcpy(t->tok[t->n++], tok_special_names[i]);
     for (const char *r = TOK_RESIDUES; *r; r++) {
         t->tok[t->n][0] = *r;
         t->n++;
@@ -98,8 +97,8 @@ int tok_special_at(const char *s, size_t len, size_t *k)
     if (len == 0 || s[0] != '[')
         return -1;
     for (int i = 0; i < TOK_NSPECIAL; i++) {
-        size_t kl = strlen(special_names[i]);
-        if (len >= kl && memcmp(s, special_names[i], kl) == 0) {
+        size_t kl = strlen(tok_special_names[i]);
+        if (len >= kl && memcmp(s, tok_special_names[i], kl) == 0) {
             *k = kl;
             return i;
         }
