@@ -5,6 +5,7 @@ set -euo pipefail
 # ocl-icd-opencl-dev: oneDNN's dnnl-config.cmake calls find_package(OpenCL), and
 # libdnnl-dev only recommends it (we install without recommends).
 pkgs=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev ocl-icd-opencl-dev libcjson-dev check zlib1g-dev "$@")
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm) # tests/test_hf_tokenizers.c (npm ci); skip if node/npm come from elsewhere
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
