@@ -674,8 +674,9 @@ static int next_table(rd_reader *r, rd_record *rec)
     }
 }
 
-/* Appends a sequence line, checking its characters (blanks are dropped;
- * "[MASK]" is kept when o.allow_mask). Returns TG_OK or a format error
+/* Appends a sequence line, checking its characters (blanks are dropped and
+ * letters upper-cased unless o.keep_text; "[MASK]" is kept when
+ * o.allow_mask). Returns TG_OK or a format error
  * naming the line and column. */
 static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
 {
@@ -684,8 +685,11 @@ static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
         return TG_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\t' || c == '\r')
+        if (c == ' ' || c == '\t' || c == '\r') {
+            if (r->o.keep_text && c != '\r')
+                r->sbuf[(*len)++] = ' ';
             continue;
+        }
         if (c == '[' && !strncmp(s + i, "[MASK]", 6)) {
             if (!r->o.allow_mask)
                 return tg_error(TG_ERR_FORMAT, "%s:%ld:%zu: [MASK] in a sequence: only the "
@@ -700,7 +704,7 @@ static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
             return tg_error(TG_ERR_FORMAT,
                             "%s:%ld:%zu: unexpected character '%c' in a sequence", r->path, line,
                             i + 1, c >= 32 && c < 127 ? c : '?');
-        r->sbuf[(*len)++] = (char)toupper(c);
+        r->sbuf[(*len)++] = r->o.keep_text ? (char)c : (char)toupper(c);
     }
     r->sbuf[*len] = '\0';
     if (*len > RD_MAX_SEQ)

@@ -60,6 +60,9 @@ typedef struct {
     int min_length;       /* drop sequences shorter than this (0: no limit) */
     int max_length;       /* drop sequences longer than this (0: no limit) */
     int allow_mask;       /* FASTA/plain: accept the literal [MASK] (inference inputs) */
+    int keep_text;        /* FASTA/plain: keep blanks (each as one ' ') and letter case, so the
+                           * tokenizer sees the line as run_mlm.py would give it (train, eval,
+                           * inference inputs); else blanks are dropped and letters upper-cased */
     rd_on_error on_error;
 } rd_opts;
 

@@ -56,6 +56,7 @@ static int read_rd(const char *path, inf_inputs *in, size_t *cap)
     rd_opts o;
     rd_opts_default(&o);
     o.allow_mask = 1; /* "[MASK]" in FASTA/plain input (embed, logits) */
+    o.keep_text = 1;  /* the tokenizer decides what blanks and case mean */
     rd_reader *r;
     int rc = rd_open(&r, path, &o);
     if (rc)

@@ -13,6 +13,7 @@ int mlm_data_load(mlm_data *d, const char *path, const char *what, const tok_tok
     memset(d, 0, sizeof *d);
     rd_opts o;
     rd_opts_default(&o);
+    o.keep_text = 1; /* run_mlm.py hands each line to the tokenizer as it is */
     char **names, **seqs;
     size_t n;
     int rc = rd_read_all(path, &o, &names, &seqs, &n, NULL);

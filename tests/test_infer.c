@@ -656,8 +656,10 @@ static void pad1_close(pad1_fixture *x)
     free(x->plain);
 }
 
-/* Writes the fixture's unmasked rows as FASTA (residue letters, [UNK] as
- * X); returns how many rows hold an [UNK] residue. */
+/* Writes the fixture's unmasked rows as FASTA, residues separated by
+ * spaces (ProtBERT style) and [UNK] as X: BertTokenizer (the published
+ * layout) makes one [UNK] of a run of unknown letters such as "XX", but one
+ * per spaced X, as ablm's own layout does either way; returns how many rows hold an [UNK] residue. */
 static int pad1_write_fasta(const pad1_fixture *x, const char *p)
 {
     FILE *f = fopen(p, "w");
@@ -669,6 +671,8 @@ static int pad1_write_fasta(const pad1_fixture *x, const char *p)
             int id = x->plain[r * x->T + t];
             ck_assert(id == 1 || (id >= 5 && id < 25));
             unk |= id == 1;
+            if (t > 1)
+                fputc(' ', f);
             fputc(id == 1 ? 'X' : TOK_RESIDUES[id - 5], f);
         }
         fputc('\n', f);

@@ -178,6 +178,34 @@ START_TEST(line_by_line_cuts_and_drops_blank)
 }
 END_TEST
 
+/* The published layout (BertTokenizer with the residues as added tokens)
+ * gets each line as run_mlm.py hands it over: a run of unknown letters is
+ * one [UNK], spaced X's are one each, a lowercase word is one [UNK]. */
+START_TEST(published_layout_sees_lines_verbatim)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "fixtures/ProteinTokenizer"); /* CTest runs in tests/ */
+    tok_tokenizer *pub;
+    ck_assert_msg(tok_load(dir, &pub) == TG_OK, "%s", tg_last_error());
+    const char *const lines[] = {"EVXXQL", "E V X X Q L", "evql"};
+    write_lines(lines, 3);
+    mlm_data d;
+    ck_assert_msg(mlm_data_load(&d, path, "train_file", pub, 64, -1) == TG_OK, "%s",
+                  tg_last_error());
+    int unk = tok_unk_id(pub), want_len[3] = {2 + 5, 2 + 6, 2 + 1}, want_unk[3] = {1, 2, 1};
+    ck_assert_int_eq(d.n, 3);
+    for (int i = 0; i < 3; i++) {
+        int k = 0;
+        for (int j = 0; j < d.len[i]; j++)
+            k += d.ids[d.start[i] + j] == unk;
+        ck_assert_int_eq(d.len[i], want_len[i]);
+        ck_assert_int_eq(k, want_unk[i]);
+    }
+    mlm_data_free(&d);
+    tok_free(pub);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_data");
@@ -187,6 +215,7 @@ int main(void)
     tcase_add_test(tc, grouped_specials_never_masked);
     tcase_add_test(tc, grouped_too_short_is_error);
     tcase_add_test(tc, line_by_line_cuts_and_drops_blank);
+    tcase_add_test(tc, published_layout_sees_lines_verbatim);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
