@@ -317,8 +317,9 @@ static int sh(const char *cmd)
 /* The reference's command line (Heavy2Light run_train_model.sh), as typed
  * there (shell quotes and relative paths), with --max_steps added: a tiny
  * config with config4.json's special ids (pad 1, bos 0, eos 2) and
- * max_position_embeddings 514, ablm's saved tokenizer as ./ProteinTokenizer
- * (25 tokens: the config's vocab_size). It trains two epochs of 3 steps,
+ * max_position_embeddings 514, the reference's published tokenizer layout
+ * (tests/fixtures/ProteinTokenizer: 5 vocab.txt tokens + 20 added residues,
+ * the config's vocab_size 25) as ./ProteinTokenizer. It trains two epochs of 3 steps,
  * evaluates and saves at each epoch end, loads the best checkpoint and
  * writes the results; the flags that do nothing here say so. */
 START_TEST(reference_command_line)
@@ -340,12 +341,9 @@ START_TEST(reference_command_line)
           "\"layer_norm_eps\": 1e-05, \"pad_token_id\": 1, \"bos_token_id\": 0, "
           "\"eos_token_id\": 2, \"max_seq_length\": 512, \"max_length\": 512}\n", f);
     fclose(f);
-    tok_tokenizer *tok;
-    ck_assert_int_eq(tok_new(&tok), TG_OK);
-    snprintf(path, sizeof path, "%s/ProteinTokenizer", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    ck_assert_int_eq(tok_save(tok, path, 512), TG_OK);
-    tok_free(tok);
+    /* the published tokenizer layout (vocab.txt of 5, residues as added tokens) */
+    snprintf(cmd, sizeof cmd, "cp -r '%s/tests/fixtures/ProteinTokenizer' '%s/'", tu_source_dir(), dir);
+    ck_assert_int_eq(sh(cmd), 0);
     snprintf(cmd, sizeof cmd,
              "cd '%s' && '%s/ablm' train --model_type 'roberta' --tokenizer_name ./ProteinTokenizer "
              "--train_file T.txt --validation_file V.txt --per_device_train_batch_size 16 "
@@ -370,7 +368,7 @@ START_TEST(reference_command_line)
     free(err);
     char out[1300];
     snprintf(out, sizeof out, "%s/FULL_config_4", dir);
-    const char *files[] = {"model.safetensors", "config.json", "vocab.txt", "train_results.json",
+    const char *files[] = {"model.safetensors", "config.json", "added_tokens.json", "train_results.json",
                            "eval_results.json", "all_results.json", "trainer_state.json",
                            "training_args.json", "checkpoint-3/model.safetensors",
                            "checkpoint-6/optimizer.safetensors"};
