@@ -287,7 +287,7 @@ START_TEST(real_cdrh3)
 {
     const char *dir = tu_oas_dir();
     if (!dir) {
-        printf("real_cdrh3: skipped, ../shared/data/oas-paired not found\n");
+        tu_skip("real_cdrh3", "../shared/data/oas-paired not found");
         return;
     }
     char **s;

@@ -63,7 +63,7 @@ static size_t real_chains(texts *t, size_t want)
 {
     const char *oas = tu_oas_dir();
     if (!oas) {
-        printf("real chains: skipped, ../shared/data/oas-paired not found\n");
+        tu_skip("real chains", "../shared/data/oas-paired not found");
         return 0;
     }
     struct dirent **names;

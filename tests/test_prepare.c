@@ -216,7 +216,7 @@ START_TEST(ids_through_prepare)
             free(y);
         }
     } else {
-        printf("ids_through_prepare: re-split skipped, ABLM_BUILD_DIR not set\n");
+        tu_skip("ids_through_prepare", "re-split: ABLM_BUILD_DIR not set");
     }
     /* a digit in a residue cell */
     const char *c = put(dir, "c.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\n"
@@ -238,7 +238,7 @@ START_TEST(real_subset)
 {
     const char *oas = tu_oas_dir();
     if (!oas) {
-        printf("real_subset: skipped, ../shared/data/oas-paired not found\n");
+        tu_skip("real_subset", "../shared/data/oas-paired not found");
         return;
     }
     char a[1024], b[1024], c[1024];

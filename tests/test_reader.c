@@ -284,7 +284,7 @@ START_TEST(real_oas_units)
 {
     const char *dir = tu_oas_dir();
     if (!dir) {
-        printf("real_oas_units: skipped, ../shared/data/oas-paired not found\n");
+        tu_skip("real_oas_units", "../shared/data/oas-paired not found");
         return;
     }
     static const char *files[] = {

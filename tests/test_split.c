@@ -303,7 +303,7 @@ START_TEST(command_end_to_end)
 {
     const char *bd = getenv("ABLM_BUILD_DIR");
     if (!bd) {
-        printf("command_end_to_end: skipped, ABLM_BUILD_DIR not set\n");
+        tu_skip("command_end_to_end", "ABLM_BUILD_DIR not set");
         return;
     }
     char *dir = tu_tmpdir();
@@ -421,7 +421,7 @@ START_TEST(cluster_then_split_every_kind)
 {
     const char *bd = getenv("ABLM_BUILD_DIR");
     if (!bd) {
-        printf("cluster_then_split_every_kind: skipped, ABLM_BUILD_DIR not set\n");
+        tu_skip("cluster_then_split_every_kind", "ABLM_BUILD_DIR not set");
         return;
     }
     char *dir = tu_tmpdir();

@@ -98,7 +98,7 @@ static double json_number(const char *path, const char *key)
 START_TEST(learns_on_real_heavy_chains)
 {
     if (!make_data()) {
-        printf("SKIP learns_on_real_heavy_chains: ../shared/data/oas-paired not found\n");
+        tu_skip("learns_on_real_heavy_chains", "../shared/data/oas-paired not found");
         return;
     }
     char out[600], path[700];
@@ -156,7 +156,7 @@ static int same_file(const char *a, const char *b)
 START_TEST(resume_is_exact)
 {
     if (!make_data()) {
-        printf("SKIP resume_is_exact: ../shared/data/oas-paired not found\n");
+        tu_skip("resume_is_exact", "../shared/data/oas-paired not found");
         return;
     }
     char a[600], b[600], pa[700], pb[700];
@@ -186,7 +186,7 @@ END_TEST
 START_TEST(kill_during_save_then_resume)
 {
     if (!make_data()) {
-        printf("SKIP kill_during_save_then_resume: ../shared/data/oas-paired not found\n");
+        tu_skip("kill_during_save_then_resume", "../shared/data/oas-paired not found");
         return;
     }
     char out[600], cmd[4096], path[700];

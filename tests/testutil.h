@@ -9,7 +9,12 @@
 const char *tu_source_dir(void);
 /* ../shared/data/oas-paired if it exists, else NULL. */
 const char *tu_oas_dir(void);
-/* Runs a suite with CK_FORK as set, prints results; returns exit status. */
+/* Marks the running case as not done for `why` (printed as "SKIP case:
+ * why"); the case should return right after. tu_run then exits 77, which
+ * CTest reports as Skipped (SKIP_RETURN_CODE), unless a case failed. */
+void tu_skip(const char *test, const char *why);
+/* Runs a suite with CK_FORK as set, prints results; returns the exit
+ * status: 1 if a case failed, else 77 if one called tu_skip, else 0. */
 int tu_run(Suite *s);
 /* A fresh temporary directory (mkdtemp), as a malloc'ed path the caller frees. */
 char *tu_tmpdir(void);
