@@ -88,8 +88,7 @@ int cmd_eval(int argc, char **argv)
     rc = mlm_data_load(&d, file, "validation_file", tok, max_len, -1);
     if (!rc) {
         rc = mlm_graphs_init(&gc, m, (uint64_t)seed, RB_LOSS);
-        mlm_mask_cfg mc = mlm_mask_defaults(m->cfg.vocab_size);
-        mc.mlm_probability = prob;
+        mlm_mask_cfg mc = mlm_mask_for(tok, prob);
         if (!rc)
             rc = mlm_evaluate(&gc, &d, bs, max_len, &mc, (uint64_t)seed ^ 0xe7a1ULL, &r);
         mlm_graphs_free(&gc);

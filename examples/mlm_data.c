@@ -11,6 +11,7 @@ int mlm_data_load(mlm_data *d, const char *path, const char *what, const tok_tok
                   int max_len, long max_samples)
 {
     memset(d, 0, sizeof *d);
+    d->pad_id = tok_pad_id(tok), d->cls_id = tok_cls_id(tok), d->sep_id = tok_sep_id(tok);
     rd_opts o;
     rd_opts_default(&o);
     o.keep_text = 1; /* run_mlm.py hands each line to the tokenizer as it is */
@@ -163,6 +164,7 @@ int mlm_data_split(mlm_data *d, long k, mlm_data *head)
     memcpy(head->start, d->start, k * sizeof *head->start);
     memcpy(head->len, d->len, k * sizeof *head->len);
     head->n = k;
+    head->pad_id = d->pad_id, head->cls_id = d->cls_id, head->sep_id = d->sep_id;
     head->tokens = (long)ntok;
     for (long i = k; i < d->n; i++) { /* the rest keeps its ids in place */
         d->start[i - k] = d->start[i];

@@ -16,6 +16,7 @@ typedef struct {
     size_t *start;  /* sequence i: ids[start[i] .. start[i] + len[i]) */
     int *len;
     long n;
+    int32_t pad_id, cls_id, sep_id; /* the tokenizer's, for batching */
     long tokens;    /* non-pad tokens in all sequences */
     long truncated; /* sequences cut to max_seq_length */
     long blank;     /* sequences without a residue (blank lines), dropped */

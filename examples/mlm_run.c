@@ -51,6 +51,18 @@ int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
     return TG_OK;
 }
 
+mlm_mask_cfg mlm_mask_for(const tok_tokenizer *tok, double mlm_probability)
+{
+    mlm_mask_cfg c = mlm_mask_defaults(tok_vocab_size(tok));
+    c.mlm_probability = mlm_probability;
+    c.mask_id = tok_mask_id(tok);
+    int32_t sp[5] = {tok_pad_id(tok), tok_unk_id(tok), tok_cls_id(tok), tok_sep_id(tok),
+                     tok_mask_id(tok)};
+    memcpy(c.special_ids, sp, sizeof sp);
+    c.n_special = 5;
+    return c;
+}
+
 int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
                    const mlm_mask_cfg *mc, tg_rng *rng, mlm_batch *out, int32_t *labels)
 {
@@ -60,14 +72,14 @@ int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
         seqs[i] = d->ids + d->start[order[i]];
         lens[i] = d->len[order[i]];
     }
-    int rc = mlm_pad_batch(seqs, lens, B, max_len, 1, 0, TOK_PAD, out);
+    int rc = mlm_pad_batch(seqs, lens, B, max_len, 1, 0, d->pad_id, out);
     if (rc)
         return rc;
     /* run_mlm.py masks with the tokenizer's special-tokens mask: [CLS],
      * [SEP] and padding are never selected (an [UNK] residue can be) */
     uint8_t special[out->B * out->T];
     for (int i = 0; i < out->B * out->T; i++)
-        special[i] = !out->attention_mask[i] || out->ids[i] == TOK_CLS || out->ids[i] == TOK_SEP;
+        special[i] = !out->attention_mask[i] || out->ids[i] == d->cls_id || out->ids[i] == d->sep_id;
     long sel = mlm_mask_batch(mc, out->ids, labels, special, out->B, out->T, rng);
     return sel < 0 ? (int)sel : TG_OK;
 }

@@ -30,14 +30,18 @@ void mlm_graphs_free(mlm_graphs *c);
  * planned on first use. Returns a status. */
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
 
+/* DataCollatorForLanguageModeling's masking for tok: random ids from
+ * [0, len(tokenizer)), [MASK] and tokenizer.all_special_ids (its [PAD],
+ * [UNK], [CLS], [SEP], [MASK]) from tok, whatever their ids. */
+mlm_mask_cfg mlm_mask_for(const tok_tokenizer *tok, double mlm_probability);
+
 /* Gathers sequences order[0..B) of d into a padded, masked batch: out->ids
  * and labels [B, T] (labels: MLM_IGNORE where not predicted), padded with
- * [PAD] (TOK_PAD, as in the default vocabulary and the reference's
- * tokenizer; the training path, like mlm_mask_defaults, assumes those
- * special ids) and out->attention_mask 0 exactly on the padding, as the
- * collator's tokenizer.pad makes it. [CLS], [SEP] and padding are never selected for
- * prediction. labels must hold B * max_len ints. out is zeroed before first
- * use and reused across calls (mlm_pad_batch). Returns a status. */
+ * the tokenizer's [PAD] (d->pad_id) and out->attention_mask 0 exactly on
+ * the padding, as the collator's tokenizer.pad makes it. [CLS], [SEP] (d's
+ * ids) and padding are never selected for prediction. labels must hold
+ * B * max_len ints. out is zeroed before first use and reused across calls
+ * (mlm_pad_batch). Returns a status. */
 int mlm_make_batch(const mlm_data *d, const long *order, int B, int max_len,
                    const mlm_mask_cfg *mc, tg_rng *rng, mlm_batch *out, int32_t *labels);
 

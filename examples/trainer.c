@@ -271,8 +271,7 @@ int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
         return tg_error(TG_ERR_ARG, "--train_file has no sequences");
     plan_steps(t);
     t->data_seed = (uint64_t)train_args_data_seed(a);
-    t->mask = mlm_mask_defaults(tok_vocab_size(t->tok)); /* random ids: len(tokenizer) */
-    t->mask.mlm_probability = a->mlm_probability;
+    t->mask = mlm_mask_for(t->tok, a->mlm_probability); /* random ids: len(tokenizer) */
     int bs = a->per_device_train_batch_size > a->per_device_eval_batch_size
                  ? a->per_device_train_batch_size
                  : a->per_device_eval_batch_size;
@@ -466,7 +465,7 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
                               t->state.global_step + 1, l);
             *loss += l / nmb;
             for (int i = 0; i < b->B * b->T; i++)
-                t->tokens_seen += b->ids[i] != TOK_PAD;
+                t->tokens_seen += b->attention_mask[i] != 0;
         }
         if (!rc)
             rc = tg_backward(gr->g, gr->loss, &seed);

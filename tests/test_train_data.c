@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char path[512];
 static tok_tokenizer *tok;
@@ -206,6 +207,63 @@ START_TEST(published_layout_sees_lines_verbatim)
 }
 END_TEST
 
+/* A tokenizer whose special tokens have other ids (vocab.txt order
+ * [CLS] [SEP] [MASK] [PAD] [UNK], residues 5..24): batches pad with its
+ * [PAD], never select its [CLS], [SEP] or padding, mask with its [MASK],
+ * and the attention mask is 0 exactly on the padding. */
+START_TEST(special_ids_come_from_the_tokenizer)
+{
+    char *dir = tu_tmpdir(), p[600];
+    ck_assert_int_eq(tok_save(tok, dir, 512), TG_OK); /* then reorder its vocab.txt */
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    ck_assert_int_eq(unlink(p), 0);
+    snprintf(p, sizeof p, "%s/vocab.txt", dir);
+    FILE *f = fopen(p, "w");
+    fputs("[CLS]\n[SEP]\n[MASK]\n[PAD]\n[UNK]\n", f);
+    for (const char *r = TOK_RESIDUES; *r; r++)
+        fprintf(f, "%c\n", *r);
+    fclose(f);
+    tok_tokenizer *t2;
+    ck_assert_msg(tok_load(dir, &t2) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(tok_pad_id(t2), 3);
+    const char *const lines[] = {"EVQLVESGG", "QVQ"};
+    write_lines(lines, 2);
+    mlm_data d;
+    ck_assert_int_eq(mlm_data_load(&d, path, "train_file", t2, 0, -1), TG_OK);
+    mlm_mask_cfg mc = mlm_mask_for(t2, 1.0);
+    mc.mask_replace_prob = 1.0, mc.random_replace_prob = 0.0;
+    long order[2] = {0, 1};
+    int32_t labels[2 * 11];
+    mlm_batch b = {0};
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    ck_assert_int_eq(mlm_make_batch(&d, order, 2, 64, &mc, &r, &b, labels), TG_OK);
+    ck_assert_int_eq(b.T, 11);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 11; k++) {
+            int at = i * 11 + k, n = d.len[i];
+            int32_t orig = k < n ? d.ids[d.start[i] + k] : -1;
+            ck_assert_int_eq(b.attention_mask[at], k < n);
+            if (k >= n) {
+                ck_assert_int_eq(b.ids[at], 3); /* [PAD] */
+                ck_assert_int_eq(labels[at], MLM_IGNORE);
+            } else if (k == 0 || k == n - 1) {
+                ck_assert_int_eq(b.ids[at], k ? 1 : 0); /* [SEP] / [CLS] kept */
+                ck_assert_int_eq(labels[at], MLM_IGNORE);
+            } else {
+                ck_assert_int_eq(b.ids[at], 2); /* [MASK] */
+                ck_assert_int_eq(labels[at], orig);
+            }
+        }
+    mlm_batch_free(&b);
+    mlm_data_free(&d);
+    tok_free(t2);
+    snprintf(p, sizeof p, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(p), 0);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_data");
@@ -216,6 +274,7 @@ int main(void)
     tcase_add_test(tc, grouped_too_short_is_error);
     tcase_add_test(tc, line_by_line_cuts_and_drops_blank);
     tcase_add_test(tc, published_layout_sees_lines_verbatim);
+    tcase_add_test(tc, special_ids_come_from_the_tokenizer);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
