@@ -83,7 +83,7 @@ static int resolve_resume(trainer *t, char *resume, size_t n)
             return tg_error(TG_ERR_ARG, "output directory (%s) already exists and is not empty; use --overwrite_output_dir to overcome",
                             a->output_dir);
         tr_notef(t, "checkpoint detected, resuming training at %s; to avoid this, change --output_dir or add --overwrite_output_dir",
-              resume);
+                 resume);
     }
     return TG_OK;
 }
@@ -140,7 +140,7 @@ static int restore(trainer *t, const char *ckpt)
     if (!rc && t->state.train_batch_size &&
         t->state.train_batch_size != t->a->per_device_train_batch_size)
         tr_warnf(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
-              t->state.train_batch_size, t->a->per_device_train_batch_size);
+                 t->state.train_batch_size, t->a->per_device_train_batch_size);
     if (!rc) {
         t->start_step = t->state.global_step;
         tr_notef(t, "resumed from %s at step %ld", ckpt, t->start_step);
@@ -492,7 +492,7 @@ int trainer_run(trainer *t)
         tr_warnf(t, "nothing to train: the checkpoint is at step %ld and this run stops at step %ld "
                  "(--max_steps / --num_train_epochs); %s is left untouched. Raise --max_steps or "
                  "--num_train_epochs to train further, or use --overwrite_output_dir to start afresh",
-              t->start_step, t->max_steps, a->output_dir);
+                 t->start_step, t->max_steps, a->output_dir);
         t->nothing_to_do = 1;
         return TG_OK;
     }
@@ -502,7 +502,7 @@ int trainer_run(trainer *t)
             return rc;
         if (a->load_best_model_at_end && t->state.has_best) {
             tr_notef(t, "loading best model from %s (%s %.6g)", t->state.best_model_checkpoint,
-                  a->metric_for_best_model, t->state.best_metric);
+                     a->metric_for_best_model, t->state.best_metric);
             rc = t->task->load_weights(t->ctx, t->state.best_model_checkpoint);
         }
         if (!rc)

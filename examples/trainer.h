@@ -38,10 +38,11 @@ typedef struct {
                                 num_input_tokens_seen */
 } tr_batch;
 
-/* One evaluation pass. m holds the task's metrics with the names they get
- * in log lines and results files ("eval_loss" first: the loss curve and
- * --metric_for_best_model eval_loss / loss look for it); the loop appends
- * eval_runtime, the speed metrics, epoch and (during training) step. */
+/* One evaluation pass. m holds the task's metrics in the order and with
+ * the names they get in log lines and results files, "eval_loss" among
+ * them (the loss curve plots it; --metric_for_best_model names one of
+ * them); the loop appends eval_runtime, the speed metrics, epoch and
+ * (during training) step. */
 typedef struct {
     ts_metric m[TS_MAX_METRICS - 6];
     int n;
