@@ -33,10 +33,16 @@ static struct {
 } knob;
 
 typedef struct {
+    int B;
+    tg_graph *g;
+    tg_tensor *x, *y, *loss;
+} lin_graph_entry;
+
+typedef struct {
     tg_params *params;
     tg_tensor *w, *b, *unused, *unused_norm;
     float x[NTRAIN + NEVAL][DIM], y[NTRAIN + NEVAL];
-    struct { int B; tg_graph *g; tg_tensor *x, *y, *loss; } gr[8];
+    lin_graph_entry gr[8];
     int ngr;
 } lin_ctx;
 
@@ -58,7 +64,7 @@ static int lin_graph(lin_ctx *c, int B, int *out)
         tg_graph_free(g);
         return rc;
     }
-    c->gr[c->ngr] = (typeof(c->gr[0])){B, g, x, y, loss};
+    c->gr[c->ngr] = (lin_graph_entry){B, g, x, y, loss};
     *out = c->ngr++;
     return TG_OK;
 }
