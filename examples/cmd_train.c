@@ -2,9 +2,8 @@
  * Face run_mlm.py + Trainer (flags in train_args.c). */
 #include "commands.h"
 #include "fsutil.h"
-#include "mlm_run.h"
+#include "mlm_task.h"
 #include "train_args.h"
-#include "train_state.h"
 #include "trainer.h"
 
 #include <stdio.h>
@@ -53,7 +52,7 @@ int cmd_train(int argc, char **argv)
     }
     tg_set_threads(a.threads);
     trainer t;
-    rc = trainer_open(&t, &a, note);
+    rc = trainer_open(&t, &a, &mlm_task, note);
     if (!rc)
         rc = trainer_run(&t);
     if (rc)

@@ -529,7 +529,8 @@ int ts_list_checkpoints(const char *output_dir, long **steps, int *n)
         (*steps)[(*n)++] = st;
     }
     closedir(d);
-    qsort(*steps, (size_t)*n, sizeof **steps, cmp_long);
+    if (*n) /* qsort's array must not be NULL, even for 0 elements */
+        qsort(*steps, (size_t)*n, sizeof **steps, cmp_long);
     return TG_OK;
 }
 

@@ -1,7 +1,9 @@
-/* The training loop: Hugging Face Trainer semantics over an rb_model. */
+/* The training loop: Hugging Face Trainer semantics over a task's model
+ * (trainer.h). Nothing here knows the model or the data. */
 #include "trainer.h"
 
 #include "fsutil.h"
+#include "mlm_mask.h" /* the samplers: mlm_shuffle_order, mlm_length_grouped_order */
 #include "plot_svg.h"
 #include "safetensors.h"
 
@@ -31,9 +33,7 @@ static void vnote(trainer *t, const char *prefix, const char *fmt, va_list ap)
         t->note(buf);
 }
 
-/* An informational note (--log_level info, debug, passive). */
-static void notef(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void notef(trainer *t, const char *fmt, ...)
+void tr_notef(trainer *t, const char *fmt, ...)
 {
     if (t->a->log_level > TA_LOG_INFO && t->a->log_level != TA_LOG_PASSIVE)
         return;
@@ -43,10 +43,7 @@ static void notef(trainer *t, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A warning: shown unless --log_level error or critical (the note
- * callback filters those, as it does the model loader's warnings). */
-static void warnf(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warnf(trainer *t, const char *fmt, ...)
+void tr_warnf(trainer *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -85,109 +82,17 @@ static int resolve_resume(trainer *t, char *resume, size_t n)
         if (!found)
             return tg_error(TG_ERR_ARG, "output directory (%s) already exists and is not empty; use --overwrite_output_dir to overcome",
                             a->output_dir);
-        notef(t, "checkpoint detected, resuming training at %s; to avoid this, change --output_dir or add --overwrite_output_dir",
-              resume);
+        tr_notef(t, "checkpoint detected, resuming training at %s; to avoid this, change --output_dir or add --overwrite_output_dir",
+                 resume);
     }
     return TG_OK;
-}
-
-static int load_model(trainer *t, const char *resume)
-{
-    train_args *a = t->a;
-    const char *from = resume[0] ? resume : a->model_name_or_path[0] ? a->model_name_or_path : NULL;
-    int rc;
-    if (from) {
-        rc = rb_load_pretrained(from, &t->model, &t->tok, t->note);
-        if (!rc && a->tokenizer_name[0] && !resume[0]) {
-            tok_free(t->tok);
-            t->tok = NULL;
-            rc = tok_load(a->tokenizer_name, &t->tok);
-        }
-    } else {
-        rb_config c;
-        rc = rb_config_load(a->config_name, &c);
-        if (!rc)
-            rc = a->tokenizer_name[0] ? tok_load(a->tokenizer_name, &t->tok) : tok_new(&t->tok);
-        if (!rc && c.pad_token_id != tok_pad_id(t->tok)) {
-            char buf[1024];
-            const char *w = rb_config_pad_warning(&c, t->tok, buf, sizeof buf);
-            if (w)
-                warnf(t, "%s", w);
-        }
-        if (!rc)
-            rc = rb_model_new(&c, &t->model);
-        if (!rc)
-            rb_model_init(t->model, (uint64_t)a->seed);
-    }
-    /* run_mlm.py resizes the embeddings when the tokenizer has more tokens
-     * than the model (new, untrained rows): not done here */
-    if (!rc && tok_vocab_size(t->tok) > t->model->cfg.vocab_size)
-        rc = tg_error(TG_ERR_ARG, "%s: vocab_size %d, but the tokenizer%s%s has %d tokens",
-                      a->config_name[0] && !from ? a->config_name : from,
-                      t->model->cfg.vocab_size, a->tokenizer_name[0] ? " " : "",
-                      a->tokenizer_name, tok_vocab_size(t->tok));
-    return rc;
-}
-
-/* run_mlm.py's datasets: line by line (each sequence cut to max_len) or,
- * without --line_by_line, group_texts blocks of max_len. The held-out
- * share of a train file without --validation_file is taken from its lines
- * before grouping, and max_*_samples after, as run_mlm.py does. */
-static int load_data(trainer *t)
-{
-    train_args *a = t->a;
-    int rc = TG_OK, cut = a->line_by_line ? t->max_len : 0;
-    if (a->train_file[0])
-        rc = mlm_data_load(&t->train, a->train_file, "train_file", t->tok, cut, -1);
-    if (!rc && a->validation_file[0]) {
-        rc = mlm_data_load(&t->eval, a->validation_file, "validation_file", t->tok, cut, -1);
-        t->has_eval = !rc;
-    }
-    if (!rc && !t->has_eval && (a->do_eval || a->eval_strategy != TA_NO) && t->train.n > 1) {
-        /* the first validation_split_percentage% of train is held out
-         * (datasets' "train[:P%]": rounded to the nearest, ties to even) */
-        long k = (long)nearbyint((double)t->train.n * a->validation_split_percentage / 100.0);
-        if (k < 1)
-            k = 1;
-        rc = mlm_data_split(&t->train, k, &t->eval);
-        t->has_eval = !rc;
-        if (!rc)
-            notef(t, "no --validation_file: holding out the first %d%% of train_file (%ld sequences)",
-                  a->validation_split_percentage, k);
-    }
-    if (!rc && !a->line_by_line && t->train.n)
-        rc = mlm_data_group(&t->train, t->max_len, MLM_GROUP_ROWS, "train_file");
-    if (!rc && !a->line_by_line && t->has_eval)
-        rc = mlm_data_group(&t->eval, t->max_len, MLM_GROUP_ROWS, "validation_file");
-    if (rc)
-        return rc;
-    mlm_data_head(&t->train, a->max_train_samples);
-    mlm_data_head(&t->eval, a->max_eval_samples);
-    const mlm_data *ds[2] = {&t->train, &t->eval};
-    for (int i = 0; i < 2; i++) {
-        const mlm_data *d = ds[i];
-        if (!d->n)
-            continue;
-        if (a->line_by_line)
-            notef(t, "%s: %ld sequences, %ld tokens, %ld truncated to %d tokens, %ld blank lines dropped (%s)",
-                  i ? "validation_file" : "train_file", d->n, d->tokens, d->truncated, t->max_len,
-                  d->blank, d->unknown_summary);
-        else
-            notef(t, "%s: %ld sequences grouped into %ld blocks of %d tokens (group_texts; %ld tokens of "
-                  "the groups' remainders dropped; --line_by_line for one sequence per example) (%s)",
-                  i ? "validation_file" : "train_file", d->lines, d->n, t->max_len, d->dropped,
-                  d->unknown_summary);
-    }
-    if (a->do_eval && !t->has_eval)
-        rc = tg_error(TG_ERR_ARG, "evaluation needs --validation_file");
-    return rc;
 }
 
 /* Step counts as the Trainer derives them. */
 static void plan_steps(trainer *t)
 {
     train_args *a = t->a;
-    long bs = a->per_device_train_batch_size, n = t->train.n;
+    long bs = a->per_device_train_batch_size, n = t->data.n_train;
     t->micro_per_epoch = n ? (n + bs - 1) / bs : 0;
     t->steps_per_epoch = (t->micro_per_epoch + a->gradient_accumulation_steps - 1) /
                          a->gradient_accumulation_steps;
@@ -203,14 +108,15 @@ static void plan_steps(trainer *t)
 
 static int make_optimizer(trainer *t)
 {
-    tg_params *p = t->model->params;
+    tg_params *p = t->params;
     int n = tg_params_count(p);
     opt_segment *seg = tg_malloc(n * sizeof *seg, "optimizer segments");
     if (!seg)
         return TG_ERR_NOMEM;
     for (int i = 0; i < n; i++) {
         tg_tensor *x = tg_params_at(p, i);
-        int ln = strstr(x->name, "LayerNorm") || strstr(x->name, "layer_norm");
+        int ln = t->task->is_norm ? t->task->is_norm(t->ctx, x->name)
+                                  : strstr(x->name, "LayerNorm") || strstr(x->name, "layer_norm");
         seg[i] = (opt_segment){tg_params_offset(p, x), x->numel, opt_hf_decay(x->name, ln)};
     }
     opt_adamw_config c = {t->a->adam_beta1, t->a->adam_beta2, t->a->adam_epsilon, t->a->weight_decay};
@@ -233,55 +139,41 @@ static int restore(trainer *t, const char *ckpt)
     }
     if (!rc && t->state.train_batch_size &&
         t->state.train_batch_size != t->a->per_device_train_batch_size)
-        warnf(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
-              t->state.train_batch_size, t->a->per_device_train_batch_size);
+        tr_warnf(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
+                 t->state.train_batch_size, t->a->per_device_train_batch_size);
     if (!rc) {
         t->start_step = t->state.global_step;
-        notef(t, "resumed from %s at step %ld", ckpt, t->start_step);
+        tr_notef(t, "resumed from %s at step %ld", ckpt, t->start_step);
     }
     return rc;
 }
 
-int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
+int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(const char *msg))
 {
     memset(t, 0, sizeof *t);
     t->a = a;
     t->note = note;
+    t->task = task;
     ts_init(&t->state);
     char resume[4200];
     int rc = resolve_resume(t, resume, sizeof resume);
     if (!rc)
-        rc = load_model(t, resume);
+        rc = task->open(t, resume, &t->data);
+    if (!rc && a->do_eval && !t->data.has_eval)
+        rc = tg_error(TG_ERR_ARG, "evaluation needs --validation_file");
+    if (!rc && a->do_train && t->data.n_train == 0)
+        rc = tg_error(TG_ERR_ARG, "--train_file has no sequences");
+    if (!rc && a->group_by_length && !t->data.train_len)
+        rc = tg_error(TG_ERR_ARG, "--group_by_length: this task's training rows have no lengths");
     if (rc)
         return rc;
-    const rb_config *c = &t->model->cfg;
-    int model_max = c->max_position_embeddings - c->pad_token_id - 1;
-    t->max_len = a->max_seq_length > 0 ? a->max_seq_length : (model_max < 1024 ? model_max : 1024);
-    if (t->max_len > model_max) {
-        warnf(t, "--max_seq_length %d is longer than the model's maximum %d; using %d", t->max_len,
-              model_max, model_max);
-        t->max_len = model_max;
-    }
-    if (t->max_len < 3)
-        return tg_error(TG_ERR_ARG, "--max_seq_length %d leaves no room for residues", t->max_len);
-    rc = load_data(t);
-    if (rc)
-        return rc;
-    if (a->do_train && t->train.n == 0)
-        return tg_error(TG_ERR_ARG, "--train_file has no sequences");
+    t->params = task->params(t->ctx);
     plan_steps(t);
     t->data_seed = (uint64_t)train_args_data_seed(a);
-    t->mask = mlm_mask_for(t->tok, a->mlm_probability); /* random ids: len(tokenizer) */
-    int bs = a->per_device_train_batch_size > a->per_device_eval_batch_size
-                 ? a->per_device_train_batch_size
-                 : a->per_device_eval_batch_size;
-    t->labels = tg_malloc((size_t)bs * t->max_len * sizeof *t->labels, "labels");
-    t->order = tg_malloc((t->train.n ? t->train.n : 1) * sizeof *t->order, "data order");
-    if (!t->labels || !t->order)
+    t->order = tg_malloc((t->data.n_train ? t->data.n_train : 1) * sizeof *t->order, "data order");
+    if (!t->order)
         return TG_ERR_NOMEM;
-    rc = mlm_graphs_init(&t->graphs, t->model, (uint64_t)a->seed, RB_LOSS);
-    if (!rc)
-        rc = make_optimizer(t);
+    rc = make_optimizer(t);
     if (!rc && resume[0])
         rc = restore(t, resume);
     t->state.max_steps = t->max_steps;
@@ -297,16 +189,11 @@ int trainer_open(trainer *t, train_args *a, void (*note)(const char *msg))
 
 void trainer_close(trainer *t)
 {
-    mlm_graphs_free(&t->graphs);
+    if (t->task && t->ctx)
+        t->task->close(t->ctx);
     opt_adamw_free(&t->opt);
     ts_free(&t->state);
-    mlm_data_free(&t->train);
-    mlm_data_free(&t->eval);
-    rb_model_free(t->model);
-    tok_free(t->tok);
-    tg_free(t->labels);
     tg_free(t->order);
-    mlm_batch_free(&t->batch);
     memset(t, 0, sizeof *t);
 }
 
@@ -326,7 +213,9 @@ int trainer_save_checkpoint(trainer *t)
     if (!rc)
         rc = fs_remove_tree(tmp);
     if (!rc)
-        rc = rb_save_pretrained(t->model, t->tok, tmp);
+        rc = fs_mkdirs(tmp);
+    if (!rc)
+        rc = t->task->save(t->ctx, tmp);
     snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
     if (!rc)
         rc = opt_adamw_save(&t->opt, path);
@@ -345,9 +234,9 @@ int trainer_save_checkpoint(trainer *t)
     snprintf(path, sizeof path, "%s/rng_state.json", tmp);
     snprintf(text, sizeof text,
              "{\n  \"seed\": %ld,\n  \"data_seed\": %llu,\n  \"micro_batches_done\": %ld,\n"
-             "  \"note\": \"data order, masks and dropout are functions of (seed, epoch, micro-batch)\"\n}\n",
+             "  \"note\": \"%s\"\n}\n",
              a->seed, (unsigned long long)t->data_seed,
-             t->state.global_step * a->gradient_accumulation_steps);
+             t->state.global_step * a->gradient_accumulation_steps, t->task->rng_note);
     if (!rc)
         rc = write_text(path, text);
     snprintf(path, sizeof path, "%s/training_args.json", tmp);
@@ -395,19 +284,32 @@ static double best_metric_value(const trainer *t, const ts_metric *m, int n)
     return NAN;
 }
 
-static int evaluate_and_log(trainer *t, double *metric)
+/* Runs the task's evaluation and appends the loop's metrics: eval_runtime
+ * and the speed metrics, epoch, and (during training) step. m must hold
+ * TS_MAX_METRICS. Returns a status; *n gets the count. */
+static int evaluate(trainer *t, int final, ts_metric *m, int *n)
 {
-    mlm_eval_result r;
-    int rc = mlm_evaluate(&t->graphs, &t->eval, t->a->per_device_eval_batch_size, t->max_len,
-                          &t->mask, t->data_seed ^ 0xe7a1ULL, &r);
+    tr_eval r = {0};
+    int rc = t->task->evaluate(t->ctx, final, &r);
     if (rc)
         return rc;
-    long nb = (r.samples + t->a->per_device_eval_batch_size - 1) / t->a->per_device_eval_batch_size;
-    ts_metric m[8] = {ts_m("eval_loss", r.loss), ts_m("eval_accuracy", r.accuracy),
-                      ts_m("eval_perplexity", exp(r.loss))};
-    int k = 3 + ts_speed_metrics("eval", r.seconds, r.samples, nb, m + 3);
+    long bs = t->a->per_device_eval_batch_size, nb = (r.samples + bs - 1) / bs;
+    int k = r.n;
+    memcpy(m, r.m, k * sizeof *m);
+    k += ts_speed_metrics("eval", r.seconds, r.samples, nb, m + k);
     m[k++] = ts_m("epoch", t->state.epoch);
-    m[k++] = ts_mi("step", t->state.global_step);
+    if (!final)
+        m[k++] = ts_mi("step", t->state.global_step);
+    *n = k;
+    return TG_OK;
+}
+
+static int evaluate_and_log(trainer *t, double *metric)
+{
+    ts_metric m[TS_MAX_METRICS];
+    int k, rc = evaluate(t, 0, m, &k);
+    if (rc)
+        return rc;
     log_line(m, k);
     *metric = best_metric_value(t, m, k);
     return ts_log_add(&t->state, m, k);
@@ -438,37 +340,27 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
     train_args *a = t->a;
     int nmb = (int)(mb1 - mb0), rc = TG_OK;
     float seed = 1.0f / nmb;
-    tg_params_zero_grad(t->model->params);
+    long n = t->data.n_train;
+    tg_params_zero_grad(t->params);
     *loss = 0;
     for (long mb = mb0; mb < mb1 && !rc; mb++) {
         long first = mb * a->per_device_train_batch_size;
-        int B = (int)(t->train.n - first < a->per_device_train_batch_size ? t->train.n - first
-                                                                          : a->per_device_train_batch_size);
-        long global_mb = epoch * t->micro_per_epoch + mb;
-        tg_rng r; /* masks depend only on (seed, micro-batch): exact resume */
-        tg_rng_seed(&r, (uint64_t)a->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)global_mb);
-        mlm_batch *b = &t->batch;
-        rc = mlm_make_batch(&t->train, t->order + first, B, t->max_len, &t->mask, &r, b, t->labels);
-        if (rc)
-            break;
-        rb_graph *gr;
-        rc = mlm_graphs_get(&t->graphs, b->B, b->T, 1, &gr);
+        int B = (int)(n - first < a->per_device_train_batch_size ? n - first
+                                                                 : a->per_device_train_batch_size);
+        tr_batch b = {0};
+        rc = t->task->batch(t->ctx, epoch * t->micro_per_epoch + mb, t->order + first, B, &b);
+        if (!rc)
+            rc = tg_forward(b.graph);
         if (!rc) {
-            tg_graph_set_rng_state(gr->g, (uint64_t)global_mb);
-            rb_set_batch(gr, b->ids, b->attention_mask, t->labels);
-            rc = tg_forward(gr->g);
-        }
-        if (!rc) {
-            float l = tg_f32(gr->loss)[0];
+            float l = tg_f32(b.loss)[0];
             if (!isfinite(l))
                 rc = tg_error(TG_ERR_ARG, "step %ld: training loss is %g; stopping (checkpoints already written are intact)",
                               t->state.global_step + 1, l);
             *loss += l / nmb;
-            for (int i = 0; i < b->B * b->T; i++)
-                t->tokens_seen += b->attention_mask[i] != 0;
+            t->tokens_seen += b.tokens;
         }
         if (!rc)
-            rc = tg_backward(gr->g, gr->loss, &seed);
+            rc = tg_backward(b.graph, b.loss, &seed);
     }
     return rc;
 }
@@ -476,9 +368,9 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
 static int data_order(trainer *t, long epoch)
 {
     if (t->a->group_by_length)
-        return mlm_length_grouped_order(t->data_seed, epoch, t->train.len, t->train.n,
+        return mlm_length_grouped_order(t->data_seed, epoch, t->data.train_len, t->data.n_train,
                                         t->a->per_device_train_batch_size, t->order);
-    return mlm_shuffle_order(t->data_seed, epoch, t->train.n, t->order);
+    return mlm_shuffle_order(t->data_seed, epoch, t->data.n_train, t->order);
 }
 
 static int train(trainer *t)
@@ -487,7 +379,7 @@ static int train(trainer *t)
     double t0 = now(), log_loss = 0, run_loss = 0;
     long log_n = 0, run_n = 0;
     int rc = TG_OK;
-    tg_params *p = t->model->params;
+    tg_params *p = t->params;
     float *w = tg_params_values(p), *g = tg_params_grads(p);
     size_t nw = tg_params_numel(p);
     long step = t->state.global_step;
@@ -528,7 +420,7 @@ static int train(trainer *t)
             }
             double metric = NAN;
             int evaluated = 0;
-            if (!rc && t->has_eval &&
+            if (!rc && t->data.has_eval &&
                 ((a->eval_strategy == TA_STEPS && step % t->eval_steps == 0) ||
                  (a->eval_strategy == TA_EPOCH && epoch_end))) {
                 rc = evaluate_and_log(t, &metric);
@@ -573,7 +465,7 @@ static int write_curve(trainer *t)
     }
     svg_series s[2] = {{"training loss", tx, ty, nt, "#1f77b4", 0},
                        {"eval loss", ex, ey, ne, "#d62728", 1}};
-    svg_chart c = {"ablm train: masked-LM loss", "step", "cross-entropy (nats)", 800, 480};
+    svg_chart c = {t->task->curve_title, "step", "cross-entropy (nats)", 800, 480};
     char path[4200];
     snprintf(path, sizeof path, "%s/loss_curve.svg", t->a->output_dir);
     int rc = nt + ne ? svg_line_chart(path, &c, s, ne ? 2 : 1) : TG_OK;
@@ -597,10 +489,10 @@ int trainer_run(trainer *t)
         /* a resume with nothing to train: the Trainer would "train" 0 steps
          * and rewrite the finished run's model and results (train_loss of
          * no step); leave everything as it is instead */
-        warnf(t, "nothing to train: the checkpoint is at step %ld and this run stops at step %ld "
+        tr_warnf(t, "nothing to train: the checkpoint is at step %ld and this run stops at step %ld "
                  "(--max_steps / --num_train_epochs); %s is left untouched. Raise --max_steps or "
                  "--num_train_epochs to train further, or use --overwrite_output_dir to start afresh",
-              t->start_step, t->max_steps, a->output_dir);
+                 t->start_step, t->max_steps, a->output_dir);
         t->nothing_to_do = 1;
         return TG_OK;
     }
@@ -609,19 +501,18 @@ int trainer_run(trainer *t)
         if (rc)
             return rc;
         if (a->load_best_model_at_end && t->state.has_best) {
-            notef(t, "loading best model from %s (%s %.6g)", t->state.best_model_checkpoint,
-                  a->metric_for_best_model, t->state.best_metric);
-            snprintf(path, sizeof path, "%s/model.safetensors", t->state.best_model_checkpoint);
-            rc = rb_model_load(t->model, path, NULL);
+            tr_notef(t, "loading best model from %s (%s %.6g)", t->state.best_model_checkpoint,
+                     a->metric_for_best_model, t->state.best_metric);
+            rc = t->task->load_weights(t->ctx, t->state.best_model_checkpoint);
         }
         if (!rc)
-            rc = rb_save_pretrained(t->model, t->tok, a->output_dir);
+            rc = t->task->save(t->ctx, a->output_dir);
         snprintf(path, sizeof path, "%s/training_args.json", a->output_dir);
         if (!rc)
             rc = train_args_write_json(a, path);
         long steps = t->state.global_step - t->start_step;
         ts_metric m[10] = {ts_m("train_loss", t->last_loss), ts_m("epoch", t->state.epoch),
-                           ts_mi("train_samples", t->train.n)};
+                           ts_mi("train_samples", t->data.n_train)};
         int k = 3 + ts_speed_metrics("train", t->train_seconds, steps * a->per_device_train_batch_size *
                                                                     a->gradient_accumulation_steps,
                                      steps, m + 3);
@@ -634,21 +525,14 @@ int trainer_run(trainer *t)
         if (!rc)
             log_line(m, k);
     }
-    if (!rc && a->do_eval && t->has_eval) {
-        mlm_eval_result r;
-        rc = mlm_evaluate(&t->graphs, &t->eval, a->per_device_eval_batch_size, t->max_len,
-                          &t->mask, t->data_seed ^ 0xe7a1ULL, &r);
-        if (!rc) {
-            long nb = (r.samples + a->per_device_eval_batch_size - 1) / a->per_device_eval_batch_size;
-            ts_metric m[9] = {ts_m("eval_loss", r.loss), ts_m("eval_accuracy", r.accuracy),
-                              ts_m("perplexity", exp(r.loss)), ts_mi("eval_samples", r.samples),
-                              ts_mi("eval_masked_tokens", r.masked)};
-            int k = 5 + ts_speed_metrics("eval", r.seconds, r.samples, nb, m + 5);
-            m[k++] = ts_m("epoch", t->state.epoch);
+    if (!rc && a->do_eval && t->data.has_eval) {
+        ts_metric m[TS_MAX_METRICS];
+        int k;
+        rc = evaluate(t, 1, m, &k);
+        if (!rc)
             rc = ts_save_metrics(a->output_dir, "eval", m, k);
-            if (!rc)
-                log_line(m, k);
-        }
+        if (!rc)
+            log_line(m, k);
     }
     snprintf(path, sizeof path, "%s/trainer_state.json", a->output_dir);
     if (!rc && a->do_train)
@@ -656,6 +540,6 @@ int trainer_run(trainer *t)
     if (!rc && a->do_train)
         rc = write_curve(t);
     if (!rc)
-        notef(t, "model, results and loss_curve.svg are in %s", a->output_dir);
+        tr_notef(t, "model, results and loss_curve.svg are in %s", a->output_dir);
     return rc;
 }

@@ -232,6 +232,18 @@ START_TEST(rotation_keeps_best)
     /* Missing output_dir: no checkpoints, no error. */
     snprintf(p, sizeof p, "%s/none", dir);
     ck_assert_int_eq(ts_last_checkpoint(p, last, sizeof last), 0);
+    /* A directory without checkpoints (under UBSan: the empty list is not
+     * sorted through a NULL array). */
+    snprintf(p, sizeof p, "%s/checkpoint-12x", dir);
+    ck_assert_int_eq(ts_last_checkpoint(p, last, sizeof last), 0);
+    long *none = (long *)1;
+    int nn = -1;
+    ck_assert_int_eq(ts_list_checkpoints(dir, &none, &nn), TG_OK);
+    ck_assert_int_eq(nn, 1); /* checkpoint-3000 */
+    tg_free(none);
+    ck_assert_int_eq(ts_list_checkpoints(p, &none, &nn), TG_OK);
+    ck_assert_int_eq(nn, 0);
+    ck_assert_ptr_null(none);
     rm_rf(dir);
     free(dir);
 }
