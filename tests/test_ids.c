@@ -70,17 +70,11 @@ static void teardown(void)
  * NULL-terminated arguments follow the command name. */
 static int run(int (*fn)(int, char **), const char *name, ...)
 {
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = (char *)name;
     va_list ap;
     va_start(ap, name);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && argc < 31)
-        argv[argc++] = (char *)a;
+    int rc = tu_run_cmd_va(fn, path("out"), path("err"), name, ap);
     va_end(ap);
-    argv[argc] = NULL;
-    return tu_run_cmd(fn, argc, argv, path("out"), path("err"));
+    return rc;
 }
 
 /* Column col (0-based) of every data line of a TSV with a header, joined

@@ -92,32 +92,10 @@ static void make_model(void)
  * dir); the NULL-terminated arguments follow the command name. */
 static int run(int (*fn)(int, char **), const char *name, ...)
 {
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = (char *)name;
     va_list ap;
     va_start(ap, name);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && argc < 31)
-        argv[argc++] = (char *)a;
+    int rc = tu_run_cmd_va(fn, path("out"), path("err"), name, ap);
     va_end(ap);
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    int o1 = dup(1), o2 = dup(2);
-    int f1 = open(path("out"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int f2 = open(path("err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(f1, 1);
-    dup2(f2, 2);
-    int rc = fn(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(o1, 1);
-    dup2(o2, 2);
-    close(o1);
-    close(o2);
-    close(f1);
-    close(f2);
     return rc;
 }
 

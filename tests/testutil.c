@@ -73,6 +73,19 @@ int tu_run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *out,
     return rc;
 }
 
+int tu_run_cmd_va(int (*fn)(int, char **), const char *out, const char *err, const char *name,
+                  va_list ap)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = (char *)name;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && argc < 31)
+        argv[argc++] = (char *)a;
+    argv[argc] = NULL;
+    return tu_run_cmd(fn, argc, argv, out, err);
+}
+
 char *tu_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");

@@ -3,6 +3,7 @@
 #define ABLM_TESTUTIL_H
 
 #include <check.h>
+#include <stdarg.h>
 
 /* Path of the repository's source dir / shared data dir (from CTest's
  * environment), or NULL when unset. */
@@ -25,5 +26,9 @@ char *tu_read_file(const char *path);
  * out and stderr to err; argv[argc] must be NULL. Returns fn's status. */
 int tu_run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *out,
                const char *err);
+/* tu_run_cmd with the arguments as a NULL-terminated va_list after the
+ * command name (at most 31 arguments). */
+int tu_run_cmd_va(int (*fn)(int, char **), const char *out, const char *err, const char *name,
+                  va_list ap);
 
 #endif
