@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define TG_MAX_DIMS 4
-#define TG_MAX_SRC 4
+#define TG_MAX_SRC 5
 #define TG_NAME_LEN 96
 
 /* Status codes returned by library functions. 0 is success. */
@@ -106,7 +106,7 @@ struct tg_tensor {
     int nsrc;
     tg_tensor *src[TG_MAX_SRC];
     float fp[4];  /* op parameters (eps, scale, p, ...) */
-    int ip[4];    /* op parameters (flags, dim, ...) */
+    int ip[8];    /* op parameters (flags, dim, ...) */
     void *aux;    /* op-owned saved state, allocated at plan time */
     size_t aux_bytes;
     int flags;
