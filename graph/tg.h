@@ -155,6 +155,10 @@ void tg_graph_free(tg_graph *g);
 tg_tensor *tg_input(tg_graph *g, tg_dtype dt, int ndim, const int *shape, const char *name);
 /* First error recorded while building (NULL if none). */
 const char *tg_graph_error(const tg_graph *g);
+/* Records g's first build error (printf-style; later ones are dropped) and
+ * returns NULL, as the op constructors do on a shape mismatch: for
+ * builders composing ops (models/) that find a problem of their own. */
+tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tg_graph_nodes(const tg_graph *g);
 tg_tensor *tg_graph_node(const tg_graph *g, int i);
 

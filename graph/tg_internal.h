@@ -60,9 +60,6 @@ static inline int tg_dropped(uint64_t key, uint64_t i, uint64_t threshold)
  * graph last ran. */
 void tg_graph_bind(tg_graph *g);
 
-/* Records the graph's first build error (printf-style) and returns NULL. */
-tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Finds the graph of the first non-NULL tensor; NULL if all are NULL. */
 tg_graph *tg_graph_of(int n, tg_tensor *const *ts);
 

@@ -1,7 +1,10 @@
 /* tg_attention against the unfused composition (matmul, scale, softmax
  * with an additive mask, matmul) on shapes spanning several tiles, forward
  * and gradients; rows that see no key; dropout's keep decisions; a
- * KV-cached decoding loop against the full causal pass; shape errors. */
+ * KV-cached decoding loop against the full causal pass; shape errors.
+ * The block (models/attention.c): GPT-2's fused Conv1D layouts against
+ * separate torch Linear weights holding the same numbers. */
+#include "attention.h"
 #include "tg_internal.h"
 #include "testutil.h"
 
@@ -352,6 +355,176 @@ START_TEST(shape_errors_name_the_problem)
 }
 END_TEST
 
+/* ---- the block ----------------------------------------------------------- */
+
+/* Runs the block once for weights w; returns the output followed by the
+ * gradients of `grads` (n tensors), malloc'ed. */
+static float *run_block(tg_params *ps, const at_weights *w, const at_config *c, tg_tensor *x,
+                        tg_tensor *mem, const int32_t *mask, tg_tensor *const *grads, int n,
+                        size_t *len)
+{
+    tg_graph *g = tg_graph_new();
+    tg_tensor *m = mask ? tg_input(g, TG_I32, 2, (int[]){mem->shape[0], mem->shape[1]}, "mask")
+                        : NULL;
+    tg_tensor *out = at_attention(g, w, c, x, mem, m);
+    ck_assert_msg(out, "%s", tg_graph_error(g));
+    tg_tensor *loss = tg_sum(g, tg_mul(g, out, out));
+    tg_graph_keep(g, out);
+    ck_assert_int_eq(tg_graph_plan(g, loss, 0), TG_OK);
+    if (m)
+        memcpy(m->data, mask, m->numel * sizeof *mask);
+    ck_assert_int_eq(tg_forward(g), TG_OK);
+    tg_params_zero_grad(ps);
+    ck_assert_int_eq(tg_backward(g, loss, NULL), TG_OK);
+    *len = out->numel;
+    for (int i = 0; i < n; i++)
+        *len += grads[i]->numel;
+    float *r = malloc(*len * sizeof *r), *p = r;
+    memcpy(p, out->data, out->numel * sizeof *p), p += out->numel;
+    for (int i = 0; i < n; i++)
+        memcpy(p, grads[i]->grad, grads[i]->numel * sizeof *p), p += grads[i]->numel;
+    tg_graph_free(g);
+    return r;
+}
+
+/* lin[o][i] = conv[i][col + o] for o < rows: a Linear weight holding a
+ * column block of a Conv1D weight [in, cols]. */
+static void conv_to_linear(float *lin, const tg_tensor *conv, int col, int rows)
+{
+    int in = conv->shape[0], cols = conv->shape[1];
+    for (int o = 0; o < rows; o++)
+        for (int i = 0; i < in; i++)
+            lin[o * in + i] = tg_f32(conv)[i * cols + col + o];
+}
+
+static void assert_close(const float *a, const float *b, size_t n, double tol, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(a[i] - b[i]) <= tol * fmax(1.0, fabs(b[i])), "%s: element %zu: %g vs %g",
+                      what, i, a[i], b[i]);
+}
+
+static tg_tensor *P2(tg_params *p, const char *name, int d0, int d1)
+{
+    return tg_params_add(p, name, d1 ? 2 : 1, (int[]){d0, d1}, 1);
+}
+
+/* GPT-2 self-attention: c_attn [in, 3 dim] Conv1D read as column ranges,
+ * causal, c_proj Conv1D; equals the separate-Linear block, outputs and
+ * gradients (the fused weight's gradient is the separate ones'). */
+START_TEST(block_fused_qkv_matches_separate)
+{
+    int B = 2, T = 70, in = 12, dim = 12, nh = 3;
+    tg_params *ps = tg_params_new();
+    tg_tensor *x = P3(ps, "x", B, T, in, 0);
+    tg_tensor *ca = P2(ps, "c_attn.weight", in, 3 * dim), *cab = P2(ps, "c_attn.bias", 3 * dim, 0);
+    tg_tensor *cp = P2(ps, "c_proj.weight", dim, in), *cpb = P2(ps, "c_proj.bias", in, 0);
+    tg_tensor *sw[4], *sb[4];
+    const char *nm[4] = {"q", "k", "v", "o"};
+    for (int i = 0; i < 4; i++) {
+        char n[32];
+        snprintf(n, sizeof n, "%s.weight", nm[i]);
+        sw[i] = P2(ps, n, i < 3 ? dim : in, i < 3 ? in : dim);
+        snprintf(n, sizeof n, "%s.bias", nm[i]);
+        sb[i] = P2(ps, n, i < 3 ? dim : in, 0);
+    }
+    ck_assert_int_eq(tg_params_alloc(ps), TG_OK);
+    fill_normal(tg_params_values(ps), tg_params_numel(ps), 31);
+    for (int i = 0; i < 3; i++) {
+        conv_to_linear(tg_f32(sw[i]), ca, i * dim, dim);
+        memcpy(tg_f32(sb[i]), tg_f32(cab) + i * dim, dim * sizeof(float));
+    }
+    conv_to_linear(tg_f32(sw[3]), cp, 0, in);
+    memcpy(tg_f32(sb[3]), tg_f32(cpb), in * sizeof(float));
+    at_config c = {.heads = nh, .causal = 1};
+    at_weights fused = {.qkv = {ca, cab, 1}, .out = {cp, cpb, 1}};
+    at_weights sep = {.q = {sw[0], sb[0], 0}, .k = {sw[1], sb[1], 0}, .v = {sw[2], sb[2], 0},
+                      .out = {sw[3], sb[3], 0}};
+    size_t nf, ns;
+    float *f = run_block(ps, &fused, &c, x, NULL, NULL, (tg_tensor *[]){ca, cab}, 2, &nf);
+    float *s = run_block(ps, &sep, &c, x, NULL, NULL, sw, 4, &ns);
+    size_t nout = (size_t)B * T * in;
+    assert_close(f, s, nout, 1e-5, "output");
+    /* the separate gradients, laid out as the fused weight's */
+    float *dca = malloc(ca->numel * sizeof *dca);
+    for (int i = 0; i < 3; i++)
+        for (int o = 0; o < dim; o++)
+            for (int k = 0; k < in; k++)
+                dca[k * 3 * dim + i * dim + o] = s[nout + (size_t)i * dim * in + o * in + k];
+    assert_close(f + nout, dca, ca->numel, 1e-4, "c_attn.weight gradient");
+    free(dca), free(f), free(s);
+    tg_params_free(ps);
+}
+END_TEST
+
+/* Cross-attention: q_attn on the decoder states, c_attn [in, 2 dim] on the
+ * encoder output of another length with key padding; equals q + k + v. */
+START_TEST(block_cross_attention_matches_separate)
+{
+    int B = 2, Tq = 9, Tk = 75, in = 8, dim = 8, nh = 2;
+    tg_params *ps = tg_params_new();
+    tg_tensor *x = P3(ps, "x", B, Tq, in, 0), *mem = P3(ps, "encoder", B, Tk, in, 0);
+    tg_tensor *qa = P2(ps, "q_attn.weight", in, dim), *qab = P2(ps, "q_attn.bias", dim, 0);
+    tg_tensor *ca = P2(ps, "c_attn.weight", in, 2 * dim), *cab = P2(ps, "c_attn.bias", 2 * dim, 0);
+    tg_tensor *wk = P2(ps, "k.weight", dim, in), *bk = P2(ps, "k.bias", dim, 0);
+    tg_tensor *wv = P2(ps, "v.weight", dim, in), *bv = P2(ps, "v.bias", dim, 0);
+    ck_assert_int_eq(tg_params_alloc(ps), TG_OK);
+    fill_normal(tg_params_values(ps), tg_params_numel(ps), 37);
+    conv_to_linear(tg_f32(wk), ca, 0, dim);
+    conv_to_linear(tg_f32(wv), ca, dim, dim);
+    memcpy(tg_f32(bk), tg_f32(cab), dim * sizeof(float));
+    memcpy(tg_f32(bv), tg_f32(cab) + dim, dim * sizeof(float));
+    int32_t *mask = malloc((size_t)B * Tk * sizeof *mask);
+    for (int i = 0; i < B * Tk; i++)
+        mask[i] = i % Tk < Tk - 20 * (i / Tk);
+    at_config c = {.heads = nh};
+    at_weights fused = {.q = {qa, qab, 1}, .kv = {ca, cab, 1}};
+    at_weights sep = {.q = {qa, qab, 1}, .k = {wk, bk, 0}, .v = {wv, bv, 0}};
+    size_t nf, ns;
+    float *f = run_block(ps, &fused, &c, x, mem, mask, (tg_tensor *[]){qa}, 1, &nf);
+    float *s = run_block(ps, &sep, &c, x, mem, mask, (tg_tensor *[]){qa}, 1, &ns);
+    ck_assert_uint_eq(nf, ns);
+    assert_close(f, s, nf, 1e-4, "output and q_attn gradient");
+    /* padding matters: without the mask the output differs */
+    size_t nn;
+    float *u = run_block(ps, &fused, &c, x, mem, NULL, NULL, 0, &nn);
+    int differs = 0;
+    for (size_t i = (size_t)Tq * dim; i < nn; i++) /* sequence 1 has padding */
+        differs |= fabs(u[i] - f[i]) > 1e-3;
+    ck_assert(differs);
+    free(u), free(f), free(s), free(mask);
+    tg_params_free(ps);
+}
+END_TEST
+
+START_TEST(block_rejects_bad_combinations)
+{
+    tg_params *ps = tg_params_new();
+    tg_tensor *x = P3(ps, "x", 1, 3, 6, 0), *w = P2(ps, "w", 6, 6), *w3 = P2(ps, "c_attn", 6, 10);
+    ck_assert_int_eq(tg_params_alloc(ps), TG_OK);
+    at_config c = {.heads = 2};
+    struct {
+        at_weights w;
+        tg_tensor *mem;
+        const char *msg;
+    } cases[] = {
+        {{.q = {w, NULL, 0}, .k = {w, NULL, 0}}, NULL, "tg_linear: input 1 is NULL"},
+        {{.qkv = {w3, NULL, 1}, .q = {w, NULL, 0}}, NULL, "give qkv (self-attention only)"},
+        {{.qkv = {w3, NULL, 1}}, x, "give qkv (self-attention only)"},
+        {{.qkv = {w3, NULL, 1}}, NULL, "'c_attn' width 10 is not 3 x dim"},
+        {{.k = {w, NULL, 0}, .v = {w, NULL, 0}}, NULL, "give qkv"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tg_graph *g = tg_graph_new();
+        ck_assert_ptr_null(at_attention(g, &cases[i].w, &c, x, cases[i].mem, NULL));
+        ck_assert_msg(tg_graph_error(g) && strstr(tg_graph_error(g), cases[i].msg), "case %zu: %s",
+                      i, tg_graph_error(g));
+        tg_graph_free(g);
+    }
+    tg_params_free(ps);
+}
+END_TEST
+
 int main(void)
 {
     tg_set_threads(2);
@@ -364,5 +537,11 @@ int main(void)
     tcase_add_test(tc, kv_cache_step_matches_full_pass);
     tcase_add_test(tc, shape_errors_name_the_problem);
     suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("block");
+    tcase_set_timeout(tb, 300);
+    tcase_add_test(tb, block_fused_qkv_matches_separate);
+    tcase_add_test(tb, block_cross_attention_matches_separate);
+    tcase_add_test(tb, block_rejects_bad_combinations);
+    suite_add_tcase(s, tb);
     return tu_run(s);
 }
