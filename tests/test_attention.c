@@ -165,6 +165,23 @@ START_TEST(matches_composition)
 }
 END_TEST
 
+/* Each (batch, head) task runs on one thread in a fixed order: outputs and
+ * gradients are bit-identical on 1 and 2 threads. */
+START_TEST(same_bits_on_any_thread_count)
+{
+    problem pr = make_problem(2, 130, 300, 4, 8, 1, 1, 5);
+    size_t n1, n2;
+    tg_set_threads(1);
+    float *a = run(&pr, 1, &n1);
+    tg_set_threads(2);
+    float *b = run(&pr, 1, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(!memcmp(a, b, n1 * sizeof *a), "1 and 2 threads differ");
+    free(a), free(b);
+    free_problem(&pr);
+}
+END_TEST
+
 /* A query that sees no key (a fully padded sequence, or causal with more
  * queries than keys) has output 0 and contributes no gradient. */
 START_TEST(rows_without_keys_are_zero)
@@ -533,6 +550,7 @@ int main(void)
     TCase *tc = tcase_create("op");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, matches_composition);
+    tcase_add_test(tc, same_bits_on_any_thread_count);
     tcase_add_test(tc, rows_without_keys_are_zero);
     tcase_add_test(tc, dropout_keep_decisions);
     tcase_add_test(tc, kv_cache_step_matches_full_pass);
