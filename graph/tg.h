@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define TG_MAX_DIMS 4
-#define TG_MAX_SRC 4
+#define TG_MAX_SRC 5
 #define TG_NAME_LEN 96
 
 /* Status codes returned by library functions. 0 is success. */
@@ -106,7 +106,7 @@ struct tg_tensor {
     int nsrc;
     tg_tensor *src[TG_MAX_SRC];
     float fp[4];  /* op parameters (eps, scale, p, ...) */
-    int ip[4];    /* op parameters (flags, dim, ...) */
+    int ip[8];    /* op parameters (flags, dim, ...) */
     void *aux;    /* op-owned saved state, allocated at plan time */
     size_t aux_bytes;
     int flags;
@@ -155,6 +155,10 @@ void tg_graph_free(tg_graph *g);
 tg_tensor *tg_input(tg_graph *g, tg_dtype dt, int ndim, const int *shape, const char *name);
 /* First error recorded while building (NULL if none). */
 const char *tg_graph_error(const tg_graph *g);
+/* Records g's first build error (printf-style; later ones are dropped) and
+ * returns NULL, as the op constructors do on a shape mismatch: for
+ * builders composing ops (models/) that find a problem of their own. */
+tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tg_graph_nodes(const tg_graph *g);
 tg_tensor *tg_graph_node(const tg_graph *g, int i);
 

@@ -32,12 +32,33 @@ struct tg_arena {
 };
 #define TG_NO_OFF ((size_t)-1)
 
+/* Dropout's keep decision, shared by every op that drops elements
+ * (tg_dropout, tg_attention) so one stream definition serves all: a node's
+ * key mixes (graph seed, node id, forward pass), and element i of the
+ * stream is splitmix64 at position i (one multiply-xorshift finaliser),
+ * compared as an integer with p * 2^64. Backward recomputes the decision
+ * from the key the forward pass saved, so no mask is stored, and it does
+ * not depend on the thread count. */
+static inline uint64_t tg_drop_key(const tg_tensor *out)
+{
+    const tg_graph *g = out->graph;
+    return g->seed * 0x100000001b3ULL ^ ((uint64_t)out->id << 40) ^ g->step;
+}
+static inline uint64_t tg_drop_threshold(float p)
+{
+    return (uint64_t)((double)p * 18446744073709551616.0);
+}
+static inline int tg_dropped(uint64_t key, uint64_t i, uint64_t threshold)
+{
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (z ^ (z >> 31)) < threshold;
+}
+
 /* Points node data and gradients into the arena if it moved since the
  * graph last ran. */
 void tg_graph_bind(tg_graph *g);
-
-/* Records the graph's first build error (printf-style) and returns NULL. */
-tg_tensor *tg_fail(tg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Finds the graph of the first non-NULL tensor; NULL if all are NULL. */
 tg_graph *tg_graph_of(int n, tg_tensor *const *ts);

@@ -2,11 +2,10 @@
  * checkpoints and the graph builder. */
 #include "roberta.h"
 
+#include "attention.h"
 #include "safetensors.h"
 
 #include <errno.h>
-#include <float.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -224,24 +223,15 @@ int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
 
 /* ---- the graph ----------------------------------------------------------- */
 
-/* Self-attention of one layer. x: [B, T, H]; mask: additive [B, 1, 1, T].
- * Heads: [B, T, H] -> [B, nh, T, hd]. */
+/* Self-attention of one layer with its output projection (the shared
+ * block, models/attention.h). x: [B, T, H]; mask: int32 [B, T]. */
 static tg_tensor *self_attention(tg_graph *g, const rb_layer *L, tg_tensor *x, tg_tensor *mask,
                                  const rb_config *c)
 {
-    if (!x) /* an earlier constructor failed (sticky error): keep returning NULL */
-        return NULL;
-    int B = x->shape[0], T = x->shape[1], H = c->hidden_size, nh = c->num_attention_heads;
-    int heads[4] = {B, T, nh, H / nh}, swap[4] = {0, 2, 1, 3}, merged[3] = {B, T, H};
-#define SPLIT(t) tg_permute(g, tg_reshape(g, (t), 4, heads), 4, swap)
-    tg_tensor *q = SPLIT(tg_linear(g, x, L->q_w, L->q_b));
-    tg_tensor *k = SPLIT(tg_linear(g, x, L->k_w, L->k_b));
-    tg_tensor *v = SPLIT(tg_linear(g, x, L->v_w, L->v_b));
-#undef SPLIT
-    tg_tensor *scores = tg_scale(g, tg_matmul(g, q, k, 0, 1), 1.0f / sqrtf((float)(H / nh)));
-    tg_tensor *probs = tg_dropout(g, tg_softmax(g, scores, mask), c->attention_probs_dropout_prob);
-    tg_tensor *ctx = tg_permute(g, tg_matmul(g, probs, v, 0, 0), 4, swap); /* [B, T, nh, hd] */
-    return tg_reshape(g, ctx, 3, merged);
+    at_weights w = {.q = {L->q_w, L->q_b, 0}, .k = {L->k_w, L->k_b, 0},
+                    .v = {L->v_w, L->v_b, 0}, .out = {L->ao_w, L->ao_b, 0}};
+    at_config ac = {.heads = c->num_attention_heads, .dropout = c->attention_probs_dropout_prob};
+    return at_attention(g, &w, &ac, x, NULL, mask);
 }
 
 /* One post-LN encoder layer. */
@@ -249,7 +239,7 @@ static tg_tensor *encoder_layer(tg_graph *g, const rb_layer *L, tg_tensor *x, tg
                                 const rb_config *c)
 {
     float drop = c->hidden_dropout_prob, eps = c->layer_norm_eps;
-    tg_tensor *a = tg_linear(g, self_attention(g, L, x, mask, c), L->ao_w, L->ao_b);
+    tg_tensor *a = self_attention(g, L, x, mask, c);
     x = tg_layer_norm(g, tg_add(g, tg_dropout(g, a, drop), x), L->ln1_w, L->ln1_b, eps);
     tg_tensor *h = tg_gelu(g, tg_linear(g, x, L->i_w, L->i_b));
     h = tg_dropout(g, tg_linear(g, h, L->o_w, L->o_b), drop);
@@ -296,7 +286,7 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
         return TG_ERR_NOMEM;
     if (arena)
         tg_graph_share_arena(g, arena);
-    int bt[2] = {batch, seq_len}, mshape[4] = {batch, 1, 1, seq_len};
+    int bt[2] = {batch, seq_len};
     out->g = g;
     out->batch = batch;
     out->seq_len = seq_len;
@@ -304,7 +294,7 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
     out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
     out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
     out->type_ids = tg_input(g, TG_I32, 2, bt, "token_type_ids");
-    out->mask = tg_input(g, TG_F32, 4, mshape, "attention_mask");
+    out->mask = tg_input(g, TG_I32, 2, bt, "attention_mask");
     tg_tensor *x = embeddings(g, m, out);
     for (int i = 0; i < c->num_hidden_layers; i++)
         x = encoder_layer(g, &m->layers[i], x, out->mask, c);
@@ -339,7 +329,7 @@ void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mas
     int B = gr->batch, T = gr->seq_len, P = gr->pad_token_id;
     memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
     int32_t *pos = tg_i32(gr->pos_ids), *typ = tg_i32(gr->type_ids);
-    float *mask = tg_f32(gr->mask);
+    int32_t *mask = tg_i32(gr->mask);
     for (int b = 0; b < B; b++) {
         int count = 0;
         for (int t = 0; t < T; t++) {
@@ -348,7 +338,7 @@ void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mas
             count += counted;
             pos[i] = counted ? P + count : P;
             typ[i] = 0;
-            mask[i] = !attention_mask || attention_mask[i] ? 0.0f : -FLT_MAX;
+            mask[i] = !attention_mask || attention_mask[i] ? 1 : 0;
         }
     }
     if (gr->labels) {

@@ -69,7 +69,7 @@ typedef struct {
     tg_graph *g;
     int batch, seq_len;
     int pad_token_id; /* config.pad_token_id: padding_idx of the position ids */
-    tg_tensor *ids, *pos_ids, *type_ids, *mask, *labels; /* inputs */
+    tg_tensor *ids, *pos_ids, *type_ids, *mask, *labels; /* inputs; mask int32 [B, T] */
     tg_tensor *hidden;                                   /* [B, T, H] */
     tg_tensor *logits;                                   /* [B, T, V] or NULL */
     tg_tensor *loss;                                     /* [1] or NULL */
@@ -95,9 +95,11 @@ void rb_graph_free(rb_graph *gr);
  *   [UNK]), an [UNK] residue takes position P and padding tokens advance
  *   the count.
  * - attention_mask [B, T]: nonzero = a token, 0 = padding, removed from
- *   attention as a key (additive float32 lowest, as transformers). It comes
- *   from the batching (the tokenizer's [PAD]), not from P; NULL = all ones,
- *   transformers' default.
+ *   attention as a key (tg_attention's key mask: the same probabilities as
+ *   transformers' additive float32 lowest, except that a sequence of
+ *   padding only gets output 0 where transformers averages all keys). It
+ *   comes from the batching (the tokenizer's [PAD]), not from P; NULL = all
+ *   ones, transformers' default.
  * - token types 0; labels (NULL: all -100) when the graph has a loss. */
 void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
                   const int32_t *labels);

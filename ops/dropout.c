@@ -1,6 +1,7 @@
 /* dropout: inverted dropout. Each element's keep decision is a hash of
- * (graph seed, node, forward pass, element), so backward recomputes the
- * mask instead of storing it, and results do not depend on thread count. */
+ * (graph seed, node, forward pass, element) (tg_dropped in tg_internal.h,
+ * shared with tg_attention), so backward recomputes the mask instead of
+ * storing it, and results do not depend on thread count. */
 #include "tg_internal.h"
 
 tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p)
@@ -20,30 +21,17 @@ tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p)
 
 static int active(const tg_tensor *out) { return out->graph->training && out->fp[0] > 0; }
 
-/* Element i of the stream `key`: splitmix64 at position i (one multiply-
- * xorshift finaliser), compared as an integer with p * 2^64. */
-static inline int dropped(uint64_t key, uint64_t i, uint64_t threshold)
-{
-    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (z ^ (z >> 31)) < threshold;
-}
-
-static uint64_t threshold_of(float p) { return (uint64_t)((double)p * 18446744073709551616.0); }
-
 static int dropout_forward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]);
     float *y = tg_f32(out), p = out->fp[0], s = 1.0f / (1.0f - p);
-    const tg_graph *g = out->graph;
-    uint64_t key = g->seed * 0x100000001b3ULL ^ ((uint64_t)out->id << 40) ^ g->step;
+    uint64_t key = tg_drop_key(out);
     *(uint64_t *)out->aux = key;
     int on = active(out);
-    uint64_t thr = threshold_of(p);
+    uint64_t thr = tg_drop_threshold(p);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < out->numel; i++)
-        y[i] = !on ? x[i] : dropped(key, i, thr) ? 0.0f : x[i] * s;
+        y[i] = !on ? x[i] : tg_dropped(key, i, thr) ? 0.0f : x[i] * s;
     return TG_OK;
 }
 
@@ -53,12 +41,12 @@ static void dropout_backward(tg_tensor *out)
     const float *dy = out->grad;
     uint64_t key = *(uint64_t *)out->aux;
     int on = active(out);
-    uint64_t thr = threshold_of(p);
+    uint64_t thr = tg_drop_threshold(p);
     if (!dx)
         return;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < out->numel; i++)
-        dx[i] += !on ? dy[i] : dropped(key, i, thr) ? 0.0f : dy[i] * s;
+        dx[i] += !on ? dy[i] : tg_dropped(key, i, thr) ? 0.0f : dy[i] * s;
 }
 
 const tg_opdef tg_op_dropout = {"tg_dropout", dropout_forward, dropout_backward, 0, 0};

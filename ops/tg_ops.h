@@ -34,6 +34,7 @@ enum {
     TG_OP_SUM,
     TG_OP_MEAN,
     TG_OP_LINEAR,
+    TG_OP_ATTENTION,
     TG_OP_COUNT
 };
 
@@ -109,5 +110,41 @@ tg_tensor *tg_mean(tg_graph *g, tg_tensor *x);
 /* Fused linear layer: x @ w^T + b with torch's [out, in] weight layout.
  * x: [..., K], w: [N, K], b: [N] or NULL. Out: [..., N]. */
 tg_tensor *tg_linear(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b);
+
+/* Options of tg_attention. Zero means the default for every field but
+ * heads, so callers write &(tg_attn_args){.heads = nh, .causal = 1}. */
+typedef struct {
+    int heads;         /* number of heads (>= 1); head size hd = dim / heads */
+    int dim;           /* width read from each of q, k, v and written to out;
+                          0: q's last dim minus q_col */
+    int q_col, k_col, v_col; /* first column of q, k, v in their last dim, so a
+                          fused [.., 3*dim] projection (GPT-2's c_attn) feeds
+                          q, k and v without a copy */
+    float scale;       /* score scale; 0: 1/sqrt(hd) */
+    int causal;        /* query i sees only keys j <= i + pos */
+    float dropout;     /* dropout on the attention probabilities, in [0, 1);
+                          active in training mode only, as tg_dropout */
+    tg_tensor *pos;    /* causal only: int32 [1], read at each forward, the key
+                          index of query 0 (a KV-cached step: the cache
+                          length before it); NULL: Tk - Tq */
+} tg_attn_args;
+
+/* Fused multi-head scaled dot-product attention (flash-style).
+ * q: [B, Tq, Wq], k: [B, Tk, Wk], v: [B, Tk, Wv] float32 (linear outputs);
+ * head h of q is columns q_col + h*hd .. q_col + (h+1)*hd, read with
+ * strides (no permute copies), likewise k and v. key_mask: int32 [B, Tk]
+ * (nonzero = attend, 0 = padding) or NULL. Out: [B, Tq, dim], head h in
+ * columns h*hd..(h+1)*hd:
+ *   out[b, i, h] = sum_j P[b, h, i, j] v[b, j, h],
+ *   P = softmax_j(scale * q[b, i, h] . k[b, j, h]) over the visible keys j
+ *   (key_mask[b, j] != 0 and, when causal, j <= i + pos), then dropout.
+ * A query that sees no key gets output 0 and gradient 0 (never NaN).
+ * Backward keeps q, k, v, the mask and the output plus one log-sum-exp
+ * per (b, h, i); the [B, heads, Tq, Tk] probabilities are never stored.
+ * q, k, v may be the same tensor (a fused projection) when their column
+ * ranges are equal or disjoint. With pos, tg_forward fails unless
+ * 0 <= pos <= Tk - Tq, and keys past pos + Tq - 1 are never read. */
+tg_tensor *tg_attention(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tensor *v,
+                        tg_tensor *key_mask, const tg_attn_args *a);
 
 #endif

@@ -30,10 +30,12 @@ typedef struct {
 } gc_case;
 
 /* int inputs registered by builders, filled with random values in [lo, hi);
- * `ignore` > 0 replaces about 1 in `ignore` with -100. */
+ * `ignore` > 0 replaces about 1 in `ignore` with -100; `fixed` non-NULL:
+ * filled with those values instead. */
 static struct {
     tg_tensor *t;
     int lo, hi, ignore;
+    const int32_t *fixed;
 } ints[4];
 static int nints;
 /* Elements [skip_lo, skip_hi) of parameter skip_t get no gradient by
@@ -53,7 +55,16 @@ static tg_tensor *int_input(tg_graph *g, int nd, const int *s, int lo, int hi, i
 {
     tg_tensor *t = tg_input(g, TG_I32, nd, s, "ints");
     ints[nints].t = t, ints[nints].lo = lo, ints[nints].hi = hi, ints[nints].ignore = ignore;
+    ints[nints].fixed = NULL;
     nints++;
+    return t;
+}
+
+/* An int input filled with `vals` (static storage, numel of s). */
+static tg_tensor *int_fixed(tg_graph *g, int nd, const int *s, const int32_t *vals)
+{
+    tg_tensor *t = int_input(g, nd, s, 0, 1, 0);
+    ints[nints - 1].fixed = vals;
     return t;
 }
 
@@ -185,6 +196,100 @@ static tg_tensor *b_linear(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_linear(g, tg_linear(g, x, w, bias), w2, NULL); /* with and without bias */
 }
 
+/* Attention: q [b, tq, nh*hd], k and v [b, tk, nh*hd] as parameters, 1-4
+ * heads of size 1-3 (several head counts over the seeds). */
+static tg_tensor *attn_qkv(tg_graph *g, tg_params *p, tg_rng *r, int b, int tq, int tk,
+                           tg_tensor *mask, tg_attn_args a)
+{
+    int w = a.heads * rnd(r, 1, 4);
+    tg_tensor *q = param(p, "q", 3, b, tq, w, 0), *k = param(p, "k", 3, b, tk, w, 0);
+    return tg_attention(g, q, k, param(p, "v", 3, b, tk, w, 0), mask, &a);
+}
+
+static tg_tensor *b_attn_self(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int t = rnd(r, 2, 6);
+    return attn_qkv(g, p, r, rnd(r, 1, 3), t, t, NULL, (tg_attn_args){.heads = rnd(r, 1, 5)});
+}
+
+static tg_tensor *b_attn_causal(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int t = rnd(r, 2, 6);
+    return attn_qkv(g, p, r, rnd(r, 1, 3), t, t, NULL,
+                    (tg_attn_args){.heads = rnd(r, 1, 5), .causal = 1});
+}
+
+static tg_tensor *b_attn_cross(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int tq = rnd(r, 2, 5), tk = tq + rnd(r, 1, 4); /* Tq != Tk, scale given */
+    if (rnd(r, 0, 2))
+        tq = tk + 1;
+    return attn_qkv(g, p, r, rnd(r, 1, 3), tq, tk, NULL,
+                    (tg_attn_args){.heads = rnd(r, 1, 4), .scale = 0.7f});
+}
+
+static tg_tensor *b_attn_causal_cross(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int tq = rnd(r, 1, 4), tk = tq + rnd(r, 1, 4); /* query i sees keys <= i + tk - tq */
+    return attn_qkv(g, p, r, rnd(r, 1, 3), tq, tk, NULL,
+                    (tg_attn_args){.heads = rnd(r, 1, 4), .causal = 1});
+}
+
+/* Key padding on 3 sequences of 4 keys: all kept, trailing padding, and all
+ * padding (its queries see nothing: output 0, q gradient exactly 0). */
+static tg_tensor *b_attn_padding(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    static const int32_t m[12] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    int tq = rnd(r, 2, 5), nh = rnd(r, 1, 4);
+    tg_tensor *mask = int_fixed(g, 2, (int[]){3, 4}, m);
+    tg_tensor *out = attn_qkv(g, p, r, 3, tq, 4, mask, (tg_attn_args){.heads = nh});
+    skip_t = tg_params_find(p, "q"); /* sequence 2 */
+    skip_lo = 2 * skip_t->numel / 3, skip_hi = skip_t->numel;
+    return out;
+}
+
+/* Causal with padding and more queries than keys: query 0 sees no key
+ * (causal rule), and in sequence 1 queries 0-1 see only padding. */
+static tg_tensor *b_attn_causal_padding(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    static const int32_t m[8] = {1, 0, 1, 1, 0, 0, 1, 1};
+    return attn_qkv(g, p, r, 2, 5, 4, int_fixed(g, 2, (int[]){2, 4}, m),
+                    (tg_attn_args){.heads = rnd(r, 1, 4), .causal = 1});
+}
+
+static tg_tensor *b_attn_dropout(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    tg_graph_set_training(g, 1); /* the harness fixes the rng state per forward */
+    int t = rnd(r, 3, 6);
+    return attn_qkv(g, p, r, 2, t, t, NULL,
+                    (tg_attn_args){.heads = rnd(r, 1, 4), .causal = rnd(r, 0, 2), .dropout = 0.3f});
+}
+
+/* q, k and v as column ranges of one tensor (GPT-2's fused c_attn), after
+ * one leading column. */
+static tg_tensor *b_attn_fused(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int nh = rnd(r, 1, 4), dim = nh * rnd(r, 1, 4), t = rnd(r, 2, 5);
+    tg_tensor *x = param(p, "qkv", 3, rnd(r, 1, 3), t, 1 + 3 * dim, 0);
+    tg_attn_args a = {.heads = nh, .dim = dim, .q_col = 1, .k_col = 1 + dim,
+                      .v_col = 1 + 2 * dim, .causal = 1};
+    return tg_attention(g, x, x, x, NULL, &a);
+}
+
+/* A KV-cached step: 1-2 queries at position pos of a 6-key cache; cache
+ * rows past pos + Tq - 1 are never read (gradient exactly 0). */
+static tg_tensor *b_attn_pos(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    static int32_t pos[1];
+    int tq = rnd(r, 1, 3), nh = rnd(r, 1, 3), w = nh * rnd(r, 1, 4);
+    pos[0] = rnd(r, 0, 6 - tq);
+    tg_tensor *q = param(p, "q", 3, 1, tq, w, 0), *k = param(p, "k", 3, 1, 6, w, 0);
+    tg_attn_args a = {.heads = nh, .causal = 1, .pos = int_fixed(g, 1, (int[]){1}, pos)};
+    tg_tensor *out = tg_attention(g, q, k, param(p, "v", 3, 1, 6, w, 0), NULL, &a);
+    skip_t = k, skip_lo = (size_t)(pos[0] + tq) * w, skip_hi = k->numel;
+    return out;
+}
+
 static const gc_case cases[] = {
     {TG_OP_MATMUL, "batched, shared and transposed products", 2e-3, b_matmul},
     {TG_OP_ADD, "same shape and bias broadcast", 2e-3, b_add},
@@ -205,6 +310,15 @@ static const gc_case cases[] = {
     {TG_OP_SUM, "", 2e-3, b_sum},
     {TG_OP_MEAN, "", 2e-3, b_mean},
     {TG_OP_LINEAR, "fused, two chained layers, with and without bias", 1e-2, b_linear},
+    {TG_OP_ATTENTION, "self-attention, 1-4 heads", 5e-3, b_attn_self},
+    {TG_OP_ATTENTION, "causal self-attention", 5e-3, b_attn_causal},
+    {TG_OP_ATTENTION, "cross-length (Tq != Tk), scale given", 5e-3, b_attn_cross},
+    {TG_OP_ATTENTION, "causal, Tq < Tk", 5e-3, b_attn_causal_cross},
+    {TG_OP_ATTENTION, "key padding, a fully padded sequence", 5e-3, b_attn_padding},
+    {TG_OP_ATTENTION, "causal + padding, rows that see no key", 5e-3, b_attn_causal_padding},
+    {TG_OP_ATTENTION, "dropout p = 0.3, fixed rng state", 5e-3, b_attn_dropout},
+    {TG_OP_ATTENTION, "q, k, v as column ranges of one tensor", 5e-3, b_attn_fused},
+    {TG_OP_ATTENTION, "KV-cached step (pos input)", 5e-3, b_attn_pos},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -242,7 +356,8 @@ static double check_case(const gc_case *c, uint64_t seed, char *where, size_t wl
     ck_assert_msg(tg_graph_plan(g, out, 0) == TG_OK, "plan: %s", tg_last_error());
     for (int k = 0; k < nints; k++)
         for (size_t i = 0; i < ints[k].t->numel; i++)
-            tg_i32(ints[k].t)[i] = ints[k].ignore && rnd(&r, 0, ints[k].ignore) == 0
+            tg_i32(ints[k].t)[i] = ints[k].fixed ? ints[k].fixed[i]
+                                   : ints[k].ignore && rnd(&r, 0, ints[k].ignore) == 0
                                        ? -100
                                        : rnd(&r, ints[k].lo, ints[k].hi);
     float *R = malloc(out->numel * sizeof *R);
