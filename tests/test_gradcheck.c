@@ -105,6 +105,11 @@ static tg_tensor *b_gelu(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_gelu(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
 }
 
+static tg_tensor *b_gelu_new(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_gelu_new(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+}
+
 static tg_tensor *b_tanh(tg_graph *g, tg_params *p, tg_rng *r)
 {
     return tg_tanh(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
@@ -205,6 +210,7 @@ static const gc_case cases[] = {
     {TG_OP_SUM, "", 2e-3, b_sum},
     {TG_OP_MEAN, "", 2e-3, b_mean},
     {TG_OP_LINEAR, "fused, two chained layers, with and without bias", 1e-2, b_linear},
+    {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
