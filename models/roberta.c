@@ -2,7 +2,7 @@
  * checkpoints and the graph builder. */
 #include "roberta.h"
 
-#include "safetensors.h"
+#include "weights.h"
 
 #include <errno.h>
 #include <float.h>
@@ -122,55 +122,22 @@ void rb_model_init(rb_model *m, uint64_t seed)
     memset(tg_f32(m->pos) + (size_t)pad * H, 0, H * sizeof(float));
 }
 
-int rb_model_load(rb_model *m, const char *path, void (*note)(const char *msg))
+/* The tied copies transformers may save with the MLM head. */
+static const char *skipped_why(const char *name)
 {
-    st_file *f;
-    int rc = st_open(path, &f);
-    if (rc)
-        return rc;
-    for (int i = 0; i < tg_params_count(m->params) && !rc; i++) {
-        tg_tensor *t = tg_params_at(m->params, i);
-        rc = st_check_shape(f, t->name, t->ndim, t->shape);
-        char shape[64];
-        if (rc == TG_ERR_ARG)
-            rc = tg_error(TG_ERR_FORMAT, "%s: tensor '%s' is missing (config expects shape %s)",
-                          path, t->name, tg_shape_str(t, shape, sizeof shape));
-        if (!rc)
-            rc = st_read_f32(f, t->name, tg_f32(t), t->numel);
-    }
-    for (int i = 0; i < st_count(f) && !rc && note; i++) {
-        const char *name = st_at(f, i)->name;
-        if (tg_params_find(m->params, name))
-            continue;
-        char msg[512];
-        if (!strcmp(name, "lm_head.decoder.weight") || !strcmp(name, "lm_head.decoder.bias"))
-            snprintf(msg, sizeof msg, "%s: '%s' skipped: tied to %s", path, name,
-                     name[16] == 'w' ? "roberta.embeddings.word_embeddings.weight" : "lm_head.bias");
-        else
-            snprintf(msg, sizeof msg, "%s: extra tensor '%s' ignored", path, name);
-        note(msg);
-    }
-    st_close(f);
-    return rc;
+    if (!strcmp(name, "lm_head.decoder.weight"))
+        return "tied to roberta.embeddings.word_embeddings.weight";
+    if (!strcmp(name, "lm_head.decoder.bias"))
+        return "tied to lm_head.bias";
+    return NULL;
 }
 
-int rb_model_save(const rb_model *m, const char *dir)
+int rb_model_load(rb_model *m, const char *path, void (*note)(const char *msg))
 {
-    int n = tg_params_count(m->params);
-    st_tensor *ts = tg_calloc(n, sizeof *ts, "tensor list");
-    if (!ts)
-        return TG_ERR_NOMEM;
-    for (int i = 0; i < n; i++) {
-        tg_tensor *t = tg_params_at(m->params, i);
-        ts[i] = (st_tensor){t->name, ST_F32, t->ndim, t->shape, t->data};
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    static const char *const meta[] = {"format", "pt"};
-    int rc = st_write(path, ts, n, meta, 1);
-    tg_free(ts);
-    return rc;
+    return wt_load(m->params, path, skipped_why, note);
 }
+
+int rb_model_save(const rb_model *m, const char *dir) { return wt_save(m->params, dir); }
 
 int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir)
 {
