@@ -20,13 +20,15 @@ static void note(const char *msg)
         fprintf(stderr, "%s: %s\n", prog, msg);
 }
 
-int train_command(const char *name, const tr_task *task, int argc, char **argv)
+int train_command(const char *name, const char *intro, const tr_task *task, int argc, char **argv)
 {
     prog = name;
     static train_args a; /* large (paths, notes): not on the stack */
     train_args_defaults(&a);
     int rc = train_args_parse(&a, argc, argv);
     if (rc == TA_HELP) {
+        if (intro)
+            fputs(intro, stdout);
         train_args_help(stdout);
         return 0;
     }
@@ -65,4 +67,4 @@ int train_command(const char *name, const tr_task *task, int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-int cmd_train(int argc, char **argv) { return train_command("ablm train", &mlm_task, argc, argv); }
+int cmd_train(int argc, char **argv) { return train_command("ablm train", NULL, &mlm_task, argc, argv); }

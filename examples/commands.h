@@ -29,8 +29,9 @@ int cmd_logits(int argc, char **argv);
 
 /* The body of `ablm train` and `ablm train-clm`: parses the training flags
  * (train_args.c), checks the required ones, and runs trainer.h's loop over
- * `task`; messages are prefixed with name ("ablm train"). Returns the exit
- * status. */
-int train_command(const char *name, const tr_task *task, int argc, char **argv);
+ * `task`; messages are prefixed with name ("ablm train"); --help prints
+ * intro (if non-NULL) before the flags. Returns the exit status. */
+int train_command(const char *name, const char *intro, const tr_task *task, int argc,
+                  char **argv);
 
 #endif

@@ -44,6 +44,7 @@ START_TEST(shipped_configs_have_the_stated_sizes)
         ck_assert_msg(count_params(m) == v[i].n, "%s: %lld parameters", v[i].file,
                       (long long)count_params(m));
         ck_assert_int_eq(g2_config_param_count(&m->cfg), v[i].n);
+        printf("%s: %lld parameters\n", v[i].file, (long long)count_params(m));
         g2_model_free(m);
     }
     /* the reference's LightGPT */
