@@ -196,7 +196,7 @@ static tg_params *clm_params(void *ctx) { return ((clm_ctx *)ctx)->model->params
 static int clm_is_norm(void *ctx, const char *name)
 {
     (void)ctx;
-    return strstr(name, ".ln_") != NULL;
+    return g2_param_is_norm(name);
 }
 
 static int clm_save(void *ctx, const char *dir)

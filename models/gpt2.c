@@ -14,11 +14,6 @@
 
 /* ---- parameters ---------------------------------------------------------- */
 
-static tg_tensor *decl(tg_params *p, const char *name, int rows, int cols)
-{
-    int shape[2] = {rows, cols};
-    return tg_params_add(p, name, cols ? 2 : 1, shape, 1);
-}
 
 int g2_model_new(const g2_config *cfg, g2_model **out)
 {
@@ -38,14 +33,14 @@ int g2_model_new(const g2_config *cfg, g2_model **out)
     }
     tg_params *p = m->params;
     int H = cfg->n_embd, F = g2_config_inner(cfg);
-    m->wte = decl(p, "transformer.wte.weight", cfg->vocab_size, H);
-    m->wpe = decl(p, "transformer.wpe.weight", cfg->n_positions, H);
+    m->wte = wt_decl(p, "transformer.wte.weight", cfg->vocab_size, H);
+    m->wpe = wt_decl(p, "transformer.wpe.weight", cfg->n_positions, H);
     for (int i = 0; i < cfg->n_layer; i++) {
         g2_layer *L = &m->layers[i];
         char n[TG_NAME_LEN];
 #define LAYER(field, suffix, rows, cols)                                           \
     snprintf(n, sizeof n, "transformer.h.%d.%s", i, suffix);                       \
-    L->field = decl(p, n, rows, cols)
+    L->field = wt_decl(p, n, rows, cols)
         LAYER(ln1_w, "ln_1.weight", H, 0);
         LAYER(ln1_b, "ln_1.bias", H, 0);
         LAYER(attn_w, "attn.c_attn.weight", H, 3 * H);
@@ -60,8 +55,8 @@ int g2_model_new(const g2_config *cfg, g2_model **out)
         LAYER(mproj_b, "mlp.c_proj.bias", H, 0);
 #undef LAYER
     }
-    m->lnf_w = decl(p, "transformer.ln_f.weight", H, 0);
-    m->lnf_b = decl(p, "transformer.ln_f.bias", H, 0);
+    m->lnf_w = wt_decl(p, "transformer.ln_f.weight", H, 0);
+    m->lnf_b = wt_decl(p, "transformer.ln_f.bias", H, 0);
     rc = tg_params_alloc(p);
     if (rc) {
         g2_model_free(m);
@@ -80,31 +75,22 @@ void g2_model_free(g2_model *m)
     tg_free(m);
 }
 
-static int ends_with(const char *s, const char *suffix)
+
+
+int g2_param_is_norm(const char *name) { return strstr(name, ".ln_") != NULL; }
+
+/* initializer_range, and for the residual projections (c_proj) divided
+ * by sqrt(2 n_layer). */
+static double g2_sd(const char *name, void *ctx)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
+    const g2_config *c = ctx;
+    double sd = c->initializer_range;
+    return wt_ends_with(name, "c_proj.weight") ? sd / sqrt(2.0 * c->n_layer) : sd;
 }
 
 void g2_model_init(g2_model *m, uint64_t seed)
 {
-    tg_rng r;
-    tg_rng_seed(&r, seed);
-    double sd = m->cfg.initializer_range, sd_proj = sd / sqrt(2.0 * m->cfg.n_layer);
-    for (int i = 0; i < tg_params_count(m->params); i++) {
-        tg_tensor *t = tg_params_at(m->params, i);
-        float *x = tg_f32(t);
-        int is_ln = strstr(t->name, ".ln_") != NULL;
-        double s = ends_with(t->name, "c_proj.weight") ? sd_proj : sd;
-        for (size_t j = 0; j < t->numel; j++) {
-            if (ends_with(t->name, "bias"))
-                x[j] = 0.0f;
-            else if (is_ln)
-                x[j] = 1.0f;
-            else
-                x[j] = (float)(s * tg_rng_normal(&r));
-        }
-    }
+    wt_init(m->params, seed, g2_param_is_norm, g2_sd, &m->cfg);
 }
 
 /* The tensors transformers may save that are not parameters here: the tied
@@ -113,7 +99,7 @@ static const char *skipped_why(const char *name)
 {
     if (!strcmp(name, "lm_head.weight"))
         return "tied to transformer.wte.weight";
-    if (ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"))
+    if (wt_ends_with(name, ".attn.bias") || wt_ends_with(name, ".attn.masked_bias"))
         return "a causal-mask buffer, not a weight";
     return NULL;
 }

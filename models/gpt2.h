@@ -96,6 +96,9 @@ void g2_model_free(g2_model *m);
  * normal(0, initializer_range / sqrt(2 * n_layer)). */
 void g2_model_init(g2_model *m, uint64_t seed);
 
+/* 1 when parameter `name` is a LayerNorm's (ln_1, ln_2, ln_f). */
+int g2_param_is_norm(const char *name);
+
 /* Loads weights with Hugging Face names (F32, F16, BF16). lm_head.weight
  * (the tied copy) and the old causal-mask buffers attn.bias /
  * attn.masked_bias are skipped, other extra tensors ignored; each is

@@ -4,6 +4,40 @@
 #include "safetensors.h"
 
 #include <stdio.h>
+#include <string.h>
+
+tg_tensor *wt_decl(tg_params *p, const char *name, int rows, int cols)
+{
+    int shape[2] = {rows, cols};
+    return tg_params_add(p, name, cols ? 2 : 1, shape, 1);
+}
+
+int wt_ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && !strcmp(name + n - k, suffix);
+}
+
+void wt_init(tg_params *p, uint64_t seed, int (*is_norm)(const char *name),
+             double (*sd)(const char *name, void *ctx), void *ctx)
+{
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    for (int i = 0; i < tg_params_count(p); i++) {
+        tg_tensor *t = tg_params_at(p, i);
+        float *x = tg_f32(t);
+        int bias = wt_ends_with(t->name, "bias"), norm = is_norm(t->name);
+        double s = bias || norm ? 0 : sd(t->name, ctx);
+        for (size_t j = 0; j < t->numel; j++) {
+            if (bias)
+                x[j] = 0.0f;
+            else if (norm)
+                x[j] = 1.0f;
+            else
+                x[j] = (float)(s * tg_rng_normal(&r));
+        }
+    }
+}
 
 int wt_load(tg_params *p, const char *path, const char *(*skipped)(const char *name),
             void (*note)(const char *msg))
