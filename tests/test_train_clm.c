@@ -199,6 +199,33 @@ START_TEST(resume_is_exact)
 }
 END_TEST
 
+/* A RoBERTa config is not a decoder: the error names the file and key;
+ * nothing is trained. Runs without the shared data. */
+START_TEST(rejects_a_roberta_config)
+{
+    char *dir = tu_tmpdir(), train[600], out[600], cfg[4200], o[700], e[700];
+    snprintf(train, sizeof train, "%s/train.txt", dir);
+    FILE *f = fopen(train, "w");
+    fputs("DIQMTQSPSSLSASVGDRVTITC\nEIVLTQSPGTLSLSPGERATLSC\n", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(cfg, sizeof cfg, "%s/configs/heavy_tiny.json", tu_source_dir());
+    snprintf(o, sizeof o, "%s/stdout", dir);
+    snprintf(e, sizeof e, "%s/stderr", dir);
+    char *argv[] = {"train-clm", "--config_name", cfg, "--train_file", train, "--output_dir", out,
+                    "--max_steps", "2", NULL};
+    ck_assert_int_eq(tu_run_cmd(cmd_train_clm, 9, argv, o, e), 1);
+    char *err = tu_read_file(e);
+    ck_assert_msg(strstr(err, "heavy_tiny.json") && strstr(err, "model_type") &&
+                      strstr(err, "only \"gpt2\""),
+                  "%s", err);
+    free(err);
+    snprintf(o, sizeof o, "%s/model.safetensors", out);
+    ck_assert_int_ne(access(o, F_OK), 0);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     tg_set_threads(2);
@@ -207,6 +234,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, learns_on_real_light_chains);
     tcase_add_test(tc, resume_is_exact);
+    tcase_add_test(tc, rejects_a_roberta_config);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
     free(tmp);
