@@ -130,6 +130,13 @@ START_TEST(learns_on_real_light_chains)
            "next-token accuracy %.3f, perplexity %.3f\n",
            loss, unigram_xent, acc, json_number(path, "perplexity"));
     ck_assert_double_lt(loss, unigram_xent - 0.2);
+    /* --block_size is max_seq_length: chains grouped into 40-token blocks */
+    snprintf(path, sizeof path, "%s.stderr", out);
+    char *err = tu_read_file(path);
+    ck_assert_msg(strstr(err, "grouped into") && strstr(err, "blocks of 40 tokens"), "%s", err);
+    free(err);
+    snprintf(path, sizeof path, "%s/training_args.json", out);
+    ck_assert_double_eq(json_number(path, "max_seq_length"), 40);
     /* a Hugging Face GPT2LMHeadModel directory that loads back */
     const char *files[] = {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
                            "train_results.json", "trainer_state.json", "loss_curve.svg"};
