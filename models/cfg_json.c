@@ -114,6 +114,20 @@ int cfg_read(const char *path, cJSON **root, char **file)
     return rc;
 }
 
+int cfg_load(const char *path, int (*parse)(const cJSON *root, const char *file, void *out),
+             void *out)
+{
+    cJSON *root;
+    char *file;
+    int rc = cfg_read(path, &root, &file);
+    if (rc == TG_OK) {
+        rc = parse(root, file, out);
+        cJSON_Delete(root);
+    }
+    tg_free(file);
+    return rc;
+}
+
 void cfg_py_float(double v, char *buf, size_t n)
 {
     if (v == floor(v) && fabs(v) < 1e16) {

@@ -41,6 +41,11 @@ char *cfg_path(const char *path);
  * TG_ERR_IO if unreadable. On error both are NULL. */
 int cfg_read(const char *path, cJSON **root, char **file);
 
+/* Reads the config at path as cfg_read does and calls parse(root, file,
+ * out), which fills *out only when it succeeds. Returns a status. */
+int cfg_load(const char *path, int (*parse)(const cJSON *root, const char *file, void *out),
+             void *out);
+
 /* Python repr() of a float: shortest round-trip digits, ".0" on integral
  * values, exponent form below 1e-4 or from 1e16 on ("1e-05"). */
 void cfg_py_float(double v, char *buf, size_t n);

@@ -165,22 +165,19 @@ static int parse_config(const cJSON *root, const char *where, rb_config *c)
     return rb_config_validate(c, where);
 }
 
-int rb_config_load(const char *path, rb_config *c)
+/* RobertaConfig() defaults, then the file's keys; *out is
+ * written only on success. */
+static int parse_into(const cJSON *root, const char *file, void *out)
 {
-    cJSON *root;
-    char *file;
-    int rc = cfg_read(path, &root, &file);
-    if (rc == TG_OK) {
-        rb_config tmp;
-        rb_config_default(&tmp);
-        rc = parse_config(root, file, &tmp);
-        if (rc == TG_OK)
-            *c = tmp;
-        cJSON_Delete(root);
-    }
-    tg_free(file);
+    rb_config tmp;
+    rb_config_default(&tmp);
+    int rc = parse_config(root, file, &tmp);
+    if (rc == TG_OK)
+        *(rb_config *)out = tmp;
     return rc;
 }
+
+int rb_config_load(const char *path, rb_config *c) { return cfg_load(path, parse_into, c); }
 
 /* ---- writing ------------------------------------------------------------ */
 

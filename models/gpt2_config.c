@@ -145,22 +145,19 @@ static int parse_config(const cJSON *root, const char *where, g2_config *c)
     return g2_config_validate(c, where);
 }
 
-int g2_config_load(const char *path, g2_config *c)
+/* GPT2Config() defaults, then the file's keys; *out is
+ * written only on success. */
+static int parse_into(const cJSON *root, const char *file, void *out)
 {
-    cJSON *root;
-    char *file;
-    int rc = cfg_read(path, &root, &file);
-    if (rc == TG_OK) {
-        g2_config tmp;
-        g2_config_default(&tmp);
-        rc = parse_config(root, file, &tmp);
-        if (rc == TG_OK)
-            *c = tmp;
-        cJSON_Delete(root);
-    }
-    tg_free(file);
+    g2_config tmp;
+    g2_config_default(&tmp);
+    int rc = parse_config(root, file, &tmp);
+    if (rc == TG_OK)
+        *(g2_config *)out = tmp;
     return rc;
 }
+
+int g2_config_load(const char *path, g2_config *c) { return cfg_load(path, parse_into, c); }
 
 /* ---- writing ------------------------------------------------------------ */
 
