@@ -103,17 +103,6 @@ static int run_clm(const char *out, const char *train, const char *extra)
     return tu_run_cmd(cmd_train_clm, argc, argv, o, e);
 }
 
-static double json_number(const char *path, const char *key)
-{
-    char *buf = tu_read_file(path), pat[128];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    char *p = strstr(buf, pat);
-    ck_assert_msg(p, "%s has no %s", path, key);
-    double v = atof(p + strlen(pat));
-    free(buf);
-    return v;
-}
-
 START_TEST(learns_on_real_light_chains)
 {
     if (!make_data()) {
@@ -125,10 +114,10 @@ START_TEST(learns_on_real_light_chains)
     ck_assert_int_eq(run_clm(out, unit_path, "--max_steps 200 --do_train --do_eval --save_strategy no"),
                      0);
     snprintf(path, sizeof path, "%s/eval_results.json", out);
-    double loss = json_number(path, "eval_loss"), acc = json_number(path, "eval_accuracy");
+    double loss = tu_json_number(path, "eval_loss"), acc = tu_json_number(path, "eval_accuracy");
     printf("train-clm: held-out eval_loss %.4f nats, unigram cross-entropy %.4f nats, "
            "next-token accuracy %.3f, perplexity %.3f\n",
-           loss, unigram_xent, acc, json_number(path, "perplexity"));
+           loss, unigram_xent, acc, tu_json_number(path, "perplexity"));
     ck_assert_double_lt(loss, unigram_xent - 0.2);
     /* --block_size is max_seq_length: chains grouped into 40-token blocks */
     snprintf(path, sizeof path, "%s.stderr", out);
@@ -136,7 +125,7 @@ START_TEST(learns_on_real_light_chains)
     ck_assert_msg(strstr(err, "grouped into") && strstr(err, "blocks of 40 tokens"), "%s", err);
     free(err);
     snprintf(path, sizeof path, "%s/training_args.json", out);
-    ck_assert_double_eq(json_number(path, "max_seq_length"), 40);
+    ck_assert_double_eq(tu_json_number(path, "max_seq_length"), 40);
     /* a Hugging Face GPT2LMHeadModel directory that loads back */
     const char *files[] = {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
                            "train_results.json", "trainer_state.json", "loss_curve.svg"};
@@ -152,22 +141,6 @@ START_TEST(learns_on_real_light_chains)
     tok_free(tok);
 }
 END_TEST
-
-static int step_losses(const char *dir, double *loss, int max)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    ts_state s;
-    ck_assert_msg(ts_read(&s, path) == TG_OK, "%s", tg_last_error());
-    int n = 0;
-    for (int i = 0; i < s.nlog && n < max; i++) {
-        const ts_metric *l = ts_log_get(&s.log[i], "loss");
-        if (l)
-            loss[n++] = l->v;
-    }
-    ts_free(&s);
-    return n;
-}
 
 /* 2N steps in one run == N steps, resume, N steps (dropout on, line by
  * line with padded batches): identical losses, bit-identical model. */
@@ -186,23 +159,14 @@ START_TEST(resume_is_exact)
     snprintf(flags, sizeof flags, "%s --resume_from_checkpoint %s/checkpoint-6", common, a);
     ck_assert_int_eq(run_clm(b, val_path, flags), 0);
     double la[32], lb[32];
-    ck_assert_int_eq(step_losses(a, la, 32), 12);
-    ck_assert_int_eq(step_losses(b, lb, 32), 12);
+    ck_assert_int_eq(tu_step_losses(a, la, 32), 12);
+    ck_assert_int_eq(tu_step_losses(b, lb, 32), 12);
     for (int i = 6; i < 12; i++)
         ck_assert_msg(la[i] == lb[i], "step %d: %.17g vs %.17g", i + 1, la[i], lb[i]);
     char pa[700], pb[700];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b);
-    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-    ck_assert(fa && fb);
-    int same = 1, ca, cb;
-    do {
-        ca = fgetc(fa), cb = fgetc(fb);
-        same &= ca == cb;
-    } while (same && ca != EOF);
-    fclose(fa);
-    fclose(fb);
-    ck_assert_msg(same, "final models differ");
+    ck_assert_msg(tu_same_file(pa, pb), "final models differ");
 }
 END_TEST
 
