@@ -1,5 +1,6 @@
 /* ablm train: masked-language-model training, the counterpart of Hugging
- * Face run_mlm.py + Trainer (flags in train_args.c). */
+ * Face run_mlm.py + Trainer (flags in train_args.c); train_command runs any
+ * training task with those flags (ablm train-clm). */
 #include "commands.h"
 #include "fsutil.h"
 #include "mlm_task.h"
@@ -11,24 +12,28 @@
 #include <unistd.h>
 
 static int quiet; /* --log_level error or critical: no notes */
+static const char *prog = "ablm train";
 
 static void note(const char *msg)
 {
     if (!quiet)
-        fprintf(stderr, "ablm train: %s\n", msg);
+        fprintf(stderr, "%s: %s\n", prog, msg);
 }
 
-int cmd_train(int argc, char **argv)
+int train_command(const char *name, const char *intro, const tr_task *task, int argc, char **argv)
 {
+    prog = name;
     static train_args a; /* large (paths, notes): not on the stack */
     train_args_defaults(&a);
     int rc = train_args_parse(&a, argc, argv);
     if (rc == TA_HELP) {
+        if (intro)
+            fputs(intro, stdout);
         train_args_help(stdout);
         return 0;
     }
     if (rc) {
-        fprintf(stderr, "ablm train: %s\n", tg_last_error());
+        fprintf(stderr, "%s: %s\n", prog, tg_last_error());
         return 2;
     }
     quiet = a.log_level == TA_LOG_ERROR || a.log_level == TA_LOG_CRITICAL;
@@ -43,20 +48,23 @@ int cmd_train(int argc, char **argv)
                               ? "--config_name or --model_name_or_path"
                               : NULL;
     if (missing) {
-        fprintf(stderr, "ablm train: %s is required%s (ablm train --help lists the flags)\n", missing,
+        fprintf(stderr, "%s: %s is required%s (%s --help lists the flags)\n", prog, missing,
                 a.model_type[0] && !a.config_name[0]
                     ? " (--model_type alone would build transformers' default RobertaConfig, "
                       "whose 50,265-token vocabulary does not fit a protein tokenizer)"
-                    : "");
+                    : "",
+                prog);
         return 2;
     }
     tg_set_threads(a.threads);
     trainer t;
-    rc = trainer_open(&t, &a, &mlm_task, note);
+    rc = trainer_open(&t, &a, task, note);
     if (!rc)
         rc = trainer_run(&t);
     if (rc)
-        fprintf(stderr, "ablm train: %s\n", tg_last_error());
+        fprintf(stderr, "%s: %s\n", prog, tg_last_error());
     trainer_close(&t);
     return rc ? 1 : 0;
 }
+
+int cmd_train(int argc, char **argv) { return train_command("ablm train", NULL, &mlm_task, argc, argv); }

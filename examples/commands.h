@@ -4,6 +4,8 @@
 #ifndef ABLM_COMMANDS_H
 #define ABLM_COMMANDS_H
 
+#include "trainer.h"
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
@@ -11,6 +13,9 @@ typedef struct {
 } ablm_command;
 
 int cmd_train(int argc, char **argv);
+/* Causal-LM training of the GPT-2 decoder (run_clm.py; examples/
+ * cmd_train_clm.c, task in clm_task.c). */
+int cmd_train_clm(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_split(int argc, char **argv);
@@ -21,5 +26,12 @@ int cmd_embed(int argc, char **argv);
 int cmd_fill_mask(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+
+/* The body of `ablm train` and `ablm train-clm`: parses the training flags
+ * (train_args.c), checks the required ones, and runs trainer.h's loop over
+ * `task`; messages are prefixed with name ("ablm train"); --help prints
+ * intro (if non-NULL) before the flags. Returns the exit status. */
+int train_command(const char *name, const char *intro, const tr_task *task, int argc,
+                  char **argv);
 
 #endif

@@ -10,10 +10,17 @@
 int mlm_data_load(mlm_data *d, const char *path, const char *what, const tok_tokenizer *tok,
                   int max_len, long max_samples)
 {
+    return mlm_data_load_chain(d, path, what, tok, max_len, max_samples, RD_CHAIN_HEAVY);
+}
+
+int mlm_data_load_chain(mlm_data *d, const char *path, const char *what,
+                        const tok_tokenizer *tok, int max_len, long max_samples, int chain)
+{
     memset(d, 0, sizeof *d);
     d->pad_id = tok_pad_id(tok), d->cls_id = tok_cls_id(tok), d->sep_id = tok_sep_id(tok);
     rd_opts o;
     rd_opts_default(&o);
+    o.chain = (rd_chain)chain;
     o.keep_text = 1; /* run_mlm.py hands each line to the tokenizer as it is */
     char **names, **seqs;
     size_t n;

@@ -36,6 +36,11 @@ typedef struct {
  * ("train_file", ...) prefixes messages. */
 int mlm_data_load(mlm_data *d, const char *path, const char *what, const tok_tokenizer *tok,
                   int max_len, long max_samples);
+/* The same, reading chain `chain` (an rd_chain: RD_CHAIN_HEAVY as
+ * mlm_data_load, RD_CHAIN_LIGHT for the light chains of paired OAS units and
+ * light-chain rows of unpaired ones; plain and FASTA files have no chain). */
+int mlm_data_load_chain(mlm_data *d, const char *path, const char *what,
+                        const tok_tokenizer *tok, int max_len, long max_samples, int chain);
 void mlm_data_free(mlm_data *d);
 
 /* Sequences per group_texts call: datasets.map(batched=True)'s batch. */

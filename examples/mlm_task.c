@@ -1,7 +1,9 @@
 /* The masked-LM training task (mlm_task.h): what `ablm train` trains. */
 #include "mlm_task.h"
 
+#include "lm_datasets.h"
 #include "mlm_run.h"
+#include "reader.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -98,57 +100,6 @@ static int resolve_max_len(trainer *t, mlm_ctx *c)
     return TG_OK;
 }
 
-/* run_mlm.py's datasets: line by line (each sequence cut to max_len) or,
- * without --line_by_line, group_texts blocks of max_len. The held-out
- * share of a train file without --validation_file is taken from its lines
- * before grouping, and max_*_samples after, as run_mlm.py does. */
-static int load_data(trainer *t, mlm_ctx *c)
-{
-    const train_args *a = c->a;
-    int rc = TG_OK, cut = a->line_by_line ? c->max_len : 0;
-    if (a->train_file[0])
-        rc = mlm_data_load(&c->train, a->train_file, "train_file", c->tok, cut, -1);
-    if (!rc && a->validation_file[0]) {
-        rc = mlm_data_load(&c->eval, a->validation_file, "validation_file", c->tok, cut, -1);
-        c->has_eval = !rc;
-    }
-    if (!rc && !c->has_eval && (a->do_eval || a->eval_strategy != TA_NO) && c->train.n > 1) {
-        /* the first validation_split_percentage% of train is held out
-         * (datasets' "train[:P%]": rounded to the nearest, ties to even) */
-        long k = (long)nearbyint((double)c->train.n * a->validation_split_percentage / 100.0);
-        if (k < 1)
-            k = 1;
-        rc = mlm_data_split(&c->train, k, &c->eval);
-        c->has_eval = !rc;
-        if (!rc)
-            tr_notef(t, "no --validation_file: holding out the first %d%% of train_file (%ld sequences)",
-                     a->validation_split_percentage, k);
-    }
-    if (!rc && !a->line_by_line && c->train.n)
-        rc = mlm_data_group(&c->train, c->max_len, MLM_GROUP_ROWS, "train_file");
-    if (!rc && !a->line_by_line && c->has_eval)
-        rc = mlm_data_group(&c->eval, c->max_len, MLM_GROUP_ROWS, "validation_file");
-    if (rc)
-        return rc;
-    mlm_data_head(&c->train, a->max_train_samples);
-    mlm_data_head(&c->eval, a->max_eval_samples);
-    const mlm_data *ds[2] = {&c->train, &c->eval};
-    for (int i = 0; i < 2; i++) {
-        const mlm_data *d = ds[i];
-        if (!d->n)
-            continue;
-        if (a->line_by_line)
-            tr_notef(t, "%s: %ld sequences, %ld tokens, %ld truncated to %d tokens, %ld blank lines dropped (%s)",
-                     i ? "validation_file" : "train_file", d->n, d->tokens, d->truncated, c->max_len,
-                     d->blank, d->unknown_summary);
-        else
-            tr_notef(t, "%s: %ld sequences grouped into %ld blocks of %d tokens (group_texts; %ld tokens of "
-                     "the groups' remainders dropped; --line_by_line for one sequence per example) (%s)",
-                     i ? "validation_file" : "train_file", d->lines, d->n, c->max_len, d->dropped,
-                     d->unknown_summary);
-    }
-    return TG_OK;
-}
 
 /* ---- the task's functions (tr_task) ---------------------------------------- */
 
@@ -176,7 +127,8 @@ static int mlm_open(trainer *t, const char *checkpoint, tr_data *d)
     if (!rc)
         rc = resolve_max_len(t, c);
     if (!rc)
-        rc = load_data(t, c);
+        rc = lm_datasets_load(t, c->tok, c->max_len, RD_CHAIN_HEAVY, &c->train, &c->eval,
+                              &c->has_eval);
     if (rc)
         return rc;
     c->mask = mlm_mask_for(c->tok, a->mlm_probability); /* random ids: len(tokenizer) */

@@ -45,6 +45,9 @@ static const flag flags[] = {
      "Data", "percent of the training data held out for evaluation when no --validation_file"},
     {"max_seq_length", K_INT, F(max_seq_length), "0", 0, 1 << 20, 0, "Data",
      "cut sequences to this many tokens (0: the model's maximum)"},
+    {"block_size", K_INT, F(max_seq_length), "0", 0, 1 << 20, 0, "Data",
+     "run_clm.py's name of max_seq_length (ablm train-clm: tokens per block; 0: min(n_positions, "
+     "1024))"},
     {"line_by_line", K_BOOL, F(line_by_line), "false", 0, 0, 0, "Data",
      "one sequence per line ([CLS] seq [SEP], cut to max_seq_length; blank lines dropped); "
      "false: run_mlm.py's group_texts, every sequence's tokens concatenated and cut into "

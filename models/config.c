@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
+#include "cfg_json.h"
+
 #include "safetensors.h"
 #include "tg.h"
 
@@ -36,20 +38,7 @@ void rb_config_default(rb_config *c)
     strcpy(c->model_type, "roberta");
 }
 
-#define BAD(key, ...) bad_key(where, key, __VA_ARGS__)
-
-static int bad_key(const char *where, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad_key(const char *where, const char *key, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tg_error(TG_ERR_FORMAT, "%s: key \"%s\": %s", where, key, msg);
-}
+#define BAD(key, ...) cfg_bad_key(where, key, __VA_ARGS__)
 
 int rb_config_validate(const rb_config *c, const char *where)
 {
@@ -103,62 +92,6 @@ int rb_config_validate(const rb_config *c, const char *where)
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int get_int(const cJSON *root, const char *where, const char *key, int *out,
-                   int allow_null)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v)
-        return TG_OK;
-    if (allow_null && cJSON_IsNull(v)) {
-        *out = -1;
-        return TG_OK;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-        fabs(v->valuedouble) > 2147483647.0)
-        return BAD(key, "expected an integer%s", allow_null ? " or null" : "");
-    *out = (int)v->valuedouble;
-    return TG_OK;
-}
-
-static int get_num(const cJSON *root, const char *where, const char *key, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v)
-        return TG_OK;
-    if (!cJSON_IsNumber(v))
-        return BAD(key, "expected a number");
-    *out = v->valuedouble;
-    return TG_OK;
-}
-
-static int get_str(const cJSON *root, const char *where, const char *key, char *out,
-                   size_t cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v)
-        return TG_OK;
-    if (!cJSON_IsString(v))
-        return BAD(key, "expected a string");
-    if (strlen(v->valuestring) >= cap)
-        return BAD(key, "value too long");
-    strcpy(out, v->valuestring);
-    return TG_OK;
-}
-
-/* A boolean key that must not be `bad` (value we do not implement). */
-static int check_bool(const cJSON *root, const char *where, const char *key, int bad,
-                      const char *why)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v))
-        return TG_OK;
-    if (!cJSON_IsBool(v))
-        return BAD(key, "expected true or false");
-    if (cJSON_IsTrue(v) == bad)
-        return BAD(key, "%s is not supported (%s)", bad ? "true" : "false", why);
-    return TG_OK;
-}
-
 /* Keys rb_config reads, checks, or writes itself. */
 static const char *const KNOWN_KEYS[] = {
     "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -168,25 +101,6 @@ static const char *const KNOWN_KEYS[] = {
     "position_embedding_type", "is_decoder", "add_cross_attention", "tie_word_embeddings",
     "classifier_dropout", "torch_dtype", "transformers_version", "use_cache"};
 
-/* Lists root's keys that are not KNOWN_KEYS in c->ignored ("..." when full). */
-static void note_ignored(const cJSON *root, rb_config *c)
-{
-    size_t len = 0, cap = sizeof c->ignored;
-    c->ignored[0] = 0;
-    for (const cJSON *e = root->child; e; e = e->next) {
-        size_t k = 0, nk = sizeof KNOWN_KEYS / sizeof KNOWN_KEYS[0];
-        while (k < nk && strcmp(e->string, KNOWN_KEYS[k]) != 0)
-            k++;
-        if (k < nk)
-            continue;
-        size_t need = strlen(e->string) + (len ? 2 : 0);
-        if (len + need + 6 >= cap) {
-            snprintf(c->ignored + len, cap - len, "%s...", len ? ", " : "");
-            return;
-        }
-        len += (size_t)snprintf(c->ignored + len, cap - len, "%s%s", len ? ", " : "", e->string);
-    }
-}
 
 static int parse_config(const cJSON *root, const char *where, rb_config *c)
 {
@@ -208,7 +122,7 @@ static int parse_config(const cJSON *root, const char *where, rb_config *c)
                 {"bos_token_id", &c->bos_token_id, 1},
                 {"eos_token_id", &c->eos_token_id, 1}};
     for (size_t i = 0; rc == TG_OK && i < sizeof ints / sizeof ints[0]; i++)
-        rc = get_int(root, where, ints[i].key, ints[i].p, ints[i].allow_null);
+        rc = cfg_get_int(root, where, ints[i].key, ints[i].p, ints[i].allow_null);
     struct {
         const char *key;
         double *p;
@@ -217,11 +131,11 @@ static int parse_config(const cJSON *root, const char *where, rb_config *c)
                 {"initializer_range", &c->initializer_range},
                 {"layer_norm_eps", &c->layer_norm_eps}};
     for (size_t i = 0; rc == TG_OK && i < sizeof nums / sizeof nums[0]; i++)
-        rc = get_num(root, where, nums[i].key, nums[i].p);
+        rc = cfg_get_num(root, where, nums[i].key, nums[i].p);
     if (rc == TG_OK)
-        rc = get_str(root, where, "hidden_act", c->hidden_act, sizeof c->hidden_act);
+        rc = cfg_get_str(root, where, "hidden_act", c->hidden_act, sizeof c->hidden_act);
     if (rc == TG_OK)
-        rc = get_str(root, where, "model_type", c->model_type, sizeof c->model_type);
+        rc = cfg_get_str(root, where, "model_type", c->model_type, sizeof c->model_type);
     if (rc != TG_OK)
         return rc;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -241,82 +155,31 @@ static int parse_config(const cJSON *root, const char *where, rb_config *c)
     if (pe && !cJSON_IsNull(pe) &&
         (!cJSON_IsString(pe) || strcmp(pe->valuestring, "absolute") != 0))
         return BAD("position_embedding_type", "only \"absolute\" is supported");
-    if ((rc = check_bool(root, where, "is_decoder", 1, "ablm builds encoders only")) ||
-        (rc = check_bool(root, where, "add_cross_attention", 1, "no cross-attention")) ||
-        (rc = check_bool(root, where, "tie_word_embeddings", 0,
+    if ((rc = cfg_check_bool(root, where, "is_decoder", 1, "ablm builds encoders only")) ||
+        (rc = cfg_check_bool(root, where, "add_cross_attention", 1, "no cross-attention")) ||
+        (rc = cfg_check_bool(root, where, "tie_word_embeddings", 0,
                          "the LM decoder is always tied to the word embeddings")))
         return rc;
-    note_ignored(root, c);
+    cfg_note_ignored(root, KNOWN_KEYS, sizeof KNOWN_KEYS / sizeof KNOWN_KEYS[0], c->ignored,
+                     sizeof c->ignored);
     return rb_config_validate(c, where);
 }
 
-/* DIR -> DIR/config.json when path is a directory. Returns a tg_malloc'd
- * string. */
-static char *config_path(const char *path)
+/* RobertaConfig() defaults, then the file's keys; *out is
+ * written only on success. */
+static int parse_into(const cJSON *root, const char *file, void *out)
 {
-    struct stat sb;
-    int dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    size_t n = strlen(path) + 16;
-    char *p = tg_malloc(n, "config path");
-    if (p)
-        snprintf(p, n, dir ? "%s/config.json" : "%s", path);
-    return p;
-}
-
-int rb_config_load(const char *path, rb_config *c)
-{
-    char *file = config_path(path), *text = NULL;
-    if (!file)
-        return TG_ERR_NOMEM;
-    int rc = st_read_text(file, 1 << 20, &text, NULL);
-    if (rc == TG_OK) {
-        const char *end = NULL;
-        cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-        if (!root) {
-            int line = 1;
-            const char *at = cJSON_GetErrorPtr();
-            for (const char *q = text; at && q < at && *q; q++)
-                line += *q == '\n';
-            rc = tg_error(TG_ERR_FORMAT, "%s:%d: malformed JSON", file, line);
-        } else {
-            rb_config tmp;
-            rb_config_default(&tmp);
-            rc = parse_config(root, file, &tmp);
-            if (rc == TG_OK)
-                *c = tmp;
-            cJSON_Delete(root);
-        }
-    }
-    tg_free(text);
-    tg_free(file);
+    rb_config tmp;
+    rb_config_default(&tmp);
+    int rc = parse_config(root, file, &tmp);
+    if (rc == TG_OK)
+        *(rb_config *)out = tmp;
     return rc;
 }
 
+int rb_config_load(const char *path, rb_config *c) { return cfg_load(path, parse_into, c); }
+
 /* ---- writing ------------------------------------------------------------ */
-
-/* Python repr() of a float: shortest round-trip digits, ".0" on integral
- * values, exponent form below 1e-4 or from 1e16 on ("1e-05"). */
-static void py_float(double v, char *buf, size_t n)
-{
-    if (v == floor(v) && fabs(v) < 1e16) {
-        snprintf(buf, n, "%.1f", v);
-        return;
-    }
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, n, "%.*g", p, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-}
-
-
-static void put_id(st_text *o, const char *key, int id)
-{
-    if (id < 0)
-        st_text_printf(o, "  \"%s\": null,\n", key);
-    else
-        st_text_printf(o, "  \"%s\": %d,\n", key, id);
-}
 
 int rb_config_to_json(const rb_config *c, char **out)
 {
@@ -329,19 +192,19 @@ int rb_config_to_json(const rb_config *c, char **out)
             return tg_error(TG_ERR_ARG, "config: key \"architectures\": entry needs escaping");
     st_text o = {0};
     char a[40], b[40], d[40], e[40];
-    py_float(c->attention_probs_dropout_prob, a, sizeof a);
-    py_float(c->hidden_dropout_prob, b, sizeof b);
-    py_float(c->initializer_range, d, sizeof d);
-    py_float(c->layer_norm_eps, e, sizeof e);
+    cfg_py_float(c->attention_probs_dropout_prob, a, sizeof a);
+    cfg_py_float(c->hidden_dropout_prob, b, sizeof b);
+    cfg_py_float(c->initializer_range, d, sizeof d);
+    cfg_py_float(c->layer_norm_eps, e, sizeof e);
     /* Keys in sorted order, as json.dumps(sort_keys=True, indent=2). */
     st_text_printf(&o, "{\n  \"architectures\": [");
     for (int i = 0; i < c->n_architectures; i++)
         st_text_printf(&o, "%s\n    \"%s\"", i ? "," : "", c->architectures[i]);
     st_text_printf(&o, "%s],\n", c->n_architectures ? "\n  " : "");
     st_text_printf(&o, "  \"attention_probs_dropout_prob\": %s,\n", a);
-    put_id(&o, "bos_token_id", c->bos_token_id);
+    cfg_put_id(&o, "bos_token_id", c->bos_token_id);
     st_text_printf(&o, "  \"classifier_dropout\": null,\n");
-    put_id(&o, "eos_token_id", c->eos_token_id);
+    cfg_put_id(&o, "eos_token_id", c->eos_token_id);
     st_text_printf(&o, "  \"hidden_act\": \"%s\",\n", c->hidden_act);
     st_text_printf(&o, "  \"hidden_dropout_prob\": %s,\n", b);
     st_text_printf(&o, "  \"hidden_size\": %d,\n", c->hidden_size);
@@ -352,7 +215,7 @@ int rb_config_to_json(const rb_config *c, char **out)
     st_text_printf(&o, "  \"model_type\": \"%s\",\n", c->model_type);
     st_text_printf(&o, "  \"num_attention_heads\": %d,\n", c->num_attention_heads);
     st_text_printf(&o, "  \"num_hidden_layers\": %d,\n", c->num_hidden_layers);
-    put_id(&o, "pad_token_id", c->pad_token_id);
+    cfg_put_id(&o, "pad_token_id", c->pad_token_id);
     st_text_printf(&o, "  \"position_embedding_type\": \"absolute\",\n");
     st_text_printf(&o, "  \"torch_dtype\": \"float32\",\n");
     st_text_printf(&o, "  \"transformers_version\": \"%s\",\n", RB_TRANSFORMERS_VERSION);
@@ -373,7 +236,7 @@ int rb_config_save(const rb_config *c, const char *path)
     int rc = rb_config_to_json(c, &json);
     if (rc != TG_OK)
         return rc;
-    file = config_path(path);
+    file = cfg_path(path);
     rc = file ? st_atomic_write_buf(file, json, strlen(json)) : TG_ERR_NOMEM;
     tg_free(file);
     tg_free(json);

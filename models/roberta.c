@@ -4,6 +4,7 @@
 
 #include "attention.h"
 #include "safetensors.h"
+#include "weights.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,11 +14,6 @@
 
 /* ---- parameters ---------------------------------------------------------- */
 
-static tg_tensor *decl(tg_params *p, const char *name, int rows, int cols)
-{
-    int shape[2] = {rows, cols};
-    return tg_params_add(p, name, cols ? 2 : 1, shape, 1);
-}
 
 int rb_model_new(const rb_config *cfg, rb_model **out)
 {
@@ -37,17 +33,17 @@ int rb_model_new(const rb_config *cfg, rb_model **out)
     }
     tg_params *p = m->params;
     int H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
-    m->word = decl(p, "roberta.embeddings.word_embeddings.weight", V, H);
-    m->pos = decl(p, "roberta.embeddings.position_embeddings.weight", cfg->max_position_embeddings, H);
-    m->type = decl(p, "roberta.embeddings.token_type_embeddings.weight", cfg->type_vocab_size, H);
-    m->emb_ln_w = decl(p, "roberta.embeddings.LayerNorm.weight", H, 0);
-    m->emb_ln_b = decl(p, "roberta.embeddings.LayerNorm.bias", H, 0);
+    m->word = wt_decl(p, "roberta.embeddings.word_embeddings.weight", V, H);
+    m->pos = wt_decl(p, "roberta.embeddings.position_embeddings.weight", cfg->max_position_embeddings, H);
+    m->type = wt_decl(p, "roberta.embeddings.token_type_embeddings.weight", cfg->type_vocab_size, H);
+    m->emb_ln_w = wt_decl(p, "roberta.embeddings.LayerNorm.weight", H, 0);
+    m->emb_ln_b = wt_decl(p, "roberta.embeddings.LayerNorm.bias", H, 0);
     for (int i = 0; i < cfg->num_hidden_layers; i++) {
         rb_layer *L = &m->layers[i];
         char n[TG_NAME_LEN];
 #define LAYER(field, suffix, rows, cols)                                           \
     snprintf(n, sizeof n, "roberta.encoder.layer.%d.%s", i, suffix);               \
-    L->field = decl(p, n, rows, cols)
+    L->field = wt_decl(p, n, rows, cols)
         LAYER(q_w, "attention.self.query.weight", H, H);
         LAYER(q_b, "attention.self.query.bias", H, 0);
         LAYER(k_w, "attention.self.key.weight", H, H);
@@ -66,11 +62,11 @@ int rb_model_new(const rb_config *cfg, rb_model **out)
         LAYER(ln2_b, "output.LayerNorm.bias", H, 0);
 #undef LAYER
     }
-    m->lm_w = decl(p, "lm_head.dense.weight", H, H);
-    m->lm_b = decl(p, "lm_head.dense.bias", H, 0);
-    m->lm_ln_w = decl(p, "lm_head.layer_norm.weight", H, 0);
-    m->lm_ln_b = decl(p, "lm_head.layer_norm.bias", H, 0);
-    m->lm_bias = decl(p, "lm_head.bias", V, 0);
+    m->lm_w = wt_decl(p, "lm_head.dense.weight", H, H);
+    m->lm_b = wt_decl(p, "lm_head.dense.bias", H, 0);
+    m->lm_ln_w = wt_decl(p, "lm_head.layer_norm.weight", H, 0);
+    m->lm_ln_b = wt_decl(p, "lm_head.layer_norm.bias", H, 0);
+    m->lm_bias = wt_decl(p, "lm_head.bias", V, 0);
     rc = tg_params_alloc(p);
     if (rc) {
         rb_model_free(m);
@@ -89,32 +85,33 @@ void rb_model_free(rb_model *m)
     tg_free(m);
 }
 
-/* A parameter is a LayerNorm weight, a bias or an embedding/linear weight,
- * told apart by its Hugging Face name. */
-static int ends_with(const char *s, const char *suffix)
+
+/* The tied copies transformers may save with the MLM head. */
+static const char *skipped_why(const char *name)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
+    if (!strcmp(name, "lm_head.decoder.weight"))
+        return "tied to roberta.embeddings.word_embeddings.weight";
+    if (!strcmp(name, "lm_head.decoder.bias"))
+        return "tied to lm_head.bias";
+    return NULL;
+}
+
+/* A LayerNorm weight, told apart by its Hugging Face name. */
+static int rb_is_norm(const char *name)
+{
+    return strstr(name, "LayerNorm") || strstr(name, "layer_norm");
+}
+
+static double rb_sd(const char *name, void *ctx)
+{
+    (void)name;
+    return *(const double *)ctx;
 }
 
 void rb_model_init(rb_model *m, uint64_t seed)
 {
-    tg_rng r;
-    tg_rng_seed(&r, seed);
     double sd = m->cfg.initializer_range;
-    for (int i = 0; i < tg_params_count(m->params); i++) {
-        tg_tensor *t = tg_params_at(m->params, i);
-        float *x = tg_f32(t);
-        int is_ln = strstr(t->name, "LayerNorm") || strstr(t->name, "layer_norm");
-        for (size_t j = 0; j < t->numel; j++) {
-            if (ends_with(t->name, "bias"))
-                x[j] = 0.0f;
-            else if (is_ln)
-                x[j] = 1.0f;
-            else
-                x[j] = (float)(sd * tg_rng_normal(&r));
-        }
-    }
+    wt_init(m->params, seed, rb_is_norm, rb_sd, &sd);
     /* nn.Embedding(padding_idx) rows start at zero */
     int pad = m->cfg.pad_token_id, H = m->cfg.hidden_size;
     memset(tg_f32(m->word) + (size_t)pad * H, 0, H * sizeof(float));
@@ -123,53 +120,10 @@ void rb_model_init(rb_model *m, uint64_t seed)
 
 int rb_model_load(rb_model *m, const char *path, void (*note)(const char *msg))
 {
-    st_file *f;
-    int rc = st_open(path, &f);
-    if (rc)
-        return rc;
-    for (int i = 0; i < tg_params_count(m->params) && !rc; i++) {
-        tg_tensor *t = tg_params_at(m->params, i);
-        rc = st_check_shape(f, t->name, t->ndim, t->shape);
-        char shape[64];
-        if (rc == TG_ERR_ARG)
-            rc = tg_error(TG_ERR_FORMAT, "%s: tensor '%s' is missing (config expects shape %s)",
-                          path, t->name, tg_shape_str(t, shape, sizeof shape));
-        if (!rc)
-            rc = st_read_f32(f, t->name, tg_f32(t), t->numel);
-    }
-    for (int i = 0; i < st_count(f) && !rc && note; i++) {
-        const char *name = st_at(f, i)->name;
-        if (tg_params_find(m->params, name))
-            continue;
-        char msg[512];
-        if (!strcmp(name, "lm_head.decoder.weight") || !strcmp(name, "lm_head.decoder.bias"))
-            snprintf(msg, sizeof msg, "%s: '%s' skipped: tied to %s", path, name,
-                     name[16] == 'w' ? "roberta.embeddings.word_embeddings.weight" : "lm_head.bias");
-        else
-            snprintf(msg, sizeof msg, "%s: extra tensor '%s' ignored", path, name);
-        note(msg);
-    }
-    st_close(f);
-    return rc;
+    return wt_load(m->params, path, skipped_why, note);
 }
 
-int rb_model_save(const rb_model *m, const char *dir)
-{
-    int n = tg_params_count(m->params);
-    st_tensor *ts = tg_calloc(n, sizeof *ts, "tensor list");
-    if (!ts)
-        return TG_ERR_NOMEM;
-    for (int i = 0; i < n; i++) {
-        tg_tensor *t = tg_params_at(m->params, i);
-        ts[i] = (st_tensor){t->name, ST_F32, t->ndim, t->shape, t->data};
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    static const char *const meta[] = {"format", "pt"};
-    int rc = st_write(path, ts, n, meta, 1);
-    tg_free(ts);
-    return rc;
-}
+int rb_model_save(const rb_model *m, const char *dir) { return wt_save(m->params, dir); }
 
 int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir)
 {

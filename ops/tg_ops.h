@@ -35,6 +35,7 @@ enum {
     TG_OP_MEAN,
     TG_OP_LINEAR,
     TG_OP_ATTENTION,
+    TG_OP_GELU_NEW,
     TG_OP_COUNT
 };
 
@@ -78,6 +79,9 @@ tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor 
 /* GELU, exact erf form: x/2 * (1 + erf(x/sqrt 2)). */
 tg_tensor *tg_gelu(tg_graph *g, tg_tensor *x);
 tg_tensor *tg_tanh(tg_graph *g, tg_tensor *x);
+/* GELU, tanh approximation (GPT-2's "gelu_new", torch's gelu(approximate=
+ * "tanh")): x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))). */
+tg_tensor *tg_gelu_new(tg_graph *g, tg_tensor *x);
 /* Softmax over the last dim of x + mask. mask is NULL or broadcastable to x
  * (each dim equal or 1, same rank): padding masks [B,1,1,T], causal [1,1,T,T]
  * with 0 for kept and a large negative number for masked positions. */

@@ -1,4 +1,4 @@
-/* scale, gelu (exact erf form), tanh: elementwise ops of one input. */
+/* scale, gelu (exact erf form), gelu_new (tanh form), tanh: elementwise ops of one input. */
 #include "tg_internal.h"
 
 #include <math.h>
@@ -30,6 +30,7 @@ tg_tensor *tg_scale(tg_graph *g, tg_tensor *x, float s)
 }
 tg_tensor *tg_gelu(tg_graph *g, tg_tensor *x) { return unary(g, TG_OP_GELU, x); }
 tg_tensor *tg_tanh(tg_graph *g, tg_tensor *x) { return unary(g, TG_OP_TANH, x); }
+tg_tensor *tg_gelu_new(tg_graph *g, tg_tensor *x) { return unary(g, TG_OP_GELU_NEW, x); }
 
 static int scale_forward(tg_tensor *out)
 {
@@ -80,6 +81,38 @@ static void gelu_backward(tg_tensor *out)
     }
 }
 
+#define SQRT_2_OVER_PI 0.79788456080286535588
+#define GELU_NEW_C 0.044715
+
+static int gelu_new_forward(tg_tensor *out)
+{
+    const float *x = tg_f32(out->src[0]);
+    float *y = tg_f32(out);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < out->numel; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v)));
+    }
+    return TG_OK;
+}
+
+/* With u = sqrt(2/pi) (x + c x^3), th = tanh(u):
+ * d/dx [x/2 (1 + th)] = (1 + th)/2 + x/2 (1 - th^2) sqrt(2/pi) (1 + 3 c x^2) */
+static void gelu_new_backward(tg_tensor *out)
+{
+    const float *x = tg_f32(out->src[0]), *dy = out->grad;
+    float *dx = out->src[0]->grad;
+    if (!dx)
+        return;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < out->numel; i++) {
+        float v = x[i];
+        float th = tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v));
+        float du = (float)SQRT_2_OVER_PI * (1.0f + 3.0f * (float)GELU_NEW_C * v * v);
+        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du);
+    }
+}
+
 static int tanh_forward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]);
@@ -103,4 +136,6 @@ static void tanh_backward(tg_tensor *out)
 
 const tg_opdef tg_op_scale = {"tg_scale", scale_forward, scale_backward, 0, 0};
 const tg_opdef tg_op_gelu = {"tg_gelu", gelu_forward, gelu_backward, TG_KEEP_SRC(0), 0};
+const tg_opdef tg_op_gelu_new = {"tg_gelu_new", gelu_new_forward, gelu_new_backward,
+                                   TG_KEEP_SRC(0), 0};
 const tg_opdef tg_op_tanh = {"tg_tanh", tanh_forward, tanh_backward, TG_KEEP_OUT, 0};

@@ -116,6 +116,11 @@ static tg_tensor *b_gelu(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_gelu(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
 }
 
+static tg_tensor *b_gelu_new(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_gelu_new(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+}
+
 static tg_tensor *b_tanh(tg_graph *g, tg_params *p, tg_rng *r)
 {
     return tg_tanh(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
@@ -319,6 +324,7 @@ static const gc_case cases[] = {
     {TG_OP_ATTENTION, "dropout p = 0.3, fixed rng state", 5e-3, b_attn_dropout},
     {TG_OP_ATTENTION, "q, k, v as column ranges of one tensor", 5e-3, b_attn_fused},
     {TG_OP_ATTENTION, "KV-cached step (pos input)", 5e-3, b_attn_pos},
+    {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -78,21 +78,6 @@ static int run_train(const char *out, const char *extra)
     return cmd_train(argc, argv);
 }
 
-static double json_number(const char *path, const char *key)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f, "cannot open %s", path);
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    char *p = strstr(buf, pat);
-    ck_assert_msg(p, "%s has no %s", path, key);
-    return atof(p + strlen(pat));
-}
-
 /* The tiny model learns: eval loss well below the residue unigram entropy,
  * which is what a model that ignores context would reach. */
 START_TEST(learns_on_real_heavy_chains)
@@ -105,7 +90,7 @@ START_TEST(learns_on_real_heavy_chains)
     snprintf(out, sizeof out, "%s/learn", tmp);
     ck_assert_int_eq(run_train(out, "--max_steps 300 --do_eval --save_strategy no"), 0);
     snprintf(path, sizeof path, "%s/eval_results.json", out);
-    double loss = json_number(path, "eval_loss"), acc = json_number(path, "eval_accuracy");
+    double loss = tu_json_number(path, "eval_loss"), acc = tu_json_number(path, "eval_accuracy");
     printf("learning: eval_loss %.4f nats, unigram entropy %.4f nats, masked accuracy %.3f\n", loss,
            unigram_entropy, acc);
     ck_assert_double_lt(loss, 0.8 * unigram_entropy);
@@ -119,37 +104,6 @@ START_TEST(learns_on_real_heavy_chains)
     }
 }
 END_TEST
-
-/* Losses of one step each, from trainer_state.json's log_history. */
-static int step_losses(const char *dir, double *loss, int max)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    ts_state s;
-    ck_assert_msg(ts_read(&s, path) == TG_OK, "%s", tg_last_error());
-    int n = 0;
-    for (int i = 0; i < s.nlog && n < max; i++) {
-        const ts_metric *l = ts_log_get(&s.log[i], "loss");
-        if (l)
-            loss[n++] = l->v;
-    }
-    ts_free(&s);
-    return n;
-}
-
-static int same_file(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    ck_assert(fa && fb);
-    int same = 1, ca, cb;
-    do {
-        ca = fgetc(fa), cb = fgetc(fb);
-        same &= ca == cb;
-    } while (same && ca != EOF);
-    fclose(fa);
-    fclose(fb);
-    return same;
-}
 
 /* 2N steps in one run == N steps, resume, N steps: identical per-step
  * losses and a bit-identical final model (with dropout on). */
@@ -170,14 +124,14 @@ START_TEST(resume_is_exact)
     snprintf(flags, sizeof flags, "%s --resume_from_checkpoint %s/checkpoint-12", common, a);
     ck_assert_int_eq(run_train(b, flags), 0);
     double la[64], lb[64];
-    int na = step_losses(a, la, 64), nb = step_losses(b, lb, 64);
+    int na = tu_step_losses(a, la, 64), nb = tu_step_losses(b, lb, 64);
     ck_assert_int_eq(na, 24);
     ck_assert_int_eq(nb, 24); /* 12 restored from the checkpoint + 12 new */
     for (int i = 12; i < 24; i++)
         ck_assert_msg(la[i] == lb[i], "step %d: %.17g vs %.17g", i + 1, la[i], lb[i]);
     snprintf(pa, sizeof pa, "%s/model.safetensors", a);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b);
-    ck_assert_msg(same_file(pa, pb), "final models differ");
+    ck_assert_msg(tu_same_file(pa, pb), "final models differ");
 }
 END_TEST
 
@@ -206,7 +160,7 @@ START_TEST(kill_during_save_then_resume)
     ck_assert_int_eq(run_train(out, "--max_steps 15 --save_steps 5 --resume_from_checkpoint latest"), 0);
     snprintf(path, sizeof path, "%s/checkpoint-15/trainer_state.json", out);
     ck_assert_msg(access(path, F_OK) == 0, "resumed run did not finish");
-    ck_assert_double_eq(json_number(path, "global_step"), 15);
+    ck_assert_double_eq(tu_json_number(path, "global_step"), 15);
 }
 END_TEST
 
@@ -397,11 +351,11 @@ START_TEST(reference_command_line)
     ck_assert_ptr_nonnull(strstr(s.best_model_checkpoint, ev[0] < ev[1] ? "checkpoint-3" : "checkpoint-6"));
     ts_free(&s);
     snprintf(path, sizeof path, "%s/train_results.json", out);
-    ck_assert(isfinite(json_number(path, "train_loss")));
+    ck_assert(isfinite(tu_json_number(path, "train_loss")));
     snprintf(path, sizeof path, "%s/eval_results.json", out);
-    ck_assert(isfinite(json_number(path, "eval_loss")));
+    ck_assert(isfinite(tu_json_number(path, "eval_loss")));
     snprintf(path, sizeof path, "%s/config.json", out);
-    ck_assert_double_eq(json_number(path, "pad_token_id"), 1);
+    ck_assert_double_eq(tu_json_number(path, "pad_token_id"), 1);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(sh(cmd), 0);
     free(dir);
@@ -456,7 +410,7 @@ START_TEST(finished_run_is_not_overwritten)
         ck_assert_msg(sh(cmd) == 0, "--max_steps %s wrote into the finished run", fewer[i]);
     }
     snprintf(path, sizeof path, "%s/out/train_results.json", dir);
-    ck_assert(isfinite(json_number(path, "train_loss")));
+    ck_assert(isfinite(tu_json_number(path, "train_loss")));
     snprintf(cmd, sizeof cmd, "%s --max_steps 6 >/dev/null 2>'%s/stderr.txt'", base, dir);
     ck_assert_int_eq(sh(cmd), 0);
     snprintf(path, sizeof path, "%s/stderr.txt", dir);
@@ -466,7 +420,7 @@ START_TEST(finished_run_is_not_overwritten)
                   "%s", info);
     free(info);
     snprintf(path, sizeof path, "%s/out/trainer_state.json", dir);
-    ck_assert_double_eq(json_number(path, "global_step"), 6);
+    ck_assert_double_eq(tu_json_number(path, "global_step"), 6);
     snprintf(path, sizeof path, "%s/out", dir);
     ck_assert_int_ge(check_json_files(path), 6);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -544,7 +498,7 @@ START_TEST(grouped_by_default)
                     "--max_steps", "1", "--max_seq_length", "64"};
     ck_assert_int_eq(cmd_train(ARGC(argv), argv), 0);
     snprintf(path, sizeof path, "%s/train_results.json", o);
-    ck_assert_double_eq(json_number(path, "train_samples"), tokens / 64);
+    ck_assert_double_eq(tu_json_number(path, "train_samples"), tokens / 64);
     char cmd[1300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(sh(cmd), 0);

@@ -1,5 +1,8 @@
 #include "testutil.h"
 
+#include "tg.h"
+#include "train_state.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +102,45 @@ char *tu_read_file(const char *path)
     s[n] = 0;
     fclose(f);
     return s;
+}
+
+int tu_same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    ck_assert_msg(fa && fb, "cannot open %s or %s", a, b);
+    int same = 1, ca, cb;
+    do {
+        ca = fgetc(fa), cb = fgetc(fb);
+        same &= ca == cb;
+    } while (same && ca != EOF);
+    fclose(fa);
+    fclose(fb);
+    return same;
+}
+
+double tu_json_number(const char *path, const char *key)
+{
+    char *buf = tu_read_file(path), pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    char *p = strstr(buf, pat);
+    ck_assert_msg(p, "%s has no %s", path, key);
+    double v = atof(p + strlen(pat));
+    free(buf);
+    return v;
+}
+
+int tu_step_losses(const char *dir, double *loss, int max)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    ts_state s;
+    ck_assert_msg(ts_read(&s, path) == TG_OK, "%s", tg_last_error());
+    int n = 0;
+    for (int i = 0; i < s.nlog && n < max; i++) {
+        const ts_metric *l = ts_log_get(&s.log[i], "loss");
+        if (l)
+            loss[n++] = l->v;
+    }
+    ts_free(&s);
+    return n;
 }

@@ -22,6 +22,15 @@ char *tu_tmpdir(void);
 /* The whole file at path, NUL-terminated, malloc'ed (the caller frees);
  * fails the test when it cannot be read. */
 char *tu_read_file(const char *path);
+/* 1 when the files at a and b have the same bytes; fails the test when
+ * either cannot be opened. */
+int tu_same_file(const char *a, const char *b);
+/* The number after "KEY": in the JSON file at path (fails the test when
+ * absent). */
+double tu_json_number(const char *path, const char *key);
+/* The per-step training losses of DIR/trainer_state.json's log_history
+ * into loss[0..max); returns how many. */
+int tu_step_losses(const char *dir, double *loss, int max);
 /* Calls fn(argc, argv) (an ablm subcommand) with stdout sent to the file
  * out and stderr to err; argv[argc] must be NULL. Returns fn's status. */
 int tu_run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *out,

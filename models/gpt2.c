@@ -1,0 +1,287 @@
+/* GPT-2 for causal language modelling: parameters, initialisation,
+ * checkpoints and the graph builder. */
+#include "gpt2.h"
+
+#include "weights.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- parameters ---------------------------------------------------------- */
+
+
+int g2_model_new(const g2_config *cfg, g2_model **out)
+{
+    *out = NULL;
+    int rc = g2_config_validate(cfg, NULL);
+    if (rc)
+        return rc;
+    g2_model *m = tg_calloc(1, sizeof *m, "model");
+    if (!m)
+        return TG_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->params = tg_params_new();
+    m->layers = tg_calloc(cfg->n_layer, sizeof *m->layers, "model layers");
+    if (!m->params || !m->layers) {
+        g2_model_free(m);
+        return TG_ERR_NOMEM;
+    }
+    tg_params *p = m->params;
+    int H = cfg->n_embd, F = g2_config_inner(cfg);
+    m->wte = wt_decl(p, "transformer.wte.weight", cfg->vocab_size, H);
+    m->wpe = wt_decl(p, "transformer.wpe.weight", cfg->n_positions, H);
+    for (int i = 0; i < cfg->n_layer; i++) {
+        g2_layer *L = &m->layers[i];
+        char n[TG_NAME_LEN];
+#define LAYER(field, suffix, rows, cols)                                           \
+    snprintf(n, sizeof n, "transformer.h.%d.%s", i, suffix);                       \
+    L->field = wt_decl(p, n, rows, cols)
+        LAYER(ln1_w, "ln_1.weight", H, 0);
+        LAYER(ln1_b, "ln_1.bias", H, 0);
+        LAYER(attn_w, "attn.c_attn.weight", H, 3 * H);
+        LAYER(attn_b, "attn.c_attn.bias", 3 * H, 0);
+        LAYER(aproj_w, "attn.c_proj.weight", H, H);
+        LAYER(aproj_b, "attn.c_proj.bias", H, 0);
+        LAYER(ln2_w, "ln_2.weight", H, 0);
+        LAYER(ln2_b, "ln_2.bias", H, 0);
+        LAYER(fc_w, "mlp.c_fc.weight", H, F);
+        LAYER(fc_b, "mlp.c_fc.bias", F, 0);
+        LAYER(mproj_w, "mlp.c_proj.weight", F, H);
+        LAYER(mproj_b, "mlp.c_proj.bias", H, 0);
+#undef LAYER
+    }
+    m->lnf_w = wt_decl(p, "transformer.ln_f.weight", H, 0);
+    m->lnf_b = wt_decl(p, "transformer.ln_f.bias", H, 0);
+    rc = tg_params_alloc(p);
+    if (rc) {
+        g2_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return TG_OK;
+}
+
+void g2_model_free(g2_model *m)
+{
+    if (!m)
+        return;
+    tg_params_free(m->params);
+    tg_free(m->layers);
+    tg_free(m);
+}
+
+
+
+int g2_param_is_norm(const char *name) { return strstr(name, ".ln_") != NULL; }
+
+/* initializer_range, and for the residual projections (c_proj) divided
+ * by sqrt(2 n_layer). */
+static double g2_sd(const char *name, void *ctx)
+{
+    const g2_config *c = ctx;
+    double sd = c->initializer_range;
+    return wt_ends_with(name, "c_proj.weight") ? sd / sqrt(2.0 * c->n_layer) : sd;
+}
+
+void g2_model_init(g2_model *m, uint64_t seed)
+{
+    wt_init(m->params, seed, g2_param_is_norm, g2_sd, &m->cfg);
+}
+
+/* The tensors transformers may save that are not parameters here: the tied
+ * head and the causal-mask buffers of old GPT-2 checkpoints. */
+static const char *skipped_why(const char *name)
+{
+    if (!strcmp(name, "lm_head.weight"))
+        return "tied to transformer.wte.weight";
+    if (wt_ends_with(name, ".attn.bias") || wt_ends_with(name, ".attn.masked_bias"))
+        return "a causal-mask buffer, not a weight";
+    return NULL;
+}
+
+int g2_model_load(g2_model *m, const char *path, void (*note)(const char *msg))
+{
+    return wt_load(m->params, path, skipped_why, note);
+}
+
+int g2_model_save(const g2_model *m, const char *dir) { return wt_save(m->params, dir); }
+
+int g2_save_pretrained(const g2_model *m, const tok_tokenizer *tok, const char *dir)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return tg_error(TG_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    int rc = g2_model_save(m, dir);
+    if (!rc)
+        rc = g2_config_save(&m->cfg, dir);
+    if (!rc)
+        rc = tok_save(tok, dir, m->cfg.n_positions);
+    return rc;
+}
+
+int g2_load_pretrained(const char *dir, g2_model **m, tok_tokenizer **tok,
+                       void (*note)(const char *msg))
+{
+    *m = NULL;
+    *tok = NULL;
+    g2_config c;
+    char path[4200];
+    int rc = g2_config_load(dir, &c);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    rc = access(path, F_OK) == 0 ? tok_load(dir, tok) : tok_new(tok);
+    if (!rc)
+        rc = g2_model_new(&c, m);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc)
+        rc = g2_model_load(*m, path, note);
+    if (!rc && note) {
+        char buf[1024];
+        const char *w = g2_config_token_warning(&c, *tok, buf, sizeof buf);
+        if (w)
+            note(w);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if ((w = g2_config_ignored_note(&c, path, buf, sizeof buf)))
+            note(w);
+    }
+    if (!rc && tok_vocab_size(*tok) > c.vocab_size)
+        rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens, config.json vocab_size is %d",
+                      dir, tok_vocab_size(*tok), c.vocab_size);
+    if (rc) {
+        g2_model_free(*m);
+        tok_free(*tok);
+        *m = NULL;
+        *tok = NULL;
+    }
+    return rc;
+}
+
+/* ---- the graph ----------------------------------------------------------- */
+
+/* transformers' Conv1D: x @ w + b with w stored [in, out]. */
+static tg_tensor *conv1d(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b)
+{
+    return tg_add(g, tg_matmul(g, x, w, 0, 0), b);
+}
+
+/* TO BE REPLACED by the shared attention block of models/attention.[ch]
+ * (branch h/attn: tg_attention with a causal flag and a key padding mask)
+ * when it lands; nothing else in this file depends on how attention is
+ * computed. Causal self-attention of one layer, GPT2Attention with
+ * scale_attn_weights: x [B, T, H] -> c_attn -> q, k, v heads
+ * [B, nh, T, hd]; softmax(q k^T / sqrt(hd) + mask) with `mask` the
+ * additive causal + key-padding mask [B, 1, T, T]; attn_pdrop dropout on
+ * the probabilities; heads merged; c_proj. */
+static tg_tensor *causal_self_attention(tg_graph *g, const g2_layer *L, tg_tensor *x,
+                                        tg_tensor *mask, const g2_config *c)
+{
+    if (!x)
+        return NULL;
+    int B = x->shape[0], T = x->shape[1], H = c->n_embd, nh = c->n_head;
+    int heads[4] = {B, T, nh, H / nh}, swap[4] = {0, 2, 1, 3}, merged[3] = {B, T, H};
+    tg_tensor *qkv = conv1d(g, x, L->attn_w, L->attn_b);
+#define SPLIT(i) tg_permute(g, tg_reshape(g, tg_slice(g, qkv, 2, (i) * H, H), 4, heads), 4, swap)
+    tg_tensor *q = SPLIT(0), *k = SPLIT(1), *v = SPLIT(2);
+#undef SPLIT
+    tg_tensor *scores = tg_scale(g, tg_matmul(g, q, k, 0, 1), 1.0f / sqrtf((float)(H / nh)));
+    tg_tensor *probs = tg_dropout(g, tg_softmax(g, scores, mask), (float)c->attn_pdrop);
+    tg_tensor *ctx = tg_permute(g, tg_matmul(g, probs, v, 0, 0), 4, swap); /* [B, T, nh, hd] */
+    return conv1d(g, tg_reshape(g, ctx, 3, merged), L->aproj_w, L->aproj_b);
+}
+
+static tg_tensor *activation(tg_graph *g, tg_tensor *x, const g2_config *c)
+{
+    return strcmp(c->activation_function, "gelu") == 0 ? tg_gelu(g, x) : tg_gelu_new(g, x);
+}
+
+/* One pre-LN block: x + drop(attn(ln_1(x))), then x + drop(mlp(ln_2(x))). */
+static tg_tensor *block(tg_graph *g, const g2_layer *L, tg_tensor *x, tg_tensor *mask,
+                        const g2_config *c)
+{
+    float eps = (float)c->layer_norm_epsilon, drop = (float)c->resid_pdrop;
+    tg_tensor *a = causal_self_attention(g, L, tg_layer_norm(g, x, L->ln1_w, L->ln1_b, eps), mask, c);
+    x = tg_add(g, x, tg_dropout(g, a, drop));
+    tg_tensor *h = conv1d(g, tg_layer_norm(g, x, L->ln2_w, L->ln2_b, eps), L->fc_w, L->fc_b);
+    h = conv1d(g, activation(g, h, c), L->mproj_w, L->mproj_b);
+    return tg_add(g, x, tg_dropout(g, h, drop));
+}
+
+int g2_build(const g2_model *m, int batch, int seq_len, int what, tg_arena *arena,
+             g2_graph *out)
+{
+    const g2_config *c = &m->cfg;
+    memset(out, 0, sizeof *out);
+    if (batch < 1 || seq_len < 1 || seq_len > c->n_positions)
+        return tg_error(TG_ERR_SHAPE, "g2_build: batch %d x length %d: length must be 1..%d (n_positions)",
+                        batch, seq_len, c->n_positions);
+    tg_graph *g = tg_graph_new();
+    if (!g)
+        return TG_ERR_NOMEM;
+    if (arena)
+        tg_graph_share_arena(g, arena);
+    int bt[2] = {batch, seq_len}, mshape[4] = {batch, 1, seq_len, seq_len};
+    out->g = g;
+    out->batch = batch;
+    out->seq_len = seq_len;
+    out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
+    out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
+    out->mask = tg_input(g, TG_F32, 4, mshape, "attention_mask");
+    tg_tensor *x = tg_add(g, tg_embedding(g, m->wte, out->ids, -1),
+                          tg_embedding(g, m->wpe, out->pos_ids, -1));
+    x = tg_dropout(g, x, (float)c->embd_pdrop);
+    for (int i = 0; i < c->n_layer; i++)
+        x = block(g, &m->layers[i], x, out->mask, c);
+    x = tg_layer_norm(g, x, m->lnf_w, m->lnf_b, (float)c->layer_norm_epsilon);
+    out->hidden = x;
+    tg_graph_keep(g, x);
+    if (what >= G2_LOGITS) {
+        out->logits = tg_linear(g, x, m->wte, NULL); /* lm_head tied to wte, no bias */
+        tg_graph_keep(g, out->logits);
+    }
+    if (what >= G2_LOSS) {
+        out->labels = tg_input(g, TG_I32, 2, bt, "shifted_labels");
+        out->loss = tg_cross_entropy(g, out->logits, out->labels, -100);
+    }
+    int rc = tg_graph_error(g) ? tg_error(TG_ERR_SHAPE, "%s", tg_graph_error(g))
+                               : tg_graph_plan(g, out->loss, 0);
+    if (rc) {
+        tg_graph_free(g);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+void g2_graph_free(g2_graph *gr)
+{
+    tg_graph_free(gr->g);
+    memset(gr, 0, sizeof *gr);
+}
+
+void g2_set_batch(g2_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                  const int32_t *labels)
+{
+    int B = gr->batch, T = gr->seq_len;
+    memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
+    int32_t *pos = tg_i32(gr->pos_ids);
+    float *mask = tg_f32(gr->mask);
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < T; q++) {
+            pos[(size_t)b * T + q] = q;
+            float *row = mask + ((size_t)b * T + q) * T;
+            for (int k = 0; k < T; k++) {
+                int kept = k <= q && (!attention_mask || attention_mask[(size_t)b * T + k]);
+                row[k] = kept ? 0.0f : -FLT_MAX;
+            }
+        }
+    if (gr->labels) {
+        int32_t *lab = tg_i32(gr->labels);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                lab[(size_t)b * T + t] = labels && t + 1 < T ? labels[(size_t)b * T + t + 1] : -100;
+    }
+}

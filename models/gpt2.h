@@ -1,0 +1,153 @@
+/* g2: GPT-2 for causal language modelling, with the semantics of Hugging
+ * Face's GPT2LMHeadModel, as a composition of tg ops: the light-chain
+ * decoder of heavy2light.
+ *
+ *   g2_model *m;  g2_model_new(&cfg, &m);  g2_model_init(m, 42);
+ *   g2_graph gr;  g2_build(m, B, T, G2_LOSS, NULL, &gr);
+ *   g2_set_batch(&gr, ids, attention_mask, labels);
+ *   tg_forward(gr.g);  tg_backward(gr.g, gr.loss, NULL);
+ *
+ * Parameters carry the Hugging Face names (transformer.wte.weight,
+ * transformer.h.N.attn.c_attn.weight, ...), Conv1D weights stored
+ * [in, out] as in transformers, the LM head tied to transformer.wte. */
+#ifndef G2_GPT2_H
+#define G2_GPT2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_ops.h"
+#include "tokenizer.h"
+
+/* transformers version whose config.json layout g2_config_save mirrors. */
+#define G2_TRANSFORMERS_VERSION "4.52.4"
+
+/* The Hugging Face GPT2Config keys a GPT2LMHeadModel uses. */
+typedef struct {
+    int vocab_size;
+    int n_embd;
+    int n_layer;
+    int n_head;
+    int n_inner;                     /* -1 = null: 4 * n_embd */
+    int n_positions;
+    char activation_function[32];    /* "gelu_new" / "gelu_pytorch_tanh" (tanh form), "gelu" (erf) */
+    double resid_pdrop, embd_pdrop, attn_pdrop;
+    double layer_norm_epsilon;
+    double initializer_range;
+    int bos_token_id, eos_token_id, pad_token_id; /* -1 = null */
+    char model_type[32];             /* "gpt2" */
+    /* Keys of the file read that GPT2LMHeadModel does not use, comma-
+     * separated, for a note; "" if none. */
+    char ignored[192];
+} g2_config;
+
+/* transformers' GPT2Config() defaults (vocab 50257, n_embd 768, 12 layers,
+ * 12 heads, n_inner null, n_positions 1024, gelu_new, dropouts 0.1, eps
+ * 1e-5, init 0.02, bos = eos = 50256, pad null), model_type "gpt2". */
+void g2_config_default(g2_config *c);
+/* Sizes > 0, n_head divides n_embd, a supported activation, dropouts in
+ * [0, 1), eps in (0, 1), token ids inside the vocabulary (or null).
+ * TG_ERR_FORMAT "WHERE: key \"name\": problem" (WHERE: `where` or "config"). */
+int g2_config_validate(const g2_config *c, const char *where);
+/* Reads a GPT2Config config.json (a file, or a directory holding it).
+ * Missing keys take the defaults; unknown keys are listed in c->ignored.
+ * Rejected naming the file and key: malformed JSON, wrong types, values
+ * failing g2_config_validate, model_type other than "gpt2",
+ * add_cross_attention true (no encoder-decoder yet),
+ * scale_attn_by_inverse_layer_idx true, reorder_and_upcast_attn true,
+ * scale_attn_weights false, tie_word_embeddings false. */
+int g2_config_load(const char *path, g2_config *c);
+/* Writes config.json as transformers' save_pretrained writes a
+ * GPT2LMHeadModel's (sorted keys, 2-space indent, Python floats);
+ * path: a file or a directory. Validates first; atomic. */
+int g2_config_save(const g2_config *c, const char *path);
+int g2_config_to_json(const g2_config *c, char **out);
+/* Parameters of GPT2LMHeadModel(c), the tied head counted once. */
+int64_t g2_config_param_count(const g2_config *c);
+/* n_inner, or 4 * n_embd when null. */
+int g2_config_inner(const g2_config *c);
+/* NULL if c->ignored is empty, else "FILE: keys not used by
+ * GPT2LMHeadModel, ignored: ..." in buf. */
+const char *g2_config_ignored_note(const g2_config *c, const char *file, char *buf, size_t n);
+
+typedef struct {
+    tg_tensor *ln1_w, *ln1_b;        /* ln_1 */
+    tg_tensor *attn_w, *attn_b;      /* attn.c_attn: [H, 3H], [3H] */
+    tg_tensor *aproj_w, *aproj_b;    /* attn.c_proj: [H, H], [H] */
+    tg_tensor *ln2_w, *ln2_b;        /* ln_2 */
+    tg_tensor *fc_w, *fc_b;          /* mlp.c_fc: [H, F], [F] */
+    tg_tensor *mproj_w, *mproj_b;    /* mlp.c_proj: [F, H], [H] */
+} g2_layer;
+
+typedef struct {
+    g2_config cfg;
+    tg_params *params;
+    tg_tensor *wte, *wpe, *lnf_w, *lnf_b;
+    g2_layer *layers;
+} g2_model;
+
+/* Declares and allocates every parameter for cfg (validated first); values
+ * are zero until g2_model_init or g2_model_load. Returns a status. */
+int g2_model_new(const g2_config *cfg, g2_model **out);
+void g2_model_free(g2_model *m);
+/* GPT2PreTrainedModel._init_weights: normal(0, initializer_range) for the
+ * Conv1D and embedding weights, zero biases, LayerNorm 1 and 0, and the
+ * residual projections attn.c_proj.weight and mlp.c_proj.weight
+ * normal(0, initializer_range / sqrt(2 * n_layer)). */
+void g2_model_init(g2_model *m, uint64_t seed);
+
+/* 1 when parameter `name` is a LayerNorm's (ln_1, ln_2, ln_f). */
+int g2_param_is_norm(const char *name);
+
+/* Loads weights with Hugging Face names (F32, F16, BF16). lm_head.weight
+ * (the tied copy) and the old causal-mask buffers attn.bias /
+ * attn.masked_bias are skipped, other extra tensors ignored; each is
+ * reported through note when non-NULL. A missing tensor or a wrong shape
+ * is an error naming the file, the tensor and the shapes. */
+int g2_model_load(g2_model *m, const char *path, void (*note)(const char *msg));
+/* Writes dir/model.safetensors atomically as transformers saves a tied
+ * GPT2LMHeadModel: lm_head.weight left out (it is transformer.wte). */
+int g2_model_save(const g2_model *m, const char *dir);
+/* A model directory: config.json, model.safetensors and the tokenizer
+ * files (data/tokenizer: [PAD] 0 [UNK] 1 [CLS] 2 [SEP] 3 [MASK] 4 in the
+ * default vocabulary, so [CLS] is the bos and [SEP] the eos id).
+ * Loading takes the default vocabulary when dir has no vocab.txt and
+ * reports skipped tensors, ignored keys, and bos/eos/pad ids that are not
+ * the tokenizer's [CLS]/[SEP]/[PAD] through note. */
+int g2_save_pretrained(const g2_model *m, const tok_tokenizer *tok, const char *dir);
+int g2_load_pretrained(const char *dir, g2_model **m, tok_tokenizer **tok,
+                       void (*note)(const char *msg));
+/* NULL when bos/eos/pad ids of c are the tokenizer's [CLS]/[SEP]/[PAD] (or
+ * null), else a warning in buf naming the ids. */
+const char *g2_config_token_warning(const g2_config *c, const tok_tokenizer *tok, char *buf,
+                                    size_t n);
+
+/* What g2_build puts in the graph. */
+enum { G2_HIDDEN = 0, G2_LOGITS = 1, G2_LOSS = 2 };
+
+typedef struct {
+    tg_graph *g;
+    int batch, seq_len;
+    tg_tensor *ids, *pos_ids, *mask, *labels; /* inputs; labels already shifted */
+    tg_tensor *hidden;                        /* [B, T, H] after ln_f */
+    tg_tensor *logits;                        /* [B, T, V] or NULL */
+    tg_tensor *loss;                          /* [1] or NULL */
+} g2_graph;
+
+/* Builds and plans the graph for [batch, seq_len] (seq_len <= n_positions),
+ * into a shared activation arena when arena is non-NULL. With G2_LOSS it
+ * is planned for backward. Dropout is off until tg_graph_set_training.
+ * Returns a status; on error out->g is NULL. */
+int g2_build(const g2_model *m, int batch, int seq_len, int what, tg_arena *arena,
+             g2_graph *out);
+void g2_graph_free(g2_graph *gr);
+/* Fills the inputs as GPT2LMHeadModel.forward(input_ids, attention_mask,
+ * labels) takes them: position ids 0..T-1 in every row; attention_mask
+ * [B, T] nonzero = token, 0 = padding removed as a key (NULL: all ones),
+ * combined with the causal mask; labels [B, T] unshifted as the caller
+ * gives them to transformers (-100 ignored; NULL: all -100): the loss is
+ * the mean cross-entropy of logits at t against labels at t + 1. */
+void g2_set_batch(g2_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                  const int32_t *labels);
+
+#endif

@@ -1,0 +1,90 @@
+/* Parameters to and from model.safetensors. */
+#include "weights.h"
+
+#include "safetensors.h"
+
+#include <stdio.h>
+#include <string.h>
+
+tg_tensor *wt_decl(tg_params *p, const char *name, int rows, int cols)
+{
+    int shape[2] = {rows, cols};
+    return tg_params_add(p, name, cols ? 2 : 1, shape, 1);
+}
+
+int wt_ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && !strcmp(name + n - k, suffix);
+}
+
+void wt_init(tg_params *p, uint64_t seed, int (*is_norm)(const char *name),
+             double (*sd)(const char *name, void *ctx), void *ctx)
+{
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    for (int i = 0; i < tg_params_count(p); i++) {
+        tg_tensor *t = tg_params_at(p, i);
+        float *x = tg_f32(t);
+        int bias = wt_ends_with(t->name, "bias"), norm = is_norm(t->name);
+        double s = bias || norm ? 0 : sd(t->name, ctx);
+        for (size_t j = 0; j < t->numel; j++) {
+            if (bias)
+                x[j] = 0.0f;
+            else if (norm)
+                x[j] = 1.0f;
+            else
+                x[j] = (float)(s * tg_rng_normal(&r));
+        }
+    }
+}
+
+int wt_load(tg_params *p, const char *path, const char *(*skipped)(const char *name),
+            void (*note)(const char *msg))
+{
+    st_file *f;
+    int rc = st_open(path, &f);
+    if (rc)
+        return rc;
+    for (int i = 0; i < tg_params_count(p) && !rc; i++) {
+        tg_tensor *t = tg_params_at(p, i);
+        rc = st_check_shape(f, t->name, t->ndim, t->shape);
+        char shape[64];
+        if (rc == TG_ERR_ARG)
+            rc = tg_error(TG_ERR_FORMAT, "%s: tensor '%s' is missing (config expects shape %s)",
+                          path, t->name, tg_shape_str(t, shape, sizeof shape));
+        if (!rc)
+            rc = st_read_f32(f, t->name, tg_f32(t), t->numel);
+    }
+    for (int i = 0; i < st_count(f) && !rc && note; i++) {
+        const char *name = st_at(f, i)->name, *why;
+        if (tg_params_find(p, name))
+            continue;
+        char msg[512];
+        if (skipped && (why = skipped(name)))
+            snprintf(msg, sizeof msg, "%s: '%s' skipped: %s", path, name, why);
+        else
+            snprintf(msg, sizeof msg, "%s: extra tensor '%s' ignored", path, name);
+        note(msg);
+    }
+    st_close(f);
+    return rc;
+}
+
+int wt_save(const tg_params *p, const char *dir)
+{
+    int n = tg_params_count(p);
+    st_tensor *ts = tg_calloc(n, sizeof *ts, "tensor list");
+    if (!ts)
+        return TG_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *t = tg_params_at(p, i);
+        ts[i] = (st_tensor){t->name, ST_F32, t->ndim, t->shape, t->data};
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    static const char *const meta[] = {"format", "pt"};
+    int rc = st_write(path, ts, n, meta, 1);
+    tg_free(ts);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* wt: a model's parameters to and from model.safetensors under their
+ * Hugging Face names, shared by the model builders of models/. */
+#ifndef WT_WEIGHTS_H
+#define WT_WEIGHTS_H
+
+#include "tg.h"
+
+#include <stdint.h>
+
+/* Declares parameter `name`: [rows, cols], or [rows] when cols is 0. */
+tg_tensor *wt_decl(tg_params *p, const char *name, int rows, int cols);
+/* 1 when name ends with suffix. */
+int wt_ends_with(const char *name, const char *suffix);
+/* Hugging Face's _init_weights over every parameter of p in declaration
+ * order, one rng stream from seed: names ending in "bias" 0, normalisation
+ * weights (is_norm(name)) 1, every other tensor normal(0, sd(name, ctx)). */
+void wt_init(tg_params *p, uint64_t seed, int (*is_norm)(const char *name),
+             double (*sd)(const char *name, void *ctx), void *ctx);
+
+/* Reads every parameter of p from the safetensors file at path (F32, F16
+ * or BF16 stored). A missing tensor or a wrong shape is TG_ERR_FORMAT
+ * naming the file, the tensor and both shapes. When note is non-NULL each
+ * tensor of the file that is not a parameter is reported: "FILE: 'NAME'
+ * skipped: WHY" when skipped(NAME) gives a reason (a tied copy, a buffer),
+ * else "FILE: extra tensor 'NAME' ignored". Returns a status. */
+int wt_load(tg_params *p, const char *path, const char *(*skipped)(const char *name),
+            void (*note)(const char *msg));
+/* Writes every parameter of p as F32 into dir/model.safetensors
+ * (atomically, metadata {"format": "pt"} as transformers writes). */
+int wt_save(const tg_params *p, const char *dir);
+
+#endif
