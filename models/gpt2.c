@@ -2,10 +2,11 @@
  * checkpoints and the graph builder. */
 #include "gpt2.h"
 
+#include "attention.h"
+
 #include "weights.h"
 
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,32 +167,19 @@ int g2_load_pretrained(const char *dir, g2_model **m, tok_tokenizer **tok,
 /* transformers' Conv1D: x @ w + b with w stored [in, out]. */
 static tg_tensor *conv1d(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b)
 {
-    return tg_add(g, tg_matmul(g, x, w, 0, 0), b);
+    return at_project(g, x, &(at_proj){w, b, 1});
 }
 
-/* TO BE REPLACED by the shared attention block of models/attention.[ch]
- * (branch h/attn: tg_attention with a causal flag and a key padding mask)
- * when it lands; nothing else in this file depends on how attention is
- * computed. Causal self-attention of one layer, GPT2Attention with
- * scale_attn_weights: x [B, T, H] -> c_attn -> q, k, v heads
- * [B, nh, T, hd]; softmax(q k^T / sqrt(hd) + mask) with `mask` the
- * additive causal + key-padding mask [B, 1, T, T]; attn_pdrop dropout on
- * the probabilities; heads merged; c_proj. */
+/* Causal self-attention of one layer (GPT2Attention, scale_attn_weights):
+ * the shared block with the fused c_attn [H, 3H] read as q | k | v column
+ * ranges, causal, keys masked by the batch's attention_mask [B, T], attn_pdrop
+ * on the probabilities, then c_proj. */
 static tg_tensor *causal_self_attention(tg_graph *g, const g2_layer *L, tg_tensor *x,
                                         tg_tensor *mask, const g2_config *c)
 {
-    if (!x)
-        return NULL;
-    int B = x->shape[0], T = x->shape[1], H = c->n_embd, nh = c->n_head;
-    int heads[4] = {B, T, nh, H / nh}, swap[4] = {0, 2, 1, 3}, merged[3] = {B, T, H};
-    tg_tensor *qkv = conv1d(g, x, L->attn_w, L->attn_b);
-#define SPLIT(i) tg_permute(g, tg_reshape(g, tg_slice(g, qkv, 2, (i) * H, H), 4, heads), 4, swap)
-    tg_tensor *q = SPLIT(0), *k = SPLIT(1), *v = SPLIT(2);
-#undef SPLIT
-    tg_tensor *scores = tg_scale(g, tg_matmul(g, q, k, 0, 1), 1.0f / sqrtf((float)(H / nh)));
-    tg_tensor *probs = tg_dropout(g, tg_softmax(g, scores, mask), (float)c->attn_pdrop);
-    tg_tensor *ctx = tg_permute(g, tg_matmul(g, probs, v, 0, 0), 4, swap); /* [B, T, nh, hd] */
-    return conv1d(g, tg_reshape(g, ctx, 3, merged), L->aproj_w, L->aproj_b);
+    at_weights w = {.qkv = {L->attn_w, L->attn_b, 1}, .out = {L->aproj_w, L->aproj_b, 1}};
+    at_config ac = {.heads = c->n_head, .causal = 1, .dropout = (float)c->attn_pdrop};
+    return at_attention(g, &w, &ac, x, NULL, mask);
 }
 
 static tg_tensor *activation(tg_graph *g, tg_tensor *x, const g2_config *c)
@@ -224,13 +212,13 @@ int g2_build(const g2_model *m, int batch, int seq_len, int what, tg_arena *aren
         return TG_ERR_NOMEM;
     if (arena)
         tg_graph_share_arena(g, arena);
-    int bt[2] = {batch, seq_len}, mshape[4] = {batch, 1, seq_len, seq_len};
+    int bt[2] = {batch, seq_len};
     out->g = g;
     out->batch = batch;
     out->seq_len = seq_len;
     out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
     out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
-    out->mask = tg_input(g, TG_F32, 4, mshape, "attention_mask");
+    out->mask = tg_input(g, TG_I32, 2, bt, "attention_mask");
     tg_tensor *x = tg_add(g, tg_embedding(g, m->wte, out->ids, -1),
                           tg_embedding(g, m->wpe, out->pos_ids, -1));
     x = tg_dropout(g, x, (float)c->embd_pdrop);
@@ -268,15 +256,11 @@ void g2_set_batch(g2_graph *gr, const int32_t *ids, const int32_t *attention_mas
     int B = gr->batch, T = gr->seq_len;
     memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
     int32_t *pos = tg_i32(gr->pos_ids);
-    float *mask = tg_f32(gr->mask);
+    int32_t *mask = tg_i32(gr->mask);
     for (int b = 0; b < B; b++)
-        for (int q = 0; q < T; q++) {
-            pos[(size_t)b * T + q] = q;
-            float *row = mask + ((size_t)b * T + q) * T;
-            for (int k = 0; k < T; k++) {
-                int kept = k <= q && (!attention_mask || attention_mask[(size_t)b * T + k]);
-                row[k] = kept ? 0.0f : -FLT_MAX;
-            }
+        for (int t = 0; t < T; t++) {
+            pos[(size_t)b * T + t] = t;
+            mask[(size_t)b * T + t] = !attention_mask || attention_mask[(size_t)b * T + t];
         }
     if (gr->labels) {
         int32_t *lab = tg_i32(gr->labels);
