@@ -135,6 +135,7 @@ t=$SECONDS
 bootstrap=(debootstrap --variant=minbase --arch="$arch" "$suite")
 if [ -e "$root/etc/debian_version" ]; then
   echo "fresh-machine: reusing the root in $root (not pristine)" >&2
+  mark "root reused" "$t"
 else
   command -v debootstrap >/dev/null || {
     echo "fresh-machine: installing debootstrap" >&2
@@ -147,23 +148,26 @@ else
   if [ $use_cache -eq 1 ] && [ -s "$base" ] && [ -n "$(find "$base" -mtime -"$days" 2>/dev/null)" ]; then
     echo "fresh-machine: base from cache $base ($(cat "$base.info" 2>/dev/null || echo no info))" >&2
     tar --numeric-owner -xpzf "$base" -C "$root"
+    mark "base from cache" "$t"
   else
     echo "fresh-machine: ${bootstrap[*]} $root $mirror" >&2
     "${bootstrap[@]}" "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
       { tail -n 30 "$root.debootstrap.log" >&2; [ -n "$keep" ] || rm -f "$root.debootstrap.log"; exit 1; }
     rm -f "$root.debootstrap.log"
+    mark debootstrap "$t"
     if [ $use_cache -eq 1 ]; then
+      step=cache t=$SECONDS
       # the cache holds debootstrap's output as it left it: nothing of the
       # project has been copied, installed or run in it yet
-      mkdir -p "$cache"
-      tmp=$(mktemp "$cache/.base.XXXXXX")
-      tar --numeric-owner -cpzf "$tmp" -C "$root" . &&
+      tmp=
+      mkdir -p "$cache" && tmp=$(mktemp "$cache/.base.XXXXXX") &&
+        tar --numeric-owner -cpzf "$tmp" -C "$root" . && chmod 644 "$tmp" &&
         printf '%s %s, %s\n' "${bootstrap[*]}" "$mirror" "$(date -u +%FT%TZ)" >"$base.info" &&
-        mv "$tmp" "$base" || { rm -f "$tmp"; echo "fresh-machine: could not write the cache $base" >&2; }
+        mv "$tmp" "$base" || { rm -f ${tmp:+"$tmp"}; echo "fresh-machine: could not write the cache $base" >&2; }
+      mark "cache write" "$t"
     fi
   fi
 fi
-mark debootstrap "$t"
 
 # --- 2. the clean clone and the shared data ---------------------------------
 step=copy
