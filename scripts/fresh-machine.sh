@@ -30,7 +30,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "fresh-machine: $*" >&2; exit 2; }
 
 mirror=${ABLM_FRESH_MIRROR:-} suite=bookworm cache=${ABLM_FRESH_CACHE:-/var/cache/ablm-fresh}
-use_cache=1 keep= shared=../shared only=
+use_cache=1 keep='' shared=../shared only=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --mirror) mirror=${2:?--mirror needs a URL}; shift 2 ;;
@@ -97,6 +97,7 @@ else
   mkdir -p /var/tmp; root=$(mktemp -d /var/tmp/ablm-fresh.XXXXXX)
 fi
 [ "$root" != / ] || die "refusing to use / as the root"
+case "$root" in *[[:space:]]*) die "the root's path may not contain spaces: $root" ;; esac
 
 # Kills the processes (started by this run) whose root is inside the chroot,
 # unmounts everything under it, and removes it unless --keep. Never removes
@@ -108,9 +109,8 @@ cleanup() {
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null
   done
-  for m in $(awk -v r="$root/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" || true
-  done
+  awk -v r="$root/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
   left=$(awk -v r="$root/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo)
   if [ -n "$left" ]; then
     echo "fresh-machine: still mounted, NOT removing $root: $left" >&2
@@ -222,7 +222,7 @@ if [ "$only" != test ]; then
   in_root ./run.sh /dev/null
   mark ./run.sh "$t"
 fi
-step=done
+step=summary
 
 echo
 echo "fresh-machine: Debian $suite minbase from $mirror, HEAD $sha, as root in a chroot"
