@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ablm needs when any is missing (run as root on
 # Debian 12). Extra package names given as arguments are ensured too.
+# Add a package the build or a test needs to the one list below (one per
+# line, with why); scripts/fresh-machine.sh checks that the list is complete
+# on a pristine debootstrap minbase root.
 set -euo pipefail
-# ocl-icd-opencl-dev: oneDNN's dnnl-config.cmake calls find_package(OpenCL), and
-# libdnnl-dev only recommends it (we install without recommends).
-pkgs=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev ocl-icd-opencl-dev libcjson-dev check zlib1g-dev "$@")
-command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm) # tests/test_hf_tokenizers.c (npm ci); skip if node/npm come from elsewhere
+pkgs=(
+  build-essential     # gcc, make, libc headers
+  cmake
+  pkg-config
+  libopenblas-dev     # GEMM
+  libdnnl-dev         # oneDNN GEMM
+  ocl-icd-opencl-dev  # oneDNN's dnnl-config.cmake calls find_package(OpenCL); libdnnl-dev only recommends it
+  libcjson-dev
+  check               # the test suites
+  zlib1g-dev          # .gz readers
+  ca-certificates     # npm ci over https (tests/test_hf_tokenizers.c)
+  "$@"
+)
+# tests/test_hf_tokenizers.c (npm ci): Debian's nodejs and npm, unless node/npm
+# come from elsewhere (Debian's npm conflicts with a non-Debian nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
