@@ -17,7 +17,9 @@ run_ctest() {
   (cd "$dir" && env "$@" ctest --output-on-failure) 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ] && [ "$require_all" -eq 1 ] && grep -q '\*\*\*Skipped' "$log"; then
-    echo "test.sh: $dir: a required suite skipped (see SKIP lines above); failing" >&2
+    echo "test.sh: $dir: a required suite skipped; its reasons:" >&2
+    grep -h 'SKIP' "$dir/Testing/Temporary/LastTest.log" >&2 || true
+    echo "test.sh: failing: every suite must run when ../shared/data is present or CI is set" >&2
     rc=1
   fi
   rm -f "$log"

@@ -188,9 +188,19 @@ mark "copy (HEAD ${sha:0:10})" "$t"
 
 # --- 3. mounts; the root is otherwise as debootstrap left it: its own
 # /etc/apt/sources.list ("deb MIRROR SUITE main"), no extra apt settings;
-# only resolv.conf is refreshed from this machine so that apt resolves names
+# only the network setup is taken from this machine: resolv.conf, so that apt
+# resolves names, and the machine's local trust anchors
+# (/usr/local/share/ca-certificates/*.crt, e.g. a TLS-intercepting egress
+# proxy's CA), which update-ca-certificates adds to the root's store when
+# ensure-deps installs ca-certificates; without them npm (https) fails here
+# with SELF_SIGNED_CERT_IN_CHAIN. Neither installs anything of the project.
 step=mount
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+for crt in /usr/local/share/ca-certificates/*.crt; do
+  [ -e "$crt" ] || continue
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp -L "$crt" "$root/usr/local/share/ca-certificates/"
+done
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
