@@ -116,7 +116,10 @@ static int mm_setup(mm_tool *t, mm_opts *mo, const char *binary, const char *pre
     snprintf(*log, l, "%s_mmseqs.log", prefix);
     snprintf(*report, l, "%s_report.json", prefix);
     const char *slash = strrchr(prefix, '/');
-    snprintf(*dir, l, "%.*s", slash ? (int)(slash - prefix) + 1 : 1, slash ? prefix : ".");
+    if (!slash)
+        snprintf(*dir, l, ".");
+    else
+        snprintf(*dir, l, "%.*s", slash == prefix ? 1 : (int)(slash - prefix), prefix);
     mo->workdir = *dir;
     mo->log = *log;
     return mm_log_start(t, *log);
