@@ -229,8 +229,12 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
                uint32_t *rep, cJSON *info)
 {
     double t0 = now_s();
-    if (!n)
+    cJSON_AddStringToObject(info, "engine", "mmseqs");
+    cJSON_AddStringToObject(info, "mmseqs_version", t->version);
+    if (!n) {
+        cJSON_AddStringToObject(info, "command", "(not run: no sequences)");
         return TG_OK;
+    }
     size_t wl = strlen(m->workdir) + 64;
     char *dir = tg_malloc(wl, "mmseqs paths"), *fa = tg_malloc(wl, "mmseqs paths");
     char *res = tg_malloc(wl, "mmseqs paths"), *tmp = tg_malloc(wl, "mmseqs paths");
@@ -299,8 +303,6 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
             goto out;
         }
     double t1 = now_s();
-    cJSON_AddStringToObject(info, "engine", "mmseqs");
-    cJSON_AddStringToObject(info, "mmseqs_version", t->version);
     cJSON_AddStringToObject(info, "command", cmd);
     cJSON_AddStringToObject(info, "log", m->log);
     cJSON_AddNumberToObject(info, "seconds", t1 - t0);
