@@ -264,6 +264,22 @@ START_TEST(cluster_heavy_chains)
     snprintf(want, sizeof want, "MMseqs2 put %zu of ", below);
     ck_assert_msg(strstr(err, want) != NULL, "%s", err);
     free(err);
+    /* a sample of the members (--check-members), and --check failing on them */
+    ck_assert_int_eq(run(cmd_cluster, "cluster", "--engine", "mmseqs", "--input", unit(0), unit(1),
+                         "--column", "sequence_alignment_aa_heavy", "--min-seq-id", "0.7",
+                         "--check-members", "50", "--check", "--out", path("s"), NULL),
+                     1);
+    cJSON *r2;
+    const cJSON *mc2 = cJSON_GetObjectItem(json_file(path("s_report.json"), &r2), "member_check");
+    const cJSON *mc = cJSON_GetObjectItem(rep, "member_check");
+    ck_assert_double_eq(jnum(mc2, "members"), jnum(mc, "members"));
+    ck_assert_double_eq(jnum(mc2, "checked"), 50);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(mc2, "sampled")));
+    ck_assert(jnum(mc2, "below_threshold") <= 50 && jnum(mc2, "min_identity") >= jnum(mc, "min_identity"));
+    cJSON_Delete(r2);
+    err = tu_read_file(path("err"));
+    ck_assert_msg(strstr(err, "check: ") && strstr(err, "members below the thresholds"), "%s", err);
+    free(err);
     ck_assert(access(path("h_mmseqs.log"), R_OK) == 0);
     ck_assert(access(path("h_rep_seq.fasta"), R_OK) == 0);
     no_temp_left(dir);
