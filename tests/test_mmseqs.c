@@ -36,14 +36,8 @@ static void teardown(void)
     dir = NULL;
 }
 
-static int run(int (*fn)(int, char **), const char *name, ...)
-{
-    va_list ap;
-    va_start(ap, name);
-    int rc = tu_run_cmd_va(fn, path("out"), path("err"), name, ap);
-    va_end(ap);
-    return rc;
-}
+/* Runs an ablm subcommand, stdout to dir/out and stderr to dir/err. */
+#define run(fn, ...) tu_run_in(dir, fn, __VA_ARGS__)
 
 /* 1 when MMseqs2 and the OAS units are here; else marks the case skipped. */
 static int have_mmseqs_and_data(const char *test)
