@@ -5,6 +5,7 @@
  * mmseqs2, done by test.sh) and ../shared: they are SKIPped otherwise. */
 #include "cluster_mmseqs.h"
 #include "commands.h"
+#include "fsutil.h"
 #include "ref_align.h"
 #include "reader.h"
 #include "strmap.h"
@@ -32,6 +33,7 @@ static const char *path(const char *name)
 static void setup(void) { dir = tu_tmpdir(); }
 static void teardown(void)
 {
+    fs_remove_tree(dir);
     free(dir);
     dir = NULL;
 }
@@ -545,6 +547,29 @@ START_TEST(blank_in_id)
 }
 END_TEST
 
+/* MMseqs2 turns 'sp|ACC|NAME' into 'ACC': the read-back by id catches it. */
+START_TEST(rewritten_id)
+{
+    mm_tool t;
+    if (mm_find(&t, NULL)) {
+        tu_skip("rewritten_id", "mmseqs not found (install: scripts/ensure-deps.sh mmseqs2)");
+        return;
+    }
+    mm_tool_free(&t);
+    FILE *f = fopen(path("s.fa"), "w");
+    fputs(">sp|P1|X\nCARDYW\n>b\nCARDFWQQ\n", f);
+    fclose(f);
+    ck_assert_int_eq(run(cmd_cluster, "cluster", "--engine", "mmseqs", "--input", path("s.fa"),
+                         "--min-seq-id", "0.5", "--out", path("x"), NULL),
+                     1);
+    char *err = tu_read_file(path("err"));
+    ck_assert_msg(strstr(err, "unknown sequence 'P1'") && strstr(err, "rewrites some ids"), "%s", err);
+    free(err);
+    ck_assert(access(path("x_cluster.tsv"), F_OK) != 0);
+    no_temp_left(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mmseqs");
@@ -554,6 +579,7 @@ int main(void)
     tcase_add_test(t, missing_binary);
     tcase_add_test(t, failure_shows_log_tail);
     tcase_add_test(t, blank_in_id);
+    tcase_add_test(t, rewritten_id);
     tcase_add_test(t, cluster_heavy_chains);
     tcase_add_test(t, cluster_cdr3_fasta_ids);
     tcase_add_test(t, prepare_end_to_end);
