@@ -5,7 +5,7 @@
 # present or CI is set, since every suite can run there.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/ensure-deps.sh
+scripts/ensure-deps.sh mmseqs2 # tests/test_mmseqs.c runs MMseqs2 (--engine mmseqs)
 require_all=0
 [ -d ../shared/data/oas-paired ] || [ -n "${CI:-}" ] && require_all=1
 

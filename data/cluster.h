@@ -99,6 +99,24 @@ typedef struct {
 int cl_missed_merges(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
                      const cl_opts *o, size_t sample, uint64_t seed, cl_missed *out);
 
+/* Members of a clustering (any tool's, e.g. MMseqs2) re-aligned to their
+ * representative (representative = query). */
+typedef struct {
+    size_t members;        /* sequences that are not their own representative */
+    size_t checked;        /* of those, re-aligned: all, or a seeded sample */
+    size_t below;          /* checked members below min_seq_id or the coverage */
+    size_t below_identity; /* checked members below min_seq_id alone */
+    double min_identity;   /* lowest identity of a checked member (1 if none) */
+    size_t worst;          /* index of that member (SIZE_MAX if none checked) */
+} cl_member_report;
+
+/* Re-aligns min(sample, members) members (all when sample >= members, else
+ * a sample drawn with seed, without replacement) to their representatives
+ * and counts those below o's thresholds. Returns TG_OK, TG_ERR_ARG (rep[]
+ * not a valid assignment, bad options) or TG_ERR_NOMEM. */
+int cl_report_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                      const cl_opts *o, size_t sample, uint64_t seed, cl_member_report *out);
+
 /* Counts members that do not reach the thresholds against their
  * representative (by alignment, representative = query) into *violations.
  * Returns TG_OK, TG_ERR_ARG (rep[] not a valid assignment) or TG_ERR_NOMEM. */

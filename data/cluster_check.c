@@ -18,28 +18,84 @@ static int check_rep(const uint32_t *rep, size_t n)
 
 static int nthreads(const cl_opts *o) { return o->threads > 0 ? o->threads : tg_threads(); }
 
-int cl_check_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
-                     const cl_opts *o, size_t *violations)
+/* Puts a seeded sample of ns of the nr values pick[0..nr) first (partial
+ * Fisher-Yates). */
+static void sample_first(uint32_t *pick, size_t nr, size_t ns, uint64_t seed)
+{
+    tg_rng g;
+    tg_rng_seed(&g, seed);
+    for (size_t s = 0; s < ns; s++) {
+        size_t j = s + (size_t)(tg_rng_next(&g) % (uint64_t)(nr - s));
+        uint32_t x = pick[s];
+        pick[s] = pick[j];
+        pick[j] = x;
+    }
+}
+
+int cl_report_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                      const cl_opts *o, size_t sample, uint64_t seed, cl_member_report *out)
 {
     int rc = cl_check_opts(o);
     if (rc || (rc = check_rep(rep, n)))
         return rc;
-    size_t bad = 0;
+    memset(out, 0, sizeof *out);
+    out->min_identity = 1.0;
+    out->worst = SIZE_MAX;
+    for (size_t i = 0; i < n; i++)
+        out->members += rep[i] != i;
+    size_t nm = out->members, ns = sample < nm ? sample : nm;
+    uint32_t *pick = tg_malloc((nm + 1) * sizeof *pick, "member check");
+    if (!pick)
+        return TG_ERR_NOMEM;
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (rep[i] != i)
+            pick[k++] = (uint32_t)i;
+    if (ns < nm)
+        sample_first(pick, nm, ns, seed);
+    size_t bad = 0, bad_id = 0;
     int err = 0;
-#pragma omp parallel for num_threads(nthreads(o)) schedule(dynamic, 256) reduction(+ : bad) reduction(| : err)
-    for (size_t i = 0; i < n; i++) {
-        if (rep[i] == i)
-            continue;
-        aln_result r;
-        if (aln_align(&o->aln, seqs[rep[i]], lens[rep[i]], seqs[i], lens[i], &r))
-            err |= 1;
-        else
+    double lo = 2.0;
+    size_t worst = SIZE_MAX;
+#pragma omp parallel num_threads(nthreads(o)) reduction(+ : bad, bad_id) reduction(| : err)
+    {
+        double tlo = 2.0;
+        size_t tw = SIZE_MAX;
+#pragma omp for schedule(dynamic, 256)
+        for (size_t s = 0; s < ns; s++) {
+            size_t i = pick[s];
+            aln_result r;
+            if (aln_align(&o->aln, seqs[rep[i]], lens[rep[i]], seqs[i], lens[i], &r)) {
+                err |= 1;
+                continue;
+            }
             bad += !aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode);
+            bad_id += !aln_passes(&r, o->min_seq_id, 0.0, 0);
+            if (tw == SIZE_MAX || r.identity < tlo || (r.identity == tlo && i < tw))
+                tlo = r.identity, tw = i;
+        }
+#pragma omp critical(cl_report_members_min)
+        if (tw != SIZE_MAX && (worst == SIZE_MAX || tlo < lo || (tlo == lo && tw < worst)))
+            lo = tlo, worst = tw;
     }
+    tg_free(pick);
     if (err)
         return TG_ERR_NOMEM;
-    *violations = bad;
+    out->checked = ns;
+    out->below = bad;
+    out->below_identity = bad_id;
+    out->min_identity = worst == SIZE_MAX ? 1.0 : lo;
+    out->worst = worst;
     return TG_OK;
+}
+
+int cl_check_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
+                     const cl_opts *o, size_t *violations)
+{
+    cl_member_report r;
+    int rc = cl_report_members(seqs, lens, n, rep, o, SIZE_MAX, 0, &r);
+    if (!rc)
+        *violations = r.below;
+    return rc;
 }
 
 int cl_missed_merges(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
@@ -89,14 +145,7 @@ int cl_missed_merges(const char *const *seqs, const int *lens, size_t n, const u
     }
     for (size_t r = 0; r < nr; r++)
         pick[r] = (uint32_t)r;
-    tg_rng g;
-    tg_rng_seed(&g, seed);
-    for (size_t s = 0; s < ns; s++) {
-        size_t j = s + (size_t)(tg_rng_next(&g) % (uint64_t)(nr - s));
-        uint32_t x = pick[s];
-        pick[s] = pick[j];
-        pick[j] = x;
-    }
+    sample_first(pick, nr, ns, seed);
     int err = 0;
     for (size_t s = 0; s < ns; s++) {
         uint32_t a = pick[s], ia = reps[a];

@@ -216,9 +216,21 @@ static uint64_t hash_str(const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
-int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep)
+int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep_out)
 {
-    size_t n = s->n, hcap = 1;
+    const char **names = tg_malloc((s->n + 1) * sizeof *names, "sequence names");
+    if (!names)
+        return TG_ERR_NOMEM;
+    for (size_t i = 0; i < s->n; i++)
+        names[i] = cl_seqs_name(s, i);
+    int rc = cl_read_cluster_names(names, s->n, path, rep_out);
+    tg_free(names);
+    return rc;
+}
+
+int cl_read_cluster_names(const char *const *names, size_t n, const char *path, uint32_t *rep)
+{
+    size_t hcap = 1;
     while (hcap < 2 * n + 2)
         hcap *= 2;
     uint32_t *tab = tg_malloc(hcap * sizeof *tab, "name table");
@@ -233,10 +245,10 @@ int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep)
     }
     memset(tab, 0xff, hcap * sizeof *tab);
     for (size_t i = 0; i < n; i++) {
-        const char *nm = cl_seqs_name(s, i);
+        const char *nm = names[i];
         size_t h = hash_str(nm, strlen(nm)) & (hcap - 1);
         while (tab[h] != UINT32_MAX) {
-            if (!strcmp(cl_seqs_name(s, tab[h]), nm)) {
+            if (!strcmp(names[tab[h]], nm)) {
                 rc = tg_error(TG_ERR_FORMAT, "%s: sequence name '%s' is not unique", path, nm);
                 goto out;
             }
@@ -259,7 +271,7 @@ int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep)
         uint32_t id[2];
         for (int k = 0; k < 2; k++) {
             size_t h = hash_str(f2[k], strlen(f2[k])) & (hcap - 1);
-            while (tab[h] != UINT32_MAX && strcmp(cl_seqs_name(s, tab[h]), f2[k]))
+            while (tab[h] != UINT32_MAX && strcmp(names[tab[h]], f2[k]))
                 h = (h + 1) & (hcap - 1);
             if (tab[h] == UINT32_MAX) {
                 rc = tg_error(TG_ERR_FORMAT, "%s:%zu: unknown sequence '%s'", path, lineno, f2[k]);
@@ -275,7 +287,7 @@ int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep)
     }
     for (size_t i = 0; i < n; i++)
         if (rep[i] == UINT32_MAX) {
-            rc = tg_error(TG_ERR_FORMAT, "%s: sequence '%s' is in no cluster", path, cl_seqs_name(s, i));
+            rc = tg_error(TG_ERR_FORMAT, "%s: sequence '%s' is in no cluster", path, names[i]);
             goto out;
         }
     rc = TG_OK;

@@ -64,5 +64,8 @@ int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix)
  * representative of sequence i. Every sequence must appear exactly once as
  * a member. Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT or TG_ERR_NOMEM. */
 int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep_out);
+/* cl_read_cluster_tsv against the n unique names[] (rep_out[i]: index of
+ * the representative of names[i]); the same checks and errors. */
+int cl_read_cluster_names(const char *const *names, size_t n, const char *path, uint32_t *rep_out);
 
 #endif

@@ -197,39 +197,53 @@ static int write_cluster_tsv(const char *dir, const char *name, const char *cons
     return st;
 }
 
-/* One clustering step with progress lines and a report entry. */
-static int cluster_step(const char *what, const char *const *seqs, const int *lens, size_t n,
-                        double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
-                        size_t *n_clusters)
+/* One clustering step (o->engine, else cl_cluster) with progress lines and
+ * a report entry. */
+static int cluster_step(const char *what, const char *const *ids, const char *const *seqs,
+                        const int *lens, size_t n, double min_seq_id, const pp_opts *o,
+                        uint32_t *rep, cJSON *steps, size_t *n_clusters)
 {
     cl_opts co = o->cl;
     co.min_seq_id = min_seq_id;
     co.progress = o->progress;
+    const char *engine = o->engine ? o->engine_name : "ablm";
     if (o->progress)
-        fprintf(stderr, "prepare: clustering %zu %s at %.0f%% identity...\n", n, what,
-                100 * min_seq_id);
+        fprintf(stderr, "prepare: clustering %zu %s at %.0f%% identity%s%s...\n", n, what,
+                100 * min_seq_id, o->engine ? " with " : "", o->engine ? engine : "");
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddItemToArray(steps, e);
+    cJSON_AddStringToObject(e, "step", what);
+    cJSON_AddNumberToObject(e, "min_seq_id", min_seq_id);
+    cJSON_AddNumberToObject(e, "coverage", co.coverage);
+    cJSON_AddNumberToObject(e, "cov_mode", co.cov_mode);
+    cJSON_AddNumberToObject(e, "sequences", (double)n);
     cl_stats cs;
     memset(&cs, 0, sizeof cs);
-    int st = n ? cl_cluster(seqs, lens, n, &co, rep, &cs) : TG_OK;
+    double t = now();
+    int st = TG_OK;
+    if (n && o->engine)
+        st = o->engine(o->engine_ctx, ids, seqs, lens, n, &co, rep, e);
+    else if (n)
+        st = cl_cluster(seqs, lens, n, &co, rep, &cs);
     if (st)
         return st;
+    if (o->engine)
+        cs.seconds = now() - t;
+    else {
+        cJSON_AddStringToObject(e, "engine", engine);
+        cJSON_AddStringToObject(e, "mode", co.mode == CL_LINCLUST ? "linclust" : "greedy");
+    }
     size_t nc = 0;
     for (size_t i = 0; i < n; i++)
         nc += rep[i] == i;
     *n_clusters = nc;
     if (o->progress)
         fprintf(stderr, "prepare: %zu %s -> %zu clusters in %.1f s\n", n, what, nc, cs.seconds);
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "step", what);
-    cJSON_AddNumberToObject(e, "min_seq_id", min_seq_id);
-    cJSON_AddNumberToObject(e, "coverage", co.coverage);
-    cJSON_AddNumberToObject(e, "cov_mode", co.cov_mode);
-    cJSON_AddStringToObject(e, "mode", co.mode == CL_LINCLUST ? "linclust" : "greedy");
-    cJSON_AddNumberToObject(e, "sequences", (double)n);
     cJSON_AddNumberToObject(e, "clusters", (double)nc);
-    cJSON_AddNumberToObject(e, "seconds", cs.seconds);
-    cJSON_AddNumberToObject(e, "peak_bytes", (double)cs.peak_bytes);
-    cJSON_AddItemToArray(steps, e);
+    if (!o->engine) {
+        cJSON_AddNumberToObject(e, "seconds", cs.seconds);
+        cJSON_AddNumberToObject(e, "peak_bytes", (double)cs.peak_bytes);
+    }
     return TG_OK;
 }
 
@@ -302,7 +316,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     /* 1. CDRH3 clusters: keep the centroids */
     double t = now();
     size_t n_cdr3_clusters;
-    st = cluster_step("CDR3s", cdr3, r.cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+    st = cluster_step("CDR3s", ids, cdr3, r.cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
                       &n_cdr3_clusters);
     if (!st)
         st = write_cluster_tsv(outdir, "cdr3_100_cluster.tsv", ids, rep, n);
@@ -345,7 +359,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         ulen[j] = r.len[uniq[j]];
     }
     size_t n70;
-    st = cluster_step("sequences", useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70);
+    st = cluster_step("sequences", uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70);
     if (!st)
         st = write_cluster_tsv(outdir, "heavy_70_cluster.tsv", uid, rep70, m);
     if (st)
@@ -369,7 +383,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             k++;
         }
     size_t n50;
-    st = cluster_step("representatives", useq, ulen, k, o->split_min_seq_id, o, rep50, steps,
+    st = cluster_step("representatives", uid, useq, ulen, k, o->split_min_seq_id, o, rep50, steps,
                       &n50);
     if (!st)
         st = write_cluster_tsv(outdir, "heavy_50_cluster.tsv", uid, rep50, k);

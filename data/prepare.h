@@ -22,6 +22,14 @@
 
 #include <cjson/cJSON.h>
 
+/* A clustering engine in place of cl_cluster (e.g. MMseqs2,
+ * examples/cluster_mmseqs.h): clusters the n sequences named ids[] (unique)
+ * at o's thresholds into rep[] (as cl_cluster) and adds what it reports to
+ * the step's report entry. Returns a status. */
+typedef int (*pp_cluster_fn)(void *ctx, const char *const *ids, const char *const *seqs,
+                             const int *lens, size_t n, const cl_opts *o, uint32_t *rep,
+                             cJSON *step);
+
 typedef struct {
     rd_opts rd;              /* reader filters and --on-error */
     cl_opts cl;              /* clustering settings (mode, coverage, k, ...) */
@@ -31,6 +39,9 @@ typedef struct {
     sp_opts split;
     sp_leak_opts leak;
     int progress;            /* step lines on stderr */
+    pp_cluster_fn engine;    /* NULL: ablm's own (cl_cluster) */
+    void *engine_ctx;        /* engine's first argument */
+    const char *engine_name; /* for the report and progress lines ("mmseqs") */
 } pp_opts;
 
 /* The reference pipeline's settings (see the header comment). */

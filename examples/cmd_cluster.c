@@ -2,7 +2,9 @@
  * alignment-verified members (data/cluster.h). */
 #include "cluster.h"
 #include "cluster_io.h"
+#include "cluster_mmseqs.h"
 #include "commands.h"
+#include "fileio.h"
 #include "tg.h"
 
 #include <stdio.h>
@@ -56,6 +58,16 @@ static void help(FILE *f)
             "                         per sequence [3000]\n"
             "  --max-postings N       greedy: ignore 3-mers found in more than N representatives\n"
             "                         [20000]\n"
+            "  --engine ablm|mmseqs   mmseqs: run MMseqs2 easy-linclust (Debian package mmseqs2)\n"
+            "                         with the reference's settings (--kmer-per-seq 5 -k 6\n"
+            "                         --spaced-kmer-mode 1 --spaced-kmer-pattern 11011101\n"
+            "                         --sub-mat VTML40.out --gap-open 16 --gap-extend 2) and\n"
+            "                         --min-seq-id, -c, --cov-mode as given; the members are\n"
+            "                         then re-aligned and those below the thresholds counted;\n"
+            "                         also writes PREFIX_mmseqs.log and PREFIX_report.json [ablm]\n"
+            "  --mmseqs PATH          the mmseqs binary [mmseqs on PATH]\n"
+            "  --check-members N      mmseqs: members re-aligned, a seeded sample when there\n"
+            "                         are more [1000000]\n"
             "  --threads N            threads (0 = all cores) [0]\n"
             "  --report-missed N      check N sampled representatives against all others and\n"
             "                         report the missed-merge rate [0 = off]\n"
@@ -86,14 +98,41 @@ static int parse_int(const char *s, long *out)
     return *s && !*e;
 }
 
+/* --engine mmseqs: finds the binary, names PREFIX_mmseqs.log (started
+ * afresh) and PREFIX_report.json, and puts mmseqs's temporary directory
+ * beside them. Returns a status. */
+static int mm_setup(mm_tool *t, mm_opts *mo, const char *binary, const char *prefix, char **log,
+                    char **report, char **dir)
+{
+    int rc = mm_find(t, binary);
+    if (rc)
+        return rc;
+    size_t l = strlen(prefix) + 32;
+    *log = tg_malloc(l, "path");
+    *report = tg_malloc(l, "path");
+    *dir = tg_malloc(l, "path");
+    if (!*log || !*report || !*dir)
+        return TG_ERR_NOMEM;
+    snprintf(*log, l, "%s_mmseqs.log", prefix);
+    snprintf(*report, l, "%s_report.json", prefix);
+    const char *slash = strrchr(prefix, '/');
+    if (!slash)
+        snprintf(*dir, l, ".");
+    else
+        snprintf(*dir, l, "%.*s", slash == prefix ? 1 : (int)(slash - prefix), prefix);
+    mo->workdir = *dir;
+    mo->log = *log;
+    return mm_log_start(t, *log);
+}
+
 int cmd_cluster(int argc, char **argv)
 {
     cl_opts o;
     cl_opts_default(&o);
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int ninputs = 0, have_id = 0, check = 0, gap_set[2] = {0, 0};
-    const char *out = NULL, *column = NULL;
-    long report = 0, seed = 42, threads = 0;
+    int ninputs = 0, have_id = 0, check = 0, gap_set[2] = {0, 0}, use_mmseqs = 0;
+    const char *out = NULL, *column = NULL, *mmseqs_bin = NULL, *ablm_only = NULL;
+    long report = 0, seed = 42, threads = 0, check_members = MM_CHECK_DEFAULT;
     if (!inputs)
         return 1;
     int rc = 2;
@@ -121,7 +160,25 @@ int cmd_cluster(int argc, char **argv)
             goto out;
         }
         i++;
-        if (!strcmp(a, "--min-seq-id")) {
+        if (strcmp(a, "--min-seq-id") && strcmp(a, "-c") && strcmp(a, "--cov-mode") &&
+            strcmp(a, "--threads") && strcmp(a, "--report-missed") && strcmp(a, "--seed") &&
+            strcmp(a, "--column") && strcmp(a, "--out") && strcmp(a, "--engine") &&
+            strcmp(a, "--mmseqs") && strcmp(a, "--check-members"))
+            ablm_only = a; /* a setting of ablm's own engine */
+        if (!strcmp(a, "--engine")) {
+            if (strcmp(v, "ablm") && strcmp(v, "mmseqs")) {
+                rc = usage_err("--engine must be ablm or mmseqs, got", v);
+                goto out;
+            }
+            use_mmseqs = !strcmp(v, "mmseqs");
+        } else if (!strcmp(a, "--mmseqs")) {
+            mmseqs_bin = v;
+        } else if (!strcmp(a, "--check-members")) {
+            if (!parse_int(v, &check_members) || check_members < 0) {
+                rc = usage_err("--check-members must be a non-negative integer, got", v);
+                goto out;
+            }
+        } else if (!strcmp(a, "--min-seq-id")) {
             if (!parse_double(v, &o.min_seq_id) || o.min_seq_id < 0 || o.min_seq_id > 1) {
                 rc = usage_err("--min-seq-id must be a number in [0, 1], got", v);
                 goto out;
@@ -204,6 +261,11 @@ int cmd_cluster(int argc, char **argv)
         rc = usage_err("--input, --min-seq-id and --out are required", NULL);
         goto out;
     }
+    if (use_mmseqs && ablm_only) {
+        rc = usage_err("--engine mmseqs runs the reference's fixed settings; this flag is for "
+                       "--engine ablm:", ablm_only);
+        goto out;
+    }
     int use_cdr3, chain;
     if (column && cl_column_parse(column, &use_cdr3, &chain)) {
         rc = usage_err(tg_last_error(), NULL);
@@ -213,10 +275,22 @@ int cmd_cluster(int argc, char **argv)
     o.threads = tg_threads();
     o.progress = 1;
     rc = 1;
+    mm_tool tool = {0};
+    mm_opts mo;
+    mm_opts_default(&mo);
+    char *mm_log = NULL, *mm_report = NULL, *mm_dir = NULL;
+    cJSON *info = NULL;
+    if (use_mmseqs && mm_setup(&tool, &mo, mmseqs_bin, out, &mm_log, &mm_report, &mm_dir)) {
+        fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
+        goto out_mm;
+    }
+    mo.threads = o.threads;
+    mo.check_sample = (size_t)check_members;
+    mo.seed = (uint64_t)seed;
     double t0 = now_s();
     cl_seqs s = {0};
     uint32_t *rep = NULL;
-    const char **ptr = NULL;
+    const char **ptr = NULL, **names = NULL;
     int *len = NULL;
     size_t skipped = 0;
     for (int i = 0; i < ninputs; i++)
@@ -249,7 +323,28 @@ int cmd_cluster(int argc, char **argv)
         len[i] = cl_seqs_len(&s, i);
     }
     cl_stats st;
-    if (cl_cluster(ptr, len, s.n, &o, rep, &st)) {
+    memset(&st, 0, sizeof st);
+    if (use_mmseqs) {
+        if (!(names = malloc((s.n + 1) * sizeof *names)) || !(info = cJSON_CreateObject())) {
+            fprintf(stderr, "ablm cluster: out of memory for %zu sequences\n", s.n);
+            goto done;
+        }
+        for (size_t i = 0; i < s.n; i++)
+            names[i] = cl_seqs_name(&s, i);
+        cJSON_AddNumberToObject(info, "sequences", (double)s.n);
+        cJSON_AddNumberToObject(info, "min_seq_id", o.min_seq_id);
+        cJSON_AddNumberToObject(info, "coverage", o.coverage);
+        cJSON_AddNumberToObject(info, "cov_mode", o.cov_mode);
+        fprintf(stderr, "ablm cluster: running %s easy-linclust (MMseqs2 %s), log %s\n", tool.path,
+                tool.version, mm_log);
+        if (mm_cluster(&tool, &mo, names, ptr, len, s.n, &o, rep, info)) {
+            fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
+            goto done;
+        }
+        for (size_t i = 0; i < s.n; i++)
+            st.n_clusters += rep[i] == i;
+        cJSON_AddNumberToObject(info, "clusters", (double)st.n_clusters);
+    } else if (cl_cluster(ptr, len, s.n, &o, rep, &st)) {
         fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
         goto done;
     }
@@ -259,12 +354,26 @@ int cmd_cluster(int argc, char **argv)
         goto done;
     }
     double t3 = now_s();
-    fprintf(stderr,
-            "ablm cluster: %zu sequences (%zu unique) -> %zu clusters [%s, min-seq-id %.3g, -c %.3g, cov-mode %d, %d threads]\n"
-            "ablm cluster: read %.2fs, cluster %.2fs (%zu alignments, peak %.1f MB = %.0f bytes/sequence), write %.2fs\n",
-            s.n, st.n_unique, st.n_clusters, o.mode == CL_GREEDY ? "greedy" : "linclust", o.min_seq_id, o.coverage,
-            o.cov_mode, o.threads, t1 - t0, t2 - t1, st.n_alignments, st.peak_bytes / 1e6,
-            s.n ? (double)st.peak_bytes / (double)s.n : 0.0, t3 - t2);
+    if (use_mmseqs) {
+        if (fio_write_json(mm_report, info)) {
+            fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
+            goto done;
+        }
+        fprintf(stderr, "ablm cluster: %zu sequences -> %zu clusters [mmseqs, min-seq-id %.3g, -c %.3g, "
+                "cov-mode %d, %d threads]\nablm cluster: command: %s\n",
+                s.n, st.n_clusters, o.min_seq_id, o.coverage, o.cov_mode, mo.threads,
+                cJSON_GetStringValue(cJSON_GetObjectItem(info, "command")));
+        fprintf(stderr, "ablm cluster: read %.2fs, mmseqs + member check %.2fs, write %.2fs; wrote %s\n",
+                t1 - t0, t2 - t1, t3 - t2, mm_report);
+        mm_print_check(stderr, "ablm cluster", "check", info);
+    } else {
+        fprintf(stderr,
+                "ablm cluster: %zu sequences (%zu unique) -> %zu clusters [%s, min-seq-id %.3g, -c %.3g, cov-mode %d, %d threads]\n"
+                "ablm cluster: read %.2fs, cluster %.2fs (%zu alignments, peak %.1f MB = %.0f bytes/sequence), write %.2fs\n",
+                s.n, st.n_unique, st.n_clusters, o.mode == CL_GREEDY ? "greedy" : "linclust", o.min_seq_id, o.coverage,
+                o.cov_mode, o.threads, t1 - t0, t2 - t1, st.n_alignments, st.peak_bytes / 1e6,
+                s.n ? (double)st.peak_bytes / (double)s.n : 0.0, t3 - t2);
+    }
     if (check) {
         size_t v;
         if (cl_check_members(ptr, len, s.n, rep, &o, &v)) {
@@ -290,7 +399,14 @@ done:
     cl_seqs_free(&s);
     free(rep);
     free(ptr);
+    free(names);
     free(len);
+out_mm:
+    cJSON_Delete(info);
+    mm_tool_free(&tool);
+    tg_free(mm_log);
+    tg_free(mm_report);
+    tg_free(mm_dir);
 out:
     free(inputs);
     return rc;

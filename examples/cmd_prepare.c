@@ -1,5 +1,6 @@
 /* ablm prepare: OAS/AIRR files -> CDRH3 centroids -> de-duplicated heavy
  * chains -> 70% representatives -> whole-cluster 50% split. */
+#include "cluster_mmseqs.h"
 #include "commands.h"
 #include "data_flags.h"
 #include "fileio.h"
@@ -30,6 +31,13 @@ static void usage(FILE *f)
             "                         files (records need a CDR3: FASTA/plain have none)\n"
             "  --out DIR              output directory (created if missing)\n"
             "  --mode linclust|greedy clustering algorithm (default linclust)\n"
+            "  --engine ablm|mmseqs   ablm: ablm's own clustering (every member verified by\n"
+            "                         alignment); mmseqs: run MMseqs2 easy-linclust (Debian\n"
+            "                         package mmseqs2) with the reference's settings, then\n"
+            "                         count members below the thresholds by alignment (ablm)\n"
+            "  --mmseqs PATH          the mmseqs binary (default: mmseqs on PATH)\n"
+            "  --check-members N      mmseqs: members re-aligned per step; a seeded sample\n"
+            "                         when there are more (default 1000000)\n"
             "  --cdr3-min-seq-id F    CDRH3 identity (default 1.0)\n"
             "  --min-seq-id F         sequence identity of the training pool (default 0.7)\n"
             "  --split-min-seq-id F   identity of the clusters kept whole by the split\n"
@@ -68,8 +76,12 @@ int cmd_prepare(int argc, char **argv)
     pp_opts o;
     pp_opts_default(&o);
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int n_in = 0;
+    int n_in = 0, use_mmseqs = 0, mode_set = 0;
     long threads = 0;
+    const char *mmseqs_bin = NULL;
+    mm_engine mm;
+    mm_opts_default(&mm.opts);
+    memset(&mm.tool, 0, sizeof mm.tool);
     if (!inputs)
         return 1;
     for (int i = 1; i < argc; i++) {
@@ -103,6 +115,20 @@ int cmd_prepare(int argc, char **argv)
                 fprintf(stderr, "ablm %s: --mode '%s': expected linclust or greedy\n", cmd, v);
                 goto usage_error;
             }
+            mode_set = 1;
+        } else if (!strcmp(a, "--engine")) {
+            if (!strcmp(v, "mmseqs") || !strcmp(v, "ablm"))
+                use_mmseqs = !strcmp(v, "mmseqs");
+            else {
+                fprintf(stderr, "ablm %s: --engine '%s': expected ablm or mmseqs\n", cmd, v);
+                goto usage_error;
+            }
+        } else if (!strcmp(a, "--mmseqs")) {
+            mmseqs_bin = v;
+        } else if (!strcmp(a, "--check-members")) {
+            if (df_int(cmd, a, v, &x))
+                goto usage_error;
+            mm.opts.check_sample = (size_t)x;
         } else if (!strcmp(a, "--cdr3-min-seq-id")) {
             if (parse_frac(cmd, a, v, &o.cdr3_min_seq_id))
                 goto usage_error;
@@ -160,14 +186,48 @@ int cmd_prepare(int argc, char **argv)
         fprintf(stderr, "ablm %s: --input and --out are required\n", cmd);
         goto usage_error;
     }
+    if (use_mmseqs && mode_set) {
+        fprintf(stderr, "ablm %s: --mode is for --engine ablm (MMseqs2 runs linclust)\n", cmd);
+        goto usage_error;
+    }
     tg_set_threads((int)threads);
     o.cl.threads = (int)threads;
+    char *mm_log = NULL;
+    if (use_mmseqs) {
+        int e = mm_find(&mm.tool, mmseqs_bin);
+        if (!e)
+            e = fio_mkdir(out);
+        if (!e && !(mm_log = fio_join(out, "mmseqs.log")))
+            e = TG_ERR_NOMEM;
+        if (!e)
+            e = mm_log_start(&mm.tool, mm_log);
+        if (e) {
+            fprintf(stderr, "ablm %s: %s\n", cmd, tg_last_error());
+            mm_tool_free(&mm.tool);
+            tg_free(mm_log);
+            free(inputs);
+            return 1;
+        }
+        mm.opts.workdir = out;
+        mm.opts.log = mm_log;
+        mm.opts.threads = tg_threads();
+        mm.opts.seed = o.leak.seed;
+        o.engine = mm_engine_cluster;
+        o.engine_ctx = &mm;
+        o.engine_name = "mmseqs";
+    }
     o.progress = 1; /* every step can be long: step lines always */
     o.leak.progress = isatty(2);
 
     cJSON *report = cJSON_CreateObject();
     cJSON *set = cJSON_AddObjectToObject(report, "settings");
-    cJSON_AddStringToObject(set, "mode", o.cl.mode == CL_LINCLUST ? "linclust" : "greedy");
+    cJSON_AddStringToObject(set, "engine", use_mmseqs ? "mmseqs" : "ablm");
+    if (use_mmseqs) {
+        cJSON_AddStringToObject(set, "mmseqs", mm.tool.path);
+        cJSON_AddStringToObject(set, "mmseqs_version", mm.tool.version);
+        cJSON_AddNumberToObject(set, "check_members", (double)mm.opts.check_sample);
+    } else
+        cJSON_AddStringToObject(set, "mode", o.cl.mode == CL_LINCLUST ? "linclust" : "greedy");
     cJSON_AddNumberToObject(set, "cdr3_min_seq_id", o.cdr3_min_seq_id);
     cJSON_AddNumberToObject(set, "min_seq_id", o.min_seq_id);
     cJSON_AddNumberToObject(set, "split_min_seq_id", o.split_min_seq_id);
@@ -203,7 +263,16 @@ int cmd_prepare(int argc, char **argv)
                out,
                cJSON_GetObjectItem(cJSON_GetObjectItem(report, "seconds"), "total")->valuedouble);
     }
+    if (!st && use_mmseqs) {
+        const cJSON *e;
+        printf("engine: mmseqs %s, MMseqs2 version %s (commands and log in %s/mmseqs.log)\n",
+               mm.tool.path, mm.tool.version, out);
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(report, "clustering"))
+            mm_print_check(stdout, "check", cJSON_GetObjectItem(e, "step")->valuestring, e);
+    }
     cJSON_Delete(report);
+    mm_tool_free(&mm.tool);
+    tg_free(mm_log);
     free(inputs);
     return st ? 1 : 0;
 usage_error:

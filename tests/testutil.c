@@ -89,6 +89,18 @@ int tu_run_cmd_va(int (*fn)(int, char **), const char *out, const char *err, con
     return tu_run_cmd(fn, argc, argv, out, err);
 }
 
+int tu_run_in(const char *dir, int (*fn)(int, char **), const char *name, ...)
+{
+    char out[4096], err[4096];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    va_list ap;
+    va_start(ap, name);
+    int rc = tu_run_cmd_va(fn, out, err, name, ap);
+    va_end(ap);
+    return rc;
+}
+
 char *tu_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");

@@ -39,5 +39,8 @@ int tu_run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *out,
  * command name (at most 31 arguments). */
 int tu_run_cmd_va(int (*fn)(int, char **), const char *out, const char *err, const char *name,
                   va_list ap);
+/* tu_run_cmd_va with stdout to DIR/out and stderr to DIR/err; the
+ * NULL-terminated arguments follow the command name. */
+int tu_run_in(const char *dir, int (*fn)(int, char **), const char *name, ...);
 
 #endif
