@@ -2,6 +2,7 @@
  * the cached step's logits equal the full uncached forward's at every
  * position; the step graph has no dropout node; the generation loop's
  * greedy, sampling, top-k, bad-word and eos behaviour. */
+#include "generate.h"
 #include "gpt2.h"
 #include "testutil.h"
 
@@ -153,6 +154,249 @@ START_TEST(cache_rejections)
 }
 END_TEST
 
+
+/* Greedy by the definition: the full uncached graph over the sequence so
+ * far, argmax of the last position's logits (bad ids masked), until eos
+ * or max_new tokens. Returns the number of new tokens in out. */
+static int greedy_uncached(const g2_model *m, const gen_opts *o, const int32_t *prompt, int pl,
+                           int32_t *out)
+{
+    int32_t seq[128];
+    memcpy(seq, prompt, pl * sizeof *seq);
+    int n = 0, V = m->cfg.vocab_size;
+    while (n < o->max_new_tokens) {
+        float *lg = full_logits(m, seq, 1, pl + n);
+        float *row = lg + (size_t)(pl + n - 1) * V;
+        for (int i = 0; i < o->n_bad; i++)
+            row[o->bad_ids[i]] = -INFINITY;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (row[v] > row[best])
+                best = v;
+        free(lg);
+        seq[pl + n] = best;
+        out[n++] = best;
+        if (best == o->eos_id)
+            break;
+    }
+    return n;
+}
+
+/* Prompts: bos alone, bos + 3 residues, bos + 1 residue. */
+static const int32_t P0[] = {2}, P1[] = {2, 10, 11, 12}, P2[] = {2, 7};
+static const int32_t *const PROMPTS[] = {P0, P1, P2};
+static const int PLEN[] = {1, 4, 2};
+
+START_TEST(greedy_equals_the_uncached_loop)
+{
+    g2_model *m = tiny_model(11);
+    gen_opts o;
+    gen_opts_default(&o, &m->cfg);
+    o.max_new_tokens = 30;
+    o.eos_id = -1; /* full length: every step compared */
+    gen_result r;
+    ck_assert_msg(gen_run(m, &o, 3, PROMPTS, PLEN, 2, &r) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(r.n, 3);
+    int distinct = 0;
+    for (int p = 0; p < 3; p++) {
+        int32_t want[64];
+        int n = greedy_uncached(m, &o, PROMPTS[p], PLEN[p], want);
+        ck_assert_int_eq(r.len[p], n);
+        for (int i = 0; i < n; i++) {
+            ck_assert_msg(r.tok[p][i] == want[i], "prompt %d token %d: cached %d, uncached %d", p,
+                          i, r.tok[p][i], want[i]);
+            ck_assert_int_ne(r.tok[p][i], 4); /* the default bad word */
+            distinct |= i && r.tok[p][i] != r.tok[p][0];
+        }
+    }
+    ck_assert_msg(distinct, "greedy output is one repeated token: a weak test");
+    /* batch 1 and batch 3 give the same sequences */
+    gen_result r1;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 1, &r1), TG_OK);
+    for (int p = 0; p < 3; p++) {
+        ck_assert_int_eq(r1.len[p], r.len[p]);
+        ck_assert_mem_eq(r1.tok[p], r.tok[p], r.len[p] * sizeof(int32_t));
+    }
+    gen_result_free(&r1);
+    gen_result_free(&r);
+    g2_model_free(m);
+}
+END_TEST
+
+/* 1 if sequences a and b of two results are equal. */
+static int same_seq(const gen_result *a, const gen_result *b, size_t i)
+{
+    return a->len[i] == b->len[i] && !memcmp(a->tok[i], b->tok[i], a->len[i] * sizeof(int32_t));
+}
+
+START_TEST(sampling_is_reproducible_by_seed)
+{
+    g2_model *m = tiny_model(11);
+    gen_opts o;
+    gen_opts_default(&o, &m->cfg);
+    o.max_new_tokens = 25;
+    o.do_sample = 1;
+    o.num_return_sequences = 4;
+    o.temperature = 1.3;
+    o.eos_id = -1;
+    gen_result a, b, c, d;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 5, &a), TG_OK);
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 12, &b), TG_OK); /* other batching */
+    o.seed = 43;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 5, &c), TG_OK);
+    ck_assert_int_eq(a.n, 12);
+    int differ_seed = 0, differ_rows = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        ck_assert_msg(same_seq(&a, &b, i), "sequence %zu differs between two runs of one seed", i);
+        differ_seed += !same_seq(&a, &c, i);
+        differ_rows += i % 4 && memcmp(a.tok[i], a.tok[i - 1], 25 * sizeof(int32_t));
+    }
+    ck_assert_msg(differ_seed >= 10, "only %d of 12 sequences change with the seed", differ_seed);
+    ck_assert_msg(differ_rows >= 8, "return sequences of one prompt are mostly equal (%d)", differ_rows);
+    /* top_k 1 is greedy */
+    o.top_k = 1;
+    o.num_return_sequences = 1;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &d), TG_OK);
+    gen_opts g;
+    gen_opts_default(&g, &m->cfg);
+    g.max_new_tokens = 25;
+    g.eos_id = -1;
+    gen_result e;
+    ck_assert_int_eq(gen_run(m, &g, 3, PROMPTS, PLEN, 3, &e), TG_OK);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(same_seq(&d, &e, i), "top_k 1 differs from greedy at prompt %zu", i);
+    gen_result_free(&a), gen_result_free(&b), gen_result_free(&c), gen_result_free(&d);
+    gen_result_free(&e);
+    g2_model_free(m);
+}
+END_TEST
+
+START_TEST(bad_words_and_eos)
+{
+    g2_model *m = tiny_model(11);
+    gen_opts o;
+    gen_opts_default(&o, &m->cfg);
+    o.max_new_tokens = 30;
+    o.eos_id = -1;
+    gen_result r;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    int count[25] = {0}, top = 0;
+    for (size_t i = 0; i < r.n; i++)
+        for (int k = 0; k < r.len[i]; k++)
+            count[r.tok[i][k]]++;
+    for (int v = 0; v < 25; v++)
+        top = count[v] > count[top] ? v : top;
+    int first = r.tok[0][0];
+    gen_result_free(&r);
+    /* the most frequent greedy token as a bad word: never emitted, greedy
+     * or sampled */
+    o.bad_ids[o.n_bad++] = top;
+    for (int sample = 0; sample < 2; sample++) {
+        o.do_sample = sample;
+        o.num_return_sequences = sample ? 8 : 1;
+        ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 8, &r), TG_OK);
+        for (size_t i = 0; i < r.n; i++)
+            for (int k = 0; k < r.len[i]; k++)
+                ck_assert_msg(r.tok[i][k] != top && r.tok[i][k] != 4,
+                              "bad word emitted: sequence %zu token %d is %d", i, k, r.tok[i][k]);
+        gen_result_free(&r);
+    }
+    /* eos: the first greedy token of prompt 0 as eos stops that row at once */
+    gen_opts_default(&o, &m->cfg);
+    o.max_new_tokens = 30;
+    o.eos_id = first;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(r.len[0], 1);
+    ck_assert_int_eq(r.hit_eos[0], 1);
+    for (size_t i = 0; i < r.n; i++) { /* eos only ever as the last token */
+        for (int k = 0; k + 1 < r.len[i]; k++)
+            ck_assert_int_ne(r.tok[i][k], first);
+        ck_assert_int_eq(r.hit_eos[i], r.len[i] < 30);
+    }
+    gen_result_free(&r);
+    /* sampled with many rows: those that hit eos end there, the rest run full length */
+    o.do_sample = 1, o.num_return_sequences = 16, o.eos_id = 3;
+    ck_assert_int_eq(gen_run(m, &o, 1, PROMPTS, PLEN, 16, &r), TG_OK);
+    int stopped = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        for (int k = 0; k + 1 < r.len[i]; k++)
+            ck_assert_int_ne(r.tok[i][k], 3);
+        ck_assert_int_eq(r.hit_eos[i], r.tok[i][r.len[i] - 1] == 3);
+        ck_assert(r.hit_eos[i] || r.len[i] == 30);
+        stopped += r.hit_eos[i];
+    }
+    printf("sampling, 16 rows x 30 tokens: %d stopped at eos\n", stopped);
+    gen_result_free(&r);
+    g2_model_free(m);
+}
+END_TEST
+
+/* n_positions stops a row; the refusals of gen_opts_check. */
+START_TEST(limits_and_refusals)
+{
+    g2_model *m = tiny_model(11);
+    gen_opts o;
+    gen_opts_default(&o, &m->cfg);
+    o.max_new_tokens = 200;
+    o.eos_id = -1;
+    gen_result r;
+    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    for (int p = 0; p < 3; p++) { /* the last new token sits at position 80 */
+        ck_assert_int_eq(PLEN[p] + r.len[p], 81);
+        ck_assert_int_eq(r.hit_limit[p], 1);
+    }
+    gen_result_free(&r);
+    gen_opts_default(&o, &m->cfg);
+    o.num_beams = 3;
+    ck_assert_int_ne(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "not implemented yet"), "%s", tg_last_error());
+    o.num_beams = 1, o.num_return_sequences = 2;
+    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "--do_sample"), "%s", tg_last_error());
+    o.num_return_sequences = 1, o.do_sample = 1, o.top_p = 0;
+    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    o.top_p = 1, o.bad_ids[0] = 25;
+    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "--bad_words_ids"), "%s", tg_last_error());
+    g2_model_free(m);
+}
+END_TEST
+
+/* The filters on hand-made logits: HF's order and tie rules. */
+START_TEST(pick_filters)
+{
+    g2_config c;
+    g2_config_default(&c);
+    c.vocab_size = 5;
+    gen_opts o;
+    gen_opts_default(&o, &c);
+    o.n_bad = 0;
+    float l[5] = {0, (float)log(0.5), (float)log(0.3), (float)log(0.15), (float)log(0.05)};
+    l[0] = -INFINITY; /* probabilities .5 .3 .15 .05 over ids 1..4 */
+    float w[5];
+    int iw[5];
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.99, w, iw), 1); /* greedy */
+    o.do_sample = 1, o.top_k = 0;
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.0, w, iw), 1);
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.6, w, iw), 2);  /* .5 <= .6 < .8 */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.97, w, iw), 4);
+    o.top_k = 2; /* ids 1, 2 left: .5/.8 and .3/.8 */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.6, w, iw), 1);
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.99, w, iw), 2);
+    o.top_k = 0, o.top_p = 0.8; /* tail .05 + .15 = .2 <= .2 removed: ids 1, 2 */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.99, w, iw), 2);
+    o.top_p = 0.81; /* .2 > .19: id 3 stays */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.99, w, iw), 3);
+    o.top_p = 0.01; /* the top token is always kept */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.99, w, iw), 1);
+    o.top_p = 1, o.temperature = 1e-3; /* near-greedy */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.99, w, iw), 1);
+    o.temperature = 1, o.bad_ids[0] = 1, o.n_bad = 1; /* .3 .15 .05 renormalised */
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.0, w, iw), 2);
+    ck_assert_int_eq(gen_pick(l, 5, &o, 0.7, w, iw), 3);  /* .6 <= .7 < .9 */
+}
+END_TEST
+
 int main(void)
 {
     tg_set_threads(2);
@@ -162,6 +406,11 @@ int main(void)
     tcase_add_test(tc, cached_steps_equal_the_full_forward);
     tcase_add_test(tc, multi_token_steps_equal_the_full_forward);
     tcase_add_test(tc, cache_rejections);
+    tcase_add_test(tc, greedy_equals_the_uncached_loop);
+    tcase_add_test(tc, sampling_is_reproducible_by_seed);
+    tcase_add_test(tc, bad_words_and_eos);
+    tcase_add_test(tc, limits_and_refusals);
+    tcase_add_test(tc, pick_filters);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
