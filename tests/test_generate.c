@@ -4,7 +4,10 @@
  * greedy, sampling, top-k, bad-word and eos behaviour. */
 #include "generate.h"
 #include "gpt2.h"
+#include "commands.h"
 #include "testutil.h"
+
+#include <stdarg.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -397,6 +400,111 @@ START_TEST(pick_filters)
 }
 END_TEST
 
+/* Runs ablm generate with the NULL-terminated arguments; stdout and
+ * stderr to files in dir. Returns the exit status. */
+static int run_generate(const char *dir, ...)
+{
+    char out[4200], err[4200];
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    va_list ap;
+    va_start(ap, dir);
+    int rc = tu_run_cmd_va(cmd_generate, out, err, "generate", ap);
+    va_end(ap);
+    return rc;
+}
+
+static char *read_in(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return tu_read_file(path);
+}
+
+START_TEST(command_writes_fasta_and_tsv)
+{
+    char *dir = tu_tmpdir(), model[4200], in[4200], fa[4200], fa2[4200], tsv[4200], tsv2[4200];
+    snprintf(model, sizeof model, "%s/model", dir);
+    snprintf(in, sizeof in, "%s/prompts.fasta", dir);
+    snprintf(fa, sizeof fa, "%s/greedy.fasta", dir);
+    snprintf(fa2, sizeof fa2, "%s/greedy2.fasta", dir);
+    snprintf(tsv, sizeof tsv, "%s/s.tsv", dir);
+    snprintf(tsv2, sizeof tsv2, "%s/s2.tsv", dir);
+    g2_model *m = tiny_model(11);
+    tok_tokenizer *tok;
+    ck_assert_int_eq(tok_new(&tok), TG_OK);
+    ck_assert_msg(g2_save_pretrained(m, tok, model) == TG_OK, "%s", tg_last_error());
+    FILE *f = fopen(in, "w");
+    fputs(">a some light chain\nDIQ\n>b\nEIV\n", f);
+    fclose(f);
+    /* greedy: deterministic, equal to gen_run on the same prompts */
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", fa,
+                                  "--max_new_tokens", "12", NULL), 0);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", fa2,
+                                  "--max_new_tokens", "12", "--batch_size", "1", NULL), 0);
+    ck_assert(tu_same_file(fa, fa2));
+    gen_opts o;
+    gen_opts_default(&o, &m->cfg);
+    o.max_new_tokens = 12;
+    int32_t pa[] = {2, tok_token_id(tok, "D"), tok_token_id(tok, "I"), tok_token_id(tok, "Q")};
+    int32_t pb[] = {2, tok_token_id(tok, "E"), tok_token_id(tok, "I"), tok_token_id(tok, "V")};
+    const int32_t *pr[] = {pa, pb};
+    int pl[] = {4, 4};
+    gen_result r;
+    ck_assert_int_eq(gen_run(m, &o, 2, pr, pl, 2, &r), TG_OK);
+    char want[512], sa[128], sb[128];
+    int32_t all[32];
+    memcpy(all, pa, sizeof pa);
+    memcpy(all + 4, r.tok[0], r.len[0] * sizeof *all);
+    ck_assert_int_eq(tok_decode(tok, all, 4 + r.len[0], 1, sa, sizeof sa), TG_OK);
+    memcpy(all, pb, sizeof pb);
+    memcpy(all + 4, r.tok[1], r.len[1] * sizeof *all);
+    ck_assert_int_eq(tok_decode(tok, all, 4 + r.len[1], 1, sb, sizeof sb), TG_OK);
+    snprintf(want, sizeof want, ">a\n%s\n>b\n%s\n", sa, sb);
+    char *got = tu_read_file(fa);
+    ck_assert_str_eq(got, want);
+    ck_assert(!strncmp(sa, "DIQ", 3));
+    free(got);
+    gen_result_free(&r);
+    /* sampling, 3 per prompt, TSV: reproducible by seed, ids with _N */
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", tsv,
+                                  "--do_sample", "--num_return_sequences", "3", "--top_p", "0.9",
+                                  "--temperature", "0.8", "--seed", "7", NULL), 0);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", tsv2,
+                                  "--do_sample", "--num_return_sequences", "3", "--top_p", "0.9",
+                                  "--temperature", "0.8", "--seed", "7", "--batch_size", "4", NULL), 0);
+    ck_assert(tu_same_file(tsv, tsv2));
+    got = tu_read_file(tsv);
+    ck_assert_msg(!strncmp(got, "id\tprompt\tsequence\tnew_tokens\tstop\na_1\tDIQ\tDIQ", 36), "%s", got);
+    ck_assert_msg(strstr(got, "\na_3\t") && strstr(got, "\nb_1\tEIV\t") && strstr(got, "\nb_3\t"), "%s", got);
+    ck_assert_ptr_null(strstr(got, "\nb_4\t"));
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", tsv2,
+                                  "--do_sample", "--num_return_sequences", "3", "--top_p", "0.9",
+                                  "--temperature", "0.8", "--seed", "8", NULL), 0);
+    ck_assert(!tu_same_file(tsv, tsv2));
+    free(got);
+    /* unconditional without --input */
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--max_new_tokens", "5", NULL), 0);
+    got = tu_read_file(fa);
+    ck_assert_msg(!strncmp(got, ">unconditional\n", 15), "%s", got);
+    free(got);
+    /* refusals: beams, greedy with several sequences, a bad flag value */
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "3", NULL), 2);
+    got = read_in(dir, "stderr");
+    ck_assert_msg(strstr(got, "beam search is not implemented yet"), "%s", got);
+    free(got);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_return_sequences", "2", NULL), 2);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--do_sample", "--top_p", "x", NULL), 2);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--bad_words_ids", "[[40]]", NULL), 2);
+    got = read_in(dir, "stderr");
+    ck_assert_msg(strstr(got, "--bad_words_ids: id 40"), "%s", got);
+    free(got);
+    tok_free(tok);
+    g2_model_free(m);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     tg_set_threads(2);
@@ -411,6 +519,7 @@ int main(void)
     tcase_add_test(tc, bad_words_and_eos);
     tcase_add_test(tc, limits_and_refusals);
     tcase_add_test(tc, pick_filters);
+    tcase_add_test(tc, command_writes_fasta_and_tsv);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
