@@ -8,6 +8,7 @@
  *
  * usage: bench_generate [--config configs/light_gpt_small.json]
  *                       [--batches 1,32] [--lengths 128,512] [--threads 2]
+ *                       [--profile] (per-op forward times after each run)
  * n_positions is raised to the longest length + 1 when the config's is
  * smaller (light_gpt_small has 256): a wider wpe table, same per-token work. */
 #include "generate.h"
@@ -41,8 +42,12 @@ static int parse_list(const char *s, int *v)
 int main(int argc, char **argv)
 {
     const char *config = "configs/light_gpt_small.json";
-    int batches[8] = {1, 32}, lengths[8] = {128, 512}, nb = 2, nl = 2, threads = 2;
+    int batches[8] = {1, 32}, lengths[8] = {128, 512}, nb = 2, nl = 2, threads = 2, profile = 0;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--profile")) {
+            profile = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_generate: %s needs a value\n", argv[i]);
             return 2;
@@ -91,6 +96,8 @@ int main(int argc, char **argv)
             for (int b = 0; b < B; b++)
                 pr[b] = bos, pl[b] = 1;
             gen_result r;
+            tg_profile_reset();
+            tg_profile_enable(profile);
             double w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
             int rc = gen_run(m, &o, (size_t)B, pr, pl, B, &r);
             double wall = clock_ms(CLOCK_MONOTONIC) - w0, cpu = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
@@ -103,6 +110,8 @@ int main(int argc, char **argv)
                 total += r.len[i];
             printf("%6d %7d %10.2f %10.2f %12.0f %14.3f\n", B, L, wall / 1e3, cpu / 1e3,
                    total / (wall / 1e3), cpu / L);
+            if (profile)
+                tg_profile_report(stdout);
             gen_result_free(&r);
             free(pr);
             free(pl);
