@@ -9,6 +9,9 @@
  * usage: bench_generate [--config configs/light_gpt_small.json]
  *                       [--batches 1,32] [--lengths 128,512] [--threads 2]
  *                       [--profile] (per-op forward times after each run)
+ *                       [--uncached] (also the loop without a cache: a full
+ *                       graph over the sequence so far per new token, run
+ *                       where batch * length^2 / 2 <= 2^20 token positions)
  * n_positions is raised to the longest length + 1 when the config's is
  * smaller (light_gpt_small has 256): a wider wpe table, same per-token work. */
 #include "generate.h"
@@ -39,13 +42,45 @@ static int parse_list(const char *s, int *v)
     return n;
 }
 
+/* Greedy without a cache: step t builds the full graph over t + 1 tokens,
+ * runs it and appends the argmax of the last position. Returns a status. */
+static int uncached_greedy(const g2_model *m, int B, int L, tg_arena *arena)
+{
+    int V = m->cfg.vocab_size, W = L + 1;
+    int32_t *seq = calloc((size_t)B * W, sizeof *seq), *ids = calloc((size_t)B * W, sizeof *ids);
+    for (int b = 0; b < B; b++)
+        seq[(size_t)b * W] = m->cfg.bos_token_id >= 0 ? m->cfg.bos_token_id : 0;
+    int rc = TG_OK;
+    for (int t = 0; t < L && !rc; t++) {
+        g2_graph gr;
+        if ((rc = g2_build(m, B, t + 1, G2_LOGITS, arena, &gr)))
+            break;
+        for (int b = 0; b < B; b++)
+            memcpy(ids + (size_t)b * (t + 1), seq + (size_t)b * W, (size_t)(t + 1) * sizeof *ids);
+        g2_set_batch(&gr, ids, NULL, NULL);
+        rc = tg_forward(gr.g);
+        for (int b = 0; b < B && !rc; b++) {
+            const float *row = tg_f32(gr.logits) + ((size_t)b * (t + 1) + t) * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                best = row[v] > row[best] ? v : best;
+            seq[(size_t)b * W + t + 1] = best;
+        }
+        g2_graph_free(&gr);
+    }
+    free(seq);
+    free(ids);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = "configs/light_gpt_small.json";
-    int batches[8] = {1, 32}, lengths[8] = {128, 512}, nb = 2, nl = 2, threads = 2, profile = 0;
+    int batches[8] = {1, 32}, lengths[8] = {128, 512}, nb = 2, nl = 2, threads = 2, profile = 0,
+        uncached = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--profile")) {
-            profile = 1;
+        if (!strcmp(argv[i], "--profile") || !strcmp(argv[i], "--uncached")) {
+            *(argv[i][2] == 'p' ? &profile : &uncached) = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -115,6 +150,19 @@ int main(int argc, char **argv)
             gen_result_free(&r);
             free(pr);
             free(pl);
+            if (!uncached || (double)B * L * L / 2 > 1048576.0)
+                continue;
+            tg_arena *arena = tg_arena_new();
+            w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
+            rc = uncached_greedy(m, B, L, arena);
+            wall = clock_ms(CLOCK_MONOTONIC) - w0, cpu = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            tg_arena_free(arena);
+            if (rc) {
+                fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+                return 1;
+            }
+            printf("%6d %7d %10.2f %10.2f %12.0f %14.3f  (uncached)\n", B, L, wall / 1e3,
+                   cpu / 1e3, (double)B * L / (wall / 1e3), cpu / L);
         }
     g2_model_free(m);
     return 0;
