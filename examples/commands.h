@@ -16,6 +16,9 @@ int cmd_train(int argc, char **argv);
 /* Causal-LM training of the GPT-2 decoder (run_clm.py; examples/
  * cmd_train_clm.c, task in clm_task.c). */
 int cmd_train_clm(int argc, char **argv);
+/* Generation from a GPT-2 decoder with the KV cache (examples/
+ * cmd_generate.c, loop in generate.c). */
+int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_split(int argc, char **argv);

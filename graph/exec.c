@@ -58,8 +58,8 @@ int tg_forward(tg_graph *g)
     g->step++;
     for (int i = 0; i < g->n; i++) {
         tg_tensor *t = g->nodes[i];
-        if (t->op < 0 || (t->flags & TG_FLAG_VIEW))
-            continue;
+        if (t->op < 0 || tg_optable[t->op]->is_view)
+            continue; /* leaves; reshape's view has nothing to do */
         double t0 = profiling ? ms_now() : 0;
         int rc = tg_optable[t->op]->forward(t);
         if (profiling) {

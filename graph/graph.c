@@ -88,6 +88,12 @@ const char *tg_graph_error(const tg_graph *g) { return g && g->err[0] ? g->err :
 int tg_graph_nodes(const tg_graph *g) { return g->n; }
 tg_tensor *tg_graph_node(const tg_graph *g, int i) { return i >= 0 && i < g->n ? g->nodes[i] : NULL; }
 void tg_graph_set_training(tg_graph *g, int on) { g->training = on != 0; }
+void tg_graph_set_inference(tg_graph *g, int on)
+{
+    if (g && !g->n)
+        g->inference = on != 0;
+}
+int tg_graph_inference(const tg_graph *g) { return g && g->inference; }
 int tg_graph_training(const tg_graph *g) { return g->training; }
 void tg_graph_seed(tg_graph *g, uint64_t seed)
 {

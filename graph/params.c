@@ -93,9 +93,14 @@ int tg_params_alloc(tg_params *p)
         return tg_error(TG_ERR_ARG, "tg_params_alloc: already allocated");
     if (p->err[0])
         return tg_error(TG_ERR_ARG, "tg_params_alloc: a parameter declaration failed: %s", p->err);
+    int trainable = 0;
+    for (int i = 0; i < p->n; i++)
+        trainable |= (p->t[i]->flags & TG_FLAG_TRAINABLE) != 0;
     p->values = tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter values");
-    p->grads = tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter gradients");
-    if (!p->values || !p->grads) {
+    /* a store of state only (a KV cache) has no gradient buffer */
+    p->grads = trainable ? tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter gradients")
+                         : NULL;
+    if (!p->values || (trainable && !p->grads)) {
         tg_free(p->values);
         tg_free(p->grads);
         p->values = p->grads = NULL;

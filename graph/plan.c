@@ -147,6 +147,13 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
     int n = g->n;
     g->loss = loss;
     mark_grads(g, loss);
+    for (int i = 0; i < n; i++) { /* a view written in place into state */
+        tg_tensor *t = g->nodes[i], *st = storage_of(t);
+        if ((t->flags & TG_FLAG_NEEDS_GRAD) && st->id < 0 && !st->grad)
+            return tg_error(TG_ERR_ARG,
+                            "tg_graph_plan: '%s' needs a gradient but its storage '%s' has none (not trainable)",
+                            t->name, st->name);
+    }
     if (loss)
         loss->flags |= TG_FLAG_KEEP;
 

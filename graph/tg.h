@@ -16,6 +16,9 @@
  *
  * Parameters live outside graphs in a tg_params store (one contiguous buffer
  * for values, one for gradients), so graphs can be rebuilt per input shape.
+ * The same store holds state that survives between forward calls: a store
+ * of non-trainable tensors (a KV cache) that ops such as tg_cache_write
+ * update in place.
  */
 #ifndef TG_H
 #define TG_H
@@ -133,8 +136,8 @@ void tg_params_free(tg_params *p);
  * Returns NULL (with tg_last_error) on a bad shape or a duplicate name. */
 tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int *shape,
                          int trainable);
-/* Allocates one zeroed buffer for all values and one for all gradients.
- * Returns a status; fails, repeating its message, if any tg_params_add
+/* Allocates one zeroed buffer for all values and one for all gradients
+ * (none when no tensor is trainable: a state store). Returns a status; fails, repeating its message, if any tg_params_add
  * failed (so a NULL from a failed declaration cannot go unnoticed). */
 int tg_params_alloc(tg_params *p);
 int tg_params_count(const tg_params *p);          /* number of tensors */
@@ -165,6 +168,12 @@ tg_tensor *tg_graph_node(const tg_graph *g, int i);
 /* Training mode enables dropout. Default: training off. */
 void tg_graph_set_training(tg_graph *g, int on);
 int tg_graph_training(const tg_graph *g);
+/* An inference graph has no dropout: call on a new, empty graph (ignored
+ * once a node exists); tg_dropout then returns its input unchanged (no
+ * node) and tg_attention drops its dropout, so training mode has nothing
+ * to switch on. Generation's step graphs are built so. */
+void tg_graph_set_inference(tg_graph *g, int on);
+int tg_graph_inference(const tg_graph *g);
 /* Seeds the graph's random stream (dropout). Each tg_forward advances it. */
 void tg_graph_seed(tg_graph *g, uint64_t seed);
 uint64_t tg_graph_rng_state(const tg_graph *g);

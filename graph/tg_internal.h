@@ -11,6 +11,7 @@ struct tg_graph {
     int n, cap;
     char err[1024];    /* first build error, "" if none */
     int training;
+    int inference;     /* built without dropout nodes (tg_graph_set_inference) */
     uint64_t seed;     /* dropout stream */
     uint64_t step;     /* forward passes run since seeding */
     int planned;

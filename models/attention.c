@@ -25,6 +25,8 @@ tg_tensor *at_attention(tg_graph *g, const at_weights *w, const at_config *c, tg
     if (fused + cross_fused + separate != 1 || (fused && (w->q.w || memory)) ||
         (!fused && !w->q.w))
         return tg_fail(g, "at_attention: give qkv (self-attention only), q + kv, or q + k + v");
+    if ((c->cache || c->pos) && (!fused || !c->causal || !c->cache || !c->pos))
+        return tg_fail(g, "at_attention: a KV cache needs causal self-attention with a fused qkv, cache and pos");
     tg_tensor *src = memory ? memory : x;
     tg_attn_args a = {.heads = c->heads, .causal = c->causal, .dropout = c->dropout,
                       .scale = c->scale};
@@ -36,7 +38,13 @@ tg_tensor *at_attention(tg_graph *g, const at_weights *w, const at_config *c, tg
                            w->qkv.w->name, width_of(&w->qkv));
         tg_tensor *y = at_project(g, x, &w->qkv);
         a.dim = dim, a.k_col = dim, a.v_col = 2 * dim;
-        ctx = tg_attention(g, y, y, y, key_mask, &a);
+        if (c->cache) { /* k | v of the new rows into the cache, then attend over it */
+            tg_tensor *kv = tg_cache_write(g, c->cache, y, dim, c->pos);
+            a.pos = c->pos, a.k_col = 0, a.v_col = dim;
+            ctx = tg_attention(g, y, kv, kv, key_mask, &a);
+        } else {
+            ctx = tg_attention(g, y, y, y, key_mask, &a);
+        }
     } else if (cross_fused) {
         int dim = width_of(&w->kv) / 2;
         if (dim * 2 != width_of(&w->kv))

@@ -38,6 +38,12 @@ typedef struct {
     int causal;    /* decoder self-attention */
     float dropout; /* on the attention probabilities (training mode only) */
     float scale;   /* 0: 1/sqrt(head size) */
+    /* KV-cached self-attention (fused qkv, causal): cache is state
+     * [B, T, 2*dim] (tg_cache_write) whose rows pos..pos+Tq-1 get this
+     * call's k | v; the queries then attend over cache rows 0..pos+Tq-1
+     * (tg_attention's pos), key_mask being [B, T] over cache rows. pos:
+     * int32 [1]. Both NULL: no cache. */
+    tg_tensor *cache, *pos;
 } at_config;
 
 /* x [B, Tq, in]: the queries' source. memory [B, Tk, in'] : the keys' and

@@ -173,12 +173,15 @@ static tg_tensor *conv1d(tg_graph *g, tg_tensor *x, tg_tensor *w, tg_tensor *b)
 /* Causal self-attention of one layer (GPT2Attention, scale_attn_weights):
  * the shared block with the fused c_attn [H, 3H] read as q | k | v column
  * ranges, causal, keys masked by the batch's attention_mask [B, T], attn_pdrop
- * on the probabilities, then c_proj. */
+ * on the probabilities, then c_proj. With kv (a step graph) the new rows'
+ * k | v go into that layer's cache at pos and the queries attend over it. */
 static tg_tensor *causal_self_attention(tg_graph *g, const g2_layer *L, tg_tensor *x,
-                                        tg_tensor *mask, const g2_config *c)
+                                        tg_tensor *mask, const g2_config *c, tg_tensor *kv,
+                                        tg_tensor *pos)
 {
     at_weights w = {.qkv = {L->attn_w, L->attn_b, 1}, .out = {L->aproj_w, L->aproj_b, 1}};
-    at_config ac = {.heads = c->n_head, .causal = 1, .dropout = (float)c->attn_pdrop};
+    at_config ac = {.heads = c->n_head, .causal = 1, .dropout = (float)c->attn_pdrop,
+                    .cache = kv, .pos = pos};
     return at_attention(g, &w, &ac, x, NULL, mask);
 }
 
@@ -189,14 +192,70 @@ static tg_tensor *activation(tg_graph *g, tg_tensor *x, const g2_config *c)
 
 /* One pre-LN block: x + drop(attn(ln_1(x))), then x + drop(mlp(ln_2(x))). */
 static tg_tensor *block(tg_graph *g, const g2_layer *L, tg_tensor *x, tg_tensor *mask,
-                        const g2_config *c)
+                        const g2_config *c, tg_tensor *kv, tg_tensor *pos)
 {
     float eps = (float)c->layer_norm_epsilon, drop = (float)c->resid_pdrop;
-    tg_tensor *a = causal_self_attention(g, L, tg_layer_norm(g, x, L->ln1_w, L->ln1_b, eps), mask, c);
+    tg_tensor *a = causal_self_attention(g, L, tg_layer_norm(g, x, L->ln1_w, L->ln1_b, eps),
+                                         mask, c, kv, pos);
     x = tg_add(g, x, tg_dropout(g, a, drop));
     tg_tensor *h = conv1d(g, tg_layer_norm(g, x, L->ln2_w, L->ln2_b, eps), L->fc_w, L->fc_b);
     h = conv1d(g, activation(g, h, c), L->mproj_w, L->mproj_b);
     return tg_add(g, x, tg_dropout(g, h, drop));
+}
+
+/* The decoder from ids and position ids [B, T] to logits (when what >=
+ * G2_LOGITS), shared by the full graph and the cached step: cache NULL,
+ * or the step's cache with pos. Fills out->hidden and out->logits. */
+static void decoder(const g2_model *m, tg_graph *g, int what, tg_tensor *mask,
+                    const g2_cache *cache, tg_tensor *pos, g2_graph *out)
+{
+    const g2_config *c = &m->cfg;
+    tg_tensor *x = tg_add(g, tg_embedding(g, m->wte, out->ids, -1),
+                          tg_embedding(g, m->wpe, out->pos_ids, -1));
+    x = tg_dropout(g, x, (float)c->embd_pdrop);
+    for (int i = 0; i < c->n_layer; i++)
+        x = block(g, &m->layers[i], x, mask, c, cache ? cache->kv[i] : NULL, pos);
+    x = tg_layer_norm(g, x, m->lnf_w, m->lnf_b, (float)c->layer_norm_epsilon);
+    out->hidden = x;
+    tg_graph_keep(g, x);
+    if (what >= G2_LOGITS) {
+        out->logits = tg_linear(g, x, m->wte, NULL); /* lm_head tied to wte, no bias */
+        tg_graph_keep(g, out->logits);
+    }
+}
+
+/* A new graph (into arena when non-NULL) with the ids and position ids
+ * inputs [batch, len] in out. */
+static int graph_begin(int batch, int len, tg_arena *arena, int inference, g2_graph *out)
+{
+    memset(out, 0, sizeof *out);
+    tg_graph *g = tg_graph_new();
+    if (!g)
+        return TG_ERR_NOMEM;
+    tg_graph_set_inference(g, inference);
+    if (arena)
+        tg_graph_share_arena(g, arena);
+    int bt[2] = {batch, len};
+    out->g = g;
+    out->batch = batch;
+    out->seq_len = len;
+    out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
+    out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
+    return TG_OK;
+}
+
+/* Checks the build error, plans (backward from out->loss when set); on
+ * failure frees the graph and clears out. */
+static int graph_end(g2_graph *out)
+{
+    tg_graph *g = out->g;
+    int rc = tg_graph_error(g) ? tg_error(TG_ERR_SHAPE, "%s", tg_graph_error(g))
+                               : tg_graph_plan(g, out->loss, 0);
+    if (rc) {
+        tg_graph_free(g);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
 }
 
 int g2_build(const g2_model *m, int batch, int seq_len, int what, tg_arena *arena,
@@ -207,41 +266,80 @@ int g2_build(const g2_model *m, int batch, int seq_len, int what, tg_arena *aren
     if (batch < 1 || seq_len < 1 || seq_len > c->n_positions)
         return tg_error(TG_ERR_SHAPE, "g2_build: batch %d x length %d: length must be 1..%d (n_positions)",
                         batch, seq_len, c->n_positions);
-    tg_graph *g = tg_graph_new();
-    if (!g)
-        return TG_ERR_NOMEM;
-    if (arena)
-        tg_graph_share_arena(g, arena);
+    int rc = graph_begin(batch, seq_len, arena, 0, out);
+    if (rc)
+        return rc;
+    tg_graph *g = out->g;
     int bt[2] = {batch, seq_len};
-    out->g = g;
-    out->batch = batch;
-    out->seq_len = seq_len;
-    out->ids = tg_input(g, TG_I32, 2, bt, "input_ids");
-    out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
     out->mask = tg_input(g, TG_I32, 2, bt, "attention_mask");
-    tg_tensor *x = tg_add(g, tg_embedding(g, m->wte, out->ids, -1),
-                          tg_embedding(g, m->wpe, out->pos_ids, -1));
-    x = tg_dropout(g, x, (float)c->embd_pdrop);
-    for (int i = 0; i < c->n_layer; i++)
-        x = block(g, &m->layers[i], x, out->mask, c);
-    x = tg_layer_norm(g, x, m->lnf_w, m->lnf_b, (float)c->layer_norm_epsilon);
-    out->hidden = x;
-    tg_graph_keep(g, x);
-    if (what >= G2_LOGITS) {
-        out->logits = tg_linear(g, x, m->wte, NULL); /* lm_head tied to wte, no bias */
-        tg_graph_keep(g, out->logits);
-    }
+    decoder(m, g, what, out->mask, NULL, NULL, out);
     if (what >= G2_LOSS) {
         out->labels = tg_input(g, TG_I32, 2, bt, "shifted_labels");
         out->loss = tg_cross_entropy(g, out->logits, out->labels, -100);
     }
-    int rc = tg_graph_error(g) ? tg_error(TG_ERR_SHAPE, "%s", tg_graph_error(g))
-                               : tg_graph_plan(g, out->loss, 0);
-    if (rc) {
-        tg_graph_free(g);
-        memset(out, 0, sizeof *out);
+    return graph_end(out);
+}
+
+int g2_cache_new(const g2_model *m, int batch, int max_len, g2_cache *out)
+{
+    const g2_config *c = &m->cfg;
+    memset(out, 0, sizeof *out);
+    if (batch < 1 || max_len < 1 || max_len > c->n_positions)
+        return tg_error(TG_ERR_SHAPE, "g2_cache_new: batch %d x length %d: length must be 1..%d (n_positions)",
+                        batch, max_len, c->n_positions);
+    out->state = tg_params_new();
+    out->kv = tg_calloc(c->n_layer, sizeof *out->kv, "KV cache");
+    if (!out->state || !out->kv) {
+        g2_cache_free(out);
+        return TG_ERR_NOMEM;
     }
-    return rc;
+    int shape[3] = {batch, max_len, 2 * c->n_embd};
+    for (int i = 0; i < c->n_layer; i++) {
+        char n[TG_NAME_LEN];
+        snprintf(n, sizeof n, "cache.h.%d.attn.kv", i);
+        out->kv[i] = tg_params_add(out->state, n, 3, shape, 0);
+    }
+    int rc = tg_params_alloc(out->state);
+    if (rc) {
+        g2_cache_free(out);
+        return rc;
+    }
+    out->batch = batch;
+    out->max_len = max_len;
+    return TG_OK;
+}
+
+void g2_cache_free(g2_cache *c)
+{
+    tg_params_free(c->state);
+    tg_free(c->kv);
+    memset(c, 0, sizeof *c);
+}
+
+int g2_build_step(const g2_model *m, const g2_cache *cache, int n_new, tg_arena *arena,
+                  g2_graph *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n_new < 1 || n_new > cache->max_len)
+        return tg_error(TG_ERR_SHAPE, "g2_build_step: %d new tokens for a cache of %d rows",
+                        n_new, cache->max_len);
+    int rc = graph_begin(cache->batch, n_new, arena, 1, out);
+    if (rc)
+        return rc;
+    out->pos = tg_input(out->g, TG_I32, 1, (int[]){1}, "cache_pos");
+    decoder(m, out->g, G2_LOGITS, NULL, cache, out->pos, out);
+    return graph_end(out);
+}
+
+void g2_set_step(g2_graph *gr, const int32_t *ids, int pos)
+{
+    int B = gr->batch, T = gr->seq_len;
+    memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
+    int32_t *p = tg_i32(gr->pos_ids);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            p[(size_t)b * T + t] = pos + t;
+    tg_i32(gr->pos)[0] = pos;
 }
 
 void g2_graph_free(g2_graph *gr)

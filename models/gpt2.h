@@ -129,6 +129,7 @@ typedef struct {
     tg_graph *g;
     int batch, seq_len;
     tg_tensor *ids, *pos_ids, *mask, *labels; /* inputs; labels already shifted */
+    tg_tensor *pos;                           /* step graphs: int32 [1], cache rows before */
     tg_tensor *hidden;                        /* [B, T, H] after ln_f */
     tg_tensor *logits;                        /* [B, T, V] or NULL */
     tg_tensor *loss;                          /* [1] or NULL */
@@ -149,5 +150,31 @@ void g2_graph_free(g2_graph *gr);
  * the mean cross-entropy of logits at t against labels at t + 1. */
 void g2_set_batch(g2_graph *gr, const int32_t *ids, const int32_t *attention_mask,
                   const int32_t *labels);
+
+/* The KV cache of generation: per layer one state tensor
+ * cache.h.N.attn.kv [batch, max_len, 2 * n_embd] (k | v, heads in columns
+ * as c_attn lays them out) in a store of non-trainable tensors that
+ * survives between forward calls. max_len <= n_positions. */
+typedef struct {
+    tg_params *state;
+    tg_tensor **kv; /* [n_layer] */
+    int batch, max_len;
+} g2_cache;
+int g2_cache_new(const g2_model *m, int batch, int max_len, g2_cache *out);
+void g2_cache_free(g2_cache *c);
+
+/* Builds and plans the step graph of generation: n_new tokens per row
+ * (ids [batch, n_new]) at cache position pos (an input, so one graph
+ * serves every step): only the new tokens are projected, each layer
+ * writes their k | v into its cache rows pos..pos+n_new-1 and attends
+ * over rows 0..pos+n_new-1; logits [batch, n_new, V]. An inference graph
+ * (no dropout nodes), forward only. Shares the layer code of g2_build
+ * (the same block, the attention differing only in the cache). */
+int g2_build_step(const g2_model *m, const g2_cache *cache, int n_new, tg_arena *arena,
+                  g2_graph *out);
+/* Fills a step graph's inputs: ids [batch, n_new], position ids pos + t,
+ * and the cache position pos (tg_forward fails unless
+ * 0 <= pos <= max_len - n_new). */
+void g2_set_step(g2_graph *gr, const int32_t *ids, int pos);
 
 #endif

@@ -114,7 +114,7 @@ tg_tensor *tg_attention(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tensor *v,
         t->ip[0] = nh, t->ip[1] = a->causal != 0;
         t->ip[2] = col[0], t->ip[3] = col[1], t->ip[4] = col[2];
         t->ip[5] = mask_at, t->ip[6] = pos_at;
-        t->fp[0] = scale, t->fp[1] = a->dropout;
+        t->fp[0] = scale, t->fp[1] = tg_graph_inference(g) ? 0.0f : a->dropout;
         t->aux_bytes = 2 * sizeof(uint64_t) + 2 * (size_t)B * nh * Tq * sizeof(float);
     }
     return t;

@@ -11,6 +11,8 @@ tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p)
         return tg_fail(g, "tg_dropout: input '%s' must be float32", x->name);
     if (!(p >= 0 && p < 1))
         return tg_fail(g, "tg_dropout: probability must be in [0, 1), got %g", p);
+    if (x && g && tg_graph_inference(g))
+        return x; /* an inference graph has no dropout node */
     tg_tensor *t = tg_node(g, TG_OP_DROPOUT, TG_F32, x ? x->ndim : 0, x ? x->shape : NULL, 1, &x);
     if (t) {
         t->fp[0] = p;

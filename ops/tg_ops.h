@@ -36,6 +36,7 @@ enum {
     TG_OP_LINEAR,
     TG_OP_ATTENTION,
     TG_OP_GELU_NEW,
+    TG_OP_CACHE_WRITE,
     TG_OP_COUNT
 };
 
@@ -150,5 +151,18 @@ typedef struct {
  * 0 <= pos <= Tk - Tq, and keys past pos + Tq - 1 are never read. */
 tg_tensor *tg_attention(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tensor *v,
                         tg_tensor *key_mask, const tg_attn_args *a);
+
+/* In-place write into persistent state (a KV cache): rows pos..pos+Tn-1 of
+ * cache [B, T, W] get columns x_col..x_col+W-1 of x [B, Tn, Wx]. cache is a
+ * tensor of a parameter store (non-trainable for generation: a state store
+ * that survives between forward calls); pos is an int32 [1] read at each
+ * forward, which fails unless 0 <= pos <= T - Tn. The output is the cache
+ * itself (a view, no buffer, no copy): the rows written by earlier steps
+ * plus the new ones, for tg_attention with .pos. Backward: the gradient of
+ * the written rows goes to x and is reset in the cache's gradient (their
+ * old contents never reached the output); it needs a cache with a gradient
+ * (tg_graph_plan refuses a non-trainable one), and with a trainable cache
+ * it resets those rows of the gradient accumulated so far too. */
+tg_tensor *tg_cache_write(tg_graph *g, tg_tensor *cache, tg_tensor *x, int x_col, tg_tensor *pos);
 
 #endif

@@ -295,6 +295,24 @@ static tg_tensor *b_attn_pos(tg_graph *g, tg_params *p, tg_rng *r)
     return out;
 }
 
+/* A KV-cache step: 1-2 new rows, taken from a column range of x, written
+ * at pos into a trainable 6-row cache that causal attention then reads.
+ * The cache's written rows (overwritten) and the rows past them (never
+ * read) get gradient exactly 0; x's gradient is the written rows'. */
+static tg_tensor *b_cache_write(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    static int32_t pos[1];
+    int tq = rnd(r, 1, 3), nh = rnd(r, 1, 3), w = nh * rnd(r, 1, 3), col = rnd(r, 0, 3);
+    pos[0] = rnd(r, 0, 7 - tq);
+    tg_tensor *cache = param(p, "cache", 3, 1, 6, 2 * w, 0);
+    tg_tensor *x = param(p, "x", 3, 1, tq, col + 2 * w + 1, 0);
+    tg_tensor *P = int_fixed(g, 1, (int[]){1}, pos);
+    tg_tensor *kv = tg_cache_write(g, cache, x, col, P);
+    tg_attn_args a = {.heads = nh, .causal = 1, .dim = w, .v_col = w, .pos = P};
+    skip_t = cache, skip_lo = (size_t)pos[0] * 2 * w, skip_hi = cache->numel;
+    return tg_attention(g, param(p, "q", 3, 1, tq, w, 0), kv, kv, NULL, &a);
+}
+
 static const gc_case cases[] = {
     {TG_OP_MATMUL, "batched, shared and transposed products", 2e-3, b_matmul},
     {TG_OP_ADD, "same shape and bias broadcast", 2e-3, b_add},
@@ -325,6 +343,7 @@ static const gc_case cases[] = {
     {TG_OP_ATTENTION, "q, k, v as column ranges of one tensor", 5e-3, b_attn_fused},
     {TG_OP_ATTENTION, "KV-cached step (pos input)", 5e-3, b_attn_pos},
     {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
+    {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 5e-3, b_cache_write},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -1,0 +1,169 @@
+/* Generation with the KV cache: tokens/s of gen_run (greedy, no eos, so
+ * every row runs the full length) at each batch size and length, on a
+ * randomly initialised model of a config (weights do not change the cost).
+ * Prints wall and process CPU time (CPU time is the steadier number on a
+ * shared machine) and the CPU milliseconds per step (one token per row):
+ * with the cache that cost is flat in the length up to the attention over
+ * the cached rows, where an uncached loop would grow linearly.
+ *
+ * usage: bench_generate [--config configs/light_gpt_small.json]
+ *                       [--batches 1,32] [--lengths 128,512] [--threads 2]
+ *                       [--profile] (per-op forward times after each run)
+ *                       [--uncached] (also the loop without a cache: a full
+ *                       graph over the sequence so far per new token, run
+ *                       where batch * length^2 / 2 <= 2^20 token positions)
+ * n_positions is raised to the longest length + 1 when the config's is
+ * smaller (light_gpt_small has 256): a wider wpe table, same per-token work. */
+#include "generate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* "1,32" -> values (at most 8); returns the count. */
+static int parse_list(const char *s, int *v)
+{
+    int n = 0;
+    while (*s && n < 8) {
+        v[n++] = atoi(s);
+        s = strchr(s, ',');
+        if (!s)
+            break;
+        s++;
+    }
+    return n;
+}
+
+/* Greedy without a cache: step t builds the full graph over t + 1 tokens,
+ * runs it and appends the argmax of the last position. Returns a status. */
+static int uncached_greedy(const g2_model *m, int B, int L, tg_arena *arena)
+{
+    int V = m->cfg.vocab_size, W = L + 1;
+    int32_t *seq = calloc((size_t)B * W, sizeof *seq), *ids = calloc((size_t)B * W, sizeof *ids);
+    for (int b = 0; b < B; b++)
+        seq[(size_t)b * W] = m->cfg.bos_token_id >= 0 ? m->cfg.bos_token_id : 0;
+    int rc = TG_OK;
+    for (int t = 0; t < L && !rc; t++) {
+        g2_graph gr;
+        if ((rc = g2_build(m, B, t + 1, G2_LOGITS, arena, &gr)))
+            break;
+        for (int b = 0; b < B; b++)
+            memcpy(ids + (size_t)b * (t + 1), seq + (size_t)b * W, (size_t)(t + 1) * sizeof *ids);
+        g2_set_batch(&gr, ids, NULL, NULL);
+        rc = tg_forward(gr.g);
+        for (int b = 0; b < B && !rc; b++) {
+            const float *row = tg_f32(gr.logits) + ((size_t)b * (t + 1) + t) * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                best = row[v] > row[best] ? v : best;
+            seq[(size_t)b * W + t + 1] = best;
+        }
+        g2_graph_free(&gr);
+    }
+    free(seq);
+    free(ids);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = "configs/light_gpt_small.json";
+    int batches[8] = {1, 32}, lengths[8] = {128, 512}, nb = 2, nl = 2, threads = 2, profile = 0,
+        uncached = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--profile") || !strcmp(argv[i], "--uncached")) {
+            *(argv[i][2] == 'p' ? &profile : &uncached) = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_generate: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        const char *f = argv[i], *v = argv[++i];
+        if (!strcmp(f, "--config")) config = v;
+        else if (!strcmp(f, "--batches")) nb = parse_list(v, batches);
+        else if (!strcmp(f, "--lengths")) nl = parse_list(v, lengths);
+        else if (!strcmp(f, "--threads")) threads = atoi(v);
+        else {
+            fprintf(stderr, "bench_generate: unknown flag %s\n", f);
+            return 2;
+        }
+    }
+    tg_set_threads(threads);
+    g2_config c;
+    if (g2_config_load(config, &c)) {
+        fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+        return 1;
+    }
+    int longest = 0;
+    for (int i = 0; i < nl; i++)
+        longest = lengths[i] > longest ? lengths[i] : longest;
+    if (c.n_positions < longest + 1)
+        c.n_positions = longest + 1;
+    g2_model *m;
+    if (g2_model_new(&c, &m)) {
+        fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+        return 1;
+    }
+    g2_model_init(m, 1);
+    printf("%s (n_embd %d, %d layers, %d heads, n_positions %d), %d threads\n", config, c.n_embd,
+           c.n_layer, c.n_head, c.n_positions, tg_threads());
+    printf("%6s %7s %10s %10s %12s %14s\n", "batch", "tokens", "wall s", "cpu s", "tokens/s",
+           "cpu ms/step");
+    const int32_t bos[1] = {c.bos_token_id >= 0 ? c.bos_token_id : 0};
+    for (int bi = 0; bi < nb; bi++)
+        for (int li = 0; li < nl; li++) {
+            int B = batches[bi], L = lengths[li];
+            gen_opts o;
+            gen_opts_default(&o, &c);
+            o.max_new_tokens = L;
+            o.eos_id = -1;
+            const int32_t **pr = malloc((size_t)B * sizeof *pr);
+            int *pl = malloc((size_t)B * sizeof *pl);
+            for (int b = 0; b < B; b++)
+                pr[b] = bos, pl[b] = 1;
+            gen_result r;
+            tg_profile_reset();
+            tg_profile_enable(profile);
+            double w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
+            int rc = gen_run(m, &o, (size_t)B, pr, pl, B, &r);
+            double wall = clock_ms(CLOCK_MONOTONIC) - w0, cpu = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            if (rc) {
+                fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+                return 1;
+            }
+            long total = 0;
+            for (size_t i = 0; i < r.n; i++)
+                total += r.len[i];
+            printf("%6d %7d %10.2f %10.2f %12.0f %14.3f\n", B, L, wall / 1e3, cpu / 1e3,
+                   total / (wall / 1e3), cpu / L);
+            if (profile)
+                tg_profile_report(stdout);
+            gen_result_free(&r);
+            free(pr);
+            free(pl);
+            if (!uncached || (double)B * L * L / 2 > 1048576.0)
+                continue;
+            tg_arena *arena = tg_arena_new();
+            w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
+            rc = uncached_greedy(m, B, L, arena);
+            wall = clock_ms(CLOCK_MONOTONIC) - w0, cpu = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            tg_arena_free(arena);
+            if (rc) {
+                fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+                return 1;
+            }
+            printf("%6d %7d %10.2f %10.2f %12.0f %14.3f  (uncached)\n", B, L, wall / 1e3,
+                   cpu / 1e3, (double)B * L / (wall / 1e3), cpu / L);
+        }
+    g2_model_free(m);
+    return 0;
+}

@@ -1,0 +1,283 @@
+/* ablm generate: sequences from a decoder-only GPT-2 (a light-chain LM)
+ * with the KV cache (examples/generate.c): greedy or sampling, FASTA or
+ * TSV out. */
+#include "commands.h"
+#include "generate.h"
+#include "infer.h"
+#include "reader.h"
+
+#include "afile.h"
+#include "tg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char CMD[] = "generate";
+static const char USAGE[] =
+    "--model DIR --output FILE [--input FILE] [--do_sample --temperature T --top_k K --top_p P]\n"
+    "       [--num_return_sequences N] [--max_new_tokens L] [--seed S] [--bad_words_ids IDS]";
+static const char ABOUT[] =
+    "Generates from a GPT-2 decoder (ablm train-clm's output, or a GPT2LMHeadModel\n"
+    "directory). Each prompt is the bos token ([CLS], <|startoftext|>) followed by the\n"
+    "residues of one --input record (FASTA, one sequence per line, OAS/AIRR tables: the\n"
+    "light chain); without --input one unconditional prompt (bos alone, id\n"
+    "'unconditional'). Generation follows Hugging Face generate(): --bad_words_ids masked,\n"
+    "then with --do_sample temperature, top_k (default 50, as HF), top_p, a multinomial\n"
+    "draw; else greedy. A sequence stops at eos (config eos_token_id), after\n"
+    "--max_new_tokens, or at n_positions. Sampling is reproducible by --seed (each output\n"
+    "sequence draws its own stream, so batching does not change it). Beam search is not\n"
+    "implemented yet (--num_beams > 1 is refused).\n"
+    "Output: FASTA (>ID, >ID_1.._N with --num_return_sequences N > 1; the prompt residues\n"
+    "then the generated ones, special tokens left out), or TSV when FILE ends in .tsv:\n"
+    "id, prompt, sequence, new_tokens (incl. eos), stop (eos, max_new_tokens, n_positions).";
+
+/* Parses "4" / "4,0" / "[[4]]" / "[[4], [0]]" / "none" (single-token bad
+ * words) into o. Returns 0, or -1 after printing the problem. */
+static int parse_bad(const char *s, gen_opts *o)
+{
+    o->n_bad = 0;
+    if (!strcmp(s, "none") || !*s)
+        return 0;
+    const char *p = s;
+    while (*p) {
+        if (strchr("[], ", *p)) {
+            p++;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 1000000 || o->n_bad == GEN_MAX_BAD ||
+            (*end && !strchr("[], ", *end))) {
+            fprintf(stderr, "ablm %s: --bad_words_ids '%s': expected up to %d token ids (4,0 or [[4],[0]] or none)\n",
+                    CMD, s, GEN_MAX_BAD);
+            return -1;
+        }
+        o->bad_ids[o->n_bad++] = (int)v;
+        p = end;
+    }
+    return 0;
+}
+
+static int parse_double(const char *flag, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v)) {
+        fprintf(stderr, "ablm %s: %s '%s' is not a number\n", CMD, flag, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+typedef struct {
+    size_t n;
+    char **ids, **seqs;
+    rd_ids rid;
+    int32_t **tok;
+    int *len;
+} prompts;
+
+static void prompts_free(prompts *p)
+{
+    if (p->seqs)
+        rd_free_strings(p->seqs, p->n);
+    rd_ids_free(&p->rid);
+    for (size_t i = 0; p->tok && i < p->n; i++)
+        tg_free(p->tok[i]);
+    tg_free(p->tok);
+    tg_free(p->len);
+    tg_free(p->ids);
+    memset(p, 0, sizeof *p);
+}
+
+/* Reads the records (light chain of paired tables) and tokenizes them as
+ * bos + residues (the tokenizer's [SEP] dropped). */
+static int read_prompts(const char *path, const tok_tokenizer *tok, const g2_config *c,
+                        prompts *p)
+{
+    memset(p, 0, sizeof *p);
+    rd_ids_init(&p->rid);
+    static char uncond_id[] = "unconditional";
+    static char *uncond_seq = "";
+    int rc = TG_OK;
+    if (path) {
+        rd_opts o;
+        rd_opts_default(&o);
+        o.chain = RD_CHAIN_LIGHT;
+        o.keep_text = 1;
+        rc = rd_read_files(&path, 1, &o, &p->rid, &p->seqs, &p->n, NULL, NULL);
+        if (!rc && !p->n)
+            rc = tg_error(TG_ERR_FORMAT, "%s: no sequences in the file", path);
+    } else {
+        p->n = 1;
+    }
+    if (!rc) {
+        p->ids = tg_calloc(p->n, sizeof *p->ids, "prompt ids");
+        p->tok = tg_calloc(p->n, sizeof *p->tok, "prompts");
+        p->len = tg_calloc(p->n, sizeof *p->len, "prompt lengths");
+        if (!p->ids || !p->tok || !p->len)
+            rc = TG_ERR_NOMEM;
+    }
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        const char *seq = path ? p->seqs[i] : uncond_seq;
+        p->ids[i] = path ? (char *)rd_ids_get(&p->rid, i) : uncond_id;
+        int cap = c->n_positions + 1, n = 0;
+        if (!(p->tok[i] = tg_malloc((size_t)cap * sizeof **p->tok, "prompt tokens"))) {
+            rc = TG_ERR_NOMEM;
+            break;
+        }
+        rc = tok_encode(tok, seq, strlen(seq), cap, TOK_REJECT, p->tok[i], &n, NULL);
+        if (rc)
+            rc = tg_error(rc, "%s: record %s: %s (n_positions %d)", path, p->ids[i],
+                          tg_last_error(), c->n_positions);
+        p->len[i] = n - 1; /* without [SEP] */
+    }
+    if (rc)
+        prompts_free(p);
+    return rc;
+}
+
+static const char *stop_of(const gen_result *r, size_t i)
+{
+    return r->hit_eos[i] ? "eos" : r->hit_limit[i] ? "n_positions" : "max_new_tokens";
+}
+
+static int write_output(const char *path, const prompts *p, const gen_result *r, int nrs,
+                        const tok_tokenizer *tok)
+{
+    size_t L = strlen(path);
+    int tsv = L >= 4 && !strcmp(path + L - 4, ".tsv");
+    tg_afile af;
+    int rc = tg_afile_open(&af, path);
+    if (rc)
+        return rc;
+    if (tsv)
+        fprintf(af.f, "id\tprompt\tsequence\tnew_tokens\tstop\n");
+    size_t cap = 0;
+    char *buf = NULL, *pbuf = NULL;
+    int32_t *all = NULL;
+    for (size_t i = 0; !rc && i < r->n; i++) {
+        size_t q = i / (size_t)nrs;
+        int n = p->len[q] + r->len[i];
+        if ((size_t)n * 8 + 16 > cap) {
+            cap = (size_t)n * 8 + 16;
+            tg_free(buf), tg_free(pbuf), tg_free(all);
+            buf = tg_malloc(cap, "output line");
+            pbuf = tg_malloc(cap, "output line");
+            all = tg_malloc(cap * sizeof *all, "output tokens");
+            if (!buf || !pbuf || !all) {
+                rc = TG_ERR_NOMEM;
+                break;
+            }
+        }
+        memcpy(all, p->tok[q], (size_t)p->len[q] * sizeof *all);
+        memcpy(all + p->len[q], r->tok[i], (size_t)r->len[i] * sizeof *all);
+        rc = tok_decode(tok, all, n, 1, buf, (int)cap);
+        if (!rc)
+            rc = tok_decode(tok, p->tok[q], p->len[q], 1, pbuf, (int)cap);
+        if (rc)
+            break;
+        char suffix[32] = "";
+        if (nrs > 1)
+            snprintf(suffix, sizeof suffix, "_%d", (int)(i % (size_t)nrs) + 1);
+        if (tsv)
+            fprintf(af.f, "%s%s\t%s\t%s\t%d\t%s\n", p->ids[q], suffix, pbuf, buf, r->len[i],
+                    stop_of(r, i));
+        else
+            fprintf(af.f, ">%s%s\n%s\n", p->ids[q], suffix, buf);
+    }
+    tg_free(buf), tg_free(pbuf), tg_free(all);
+    if (rc) {
+        tg_afile_abort(&af);
+        return rc;
+    }
+    return tg_afile_commit(&af);
+}
+
+static void note(const char *msg) { fprintf(stderr, "ablm %s: note: %s\n", CMD, msg); }
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *model = NULL, *input = NULL, *output = NULL, *temp = "1.0", *top_p = "1.0",
+               *bad = "4";
+    int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, batch = 32,
+        threads = 0;
+    const inf_opt opts[] = {
+        {"--model", INF_STR, &model, 0, "DIR", "GPT-2 model directory (config.json, model.safetensors, vocab.txt)"},
+        {"--input", INF_STR, &input, 0, "FILE", "prompts: residues after bos (FASTA, lines, OAS/AIRR light chains)"},
+        {"--output", INF_STR, &output, 0, "FILE", "FASTA, or TSV when the name ends in .tsv"},
+        {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (needs --do_sample when > 1; default 1)"},
+        {"--do_sample", INF_FLAG, &sample, 0, "", "sample (default: greedy)"},
+        {"--temperature", INF_STR, &temp, 0, "T", "sampling temperature (default 1.0)"},
+        {"--top_k", INF_INT, &top_k, 0, "K", "keep the K most likely tokens (0: off; default 50)"},
+        {"--top_p", INF_STR, &top_p, 0, "P", "nucleus: keep the smallest top set with mass >= P (default 1.0: off)"},
+        {"--max_new_tokens", INF_INT, &max_new, 1, "L", "new tokens per sequence at most (default 128)"},
+        {"--seed", INF_INT, &seed, 0, "S", "sampling seed (default 42)"},
+        {"--bad_words_ids", INF_STR, &bad, 0, "IDS", "token ids never emitted: 4,0 or [[4],[0]] or none (default 4: [MASK])"},
+        {"--num_beams", INF_INT, &beams, 1, "B", "1 only: beam search is not implemented yet"},
+        {"--batch_size", INF_INT, &batch, 1, "N", "sequences per step graph (default 32)"},
+        {"--threads", INF_INT, &threads, 0, "N", "threads (0: all cores)"},
+    };
+    int nopts = (int)(sizeof opts / sizeof opts[0]);
+    int rc = inf_parse(CMD, USAGE, opts, nopts, argc, argv);
+    if (rc != INF_GO) {
+        if (rc == 0)
+            printf("\n%s\n", ABOUT);
+        return rc;
+    }
+    if (!model || !output) {
+        fprintf(stderr, "ablm %s: --model and --output are required (see ablm %s --help)\n", CMD, CMD);
+        return 2;
+    }
+    g2_model *m;
+    tok_tokenizer *tok;
+    if (g2_load_pretrained(model, &m, &tok, note)) {
+        fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
+        return 1;
+    }
+    gen_opts o;
+    gen_opts_default(&o, &m->cfg);
+    o.num_return_sequences = nrs, o.do_sample = sample, o.top_k = top_k;
+    o.max_new_tokens = max_new, o.seed = (uint64_t)seed, o.num_beams = beams;
+    int usage = parse_double("--temperature", temp, &o.temperature) ||
+                parse_double("--top_p", top_p, &o.top_p) || parse_bad(bad, &o);
+    if (!usage && gen_opts_check(&o, &m->cfg)) {
+        fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
+        usage = 1;
+    }
+    if (usage) {
+        g2_model_free(m);
+        tok_free(tok);
+        return 2;
+    }
+    tg_set_threads(threads);
+    prompts p;
+    rc = read_prompts(input, tok, &m->cfg, &p);
+    gen_result r = {0};
+    double t0 = inf_now();
+    if (!rc)
+        rc = gen_run(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
+    double secs = inf_now() - t0;
+    if (!rc)
+        rc = write_output(output, &p, &r, nrs, tok);
+    if (!rc) {
+        size_t total = 0;
+        for (size_t i = 0; i < r.n; i++)
+            total += (size_t)r.len[i];
+        fprintf(stderr, "ablm %s: %zu sequences, %zu new tokens in %.2f s (%.0f tokens/s)\n", CMD,
+                r.n, total, secs, secs > 0 ? total / secs : 0.0);
+    } else {
+        fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
+    }
+    gen_result_free(&r);
+    prompts_free(&p);
+    g2_model_free(m);
+    tok_free(tok);
+    return rc ? 1 : 0;
+}
