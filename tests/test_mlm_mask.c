@@ -208,6 +208,61 @@ START_TEST(samplers)
 }
 END_TEST
 
+/* Masks as the trainer draws them (one rng per micro-batch, seeded with
+ * seed * 0x9e3779b97f4a7c15 + micro-batch, one key per batch): a position
+ * selected in one batch is selected in the next (or under another seed)
+ * with probability p^2 only; every sequence position (column) has the same
+ * rate, within the binomial spread; random replacements are uniform over
+ * the whole vocabulary. */
+START_TEST(independent_across_batches_seeds_positions)
+{
+    enum { NB = 64, BB = 32, TT = 128 };
+    static int32_t ids[BB * TT], labels[2][NB][BB * TT];
+    static long col[TT], hist[V];
+    mlm_mask_cfg c = mlm_mask_defaults(V);
+    const uint64_t seeds[2] = {7, 42};
+    for (int si = 0; si < 2; si++)
+        for (int mb = 0; mb < NB; mb++) {
+            tg_rng r;
+            tg_rng_seed(&r, seeds[si] * 0x9e3779b97f4a7c15ULL + (uint64_t)mb);
+            for (int i = 0; i < BB * TT; i++)
+                ids[i] = 5 + i % (V - 5); /* no specials: every position eligible */
+            ck_assert_int_ge(mlm_mask_batch(&c, ids, labels[si][mb], NULL, BB, TT, &r), 0);
+            for (int i = 0; i < BB * TT; i++)
+                if (labels[si][mb][i] != MLM_IGNORE && ids[i] != 4 && ids[i] != labels[si][mb][i])
+                    hist[ids[i]]++;
+        }
+    double sel = 0, next = 0, other_seed = 0, cells = (double)NB * BB * TT;
+    for (int mb = 0; mb < NB; mb++)
+        for (int i = 0; i < BB * TT; i++) {
+            int a = labels[0][mb][i] != MLM_IGNORE;
+            sel += a;
+            col[i % TT] += a;
+            next += a && mb + 1 < NB && labels[0][mb + 1][i] != MLM_IGNORE;
+            other_seed += a && labels[1][mb][i] != MLM_IGNORE;
+        }
+    /* 262144 cells: a rate's s.e. is 7e-4, a pair's (p^2 = 0.0225) 3e-4 */
+    ck_assert_double_eq_tol(sel / cells, 0.15, 0.003);
+    ck_assert_double_eq_tol(next / (cells - BB * TT), 0.0225, 0.0015);
+    ck_assert_double_eq_tol(other_seed / cells, 0.0225, 0.0015);
+    /* per column: NB * BB = 2048 draws each, s.e. 0.0079 */
+    double chi2 = 0, n_col = (double)NB * BB;
+    for (int t = 0; t < TT; t++) {
+        double e = n_col * 0.15;
+        chi2 += (col[t] - e) * (col[t] - e) / (e * 0.85);
+    }
+    /* chi-square with 128 degrees of freedom: mean 128, sd 16 */
+    ck_assert_msg(chi2 < 128 + 6 * 16, "selection rate varies by position: chi2 %.1f", chi2);
+    long total = 0;
+    for (int v = 0; v < V; v++)
+        total += hist[v];
+    ck_assert_int_gt(total, 2000);
+    for (int v = 0; v < V; v++) /* changed ids: ~1/V each ([MASK] drawn looks masked) */
+        ck_assert_msg(v == 4 || (hist[v] > 0.5 * total / V && hist[v] < 1.6 * total / V),
+                      "random id %d drawn %ld times of %ld", v, hist[v], total);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mlm_mask");
@@ -217,6 +272,7 @@ int main(void)
     tcase_add_test(tc, special_tokens_mask_and_errors);
     tcase_add_test(tc, padding);
     tcase_add_test(tc, samplers);
+    tcase_add_test(tc, independent_across_batches_seeds_positions);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
