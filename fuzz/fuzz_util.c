@@ -63,6 +63,13 @@ int fz_split(const uint8_t *data, size_t n, int max, const uint8_t **start, size
     return np;
 }
 
+/* Reports a broken contract and aborts (libFuzzer saves the input). */
+static void fz_fail(const char *what, long line)
+{
+    fprintf(stderr, "fuzz: %s (record at line %ld)\n", what, line);
+    abort();
+}
+
 /* Reads every record of path with o; aborts when a record breaks the
  * contract (NULL fields, a length that disagrees with the string). */
 void fz_read_all(const char *path, const rd_opts *o)
@@ -75,13 +82,16 @@ void fz_read_all(const char *path, const rd_opts *o)
     rd_record rec;
     int st;
     while ((st = rd_next(r, &rec)) == 1) {
-        if (!rec.id || !rec.seq || !rec.file || rec.len < 0 || rec.len > RD_MAX_SEQ ||
-            strlen(rec.seq) != (size_t)rec.len || strlen(rec.id) > RD_MAX_ID + 64)
-            abort();
+        if (!rec.id || !rec.seq || !rec.file || rec.len < 0 || rec.len > RD_MAX_SEQ)
+            fz_fail("record with a NULL field or a bad length", rec.line);
+        if (strlen(rec.seq) != (size_t)rec.len)
+            fz_fail("seq's length is not len", rec.line);
+        if (strlen(rec.id) > RD_MAX_ID + 64)
+            fz_fail("id longer than RD_MAX_ID", rec.line);
         if (rec.cdr3 && strlen(rec.cdr3) != (size_t)rec.cdr3_len)
-            abort();
+            fz_fail("cdr3's length is not cdr3_len", rec.line);
         if (rec.mate && strlen(rec.mate) != (size_t)rec.mate_len)
-            abort();
+            fz_fail("mate's length is not mate_len", rec.line);
     }
     if (st < 0 && !tg_last_error()[0])
         abort(); /* an error must come with a message */
