@@ -4,9 +4,12 @@
  * status with a message, leave nothing allocated (run under ASan's
  * LeakSanitizer: build-asan) and not crash; a run whose failure was
  * absorbed (tg_alloc_fail_fired but OK) must give the same result as the
- * run without failures. Operations: building, planning and running a
- * RoBERTa graph forward and backward, loading a checkpoint directory,
- * loading a tokenizer, reading FASTA, CSV and gzip files, clustering input. */
+ * run without failures. cJSON allocates through the same allocator here
+ * (cJSON_InitHooks). Operations: building, planning and running a
+ * RoBERTa graph forward and backward with an AdamW step, loading a checkpoint directory,
+ * loading a tokenizer, reading FASTA, CSV, AIRR (gzip) and OAS files,
+ * clustering input and cluster TSVs. */
+#include "adamw.h"
 #include "cluster_io.h"
 #include "reader.h"
 #include "roberta.h"
@@ -15,6 +18,7 @@
 #include "tokenizer.h"
 
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,9 +127,24 @@ static int graph_op(const void *ctx, double *sum)
                 for (size_t j = 0; j < p->numel; j++)
                     s += fabs(p->grad[j]);
             }
-            *sum = s;
             if (s == tg_f32(gr.loss)[0])
                 rc = tg_error(TG_ERR_ARG, "graph: backward left every gradient zero");
+            /* and the optimizer step of a training step */
+            size_t np = tg_params_numel(m->params);
+            opt_segment seg = {0, np, 1};
+            opt_adamw_config oc = opt_adamw_defaults();
+            oc.weight_decay = 0.01;
+            opt_adamw o;
+            memset(&o, 0, sizeof o);
+            if (rc == TG_OK)
+                rc = opt_adamw_init(&o, &oc, np, &seg, 1);
+            if (rc == TG_OK)
+                rc = opt_adamw_step(&o, tg_params_values(m->params), tg_params_grads(m->params), 1e-3);
+            opt_adamw_free(&o);
+            const float *v = tg_params_values(m->params);
+            for (size_t j = 0; j < np; j++)
+                s += v[j];
+            *sum = s;
         }
         rb_graph_free(&gr);
     }
@@ -135,7 +154,7 @@ static int graph_op(const void *ctx, double *sum)
 
 START_TEST(graph_forward_backward)
 {
-    sweep_result r = sweep("roberta tiny: build, plan, forward, backward", graph_op, NULL);
+    sweep_result r = sweep("roberta tiny: build, plan, forward, backward, AdamW step", graph_op, NULL);
     ck_assert_int_gt(r.allocs, 50);
 }
 END_TEST
@@ -284,7 +303,34 @@ static int cluster_read_op(const void *ctx, double *sum)
     return rc;
 }
 
+/* The FASTA (paths[0]) and its cluster TSV (paths[1]) as ablm cluster
+ * reads them back: cl_seqs_read + cl_read_cluster_tsv. */
+static int cluster_tsv_op(const void *ctx, double *sum)
+{
+    const char *const *paths = ctx;
+    cl_seqs s;
+    memset(&s, 0, sizeof s);
+    uint32_t *rep = NULL;
+    int rc = cl_seqs_read(&s, paths[0]);
+    if (rc == TG_OK)
+        rc = cl_seqs_finish(&s, NULL);
+    if (rc == TG_OK) {
+        rep = tg_malloc((s.n + 1) * sizeof *rep, "test clusters");
+        rc = rep ? cl_read_cluster_tsv(&s, paths[1], rep) : TG_ERR_NOMEM;
+    }
+    if (rc == TG_OK) {
+        double v = 0;
+        for (size_t i = 0; i < s.n; i++)
+            v = v * 7 + rep[i];
+        *sum = v;
+    }
+    tg_free(rep);
+    cl_seqs_free(&s);
+    return rc;
+}
+
 static const char fasta[] = ">s1 first\nEVQLVESGGGLVQPGGSLRL\nSCAAS\n>s2\nQVQLQESGPGLVKPS\n>s1\nDIQMTQSPSSLSASVG\n";
+static const char fasta2[] = ">s1\nEVQLVESGG\n>s2\nEVQLVESGA\n>s3\nQVQLQESGPG\n";
 static const char csv[] = "sequence_id,sequence_alignment_aa,cdr3_aa,locus\n"
                           "c1,EVQLVESGGGLVQ,ARDY,IGH\nc2,QVQLQESGPG,ARGG,IGH\n";
 static const char airr[] = "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\tproductive\n"
@@ -299,6 +345,10 @@ START_TEST(data_files)
     r = sweep("reader: AIRR TSV (gzip)", read_op, write_tmp("a.tsv.gz", airr, 1));
     ck_assert_int_gt(r.allocs, 2);
     r = sweep("cluster input: FASTA", cluster_read_op, write_tmp("k.fasta", fasta, 0));
+    ck_assert_int_gt(r.allocs, 2);
+    const char *paths[2] = {write_tmp("u.fasta", fasta2, 0),
+                            write_tmp("u_cluster.tsv", "s1\ts1\ns1\ts2\ns3\ts3\n", 0)};
+    r = sweep("cluster TSV (cl_read_cluster_tsv)", cluster_tsv_op, paths);
     ck_assert_int_gt(r.allocs, 2);
 }
 END_TEST
@@ -326,8 +376,14 @@ START_TEST(oas_unit)
 }
 END_TEST
 
+/* cJSON's allocations through the failing allocator too, so JSON parsing
+ * (config.json, tokenizer files, safetensors headers) fails in the sweep. */
+static void *json_malloc(size_t n) { return tg_malloc(n, "cJSON"); }
+
 int main(void)
 {
+    cJSON_Hooks hooks = {json_malloc, tg_free};
+    cJSON_InitHooks(&hooks);
     tg_set_threads(1);
     tmp = tu_tmpdir();
     Suite *s = suite_create("faults");
