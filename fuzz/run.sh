@@ -59,6 +59,8 @@ printf -- '--output_dir\0o\0--train_file\0t\0--eval_strategy\0steps\0--logging_s
 printf -- '--output_dir\0o\0--no_remove_unused_columns\0--fp16\0--report_to\0none\0--per_device_train_batch_size=8' >"$S/train_args/misc"
 
 # --- runs ----------------------------------------------------------------
+export TMPDIR=$PWD/$dir/tmp # the targets' scratch files (left behind by a crash)
+mkdir -p "$TMPDIR"
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for t in "${targets[@]}"; do
