@@ -521,27 +521,38 @@ static int set_line_id(rd_reader *r, long line)
     return TG_OK;
 }
 
-/* The id of a table row: its sequence_id cell, checked (one word of
- * printable bytes, at most RD_MAX_ID), or FILE:LINE when the file has no
- * such column or the cell is empty. Returns a status. */
+/* Checks an id: at most RD_MAX_ID bytes, one word of printable bytes (ids
+ * are written to TSV and FASTA files). `where` names it in the message
+ * ("column sequence_id", "FASTA name"). Returns TG_OK or TG_ERR_FORMAT. */
+static int check_id(const rd_reader *r, long line, const char *where, const char *s, size_t n)
+{
+    if (n > RD_MAX_ID)
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: %s: an id of %zu bytes, more than %d", r->path,
+                        line, where, n, RD_MAX_ID);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == 127) {
+            char what[32];
+            describe_byte((unsigned char)s[i], what, sizeof what);
+            return tg_error(TG_ERR_FORMAT, "%s:%ld: %s, character %zu: %s in the id "
+                            "'%.40s' (ids are one word: they are written to TSV and FASTA "
+                            "files)", r->path, line, where, i + 1, what, s);
+        }
+    return TG_OK;
+}
+
+/* The id of a table row: its sequence_id cell, checked (check_id), or
+ * FILE:LINE when the file has no such column or the cell is empty.
+ * Returns a status. */
 static int set_row_id(rd_reader *r, const rd_row *w)
 {
     const char *cell = r->c_id >= 0 ? rd_cell(w, r->c_id) : "";
     size_t n = strlen(cell);
     if (!n)
         return set_line_id(r, w->line);
-    if (n > RD_MAX_ID)
-        return tg_error(TG_ERR_FORMAT, "%s:%ld: column %s: an id of %zu bytes, more than "
-                        "%d", r->path, w->line, r->header[r->c_id], n, RD_MAX_ID);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)cell[i] <= ' ' || cell[i] == 127) {
-            char what[32];
-            describe_byte((unsigned char)cell[i], what, sizeof what);
-            return tg_error(TG_ERR_FORMAT, "%s:%ld: column %s, character %zu: %s in the id "
-                            "'%.40s' (ids are one word: they are written to TSV and FASTA "
-                            "files)", r->path, w->line, r->header[r->c_id], i + 1, what, cell);
-        }
-    return set_id(r, cell, n);
+    char where[300];
+    snprintf(where, sizeof where, "column %s", r->header[r->c_id]);
+    int st = check_id(r, w->line, where, cell, n);
+    return st ? st : set_id(r, cell, n);
 }
 
 /* A malformed row: error (fail) or counted and skipped (skip: returns 0). */
@@ -784,11 +795,20 @@ static int next_fasta(rd_reader *r, rd_record *rec)
         while (*h == ' ' || *h == '\t')
             h++;
         size_t idn = strcspn(h, " \t");
-        st = idn ? set_id(r, h, idn) : set_line_id(r, r->fasta_line);
-        if (st)
-            return st;
+        int bad = 0;
+        st = idn ? check_id(r, r->fasta_line, "FASTA name", h, idn) : TG_OK;
+        if (st) { /* a bad name makes the record malformed */
+            if (r->o.on_error != RD_ON_ERROR_SKIP)
+                return st;
+            bad = 1;
+            rd_stats_note(&r->st, tg_last_error());
+        } else {
+            st = idn ? set_id(r, h, idn) : set_line_id(r, r->fasta_line);
+            if (st)
+                return st;
+        }
         long start = r->fasta_line;
-        int n = 0, bad = 0;
+        int n = 0;
         for (;;) {
             st = rd_line_read(&r->src, &r->row);
             if (st == 0) {

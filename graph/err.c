@@ -26,14 +26,19 @@ const char *tg_last_error(void) { return last_err; }
 /* Countdown to an injected failure; 0 = never fail. Shared by all threads:
  * tests that use it allocate from one thread. */
 static long fail_countdown;
+static int fail_fired; /* the armed failure has happened */
 
-void tg_alloc_fail_after(long n) { fail_countdown = n > 0 ? n : 0; }
+void tg_alloc_fail_after(long n) { fail_countdown = n > 0 ? n : 0, fail_fired = 0; }
+int tg_alloc_fail_fired(void) { return fail_fired; }
 
 static int injected_failure(void)
 {
     if (fail_countdown <= 0)
         return 0;
-    return --fail_countdown == 0;
+    if (--fail_countdown != 0)
+        return 0;
+    fail_fired = 1;
+    return 1;
 }
 
 void *tg_malloc(size_t n, const char *what)

@@ -58,10 +58,10 @@ static size_t place(buffer *bufs, int nb, int keep_all)
         }
         return total;
     }
-    buffer **order = malloc((size_t)nb * sizeof *order);
-    buffer **placed = malloc((size_t)nb * sizeof *placed);
+    buffer **order = tg_malloc((size_t)nb * sizeof *order, "plan placement");
+    buffer **placed = tg_malloc((size_t)nb * sizeof *placed, "plan placement");
     if (!order || !placed) {
-        free(order), free(placed);
+        tg_free(order), tg_free(placed);
         return (size_t)-1;
     }
     for (int i = 0; i < nb; i++)
@@ -90,22 +90,23 @@ static size_t place(buffer *bufs, int nb, int keep_all)
         placed[at] = b;
         np++;
     }
-    free(order), free(placed);
+    tg_free(order), tg_free(placed);
     return total;
 }
 
 /* Marks nodes that need a gradient: ancestors of loss that depend on a
- * trainable parameter. */
-static void mark_grads(tg_graph *g, tg_tensor *loss)
+ * trainable parameter. Returns TG_OK, or TG_ERR_NOMEM (message set) with
+ * nothing marked. */
+static int mark_grads(tg_graph *g, tg_tensor *loss)
 {
     int n = g->n;
-    char *anc = calloc(n ? n : 1, 1);
     for (int i = 0; i < n; i++)
         g->nodes[i]->flags &= ~TG_FLAG_NEEDS_GRAD;
-    if (!loss || !anc) {
-        free(anc);
-        return;
-    }
+    if (!loss)
+        return TG_OK;
+    char *anc = tg_calloc(n ? n : 1, 1, "plan: gradient marks");
+    if (!anc)
+        return TG_ERR_NOMEM;
     anc[loss->id] = 1;
     for (int i = n - 1; i >= 0; i--)
         if (anc[i])
@@ -122,7 +123,20 @@ static void mark_grads(tg_graph *g, tg_tensor *loss)
                 t->flags |= TG_FLAG_NEEDS_GRAD;
         }
     }
-    free(anc);
+    tg_free(anc);
+    return TG_OK;
+}
+
+/* Frees what a previous, failed tg_graph_plan left behind, so a plan can be
+ * retried (e.g. after memory was freed) without leaking. The arena, if
+ * owned, is kept: its capacity is reused. */
+static void unplan(tg_graph *g)
+{
+    tg_free(g->fixed), g->fixed = NULL;
+    tg_free(g->zero_start), g->zero_start = NULL;
+    tg_free(g->zero_list), g->zero_list = NULL;
+    tg_free(g->data_off), g->data_off = NULL;
+    tg_free(g->grad_off), g->grad_off = NULL;
 }
 
 void tg_graph_keep(tg_graph *g, tg_tensor *t)
@@ -145,8 +159,11 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
     if (loss && storage_of(loss)->id < 0)
         return tg_error(TG_ERR_ARG, "tg_graph_plan: loss '%s' is a view of a parameter", loss->name);
     int n = g->n;
+    unplan(g);
     g->loss = loss;
-    mark_grads(g, loss);
+    int rc = mark_grads(g, loss);
+    if (rc != TG_OK)
+        return rc;
     for (int i = 0; i < n; i++) { /* a view written in place into state */
         tg_tensor *t = g->nodes[i], *st = storage_of(t);
         if ((t->flags & TG_FLAG_NEEDS_GRAD) && st->id < 0 && !st->grad)
@@ -183,10 +200,11 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
 
     /* lifetimes: one activation buffer per storage node, one gradient
      * buffer per gradient-owning node (index n + i) */
-    int *start = malloc(2 * (size_t)n * sizeof *start), *end = malloc(2 * (size_t)n * sizeof *end);
-    buffer *bufs = malloc(2 * (size_t)n * sizeof *bufs);
+    int *start = tg_malloc(2 * (size_t)n * sizeof *start, "plan: lifetimes");
+    int *end = tg_malloc(2 * (size_t)n * sizeof *end, "plan: lifetimes");
+    buffer *bufs = tg_malloc(2 * (size_t)n * sizeof *bufs, "plan: buffers");
     if (!start || !end || !bufs) {
-        free(start), free(end), free(bufs);
+        tg_free(start), tg_free(end), tg_free(bufs);
         return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
     }
     for (int i = 0; i < 2 * n; i++)
@@ -259,7 +277,7 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
     }
     size_t total = place(bufs, nb, keep_all);
     if (total == (size_t)-1) {
-        free(start), free(end), free(bufs);
+        tg_free(start), tg_free(end), tg_free(bufs);
         return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
     }
     if (!g->arena) {
@@ -270,15 +288,15 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
     g->zero_list = tg_malloc(((size_t)nb + 1) * sizeof *g->zero_list, "plan");
     g->data_off = tg_malloc(((size_t)n + 1) * sizeof *g->data_off, "plan");
     g->grad_off = tg_malloc(((size_t)n + 1) * sizeof *g->grad_off, "plan");
-    int *fill = calloc((size_t)n + 1, sizeof *fill);
+    int *fill = tg_calloc((size_t)n + 1, sizeof *fill, "plan");
     if (!g->arena || !g->zero_start || !g->zero_list || !g->data_off || !g->grad_off || !fill) {
-        free(start), free(end), free(bufs), free(fill);
+        tg_free(start), tg_free(end), tg_free(bufs), tg_free(fill);
         return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
     }
     if (g->arena->cap < total) { /* contents need not survive: no realloc */
         unsigned char *nb_ = tg_malloc(total, "activation arena");
         if (!nb_) {
-            free(start), free(end), free(bufs), free(fill);
+            tg_free(start), tg_free(end), tg_free(bufs), tg_free(fill);
             return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory for a %zu-byte arena", total);
         }
         tg_free(g->arena->base);
@@ -306,10 +324,10 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
             g->data_off[t->id] = bufs[b].offset;
         }
     }
-    free(fill);
+    tg_free(fill);
     g->bound = NULL;
     tg_graph_bind(g);
-    free(start), free(end), free(bufs);
+    tg_free(start), tg_free(end), tg_free(bufs);
     g->planned = 1;
     return TG_OK;
 #undef BWD

@@ -59,6 +59,9 @@ void *tg_realloc(void *p, size_t n, const char *what);
 void tg_free(void *p);
 /* Test hook: make the n-th allocation from now fail (n >= 1); 0 disables. */
 void tg_alloc_fail_after(long n);
+/* Test hook: 1 once the failure armed by tg_alloc_fail_after has happened
+ * (so a sweep can tell an absorbed failure from one never reached). */
+int tg_alloc_fail_fired(void);
 
 /* ---- threads ----------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #include "tg.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +58,24 @@ int rb_config_validate(const rb_config *c, const char *where)
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i].v <= 0)
             return BAD(pos[i].key, "must be > 0, got %d", pos[i].v);
+    /* sizes a model can have: every weight matrix indexable by int, and a
+     * parameter count far from int64 overflow (rb_config_param_count) */
+    const struct {
+        const char *key;
+        double rows;
+    } mat[] = {{"vocab_size", c->vocab_size},
+               {"max_position_embeddings", c->max_position_embeddings},
+               {"type_vocab_size", c->type_vocab_size},
+               {"intermediate_size", c->intermediate_size},
+               {"hidden_size", c->hidden_size}};
+    for (size_t i = 0; i < sizeof mat / sizeof mat[0]; i++)
+        if (mat[i].rows * c->hidden_size > INT_MAX)
+            return BAD(mat[i].key, "%d x hidden_size %d = %.0f weights in one tensor, more than "
+                       "%d", (int)mat[i].rows, c->hidden_size, mat[i].rows * c->hidden_size, INT_MAX);
+    double per_layer = 4.0 * c->hidden_size * c->hidden_size + 2.0 * c->hidden_size * c->intermediate_size;
+    if (per_layer * c->num_hidden_layers > RB_MAX_PARAMS)
+        return BAD("num_hidden_layers", "%d layers of %.0f weights: more than %.0f parameters",
+                   c->num_hidden_layers, per_layer, (double)RB_MAX_PARAMS);
     if (c->hidden_size % c->num_attention_heads)
         return BAD("num_attention_heads", "%d does not divide hidden_size %d",
                    c->num_attention_heads, c->hidden_size);

@@ -44,9 +44,15 @@ typedef struct {
  * and architectures ["RobertaForMaskedLM"], model_type "roberta". */
 void rb_config_default(rb_config *c);
 
+/* Largest parameter count rb_config_validate accepts (1e12: far beyond any
+ * model that fits in memory, far below int64 overflow). */
+#define RB_MAX_PARAMS 1000000000000.0
+
 /* Checks that c describes a model ablm can build: sizes > 0, heads divide
  * hidden, activation "gelu", dropouts in [0, 1), eps > 0, token ids inside
- * the vocabulary, max_position_embeddings > pad_token_id + 1. Returns TG_OK
+ * the vocabulary, max_position_embeddings > pad_token_id + 1, every weight
+ * matrix at most INT_MAX elements and at most RB_MAX_PARAMS parameters in
+ * the layers. Returns TG_OK
  * or TG_ERR_FORMAT with "WHERE: key \"name\": problem" (WHERE = `where`, or
  * "config" if NULL). */
 int rb_config_validate(const rb_config *c, const char *where);

@@ -137,6 +137,12 @@ START_TEST(invalid_configs_name_the_key)
     expect_bad(dir, "{\"tie_word_embeddings\": false}", "key \"tie_word_embeddings\"");
     expect_bad(dir, "{\"is_decoder\": true}", "key \"is_decoder\"");
     expect_bad(dir, "{\"architectures\": \"RobertaForMaskedLM\"}", "key \"architectures\"");
+    /* sizes whose parameter count overflowed int64 (found by fuzz/fuzz_config) */
+    expect_bad(dir, "{\n   \"hidden_size\": 00539256576\n}\n",
+               "x hidden_size 539256576 = 27105731792640 weights in one tensor");
+    expect_bad(dir, "{\"vocab_size\": 2000000000}", "key \"vocab_size\": 2000000000 x hidden_size 768");
+    expect_bad(dir, "{\"hidden_size\": 32768, \"num_hidden_layers\": 100000}",
+               "key \"num_hidden_layers\": 100000 layers");
     expect_bad(dir, "[1, 2]", "not a JSON object");
     expect_bad(dir, "{\n\"hidden_size\": 512,\n\"vocab_size\": }", ":3: malformed JSON");
     /* Unknown keys and null bos/eos are fine. */

@@ -48,7 +48,7 @@ static void run(const char *fix, const cJSON *args, const char *out, const char 
              "train --model_name_or_path %s --train_file %s/train.txt --output_dir %s "
              "--overwrite_output_dir --per_device_train_batch_size %d --learning_rate %.17g "
              "--warmup_steps %d --max_steps %d --weight_decay %.17g --seed %d --logging_steps 1 "
-             "--save_strategy no --threads 1 %s",
+             "--save_strategy no --line_by_line --threads 1 %s",
              fix, fix, out, (int)arg(args, "batch"), arg(args, "lr"), (int)arg(args, "warmup"),
              (int)arg(args, "steps"), arg(args, "weight_decay"), (int)arg(args, "seed"), extra);
     char *argv[64];

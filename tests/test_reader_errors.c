@@ -376,6 +376,37 @@ START_TEST(length_limits)
 }
 END_TEST
 
+/* FASTA names follow the id rules of table cells: at most RD_MAX_ID bytes,
+ * (fuzz/fuzz_reader found a 1,200-byte name passed through; control bytes
+ * are refused earlier, as binary data). A bad name makes its record malformed: an error, or skipped. */
+START_TEST(fasta_names_checked)
+{
+    size_t n, k;
+    rd_stats st;
+    char *t = malloc(4096);
+    k = (size_t)sprintf(t, ">ok\nEVQL\n>");
+    memset(t + k, 'n', RD_MAX_ID + 1);
+    k += RD_MAX_ID + 1;
+    k += (size_t)sprintf(t + k, " desc\nQVQL\nKK\n>last\nDIQM\n");
+    const char *p = put_file("longname.fa", t, k, 0);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), TG_ERR_FORMAT);
+    assert_msg_has("longname.fa:3: FASTA name: an id of 1001 bytes, more than 1000");
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_SKIP, &n, &st), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(st.skipped_malformed, 1);
+    ck_assert_uint_eq(st.rows, 3);
+    /* a name of exactly RD_MAX_ID bytes is fine */
+    k = (size_t)sprintf(t, ">");
+    memset(t + k, 'n', RD_MAX_ID);
+    k += RD_MAX_ID;
+    k += (size_t)sprintf(t + k, "\nEVQL\n");
+    p = put_file("maxname.fa", t, k, 0);
+    ck_assert_int_eq(read_count(p, RD_ON_ERROR_FAIL, &n, NULL), 0);
+    ck_assert_uint_eq(n, 1);
+    free(t);
+}
+END_TEST
+
 /* Every prefix and many one-byte corruptions of a valid unit: the reader
  * returns records or an error, never crashes (run under ASan by test.sh). */
 START_TEST(prefixes_and_corruptions_never_crash)
@@ -428,6 +459,7 @@ int main(void)
     tcase_add_test(t, residue_cells_checked);
     tcase_add_test(t, length_limits);
     tcase_add_test(t, prefixes_and_corruptions_never_crash);
+    tcase_add_test(t, fasta_names_checked);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
