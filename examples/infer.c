@@ -2,6 +2,7 @@
  * skeleton of the inference commands. */
 #define _POSIX_C_SOURCE 200809L
 #include "infer.h"
+#include "weights.h"
 
 #include "config.h"
 #include "tg.h"
@@ -34,16 +35,10 @@ int inf_model_load(const char *cmd, const char *dir, inf_model *im)
     rb_config cfg;
     int rc = rb_config_load(dir, &cfg);
     if (!rc)
-        rc = tok_load(dir, &im->tok);
+        rc = wt_load_tokenizer(dir, cfg.vocab_size, &im->tok);
     if (rc)
         return rc;
     char buf[1024];
-    if (tok_vocab_size(im->tok) > cfg.vocab_size) {
-        rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens but config.json vocab_size is %d",
-                      dir, tok_vocab_size(im->tok), cfg.vocab_size);
-        inf_model_free(im);
-        return rc;
-    }
     const char *w = rb_config_pad_warning(&cfg, im->tok, buf, sizeof buf);
     if (w)
         fprintf(stderr, "ablm %s: warning: %s\n", cmd, w);

@@ -127,9 +127,9 @@ int rb_model_save(const rb_model *m, const char *dir) { return wt_save(m->params
 
 int rb_save_pretrained(const rb_model *m, const tok_tokenizer *tok, const char *dir)
 {
-    if (mkdir(dir, 0755) && errno != EEXIST)
-        return tg_error(TG_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
-    int rc = rb_model_save(m, dir);
+    int rc = wt_mkdir(dir);
+    if (!rc)
+        rc = rb_model_save(m, dir);
     if (!rc)
         rc = rb_config_save(&m->cfg, dir);
     if (!rc)
@@ -147,8 +147,7 @@ int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
     int rc = rb_config_load(dir, &c);
     if (rc)
         return rc;
-    snprintf(path, sizeof path, "%s/vocab.txt", dir);
-    rc = access(path, F_OK) == 0 ? tok_load(dir, tok) : tok_new(tok);
+    rc = wt_load_tokenizer(dir, c.vocab_size, tok);
     if (!rc)
         rc = rb_model_new(&c, m);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -163,9 +162,6 @@ int rb_load_pretrained(const char *dir, rb_model **m, tok_tokenizer **tok,
         if ((w = rb_config_ignored_note(&c, path, buf, sizeof buf)))
             note(w);
     }
-    if (!rc && tok_vocab_size(*tok) != c.vocab_size)
-        rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens, config.json vocab_size is %d",
-                      dir, tok_vocab_size(*tok), c.vocab_size);
     if (rc) {
         rb_model_free(*m);
         tok_free(*tok);

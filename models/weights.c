@@ -3,8 +3,11 @@
 
 #include "safetensors.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 tg_tensor *wt_decl(tg_params *p, const char *name, int rows, int cols)
 {
@@ -86,5 +89,28 @@ int wt_save(const tg_params *p, const char *dir)
     static const char *const meta[] = {"format", "pt"};
     int rc = st_write(path, ts, n, meta, 1);
     tg_free(ts);
+    return rc;
+}
+
+int wt_mkdir(const char *dir)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return tg_error(TG_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    return TG_OK;
+}
+
+int wt_load_tokenizer(const char *dir, int vocab_size, tok_tokenizer **tok)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    int rc = access(path, F_OK) == 0 ? tok_load(dir, tok) : tok_new(tok);
+    if (rc)
+        return rc;
+    if (tok_vocab_size(*tok) > vocab_size) {
+        rc = tg_error(TG_ERR_FORMAT, "%s: tokenizer has %d tokens, more than config.json vocab_size %d",
+                      dir, tok_vocab_size(*tok), vocab_size);
+        tok_free(*tok);
+        *tok = NULL;
+    }
     return rc;
 }

@@ -4,6 +4,7 @@
 #define WT_WEIGHTS_H
 
 #include "tg.h"
+#include "tokenizer.h"
 
 #include <stdint.h>
 
@@ -28,5 +29,14 @@ int wt_load(tg_params *p, const char *path, const char *(*skipped)(const char *n
 /* Writes every parameter of p as F32 into dir/model.safetensors
  * (atomically, metadata {"format": "pt"} as transformers writes). */
 int wt_save(const tg_params *p, const char *dir);
+
+/* Creates the model directory dir if it does not exist. Returns a status
+ * (TG_ERR_IO naming dir). */
+int wt_mkdir(const char *dir);
+/* The tokenizer of model directory dir: tok_load when dir has a vocab.txt,
+ * else the default vocabulary. As in transformers, the tokenizer may be
+ * smaller than the embedding (vocab_size) but not larger: that is
+ * TG_ERR_FORMAT naming dir. *tok is NULL on error. */
+int wt_load_tokenizer(const char *dir, int vocab_size, tok_tokenizer **tok);
 
 #endif

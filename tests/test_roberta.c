@@ -4,6 +4,7 @@
 #include "roberta.h"
 #include "safetensors.h"
 #include "testutil.h"
+#include "tokenizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -379,6 +380,46 @@ START_TEST(loads_transformers_variants)
 }
 END_TEST
 
+/* As in transformers, a model directory whose tokenizer is smaller than
+ * the embedding (what `ablm train` accepts and saves) loads; a tokenizer
+ * larger than vocab_size is an error naming the directory. */
+START_TEST(tokenizer_may_be_smaller_than_vocab)
+{
+    rb_model *tiny = load_config("heavy_tiny.json");
+    int sizes[2] = {32, 20};
+    for (int k = 0; k < 2; k++) {
+        rb_config c = tiny->cfg;
+        c.vocab_size = sizes[k];
+        rb_model *m, *back;
+        tok_tokenizer *tok, *tback;
+        ck_assert_int_eq(rb_model_new(&c, &m), TG_OK);
+        rb_model_init(m, 3);
+        ck_assert_int_eq(tok_new(&tok), TG_OK);
+        char *dir = tu_tmpdir();
+        ck_assert_msg(rb_save_pretrained(m, tok, dir) == TG_OK, "%s", tg_last_error());
+        int rc = rb_load_pretrained(dir, &back, &tback, NULL);
+        if (k == 0) {
+            ck_assert_msg(rc == TG_OK, "%s", tg_last_error());
+            ck_assert_int_eq(back->cfg.vocab_size, 32);
+            ck_assert_int_eq(tok_vocab_size(tback), 25);
+            rb_model_free(back);
+            tok_free(tback);
+        } else {
+            ck_assert_int_eq(rc, TG_ERR_FORMAT);
+            ck_assert_msg(strstr(tg_last_error(), dir) && strstr(tg_last_error(), "vocab_size 20"),
+                          "%s", tg_last_error());
+        }
+        rb_model_free(m);
+        tok_free(tok);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        ck_assert_int_eq(system(cmd), 0);
+        free(dir);
+    }
+    rb_model_free(tiny);
+}
+END_TEST
+
 START_TEST(build_rejects_overlong_input)
 {
     rb_model *m = load_config("heavy_tiny.json");
@@ -407,6 +448,7 @@ int main(void)
     tcase_add_test(tc, matches_pytorch_reference_pad_token_id_1);
     tcase_add_test(tc, loads_transformers_variants);
     tcase_add_test(tc, build_rejects_overlong_input);
+    tcase_add_test(tc, tokenizer_may_be_smaller_than_vocab);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
