@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include "tg.h"
+#include "fsutil.h"
 #include "train_state.h"
 
 #include <stdio.h>
@@ -43,6 +44,22 @@ int tu_run(Suite *s)
     return failed ? EXIT_FAILURE : skipped ? 77 : EXIT_SUCCESS;
 }
 
+/* Temporary directories made by this process, removed when it exits
+ * (CK_FORK children inherit the list: each removes only its own). */
+#define TU_MAX_TMP 256
+static char tmp_dirs[TU_MAX_TMP][64];
+static pid_t tmp_owner[TU_MAX_TMP];
+static int n_tmp;
+
+static void remove_tmp_dirs(void)
+{
+    if (getenv("ABLM_KEEP_TEST_DIRS"))
+        return;
+    for (int i = 0; i < n_tmp; i++)
+        if (tmp_owner[i] == getpid())
+            fs_remove_tree(tmp_dirs[i]);
+}
+
 char *tu_tmpdir(void)
 {
     char *p = malloc(64);
@@ -50,6 +67,12 @@ char *tu_tmpdir(void)
     if (!mkdtemp(p)) {
         perror("mkdtemp");
         abort();
+    }
+    if (n_tmp == 0)
+        atexit(remove_tmp_dirs);
+    if (n_tmp < TU_MAX_TMP) {
+        memcpy(tmp_dirs[n_tmp], p, 64);
+        tmp_owner[n_tmp++] = getpid();
     }
     return p;
 }
