@@ -123,7 +123,7 @@ int main(int argc, char **argv)
         for (int li = 0; li < nl; li++) {
             int B = batches[bi], L = lengths[li];
             gen_opts o;
-            gen_opts_default(&o, &c);
+            gen_opts_default(&o, c.eos_token_id, c.pad_token_id);
             o.max_new_tokens = L;
             o.eos_id = -1;
             const int32_t **pr = malloc((size_t)B * sizeof *pr);
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
             tg_profile_reset();
             tg_profile_enable(profile);
             double w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
-            int rc = gen_run(m, &o, (size_t)B, pr, pl, B, &r);
+            int rc = gen_run_gpt2(m, &o, (size_t)B, pr, pl, B, &r);
             double wall = clock_ms(CLOCK_MONOTONIC) - w0, cpu = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
             if (rc) {
                 fprintf(stderr, "bench_generate: %s\n", tg_last_error());

@@ -194,11 +194,11 @@ START_TEST(greedy_equals_the_uncached_loop)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 30;
     o.eos_id = -1; /* full length: every step compared */
     gen_result r;
-    ck_assert_msg(gen_run(m, &o, 3, PROMPTS, PLEN, 2, &r) == TG_OK, "%s", tg_last_error());
+    ck_assert_msg(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 2, &r) == TG_OK, "%s", tg_last_error());
     ck_assert_int_eq(r.n, 3);
     int distinct = 0;
     for (int p = 0; p < 3; p++) {
@@ -215,7 +215,7 @@ START_TEST(greedy_equals_the_uncached_loop)
     ck_assert_msg(distinct, "greedy output is one repeated token: a weak test");
     /* batch 1 and batch 3 give the same sequences */
     gen_result r1;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 1, &r1), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 1, &r1), TG_OK);
     for (int p = 0; p < 3; p++) {
         ck_assert_int_eq(r1.len[p], r.len[p]);
         ck_assert_mem_eq(r1.tok[p], r.tok[p], r.len[p] * sizeof(int32_t));
@@ -236,17 +236,17 @@ START_TEST(sampling_is_reproducible_by_seed)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 25;
     o.do_sample = 1;
     o.num_return_sequences = 4;
     o.temperature = 1.3;
     o.eos_id = -1;
     gen_result a, b, c, d;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 5, &a), TG_OK);
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 12, &b), TG_OK); /* other batching */
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 5, &a), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 12, &b), TG_OK); /* other batching */
     o.seed = 43;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 5, &c), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 5, &c), TG_OK);
     ck_assert_int_eq(a.n, 12);
     int differ_seed = 0, differ_rows = 0;
     for (size_t i = 0; i < a.n; i++) {
@@ -259,13 +259,13 @@ START_TEST(sampling_is_reproducible_by_seed)
     /* top_k 1 is greedy */
     o.top_k = 1;
     o.num_return_sequences = 1;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &d), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &d), TG_OK);
     gen_opts g;
-    gen_opts_default(&g, &m->cfg);
+    gen_opts_default(&g, m->cfg.eos_token_id, m->cfg.pad_token_id);
     g.max_new_tokens = 25;
     g.eos_id = -1;
     gen_result e;
-    ck_assert_int_eq(gen_run(m, &g, 3, PROMPTS, PLEN, 3, &e), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &g, 3, PROMPTS, PLEN, 3, &e), TG_OK);
     for (size_t i = 0; i < 3; i++)
         ck_assert_msg(same_seq(&d, &e, i), "top_k 1 differs from greedy at prompt %zu", i);
     gen_result_free(&a), gen_result_free(&b), gen_result_free(&c), gen_result_free(&d);
@@ -278,11 +278,11 @@ START_TEST(bad_words_and_eos)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 30;
     o.eos_id = -1;
     gen_result r;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
     int count[25] = {0}, top = 0;
     for (size_t i = 0; i < r.n; i++)
         for (int k = 0; k < r.len[i]; k++)
@@ -297,7 +297,7 @@ START_TEST(bad_words_and_eos)
     for (int sample = 0; sample < 2; sample++) {
         o.do_sample = sample;
         o.num_return_sequences = sample ? 8 : 1;
-        ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 8, &r), TG_OK);
+        ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 8, &r), TG_OK);
         for (size_t i = 0; i < r.n; i++)
             for (int k = 0; k < r.len[i]; k++)
                 ck_assert_msg(r.tok[i][k] != top && r.tok[i][k] != 4,
@@ -305,10 +305,10 @@ START_TEST(bad_words_and_eos)
         gen_result_free(&r);
     }
     /* eos: the first greedy token of prompt 0 as eos stops that row at once */
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 30;
     o.eos_id = first;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
     ck_assert_int_eq(r.len[0], 1);
     ck_assert_int_eq(r.hit_eos[0], 1);
     for (size_t i = 0; i < r.n; i++) { /* eos only ever as the last token */
@@ -319,7 +319,7 @@ START_TEST(bad_words_and_eos)
     gen_result_free(&r);
     /* sampled with many rows: those that hit eos end there, the rest run full length */
     o.do_sample = 1, o.num_return_sequences = 16, o.eos_id = 3;
-    ck_assert_int_eq(gen_run(m, &o, 1, PROMPTS, PLEN, 16, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 1, PROMPTS, PLEN, 16, &r), TG_OK);
     int stopped = 0;
     for (size_t i = 0; i < r.n; i++) {
         for (int k = 0; k + 1 < r.len[i]; k++)
@@ -339,27 +339,28 @@ START_TEST(limits_and_refusals)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 200;
     o.eos_id = -1;
     gen_result r;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
     for (int p = 0; p < 3; p++) { /* the last new token sits at position 80 */
         ck_assert_int_eq(PLEN[p] + r.len[p], 81);
         ck_assert_int_eq(r.hit_limit[p], 1);
     }
     gen_result_free(&r);
-    gen_opts_default(&o, &m->cfg);
-    o.num_beams = 3;
-    ck_assert_int_ne(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
-    ck_assert_msg(strstr(tg_last_error(), "not implemented yet"), "%s", tg_last_error());
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
+    o.num_beams = 3, o.do_sample = 1;
+    ck_assert_int_ne(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "beam-sample is not implemented"), "%s", tg_last_error());
+    o.do_sample = 0;
     o.num_beams = 1, o.num_return_sequences = 2;
-    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_int_ne(gen_opts_check(&o, m->cfg.vocab_size), TG_OK);
     ck_assert_msg(strstr(tg_last_error(), "--do_sample"), "%s", tg_last_error());
     o.num_return_sequences = 1, o.do_sample = 1, o.top_p = 0;
-    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_int_ne(gen_opts_check(&o, m->cfg.vocab_size), TG_OK);
     o.top_p = 1, o.bad_ids[0] = 25;
-    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_int_ne(gen_opts_check(&o, m->cfg.vocab_size), TG_OK);
     ck_assert_msg(strstr(tg_last_error(), "--bad_words_ids"), "%s", tg_last_error());
     g2_model_free(m);
 }
@@ -372,7 +373,7 @@ START_TEST(pick_filters)
     g2_config_default(&c);
     c.vocab_size = 5;
     gen_opts o;
-    gen_opts_default(&o, &c);
+    gen_opts_default(&o, c.eos_token_id, c.pad_token_id);
     o.n_bad = 0;
     float l[5] = {0, (float)log(0.5), (float)log(0.3), (float)log(0.15), (float)log(0.05)};
     l[0] = -INFINITY; /* probabilities .5 .3 .15 .05 over ids 1..4 */
@@ -444,14 +445,14 @@ START_TEST(command_writes_fasta_and_tsv)
                                   "--max_new_tokens", "12", "--batch_size", "1", NULL), 0);
     ck_assert(tu_same_file(fa, fa2));
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 12;
     int32_t pa[] = {2, tok_token_id(tok, "D"), tok_token_id(tok, "I"), tok_token_id(tok, "Q")};
     int32_t pb[] = {2, tok_token_id(tok, "E"), tok_token_id(tok, "I"), tok_token_id(tok, "V")};
     const int32_t *pr[] = {pa, pb};
     int pl[] = {4, 4};
     gen_result r;
-    ck_assert_int_eq(gen_run(m, &o, 2, pr, pl, 2, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 2, pr, pl, 2, &r), TG_OK);
     char want[512], sa[128], sb[128];
     int32_t all[32];
     memcpy(all, pa, sizeof pa);
@@ -489,9 +490,9 @@ START_TEST(command_writes_fasta_and_tsv)
     ck_assert_msg(!strncmp(got, ">unconditional\n", 15), "%s", got);
     free(got);
     /* refusals: beams, greedy with several sequences, a bad flag value */
-    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "3", NULL), 2);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "3", "--do_sample", NULL), 2);
     got = read_in(dir, "stderr");
-    ck_assert_msg(strstr(got, "beam search is not implemented yet"), "%s", got);
+    ck_assert_msg(strstr(got, "beam-sample is not implemented"), "%s", got);
     free(got);
     ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_return_sequences", "2", NULL), 2);
     ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--do_sample", "--top_p", "x", NULL), 2);
