@@ -254,8 +254,9 @@ static int run_rows(const gen_model *gm, const gen_opts *o, const int32_t *const
     return rc;
 }
 
-int gen_run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
-            const int *plen, gen_result *r)
+/* gen_run, by beam search when beams is set (else by o->num_beams). */
+static int run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
+               const int *plen, int beams, gen_result *r)
 {
     memset(r, 0, sizeof *r);
     int rc = gen_opts_check(o, gm->vocab_size);
@@ -284,11 +285,25 @@ int gen_run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *con
         if (!(r->tok[i] = tg_malloc((size_t)o->max_new_tokens * sizeof **r->tok, "generated tokens")))
             rc = TG_ERR_NOMEM;
     if (!rc)
-        rc = o->num_beams > 1 ? gen_beam_run(gm, o, n, prefix, plen, r)
-                              : run_rows(gm, o, prefix, plen, r);
+        rc = beams || o->num_beams > 1 ? gen_beam_run(gm, o, n, prefix, plen, r)
+                                       : run_rows(gm, o, prefix, plen, r);
     if (rc)
         gen_result_free(r);
     return rc;
+}
+
+int gen_run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
+            const int *plen, gen_result *r)
+{
+    return run(gm, o, n, prefix, plen, 0, r);
+}
+
+int gen_run_beams(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
+                  const int *plen, gen_result *r)
+{
+    if (o->do_sample)
+        return tg_error(TG_ERR_ARG, "gen_run_beams: beam search does not sample (--do_sample)");
+    return run(gm, o, n, prefix, plen, 1, r);
 }
 
 long gen_positions(const gen_opts *o, size_t n, const int *plen)

@@ -115,6 +115,10 @@ int gen_run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *con
             const int *plen, gen_result *r);
 void gen_result_free(gen_result *r);
 
+/* gen_run by beam search even with num_beams 1 (the beam search of HF
+ * with one beam, which equals greedy; for tests). */
+int gen_run_beams(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
+                  const int *plen, gen_result *r);
 /* gen_run's beam search (examples/gen_beam.c) into r as gen_run allocated
  * it; o checked, rows >= num_beams. */
 int gen_beam_run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
