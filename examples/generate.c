@@ -259,6 +259,10 @@ static int run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *
                const int *plen, int beams, gen_result *r)
 {
     memset(r, 0, sizeof *r);
+    if (gm->rows < 1 || gm->vocab_size < 1 || gm->max_len < 1 || !gm->begin || !gm->step ||
+        !gm->reorder)
+        return tg_error(TG_ERR_ARG, "gen_run: model with %d rows, vocabulary %d, %d positions (each must be >= 1) or without begin/step/reorder",
+                        gm->rows, gm->vocab_size, gm->max_len);
     int rc = gen_opts_check(o, gm->vocab_size);
     if (rc)
         return rc;

@@ -727,6 +727,10 @@ START_TEST(beam_refusals)
     ck_assert_int_eq(gen_gpt2_new(m, 3, 3, &gm), TG_OK);
     ck_assert_int_ne(gen_run(&gm, &o, 3, PROMPTS, PLEN, &r), TG_OK);
     ck_assert_msg(strstr(tg_last_error(), "prompt 2 has 4 tokens: must be 1..3"), "%s", tg_last_error());
+    gen_model none = gm;
+    none.rows = 0;
+    ck_assert_int_ne(gen_run(&none, &o, 3, PROMPTS, PLEN, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "0 rows"), "%s", tg_last_error());
     /* a source that fits with room for one new token: stops at the positions */
     const int32_t *one[] = {P2};
     int pl[] = {2};
