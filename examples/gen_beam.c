@@ -205,6 +205,8 @@ static void finalize(beam_state *s, int q, size_t p, int limit, gen_result *r)
                     best = &l->h[i];
         }
         size_t i = p * (size_t)nrs + (size_t)j;
+        if (!best) /* cannot happen: every group ends with group_size hypotheses */
+            break;
         memcpy(r->tok[i], best->tok, (size_t)best->len * sizeof *best->tok);
         r->len[i] = best->len, r->hit_eos[i] = best->eos, r->hit_limit[i] = best->limit;
         r->score[i] = best->score;
@@ -282,6 +284,9 @@ static int run_chunk(beam_state *s, const int32_t *const *prefix, const int *ple
 int gen_beam_run(const gen_model *gm, const gen_opts *o, size_t n, const int32_t *const *prefix,
                  const int *plen, gen_result *r)
 {
+    if (gm->vocab_size < 2)
+        return tg_error(TG_ERR_ARG, "beam search needs a vocabulary of >= 2 tokens, got %d",
+                        gm->vocab_size);
     beam_state s = {.gm = gm, .o = o, .nb = o->num_beams, .G = o->num_beam_groups, .V = gm->vocab_size};
     s.gs = s.nb / s.G;
     s.K = 2 * s.gs;
