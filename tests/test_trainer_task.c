@@ -176,8 +176,9 @@ static int lin_batch(void *ctx, long micro, const long *rows, int n, tr_batch *o
     return TG_OK;
 }
 
-static int lin_evaluate(void *ctx, int final, tr_eval *out)
+static int lin_evaluate(void *ctx, int final, tr_eval *io)
 {
+    (void)final;
     lin_ctx *c = ctx;
     double se = 0;
     for (int i = NTRAIN; i < NTRAIN + NEVAL; i++) {
@@ -186,11 +187,19 @@ static int lin_evaluate(void *ctx, int final, tr_eval *out)
             p += tg_f32(c->w)[k] * c->x[i][k];
         se += p * p;
     }
-    out->m[0] = ts_m("eval_loss", se / NEVAL);
-    out->m[1] = ts_m(final ? "rmse" : "eval_rmse", sqrt(se / NEVAL));
-    out->n = 2;
-    out->samples = NEVAL;
-    out->seconds = 0.001;
+    io->sum[0] = se;
+    io->nsum = 1;
+    io->samples = NEVAL;
+    io->seconds = 0.001;
+    return TG_OK;
+}
+
+static int lin_eval_metrics(void *ctx, int final, tr_eval *io)
+{
+    (void)ctx;
+    io->m[0] = ts_m("eval_loss", io->sum[0] / io->samples);
+    io->m[1] = ts_m(final ? "rmse" : "eval_rmse", sqrt(io->sum[0] / io->samples));
+    io->n = 2;
     return TG_OK;
 }
 
@@ -205,6 +214,7 @@ static const tr_task lin_task = {
     .load_weights = lin_load_weights,
     .batch = lin_batch,
     .evaluate = lin_evaluate,
+    .eval_metrics = lin_eval_metrics,
 };
 
 static char *tmp;
