@@ -598,8 +598,11 @@ static int train(trainer *t)
                 mb1 = t->micro_per_epoch;
             double loss;
             const char *kill_at = getenv("ABLM_FAULT_KILL_AT_STEP"); /* fault injection for tests */
+            const char *stop_at = getenv("ABLM_FAULT_STOP_AT_STEP"); /* a hung rank */
             if (kill_at && atol(kill_at) == step + 1)
                 raise(SIGKILL);
+            if (stop_at && atol(stop_at) == step + 1)
+                raise(SIGSTOP);
             rc = train_step(t, epoch, mb0, mb1, &loss);
             if (rc)
                 break;
