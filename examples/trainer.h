@@ -91,9 +91,12 @@ typedef struct {
      * save (--load_best_model_at_end). */
     int (*load_weights)(void *ctx, const char *dir);
     /* Micro-batch number `micro` of the run (epoch * micro-batches per
-     * epoch + index in the epoch: everything random in it must be a
-     * function of micro, which makes resume exact) from training rows
-     * rows[0..n): builds the batch, sets the graph's inputs and fills *out.
+     * epoch + index in the epoch, times ranks, plus this rank: one number
+     * per rank's share of a global micro-batch, which is the single-process
+     * number with one rank; everything random in it must be a function of
+     * micro, which makes resume exact and the streams per rank) from
+     * training rows rows[0..n): builds the batch, sets the graph's inputs
+     * and fills *out.
      * The loop then runs forward and backward; the graph stays the task's. */
     int (*batch)(void *ctx, long micro, const long *rows, int n, tr_batch *out);
     /* Evaluates the weights on shard io->shard of io->shards of the
@@ -143,16 +146,20 @@ struct trainer {
     long allreduce_steps;
 };
 
-/* Resolves the output directory and resume point, opens the task (model
- * and data), plans the steps, builds the optimizer and schedule, and
- * restores a checkpoint when resuming. Returns a status; trainer_close is
- * needed either way. */
+/* Joins the MPI job when launched by mpirun / srun (dist.h), resolves the
+ * output directory and resume point, opens the task (model and data),
+ * plans the steps, builds the optimizer and schedule, sends rank 0's
+ * weights to every rank, and restores a checkpoint when resuming (one
+ * written by another number of ranks is refused). Returns a status;
+ * trainer_close is needed either way. With several ranks a failure ends
+ * the whole job instead (dist_abort: the others would wait forever). */
 int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(const char *msg));
 /* Trains (if do_train), evaluates (if do_eval) and writes the final model,
- * results files, trainer_state.json and the loss curve. A run resumed at or
+ * results files, trainer_state.json and the loss curve (rank 0 writes and
+ * logs, every rank trains and evaluates its shard). A run resumed at or
  * past its last step (a finished output_dir run again) has nothing to do:
  * it warns, sets t->nothing_to_do and writes nothing (TG_OK). Returns a
- * status. */
+ * status; with several ranks a failure ends the whole job instead. */
 int trainer_run(trainer *t);
 void trainer_close(trainer *t);
 
