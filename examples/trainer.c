@@ -381,9 +381,12 @@ static double best_metric_value(const trainer *t, const ts_metric *m, int n)
  * TS_MAX_METRICS. Returns a status; *n gets the count. */
 static int evaluate(trainer *t, int final, ts_metric *m, int *n)
 {
-    tr_eval r = {.shard = t->rank, .shards = t->ranks};
+    /* a task without eval_metrics evaluates everything on every rank and
+     * names its metrics in evaluate (not sharded, nothing to add) */
+    int sharded = t->task->eval_metrics != NULL;
+    tr_eval r = {.shard = sharded ? t->rank : 0, .shards = sharded ? t->ranks : 1};
     int rc = t->task->evaluate(t->ctx, final, &r);
-    if (!rc && t->ranks > 1) { /* the shards' totals */
+    if (!rc && sharded && t->ranks > 1) { /* the shards' totals */
         double v[TR_EVAL_SUMS + 1];
         memcpy(v, r.sum, sizeof r.sum);
         v[TR_EVAL_SUMS] = (double)r.samples;
@@ -393,7 +396,7 @@ static int evaluate(trainer *t, int final, ts_metric *m, int *n)
         memcpy(r.sum, v, sizeof r.sum);
         r.samples = (long)v[TR_EVAL_SUMS];
     }
-    if (!rc)
+    if (!rc && sharded)
         rc = t->task->eval_metrics(t->ctx, final, &r);
     if (rc)
         return rc;

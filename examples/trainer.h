@@ -106,7 +106,9 @@ typedef struct {
      * one during training. */
     int (*evaluate)(void *ctx, int final, tr_eval *io);
     /* io->m and io->n from the totals io->sum (over every shard) and
-     * io->samples. final: run_mlm.py's metric names there. */
+     * io->samples. final: run_mlm.py's metric names there. Optional: when
+     * NULL, evaluate is given the whole set (shard 0 of 1) on every rank
+     * and fills io->m and io->n itself (not sharded, nothing added). */
     int (*eval_metrics)(void *ctx, int final, tr_eval *io);
 } tr_task;
 
