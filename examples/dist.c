@@ -41,14 +41,6 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-/* ABLM_DIST_TIMEOUT: seconds a collective may take (default 600). */
-static double timeout_s(void)
-{
-    const char *v = getenv("ABLM_DIST_TIMEOUT");
-    double s = v ? atof(v) : 0;
-    return s > 0 ? s : 600;
-}
-
 void dist_abort(const char *prog, const char *message)
 {
     if (size <= 1)
@@ -64,6 +56,14 @@ void dist_abort(const char *prog, const char *message)
 #ifdef ABLM_MPI
 
 int dist_built(void) { return 1; }
+
+/* ABLM_DIST_TIMEOUT: seconds a collective may take (default 600). */
+static double timeout_s(void)
+{
+    const char *v = getenv("ABLM_DIST_TIMEOUT");
+    double s = v ? atof(v) : 0;
+    return s > 0 ? s : 600;
+}
 
 static void finalize(void)
 {
