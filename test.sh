@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/ensure-deps.sh mmseqs2 # tests/test_mmseqs.c runs MMseqs2 (--engine mmseqs)
+# tests/test_mpi.c runs `mpirun --allow-run-as-root --oversubscribe -np 2 ablm ...`
+# (Open MPI: libopenmpi-dev and openmpi-bin are in ensure-deps' list); it
+# skips only in a build without MPI, which fails the run below like any skip.
 require_all=0
 [ -d ../shared/data/oas-paired ] || [ -n "${CI:-}" ] && require_all=1
 

@@ -227,12 +227,12 @@ static int clm_batch_fn(void *ctx, long micro, const long *rows, int n, tr_batch
     return TG_OK;
 }
 
-/* eval_loss (batch losses weighted by batch size, as the Trainer),
- * eval_accuracy (next-token argmax right / predicted tokens, run_clm.py's
- * accuracy) and exp(eval_loss): eval_perplexity during training, at the end
- * run_clm.py's perplexity and eval_samples. */
-static int clm_evaluate_fn(void *ctx, int final, tr_eval *out)
+/* This rank's share of the evaluation (tr_eval): the batch losses
+ * weighted by batch size (as the Trainer), next-token argmax right and
+ * predicted tokens (run_clm.py's accuracy). */
+static int clm_evaluate_fn(void *ctx, int final, tr_eval *io)
 {
+    (void)final;
     clm_ctx *c = ctx;
     const mlm_data *d = &c->eval;
     int bs = c->a->per_device_eval_batch_size;
@@ -242,6 +242,8 @@ static int clm_evaluate_fn(void *ctx, int final, tr_eval *out)
     long samples = 0, right = 0, counted = 0;
     long rows[bs];
     for (long s = 0; s < d->n; s += bs) {
+        if ((s / bs) % io->shards != io->shard)
+            continue; /* another rank's batch */
         int n = d->n - s < bs ? (int)(d->n - s) : bs;
         for (int i = 0; i < n; i++)
             rows[i] = s + i;
@@ -269,17 +271,29 @@ static int clm_evaluate_fn(void *ctx, int final, tr_eval *out)
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double eval_loss = samples ? loss / samples : 0;
-    ts_metric *m = out->m;
+    io->sum[0] = loss;
+    io->sum[1] = (double)right;
+    io->sum[2] = (double)counted;
+    io->nsum = 3;
+    io->samples = samples;
+    io->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    return TG_OK;
+}
+
+/* eval_loss, eval_accuracy and exp(eval_loss): eval_perplexity during
+ * training, at the end run_clm.py's perplexity and eval_samples. */
+static int clm_eval_metrics_fn(void *ctx, int final, tr_eval *io)
+{
+    (void)ctx;
+    double eval_loss = io->samples ? io->sum[0] / io->samples : 0;
+    ts_metric *m = io->m;
     int k = 0;
     m[k++] = ts_m("eval_loss", eval_loss);
-    m[k++] = ts_m("eval_accuracy", counted ? (double)right / counted : 0);
+    m[k++] = ts_m("eval_accuracy", io->sum[2] ? io->sum[1] / io->sum[2] : 0);
     m[k++] = ts_m(final ? "perplexity" : "eval_perplexity", exp(eval_loss));
     if (final)
-        m[k++] = ts_mi("eval_samples", samples);
-    out->n = k;
-    out->samples = samples;
-    out->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+        m[k++] = ts_mi("eval_samples", io->samples);
+    io->n = k;
     return TG_OK;
 }
 
@@ -294,4 +308,5 @@ const tr_task clm_task = {
     .load_weights = clm_load_weights,
     .batch = clm_batch_fn,
     .evaluate = clm_evaluate_fn,
+    .eval_metrics = clm_eval_metrics_fn,
 };

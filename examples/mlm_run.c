@@ -96,6 +96,13 @@ int mlm_forward(mlm_graphs *c, const mlm_batch *b, const int32_t *labels, rb_gra
 int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
                  const mlm_mask_cfg *mc, uint64_t mask_seed, mlm_eval_result *out)
 {
+    return mlm_evaluate_shard(c, d, batch_size, max_len, mc, mask_seed, 0, 1, out);
+}
+
+int mlm_evaluate_shard(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
+                       const mlm_mask_cfg *mc, uint64_t mask_seed, int shard, int shards,
+                       mlm_eval_result *out)
+{
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(out, 0, sizeof *out);
@@ -115,6 +122,8 @@ int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
         rc = mlm_make_batch(d, order, B, max_len, mc, &rng, &b, labels);
         if (rc)
             break;
+        if ((s / batch_size) % shards != shard)
+            continue; /* another rank's batch: masked (the stream goes on), not run */
         rb_graph *gr;
         rc = mlm_forward(c, &b, labels, &gr);
         if (!rc) {
@@ -138,6 +147,8 @@ int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
     tg_free(labels);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    out->loss_sum = loss_sum;
+    out->correct = correct;
     if (!rc) {
         out->loss = out->samples ? loss_sum / out->samples : NAN;
         out->accuracy = out->masked ? (double)correct / out->masked : NAN;

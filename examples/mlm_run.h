@@ -55,11 +55,20 @@ typedef struct {
     double accuracy;  /* masked tokens predicted exactly / masked tokens */
     long samples, masked;
     double seconds;
+    double loss_sum;  /* sum of batch loss * batch size */
+    long correct;     /* masked tokens predicted exactly */
 } mlm_eval_result;
 
 /* Evaluates on d in file order with a fixed masking seed, so evaluations
  * during a run are comparable. Returns a status. */
 int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
                  const mlm_mask_cfg *mc, uint64_t mask_seed, mlm_eval_result *out);
+/* mlm_evaluate on the batches b with b % shards == shard only (one rank's
+ * share, examples/trainer.h tr_eval): the masks are those of the whole
+ * pass (the other batches are masked too, not run), so the shards' sums
+ * add up to the single-process pass's. */
+int mlm_evaluate_shard(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
+                       const mlm_mask_cfg *mc, uint64_t mask_seed, int shard, int shards,
+                       mlm_eval_result *out);
 
 #endif

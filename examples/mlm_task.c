@@ -178,29 +178,43 @@ static int mlm_batch_fn(void *ctx, long micro, const long *rows, int n, tr_batch
     return TG_OK;
 }
 
+/* This rank's share of the evaluation (tr_eval): sums of the batch losses
+ * weighted by batch size, masked tokens predicted right, masked tokens. */
+static int mlm_evaluate_fn(void *ctx, int final, tr_eval *io)
+{
+    (void)final;
+    mlm_ctx *c = ctx;
+    mlm_eval_result r;
+    int rc = mlm_evaluate_shard(&c->graphs, &c->eval, c->a->per_device_eval_batch_size, c->max_len,
+                                &c->mask, eval_mask_seed(c->a), io->shard, io->shards, &r);
+    if (rc)
+        return rc;
+    io->sum[0] = r.loss_sum;
+    io->sum[1] = (double)r.correct;
+    io->sum[2] = (double)r.masked;
+    io->nsum = 3;
+    io->samples = r.samples;
+    io->seconds = r.seconds;
+    return TG_OK;
+}
+
 /* eval_loss, eval_accuracy and exp(eval_loss): named eval_perplexity in
  * the evaluations during training; at the end run_mlm.py's perplexity,
  * eval_samples and eval_masked_tokens. */
-static int mlm_evaluate_fn(void *ctx, int final, tr_eval *out)
+static int mlm_eval_metrics_fn(void *ctx, int final, tr_eval *io)
 {
-    mlm_ctx *c = ctx;
-    mlm_eval_result r;
-    int rc = mlm_evaluate(&c->graphs, &c->eval, c->a->per_device_eval_batch_size, c->max_len,
-                          &c->mask, eval_mask_seed(c->a), &r);
-    if (rc)
-        return rc;
-    ts_metric *m = out->m;
+    (void)ctx;
+    double loss = io->samples ? io->sum[0] / io->samples : NAN;
+    ts_metric *m = io->m;
     int k = 0;
-    m[k++] = ts_m("eval_loss", r.loss);
-    m[k++] = ts_m("eval_accuracy", r.accuracy);
-    m[k++] = ts_m(final ? "perplexity" : "eval_perplexity", exp(r.loss));
+    m[k++] = ts_m("eval_loss", loss);
+    m[k++] = ts_m("eval_accuracy", io->sum[2] ? io->sum[1] / io->sum[2] : NAN);
+    m[k++] = ts_m(final ? "perplexity" : "eval_perplexity", exp(loss));
     if (final) {
-        m[k++] = ts_mi("eval_samples", r.samples);
-        m[k++] = ts_mi("eval_masked_tokens", r.masked);
+        m[k++] = ts_mi("eval_samples", io->samples);
+        m[k++] = ts_mi("eval_masked_tokens", (long)io->sum[2]);
     }
-    out->n = k;
-    out->samples = r.samples;
-    out->seconds = r.seconds;
+    io->n = k;
     return TG_OK;
 }
 
@@ -215,4 +229,5 @@ const tr_task mlm_task = {
     .load_weights = mlm_load_weights,
     .batch = mlm_batch_fn,
     .evaluate = mlm_evaluate_fn,
+    .eval_metrics = mlm_eval_metrics_fn,
 };

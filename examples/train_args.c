@@ -157,7 +157,7 @@ typedef struct {
 } compat_flag;
 
 #define NO_HUB "ablm uploads nothing and downloads nothing; the model stays in --output_dir"
-#define ONE_PROC "ablm runs one process on the CPU: no distributed training"
+#define ONE_PROC "ablm's data parallelism is MPI's (mpirun / srun, docs/distributed.md), set up without this flag"
 #define LOW_PREC "ablm trains and evaluates in float32: mixed precision is not implemented (it would change the numbers)"
 #define NO_EFFECT "no effect in ablm (same batches, same results)"
 #define ONLY_FP16 "only used with --fp16, which is not implemented"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 ts_metric ts_m(const char *key, double v)
 {
@@ -595,4 +596,31 @@ int ts_rotate_checkpoints(const char *output_dir, int save_total_limit,
     }
     tg_free(steps);
     return rc;
+}
+
+int ts_read_world_size(const char *path, long *world_size)
+{
+    *world_size = 1;
+    if (access(path, F_OK))
+        return TG_OK;
+    int rc;
+    char *text = slurp_json(path, &rc);
+    if (!text)
+        return rc;
+    cJSON *root = cJSON_Parse(text);
+    tg_free(text);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return tg_error(TG_ERR_FORMAT, "%s: not a JSON object", path);
+    }
+    double d = 1;
+    int r = get_num(root, "world_size", &d, 0, path);
+    cJSON_Delete(root);
+    if (r < 0)
+        return r;
+    if (r > 0 && (d < 1 || d != (long)d || d > 1e9))
+        return tg_error(TG_ERR_FORMAT, "%s: world_size %g is not a process count", path, d);
+    if (r > 0)
+        *world_size = (long)d;
+    return TG_OK;
 }

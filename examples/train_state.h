@@ -98,6 +98,12 @@ void ts_json_string(FILE *f, const char *s);
 
 /* ---- checkpoints ------------------------------------------------------- */
 
+/* The world_size (ranks of the data-parallel run, docs/distributed.md)
+ * recorded in a checkpoint's rng_state.json into *world_size: 1 when the
+ * file or the field is absent (single-process runs do not write it).
+ * Returns a status (TG_ERR_FORMAT names the file and field). */
+int ts_read_world_size(const char *path, long *world_size);
+
 /* output_dir/checkpoint-STEP into buf. Returns TG_OK or TG_ERR_ARG when
  * it does not fit. */
 int ts_checkpoint_path(char *buf, size_t n, const char *output_dir, long step);

@@ -2,6 +2,7 @@
  * (trainer.h). Nothing here knows the model or the data. */
 #include "trainer.h"
 
+#include "dist.h"
 #include "fsutil.h"
 #include "mlm_mask.h" /* the samplers: mlm_shuffle_order, mlm_length_grouped_order */
 #include "plot_svg.h"
@@ -26,6 +27,8 @@ static double now(void)
 
 static void vnote(trainer *t, const char *prefix, const char *fmt, va_list ap)
 {
+    if (t->rank != 0)
+        return; /* only rank 0 reports */
     char buf[2048];
     size_t n = (size_t)snprintf(buf, sizeof buf, "%s", prefix);
     vsnprintf(buf + n, sizeof buf - n, fmt, ap);
@@ -92,7 +95,7 @@ static int resolve_resume(trainer *t, char *resume, size_t n)
 static void plan_steps(trainer *t)
 {
     train_args *a = t->a;
-    long bs = a->per_device_train_batch_size, n = t->data.n_train;
+    long bs = (long)a->per_device_train_batch_size * t->ranks, n = t->data.n_train;
     t->micro_per_epoch = n ? (n + bs - 1) / bs : 0;
     t->steps_per_epoch = (t->micro_per_epoch + a->gradient_accumulation_steps - 1) /
                          a->gradient_accumulation_steps;
@@ -137,6 +140,15 @@ static int restore(trainer *t, const char *ckpt)
         ts_free(&t->state);
         rc = ts_read(&t->state, path);
     }
+    long ws = 1;
+    snprintf(path, sizeof path, "%s/rng_state.json", ckpt);
+    if (!rc)
+        rc = ts_read_world_size(path, &ws);
+    if (!rc && ws != t->ranks)
+        rc = tg_error(TG_ERR_ARG, "%s was written by a run on %ld rank%s, this run has %d: resume it with "
+                      "the same number of processes (mpirun -np %ld; the data shards and the per-rank "
+                      "random streams depend on it), or start afresh with --overwrite_output_dir",
+                      ckpt, ws, ws == 1 ? "" : "s", t->ranks, ws);
     if (!rc && t->state.train_batch_size &&
         t->state.train_batch_size != t->a->per_device_train_batch_size)
         tr_warnf(t, "%s was trained with batch size %ld, now %d: the data order will differ", ckpt,
@@ -148,15 +160,60 @@ static int restore(trainer *t, const char *ckpt)
     return rc;
 }
 
-int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(const char *msg))
+/* The parameters sorted by offset (param_off, param_idx) and, with several
+ * ranks, the gradient buckets (ABLM_DIST_BUCKET_MB, default 25 as
+ * PyTorch DDP's bucket_cap_mb). Returns a status. */
+static int make_grad_sync(trainer *t)
 {
-    memset(t, 0, sizeof *t);
-    t->a = a;
-    t->note = note;
-    t->task = task;
-    ts_init(&t->state);
+    tg_params *p = t->params;
+    int n = tg_params_count(p);
+    t->param_off = tg_malloc((n ? n : 1) * sizeof *t->param_off, "parameter offsets");
+    t->param_idx = tg_malloc((n ? n : 1) * sizeof *t->param_idx, "parameter offsets");
+    if (!t->param_off || !t->param_idx)
+        return TG_ERR_NOMEM;
+    for (int i = 0; i < n; i++) { /* insertion sort: stores are in offset order already */
+        size_t o = tg_params_offset(p, tg_params_at(p, i));
+        int j = i;
+        for (; j > 0 && t->param_off[j - 1] > o; j--)
+            t->param_off[j] = t->param_off[j - 1], t->param_idx[j] = t->param_idx[j - 1];
+        t->param_off[j] = o, t->param_idx[j] = i;
+    }
+    const char *mb = getenv("ABLM_DIST_BUCKET_MB");
+    double cap = mb && atof(mb) > 0 ? atof(mb) : 25;
+    t->grads_sync = dist_grads_new(tg_params_grads(p), tg_params_numel(p), t->param_off, n,
+                                   (size_t)(cap * 1024 * 1024));
+    if (!t->grads_sync)
+        return TG_ERR_NOMEM;
+    tr_notef(t, "data parallel: %d ranks, gradients all-reduced in %d bucket%s of up to %g MB",
+             t->ranks, dist_grads_buckets(t->grads_sync),
+             dist_grads_buckets(t->grads_sync) == 1 ? "" : "s", cap);
+    return TG_OK;
+}
+
+/* Every rank resolved the same checkpoint to resume from (they need one
+ * filesystem). Returns a status. */
+static int same_resume(trainer *t, const char *resume)
+{
+    char r0[4200];
+    snprintf(r0, sizeof r0, "%s", resume);
+    int rc = dist_bcast(r0, sizeof r0, "resume point");
+    if (!rc && strcmp(r0, resume))
+        rc = tg_error(TG_ERR_ARG, "rank %d resumes from '%s' but rank 0 from '%s': every rank must see "
+                      "the same --output_dir (a shared filesystem)", t->rank, resume, r0);
+    return rc;
+}
+
+static int open_run(trainer *t, train_args *a, const tr_task *task)
+{
+    int rc = dist_init();
+    if (rc)
+        return rc;
+    t->rank = dist_rank();
+    t->ranks = dist_size();
     char resume[4200];
-    int rc = resolve_resume(t, resume, sizeof resume);
+    rc = resolve_resume(t, resume, sizeof resume);
+    if (!rc && t->ranks > 1)
+        rc = same_resume(t, resume);
     if (!rc)
         rc = task->open(t, resume, &t->data);
     if (!rc && a->do_eval && !t->data.has_eval)
@@ -174,6 +231,11 @@ int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(co
     if (!t->order)
         return TG_ERR_NOMEM;
     rc = make_optimizer(t);
+    if (!rc && t->ranks > 1) /* every rank starts from rank 0's weights */
+        rc = dist_bcast(tg_params_values(t->params), tg_params_numel(t->params) * sizeof(float),
+                        "initial weights");
+    if (!rc && t->ranks > 1)
+        rc = make_grad_sync(t);
     if (!rc && resume[0])
         rc = restore(t, resume);
     t->state.max_steps = t->max_steps;
@@ -182,8 +244,27 @@ int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(co
     t->state.eval_steps = t->eval_steps;
     t->state.save_steps = t->save_steps;
     t->state.train_batch_size = a->per_device_train_batch_size;
-    if (!rc)
+    if (!rc && a->do_train)
+        tr_notef(t, "global batch %ld = per_device_train_batch_size %d x %d rank%s x gradient_accumulation_steps %d",
+                 (long)a->per_device_train_batch_size * t->ranks * a->gradient_accumulation_steps,
+                 a->per_device_train_batch_size, t->ranks, t->ranks == 1 ? "" : "s",
+                 a->gradient_accumulation_steps);
+    if (!rc && t->rank == 0)
         rc = fs_mkdirs(a->output_dir);
+    return rc;
+}
+
+int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(const char *msg))
+{
+    memset(t, 0, sizeof *t);
+    t->a = a;
+    t->note = note;
+    t->task = task;
+    t->ranks = 1;
+    ts_init(&t->state);
+    int rc = open_run(t, a, task);
+    if (rc)
+        dist_abort("ablm", tg_last_error()); /* the other ranks would wait for this one */
     return rc;
 }
 
@@ -194,6 +275,11 @@ void trainer_close(trainer *t)
     opt_adamw_free(&t->opt);
     ts_free(&t->state);
     tg_free(t->order);
+    dist_grads_free(t->grads_sync);
+    tg_free(t->ready_head);
+    tg_free(t->ready_next);
+    tg_free(t->param_off);
+    tg_free(t->param_idx);
     memset(t, 0, sizeof *t);
 }
 
@@ -232,11 +318,14 @@ int trainer_save_checkpoint(trainer *t)
     if (!rc)
         rc = write_text(path, text);
     snprintf(path, sizeof path, "%s/rng_state.json", tmp);
+    char ws[64] = ""; /* a single-process run's file is as before: no world_size = 1 */
+    if (t->ranks > 1)
+        snprintf(ws, sizeof ws, "  \"world_size\": %d,\n", t->ranks);
     snprintf(text, sizeof text,
              "{\n  \"seed\": %ld,\n  \"data_seed\": %llu,\n  \"micro_batches_done\": %ld,\n"
-             "  \"note\": \"%s\"\n}\n",
+             "%s  \"note\": \"%s\"\n}\n",
              a->seed, (unsigned long long)t->data_seed,
-             t->state.global_step * a->gradient_accumulation_steps, t->task->rng_note);
+             t->state.global_step * a->gradient_accumulation_steps, ws, t->task->rng_note);
     if (!rc)
         rc = write_text(path, text);
     snprintf(path, sizeof path, "%s/training_args.json", tmp);
@@ -262,8 +351,11 @@ int trainer_save_checkpoint(trainer *t)
 
 /* ---- the loop --------------------------------------------------------------- */
 
-static void log_line(const ts_metric *m, int n)
+/* A log line on stdout (rank 0's only). */
+static void log_line(const trainer *t, const ts_metric *m, int n)
 {
+    if (t->rank != 0)
+        return;
     printf("{");
     for (int i = 0; i < n; i++) {
         char num[48];
@@ -289,8 +381,23 @@ static double best_metric_value(const trainer *t, const ts_metric *m, int n)
  * TS_MAX_METRICS. Returns a status; *n gets the count. */
 static int evaluate(trainer *t, int final, ts_metric *m, int *n)
 {
-    tr_eval r = {0};
+    /* a task without eval_metrics evaluates everything on every rank and
+     * names its metrics in evaluate (not sharded, nothing to add) */
+    int sharded = t->task->eval_metrics != NULL;
+    tr_eval r = {.shard = sharded ? t->rank : 0, .shards = sharded ? t->ranks : 1};
     int rc = t->task->evaluate(t->ctx, final, &r);
+    if (!rc && sharded && t->ranks > 1) { /* the shards' totals */
+        double v[TR_EVAL_SUMS + 1];
+        memcpy(v, r.sum, sizeof r.sum);
+        v[TR_EVAL_SUMS] = (double)r.samples;
+        rc = dist_allreduce_f64(v, TR_EVAL_SUMS + 1, 0, "evaluation sums");
+        if (!rc)
+            rc = dist_allreduce_f64(&r.seconds, 1, 1, "evaluation time");
+        memcpy(r.sum, v, sizeof r.sum);
+        r.samples = (long)v[TR_EVAL_SUMS];
+    }
+    if (!rc && sharded)
+        rc = t->task->eval_metrics(t->ctx, final, &r);
     if (rc)
         return rc;
     long bs = t->a->per_device_eval_batch_size, nb = (r.samples + bs - 1) / bs;
@@ -310,7 +417,7 @@ static int evaluate_and_log(trainer *t, double *metric)
     int k, rc = evaluate(t, 0, m, &k);
     if (rc)
         return rc;
-    log_line(m, k);
+    log_line(t, m, k);
     *metric = best_metric_value(t, m, k);
     return ts_log_add(&t->state, m, k);
 }
@@ -318,7 +425,7 @@ static int evaluate_and_log(trainer *t, double *metric)
 static void progress(trainer *t, double t0, long step, double loss, double lr, int force)
 {
     static double last;
-    if (t->a->disable_tqdm)
+    if (t->a->disable_tqdm || t->rank != 0)
         return;
     int tty = isatty(2);
     double el = now() - t0;
@@ -333,22 +440,105 @@ static void progress(trainer *t, double t0, long step, double loss, double lr, i
     fflush(stderr);
 }
 
-/* One optimizer step over micro-batches [mb0, mb1) of epoch `epoch`.
- * Returns a status; *loss gets the step's mean loss. */
+/* The backward hook of a data-parallel step's last micro-batch: the
+ * gradients of the parameters node completes are final (every consumer of
+ * a parameter comes after it in node order, and backward runs in reverse),
+ * so their buckets can be reduced while backward goes on. */
+static void grads_ready(void *ctx, const tg_tensor *node)
+{
+    trainer *t = ctx;
+    if (node->id < 0 || node->id >= t->ready_cap)
+        return;
+    for (int i = t->ready_head[node->id]; i >= 0; i = t->ready_next[i])
+        dist_grads_done(t->grads_sync, i);
+    dist_grads_progress(t->grads_sync);
+}
+
+/* Index (in param_off order) of the parameter whose values start at x's,
+ * or -1. */
+static int param_of(const trainer *t, const tg_tensor *x)
+{
+    float *base = tg_params_values(t->params);
+    if (!(x->flags & TG_FLAG_PARAM) || !x->grad || (float *)x->data < base)
+        return -1;
+    size_t off = (size_t)((float *)x->data - base);
+    int lo = 0, hi = tg_params_count(t->params) - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (t->param_off[mid] == off)
+            return mid;
+        if (t->param_off[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Lists, for every node of g, the parameters whose gradient is final after
+ * its backward (the first node that consumes them with a gradient), and
+ * tells the buckets what to expect. Returns a status. */
+static int plan_ready(trainer *t, tg_graph *g)
+{
+    int nn = tg_graph_nodes(g), np = tg_params_count(t->params);
+    if (nn > t->ready_cap) {
+        int *h = tg_realloc(t->ready_head, nn * sizeof *h, "backward hook");
+        if (!h)
+            return TG_ERR_NOMEM;
+        t->ready_head = h;
+        t->ready_cap = nn;
+    }
+    if (!t->ready_next && !(t->ready_next = tg_malloc((np ? np : 1) * sizeof *t->ready_next, "backward hook")))
+        return TG_ERR_NOMEM;
+    for (int i = 0; i < t->ready_cap; i++)
+        t->ready_head[i] = -1;
+    for (int i = 0; i < np; i++)
+        t->ready_next[i] = -2; /* not seen */
+    for (int j = 0; j < nn; j++) {
+        tg_tensor *x = tg_graph_node(g, j);
+        if (x->op < 0 || !(x->flags & TG_FLAG_NEEDS_GRAD))
+            continue;
+        for (int s = 0; s < x->nsrc; s++) {
+            int i = param_of(t, x->src[s]);
+            if (i < 0 || t->ready_next[i] != -2)
+                continue;
+            t->ready_next[i] = t->ready_head[j];
+            t->ready_head[j] = i;
+            dist_grads_expect(t->grads_sync, i);
+        }
+    }
+    return TG_OK;
+}
+
+/* One optimizer step over global micro-batches [mb0, mb1) of epoch
+ * `epoch`. Each global micro-batch holds per_device_train_batch_size *
+ * ranks rows of the epoch's order; this rank trains on its share of them
+ * (a contiguous slice; a short last batch is split as evenly as it goes),
+ * with backward seeded by share / (rows * micro-batches), so that the sum
+ * of the ranks' gradients, reduced in buckets during the last
+ * micro-batch's backward, is the row-weighted mean. Returns a status;
+ * *loss gets the step's mean loss (over the ranks). */
 static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
 {
     train_args *a = t->a;
-    int nmb = (int)(mb1 - mb0), rc = TG_OK;
-    float seed = 1.0f / nmb;
-    long n = t->data.n_train;
+    int nmb = (int)(mb1 - mb0), rc = TG_OK, W = t->ranks;
+    long n = t->data.n_train, gbs = (long)a->per_device_train_batch_size * W, tokens = 0;
     tg_params_zero_grad(t->params);
+    if (W > 1)
+        dist_grads_begin(t->grads_sync);
     *loss = 0;
     for (long mb = mb0; mb < mb1 && !rc; mb++) {
-        long first = mb * a->per_device_train_batch_size;
-        int B = (int)(n - first < a->per_device_train_batch_size ? n - first
-                                                                 : a->per_device_train_batch_size);
+        long first = mb * gbs, m = n - first < gbs ? n - first : gbs;
+        long base = m / W, extra = m % W;
+        long start = first + t->rank * base + (t->rank < extra ? t->rank : extra);
+        int B = (int)(base + (t->rank < extra));
+        float seed = W == 1 ? 1.0f / nmb : (float)((double)B / m / nmb);
+        int last = mb == mb1 - 1;
+        if (B == 0)
+            continue; /* a short last batch left nothing to this rank */
         tr_batch b = {0};
-        rc = t->task->batch(t->ctx, epoch * t->micro_per_epoch + mb, t->order + first, B, &b);
+        rc = t->task->batch(t->ctx, (epoch * t->micro_per_epoch + mb) * W + t->rank,
+                            t->order + start, B, &b);
         if (!rc)
             rc = tg_forward(b.graph);
         if (!rc) {
@@ -356,12 +546,31 @@ static int train_step(trainer *t, long epoch, long mb0, long mb1, double *loss)
             if (!isfinite(l))
                 rc = tg_error(TG_ERR_ARG, "step %ld: training loss is %g; stopping (checkpoints already written are intact)",
                               t->state.global_step + 1, l);
-            *loss += l / nmb;
-            t->tokens_seen += b.tokens;
+            if (W == 1)
+                *loss += l / nmb;
+            else
+                *loss += (double)l * B / m / nmb;
+            tokens += b.tokens;
+        }
+        if (!rc && W > 1 && last && t->overlap) {
+            rc = plan_ready(t, b.graph);
+            tg_set_backward_hook(grads_ready, t);
         }
         if (!rc)
             rc = tg_backward(b.graph, b.loss, &seed);
+        tg_set_backward_hook(NULL, NULL);
     }
+    if (!rc && W > 1) {
+        double wait = 0, v[2] = {*loss, (double)tokens};
+        rc = dist_grads_finish(t->grads_sync, &wait);
+        if (!rc)
+            rc = dist_allreduce_f64(v, 2, 0, "training loss");
+        *loss = v[0];
+        tokens = (long)v[1];
+        t->allreduce_wait_s += wait;
+        t->allreduce_steps++;
+    }
+    t->tokens_seen += tokens;
     return rc;
 }
 
@@ -369,7 +578,7 @@ static int data_order(trainer *t, long epoch)
 {
     if (t->a->group_by_length)
         return mlm_length_grouped_order(t->data_seed, epoch, t->data.train_len, t->data.n_train,
-                                        t->a->per_device_train_batch_size, t->order);
+                                        t->a->per_device_train_batch_size * t->ranks, t->order);
     return mlm_shuffle_order(t->data_seed, epoch, t->data.n_train, t->order);
 }
 
@@ -391,6 +600,12 @@ static int train(trainer *t)
             if (mb1 > t->micro_per_epoch)
                 mb1 = t->micro_per_epoch;
             double loss;
+            const char *kill_at = getenv("ABLM_FAULT_KILL_AT_STEP"); /* fault injection for tests */
+            const char *stop_at = getenv("ABLM_FAULT_STOP_AT_STEP"); /* a hung rank */
+            if (kill_at && atol(kill_at) == step + 1)
+                raise(SIGKILL);
+            if (stop_at && atol(stop_at) == step + 1)
+                raise(SIGSTOP);
             rc = train_step(t, epoch, mb0, mb1, &loss);
             if (rc)
                 break;
@@ -414,7 +629,7 @@ static int train(trainer *t)
                                   ts_m("grad_norm", norm),
                                   ts_m("learning_rate", opt_sched_lr(&t->sched, step)),
                                   ts_m("epoch", t->state.epoch), ts_mi("step", step)};
-                log_line(m, 5);
+                log_line(t, m, 5);
                 rc = ts_log_add(&t->state, m, 5);
                 log_loss = 0, log_n = 0;
             }
@@ -432,7 +647,8 @@ static int train(trainer *t)
                 ts_checkpoint_path(ckpt, sizeof ckpt, a->output_dir, step);
                 if (evaluated && a->metric_for_best_model[0] && isfinite(metric))
                     ts_update_best(&t->state, metric, a->greater_is_better == 1, ckpt);
-                rc = trainer_save_checkpoint(t);
+                if (t->rank == 0)
+                    rc = trainer_save_checkpoint(t);
             }
             progress(t, t0, step, loss, lr, 0);
         }
@@ -480,7 +696,7 @@ static long peak_rss_mb(void)
     return ru.ru_maxrss / 1024;
 }
 
-int trainer_run(trainer *t)
+static int run(trainer *t)
 {
     train_args *a = t->a;
     int rc = TG_OK;
@@ -503,43 +719,64 @@ int trainer_run(trainer *t)
         if (a->load_best_model_at_end && t->state.has_best) {
             tr_notef(t, "loading best model from %s (%s %.6g)", t->state.best_model_checkpoint,
                      a->metric_for_best_model, t->state.best_metric);
-            rc = t->task->load_weights(t->ctx, t->state.best_model_checkpoint);
+            /* rank 0 reads it (all of it is written: rank 0 wrote it) and
+             * sends it to the others */
+            if (t->rank == 0)
+                rc = t->task->load_weights(t->ctx, t->state.best_model_checkpoint);
+            if (!rc && t->ranks > 1)
+                rc = dist_bcast(tg_params_values(t->params),
+                                tg_params_numel(t->params) * sizeof(float), "best model");
         }
-        if (!rc)
+        if (!rc && t->rank == 0)
             rc = t->task->save(t->ctx, a->output_dir);
         snprintf(path, sizeof path, "%s/training_args.json", a->output_dir);
-        if (!rc)
+        if (!rc && t->rank == 0)
             rc = train_args_write_json(a, path);
         long steps = t->state.global_step - t->start_step;
-        ts_metric m[10] = {ts_m("train_loss", t->last_loss), ts_m("epoch", t->state.epoch),
+        ts_metric m[12] = {ts_m("train_loss", t->last_loss), ts_m("epoch", t->state.epoch),
                            ts_mi("train_samples", t->data.n_train)};
         int k = 3 + ts_speed_metrics("train", t->train_seconds, steps * a->per_device_train_batch_size *
-                                                                    a->gradient_accumulation_steps,
+                                                                    t->ranks * a->gradient_accumulation_steps,
                                      steps, m + 3);
         m[k++] = ts_m("train_tokens_per_second",
                       t->train_seconds > 0 ? round(t->tokens_seen / t->train_seconds * 1e3) / 1e3 : 0);
         m[k++] = ts_mi("train_peak_rss_mb", peak_rss_mb());
         m[k++] = ts_mi("train_threads", tg_threads());
-        if (!rc)
+        if (t->ranks > 1) {
+            m[k++] = ts_mi("train_ranks", t->ranks);
+            m[k++] = ts_m("train_allreduce_wait_ms_per_step",
+                          t->allreduce_steps ? round(t->allreduce_wait_s / t->allreduce_steps * 1e6) / 1e3 : 0);
+        }
+        if (!rc && t->rank == 0)
             rc = ts_save_metrics(a->output_dir, "train", m, k);
         if (!rc)
-            log_line(m, k);
+            log_line(t, m, k);
     }
     if (!rc && a->do_eval && t->data.has_eval) {
         ts_metric m[TS_MAX_METRICS];
         int k;
         rc = evaluate(t, 1, m, &k);
-        if (!rc)
+        if (!rc && t->rank == 0)
             rc = ts_save_metrics(a->output_dir, "eval", m, k);
         if (!rc)
-            log_line(m, k);
+            log_line(t, m, k);
     }
     snprintf(path, sizeof path, "%s/trainer_state.json", a->output_dir);
-    if (!rc && a->do_train)
+    if (!rc && a->do_train && t->rank == 0)
         rc = ts_write(&t->state, path);
-    if (!rc && a->do_train)
+    if (!rc && a->do_train && t->rank == 0)
         rc = write_curve(t);
     if (!rc)
         tr_notef(t, "model, results and loss_curve.svg are in %s", a->output_dir);
+    return rc;
+}
+
+int trainer_run(trainer *t)
+{
+    const char *ov = getenv("ABLM_DIST_OVERLAP");
+    t->overlap = !ov || strcmp(ov, "0");
+    int rc = run(t);
+    if (rc)
+        dist_abort("ablm", tg_last_error()); /* the other ranks would wait for this one */
     return rc;
 }

@@ -38,16 +38,28 @@ typedef struct {
                                 num_input_tokens_seen */
 } tr_batch;
 
-/* One evaluation pass. m holds the task's metrics in the order and with
+/* One evaluation pass, in two calls so that data-parallel ranks can
+ * share it (docs/distributed.md). The loop sets shard and shards; the
+ * task's evaluate evaluates only the batches b (of
+ * per_device_eval_batch_size rows, in file order) with b % shards == shard
+ * and fills sum[0..nsum) with additive totals (loss sums, counts: the
+ * same nsum on every rank), samples and seconds; the loop adds sum and
+ * samples over the ranks (seconds: the maximum) and calls eval_metrics,
+ * which turns the totals into m: the task's metrics in the order and with
  * the names they get in log lines and results files, "eval_loss" among
  * them (the loss curve plots it; --metric_for_best_model names one of
- * them); the loop appends eval_runtime, the speed metrics, epoch and
- * (during training) step. */
+ * them). The loop appends eval_runtime, the speed metrics, epoch and
+ * (during training) step. In one process shard = 0, shards = 1 and
+ * nothing is added. */
+#define TR_EVAL_SUMS 8
 typedef struct {
-    ts_metric m[TS_MAX_METRICS - 6];
-    int n;
+    int shard, shards;       /* in */
+    double sum[TR_EVAL_SUMS];
+    int nsum;
     long samples;            /* rows evaluated, for the speed metrics */
     double seconds;
+    ts_metric m[TS_MAX_METRICS - 6];
+    int n;
 } tr_eval;
 
 /* A training task. Every function returns a status (TG_OK or a tg_error
@@ -79,16 +91,25 @@ typedef struct {
      * save (--load_best_model_at_end). */
     int (*load_weights)(void *ctx, const char *dir);
     /* Micro-batch number `micro` of the run (epoch * micro-batches per
-     * epoch + index in the epoch: everything random in it must be a
-     * function of micro, which makes resume exact) from training rows
-     * rows[0..n): builds the batch, sets the graph's inputs and fills *out.
+     * epoch + index in the epoch, times ranks, plus this rank: one number
+     * per rank's share of a global micro-batch, which is the single-process
+     * number with one rank; everything random in it must be a function of
+     * micro, which makes resume exact and the streams per rank) from
+     * training rows rows[0..n): builds the batch, sets the graph's inputs
+     * and fills *out.
      * The loop then runs forward and backward; the graph stays the task's. */
     int (*batch)(void *ctx, long micro, const long *rows, int n, tr_batch *out);
-    /* Evaluates the weights on the evaluation set in a fixed way (the same
-     * rows and randomness every call, so evaluations compare), filling
-     * *out. final: the end-of-run evaluation (run_mlm.py's metric names
-     * there), else one during training. */
-    int (*evaluate)(void *ctx, int final, tr_eval *out);
+    /* Evaluates the weights on shard io->shard of io->shards of the
+     * evaluation set (tr_eval) in a fixed way (the same rows and
+     * randomness every call, so evaluations compare), filling io's sum,
+     * nsum, samples and seconds. final: the end-of-run evaluation, else
+     * one during training. */
+    int (*evaluate)(void *ctx, int final, tr_eval *io);
+    /* io->m and io->n from the totals io->sum (over every shard) and
+     * io->samples. final: run_mlm.py's metric names there. Optional: when
+     * NULL, evaluate is given the whole set (shard 0 of 1) on every rank
+     * and fills io->m and io->n itself (not sharded, nothing added). */
+    int (*eval_metrics)(void *ctx, int final, tr_eval *io);
 } tr_task;
 
 struct trainer {
@@ -113,18 +134,34 @@ struct trainer {
     long tokens_seen;
     double last_loss;       /* mean training loss of the run */
     long *order;            /* data order of the current epoch */
+    /* data parallelism (dist.h): this process is rank `rank` of `ranks`;
+     * each global micro-batch of per_device_train_batch_size * ranks rows
+     * is split over the ranks */
+    int rank, ranks;
+    struct dist_grads *grads_sync; /* bucketed all-reduce; NULL with one rank */
+    int *ready_head, *ready_next;  /* parameters completed by each node (backward hook) */
+    int ready_cap;
+    size_t *param_off;             /* [count] offset of parameter i, ascending */
+    int *param_idx;                /* [count] its index in the store */
+    int overlap;                   /* reduce buckets during backward (ABLM_DIST_OVERLAP=0: after) */
+    double allreduce_wait_s;       /* waiting for gradient all-reduces after backward */
+    long allreduce_steps;
 };
 
-/* Resolves the output directory and resume point, opens the task (model
- * and data), plans the steps, builds the optimizer and schedule, and
- * restores a checkpoint when resuming. Returns a status; trainer_close is
- * needed either way. */
+/* Joins the MPI job when launched by mpirun / srun (dist.h), resolves the
+ * output directory and resume point, opens the task (model and data),
+ * plans the steps, builds the optimizer and schedule, sends rank 0's
+ * weights to every rank, and restores a checkpoint when resuming (one
+ * written by another number of ranks is refused). Returns a status;
+ * trainer_close is needed either way. With several ranks a failure ends
+ * the whole job instead (dist_abort: the others would wait forever). */
 int trainer_open(trainer *t, train_args *a, const tr_task *task, void (*note)(const char *msg));
 /* Trains (if do_train), evaluates (if do_eval) and writes the final model,
- * results files, trainer_state.json and the loss curve. A run resumed at or
+ * results files, trainer_state.json and the loss curve (rank 0 writes and
+ * logs, every rank trains and evaluates its shard). A run resumed at or
  * past its last step (a finished output_dir run again) has nothing to do:
  * it warns, sets t->nothing_to_do and writes nothing (TG_OK). Returns a
- * status. */
+ * status; with several ranks a failure ends the whole job instead. */
 int trainer_run(trainer *t);
 void trainer_close(trainer *t);
 

@@ -72,6 +72,15 @@ int tg_forward(tg_graph *g)
     return TG_OK;
 }
 
+static void (*bw_hook)(void *ctx, const tg_tensor *node);
+static void *bw_hook_ctx;
+
+void tg_set_backward_hook(void (*fn)(void *ctx, const tg_tensor *node), void *ctx)
+{
+    bw_hook = fn;
+    bw_hook_ctx = ctx;
+}
+
 int tg_backward(tg_graph *g, tg_tensor *root, const float *seed)
 {
     if (!g->planned || !g->loss)
@@ -102,6 +111,8 @@ int tg_backward(tg_graph *g, tg_tensor *root, const float *seed)
             if (profiling)
                 prof_ms[t->op][1] += ms_now() - t0;
         }
+        if (bw_hook)
+            bw_hook(bw_hook_ctx, t);
     }
     return TG_OK;
 }

@@ -215,6 +215,11 @@ int tg_forward(tg_graph *g);
  * NULL means all ones). Parameter gradients are ADDED to (accumulate across
  * calls until tg_params_zero_grad); intermediate gradients are reset. */
 int tg_backward(tg_graph *g, tg_tensor *root, const float *seed);
+/* A function tg_backward calls on the calling thread after each node's
+ * backward step (nodes in reverse order; node is the one just done), so a
+ * caller can act on gradients as they become final (examples/dist.c posts
+ * the all-reduce of complete gradient buckets). NULL: none (the default). */
+void tg_set_backward_hook(void (*fn)(void *ctx, const tg_tensor *node), void *ctx);
 
 /* ---- profiling --------------------------------------------------------- */
 

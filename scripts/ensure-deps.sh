@@ -15,6 +15,8 @@ pkgs=(
   libcjson-dev
   check               # the test suites
   zlib1g-dev          # .gz readers
+  libopenmpi-dev      # data-parallel training (examples/dist.c; CMake builds without MPI when absent)
+  openmpi-bin         # mpirun, for the MPI tests (tests/test_mpi.c)
   ca-certificates     # npm ci over https (tests/test_hf_tokenizers.c)
   "$@"
 )

@@ -176,8 +176,9 @@ static int lin_batch(void *ctx, long micro, const long *rows, int n, tr_batch *o
     return TG_OK;
 }
 
-static int lin_evaluate(void *ctx, int final, tr_eval *out)
+static int lin_evaluate(void *ctx, int final, tr_eval *io)
 {
+    (void)final;
     lin_ctx *c = ctx;
     double se = 0;
     for (int i = NTRAIN; i < NTRAIN + NEVAL; i++) {
@@ -186,12 +187,34 @@ static int lin_evaluate(void *ctx, int final, tr_eval *out)
             p += tg_f32(c->w)[k] * c->x[i][k];
         se += p * p;
     }
-    out->m[0] = ts_m("eval_loss", se / NEVAL);
-    out->m[1] = ts_m(final ? "rmse" : "eval_rmse", sqrt(se / NEVAL));
-    out->n = 2;
-    out->samples = NEVAL;
-    out->seconds = 0.001;
+    io->sum[0] = se;
+    io->nsum = 1;
+    io->samples = NEVAL;
+    io->seconds = 0.001;
     return TG_OK;
+}
+
+static int lin_eval_metrics(void *ctx, int final, tr_eval *io)
+{
+    (void)ctx;
+    io->m[0] = ts_m("eval_loss", io->sum[0] / io->samples);
+    io->m[1] = ts_m(final ? "rmse" : "eval_rmse", sqrt(io->sum[0] / io->samples));
+    io->n = 2;
+    return TG_OK;
+}
+
+/* The contract without eval_metrics: evaluate names the metrics itself
+ * over the whole set (what a task not written for sharding does). */
+static int lin_evaluate_whole(void *ctx, int final, tr_eval *io)
+{
+    ck_assert_int_eq(io->shard, 0);
+    ck_assert_int_eq(io->shards, 1);
+    int rc = lin_evaluate(ctx, final, io);
+    if (!rc) {
+        rc = lin_eval_metrics(ctx, final, io);
+        io->nsum = 0;
+    }
+    return rc;
 }
 
 static const tr_task lin_task = {
@@ -205,6 +228,20 @@ static const tr_task lin_task = {
     .load_weights = lin_load_weights,
     .batch = lin_batch,
     .evaluate = lin_evaluate,
+    .eval_metrics = lin_eval_metrics,
+};
+
+static const tr_task lin_task_whole = {
+    .curve_title = "test: regression loss",
+    .rng_note = "data order and target noise are functions of (seed, epoch, micro-batch)",
+    .open = lin_open,
+    .close = lin_close,
+    .params = lin_params,
+    .is_norm = lin_is_norm,
+    .save = lin_save,
+    .load_weights = lin_load_weights,
+    .batch = lin_batch,
+    .evaluate = lin_evaluate_whole,
 };
 
 static char *tmp;
@@ -214,6 +251,7 @@ static void note(const char *msg) { snprintf(last_note, sizeof last_note, "%s", 
 /* Opens and runs the loop on lin_task with flags (space-separated, after
  * --output_dir DIR); returns the first failing status. The task makes its
  * own rows: --train_file only satisfies the flag check. */
+static const tr_task *run_task = &lin_task;
 static int run(const char *dir, const char *flags, int nan_row, int has_eval)
 {
     static train_args a;
@@ -229,7 +267,7 @@ static int run(const char *dir, const char *flags, int nan_row, int has_eval)
     knob.nan_row = nan_row;
     knob.has_eval = has_eval;
     trainer t;
-    int rc = trainer_open(&t, &a, &lin_task, note);
+    int rc = trainer_open(&t, &a, run_task, note);
     if (!rc)
         rc = trainer_run(&t);
     trainer_close(&t);
@@ -328,6 +366,28 @@ START_TEST(loop_trains_a_task)
 }
 END_TEST
 
+/* A task without eval_metrics (evaluate names its metrics) gives the same
+ * evaluations as the two-call contract. */
+START_TEST(eval_without_eval_metrics)
+{
+    char d1[600], d2[600], flags[1024];
+    snprintf(d1, sizeof d1, "%s/eval_two_calls", tmp);
+    snprintf(d2, sizeof d2, "%s/eval_one_call", tmp);
+    snprintf(flags, sizeof flags, "%s --do_eval", common);
+    ck_assert_msg(run(d1, flags, -1, 1) == TG_OK, "%s", tg_last_error());
+    run_task = &lin_task_whole;
+    int rc = run(d2, flags, -1, 1);
+    run_task = &lin_task;
+    ck_assert_msg(rc == TG_OK, "%s", tg_last_error());
+    char p1[700], p2[700];
+    snprintf(p1, sizeof p1, "%s/eval_results.json", d1);
+    snprintf(p2, sizeof p2, "%s/eval_results.json", d2);
+    ck_assert(tu_json_number(p1, "eval_loss") == tu_json_number(p2, "eval_loss"));
+    ck_assert(tu_json_number(p1, "rmse") == tu_json_number(p2, "rmse"));
+    ck_assert(tu_json_number(p1, "eval_loss") > 0);
+}
+END_TEST
+
 START_TEST(resume_is_exact_for_a_task)
 {
     char a[600], b[600], flags[1400];
@@ -388,6 +448,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, loop_trains_a_task);
     tcase_add_test(tc, resume_is_exact_for_a_task);
+    tcase_add_test(tc, eval_without_eval_metrics);
     tcase_add_test(tc, loop_refuses_and_stops);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
