@@ -2,6 +2,7 @@
  * Biopython's pairwise2.align.globalds (golden fixture from
  * tests/reference/biopython_align.py, and live when /usr/bin/python3 has
  * Bio), regions, the locus rule, the baselines. */
+#include "commands.h"
 #include "pair_eval.h"
 #include "tg.h"
 #include "testutil.h"
@@ -336,6 +337,121 @@ START_TEST(baselines)
 }
 END_TEST
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ablm eval-h2l on small pair files: predictions equal to the true chains
+ * score 100%, the baselines are in the same table, bad input is refused
+ * naming file and line. */
+START_TEST(cmd_eval_h2l_files)
+{
+    char *dir = tu_tmpdir();
+    char train[1024], test[1024], pred[1024], out[1024], sumf[1024], bad[1024];
+    snprintf(train, sizeof train, "%s/train.tsv", dir);
+    snprintf(test, sizeof test, "%s/test.tsv", dir);
+    snprintf(pred, sizeof pred, "%s/pred.fa", dir);
+    snprintf(out, sizeof out, "%s/res", dir); /* DIR/out and DIR/err: the command's stdout, stderr */
+    snprintf(sumf, sizeof sumf, "%s/res/summary.json", dir);
+    snprintf(bad, sizeof bad, "%s/bad.tsv", dir);
+    write_file(train, "id\theavy\tlight\tlocus\n"
+                      "t1\tEVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMS\tDIQMTQSPSSLSASVGDRVTITC\tK\n"
+                      "t2\tQVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGIS\tDIQMTQSPSSLSASVGDRVTITC\tK\n"
+                      "t3\tQVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWS\tQSALTQPASVSGSPGQSITISC\tL\n"
+                      "t4\tEVQLLESGGGLVQPGGSLRLSCAASGFTFSSYAMH\tEIVLTQSPGTLSLSPGERATLSC\tK\n");
+    write_file(test, "id\theavy\tlight\tlocus\n"
+                     "a\tEVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMT\tDIQMTQSPSSLSASVGDRVTITA\tK\n"
+                     "b\tQVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWT\tQSALTQPASVSGSPGQSITISA\tL\n"
+                     "c\tQVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGIT\tEIVLTQSPGTLSLSPGERATLSA\tK\n");
+    /* a and b predicted exactly (b twice: the first counts), c has none */
+    write_file(pred, ">a\nDIQMTQSPSSLSASVGDRVTITA\n>b_1\nQSALTQPASVSGSPGQSITISA\n"
+                     ">b_2\nWWWW\n>zz\nDIQ\n");
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--train_file", train, "--predictions", pred, "--output", out,
+                               "--threads", "1", NULL),
+                     0);
+    char *js = tu_read_file(sumf);
+    cJSON *j = cJSON_Parse(js);
+    ck_assert_ptr_nonnull(j);
+    cJSON *pj = cJSON_GetObjectItem(j, "predictions");
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "matched_pairs")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "pairs_without_prediction")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "extra_for_a_pair")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "unmatched_ids")->valueint, 1);
+    ck_assert_ptr_null(strstr(js, "nan"));
+    cJSON *sys = cJSON_GetObjectItem(j, "systems");
+    cJSON *p = cJSON_GetObjectItem(sys, "predictions");
+    ck_assert_int_eq(cJSON_GetObjectItem(p, "pairs")->valueint, 2);
+    ck_assert(cJSON_GetObjectItem(p, "identity")->valuedouble == 100.0);
+    /* the locus of each prediction is its true locus here */
+    cJSON *la = cJSON_GetObjectItem(p, "locus_agreement");
+    ck_assert_int_eq(cJSON_GetObjectItem(la, "pairs")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(la, "agree")->valueint, 2);
+    /* no region columns: per-region means are null, not NaN */
+    cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "regions"), "cdr3");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "identity")));
+    /* baselines: most common is t1's chain (twice), scored on all three pairs */
+    const char *names[] = {"most_common", "medoid", "most_common_true_locus",
+                           "most_common_pred_locus", "nearest_heavy"};
+    for (int k = 0; k < 5; k++)
+        ck_assert_msg(cJSON_GetObjectItem(sys, names[k]), "%s missing", names[k]);
+    ck_assert_int_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(sys, "most_common"), "pairs")->valueint, 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "baselines"), "most_common")
+                         ->valuestring,
+                     "DIQMTQSPSSLSASVGDRVTITC");
+    /* most_common_true_locus on pair a: t1's chain (IGK) against a's: 22 of 23 */
+    pe_ws ws = {0};
+    pe_result res;
+    ck_assert_int_eq(pe_align(&ws, "DIQMTQSPSSLSASVGDRVTITA", 23, "DIQMTQSPSSLSASVGDRVTITC", 23,
+                              &res), TG_OK);
+    char tsvp[1100];
+    snprintf(tsvp, sizeof tsvp, "%s/per_pair.tsv", out);
+    char *tsv = tu_read_file(tsvp);
+    char line[64];
+    snprintf(line, sizeof line, "\t%d\t%.4f\t", res.score, res.identity);
+    ck_assert_msg(strstr(tsv, line), "per_pair.tsv lacks %s", line);
+    ck_assert_int_eq(strncmp(tsv, "id\tlocus\tlight\tpredictions_light\t", 33), 0);
+    free(tsv);
+    pe_ws_free(&ws);
+    cJSON_Delete(j);
+    free(js);
+    /* bad predictions: a character that is not a residue, named with file and line */
+    write_file(bad, "id\tsequence\na\tDIQ\nb\tQS1A\n");
+    char err[1100];
+    snprintf(err, sizeof err, "%s/err", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--predictions", bad, "--output", out, NULL),
+                     1);
+    char *e = tu_read_file(err);
+    ck_assert_msg(strstr(e, "bad.tsv:3") && strstr(e, "sequence"), "%s", e);
+    free(e);
+    /* ablm generate's TSV (id, prompt, sequence, ...) */
+    write_file(bad, "id\tprompt\tsequence\tnew_tokens\tstop\n"
+                    "c_1\t\tEIVLTQSPGTLSLSPGERATLSA\t24\teos\n");
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--predictions", bad, "--output", out, NULL),
+                     0);
+    js = tu_read_file(sumf);
+    j = cJSON_Parse(js);
+    p = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "systems"), "predictions");
+    ck_assert_int_eq(cJSON_GetObjectItem(p, "pairs")->valueint, 1);
+    ck_assert(cJSON_GetObjectItem(p, "identity")->valuedouble == 100.0);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "systems"), "medoid"));
+    cJSON_Delete(j);
+    free(js);
+    /* nothing to evaluate */
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test, "--output",
+                               out, NULL),
+                     2);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pair_eval");
@@ -347,6 +463,7 @@ int main(void)
     tcase_add_test(t, regions_projection);
     tcase_add_test(t, locus_rule_on_real_chains);
     tcase_add_test(t, baselines);
+    tcase_add_test(t, cmd_eval_h2l_files);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
