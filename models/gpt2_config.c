@@ -223,15 +223,9 @@ int g2_config_to_json(const g2_config *c, char **out)
 
 int g2_config_save(const g2_config *c, const char *path)
 {
-    char *json, *file;
+    char *json;
     int rc = g2_config_to_json(c, &json);
-    if (rc != TG_OK)
-        return rc;
-    file = cfg_path(path);
-    rc = file ? st_atomic_write_buf(file, json, strlen(json)) : TG_ERR_NOMEM;
-    tg_free(file);
-    tg_free(json);
-    return rc;
+    return rc ? rc : cfg_write(path, json);
 }
 
 int64_t g2_config_param_count(const g2_config *c)
