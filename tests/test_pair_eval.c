@@ -1,0 +1,352 @@
+/* Heavy-to-light evaluation: the alignment, score and identity equal
+ * Biopython's pairwise2.align.globalds (golden fixture from
+ * tests/reference/biopython_align.py, and live when /usr/bin/python3 has
+ * Bio), regions, the locus rule, the baselines. */
+#include "pair_eval.h"
+#include "tg.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *fixture(const char *name)
+{
+    static char p[4][1024];
+    static int k;
+    char *s = p[k++ % 4];
+    const char *src = tu_source_dir();
+    snprintf(s, 1024, "%s/tests/fixtures/pair_eval/%s", src ? src : ".", name);
+    return s;
+}
+
+/* Splits line at tabs into f[0..max); returns the count. */
+static int split_tabs(char *line, char **f, int max)
+{
+    int n = 0;
+    f[n++] = line;
+    for (char *p = line; *p && n < max; p++)
+        if (*p == '\t') {
+            *p = '\0';
+            f[n++] = p + 1;
+        }
+    return n;
+}
+
+/* Compares pe_align with a file written by biopython_align.py; returns
+ * the number of lines checked. */
+static int check_against(const char *golden)
+{
+    char *text = tu_read_file(golden);
+    pe_ws ws = {0}, ws2 = {0};
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *f[8];
+        char *copy = strdup(line);
+        int nf = split_tabs(copy, f, 8);
+        ck_assert_int_eq(nf, 7);
+        pe_result r, s;
+        ck_assert_int_eq(pe_align(&ws, f[0], (int)strlen(f[0]), f[1], (int)strlen(f[1]), &r),
+                         TG_OK);
+        ck_assert_int_eq(pe_score(&ws2, f[0], (int)strlen(f[0]), f[1], (int)strlen(f[1]), &s),
+                         TG_OK);
+        ck_assert_int_eq(r.score, s.score);
+        if (!strcmp(f[2], "none")) { /* empty after cleaning: the all-gap convention */
+            int L = r.len_true + r.len_gen;
+            ck_assert_int_eq(r.len_true == 0 || r.len_gen == 0, 1);
+            ck_assert_int_eq(r.score, L ? -10 - 4 * (L - 1) : 0);
+            ck_assert(r.identity == 0.0);
+        } else {
+            ck_assert_msg(r.score == atof(f[2]), "line %d: score %d, Biopython %s (%s vs %s)",
+                          lines + 1, r.score, f[2], f[0], f[1]);
+            ck_assert_msg(fabs(r.identity - atof(f[3])) < 1e-9,
+                          "line %d: identity %.12g, Biopython %s", lines + 1, r.identity, f[3]);
+            ck_assert_msg(!strcmp(r.aln_true, f[4]) && !strcmp(r.aln_gen, f[5]),
+                          "line %d: alignment\n%s\n%s\nBiopython's first\n%s\n%s", lines + 1,
+                          r.aln_true, r.aln_gen, f[4], f[5]);
+        }
+        free(copy);
+        lines++;
+    }
+    pe_ws_free(&ws);
+    pe_ws_free(&ws2);
+    free(text);
+    return lines;
+}
+
+START_TEST(golden_biopython)
+{
+    int n = check_against(fixture("golden.tsv"));
+    printf("golden_biopython: %d pairs equal to Biopython 1.80 (score, identity, alignment)\n",
+           n);
+    ck_assert_int_ge(n, 100);
+}
+END_TEST
+
+/* Random pairs (real chains mutated, with insertions and deletions, and
+ * random strings) checked against Biopython run now. */
+START_TEST(live_biopython)
+{
+    if (system("/usr/bin/python3 -c 'import Bio.pairwise2' >/dev/null 2>&1") != 0) {
+        tu_skip("live_biopython", "/usr/bin/python3 has no Biopython");
+        return;
+    }
+    const char *src = tu_source_dir();
+    ck_assert_ptr_nonnull(src);
+    char *dir = tu_tmpdir();
+    char in[1024], out[1024], cmd[4096];
+    snprintf(in, sizeof in, "%s/in.tsv", dir);
+    snprintf(out, sizeof out, "%s/out.tsv", dir);
+    char *text = tu_read_file(fixture("pairs.tsv"));
+    char *chains[300];
+    int nc = 0;
+    for (char *line = strtok(text, "\n"); line && nc < 300; line = strtok(NULL, "\n")) {
+        char *f[3];
+        if (split_tabs(line, f, 3) == 2 && strlen(f[0]) > 20)
+            chains[nc++] = f[0];
+    }
+    ck_assert_int_ge(nc, 20);
+    FILE *fp = fopen(in, "w");
+    ck_assert_ptr_nonnull(fp);
+    tg_rng r;
+    tg_rng_seed(&r, 9);
+    const char *aa = "ACDEFGHIKLMNPQRSTVWY";
+    for (int t = 0; t < 200; t++) {
+        const char *a = chains[tg_rng_next(&r) % (uint64_t)nc];
+        char b[600];
+        int bn = 0;
+        if (t % 10 == 9) { /* unrelated random string */
+            int L = 1 + (int)(tg_rng_next(&r) % 60);
+            for (int i = 0; i < L; i++)
+                b[bn++] = aa[tg_rng_next(&r) % 20];
+        } else {
+            for (const char *p = a; *p && bn < 590; p++) {
+                uint64_t u = tg_rng_next(&r) % 100;
+                if (u < 8)
+                    b[bn++] = aa[tg_rng_next(&r) % 20]; /* substitution */
+                else if (u < 11)
+                    continue;                            /* deletion */
+                else if (u < 14) {                       /* insertion */
+                    b[bn++] = *p;
+                    b[bn++] = aa[tg_rng_next(&r) % 20];
+                } else
+                    b[bn++] = *p;
+            }
+        }
+        b[bn] = '\0';
+        fprintf(fp, "%s\t%s\n", a, b);
+    }
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/reference/biopython_align.py %s %s",
+             src, in, out);
+    ck_assert_int_eq(system(cmd), 0);
+    int n = check_against(out);
+    printf("live_biopython: %d random pairs equal to Biopython\n", n);
+    ck_assert_int_eq(n, 200);
+    free(text);
+    free(dir);
+}
+END_TEST
+
+START_TEST(identity_definition)
+{
+    pe_ws ws = {0};
+    pe_result r;
+    /* one substitution in 10: 9 identical columns / max(10, 10) */
+    ck_assert_int_eq(pe_align(&ws, "DIQMTQSPSS", 10, "DIQMTQSPAS", 10, &r), TG_OK);
+    ck_assert_int_eq(r.matches, 9);
+    ck_assert(fabs(r.identity - 90.0) < 1e-12);
+    /* a deletion: denominator is the longer chain, not the alignment length */
+    ck_assert_int_eq(pe_align(&ws, "DIQMTQSPSSLSAS", 14, "DIQMTQLSAS", 10, &r), TG_OK);
+    ck_assert_int_eq(r.len_true, 14);
+    ck_assert_int_eq(r.aln_len, 14);
+    ck_assert_int_eq(r.matches, 10);
+    ck_assert(fabs(r.identity - 100.0 * 10 / 14) < 1e-12);
+    /* gap cost: open + (L - 1) * extend, end gaps penalised */
+    ck_assert_int_eq(pe_align(&ws, "WWWW", 4, "WW", 2, &r), TG_OK);
+    ck_assert_int_eq(r.score, 2 * 11 - 10 - 4);
+    /* cleaning: case and non-standard bytes do not count */
+    ck_assert_int_eq(pe_align(&ws, "diqX*", 5, "DIQ", 3, &r), TG_OK);
+    ck_assert_int_eq(r.len_true, 3);
+    ck_assert(r.identity == 100.0);
+    /* too long */
+    char *big = malloc(PE_MAX_LEN + 2);
+    memset(big, 'A', PE_MAX_LEN + 1);
+    big[PE_MAX_LEN + 1] = '\0';
+    ck_assert_int_eq(pe_align(&ws, big, PE_MAX_LEN + 1, "A", 1, &r), TG_ERR_ARG);
+    free(big);
+    pe_ws_free(&ws);
+}
+END_TEST
+
+START_TEST(regions_projection)
+{
+    pr_pair p = {.id = "x", .heavy = "EVQ", .light = "DIQMTQSPSSRASQSYAASTLQSGVPQQSYSTFGQGTK",
+                 .locus = "IGK"};
+    p.light_len = (int)strlen(p.light);
+    p.heavy_len = 3;
+    const char *reg[7] = {"DIQMTQSPSS", "RASQS", "Y", "AAS", "TLQSGVP", "QQSYST", "FGQGTK"};
+    for (int k = 0; k < 7; k++)
+        p.region[k] = reg[k];
+    pe_ws ws = {0}, ws2 = {0};
+    pe_result full;
+    /* the generated chain differs only in CDR3 (QQSYST -> QQYNSYST: an insertion) */
+    const char *gen = "DIQMTQSPSSRASQSYAASTLQSGVPQQYNSYSTFGQGTK";
+    ck_assert_int_eq(pe_align(&ws, p.light, p.light_len, gen, (int)strlen(gen), &full), TG_OK);
+    pe_regions rg;
+    ck_assert_int_eq(pe_align_regions(&ws2, &p, &full, &rg), TG_OK);
+    ck_assert_int_eq(rg.ok, 1);
+    for (int k = 0; k < 7; k++) {
+        if (k == 5)
+            continue;
+        ck_assert_msg(rg.r[k].identity == 100.0, "region %d: %g", k, rg.r[k].identity);
+        ck_assert_int_eq(rg.r[k].len_gen, (int)strlen(reg[k]));
+    }
+    ck_assert_int_eq(rg.r[5].len_gen, 8);
+    ck_assert_int_eq(rg.gen_end[5] - rg.gen_start[5], 8);
+    ck_assert(fabs(rg.r[5].identity - 100.0 * 6 / 8) < 1e-12);
+    /* without an fwr4 column: the rest of the chain */
+    p.region[6] = NULL;
+    ck_assert_int_eq(pe_align(&ws, p.light, p.light_len, gen, (int)strlen(gen), &full), TG_OK);
+    ck_assert_int_eq(pe_align_regions(&ws2, &p, &full, &rg), TG_OK);
+    ck_assert_int_eq(rg.ok, 1);
+    ck_assert(rg.r[6].identity == 100.0);
+    /* regions that do not spell the chain: not used */
+    p.region[6] = "FGGGTK";
+    ck_assert_int_eq(pe_align_regions(&ws2, &p, &full, &rg), TG_OK);
+    ck_assert_int_eq(rg.ok, 0);
+    p.region[0] = NULL;
+    ck_assert_int_eq(pe_align_regions(&ws2, &p, &full, &rg), TG_OK);
+    ck_assert_int_eq(rg.ok, 0);
+    pe_ws_free(&ws);
+    pe_ws_free(&ws2);
+}
+END_TEST
+
+static pr_set real_pairs(void)
+{
+    pr_set s = {0};
+    const char *oas = tu_oas_dir();
+    if (!oas)
+        return s;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/1279052_1_Paired_All.csv.gz", oas);
+    ck_assert_msg(pr_read(path, NULL, &s) == TG_OK, "%s", tg_last_error());
+    return s;
+}
+
+START_TEST(locus_rule_on_real_chains)
+{
+    pr_set s = real_pairs();
+    if (!s.n) {
+        tu_skip("locus_rule_on_real_chains", "../shared/data/oas-paired not found");
+        return;
+    }
+    /* train on the first 800 pairs, test on the rest */
+    pr_set train = {0}, test = {0};
+    for (size_t i = 0; i < s.n; i++)
+        ck_assert_int_eq(pr_add(i < 800 ? &train : &test, &s.v[i]), TG_OK);
+    pe_locus_model m;
+    ck_assert_int_eq(pe_locus_train(&m, &train), TG_OK);
+    ck_assert_uint_eq(m.nk + m.nl, 800);
+    size_t right = 0;
+    for (size_t i = 0; i < test.n; i++)
+        right += !strcmp(pe_locus_predict(&m, test.v[i].light, test.v[i].light_len),
+                         test.v[i].locus);
+    printf("locus_rule_on_real_chains: %zu of %zu held-out light chains\n", right, test.n);
+    ck_assert_uint_ge(right * 100, test.n * 98);
+    ck_assert_str_eq(pe_locus_predict(&m, "DIQ", 3), "");
+    pe_locus_free(&m);
+    pr_free(&train);
+    pr_free(&test);
+    pr_free(&s);
+}
+END_TEST
+
+START_TEST(baselines)
+{
+    pr_set t = {0};
+    const char *L[] = {"DIQMTQSPSSLSASVGDRVTITC", "DIQMTQSPSSLSASVGDRVTITC",
+                       "QSALTQPASVSGSPGQSITISC",  "QSALTQPASVSGSPGQSITISC",
+                       "QSALTQPASVSGSPGQSITISC",  "DIQMTQSPSSLSASVGDRVTIAC",
+                       "WWWWWWWWWW"};
+    const char *loc[] = {"IGK", "IGK", "IGL", "IGL", "IGL", "IGK", "IGK"};
+    const char *H[] = {"EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMS", "QVQLVQSGAEVKKPGASVKVSCKASGYTFT",
+                       "EVQLLESGGGLVQPGGSLRLSCAASGFTFSSYAMH", "QVQLQESGPGLVKPSETLSLTCTVSGGSIS",
+                       "EVQLVESGGGVVQPGRSLRLSCAASGFTFSDYYMS", "QVTLKESGPALVKPTQTLTLTCTFSGFSLS",
+                       "EVKLEESGGGLVQPGGSMKLSCVASGFTFSNYWMN"};
+    for (int i = 0; i < 7; i++) {
+        pr_pair p = {.id = "p", .heavy = H[i], .light = L[i], .locus = loc[i], .file = "f"};
+        p.heavy_len = (int)strlen(H[i]);
+        p.light_len = (int)strlen(L[i]);
+        ck_assert_int_eq(pr_add(&t, &p), TG_OK);
+    }
+    pe_baselines b;
+    ck_assert_int_eq(pe_baselines_build(&b, &t, 100, 1, 1), TG_OK);
+    ck_assert_str_eq(b.most_common, L[2]);
+    ck_assert_uint_eq(b.most_common_count, 3);
+    ck_assert_str_eq(b.most_common_k, L[0]);
+    ck_assert_str_eq(b.most_common_l, L[2]);
+    ck_assert_uint_eq(b.medoid_sample, 7);
+    /* the medoid maximises the summed score to the others: check by brute force */
+    pe_ws ws = {0};
+    double best = -1e300;
+    const char *want = NULL;
+    for (int i = 0; i < 7; i++) {
+        double sum = 0;
+        for (int j = 0; j < 7; j++) {
+            pe_result r;
+            if (i == j)
+                continue;
+            ck_assert_int_eq(pe_score(&ws, L[i], (int)strlen(L[i]), L[j], (int)strlen(L[j]), &r),
+                             TG_OK);
+            sum += r.score;
+        }
+        if (sum > best) { /* ties: equal sums here come from equal chains */
+            best = sum;
+            want = L[i];
+        }
+    }
+    ck_assert_str_eq(b.medoid, want);
+    pe_baselines_free(&b);
+    /* nearest heavy chain: a mutated copy of training chain i finds i */
+    pr_set q = {0};
+    for (int i = 0; i < 7; i++) {
+        char h[64];
+        snprintf(h, sizeof h, "%s", H[i]);
+        h[3] = 'W';
+        h[10] = 'W';
+        pr_pair p = {.id = "q", .heavy = h, .light = "DIQ", .locus = "", .file = "f"};
+        p.heavy_len = (int)strlen(h);
+        p.light_len = 3;
+        ck_assert_int_eq(pr_add(&q, &p), TG_OK);
+    }
+    size_t nearest[7];
+    ck_assert_int_eq(pe_nearest_heavy(&t, &q, 3, 1000, 1, nearest), TG_OK);
+    for (int i = 0; i < 7; i++)
+        ck_assert_uint_eq(nearest[i], (size_t)i);
+    /* only common k-mers (max_postings 0): the full pass still finds them */
+    ck_assert_int_eq(pe_nearest_heavy(&t, &q, 1, 0, 2, nearest), TG_OK);
+    for (int i = 0; i < 7; i++)
+        ck_assert_uint_eq(nearest[i], (size_t)i);
+    pe_ws_free(&ws);
+    pr_free(&q);
+    pr_free(&t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pair_eval");
+    TCase *t = tcase_create("pair_eval");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, golden_biopython);
+    tcase_add_test(t, live_biopython);
+    tcase_add_test(t, identity_definition);
+    tcase_add_test(t, regions_projection);
+    tcase_add_test(t, locus_rule_on_real_chains);
+    tcase_add_test(t, baselines);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
