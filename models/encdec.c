@@ -227,6 +227,12 @@ int ed_is_encdec_dir(const char *dir)
     return yes;
 }
 
+/* What a RobertaForMaskedLM file has beyond the encoder. */
+static const char *mlm_head_why(const char *name)
+{
+    return wt_starts_with(name, "lm_head.") ? "RobertaForMaskedLM's MLM head, not part of the encoder" : NULL;
+}
+
 /* Parameters that a pretrained base does not have. */
 static int absent_ok(const char *name) { return is_new(name); }
 
@@ -274,7 +280,7 @@ int ed_from_pretrained(const char *enc_dir, const char *dec_dir, const ed_from_o
         char path[4200];
         wt_map enc = {"encoder.", "roberta.", absent_ok};
         snprintf(path, sizeof path, "%s/model.safetensors", enc_dir);
-        rc = wt_load_set(p, 2, path, &enc, NULL, note);
+        rc = wt_load_set(p, 2, path, &enc, mlm_head_why, note);
         wt_map dec = {"decoder.", "", absent_ok};
         snprintf(path, sizeof path, "%s/model.safetensors", dec_dir);
         if (!rc)
