@@ -18,7 +18,9 @@
 static const char CMD[] = "generate";
 static const char USAGE[] =
     "--model DIR --output FILE [--input FILE] [--do_sample --temperature T --top_k K --top_p P]\n"
-    "       [--num_return_sequences N] [--max_new_tokens L] [--seed S] [--bad_words_ids IDS]";
+    "       [--num_beams B [--num_beam_groups G --diversity_penalty D] [--length_penalty LP]\n"
+    "       [--early_stopping false|true|never]] [--num_return_sequences N] [--max_new_tokens L]\n"
+    "       [--seed S] [--bad_words_ids IDS]";
 static const char ABOUT[] =
     "Generates from a GPT-2 decoder (ablm train-clm's output, or a GPT2LMHeadModel\n"
     "directory). Each prompt is the bos token ([CLS], <|startoftext|>) followed by the\n"
@@ -28,11 +30,16 @@ static const char ABOUT[] =
     "then with --do_sample temperature, top_k (default 50, as HF), top_p, a multinomial\n"
     "draw; else greedy. A sequence stops at eos (config eos_token_id), after\n"
     "--max_new_tokens, or at n_positions. Sampling is reproducible by --seed (each output\n"
-    "sequence draws its own stream, so batching does not change it). Beam search is not\n"
-    "implemented yet (--num_beams > 1 is refused).\n"
+    "sequence draws its own stream, so batching does not change it). --num_beams B > 1:\n"
+    "beam search as HF's (log-softmax scores, bad words -inf, 2B candidates a step, a\n"
+    "hypothesis scored sum logprob / new_tokens^length_penalty, early_stopping as HF);\n"
+    "--num_beam_groups G with --diversity_penalty D: diverse beam search (HF's Hamming\n"
+    "diversity); --num_return_sequences <= B returns the best hypotheses, best first.\n"
+    "Beam-sample (--do_sample with beams) is not implemented and refused.\n"
     "Output: FASTA (>ID, >ID_1.._N with --num_return_sequences N > 1; the prompt residues\n"
     "then the generated ones, special tokens left out), or TSV when FILE ends in .tsv:\n"
-    "id, prompt, sequence, new_tokens (incl. eos), stop (eos, max_new_tokens, n_positions).";
+    "id, prompt, sequence, new_tokens (incl. eos), stop (eos, max_new_tokens, n_positions),\n"
+    "and with beam search score (the hypothesis score).";
 
 /* Parses "4" / "4,0" / "[[4]]" / "[[4], [0]]" / "none" (single-token bad
  * words) into o. Returns 0, or -1 after printing the problem. */
@@ -73,6 +80,20 @@ static int parse_double(const char *flag, const char *s, double *out)
     }
     *out = v;
     return 0;
+}
+
+/* "false" / "true" / "never" into o->early_stopping. Returns 0, or -1
+ * after printing the problem. */
+static int parse_early(const char *s, gen_opts *o)
+{
+    static const char *const names[] = {"false", "true", "never"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            o->early_stopping = i; /* GEN_EARLY_FALSE, _TRUE, _NEVER */
+            return 0;
+        }
+    fprintf(stderr, "ablm %s: --early_stopping '%s': expected false, true or never\n", CMD, s);
+    return -1;
 }
 
 typedef struct {
@@ -149,7 +170,7 @@ static const char *stop_of(const gen_result *r, size_t i)
 }
 
 static int write_output(const char *path, const prompts *p, const gen_result *r, int nrs,
-                        const tok_tokenizer *tok)
+                        int beams, const tok_tokenizer *tok)
 {
     size_t L = strlen(path);
     int tsv = L >= 4 && !strcmp(path + L - 4, ".tsv");
@@ -158,7 +179,7 @@ static int write_output(const char *path, const prompts *p, const gen_result *r,
     if (rc)
         return rc;
     if (tsv)
-        fprintf(af.f, "id\tprompt\tsequence\tnew_tokens\tstop\n");
+        fprintf(af.f, "id\tprompt\tsequence\tnew_tokens\tstop%s\n", beams ? "\tscore" : "");
     size_t cap = 0;
     char *buf = NULL, *pbuf = NULL;
     int32_t *all = NULL;
@@ -186,7 +207,10 @@ static int write_output(const char *path, const prompts *p, const gen_result *r,
         char suffix[32] = "";
         if (nrs > 1)
             snprintf(suffix, sizeof suffix, "_%d", (int)(i % (size_t)nrs) + 1);
-        if (tsv)
+        if (tsv && beams)
+            fprintf(af.f, "%s%s\t%s\t%s\t%d\t%s\t%.6f\n", p->ids[q], suffix, pbuf, buf, r->len[i],
+                    stop_of(r, i), r->score[i]);
+        else if (tsv)
             fprintf(af.f, "%s%s\t%s\t%s\t%d\t%s\n", p->ids[q], suffix, pbuf, buf, r->len[i],
                     stop_of(r, i));
         else
@@ -205,14 +229,14 @@ static void note(const char *msg) { fprintf(stderr, "ablm %s: note: %s\n", CMD, 
 int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *input = NULL, *output = NULL, *temp = "1.0", *top_p = "1.0",
-               *bad = "4";
-    int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, batch = 32,
-        threads = 0;
+               *bad = "4", *div = "0", *lpen = "1.0", *early = "false";
+    int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, groups = 1,
+        batch = 32, threads = 0;
     const inf_opt opts[] = {
         {"--model", INF_STR, &model, 0, "DIR", "GPT-2 model directory (config.json, model.safetensors, vocab.txt)"},
         {"--input", INF_STR, &input, 0, "FILE", "prompts: residues after bos (FASTA, lines, OAS/AIRR light chains)"},
         {"--output", INF_STR, &output, 0, "FILE", "FASTA, or TSV when the name ends in .tsv"},
-        {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (needs --do_sample when > 1; default 1)"},
+        {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (> 1: --do_sample, or <= --num_beams; default 1)"},
         {"--do_sample", INF_FLAG, &sample, 0, "", "sample (default: greedy)"},
         {"--temperature", INF_STR, &temp, 0, "T", "sampling temperature (default 1.0)"},
         {"--top_k", INF_INT, &top_k, 0, "K", "keep the K most likely tokens (0: off; default 50)"},
@@ -220,8 +244,12 @@ int cmd_generate(int argc, char **argv)
         {"--max_new_tokens", INF_INT, &max_new, 1, "L", "new tokens per sequence at most (default 128)"},
         {"--seed", INF_INT, &seed, 0, "S", "sampling seed (default 42)"},
         {"--bad_words_ids", INF_STR, &bad, 0, "IDS", "token ids never emitted: 4,0 or [[4],[0]] or none (default 4: [MASK])"},
-        {"--num_beams", INF_INT, &beams, 1, "B", "1 only: beam search is not implemented yet"},
-        {"--batch_size", INF_INT, &batch, 1, "N", "sequences per step graph (default 32)"},
+        {"--num_beams", INF_INT, &beams, 1, "B", "beam search with B beams (default 1: greedy / sampling)"},
+        {"--num_beam_groups", INF_INT, &groups, 1, "G", "diverse beam search: G groups of B/G beams (default 1)"},
+        {"--diversity_penalty", INF_STR, &div, 0, "D", "subtracted per earlier group's use of a token this step (> 0 with groups)"},
+        {"--length_penalty", INF_STR, &lpen, 0, "LP", "beam score = sum logprob / new_tokens^LP (default 1.0)"},
+        {"--early_stopping", INF_STR, &early, 0, "E", "false (default), true or never: when a beam search stops, as HF"},
+        {"--batch_size", INF_INT, &batch, 1, "N", "sequences per step graph; beam search: sources, N x B rows (default 32)"},
         {"--threads", INF_INT, &threads, 0, "N", "threads (0: all cores)"},
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -242,12 +270,16 @@ int cmd_generate(int argc, char **argv)
         return 1;
     }
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.num_return_sequences = nrs, o.do_sample = sample, o.top_k = top_k;
     o.max_new_tokens = max_new, o.seed = (uint64_t)seed, o.num_beams = beams;
+    o.num_beam_groups = groups;
     int usage = parse_double("--temperature", temp, &o.temperature) ||
-                parse_double("--top_p", top_p, &o.top_p) || parse_bad(bad, &o);
-    if (!usage && gen_opts_check(&o, &m->cfg)) {
+                parse_double("--top_p", top_p, &o.top_p) ||
+                parse_double("--diversity_penalty", div, &o.diversity_penalty) ||
+                parse_double("--length_penalty", lpen, &o.length_penalty) ||
+                parse_early(early, &o) || parse_bad(bad, &o);
+    if (!usage && gen_opts_check(&o, m->cfg.vocab_size)) {
         fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
         usage = 1;
     }
@@ -262,10 +294,10 @@ int cmd_generate(int argc, char **argv)
     gen_result r = {0};
     double t0 = inf_now();
     if (!rc)
-        rc = gen_run(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
+        rc = gen_run_gpt2(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
     double secs = inf_now() - t0;
     if (!rc)
-        rc = write_output(output, &p, &r, nrs, tok);
+        rc = write_output(output, &p, &r, nrs, beams > 1, tok);
     if (!rc) {
         size_t total = 0;
         for (size_t i = 0; i < r.n; i++)
