@@ -3,10 +3,14 @@
 torch primitives with a KV cache (preallocated [B, heads, T, hd] tensors
 written in place per step), greedy decoding from bos without eos, random
 weights; prints the same columns as bench_generate (wall and process CPU
-seconds, tokens/s, CPU ms per step).
+seconds, tokens/s, CPU ms per step). --num_beams B > 1: beam search as
+transformers runs it without eos (log-softmax + beam scores, top 2B of
+B x V per source, the first B continue, the cache reordered with
+index_select as _reorder_cache does); tokens/s counts one sequence per
+source, as bench_generate.
 
 usage: /usr/bin/python3 bench/generate_torch.py [--config configs/light_gpt_small.json]
-       [--batches 1,32] [--lengths 128,512] [--threads 2]
+       [--batches 1,32] [--lengths 128,512] [--threads 2] [--num_beams 1]
 """
 import argparse, json, math, time
 
@@ -61,7 +65,9 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--lengths", default="128,512")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--num_beams", type=int, default=1)
     a = ap.parse_args()
+    nb = a.num_beams
     torch.set_num_threads(a.threads)
     c = json.load(open(a.config))
     lengths = [int(x) for x in a.lengths.split(",")]
@@ -69,18 +75,35 @@ def main():
     m = Model(c, n_pos)
     nh, hd = c["n_head"], c["n_embd"] // c["n_head"]
     bos = c.get("bos_token_id") or 0
-    print(f"torch {torch.__version__}, {a.config} (n_positions {n_pos}), {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {a.config} (n_positions {n_pos}), {torch.get_num_threads()} threads, num_beams {nb}")
     print(f"{'batch':>6} {'tokens':>7} {'wall s':>10} {'cpu s':>10} {'tokens/s':>12} {'cpu ms/step':>14}")
     with torch.no_grad():
         for B in [int(x) for x in a.batches.split(",")]:
             for T in lengths:
-                cache = [(torch.zeros(B, nh, T, hd), torch.zeros(B, nh, T, hd)) for _ in m.layers]
-                ids = torch.full((B, 1), bos, dtype=torch.long)
+                R = B * nb
+                cache = [(torch.zeros(R, nh, T, hd), torch.zeros(R, nh, T, hd)) for _ in m.layers]
+                ids = torch.full((R, 1), bos, dtype=torch.long)
                 for pos in range(4):  # warm-up (thread pool, allocator), not timed
                     m.step(ids, pos, cache)
                 w0, c0 = time.perf_counter(), time.process_time()
-                for pos in range(T):
-                    ids = m.step(ids, pos, cache).argmax(-1, keepdim=True)
+                if nb == 1:
+                    for pos in range(T):
+                        ids = m.step(ids, pos, cache).argmax(-1, keepdim=True)
+                else:
+                    scores = torch.full((B, nb), -1e9)
+                    scores[:, 0] = 0
+                    base = (torch.arange(B) * nb).unsqueeze(1)
+                    for pos in range(T):
+                        lp = torch.log_softmax(m.step(ids, pos, cache), dim=-1)
+                        lp[:, 4] = -float("inf")  # bad word [4], as bench_generate
+                        V = lp.shape[-1]
+                        s, flat = (lp + scores.view(R, 1)).view(B, nb * V).topk(2 * nb, dim=1)
+                        scores, flat = s[:, :nb].contiguous(), flat[:, :nb]  # no eos: the first nb continue
+                        beam = (base + flat // V).reshape(R)
+                        ids = (flat % V).reshape(R, 1)
+                        for kc, vc in cache:
+                            kc.copy_(kc.index_select(0, beam))
+                            vc.copy_(vc.index_select(0, beam))
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
                 print(f"{B:>6} {T:>7} {wall:>10.2f} {cpu:>10.2f} {B * T / wall:>12.0f} {cpu * 1e3 / T:>14.3f}")
 

@@ -2,6 +2,7 @@
  * with the KV cache (examples/generate.c): greedy or sampling, FASTA or
  * TSV out. */
 #include "commands.h"
+#include "gen_encdec.h"
 #include "generate.h"
 #include "infer.h"
 #include "reader.h"
@@ -18,7 +19,9 @@
 static const char CMD[] = "generate";
 static const char USAGE[] =
     "--model DIR --output FILE [--input FILE] [--do_sample --temperature T --top_k K --top_p P]\n"
-    "       [--num_return_sequences N] [--max_new_tokens L] [--seed S] [--bad_words_ids IDS]";
+    "       [--num_beams B [--num_beam_groups G --diversity_penalty D] [--length_penalty LP]\n"
+    "       [--early_stopping false|true|never]] [--num_return_sequences N] [--max_new_tokens L]\n"
+    "       [--seed S] [--bad_words_ids IDS]";
 static const char ABOUT[] =
     "Generates from a GPT-2 decoder (ablm train-clm's output, or a GPT2LMHeadModel\n"
     "directory). Each prompt is the bos token ([CLS], <|startoftext|>) followed by the\n"
@@ -28,11 +31,16 @@ static const char ABOUT[] =
     "then with --do_sample temperature, top_k (default 50, as HF), top_p, a multinomial\n"
     "draw; else greedy. A sequence stops at eos (config eos_token_id), after\n"
     "--max_new_tokens, or at n_positions. Sampling is reproducible by --seed (each output\n"
-    "sequence draws its own stream, so batching does not change it). Beam search is not\n"
-    "implemented yet (--num_beams > 1 is refused).\n"
+    "sequence draws its own stream, so batching does not change it). --num_beams B > 1:\n"
+    "beam search as HF's (log-softmax scores, bad words -inf, 2B candidates a step, a\n"
+    "hypothesis scored sum logprob / new_tokens^length_penalty, early_stopping as HF);\n"
+    "--num_beam_groups G with --diversity_penalty D: diverse beam search (HF's Hamming\n"
+    "diversity); --num_return_sequences <= B returns the best hypotheses, best first.\n"
+    "Beam-sample (--do_sample with beams) is not implemented and refused.\n"
     "Output: FASTA (>ID, >ID_1.._N with --num_return_sequences N > 1; the prompt residues\n"
     "then the generated ones, special tokens left out), or TSV when FILE ends in .tsv:\n"
-    "id, prompt, sequence, new_tokens (incl. eos), stop (eos, max_new_tokens, n_positions).";
+    "id, prompt, sequence, new_tokens (incl. eos), stop (eos, max_new_tokens, n_positions),\n"
+    "and with beam search score (the hypothesis score).";
 
 /* Parses "4" / "4,0" / "[[4]]" / "[[4], [0]]" / "none" (single-token bad
  * words) into o. Returns 0, or -1 after printing the problem. */
@@ -75,12 +83,28 @@ static int parse_double(const char *flag, const char *s, double *out)
     return 0;
 }
 
+/* "false" / "true" / "never" into o->early_stopping. Returns 0, or -1
+ * after printing the problem. */
+static int parse_early(const char *s, gen_opts *o)
+{
+    static const char *const names[] = {"false", "true", "never"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            o->early_stopping = i; /* GEN_EARLY_FALSE, _TRUE, _NEVER */
+            return 0;
+        }
+    fprintf(stderr, "ablm %s: --early_stopping '%s': expected false, true or never\n", CMD, s);
+    return -1;
+}
+
 typedef struct {
     size_t n;
     char **ids, **seqs;
     rd_ids rid;
     int32_t **tok;
     int *len;
+    int32_t **src; /* encoder-decoder: the sources [CLS] heavy [SEP] (else NULL) */
+    int *src_len;
 } prompts;
 
 static void prompts_free(prompts *p)
@@ -90,10 +114,62 @@ static void prompts_free(prompts *p)
     rd_ids_free(&p->rid);
     for (size_t i = 0; p->tok && i < p->n; i++)
         tg_free(p->tok[i]);
+    for (size_t i = 0; p->src && i < p->n; i++)
+        tg_free(p->src[i]);
     tg_free(p->tok);
+    tg_free(p->src);
+    tg_free(p->src_len);
     tg_free(p->len);
     tg_free(p->ids);
     memset(p, 0, sizeof *p);
+}
+
+/* An encoder-decoder's inputs: the heavy chains of the records (paired
+ * tables: the heavy chain) as sources [CLS] heavy [SEP] (too long for the
+ * encoder: an error naming the record), each with the decoder prefix
+ * [decoder_start]. */
+static int read_sources(const char *path, const tok_tokenizer *tok, const ed_model *m, prompts *p)
+{
+    memset(p, 0, sizeof *p);
+    rd_ids_init(&p->rid);
+    if (!path)
+        return tg_error(TG_ERR_ARG, "an encoder-decoder model needs --input (heavy chains)");
+    rd_opts o;
+    rd_opts_default(&o);
+    o.chain = RD_CHAIN_HEAVY;
+    o.keep_text = 1;
+    int rc = rd_read_files(&path, 1, &o, &p->rid, &p->seqs, &p->n, NULL, NULL);
+    if (!rc && !p->n)
+        rc = tg_error(TG_ERR_FORMAT, "%s: no sequences in the file", path);
+    if (!rc) {
+        p->ids = tg_calloc(p->n, sizeof *p->ids, "source ids");
+        p->tok = tg_calloc(p->n, sizeof *p->tok, "prefixes");
+        p->len = tg_calloc(p->n, sizeof *p->len, "prefix lengths");
+        p->src = tg_calloc(p->n, sizeof *p->src, "sources");
+        p->src_len = tg_calloc(p->n, sizeof *p->src_len, "source lengths");
+        if (!p->ids || !p->tok || !p->len || !p->src || !p->src_len)
+            rc = TG_ERR_NOMEM;
+    }
+    int cap = ed_max_source(m);
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        p->ids[i] = (char *)rd_ids_get(&p->rid, i);
+        p->tok[i] = tg_malloc(sizeof **p->tok, "prefix");
+        p->src[i] = tg_malloc((size_t)cap * sizeof **p->src, "source tokens");
+        if (!p->tok[i] || !p->src[i]) {
+            rc = TG_ERR_NOMEM;
+            break;
+        }
+        p->tok[i][0] = m->cfg.decoder_start_token_id;
+        p->len[i] = 1;
+        rc = tok_encode(tok, p->seqs[i], strlen(p->seqs[i]), cap, TOK_REJECT, p->src[i],
+                        &p->src_len[i], NULL);
+        if (rc)
+            rc = tg_error(rc, "%s: record %s: heavy chain: %s (encoder positions %d)", path,
+                          p->ids[i], tg_last_error(), cap);
+    }
+    if (rc)
+        prompts_free(p);
+    return rc;
 }
 
 /* Reads the records (light chain of paired tables) and tokenizes them as
@@ -149,7 +225,7 @@ static const char *stop_of(const gen_result *r, size_t i)
 }
 
 static int write_output(const char *path, const prompts *p, const gen_result *r, int nrs,
-                        const tok_tokenizer *tok)
+                        int beams, const tok_tokenizer *tok)
 {
     size_t L = strlen(path);
     int tsv = L >= 4 && !strcmp(path + L - 4, ".tsv");
@@ -158,15 +234,15 @@ static int write_output(const char *path, const prompts *p, const gen_result *r,
     if (rc)
         return rc;
     if (tsv)
-        fprintf(af.f, "id\tprompt\tsequence\tnew_tokens\tstop\n");
+        fprintf(af.f, "id\tprompt\tsequence\tnew_tokens\tstop%s\n", beams ? "\tscore" : "");
     size_t cap = 0;
     char *buf = NULL, *pbuf = NULL;
     int32_t *all = NULL;
     for (size_t i = 0; !rc && i < r->n; i++) {
         size_t q = i / (size_t)nrs;
-        int n = p->len[q] + r->len[i];
-        if ((size_t)n * 8 + 16 > cap) {
-            cap = (size_t)n * 8 + 16;
+        int n = p->len[q] + r->len[i], need = p->src && p->src_len[q] > n ? p->src_len[q] : n;
+        if ((size_t)need * 8 + 16 > cap) {
+            cap = (size_t)need * 8 + 16;
             tg_free(buf), tg_free(pbuf), tg_free(all);
             buf = tg_malloc(cap, "output line");
             pbuf = tg_malloc(cap, "output line");
@@ -180,13 +256,17 @@ static int write_output(const char *path, const prompts *p, const gen_result *r,
         memcpy(all + p->len[q], r->tok[i], (size_t)r->len[i] * sizeof *all);
         rc = tok_decode(tok, all, n, 1, buf, (int)cap);
         if (!rc)
-            rc = tok_decode(tok, p->tok[q], p->len[q], 1, pbuf, (int)cap);
+            rc = p->src ? tok_decode(tok, p->src[q], p->src_len[q], 1, pbuf, (int)cap)
+                        : tok_decode(tok, p->tok[q], p->len[q], 1, pbuf, (int)cap);
         if (rc)
             break;
         char suffix[32] = "";
         if (nrs > 1)
             snprintf(suffix, sizeof suffix, "_%d", (int)(i % (size_t)nrs) + 1);
-        if (tsv)
+        if (tsv && beams)
+            fprintf(af.f, "%s%s\t%s\t%s\t%d\t%s\t%.6f\n", p->ids[q], suffix, pbuf, buf, r->len[i],
+                    stop_of(r, i), r->score[i]);
+        else if (tsv)
             fprintf(af.f, "%s%s\t%s\t%s\t%d\t%s\n", p->ids[q], suffix, pbuf, buf, r->len[i],
                     stop_of(r, i));
         else
@@ -205,14 +285,14 @@ static void note(const char *msg) { fprintf(stderr, "ablm %s: note: %s\n", CMD, 
 int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *input = NULL, *output = NULL, *temp = "1.0", *top_p = "1.0",
-               *bad = "4";
-    int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, batch = 32,
-        threads = 0;
+               *bad = "4", *div = "0", *lpen = "1.0", *early = "false";
+    int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, groups = 1,
+        batch = 32, threads = 0;
     const inf_opt opts[] = {
-        {"--model", INF_STR, &model, 0, "DIR", "GPT-2 model directory (config.json, model.safetensors, vocab.txt)"},
+        {"--model", INF_STR, &model, 0, "DIR", "GPT-2 or encoder-decoder (ablm train-h2l) model directory"},
         {"--input", INF_STR, &input, 0, "FILE", "prompts: residues after bos (FASTA, lines, OAS/AIRR light chains)"},
         {"--output", INF_STR, &output, 0, "FILE", "FASTA, or TSV when the name ends in .tsv"},
-        {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (needs --do_sample when > 1; default 1)"},
+        {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (> 1: --do_sample, or <= --num_beams; default 1)"},
         {"--do_sample", INF_FLAG, &sample, 0, "", "sample (default: greedy)"},
         {"--temperature", INF_STR, &temp, 0, "T", "sampling temperature (default 1.0)"},
         {"--top_k", INF_INT, &top_k, 0, "K", "keep the K most likely tokens (0: off; default 50)"},
@@ -220,8 +300,12 @@ int cmd_generate(int argc, char **argv)
         {"--max_new_tokens", INF_INT, &max_new, 1, "L", "new tokens per sequence at most (default 128)"},
         {"--seed", INF_INT, &seed, 0, "S", "sampling seed (default 42)"},
         {"--bad_words_ids", INF_STR, &bad, 0, "IDS", "token ids never emitted: 4,0 or [[4],[0]] or none (default 4: [MASK])"},
-        {"--num_beams", INF_INT, &beams, 1, "B", "1 only: beam search is not implemented yet"},
-        {"--batch_size", INF_INT, &batch, 1, "N", "sequences per step graph (default 32)"},
+        {"--num_beams", INF_INT, &beams, 1, "B", "beam search with B beams (default 1: greedy / sampling)"},
+        {"--num_beam_groups", INF_INT, &groups, 1, "G", "diverse beam search: G groups of B/G beams (default 1)"},
+        {"--diversity_penalty", INF_STR, &div, 0, "D", "subtracted per earlier group's use of a token this step (> 0 with groups)"},
+        {"--length_penalty", INF_STR, &lpen, 0, "LP", "beam score = sum logprob / new_tokens^LP (default 1.0)"},
+        {"--early_stopping", INF_STR, &early, 0, "E", "false (default), true or never: when a beam search stops, as HF"},
+        {"--batch_size", INF_INT, &batch, 1, "N", "sequences per step graph; beam search: sources, N x B rows (default 32)"},
         {"--threads", INF_INT, &threads, 0, "N", "threads (0: all cores)"},
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -235,37 +319,48 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "ablm %s: --model and --output are required (see ablm %s --help)\n", CMD, CMD);
         return 2;
     }
-    g2_model *m;
+    g2_model *m = NULL;
+    ed_model *ed = NULL; /* an encoder-decoder directory: heavy chains in, light chains out */
     tok_tokenizer *tok;
-    if (g2_load_pretrained(model, &m, &tok, note)) {
+    if (ed_is_encdec_dir(model) ? ed_load_pretrained(model, 0, &ed, &tok, note)
+                                : g2_load_pretrained(model, &m, &tok, note)) {
         fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
         return 1;
     }
+    const g2_config *dc = ed ? &ed->cfg.dec : &m->cfg;
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, ed ? ed->cfg.eos_token_id : dc->eos_token_id,
+                     ed ? ed->cfg.pad_token_id : dc->pad_token_id);
     o.num_return_sequences = nrs, o.do_sample = sample, o.top_k = top_k;
     o.max_new_tokens = max_new, o.seed = (uint64_t)seed, o.num_beams = beams;
+    o.num_beam_groups = groups;
     int usage = parse_double("--temperature", temp, &o.temperature) ||
-                parse_double("--top_p", top_p, &o.top_p) || parse_bad(bad, &o);
-    if (!usage && gen_opts_check(&o, &m->cfg)) {
+                parse_double("--top_p", top_p, &o.top_p) ||
+                parse_double("--diversity_penalty", div, &o.diversity_penalty) ||
+                parse_double("--length_penalty", lpen, &o.length_penalty) ||
+                parse_early(early, &o) || parse_bad(bad, &o);
+    if (!usage && gen_opts_check(&o, dc->vocab_size)) {
         fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
         usage = 1;
     }
     if (usage) {
         g2_model_free(m);
+        ed_model_free(ed);
         tok_free(tok);
         return 2;
     }
     tg_set_threads(threads);
     prompts p;
-    rc = read_prompts(input, tok, &m->cfg, &p);
+    rc = ed ? read_sources(input, tok, ed, &p) : read_prompts(input, tok, dc, &p);
     gen_result r = {0};
     double t0 = inf_now();
-    if (!rc)
-        rc = gen_run(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
+    if (!rc && ed)
+        rc = gen_run_encdec(ed, &o, p.n, (const int32_t *const *)p.src, p.src_len, batch, &r);
+    else if (!rc)
+        rc = gen_run_gpt2(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
     double secs = inf_now() - t0;
     if (!rc)
-        rc = write_output(output, &p, &r, nrs, tok);
+        rc = write_output(output, &p, &r, nrs, beams > 1, tok);
     if (!rc) {
         size_t total = 0;
         for (size_t i = 0; i < r.n; i++)
@@ -278,6 +373,7 @@ int cmd_generate(int argc, char **argv)
     gen_result_free(&r);
     prompts_free(&p);
     g2_model_free(m);
+    ed_model_free(ed);
     tok_free(tok);
     return rc ? 1 : 0;
 }

@@ -194,11 +194,11 @@ START_TEST(greedy_equals_the_uncached_loop)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 30;
     o.eos_id = -1; /* full length: every step compared */
     gen_result r;
-    ck_assert_msg(gen_run(m, &o, 3, PROMPTS, PLEN, 2, &r) == TG_OK, "%s", tg_last_error());
+    ck_assert_msg(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 2, &r) == TG_OK, "%s", tg_last_error());
     ck_assert_int_eq(r.n, 3);
     int distinct = 0;
     for (int p = 0; p < 3; p++) {
@@ -215,7 +215,7 @@ START_TEST(greedy_equals_the_uncached_loop)
     ck_assert_msg(distinct, "greedy output is one repeated token: a weak test");
     /* batch 1 and batch 3 give the same sequences */
     gen_result r1;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 1, &r1), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 1, &r1), TG_OK);
     for (int p = 0; p < 3; p++) {
         ck_assert_int_eq(r1.len[p], r.len[p]);
         ck_assert_mem_eq(r1.tok[p], r.tok[p], r.len[p] * sizeof(int32_t));
@@ -236,17 +236,17 @@ START_TEST(sampling_is_reproducible_by_seed)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 25;
     o.do_sample = 1;
     o.num_return_sequences = 4;
     o.temperature = 1.3;
     o.eos_id = -1;
     gen_result a, b, c, d;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 5, &a), TG_OK);
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 12, &b), TG_OK); /* other batching */
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 5, &a), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 12, &b), TG_OK); /* other batching */
     o.seed = 43;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 5, &c), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 5, &c), TG_OK);
     ck_assert_int_eq(a.n, 12);
     int differ_seed = 0, differ_rows = 0;
     for (size_t i = 0; i < a.n; i++) {
@@ -259,13 +259,13 @@ START_TEST(sampling_is_reproducible_by_seed)
     /* top_k 1 is greedy */
     o.top_k = 1;
     o.num_return_sequences = 1;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &d), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &d), TG_OK);
     gen_opts g;
-    gen_opts_default(&g, &m->cfg);
+    gen_opts_default(&g, m->cfg.eos_token_id, m->cfg.pad_token_id);
     g.max_new_tokens = 25;
     g.eos_id = -1;
     gen_result e;
-    ck_assert_int_eq(gen_run(m, &g, 3, PROMPTS, PLEN, 3, &e), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &g, 3, PROMPTS, PLEN, 3, &e), TG_OK);
     for (size_t i = 0; i < 3; i++)
         ck_assert_msg(same_seq(&d, &e, i), "top_k 1 differs from greedy at prompt %zu", i);
     gen_result_free(&a), gen_result_free(&b), gen_result_free(&c), gen_result_free(&d);
@@ -278,11 +278,11 @@ START_TEST(bad_words_and_eos)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 30;
     o.eos_id = -1;
     gen_result r;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
     int count[25] = {0}, top = 0;
     for (size_t i = 0; i < r.n; i++)
         for (int k = 0; k < r.len[i]; k++)
@@ -297,7 +297,7 @@ START_TEST(bad_words_and_eos)
     for (int sample = 0; sample < 2; sample++) {
         o.do_sample = sample;
         o.num_return_sequences = sample ? 8 : 1;
-        ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 8, &r), TG_OK);
+        ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 8, &r), TG_OK);
         for (size_t i = 0; i < r.n; i++)
             for (int k = 0; k < r.len[i]; k++)
                 ck_assert_msg(r.tok[i][k] != top && r.tok[i][k] != 4,
@@ -305,10 +305,10 @@ START_TEST(bad_words_and_eos)
         gen_result_free(&r);
     }
     /* eos: the first greedy token of prompt 0 as eos stops that row at once */
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 30;
     o.eos_id = first;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
     ck_assert_int_eq(r.len[0], 1);
     ck_assert_int_eq(r.hit_eos[0], 1);
     for (size_t i = 0; i < r.n; i++) { /* eos only ever as the last token */
@@ -319,7 +319,7 @@ START_TEST(bad_words_and_eos)
     gen_result_free(&r);
     /* sampled with many rows: those that hit eos end there, the rest run full length */
     o.do_sample = 1, o.num_return_sequences = 16, o.eos_id = 3;
-    ck_assert_int_eq(gen_run(m, &o, 1, PROMPTS, PLEN, 16, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 1, PROMPTS, PLEN, 16, &r), TG_OK);
     int stopped = 0;
     for (size_t i = 0; i < r.n; i++) {
         for (int k = 0; k + 1 < r.len[i]; k++)
@@ -339,27 +339,28 @@ START_TEST(limits_and_refusals)
 {
     g2_model *m = tiny_model(11);
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 200;
     o.eos_id = -1;
     gen_result r;
-    ck_assert_int_eq(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
     for (int p = 0; p < 3; p++) { /* the last new token sits at position 80 */
         ck_assert_int_eq(PLEN[p] + r.len[p], 81);
         ck_assert_int_eq(r.hit_limit[p], 1);
     }
     gen_result_free(&r);
-    gen_opts_default(&o, &m->cfg);
-    o.num_beams = 3;
-    ck_assert_int_ne(gen_run(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
-    ck_assert_msg(strstr(tg_last_error(), "not implemented yet"), "%s", tg_last_error());
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
+    o.num_beams = 3, o.do_sample = 1;
+    ck_assert_int_ne(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "beam-sample is not implemented"), "%s", tg_last_error());
+    o.do_sample = 0;
     o.num_beams = 1, o.num_return_sequences = 2;
-    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_int_ne(gen_opts_check(&o, m->cfg.vocab_size), TG_OK);
     ck_assert_msg(strstr(tg_last_error(), "--do_sample"), "%s", tg_last_error());
     o.num_return_sequences = 1, o.do_sample = 1, o.top_p = 0;
-    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_int_ne(gen_opts_check(&o, m->cfg.vocab_size), TG_OK);
     o.top_p = 1, o.bad_ids[0] = 25;
-    ck_assert_int_ne(gen_opts_check(&o, &m->cfg), TG_OK);
+    ck_assert_int_ne(gen_opts_check(&o, m->cfg.vocab_size), TG_OK);
     ck_assert_msg(strstr(tg_last_error(), "--bad_words_ids"), "%s", tg_last_error());
     g2_model_free(m);
 }
@@ -372,7 +373,7 @@ START_TEST(pick_filters)
     g2_config_default(&c);
     c.vocab_size = 5;
     gen_opts o;
-    gen_opts_default(&o, &c);
+    gen_opts_default(&o, c.eos_token_id, c.pad_token_id);
     o.n_bad = 0;
     float l[5] = {0, (float)log(0.5), (float)log(0.3), (float)log(0.15), (float)log(0.05)};
     l[0] = -INFINITY; /* probabilities .5 .3 .15 .05 over ids 1..4 */
@@ -397,6 +398,352 @@ START_TEST(pick_filters)
     o.temperature = 1, o.bad_ids[0] = 1, o.n_bad = 1; /* .3 .15 .05 renormalised */
     ck_assert_int_eq(gen_pick(l, 5, &o, 0.0, w, iw), 2);
     ck_assert_int_eq(gen_pick(l, 5, &o, 0.7, w, iw), 3);  /* .6 <= .7 < .9 */
+}
+END_TEST
+
+/* ---- beam search ---------------------------------------------------------- */
+
+/* The model of tests/fixtures/beam_tiny (beam_reference.py). */
+static g2_model *beam_model(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/beam_tiny/config.json", tu_source_dir());
+    g2_config c;
+    ck_assert_msg(g2_config_load(path, &c) == TG_OK, "%s", tg_last_error());
+    g2_model *m;
+    ck_assert_int_eq(g2_model_new(&c, &m), TG_OK);
+    snprintf(path, sizeof path, "%s/tests/fixtures/beam_tiny/model.safetensors", tu_source_dir());
+    ck_assert_msg(g2_model_load(m, path, NULL) == TG_OK, "%s", tg_last_error());
+    return m;
+}
+
+/* Sum of the log-softmax (bad ids -inf) of the new tokens of a sequence
+ * from the full uncached forward: the beam score's numerator. */
+static double seq_logprob(const g2_model *m, const gen_opts *o, const int32_t *prompt, int pl,
+                          const int32_t *tok, int n)
+{
+    int32_t seq[128];
+    memcpy(seq, prompt, pl * sizeof *seq);
+    memcpy(seq + pl, tok, n * sizeof *seq);
+    int V = m->cfg.vocab_size;
+    float *lg = full_logits(m, seq, 1, pl + n), lp[64];
+    double sum = 0;
+    for (int k = 0; k < n; k++) {
+        gen_log_softmax(lg + (size_t)(pl - 1 + k) * V, V, lp);
+        for (int i = 0; i < o->n_bad; i++)
+            lp[o->bad_ids[i]] = -INFINITY;
+        sum += lp[tok[k]];
+    }
+    free(lg);
+    return sum;
+}
+
+/* Beam search with one beam is greedy, eos included; its score is the
+ * mean log-probability of the new tokens (length_penalty 1). */
+START_TEST(one_beam_equals_greedy)
+{
+    g2_model *m = tiny_model(11);
+    for (int with_eos = 0; with_eos < 2; with_eos++) {
+        gen_opts o;
+        gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
+        o.max_new_tokens = 30;
+        gen_result g, b;
+        if (!with_eos)
+            o.eos_id = -1;
+        else { /* an eos greedy emits: the third new token of prompt 1 */
+            o.eos_id = -1;
+            ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &g), TG_OK);
+            o.eos_id = g.tok[1][2];
+            gen_result_free(&g);
+        }
+        ck_assert_int_eq(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, 3, &g), TG_OK);
+        gen_model gm;
+        ck_assert_int_eq(gen_gpt2_new(m, 2, 40, &gm), TG_OK);
+        ck_assert_msg(gen_run_beams(&gm, &o, 3, PROMPTS, PLEN, &b) == TG_OK, "%s", tg_last_error());
+        int stopped = 0;
+        for (int p = 0; p < 3; p++) {
+            ck_assert_msg(same_seq(&g, &b, p), "prompt %d: one beam differs from greedy", p);
+            ck_assert_int_eq(b.hit_eos[p], g.hit_eos[p]);
+            stopped += b.hit_eos[p];
+            double want = seq_logprob(m, &o, PROMPTS[p], PLEN[p], b.tok[p], b.len[p]) / b.len[p];
+            ck_assert_msg(fabs(b.score[p] - want) < 1e-5, "prompt %d: score %.7f, want %.7f", p,
+                          b.score[p], want);
+        }
+        ck_assert_int_eq(b.hit_eos[1], with_eos); /* prompt 1 stops at its third token */
+        ck_assert_int_eq(b.len[1], with_eos ? 3 : 30);
+        ck_assert(stopped >= with_eos);
+        gen_result_free(&g), gen_result_free(&b);
+        gen_gpt2_free(&gm);
+    }
+    g2_model_free(m);
+}
+END_TEST
+
+/* Every case of tests/fixtures/beam_tiny/golden.txt (beam_reference.py: a
+ * plain-torch re-implementation of HF's beam search and group beam search)
+ * with 1, 2 and 3 sources per chunk: tokens exact, flags equal, scores
+ * within 1e-4. */
+START_TEST(beam_search_matches_reference)
+{
+    g2_model *m = beam_model();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/beam_tiny/golden.txt", tu_source_dir());
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    char line[4096];
+    int cases = 0, seqs = 0, diverse = 0;
+    gen_opts o;
+    gen_result r[3];
+    memset(r, 0, sizeof r);
+    double worst = 0;
+    while (fgets(line, sizeof line, f)) {
+        char name[64];
+        int nb, G, early, nrs, max_new, eos, nbad, off;
+        double div, lp;
+        if (sscanf(line, "case %63s %d %d %lf %lf %d %d %d %d %d%n", name, &nb, &G, &div, &lp,
+                   &early, &nrs, &max_new, &eos, &nbad, &off) == 10) {
+            for (int k = 0; k < 3; k++)
+                gen_result_free(&r[k]);
+            gen_opts_default(&o, eos, 0);
+            o.num_beams = nb, o.num_beam_groups = G, o.diversity_penalty = div;
+            o.length_penalty = lp, o.early_stopping = early, o.num_return_sequences = nrs;
+            o.max_new_tokens = max_new, o.n_bad = nbad;
+            char *q = line + off;
+            for (int i = 0; i < nbad; i++)
+                o.bad_ids[i] = (int)strtol(q, &q, 10);
+            for (int k = 0; k < 3; k++)
+                ck_assert_msg(gen_run_gpt2(m, &o, 3, PROMPTS, PLEN, k + 1, &r[k]) == TG_OK,
+                              "%s: %s", name, tg_last_error());
+            cases++;
+            diverse += G > 1;
+            continue;
+        }
+        int p, j, e, lim, n;
+        double score;
+        if (sscanf(line, "seq %d %d %lf %d %d %d%n", &p, &j, &score, &e, &lim, &n, &off) != 6)
+            continue;
+        ck_assert_int_gt(cases, 0);
+        int32_t want[128];
+        char *q = line + off;
+        for (int i = 0; i < n; i++)
+            want[i] = (int32_t)strtol(q, &q, 10);
+        size_t i = (size_t)p * o.num_return_sequences + j;
+        for (int k = 0; k < 3; k++) {
+            ck_assert_msg(r[k].len[i] == n && !memcmp(r[k].tok[i], want, n * sizeof *want),
+                          "case %d, prompt %d, hypothesis %d, %d sources per chunk: tokens differ (length %d vs %d)",
+                          cases, p, j, k + 1, r[k].len[i], n);
+            ck_assert_int_eq(r[k].hit_eos[i], e);
+            ck_assert_int_eq(r[k].hit_limit[i], lim);
+            worst = fmax(worst, fabs(r[k].score[i] - score));
+            ck_assert_msg(fabs(r[k].score[i] - score) < 1e-4, "case %d, prompt %d, hypothesis %d: score %.7f vs %.7f",
+                          cases, p, j, r[k].score[i], score);
+        }
+        seqs++;
+    }
+    fclose(f);
+    for (int k = 0; k < 3; k++)
+        gen_result_free(&r[k]);
+    printf("beam search vs reference: %d cases (%d diverse), %d hypotheses, max |score diff| %.3g\n",
+           cases, diverse, seqs, worst);
+    ck_assert_int_ge(cases, 9);
+    ck_assert_int_ge(diverse, 3);
+    ck_assert_int_ge(seqs, 90);
+    g2_model_free(m);
+}
+END_TEST
+
+/* A gen_model without a cache: every step runs the full graph over the
+ * row's tokens so far; reorder copies token histories. */
+typedef struct {
+    const g2_model *m;
+    int rows, max_len;
+    int32_t *hist, *tmp;
+    float *logits;
+} uncached;
+
+static int unc_begin(void *ctx, const int *src)
+{
+    (void)src;
+    uncached *u = ctx;
+    memset(u->hist, 0, (size_t)u->rows * u->max_len * sizeof *u->hist);
+    return TG_OK;
+}
+
+static int unc_step(void *ctx, const int32_t *tok, int pos, const float **logits)
+{
+    uncached *u = ctx;
+    int V = u->m->cfg.vocab_size, T = pos + 1;
+    int32_t *ids = malloc((size_t)u->rows * T * sizeof *ids);
+    for (int r = 0; r < u->rows; r++) {
+        u->hist[(size_t)r * u->max_len + pos] = tok[r];
+        memcpy(ids + (size_t)r * T, u->hist + (size_t)r * u->max_len, T * sizeof *ids);
+    }
+    float *lg = full_logits(u->m, ids, u->rows, T);
+    for (int r = 0; r < u->rows; r++)
+        memcpy(u->logits + (size_t)r * V, lg + ((size_t)r * T + pos) * V, V * sizeof *lg);
+    free(lg);
+    free(ids);
+    *logits = u->logits;
+    return TG_OK;
+}
+
+static int unc_reorder(void *ctx, const int *from, int pos)
+{
+    uncached *u = ctx;
+    size_t L = u->max_len;
+    memcpy(u->tmp, u->hist, (size_t)u->rows * L * sizeof *u->tmp);
+    for (int r = 0; r < u->rows; r++)
+        memcpy(u->hist + r * L, u->tmp + from[r] * L, pos * sizeof *u->tmp);
+    return TG_OK;
+}
+
+/* Beam search and diverse beam search over the cached GPT-2 (reordering
+ * cache rows) equal the same search over the uncached recomputation. */
+START_TEST(cached_reorder_equals_uncached)
+{
+    g2_model *m = tiny_model(11);
+    uncached u = {m, 8, 40, NULL, NULL, NULL};
+    u.hist = calloc(8 * 40, sizeof *u.hist);
+    u.tmp = calloc(8 * 40, sizeof *u.tmp);
+    u.logits = calloc(8 * 25, sizeof *u.logits);
+    gen_model um = {&u, 25, 40, 8, unc_begin, unc_step, unc_reorder}, cm;
+    ck_assert_int_eq(gen_gpt2_new(m, 8, 40, &cm), TG_OK);
+    for (int c = 0; c < 2; c++) {
+        gen_opts o;
+        gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
+        o.max_new_tokens = 25, o.num_beams = 4, o.num_return_sequences = 4;
+        if (c)
+            o.num_beam_groups = 2, o.diversity_penalty = 0.5;
+        gen_result a, b;
+        ck_assert_msg(gen_run(&cm, &o, 3, PROMPTS, PLEN, &a) == TG_OK, "%s", tg_last_error());
+        ck_assert_msg(gen_run(&um, &o, 3, PROMPTS, PLEN, &b) == TG_OK, "%s", tg_last_error());
+        int distinct = 0;
+        for (size_t i = 0; i < a.n; i++) {
+            ck_assert_msg(same_seq(&a, &b, i), "case %d sequence %zu: cached differs from uncached", c, i);
+            ck_assert_msg(fabs(a.score[i] - b.score[i]) < 1e-5, "%g vs %g", a.score[i], b.score[i]);
+            distinct += i % 4 && (a.len[i] != a.len[i - 1] ||
+                                  memcmp(a.tok[i], a.tok[i - 1], a.len[i] * sizeof(int32_t)));
+        }
+        ck_assert_msg(distinct >= 6, "case %d: hypotheses of a source mostly equal (%d)", c, distinct);
+        gen_result_free(&a), gen_result_free(&b);
+    }
+    gen_gpt2_free(&cm);
+    free(u.hist), free(u.tmp), free(u.logits);
+    g2_model_free(m);
+}
+END_TEST
+
+/* gen_gpt2's reorder alone: rows with a cycle, a duplicate and a fixed row
+ * continue exactly as the source rows' histories fed afresh. */
+START_TEST(reorder_moves_cache_rows)
+{
+    enum { R = 5, T = 6 };
+    g2_model *m = tiny_model(5);
+    int V = m->cfg.vocab_size;
+    gen_model gm;
+    ck_assert_int_eq(gen_gpt2_new(m, R, 16, &gm), TG_OK);
+    int32_t hist[R][T];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            hist[r][t] = 5 + (r * 7 + t * 3) % 20;
+    const int from[R] = {2, 0, 1, 1, 4};
+    const int src[R] = {0, 0, 0, 0, 0};
+    const float *lg;
+    float a[R * 25], b[R * 25];
+    int32_t tok[R];
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(gm.begin(gm.ctx, src), TG_OK);
+        for (int t = 0; t < T; t++) {
+            for (int r = 0; r < R; r++)
+                tok[r] = hist[pass ? from[r] : r][t];
+            ck_assert_int_eq(gm.step(gm.ctx, tok, t, &lg), TG_OK);
+        }
+        if (!pass)
+            ck_assert_msg(gm.reorder(gm.ctx, from, T) == TG_OK, "%s", tg_last_error());
+        for (int r = 0; r < R; r++)
+            tok[r] = 9;
+        ck_assert_int_eq(gm.step(gm.ctx, tok, T, &lg), TG_OK);
+        memcpy(pass ? b : a, lg, sizeof a);
+    }
+    double worst = 0, moved = 0;
+    for (int i = 0; i < R * V; i++)
+        worst = fmax(worst, fabs(a[i] - b[i]));
+    for (int v = 0; v < V; v++) /* rows 0 and 1 hold different histories */
+        moved = fmax(moved, fabs(b[v] - b[V + v]));
+    ck_assert_msg(worst < 1e-5, "reordered rows differ from the fresh run by %g", worst);
+    ck_assert_msg(moved > 1e-2, "rows barely differ (%g): a weak test", moved);
+    /* bad arguments name the problem */
+    const int bad[R] = {0, 1, 7, 3, 4};
+    ck_assert_int_ne(gm.reorder(gm.ctx, bad, T), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "row 2 from row 7"), "%s", tg_last_error());
+    ck_assert_int_ne(gm.reorder(gm.ctx, from, 17), TG_OK);
+    gen_gpt2_free(&gm);
+    g2_model_free(m);
+}
+END_TEST
+
+/* Invalid beam options and run shapes are refused naming the option. */
+START_TEST(beam_refusals)
+{
+    g2_model *m = tiny_model(11);
+    const struct {
+        int beams, groups, sample, nrs, early;
+        double div, lp;
+        const char *msg;
+    } bad[] = {
+        {0, 1, 0, 1, 0, 0, 1, "--num_beams must be >= 1"},
+        {4, 3, 0, 1, 0, 1, 1, "divisible by --num_beam_groups 3"},
+        {4, 5, 0, 1, 0, 1, 1, "--num_beam_groups must be 1..4"},
+        {4, 2, 0, 1, 0, 0, 1, "needs --diversity_penalty > 0"},
+        {4, 1, 0, 1, 0, 0.5, 1, "needs --num_beam_groups > 1"},
+        {4, 2, 0, 1, 0, -1, 1, "--diversity_penalty must be a number >= 0"},
+        {3, 1, 1, 1, 0, 0, 1, "beam-sample is not implemented"},
+        {3, 1, 0, 4, 0, 0, 1, "--num_return_sequences 4 must be <= --num_beams 3"},
+        {1, 1, 0, 1, 0, 0, 0.5, "--length_penalty only applies to beam search"},
+        {1, 1, 0, 1, 1, 0, 1, "--early_stopping only applies to beam search"},
+        {3, 1, 0, 1, 3, 0, 1, "--early_stopping must be false, true or never"},
+        {3, 1, 0, 1, 0, 0, NAN, "--length_penalty must be a finite number"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        gen_opts o;
+        gen_opts_default(&o, 3, 0);
+        o.num_beams = bad[k].beams, o.num_beam_groups = bad[k].groups, o.do_sample = bad[k].sample;
+        o.num_return_sequences = bad[k].nrs, o.early_stopping = bad[k].early;
+        o.diversity_penalty = bad[k].div, o.length_penalty = bad[k].lp;
+        ck_assert_int_ne(gen_opts_check(&o, 25), TG_OK);
+        ck_assert_msg(strstr(tg_last_error(), bad[k].msg), "case %zu: %s", k, tg_last_error());
+    }
+    /* a step graph with fewer rows than beams; a prefix longer than the positions */
+    gen_opts o;
+    gen_opts_default(&o, 3, 0);
+    o.num_beams = 3;
+    gen_model gm;
+    ck_assert_int_eq(gen_gpt2_new(m, 2, 10, &gm), TG_OK);
+    gen_result r;
+    ck_assert_int_ne(gen_run(&gm, &o, 3, PROMPTS, PLEN, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "needs >= 3"), "%s", tg_last_error());
+    ck_assert_ptr_null(r.tok);
+    gen_gpt2_free(&gm);
+    ck_assert_int_eq(gen_gpt2_new(m, 3, 3, &gm), TG_OK);
+    ck_assert_int_ne(gen_run(&gm, &o, 3, PROMPTS, PLEN, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "prompt 2 has 4 tokens: must be 1..3"), "%s", tg_last_error());
+    gen_model none = gm;
+    none.rows = 0;
+    ck_assert_int_ne(gen_run(&none, &o, 3, PROMPTS, PLEN, &r), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "0 rows"), "%s", tg_last_error());
+    /* a source that fits with room for one new token: stops at the positions */
+    const int32_t *one[] = {P2};
+    int pl[] = {2};
+    o.max_new_tokens = 5;
+    gen_gpt2_free(&gm);
+    ck_assert_int_eq(gen_gpt2_new(m, 3, 2, &gm), TG_OK);
+    o.eos_id = -1;
+    ck_assert_msg(gen_run(&gm, &o, 1, one, pl, &r) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(r.len[0], 1);
+    ck_assert_int_eq(r.hit_limit[0], 1);
+    gen_result_free(&r);
+    gen_gpt2_free(&gm);
+    g2_model_free(m);
 }
 END_TEST
 
@@ -444,14 +791,14 @@ START_TEST(command_writes_fasta_and_tsv)
                                   "--max_new_tokens", "12", "--batch_size", "1", NULL), 0);
     ck_assert(tu_same_file(fa, fa2));
     gen_opts o;
-    gen_opts_default(&o, &m->cfg);
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
     o.max_new_tokens = 12;
     int32_t pa[] = {2, tok_token_id(tok, "D"), tok_token_id(tok, "I"), tok_token_id(tok, "Q")};
     int32_t pb[] = {2, tok_token_id(tok, "E"), tok_token_id(tok, "I"), tok_token_id(tok, "V")};
     const int32_t *pr[] = {pa, pb};
     int pl[] = {4, 4};
     gen_result r;
-    ck_assert_int_eq(gen_run(m, &o, 2, pr, pl, 2, &r), TG_OK);
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 2, pr, pl, 2, &r), TG_OK);
     char want[512], sa[128], sb[128];
     int32_t all[32];
     memcpy(all, pa, sizeof pa);
@@ -489,9 +836,53 @@ START_TEST(command_writes_fasta_and_tsv)
     ck_assert_msg(!strncmp(got, ">unconditional\n", 15), "%s", got);
     free(got);
     /* refusals: beams, greedy with several sequences, a bad flag value */
-    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "3", NULL), 2);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "3", "--do_sample", NULL), 2);
     got = read_in(dir, "stderr");
-    ck_assert_msg(strstr(got, "beam search is not implemented yet"), "%s", got);
+    ck_assert_msg(strstr(got, "beam-sample is not implemented"), "%s", got);
+    free(got);
+    /* beam search: TSV with the score, best first, equal to gen_run_gpt2; batching does not matter */
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", tsv,
+                                  "--num_beams", "4", "--num_beam_groups", "2", "--diversity_penalty", "0.5",
+                                  "--num_return_sequences", "3", "--max_new_tokens", "10", NULL), 0);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--input", in, "--output", tsv2,
+                                  "--num_beams", "4", "--num_beam_groups", "2", "--diversity_penalty", "0.5",
+                                  "--num_return_sequences", "3", "--max_new_tokens", "10",
+                                  "--batch_size", "1", NULL), 0);
+    ck_assert(tu_same_file(tsv, tsv2));
+    o.num_beams = 4, o.num_beam_groups = 2, o.diversity_penalty = 0.5, o.num_return_sequences = 3;
+    o.max_new_tokens = 10;
+    ck_assert_int_eq(gen_run_gpt2(m, &o, 2, pr, pl, 2, &r), TG_OK);
+    got = tu_read_file(tsv);
+    ck_assert_msg(!strncmp(got, "id\tprompt\tsequence\tnew_tokens\tstop\tscore\n", 41), "%s", got);
+    char *line = strchr(got, '\n') + 1;
+    for (size_t i = 0; i < r.n; i++) {
+        memcpy(all, i < 3 ? pa : pb, sizeof pa);
+        memcpy(all + 4, r.tok[i], r.len[i] * sizeof *all);
+        ck_assert_int_eq(tok_decode(tok, all, 4 + r.len[i], 1, sa, sizeof sa), TG_OK);
+        snprintf(want, sizeof want, "%s_%d\t%s\t%s\t%d\t%s\t%.6f\n", i < 3 ? "a" : "b", (int)(i % 3) + 1,
+                 i < 3 ? "DIQ" : "EIV", sa, r.len[i], r.hit_eos[i] ? "eos" : "max_new_tokens", r.score[i]);
+        ck_assert_msg(!strncmp(line, want, strlen(want)), "line %zu: %s, want %s", i, line, want);
+        ck_assert(i % 3 == 0 || r.score[i] <= r.score[i - 1]);
+        line += strlen(want);
+    }
+    ck_assert_str_eq(line, "");
+    free(got);
+    gen_result_free(&r);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "4", "--num_beam_groups", "3",
+                                  "--diversity_penalty", "1", NULL), 2);
+    got = read_in(dir, "stderr");
+    ck_assert_msg(strstr(got, "--num_beams 4 must be divisible by --num_beam_groups 3"), "%s", got);
+    free(got);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "2", "--early_stopping", "maybe", NULL), 2);
+    got = read_in(dir, "stderr");
+    ck_assert_msg(strstr(got, "--early_stopping 'maybe'"), "%s", got);
+    free(got);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "2", "--length_penalty", "x", NULL), 2);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "2", "--num_return_sequences", "3", NULL), 2);
+    ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_beams", "3", "--num_return_sequences", "3",
+                                  "--early_stopping", "never", "--length_penalty", "0.8", NULL), 0);
+    got = tu_read_file(fa);
+    ck_assert_msg(strstr(got, ">unconditional_1\n") && strstr(got, ">unconditional_3\n"), "%s", got);
     free(got);
     ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--num_return_sequences", "2", NULL), 2);
     ck_assert_int_eq(run_generate(dir, "--model", model, "--output", fa, "--do_sample", "--top_p", "x", NULL), 2);
@@ -519,6 +910,11 @@ int main(void)
     tcase_add_test(tc, bad_words_and_eos);
     tcase_add_test(tc, limits_and_refusals);
     tcase_add_test(tc, pick_filters);
+    tcase_add_test(tc, one_beam_equals_greedy);
+    tcase_add_test(tc, beam_search_matches_reference);
+    tcase_add_test(tc, cached_reorder_equals_uncached);
+    tcase_add_test(tc, reorder_moves_cache_rows);
+    tcase_add_test(tc, beam_refusals);
     tcase_add_test(tc, command_writes_fasta_and_tsv);
     suite_add_tcase(s, tc);
     return tu_run(s);
