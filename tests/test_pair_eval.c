@@ -558,6 +558,28 @@ START_TEST(cmd_eval_h2l_model)
     }
     gen_result_free(&r);
     free(tsv);
+    /* ablm generate on the pair file, then its FASTA as --predictions: the same chains */
+    char gen[1100], res2[1100];
+    snprintf(gen, sizeof gen, "%s/gen.fasta", dir);
+    snprintf(res2, sizeof res2, "%s/res2", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_generate, "generate", "--model", mdir, "--input", test,
+                               "--output", gen, "--max_new_tokens", "30", NULL),
+                     0);
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--predictions", gen, "--output", res2, NULL),
+                     0);
+    snprintf(path, sizeof path, "%s/summary.json", res2);
+    char *js2 = tu_read_file(path);
+    cJSON *j2 = cJSON_Parse(js2);
+    cJSON *p2 = cJSON_GetObjectItem(cJSON_GetObjectItem(j2, "systems"), "predictions");
+    cJSON *m1 = cJSON_GetObjectItem(sys, "model");
+    ck_assert_int_eq(cJSON_GetObjectItem(p2, "pairs")->valueint, 3);
+    ck_assert(cJSON_GetObjectItem(p2, "identity")->valuedouble ==
+              cJSON_GetObjectItem(m1, "identity")->valuedouble);
+    ck_assert(cJSON_GetObjectItem(p2, "blosum62_score")->valuedouble ==
+              cJSON_GetObjectItem(m1, "blosum62_score")->valuedouble);
+    cJSON_Delete(j2);
+    free(js2);
     cJSON_Delete(j);
     free(js);
     ed_model_free(m);
