@@ -186,21 +186,24 @@ int pe_baselines_build(pe_baselines *b, const pr_set *train, size_t sample, uint
         idx[j] = t;
     }
     int nt = threads > 0 ? threads : tg_threads();
-    int err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err)
+    pe_err err = {0};
+#pragma omp parallel num_threads(nt)
     {
         pe_ws ws = {0};
         double *part = calloc(ns, sizeof *part);
-        err |= !part;
+        if (!part)
+            pe_err_set(&err, tg_error(TG_ERR_NOMEM, "baselines: medoid: out of memory"));
 #pragma omp for schedule(dynamic, 4)
         for (size_t i = 0; i < ns; i++) {
             const pr_pair *a = &train->v[idx[i]];
             for (size_t j = i + 1; j < ns && part; j++) {
                 const pr_pair *q = &train->v[idx[j]];
                 pe_result res;
-                if (pe_score(&ws, a->light, a->light_len, q->light, q->light_len, &res)) {
-                    err |= 1;
-                    continue;
+                int e = pe_score(&ws, a->light, a->light_len, q->light, q->light_len, &res);
+                if (e) {
+                    pe_err_set(&err, tg_error(e, "baselines: medoid: %s:%ld: %s", a->file,
+                                              a->line, tg_last_error()));
+                    break;
                 }
                 part[i] += res.score;
                 part[j] += res.score;
@@ -221,8 +224,8 @@ int pe_baselines_build(pe_baselines *b, const pr_set *train, size_t sample, uint
     const char *med = train->v[idx[best]].light;
     tg_free(idx);
     tg_free(sum);
-    if (err)
-        return tg_error(TG_ERR_NOMEM, "baselines: medoid alignments failed");
+    if (err.st)
+        return pe_err_return(&err);
     /* one owned block: most common, IGK, IGL, medoid */
     size_t total = strlen(mc) + strlen(med) + (mk ? strlen(mk) : 0) + (ml ? strlen(ml) : 0) + 4;
     b->owned = tg_malloc(total, "baselines");
@@ -321,8 +324,8 @@ int pe_nearest_heavy(const pr_set *train, const pr_set *query, int cand, int max
     if (st)
         return st;
     int nt = threads > 0 ? threads : tg_threads();
-    int err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err)
+    pe_err err = {0};
+#pragma omp parallel num_threads(nt)
     {
         pe_ws ws = {0};
         uint32_t *cnt = calloc(train->n, sizeof *cnt);
@@ -330,7 +333,8 @@ int pe_nearest_heavy(const pr_set *train, const pr_set *query, int cand, int max
         uint32_t *top = malloc((size_t)cand * sizeof *top);
         uint32_t *km = NULL;
         size_t km_cap = 0;
-        err |= !cnt || !touched || !top;
+        if (!cnt || !touched || !top)
+            pe_err_set(&err, tg_error(TG_ERR_NOMEM, "nearest heavy chain: out of memory"));
 #pragma omp for schedule(dynamic, 16)
         for (size_t q = 0; q < query->n; q++) {
             if (!cnt || !touched || !top)
@@ -341,7 +345,7 @@ int pe_nearest_heavy(const pr_set *train, const pr_set *query, int cand, int max
                 km_cap = (size_t)p->heavy_len + 1;
                 km = malloc(km_cap * sizeof *km);
                 if (!km) {
-                    err |= 1;
+                    pe_err_set(&err, tg_error(TG_ERR_NOMEM, "nearest heavy chain: out of memory"));
                     km_cap = 0;
                     continue;
                 }
@@ -382,8 +386,10 @@ int pe_nearest_heavy(const pr_set *train, const pr_set *query, int cand, int max
                 size_t id = nt3 ? top[z] : z;
                 pe_result r;
                 const pr_pair *t = &train->v[id];
-                if (pe_score(&ws, p->heavy, p->heavy_len, t->heavy, t->heavy_len, &r)) {
-                    err |= 1;
+                int e = pe_score(&ws, p->heavy, p->heavy_len, t->heavy, t->heavy_len, &r);
+                if (e) {
+                    pe_err_set(&err, tg_error(e, "nearest heavy chain: %s:%ld: %s", p->file,
+                                              p->line, tg_last_error()));
                     break;
                 }
                 if (best == SIZE_MAX || r.score > best_score ||
@@ -402,7 +408,7 @@ int pe_nearest_heavy(const pr_set *train, const pr_set *query, int cand, int max
     }
     tg_free(x.off);
     tg_free(x.ids);
-    if (err)
-        return tg_error(TG_ERR_NOMEM, "nearest heavy chain: out of memory");
+    if (err.st)
+        return pe_err_return(&err);
     return TG_OK;
 }

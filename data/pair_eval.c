@@ -6,6 +6,7 @@
 #include "tg.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,17 @@ static int grow(void *pp, size_t *cap, size_t need, size_t elem, const char *wha
     *cap = nc;
     return TG_OK;
 }
+
+void pe_err_set(pe_err *e, int st)
+{
+#pragma omp critical(pe_err)
+    if (!e->st) {
+        e->st = st;
+        snprintf(e->msg, sizeof e->msg, "%s", tg_last_error());
+    }
+}
+
+int pe_err_return(const pe_err *e) { return e->st ? tg_error(e->st, "%s", e->msg) : TG_OK; }
 
 int pe_clean(const char *s, int n, char *out)
 {

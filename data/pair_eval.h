@@ -42,8 +42,9 @@
 
 #define PE_GAP_OPEN (-10)
 #define PE_GAP_EXTEND (-4)
-/* Longest chain pe_align takes (the trace matrix is (n+1)^2 bytes). */
-#define PE_MAX_LEN 8000
+/* Longest chain pe_align and pe_score take (pe_align's matrices hold
+ * (n+1)^2 scores and trace bytes: 20 MB at this length). */
+#define PE_MAX_LEN 2000
 
 /* Buffers of one thread's alignments; zero-initialise, free with pe_ws_free. */
 typedef struct {
@@ -60,6 +61,15 @@ typedef struct {
 } pe_ws;
 
 void pe_ws_free(pe_ws *ws);
+
+/* The first error of a parallel loop: status and message kept for the
+ * caller (pe_err_set under a lock; pe_err_return re-raises it). */
+typedef struct {
+    int st;
+    char msg[256];
+} pe_err;
+void pe_err_set(pe_err *e, int st);
+int pe_err_return(const pe_err *e);
 
 typedef struct {
     int score;

@@ -26,15 +26,15 @@ int pe_eval_system(pe_system *s, const pr_set *test, const pe_locus_model *lm, i
     for (size_t i = 0; i < n * PR_N_REGIONS; i++)
         s->region_identity[i] = -1;
     int nt = threads > 0 ? threads : tg_threads();
-    int err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err)
+    pe_err err = {0};
+#pragma omp parallel num_threads(nt)
     {
         pe_ws ws = {0}, ws2 = {0};
 #pragma omp for schedule(dynamic, 16)
         for (size_t i = 0; i < n; i++) {
             const char *g = s->chain[i];
             s->locus[i] = "";
-            if (!g || err)
+            if (!g || err.st)
                 continue;
             const pr_pair *p = &test->v[i];
             pe_result r;
@@ -44,7 +44,8 @@ int pe_eval_system(pe_system *s, const pr_set *test, const pe_locus_model *lm, i
             if (!e)
                 e = pe_align_regions(&ws2, p, &r, &rg);
             if (e) {
-                err |= 1;
+                tg_error(e, "%s: pair %s: %s", s->name, p->id, tg_last_error());
+                pe_err_set(&err, e);
                 continue;
             }
             s->score[i] = r.score;
@@ -59,8 +60,8 @@ int pe_eval_system(pe_system *s, const pr_set *test, const pe_locus_model *lm, i
         pe_ws_free(&ws);
         pe_ws_free(&ws2);
     }
-    if (err)
-        return tg_error(TG_ERR_NOMEM, "%s: alignments failed (out of memory)", s->name);
+    if (err.st)
+        return pe_err_return(&err);
     double *ids = tg_malloc((n + 1) * sizeof *ids, "evaluation");
     if (!ids)
         return TG_ERR_NOMEM;
