@@ -175,7 +175,7 @@ static int push(pe_ws *ws, int len, int row, int col, int col_gap, int trace)
 {
     if (grow(&ws->stack, &ws->stack_cap, ws->stack_n + 1, sizeof *ws->stack, "traceback"))
         return TG_ERR_NOMEM;
-    if (grow(&ws->pool, &ws->pool_cap, ws->pool_n + 2 * (size_t)len, 1, "traceback"))
+    if (grow(&ws->pool, &ws->pool_cap, ws->pool_n + 2 * (size_t)len + 1, 1, "traceback"))
         return TG_ERR_NOMEM;
     pe_frame *f = &ws->stack[ws->stack_n++];
     f->off = ws->pool_n;
