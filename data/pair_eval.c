@@ -3,6 +3,7 @@
 #include "pair_eval.h"
 
 #include "align.h"
+#include "rd_text.h"
 #include "tg.h"
 
 #include <limits.h>
@@ -37,21 +38,6 @@ void pe_ws_free(pe_ws *ws)
     tg_free(ws->pool);
     tg_free(ws->col);
     memset(ws, 0, sizeof *ws);
-}
-
-static int grow(void *pp, size_t *cap, size_t need, size_t elem, const char *what)
-{
-    if (need <= *cap)
-        return TG_OK;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = tg_realloc(*(void **)pp, nc * elem, what);
-    if (!q)
-        return TG_ERR_NOMEM;
-    *(void **)pp = q;
-    *cap = nc;
-    return TG_OK;
 }
 
 void pe_err_set(pe_err *e, int st)
@@ -90,8 +76,8 @@ static int clean_inputs(pe_ws *ws, const char *t, int tn, const char *g, int gn,
 {
     if (tn < 0 || gn < 0 || (tn && !t) || (gn && !g))
         return tg_error(TG_ERR_ARG, "pe_align: bad arguments");
-    if (grow(&ws->ca, &ws->ca_cap, (size_t)tn + 1, 1, "alignment input") ||
-        grow(&ws->cb, &ws->cb_cap, (size_t)gn + 1, 1, "alignment input"))
+    if (rd_grow(&ws->ca, &ws->ca_cap, (size_t)tn + 1, 1, "alignment input") ||
+        rd_grow(&ws->cb, &ws->cb_cap, (size_t)gn + 1, 1, "alignment input"))
         return TG_ERR_NOMEM;
     *la = pe_clean(t, tn, ws->ca);
     *lb = pe_clean(g, gn, ws->cb);
@@ -173,9 +159,9 @@ static int v_T(const view *v, int r, int c)
 
 static int push(pe_ws *ws, int len, int row, int col, int col_gap, int trace)
 {
-    if (grow(&ws->stack, &ws->stack_cap, ws->stack_n + 1, sizeof *ws->stack, "traceback"))
+    if (rd_grow(&ws->stack, &ws->stack_cap, ws->stack_n + 1, sizeof *ws->stack, "traceback"))
         return TG_ERR_NOMEM;
-    if (grow(&ws->pool, &ws->pool_cap, ws->pool_n + 2 * (size_t)len + 1, 1, "traceback"))
+    if (rd_grow(&ws->pool, &ws->pool_cap, ws->pool_n + 2 * (size_t)len + 1, 1, "traceback"))
         return TG_ERR_NOMEM;
     pe_frame *f = &ws->stack[ws->stack_n++];
     f->off = ws->pool_n;
@@ -345,12 +331,12 @@ static int prepare(pe_ws *ws, const char *t, int tn, const char *g, int gn, int 
     out->len_gen = *lb;
     size_t rows = (size_t)*la + (size_t)*lb + 1;
     size_t cells = trace ? ((size_t)*la + 1) * ((size_t)*lb + 1) : 2 * ((size_t)*lb + 1);
-    if (grow(&ws->a, &ws->a_cap, rows, 1, "alignment row") ||
-        grow(&ws->b, &ws->b_cap, rows, 1, "alignment row") ||
-        grow(&ws->codes, &ws->codes_cap, rows, 1, "alignment codes") ||
-        grow(&ws->col, &ws->col_cap, (size_t)*lb + 1, sizeof *ws->col, "alignment") ||
-        grow(&ws->S, &ws->S_cap, cells, sizeof *ws->S, "alignment matrix") ||
-        (trace && grow(&ws->T, &ws->T_cap, cells, 1, "alignment matrix")))
+    if (rd_grow(&ws->a, &ws->a_cap, rows, 1, "alignment row") ||
+        rd_grow(&ws->b, &ws->b_cap, rows, 1, "alignment row") ||
+        rd_grow(&ws->codes, &ws->codes_cap, rows, 1, "alignment codes") ||
+        rd_grow(&ws->col, &ws->col_cap, (size_t)*lb + 1, sizeof *ws->col, "alignment") ||
+        rd_grow(&ws->S, &ws->S_cap, cells, sizeof *ws->S, "alignment matrix") ||
+        (trace && rd_grow(&ws->T, &ws->T_cap, cells, 1, "alignment matrix")))
         return TG_ERR_NOMEM;
     return TG_OK;
 }

@@ -170,8 +170,8 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
 
 /* Writes rep TAB member lines, members grouped under their representative
  * (representatives in index order, members in index order). */
-int pp_write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
-                         const uint32_t *rep, size_t n)
+static int write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
+                             const uint32_t *rep, size_t n)
 {
     size_t *start = tg_calloc(n + 1, sizeof *start, "cluster table");
     uint32_t *order = tg_malloc((n + 1) * sizeof *order, "cluster table");
@@ -199,9 +199,10 @@ int pp_write_cluster_tsv(const char *dir, const char *name, const char *const *i
 
 /* One clustering step (o->engine, else cl_cluster) with progress lines and
  * a report entry. */
-int pp_cluster_step(const char *what, const char *const *ids, const char *const *seqs,
-                    const int *lens, size_t n, double min_seq_id, const pp_opts *o,
-                    uint32_t *rep, cJSON *steps, size_t *n_clusters)
+int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
+                    const char *const *ids, const char *const *seqs, const int *lens, size_t n,
+                    double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
+                    size_t *n_clusters)
 {
     cl_opts co = o->cl;
     co.min_seq_id = min_seq_id;
@@ -244,7 +245,7 @@ int pp_cluster_step(const char *what, const char *const *ids, const char *const 
         cJSON_AddNumberToObject(e, "seconds", cs.seconds);
         cJSON_AddNumberToObject(e, "peak_bytes", (double)cs.peak_bytes);
     }
-    return TG_OK;
+    return write_cluster_tsv(outdir, tsv, ids, rep, n);
 }
 
 int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
@@ -316,10 +317,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     /* 1. CDRH3 clusters: keep the centroids */
     double t = pp_now();
     size_t n_cdr3_clusters;
-    st = pp_cluster_step("CDR3s", ids, cdr3, r.cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
-                      &n_cdr3_clusters);
-    if (!st)
-        st = pp_write_cluster_tsv(outdir, "cdr3_100_cluster.tsv", ids, rep, n);
+    st = pp_cluster_step("CDR3s", outdir, "cdr3_100_cluster.tsv", ids, cdr3, r.cdr3_len, n,
+                         o->cdr3_min_seq_id, o, rep, steps, &n_cdr3_clusters);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
@@ -359,9 +358,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         ulen[j] = r.len[uniq[j]];
     }
     size_t n70;
-    st = pp_cluster_step("sequences", uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70);
-    if (!st)
-        st = pp_write_cluster_tsv(outdir, "heavy_70_cluster.tsv", uid, rep70, m);
+    st = pp_cluster_step("sequences", outdir, "heavy_70_cluster.tsv", uid, useq, ulen, m,
+                         o->min_seq_id, o, rep70, steps, &n70);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -383,10 +381,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             k++;
         }
     size_t n50;
-    st = pp_cluster_step("representatives", uid, useq, ulen, k, o->split_min_seq_id, o, rep50, steps,
-                      &n50);
-    if (!st)
-        st = pp_write_cluster_tsv(outdir, "heavy_50_cluster.tsv", uid, rep50, k);
+    st = pp_cluster_step("representatives", outdir, "heavy_50_cluster.tsv", uid, useq, ulen, k,
+                         o->split_min_seq_id, o, rep50, steps, &n50);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);

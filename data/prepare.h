@@ -83,12 +83,11 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, co
 /* Internal, shared by prepare.c and prepare_pairs.c. */
 double pp_now(void);
 /* One clustering step (o->engine, else cl_cluster) with progress lines and
- * a report entry in steps. */
-int pp_cluster_step(const char *what, const char *const *ids, const char *const *seqs,
-                    const int *lens, size_t n, double min_seq_id, const pp_opts *o,
-                    uint32_t *rep, cJSON *steps, size_t *n_clusters);
-/* Writes DIR/NAME: rep TAB member lines, grouped under the representative. */
-int pp_write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
-                         const uint32_t *rep, size_t n);
+ * a report entry in steps, then OUTDIR/TSV: rep TAB member lines (ids),
+ * members grouped under their representative. */
+int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
+                    const char *const *ids, const char *const *seqs, const int *lens, size_t n,
+                    double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
+                    size_t *n_clusters);
 
 #endif

@@ -192,10 +192,8 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, co
     for (size_t c = 0; c < nc; c++)
         cid[c] = id[with_cdr3[c]];
     size_t n_cdr3_clusters = 0;
-    st = pp_cluster_step("CDR3s", cid, cdr3, cdr3_len, nc, o->cdr3_min_seq_id, o, rep_c, steps,
-                         &n_cdr3_clusters);
-    if (!st)
-        st = pp_write_cluster_tsv(outdir, "cdr3_100_cluster.tsv", cid, rep_c, nc);
+    st = pp_cluster_step("CDR3s", outdir, "cdr3_100_cluster.tsv", cid, cdr3, cdr3_len, nc,
+                         o->cdr3_min_seq_id, o, rep_c, steps, &n_cdr3_clusters);
     tg_free(cid);
     if (st)
         goto done;
@@ -243,10 +241,8 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, co
         ulen[u] = hlen[uniq[u]];
     }
     size_t n70 = 0;
-    st = pp_cluster_step("heavy chains", uid, useq, ulen, m, o->min_seq_id, o, rep70, steps,
-                         &n70);
-    if (!st)
-        st = pp_write_cluster_tsv(outdir, "heavy_70_cluster.tsv", uid, rep70, m);
+    st = pp_cluster_step("heavy chains", outdir, "heavy_70_cluster.tsv", uid, useq, ulen, m,
+                         o->min_seq_id, o, rep70, steps, &n70);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -271,10 +267,8 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, co
         goto done;
     }
     size_t n50 = 0;
-    st = pp_cluster_step("representatives", uid, useq, ulen, k, o->split_min_seq_id, o, rep50,
-                         steps, &n50);
-    if (!st)
-        st = pp_write_cluster_tsv(outdir, "heavy_50_cluster.tsv", uid, rep50, k);
+    st = pp_cluster_step("representatives", outdir, "heavy_50_cluster.tsv", uid, useq, ulen, k,
+                         o->split_min_seq_id, o, rep50, steps, &n50);
     if (st)
         goto done;
     /* every pair's cluster key: a pair index standing for its heavy chain's 50% cluster;
