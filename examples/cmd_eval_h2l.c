@@ -21,14 +21,6 @@
     "[options]"
 
 static const char ABOUT[] =
-    "With --model (an ablm train-h2l encoder-decoder directory) the light chain of\n"
-    "every test heavy chain is generated (the generation flags, as ablm generate's)\n"
-    "and the perplexity of the true light chain given the heavy chain is measured by\n"
-    "teacher forcing: source [CLS] heavy [SEP], labels light [SEP] (eos), perplexity =\n"
-    "exp of the mean NLL over all label tokens; also the mean of the per-pair\n"
-    "perplexities (the reference's number). Generated tokens that are not residues\n"
-    "(special tokens) are dropped. Pairs that do not fit the model are left out of\n"
-    "'model' (counted).\n"
     "Scores generated light chains against the true ones of the test pairs as the\n"
     "reference evaluation does (Biopython pairwise2.align.globalds(true, generated,\n"
     "BLOSUM62, -10, -4), the first alignment; identity = identical aligned residues /\n"
@@ -38,8 +30,8 @@ static const char ABOUT[] =
     "locus is known (the locus of a predicted chain: a 4-mer naive Bayes trained on the\n"
     "training light chains). The baselines (with --train_file) go in the same table:\n"
     "  most_common             the most frequent training light chain, for every pair\n"
-    "  medoid                  the training light chain with the highest summed score\n"
-    "                          to a seeded sample of --medoid_sample training chains\n"
+    "  medoid                  of a seeded sample of --medoid_sample training light\n"
+    "                          chains, the one with the highest summed score to the rest\n"
     "  most_common_true_locus  the most frequent training chain of the pair's true\n"
     "                          locus (uses the answer's locus: an upper reference)\n"
     "  most_common_pred_locus  the same for the locus the rule gives the predictions\n"
@@ -49,6 +41,15 @@ static const char ABOUT[] =
     "--pairs output), or lines HEAVY[SEP]LIGHT. --predictions: ablm generate output\n"
     "(FASTA >ID or >ID_N, or its TSV: id, sequence) or any TSV/CSV with id and light\n"
     "columns, matched to the test pairs by id (first prediction per pair).\n"
+    "\nWith --model (an ablm train-h2l encoder-decoder directory) the light chain of\n"
+    "every test heavy chain is generated (the generation flags, as ablm generate's)\n"
+    "and the perplexity of the true light chain given the heavy chain is measured by\n"
+    "teacher forcing: source [CLS] heavy [SEP], labels light [SEP] (eos), perplexity =\n"
+    "exp of the mean NLL over all label tokens; also the mean of the per-pair\n"
+    "perplexities (the reference's number). Generated tokens that are not residues\n"
+    "(special tokens) are dropped. Pairs that do not fit the model are left out of\n"
+    "'model' (counted).\n"
+
     "Writes DIR/per_pair.tsv and DIR/summary.json (atomically); prints the table.";
 
 /* The model's part: tokenized test pairs, perplexity, generated chains. */
@@ -278,10 +279,11 @@ static int write_per_pair(const char *dir, const pr_set *test, sys_slot *sy, int
     for (size_t i = 0; i < test->n; i++) {
         const pr_pair *p = &test->v[i];
         fprintf(f.f, "%s\t%s\t%s", p->id, p->locus, p->light);
-        if (me && me->src[i])
-            fprintf(f.f, "\t%.6g", exp(me->nll[i] / me->lab_len[i]));
+        double ppl = me && me->src[i] ? exp(me->nll[i] / me->lab_len[i]) : NAN;
+        if (isfinite(ppl))
+            fprintf(f.f, "\t%.6g", ppl);
         else if (me)
-            fputc('\t', f.f);
+            fputc('\t', f.f); /* no perplexity: the pair does not fit (or it overflowed) */
         for (int k = 0; k < ns; k++) {
             const pe_system *s = &sy[k].s;
             if (sy[k].show)
@@ -559,11 +561,12 @@ int cmd_eval_h2l(int argc, char **argv)
             for (size_t i = 0; i < test.n; i++)
                 if (me.src[i])
                     ppl_mean += exp(me.nll[i] / me.lab_len[i]);
-            if (me.tokens) {
-                cJSON_AddNumberToObject(mj, "perplexity", exp(me.nll_sum / (double)me.tokens));
-                cJSON_AddNumberToObject(mj, "perplexity_mean_per_pair",
-                                        ppl_mean / (double)me.fit);
-            } else {
+            double ppl = me.tokens ? exp(me.nll_sum / (double)me.tokens) : NAN;
+            ppl_mean = me.fit ? ppl_mean / (double)me.fit : NAN;
+            if (isfinite(ppl) && isfinite(ppl_mean)) {
+                cJSON_AddNumberToObject(mj, "perplexity", ppl);
+                cJSON_AddNumberToObject(mj, "perplexity_mean_per_pair", ppl_mean);
+            } else { /* no pair fits, or a perplexity overflowed */
                 cJSON_AddNullToObject(mj, "perplexity");
                 cJSON_AddNullToObject(mj, "perplexity_mean_per_pair");
             }
