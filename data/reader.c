@@ -32,11 +32,18 @@ struct rd_reader {
     col_ref cdr3[4]; /* CDR3 sources in order of preference */
     int n_cdr3;
     int c_prod, c_vcall, c_locus, c_id;
+    int short_pair;        /* paired table with columns heavy, light (id, locus, fwr1, ...) */
+    int c_mid, c_mlocus, c_mvcall; /* the mate's id, locus, v_call (-1: none) */
+    col_ref rgn[7];        /* the light chain's region cells (idx -1: none) */
+    int pair_lines;        /* plain lines HEAVY<sep>LIGHT */
     rd_row row;
     char *fasta_header; /* pending '>' line (FASTA) */
     long fasta_line;
     char *sbuf, *cbuf, *mbuf, *id;
     char vloc[4];       /* this row's locus, IMGT form */
+    char mloc[4];       /* the mate's locus */
+    char *rbuf[7], *mid;
+    size_t rbuf_cap[7], mid_cap;
     char want_locus[4]; /* --locus, IMGT form */
     size_t sbuf_cap, cbuf_cap, mbuf_cap, id_cap;
     rd_stats st;
@@ -171,6 +178,18 @@ static int seq_line(const unsigned char *p, size_t n)
     return words == 1 || !long_word;
 }
 
+/* 1 if the first non-blank line of p[0..n) contains str. */
+static int first_line_has(const unsigned char *p, size_t n, const char *str)
+{
+    size_t i = 0, k = strlen(str);
+    while (i < n && (p[i] == ' ' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    for (; i + k <= n && p[i] != '\n'; i++)
+        if (!memcmp(p + i, str, k))
+            return 1;
+    return 0;
+}
+
 static rd_format detect(const unsigned char *p, size_t n)
 {
     size_t i = 0;
@@ -232,6 +251,38 @@ static void cdr3_cols(rd_reader *r, const char *sfx)
     }
 }
 
+/* The light chain's region columns, in pr_pair order (fwr1_aa_light, ...). */
+static const char *const REGION_NAMES[7] = {"fwr1", "cdr1", "fwr2", "cdr2",
+                                            "fwr3", "cdr3", "fwr4"};
+
+/* Header of a short paired table: heavy, light (amino acids), id (or
+ * sequence_id) for the pair, locus and fwr1..fwr4 for the light chain. */
+static int short_pair_header(rd_reader *r)
+{
+    if (r->o.chain == RD_CHAIN_ANY)
+        return tg_error(TG_ERR_ARG,
+                        "%s: paired data: choose the heavy or the light chain, not any", r->path);
+    if (r->o.productive_only)
+        return tg_error(TG_ERR_ARG, "%s: no productive column, so --productive-only cannot be "
+                        "applied", r->path);
+    int light = r->o.chain == RD_CHAIN_LIGHT;
+    r->paired = r->short_pair = 1;
+    r->seq = (col_ref){find_col(r, light ? "light" : "heavy", ""), 0, 0};
+    r->mate = (col_ref){find_col(r, light ? "heavy" : "light", ""), 0, 0};
+    r->n_cdr3 = 0;
+    r->c_prod = r->c_vcall = -1;
+    r->c_id = find_col(r, "id", "");
+    if (r->c_id < 0)
+        r->c_id = find_col(r, "sequence_id", "");
+    r->c_mid = r->c_id;
+    int c_loc = find_col(r, "locus", "");
+    r->c_locus = light ? c_loc : -1;
+    r->c_mlocus = light ? -1 : c_loc;
+    for (int k = 0; k < 7; k++)
+        r->rgn[k] = (col_ref){find_col(r, REGION_NAMES[k], ""), 0, 0};
+    return TG_OK;
+}
+
 static int read_header(rd_reader *r)
 {
     int st = rd_row_read(&r->src, r->delim, r->quoting, &r->row);
@@ -254,6 +305,11 @@ static int read_header(rd_reader *r)
     long hline = r->row.line;
     r->paired = find_col(r, "sequence_alignment_aa", "_heavy") >= 0 ||
                 find_col(r, "sequence_alignment", "_heavy") >= 0;
+    r->c_mid = r->c_mlocus = r->c_mvcall = -1;
+    for (int k = 0; k < 7; k++)
+        r->rgn[k] = (col_ref){-1, 0, 0};
+    if (!r->paired && find_col(r, "heavy", "") >= 0 && find_col(r, "light", "") >= 0)
+        return short_pair_header(r);
     const char *sfx = "", *other = "";
     if (r->paired) {
         if (r->o.chain == RD_CHAIN_ANY)
@@ -275,6 +331,13 @@ static int read_header(rd_reader *r)
     r->c_vcall = find_col(r, "v_call", sfx);
     r->c_locus = find_col(r, "locus", sfx);
     r->c_id = find_col(r, "sequence_id", sfx);
+    if (r->paired) {
+        r->c_mid = find_col(r, "sequence_id", other);
+        r->c_mlocus = find_col(r, "locus", other);
+        r->c_mvcall = find_col(r, "v_call", other);
+        for (int k = 0; k < 7; k++)
+            r->rgn[k] = (col_ref){find_col(r, REGION_NAMES[k], "_aa_light"), 0, 0};
+    }
     if (r->o.productive_only && r->c_prod < 0)
         return tg_error(TG_ERR_ARG, "%s:%ld: no productive%s column, so --productive-only "
                         "cannot be applied", r->path, hline, sfx);
@@ -323,6 +386,14 @@ int rd_open(rd_reader **out, const char *path, const rd_opts *o)
                       line, col);
     }
     r->fmt = r->o.format;
+    if (!st && r->o.pair_sep && r->o.pair_sep[0] && (r->fmt == RD_FMT_AUTO || r->fmt == RD_FMT_PLAIN) &&
+        first_line_has(head, n, r->o.pair_sep)) {
+        if (r->o.chain == RD_CHAIN_ANY)
+            st = tg_error(TG_ERR_ARG, "%s: paired lines: choose the heavy or the light chain, "
+                          "not any", path);
+        r->fmt = RD_FMT_PLAIN;
+        r->pair_lines = r->paired = 1;
+    }
     if (!st && r->fmt == RD_FMT_AUTO) {
         r->fmt = detect(head, n);
         if (r->fmt == RD_FMT_AUTO)
@@ -381,6 +452,9 @@ void rd_close(rd_reader *r)
     tg_free(r->cbuf);
     tg_free(r->mbuf);
     tg_free(r->id);
+    tg_free(r->mid);
+    for (int k = 0; k < 7; k++)
+        tg_free(r->rbuf[k]);
     tg_free(r->path);
     tg_free(r);
 }
@@ -555,6 +629,43 @@ static int set_row_id(rd_reader *r, const rd_row *w)
     return st ? st : set_id(r, cell, n);
 }
 
+/* Paired tables: the mate's id (checked like an id), its locus (locus
+ * column, else the v_call prefix) and the light chain's region cells
+ * (checked like sequence cells). Returns a status. */
+static int mate_fields(rd_reader *r, const rd_row *w, rd_record *rec)
+{
+    const char *cell = r->c_mid >= 0 ? rd_cell(w, r->c_mid) : "";
+    size_t n = strlen(cell);
+    if (n) {
+        char where[300];
+        snprintf(where, sizeof where, "column %s", r->header[r->c_mid]);
+        int st = check_id(r, w->line, where, cell, n);
+        if (st)
+            return st;
+        if (grow_str(&r->mid, &r->mid_cap, n + 1))
+            return TG_ERR_NOMEM;
+        memcpy(r->mid, cell, n + 1);
+    }
+    rec->mate_id = n ? r->mid : "";
+    norm_locus(r->c_mlocus >= 0 ? rd_cell(w, r->c_mlocus) : "", r->mloc);
+    const char *vcall = r->c_mvcall >= 0 ? rd_cell(w, r->c_mvcall) : "";
+    if (!r->mloc[0] && !strncmp(vcall, "IG", 2) && strlen(vcall) >= 3) {
+        memcpy(r->mloc, vcall, 3);
+        r->mloc[3] = '\0';
+    }
+    rec->mate_locus = r->mloc;
+    for (int k = 0; k < 7; k++) {
+        if (r->rgn[k].idx < 0)
+            continue;
+        int m = take(r, rd_cell(w, r->rgn[k].idx), r->rgn[k], w->line, &r->rbuf[k],
+                     &r->rbuf_cap[k]);
+        if (m < 0)
+            return m;
+        rec->light_region[k] = r->rbuf[k];
+    }
+    return TG_OK;
+}
+
 /* A malformed row: error (fail) or counted and skipped (skip: returns 0). */
 static int bad_row(rd_reader *r, int st, long lines)
 {
@@ -669,6 +780,8 @@ static int next_table(rd_reader *r, rd_record *rec)
         }
         if (!st)
             st = set_row_id(r, w);
+        if (!st && r->paired)
+            st = mate_fields(r, w, rec);
         if (st) {
             if ((st = bad_row(r, st, lines)))
                 return st;
@@ -677,6 +790,8 @@ static int next_table(rd_reader *r, rd_record *rec)
         rec->id = r->id;
         rec->file = r->base;
         rec->line = w->line;
+        if (!rec->mate_id)
+            rec->mate_id = rec->mate_locus = "";
         rec->productive = prod;
         rec->v_call = vcall;
         rec->locus = locus;
@@ -685,28 +800,29 @@ static int next_table(rd_reader *r, rd_record *rec)
     }
 }
 
-/* Appends a sequence line, checking its characters (blanks are dropped and
- * letters upper-cased unless o.keep_text; "[MASK]" is kept when
- * o.allow_mask). Returns TG_OK or a format error
- * naming the line and column. */
-static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
+/* Appends s[0..n) (column col0 + 1 of its line) to *buf (length *len),
+ * checking its characters (blanks are dropped and letters upper-cased
+ * unless o.keep_text; "[MASK]" is kept when o.allow_mask). Returns TG_OK or
+ * a format error naming the line and column. */
+static int append_seq(rd_reader *r, const char *s, size_t n, long line, size_t col0,
+                      char **buf, size_t *cap, int *len)
 {
-    size_t n = strlen(s);
-    if (grow_str(&r->sbuf, &r->sbuf_cap, (size_t)*len + n + 1))
+    if (grow_str(buf, cap, (size_t)*len + n + 1))
         return TG_ERR_NOMEM;
+    char *b = *buf;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == ' ' || c == '\t' || c == '\r') {
             if (r->o.keep_text && c != '\r')
-                r->sbuf[(*len)++] = ' ';
+                b[(*len)++] = ' ';
             continue;
         }
-        if (c == '[' && !strncmp(s + i, "[MASK]", 6)) {
+        if (c == '[' && n - i >= 6 && !strncmp(s + i, "[MASK]", 6)) {
             if (!r->o.allow_mask)
                 return tg_error(TG_ERR_FORMAT, "%s:%ld:%zu: [MASK] in a sequence: only the "
                                 "inference commands (embed, logits, fill-mask) take masks",
-                                r->path, line, i + 1);
-            memcpy(r->sbuf + *len, "[MASK]", 6);
+                                r->path, line, col0 + i + 1);
+            memcpy(b + *len, "[MASK]", 6);
             *len += 6;
             i += 5;
             continue;
@@ -714,14 +830,20 @@ static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
         if (!is_seq_char(c))
             return tg_error(TG_ERR_FORMAT,
                             "%s:%ld:%zu: unexpected character '%c' in a sequence", r->path, line,
-                            i + 1, c >= 32 && c < 127 ? c : '?');
-        r->sbuf[(*len)++] = r->o.keep_text ? (char)c : (char)toupper(c);
+                            col0 + i + 1, c >= 32 && c < 127 ? c : '?');
+        b[(*len)++] = r->o.keep_text ? (char)c : (char)toupper(c);
     }
-    r->sbuf[*len] = '\0';
+    b[*len] = '\0';
     if (*len > RD_MAX_SEQ)
         return tg_error(TG_ERR_FORMAT, "%s:%ld: sequence longer than %d characters (the "
                         "reader's limit)", r->path, line, RD_MAX_SEQ);
     return TG_OK;
+}
+
+/* Appends a sequence line (append_seq on the whole line into sbuf). */
+static int append_seq_line(rd_reader *r, const char *s, long line, int *len)
+{
+    return append_seq(r, s, strlen(s), line, 0, &r->sbuf, &r->sbuf_cap, len);
 }
 
 /* Fills rec from the sequence buffer (FASTA/plain: no CDR3, locus, ...). */
@@ -734,9 +856,30 @@ static int emit_simple(rd_reader *r, rd_record *rec, long line, int n)
     rec->seq = r->sbuf;
     rec->len = n;
     rec->productive = -1;
-    rec->v_call = rec->locus = "";
+    rec->v_call = rec->locus = rec->mate_id = rec->mate_locus = "";
     r->st.records++;
     return 1;
+}
+
+/* A line HEAVY<sep>LIGHT: the chosen chain's half into sbuf (*n), the
+ * other into mbuf (*m), checked as sequence lines. Returns a status. */
+static int split_pair_line(rd_reader *r, const char *s, long line, int *n, int *m)
+{
+    const char *sep = strstr(s, r->o.pair_sep);
+    if (!sep)
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: no %s between the heavy and the light chain",
+                        r->path, line, r->o.pair_sep);
+    size_t hn = (size_t)(sep - s), ls = hn + strlen(r->o.pair_sep);
+    if (strstr(s + ls, r->o.pair_sep))
+        return tg_error(TG_ERR_FORMAT, "%s:%ld: more than one %s on the line", r->path, line,
+                        r->o.pair_sep);
+    int light = r->o.chain == RD_CHAIN_LIGHT;
+    int st = append_seq(r, s, hn, line, 0, light ? &r->mbuf : &r->sbuf,
+                        light ? &r->mbuf_cap : &r->sbuf_cap, light ? m : n);
+    if (!st)
+        st = append_seq(r, s + ls, strlen(s + ls), line, ls, light ? &r->sbuf : &r->mbuf,
+                        light ? &r->sbuf_cap : &r->mbuf_cap, light ? n : m);
+    return st;
 }
 
 static int next_plain(rd_reader *r, rd_record *rec)
@@ -750,7 +893,10 @@ static int next_plain(rd_reader *r, rd_record *rec)
         if (st > 0 && !rd_cell(&r->row, 0)[0])
             continue;
         r->st.rows++;
-        if (st > 0)
+        int m = 0;
+        if (st > 0 && r->pair_lines)
+            st = split_pair_line(r, rd_cell(&r->row, 0), line, &n, &m);
+        else if (st > 0)
             st = append_seq_line(r, rd_cell(&r->row, 0), line, &n);
         if (st < 0) {
             if ((st = bad_row(r, st, 1)))
@@ -761,7 +907,12 @@ static int next_plain(rd_reader *r, rd_record *rec)
             continue;
         if ((st = set_line_id(r, line)))
             return st;
-        return emit_simple(r, rec, line, n);
+        emit_simple(r, rec, line, n);
+        if (r->pair_lines) {
+            rec->mate = r->mbuf;
+            rec->mate_len = m;
+        }
+        return 1;
     }
 }
 

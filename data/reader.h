@@ -3,11 +3,15 @@
  * Formats (detected from the content; .gz or plain, both through zlib):
  *   oas    OAS data unit: line 1 the unit's JSON metadata as one CSV cell,
  *          line 2 the CSV header, then RFC 4180 rows. Paired units have
- *          _heavy/_light column suffixes.
+ *          _heavy/_light column suffixes (sequence_alignment_aa_heavy, ...,
+ *          and the light regions fwr1_aa_light ... fwr4_aa_light).
+ *          A CSV/TSV with columns named heavy and light (and optionally id,
+ *          locus: the light chain's, and fwr1, cdr1, ..., fwr4: the light
+ *          chain's regions) is paired too (the pair files of ablm prepare).
  *   csv    the same without the metadata line.
  *   airr   AIRR rearrangement TSV (IgBLAST, Immcantation, 10x): no quoting.
  *   fasta  '>' headers, sequence lines.
- *   plain  one sequence per line.
+ *   plain  one sequence per line; with rd_opts.pair_sep, lines HEAVY<sep>LIGHT.
  *
  * Usage:
  *   rd_opts o; rd_opts_default(&o);
@@ -63,6 +67,9 @@ typedef struct {
     int keep_text;        /* FASTA/plain: keep blanks (each as one ' ') and letter case, so the
                            * tokenizer sees the line as run_mlm.py would give it (train, eval,
                            * inference inputs); else blanks are dropped and letters upper-cased */
+    const char *pair_sep; /* if set (e.g. "[SEP]"): a text file whose first line holds it is
+                           * read as lines HEAVY<sep>LIGHT, one pair per line (the chain
+                           * option picks seq, the other half is the mate) */
     rd_on_error on_error;
 } rd_opts;
 
@@ -86,6 +93,12 @@ typedef struct {
     int productive;   /* 1 true, 0 false, -1 unknown */
     const char *v_call; /* "" when unknown */
     const char *locus;  /* "IGH", "IGK", ...; "" when unknown */
+    /* paired data only ("" / NULL otherwise): */
+    const char *mate_id;    /* the other chain's id cell; "" when none */
+    const char *mate_locus; /* the other chain's locus; "" when unknown */
+    const char *light_region[7]; /* the light chain's fwr1, cdr1, fwr2, cdr2, fwr3, cdr3, fwr4
+                                  * (amino acids, checked and cleaned like sequence cells);
+                                  * NULL when the table has no such column */
 } rd_record;
 
 #define RD_MAX_MSGS 8

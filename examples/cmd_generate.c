@@ -2,6 +2,7 @@
  * with the KV cache (examples/generate.c): greedy or sampling, FASTA or
  * TSV out. */
 #include "commands.h"
+#include "gen_encdec.h"
 #include "generate.h"
 #include "infer.h"
 #include "reader.h"
@@ -102,6 +103,8 @@ typedef struct {
     rd_ids rid;
     int32_t **tok;
     int *len;
+    int32_t **src; /* encoder-decoder: the sources [CLS] heavy [SEP] (else NULL) */
+    int *src_len;
 } prompts;
 
 static void prompts_free(prompts *p)
@@ -111,10 +114,62 @@ static void prompts_free(prompts *p)
     rd_ids_free(&p->rid);
     for (size_t i = 0; p->tok && i < p->n; i++)
         tg_free(p->tok[i]);
+    for (size_t i = 0; p->src && i < p->n; i++)
+        tg_free(p->src[i]);
     tg_free(p->tok);
+    tg_free(p->src);
+    tg_free(p->src_len);
     tg_free(p->len);
     tg_free(p->ids);
     memset(p, 0, sizeof *p);
+}
+
+/* An encoder-decoder's inputs: the heavy chains of the records (paired
+ * tables: the heavy chain) as sources [CLS] heavy [SEP] (too long for the
+ * encoder: an error naming the record), each with the decoder prefix
+ * [decoder_start]. */
+static int read_sources(const char *path, const tok_tokenizer *tok, const ed_model *m, prompts *p)
+{
+    memset(p, 0, sizeof *p);
+    rd_ids_init(&p->rid);
+    if (!path)
+        return tg_error(TG_ERR_ARG, "an encoder-decoder model needs --input (heavy chains)");
+    rd_opts o;
+    rd_opts_default(&o);
+    o.chain = RD_CHAIN_HEAVY;
+    o.keep_text = 1;
+    int rc = rd_read_files(&path, 1, &o, &p->rid, &p->seqs, &p->n, NULL, NULL);
+    if (!rc && !p->n)
+        rc = tg_error(TG_ERR_FORMAT, "%s: no sequences in the file", path);
+    if (!rc) {
+        p->ids = tg_calloc(p->n, sizeof *p->ids, "source ids");
+        p->tok = tg_calloc(p->n, sizeof *p->tok, "prefixes");
+        p->len = tg_calloc(p->n, sizeof *p->len, "prefix lengths");
+        p->src = tg_calloc(p->n, sizeof *p->src, "sources");
+        p->src_len = tg_calloc(p->n, sizeof *p->src_len, "source lengths");
+        if (!p->ids || !p->tok || !p->len || !p->src || !p->src_len)
+            rc = TG_ERR_NOMEM;
+    }
+    int cap = ed_max_source(m);
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        p->ids[i] = (char *)rd_ids_get(&p->rid, i);
+        p->tok[i] = tg_malloc(sizeof **p->tok, "prefix");
+        p->src[i] = tg_malloc((size_t)cap * sizeof **p->src, "source tokens");
+        if (!p->tok[i] || !p->src[i]) {
+            rc = TG_ERR_NOMEM;
+            break;
+        }
+        p->tok[i][0] = m->cfg.decoder_start_token_id;
+        p->len[i] = 1;
+        rc = tok_encode(tok, p->seqs[i], strlen(p->seqs[i]), cap, TOK_REJECT, p->src[i],
+                        &p->src_len[i], NULL);
+        if (rc)
+            rc = tg_error(rc, "%s: record %s: heavy chain: %s (encoder positions %d)", path,
+                          p->ids[i], tg_last_error(), cap);
+    }
+    if (rc)
+        prompts_free(p);
+    return rc;
 }
 
 /* Reads the records (light chain of paired tables) and tokenizes them as
@@ -185,9 +240,9 @@ static int write_output(const char *path, const prompts *p, const gen_result *r,
     int32_t *all = NULL;
     for (size_t i = 0; !rc && i < r->n; i++) {
         size_t q = i / (size_t)nrs;
-        int n = p->len[q] + r->len[i];
-        if ((size_t)n * 8 + 16 > cap) {
-            cap = (size_t)n * 8 + 16;
+        int n = p->len[q] + r->len[i], need = p->src && p->src_len[q] > n ? p->src_len[q] : n;
+        if ((size_t)need * 8 + 16 > cap) {
+            cap = (size_t)need * 8 + 16;
             tg_free(buf), tg_free(pbuf), tg_free(all);
             buf = tg_malloc(cap, "output line");
             pbuf = tg_malloc(cap, "output line");
@@ -201,7 +256,8 @@ static int write_output(const char *path, const prompts *p, const gen_result *r,
         memcpy(all + p->len[q], r->tok[i], (size_t)r->len[i] * sizeof *all);
         rc = tok_decode(tok, all, n, 1, buf, (int)cap);
         if (!rc)
-            rc = tok_decode(tok, p->tok[q], p->len[q], 1, pbuf, (int)cap);
+            rc = p->src ? tok_decode(tok, p->src[q], p->src_len[q], 1, pbuf, (int)cap)
+                        : tok_decode(tok, p->tok[q], p->len[q], 1, pbuf, (int)cap);
         if (rc)
             break;
         char suffix[32] = "";
@@ -233,7 +289,7 @@ int cmd_generate(int argc, char **argv)
     int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, groups = 1,
         batch = 32, threads = 0;
     const inf_opt opts[] = {
-        {"--model", INF_STR, &model, 0, "DIR", "GPT-2 model directory (config.json, model.safetensors, vocab.txt)"},
+        {"--model", INF_STR, &model, 0, "DIR", "GPT-2 or encoder-decoder (ablm train-h2l) model directory"},
         {"--input", INF_STR, &input, 0, "FILE", "prompts: residues after bos (FASTA, lines, OAS/AIRR light chains)"},
         {"--output", INF_STR, &output, 0, "FILE", "FASTA, or TSV when the name ends in .tsv"},
         {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (> 1: --do_sample, or <= --num_beams; default 1)"},
@@ -263,14 +319,18 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "ablm %s: --model and --output are required (see ablm %s --help)\n", CMD, CMD);
         return 2;
     }
-    g2_model *m;
+    g2_model *m = NULL;
+    ed_model *ed = NULL; /* an encoder-decoder directory: heavy chains in, light chains out */
     tok_tokenizer *tok;
-    if (g2_load_pretrained(model, &m, &tok, note)) {
+    if (ed_is_encdec_dir(model) ? ed_load_pretrained(model, 0, &ed, &tok, note)
+                                : g2_load_pretrained(model, &m, &tok, note)) {
         fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
         return 1;
     }
+    const g2_config *dc = ed ? &ed->cfg.dec : &m->cfg;
     gen_opts o;
-    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
+    gen_opts_default(&o, ed ? ed->cfg.eos_token_id : dc->eos_token_id,
+                     ed ? ed->cfg.pad_token_id : dc->pad_token_id);
     o.num_return_sequences = nrs, o.do_sample = sample, o.top_k = top_k;
     o.max_new_tokens = max_new, o.seed = (uint64_t)seed, o.num_beams = beams;
     o.num_beam_groups = groups;
@@ -279,21 +339,24 @@ int cmd_generate(int argc, char **argv)
                 parse_double("--diversity_penalty", div, &o.diversity_penalty) ||
                 parse_double("--length_penalty", lpen, &o.length_penalty) ||
                 parse_early(early, &o) || parse_bad(bad, &o);
-    if (!usage && gen_opts_check(&o, m->cfg.vocab_size)) {
+    if (!usage && gen_opts_check(&o, dc->vocab_size)) {
         fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
         usage = 1;
     }
     if (usage) {
         g2_model_free(m);
+        ed_model_free(ed);
         tok_free(tok);
         return 2;
     }
     tg_set_threads(threads);
     prompts p;
-    rc = read_prompts(input, tok, &m->cfg, &p);
+    rc = ed ? read_sources(input, tok, ed, &p) : read_prompts(input, tok, dc, &p);
     gen_result r = {0};
     double t0 = inf_now();
-    if (!rc)
+    if (!rc && ed)
+        rc = gen_run_encdec(ed, &o, p.n, (const int32_t *const *)p.src, p.src_len, batch, &r);
+    else if (!rc)
         rc = gen_run_gpt2(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
     double secs = inf_now() - t0;
     if (!rc)
@@ -310,6 +373,7 @@ int cmd_generate(int argc, char **argv)
     gen_result_free(&r);
     prompts_free(&p);
     g2_model_free(m);
+    ed_model_free(ed);
     tok_free(tok);
     return rc ? 1 : 0;
 }

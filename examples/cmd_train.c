@@ -22,6 +22,12 @@ static void note(const char *msg)
 
 int train_command(const char *name, const char *intro, const tr_task *task, int argc, char **argv)
 {
+    return train_command_ex(name, intro, task, 1, argc, argv);
+}
+
+int train_command_ex(const char *name, const char *intro, const tr_task *task, int needs_model,
+                     int argc, char **argv)
+{
     prog = name;
     static train_args a; /* large (paths, notes): not on the stack */
     train_args_defaults(&a);
@@ -44,7 +50,8 @@ int train_command(const char *name, const char *intro, const tr_task *task, int 
     }
     const char *missing = !a.output_dir[0] ? "--output_dir"
                           : !a.train_file[0] && a.do_train ? "--train_file"
-                          : !a.config_name[0] && !a.model_name_or_path[0] && !a.resume_from_checkpoint[0]
+                          : needs_model && !a.config_name[0] && !a.model_name_or_path[0] &&
+                                    !a.resume_from_checkpoint[0]
                               ? "--config_name or --model_name_or_path"
                               : NULL;
     if (missing) {

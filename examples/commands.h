@@ -20,6 +20,9 @@ int cmd_train_clm(int argc, char **argv);
  * cmd_generate.c, loop in generate.c). */
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* Heavy-to-light evaluation: generated light chains and the baselines
+ * (examples/cmd_eval_h2l.c, metrics in data/pair_eval.h). */
+int cmd_eval_h2l(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
@@ -36,5 +39,13 @@ int cmd_logits(int argc, char **argv);
  * intro (if non-NULL) before the flags. Returns the exit status. */
 int train_command(const char *name, const char *intro, const tr_task *task, int argc,
                   char **argv);
+/* The same; needs_model 0 drops the "--config_name or
+ * --model_name_or_path is required" check (a task that gets its model
+ * from its own flags: ablm train-h2l). */
+int train_command_ex(const char *name, const char *intro, const tr_task *task, int needs_model,
+                     int argc, char **argv);
+/* Heavy-to-light encoder-decoder training (examples/cmd_train_h2l.c, task
+ * in s2s_task.c). */
+int cmd_train_h2l(int argc, char **argv);
 
 #endif

@@ -50,7 +50,9 @@ tg_tensor *at_attention(tg_graph *g, const at_weights *w, const at_config *c, tg
         if (dim * 2 != width_of(&w->kv))
             return tg_fail(g, "at_attention: fused kv weight '%s' width %d is not 2 x dim",
                            w->kv.w->name, width_of(&w->kv));
-        tg_tensor *kv = at_project(g, src, &w->kv);
+        if (c->memory_is_kv && !memory)
+            return tg_fail(g, "at_attention: memory_is_kv without a memory");
+        tg_tensor *kv = c->memory_is_kv ? memory : at_project(g, src, &w->kv);
         a.dim = dim, a.v_col = dim;
         ctx = tg_attention(g, at_project(g, x, &w->q), kv, kv, key_mask, &a);
     } else {

@@ -44,6 +44,10 @@ typedef struct {
      * (tg_attention's pos), key_mask being [B, T] over cache rows. pos:
      * int32 [1]. Both NULL: no cache. */
     tg_tensor *cache, *pos;
+    /* Cross-attention (q + kv) whose memory is already kv's projection
+     * [B, Tk, 2*dim] (computed once per source for generation): kv's
+     * weight then only gives dim. */
+    int memory_is_kv;
 } at_config;
 
 /* x [B, Tq, in]: the queries' source. memory [B, Tk, in'] : the keys' and

@@ -168,3 +168,12 @@ void cfg_note_ignored(const cJSON *root, const char *const *known, size_t nk, ch
         len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", e->string);
     }
 }
+
+int cfg_write(const char *path, char *json)
+{
+    char *file = cfg_path(path);
+    int rc = file ? st_atomic_write_buf(file, json, strlen(json)) : TG_ERR_NOMEM;
+    tg_free(file);
+    tg_free(json);
+    return rc;
+}

@@ -33,6 +33,9 @@ int cfg_check_bool(const cJSON *root, const char *where, const char *key, int ba
 void cfg_note_ignored(const cJSON *root, const char *const *known, size_t nk, char *out,
                       size_t cap);
 
+/* Writes json (tg_malloc'd; freed here) to path, a file or a directory
+ * (then DIR/config.json), atomically. Returns a status. */
+int cfg_write(const char *path, char *json);
 /* DIR -> DIR/config.json when path is a directory, else path. tg_malloc'd. */
 char *cfg_path(const char *path);
 /* Reads and parses the config file at path (a file or a directory holding

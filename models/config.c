@@ -198,6 +198,11 @@ static int parse_into(const cJSON *root, const char *file, void *out)
 
 int rb_config_load(const char *path, rb_config *c) { return cfg_load(path, parse_into, c); }
 
+int rb_config_from_json(const cJSON *root, const char *where, rb_config *c)
+{
+    return parse_into(root, where, c);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 int rb_config_to_json(const rb_config *c, char **out)
@@ -251,15 +256,9 @@ int rb_config_to_json(const rb_config *c, char **out)
 
 int rb_config_save(const rb_config *c, const char *path)
 {
-    char *json, *file;
+    char *json;
     int rc = rb_config_to_json(c, &json);
-    if (rc != TG_OK)
-        return rc;
-    file = cfg_path(path);
-    rc = file ? st_atomic_write_buf(file, json, strlen(json)) : TG_ERR_NOMEM;
-    tg_free(file);
-    tg_free(json);
-    return rc;
+    return rc ? rc : cfg_write(path, json);
 }
 
 int64_t rb_config_param_count(const rb_config *c)

@@ -67,6 +67,10 @@ int rb_config_validate(const rb_config *c, const char *where);
  * add_cross_attention true, tie_word_embeddings false. TG_ERR_IO if the file
  * cannot be read. */
 int rb_config_load(const char *path, rb_config *c);
+/* The same from a parsed JSON object (an EncoderDecoderConfig's
+ * "encoder"); where names it in messages. *c is written only on success. */
+struct cJSON;
+int rb_config_from_json(const struct cJSON *root, const char *where, rb_config *c);
 
 /* Writes c as config.json the way transformers' save_pretrained writes a
  * RobertaForMaskedLM config (sorted keys, 2-space indent, Python float

@@ -16,8 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapter.h"
 #include "tg_ops.h"
 #include "tokenizer.h"
+#include "weights.h"
+
+struct cJSON;
 
 /* transformers version whose config.json layout g2_config_save mirrors. */
 #define G2_TRANSFORMERS_VERSION "4.52.4"
@@ -36,6 +40,11 @@ typedef struct {
     double initializer_range;
     int bos_token_id, eos_token_id, pad_token_id; /* -1 = null */
     char model_type[32];             /* "gpt2" */
+    /* 1: every layer has a cross-attention over encoder states
+     * (ln_cross_attn, crossattention.q_attn / c_attn / c_proj), as
+     * GPT2LMHeadModel with add_cross_attention inside an
+     * EncoderDecoderModel; config.json then also says is_decoder. */
+    int add_cross_attention;
     /* Keys of the file read that GPT2LMHeadModel does not use, comma-
      * separated, for a note; "" if none. */
     char ignored[192];
@@ -53,10 +62,12 @@ int g2_config_validate(const g2_config *c, const char *where);
  * Missing keys take the defaults; unknown keys are listed in c->ignored.
  * Rejected naming the file and key: malformed JSON, wrong types, values
  * failing g2_config_validate, model_type other than "gpt2",
- * add_cross_attention true (no encoder-decoder yet),
  * scale_attn_by_inverse_layer_idx true, reorder_and_upcast_attn true,
  * scale_attn_weights false, tie_word_embeddings false. */
 int g2_config_load(const char *path, g2_config *c);
+/* The same from a parsed JSON object (an EncoderDecoderConfig's "decoder");
+ * where names it in messages. *c is written only on success. */
+int g2_config_from_json(const struct cJSON *root, const char *where, g2_config *c);
 /* Writes config.json as transformers' save_pretrained writes a
  * GPT2LMHeadModel's (sorted keys, 2-space indent, Python floats);
  * path: a file or a directory. Validates first; atomic. */
@@ -77,6 +88,14 @@ typedef struct {
     tg_tensor *ln2_w, *ln2_b;        /* ln_2 */
     tg_tensor *fc_w, *fc_b;          /* mlp.c_fc: [H, F], [F] */
     tg_tensor *mproj_w, *mproj_b;    /* mlp.c_proj: [F, H], [H] */
+    /* add_cross_attention only (else NULL): */
+    tg_tensor *lnx_w, *lnx_b;        /* ln_cross_attn */
+    tg_tensor *xq_w, *xq_b;          /* crossattention.q_attn: [H, H], [H] */
+    tg_tensor *xkv_w, *xkv_b;        /* crossattention.c_attn: [H, 2H], [2H] (k | v) */
+    tg_tensor *xproj_w, *xproj_b;    /* crossattention.c_proj: [H, H], [H] */
+    /* Bottleneck adapters on the self-attention's and the MLP's output
+     * (before the residual add), absent unless declared (models/encdec). */
+    ad_adapter ad_attn, ad_ffn;
 } g2_layer;
 
 typedef struct {
@@ -89,6 +108,11 @@ typedef struct {
 /* Declares and allocates every parameter for cfg (validated first); values
  * are zero until g2_model_init or g2_model_load. Returns a status. */
 int g2_model_new(const g2_config *cfg, g2_model **out);
+/* Declares the parameters of cfg (validated first) into scope s (names
+ * prefixed by s->prefix), filling m's tensor pointers and allocating
+ * m->layers; m->params is left NULL (the caller owns the stores and
+ * allocates them). For models embedding a GPT-2 (models/encdec). */
+int g2_model_declare(g2_model *m, const g2_config *cfg, const wt_scope *s);
 void g2_model_free(g2_model *m);
 /* GPT2PreTrainedModel._init_weights: normal(0, initializer_range) for the
  * Conv1D and embedding weights, zero biases, LayerNorm 1 and 0, and the
@@ -96,7 +120,7 @@ void g2_model_free(g2_model *m);
  * normal(0, initializer_range / sqrt(2 * n_layer)). */
 void g2_model_init(g2_model *m, uint64_t seed);
 
-/* 1 when parameter `name` is a LayerNorm's (ln_1, ln_2, ln_f). */
+/* 1 when parameter `name` is a LayerNorm's (ln_1, ln_2, ln_cross_attn, ln_f). */
 int g2_param_is_norm(const char *name);
 
 /* Loads weights with Hugging Face names (F32, F16, BF16). lm_head.weight
@@ -129,6 +153,9 @@ typedef struct {
     tg_graph *g;
     int batch, seq_len;
     tg_tensor *ids, *pos_ids, *mask, *labels; /* inputs; labels already shifted */
+    tg_tensor *enc, *enc_mask;                /* cross-attention inputs: encoder states
+                                                 [B, S, H] (g2_build_cross), key mask
+                                                 int32 [B, S] (also step graphs) */
     tg_tensor *pos;                           /* step graphs: int32 [1], cache rows before */
     tg_tensor *hidden;                        /* [B, T, H] after ln_f */
     tg_tensor *logits;                        /* [B, T, V] or NULL */
@@ -141,7 +168,35 @@ typedef struct {
  * Returns a status; on error out->g is NULL. */
 int g2_build(const g2_model *m, int batch, int seq_len, int what, tg_arena *arena,
              g2_graph *out);
+/* The same for a model with add_cross_attention (g2_build refuses one):
+ * inputs also encoder_hidden_states [batch, enc_len, n_embd] and
+ * encoder_attention_mask [batch, enc_len], set with g2_set_encoder. */
+int g2_build_cross(const g2_model *m, int batch, int seq_len, int enc_len, int what,
+                   tg_arena *arena, g2_graph *out);
+/* Copies encoder states [B, S, H] and their mask [B, S] (nonzero = a
+ * token; NULL: all ones) into a cross graph's inputs (states may be NULL
+ * in a step graph, which has only the mask). */
+void g2_set_encoder(g2_graph *gr, const float *states, const int32_t *mask);
 void g2_graph_free(g2_graph *gr);
+
+/* The cross-attention memory of a decoder in a larger graph: encoder
+ * states [B, S, H] with key mask [B, S], or (step graphs) per layer the
+ * projected k | v [B, S, 2H] (kv[i]) with the mask. */
+typedef struct {
+    tg_tensor *states, *mask;
+    tg_tensor *const *kv;
+} g2_memory;
+/* Adds GPT2Model to graph g: ids and position ids [B, T], attention mask
+ * [B, T] (or NULL in step graphs), mem (NULL unless add_cross_attention),
+ * the cache and pos of a step graph (else NULL). Returns the hidden states
+ * after ln_f (NULL with the graph's sticky error). */
+tg_tensor *g2_decode(tg_graph *g, const g2_model *m, tg_tensor *ids, tg_tensor *pos_ids,
+                     tg_tensor *mask, const g2_memory *mem, tg_tensor *const *cache,
+                     tg_tensor *pos);
+/* The LM head tied to transformer.wte: hidden [.., H] -> logits [.., V]. */
+tg_tensor *g2_lm_head(tg_graph *g, const g2_model *m, tg_tensor *hidden);
+/* Layer i's crossattention.c_attn over encoder states: k | v [B, S, 2H]. */
+tg_tensor *g2_cross_kv(tg_graph *g, const g2_model *m, int layer, tg_tensor *states);
 /* Fills the inputs as GPT2LMHeadModel.forward(input_ids, attention_mask,
  * labels) takes them: position ids 0..T-1 in every row; attention_mask
  * [B, T] nonzero = token, 0 = padding removed as a key (NULL: all ones),
@@ -157,10 +212,15 @@ void g2_set_batch(g2_graph *gr, const int32_t *ids, const int32_t *attention_mas
  * survives between forward calls. max_len <= n_positions. */
 typedef struct {
     tg_params *state;
-    tg_tensor **kv; /* [n_layer] */
-    int batch, max_len;
+    tg_tensor **kv;  /* [n_layer] */
+    tg_tensor **xkv; /* [n_layer] cross-attention k | v [batch, enc_len, 2H], or NULL */
+    int batch, max_len, enc_len;
 } g2_cache;
 int g2_cache_new(const g2_model *m, int batch, int max_len, g2_cache *out);
+/* The same for a model with add_cross_attention: also per layer
+ * cache.h.N.crossattention.kv [batch, enc_len, 2 * n_embd], which the
+ * caller fills once per source (g2_cross_kv); the step graph reads it. */
+int g2_cache_new_cross(const g2_model *m, int batch, int max_len, int enc_len, g2_cache *out);
 void g2_cache_free(g2_cache *c);
 
 /* Builds and plans the step graph of generation: n_new tokens per row
@@ -169,7 +229,10 @@ void g2_cache_free(g2_cache *c);
  * writes their k | v into its cache rows pos..pos+n_new-1 and attends
  * over rows 0..pos+n_new-1; logits [batch, n_new, V]. An inference graph
  * (no dropout nodes), forward only. Shares the layer code of g2_build
- * (the same block, the attention differing only in the cache). */
+ * (the same block, the attention differing only in the cache). With
+ * add_cross_attention (a cache from g2_cache_new_cross) the cross-
+ * attention reads the cached k | v, keys masked by the input enc_mask
+ * [batch, enc_len] (g2_set_encoder with states NULL). */
 int g2_build_step(const g2_model *m, const g2_cache *cache, int n_new, tg_arena *arena,
                   g2_graph *out);
 /* Fills a step graph's inputs: ids [batch, n_new], position ids pos + t,

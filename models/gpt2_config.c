@@ -86,7 +86,7 @@ static const char *const KNOWN_KEYS[] = {
     "vocab_size", "n_embd", "n_layer", "n_head", "n_inner", "n_positions",
     "activation_function", "resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon",
     "initializer_range", "bos_token_id", "eos_token_id", "pad_token_id", "model_type",
-    "architectures", "add_cross_attention", "scale_attn_by_inverse_layer_idx",
+    "architectures", "add_cross_attention", "is_decoder", "scale_attn_by_inverse_layer_idx",
     "reorder_and_upcast_attn", "scale_attn_weights", "tie_word_embeddings", "use_cache",
     "torch_dtype", "transformers_version", "summary_activation", "summary_first_dropout",
     "summary_proj_to_labels", "summary_type", "summary_use_proj"};
@@ -123,9 +123,10 @@ static int parse_config(const cJSON *root, const char *where, g2_config *c)
                          sizeof c->activation_function);
     if (rc == TG_OK)
         rc = cfg_get_str(root, where, "model_type", c->model_type, sizeof c->model_type);
-    if (rc == TG_OK)
-        rc = cfg_check_bool(root, where, "add_cross_attention", 1,
-                            "no cross-attention in ablm's GPT-2 yet");
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, "add_cross_attention");
+    if (rc == TG_OK && x && !cJSON_IsNull(x) && !cJSON_IsBool(x))
+        rc = BAD("add_cross_attention", "expected true or false");
+    c->add_cross_attention = cJSON_IsTrue(x);
     if (rc == TG_OK)
         rc = cfg_check_bool(root, where, "scale_attn_by_inverse_layer_idx", 1,
                             "attention scores are scaled by 1/sqrt(head size) only");
@@ -159,6 +160,11 @@ static int parse_into(const cJSON *root, const char *file, void *out)
 
 int g2_config_load(const char *path, g2_config *c) { return cfg_load(path, parse_into, c); }
 
+int g2_config_from_json(const cJSON *root, const char *where, g2_config *c)
+{
+    return parse_into(root, where, c);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 int g2_config_to_json(const g2_config *c, char **out)
@@ -176,12 +182,16 @@ int g2_config_to_json(const g2_config *c, char **out)
     cfg_py_float(c->resid_pdrop, rp, sizeof rp);
     /* sorted keys, as json.dumps(sort_keys=True, indent=2) */
     st_text_printf(&o, "{\n  \"activation_function\": \"%s\",\n", c->activation_function);
+    if (c->add_cross_attention)
+        st_text_printf(&o, "  \"add_cross_attention\": true,\n");
     st_text_printf(&o, "  \"architectures\": [\n    \"GPT2LMHeadModel\"\n  ],\n");
     st_text_printf(&o, "  \"attn_pdrop\": %s,\n", ap);
     cfg_put_id(&o, "bos_token_id", c->bos_token_id);
     st_text_printf(&o, "  \"embd_pdrop\": %s,\n", ep);
     cfg_put_id(&o, "eos_token_id", c->eos_token_id);
     st_text_printf(&o, "  \"initializer_range\": %s,\n", ir);
+    if (c->add_cross_attention)
+        st_text_printf(&o, "  \"is_decoder\": true,\n");
     st_text_printf(&o, "  \"layer_norm_epsilon\": %s,\n", eps);
     st_text_printf(&o, "  \"model_type\": \"gpt2\",\n");
     st_text_printf(&o, "  \"n_embd\": %d,\n", c->n_embd);
@@ -213,15 +223,9 @@ int g2_config_to_json(const g2_config *c, char **out)
 
 int g2_config_save(const g2_config *c, const char *path)
 {
-    char *json, *file;
+    char *json;
     int rc = g2_config_to_json(c, &json);
-    if (rc != TG_OK)
-        return rc;
-    file = cfg_path(path);
-    rc = file ? st_atomic_write_buf(file, json, strlen(json)) : TG_ERR_NOMEM;
-    tg_free(file);
-    tg_free(json);
-    return rc;
+    return rc ? rc : cfg_write(path, json);
 }
 
 int64_t g2_config_param_count(const g2_config *c)
@@ -234,6 +238,11 @@ int64_t g2_config_param_count(const g2_config *c)
                     + 2 * H                   /* ln_2 */
                     + (H * F + F)             /* mlp.c_fc */
                     + (F * H + H);            /* mlp.c_proj */
+    if (c->add_cross_attention)
+        layer += 2 * H                        /* ln_cross_attn */
+                 + (H * H + H)                /* crossattention.q_attn */
+                 + (H * 2 * H + 2 * H)        /* crossattention.c_attn */
+                 + (H * H + H);               /* crossattention.c_proj */
     return emb + c->n_layer * layer + 2 * H;  /* ln_f */
 }
 

@@ -15,35 +15,27 @@
 /* ---- parameters ---------------------------------------------------------- */
 
 
-int rb_model_new(const rb_config *cfg, rb_model **out)
+int rb_model_declare(rb_model *m, const rb_config *cfg, const wt_scope *s, int lm_head)
 {
-    *out = NULL;
     int rc = rb_config_validate(cfg, NULL);
     if (rc)
         return rc;
-    rb_model *m = tg_calloc(1, sizeof *m, "model");
-    if (!m)
-        return TG_ERR_NOMEM;
     m->cfg = *cfg;
-    m->params = tg_params_new();
     m->layers = tg_calloc(cfg->num_hidden_layers, sizeof *m->layers, "model layers");
-    if (!m->params || !m->layers) {
-        rb_model_free(m);
+    if (!m->layers)
         return TG_ERR_NOMEM;
-    }
-    tg_params *p = m->params;
     int H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
-    m->word = wt_decl(p, "roberta.embeddings.word_embeddings.weight", V, H);
-    m->pos = wt_decl(p, "roberta.embeddings.position_embeddings.weight", cfg->max_position_embeddings, H);
-    m->type = wt_decl(p, "roberta.embeddings.token_type_embeddings.weight", cfg->type_vocab_size, H);
-    m->emb_ln_w = wt_decl(p, "roberta.embeddings.LayerNorm.weight", H, 0);
-    m->emb_ln_b = wt_decl(p, "roberta.embeddings.LayerNorm.bias", H, 0);
+    m->word = wt_decl_in(s, "embeddings.word_embeddings.weight", V, H);
+    m->pos = wt_decl_in(s, "embeddings.position_embeddings.weight", cfg->max_position_embeddings, H);
+    m->type = wt_decl_in(s, "embeddings.token_type_embeddings.weight", cfg->type_vocab_size, H);
+    m->emb_ln_w = wt_decl_in(s, "embeddings.LayerNorm.weight", H, 0);
+    m->emb_ln_b = wt_decl_in(s, "embeddings.LayerNorm.bias", H, 0);
     for (int i = 0; i < cfg->num_hidden_layers; i++) {
         rb_layer *L = &m->layers[i];
         char n[TG_NAME_LEN];
 #define LAYER(field, suffix, rows, cols)                                           \
-    snprintf(n, sizeof n, "roberta.encoder.layer.%d.%s", i, suffix);               \
-    L->field = wt_decl(p, n, rows, cols)
+    snprintf(n, sizeof n, "encoder.layer.%d.%s", i, suffix);                       \
+    L->field = wt_decl_in(s, n, rows, cols)
         LAYER(q_w, "attention.self.query.weight", H, H);
         LAYER(q_b, "attention.self.query.bias", H, 0);
         LAYER(k_w, "attention.self.key.weight", H, H);
@@ -62,12 +54,35 @@ int rb_model_new(const rb_config *cfg, rb_model **out)
         LAYER(ln2_b, "output.LayerNorm.bias", H, 0);
 #undef LAYER
     }
-    m->lm_w = wt_decl(p, "lm_head.dense.weight", H, H);
-    m->lm_b = wt_decl(p, "lm_head.dense.bias", H, 0);
-    m->lm_ln_w = wt_decl(p, "lm_head.layer_norm.weight", H, 0);
-    m->lm_ln_b = wt_decl(p, "lm_head.layer_norm.bias", H, 0);
-    m->lm_bias = wt_decl(p, "lm_head.bias", V, 0);
-    rc = tg_params_alloc(p);
+    if (lm_head) {
+        wt_scope h = *s;
+        h.prefix = "";
+        m->lm_w = wt_decl_in(&h, "lm_head.dense.weight", H, H);
+        m->lm_b = wt_decl_in(&h, "lm_head.dense.bias", H, 0);
+        m->lm_ln_w = wt_decl_in(&h, "lm_head.layer_norm.weight", H, 0);
+        m->lm_ln_b = wt_decl_in(&h, "lm_head.layer_norm.bias", H, 0);
+        m->lm_bias = wt_decl_in(&h, "lm_head.bias", V, 0);
+    }
+    return TG_OK;
+}
+
+int rb_model_new(const rb_config *cfg, rb_model **out)
+{
+    *out = NULL;
+    int rc = rb_config_validate(cfg, NULL);
+    if (rc)
+        return rc;
+    rb_model *m = tg_calloc(1, sizeof *m, "model");
+    if (!m)
+        return TG_ERR_NOMEM;
+    m->params = tg_params_new();
+    if (!m->params) {
+        rb_model_free(m);
+        return TG_ERR_NOMEM;
+    }
+    rc = rb_model_declare(m, cfg, &(wt_scope){.p = m->params, .prefix = "roberta."}, 1);
+    if (!rc)
+        rc = tg_params_alloc(m->params);
     if (rc) {
         rb_model_free(m);
         return rc;
@@ -189,23 +204,26 @@ static tg_tensor *encoder_layer(tg_graph *g, const rb_layer *L, tg_tensor *x, tg
                                 const rb_config *c)
 {
     float drop = c->hidden_dropout_prob, eps = c->layer_norm_eps;
-    tg_tensor *a = self_attention(g, L, x, mask, c);
-    x = tg_layer_norm(g, tg_add(g, tg_dropout(g, a, drop), x), L->ln1_w, L->ln1_b, eps);
+    tg_tensor *a = ad_apply(g, &L->ad_attn, tg_dropout(g, self_attention(g, L, x, mask, c), drop));
+    x = tg_layer_norm(g, tg_add(g, a, x), L->ln1_w, L->ln1_b, eps);
     tg_tensor *h = tg_gelu(g, tg_linear(g, x, L->i_w, L->i_b));
-    h = tg_dropout(g, tg_linear(g, h, L->o_w, L->o_b), drop);
+    h = ad_apply(g, &L->ad_ffn, tg_dropout(g, tg_linear(g, h, L->o_w, L->o_b), drop));
     return tg_layer_norm(g, tg_add(g, h, x), L->ln2_w, L->ln2_b, eps);
 }
 
-/* Embeddings: word + position + token type, LayerNorm, dropout. */
-static tg_tensor *embeddings(tg_graph *g, const rb_model *m, rb_graph *gr)
+tg_tensor *rb_encode(tg_graph *g, const rb_model *m, tg_tensor *ids, tg_tensor *pos_ids,
+                     tg_tensor *type_ids, tg_tensor *mask)
 {
     const rb_config *c = &m->cfg;
     int pad = c->pad_token_id;
-    tg_tensor *x = tg_add(g, tg_embedding(g, m->word, gr->ids, pad),
-                          tg_embedding(g, m->pos, gr->pos_ids, pad));
-    x = tg_add(g, x, tg_embedding(g, m->type, gr->type_ids, -1));
+    /* embeddings: word + position + token type, LayerNorm, dropout */
+    tg_tensor *x = tg_add(g, tg_embedding(g, m->word, ids, pad), tg_embedding(g, m->pos, pos_ids, pad));
+    x = tg_add(g, x, tg_embedding(g, m->type, type_ids, -1));
     x = tg_layer_norm(g, x, m->emb_ln_w, m->emb_ln_b, c->layer_norm_eps);
-    return tg_dropout(g, x, c->hidden_dropout_prob);
+    x = tg_dropout(g, x, c->hidden_dropout_prob);
+    for (int i = 0; i < c->num_hidden_layers; i++)
+        x = encoder_layer(g, &m->layers[i], x, mask, c);
+    return x;
 }
 
 /* LM head: dense, GELU, LayerNorm, then the decoder tied to the word
@@ -245,9 +263,7 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
     out->pos_ids = tg_input(g, TG_I32, 2, bt, "position_ids");
     out->type_ids = tg_input(g, TG_I32, 2, bt, "token_type_ids");
     out->mask = tg_input(g, TG_I32, 2, bt, "attention_mask");
-    tg_tensor *x = embeddings(g, m, out);
-    for (int i = 0; i < c->num_hidden_layers; i++)
-        x = encoder_layer(g, &m->layers[i], x, out->mask, c);
+    tg_tensor *x = rb_encode(g, m, out->ids, out->pos_ids, out->type_ids, out->mask);
     out->hidden = x;
     tg_graph_keep(g, x);
     if (what >= RB_LOGITS) {
@@ -273,23 +289,29 @@ void rb_graph_free(rb_graph *gr)
     memset(gr, 0, sizeof *gr);
 }
 
-void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
-                  const int32_t *labels)
+void rb_position_ids(const int32_t *ids, int B, int T, int pad, int32_t *pos)
 {
-    int B = gr->batch, T = gr->seq_len, P = gr->pad_token_id;
-    memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
-    int32_t *pos = tg_i32(gr->pos_ids), *typ = tg_i32(gr->type_ids);
-    int32_t *mask = tg_i32(gr->mask);
     for (int b = 0; b < B; b++) {
         int count = 0;
         for (int t = 0; t < T; t++) {
             size_t i = (size_t)b * T + t;
-            int counted = ids[i] != P;
+            int counted = ids[i] != pad;
             count += counted;
-            pos[i] = counted ? P + count : P;
-            typ[i] = 0;
-            mask[i] = !attention_mask || attention_mask[i] ? 1 : 0;
+            pos[i] = counted ? pad + count : pad;
         }
+    }
+}
+
+void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                  const int32_t *labels)
+{
+    int B = gr->batch, T = gr->seq_len;
+    memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
+    rb_position_ids(ids, B, T, gr->pad_token_id, tg_i32(gr->pos_ids));
+    int32_t *typ = tg_i32(gr->type_ids), *mask = tg_i32(gr->mask);
+    for (int i = 0; i < B * T; i++) {
+        typ[i] = 0;
+        mask[i] = !attention_mask || attention_mask[i] ? 1 : 0;
     }
     if (gr->labels) {
         int32_t *lab = tg_i32(gr->labels);

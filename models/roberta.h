@@ -11,14 +11,20 @@
 #ifndef RB_ROBERTA_H
 #define RB_ROBERTA_H
 
+#include "adapter.h"
 #include "config.h"
 #include "tg_ops.h"
+#include "weights.h"
 
 typedef struct {
     tg_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* attention.self */
     tg_tensor *ao_w, *ao_b, *ln1_w, *ln1_b;       /* attention.output */
     tg_tensor *i_w, *i_b;                          /* intermediate.dense */
     tg_tensor *o_w, *o_b, *ln2_w, *ln2_b;          /* output */
+    /* Bottleneck adapters on attention.output's and output's dense
+     * (after dropout, before the residual add and LayerNorm), absent
+     * unless declared (models/encdec). */
+    ad_adapter ad_attn, ad_ffn;
 } rb_layer;
 
 typedef struct {
@@ -33,6 +39,13 @@ typedef struct {
  * are zero until rb_model_init or rb_model_load. Returns a status. */
 int rb_model_new(const rb_config *cfg, rb_model **out);
 void rb_model_free(rb_model *m);
+/* Declares the parameters of cfg (validated first) into scope s, names
+ * "embeddings...", "encoder.layer.N..." after s->prefix ("roberta." in
+ * RobertaForMaskedLM, "encoder." in an EncoderDecoderModel), plus the MLM
+ * head "lm_head..." (without the prefix) when lm_head is 1. Fills m's
+ * pointers and allocates m->layers; m->params stays NULL (the caller owns
+ * and allocates the stores). */
+int rb_model_declare(rb_model *m, const rb_config *cfg, const wt_scope *s, int lm_head);
 /* Hugging Face's RoBERTa initialisation: normal(0, initializer_range) for
  * linear and embedding weights, zero biases, LayerNorm weight 1 and bias 0,
  * row pad_token_id (nn.Embedding's padding_idx) of the word and position
@@ -85,6 +98,14 @@ int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
 int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
                     rb_graph *out);
 void rb_graph_free(rb_graph *gr);
+/* Adds RobertaModel's embeddings and encoder layers to graph g: ids,
+ * position ids, token type ids, attention mask int32 [B, T]. Returns the
+ * last hidden states [B, T, H] (NULL with the graph's sticky error). */
+tg_tensor *rb_encode(tg_graph *g, const rb_model *m, tg_tensor *ids, tg_tensor *pos_ids,
+                     tg_tensor *type_ids, tg_tensor *mask);
+/* Position ids of ids [B, T] as create_position_ids_from_input_ids with
+ * padding_idx pad (rb_set_batch's rule) into pos [B, T]. */
+void rb_position_ids(const int32_t *ids, int B, int T, int pad, int32_t *pos);
 /* Fills the inputs of a [B, T] batch as RobertaForMaskedLM.forward(
  * input_ids, attention_mask, labels) takes them in transformers:
  * - position ids from ids and config.pad_token_id (P), as

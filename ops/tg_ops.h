@@ -37,6 +37,7 @@ enum {
     TG_OP_ATTENTION,
     TG_OP_GELU_NEW,
     TG_OP_CACHE_WRITE,
+    TG_OP_RELU,
     TG_OP_COUNT
 };
 
@@ -80,6 +81,8 @@ tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor 
 /* GELU, exact erf form: x/2 * (1 + erf(x/sqrt 2)). */
 tg_tensor *tg_gelu(tg_graph *g, tg_tensor *x);
 tg_tensor *tg_tanh(tg_graph *g, tg_tensor *x);
+/* max(x, 0); the gradient is 0 where the output is 0. */
+tg_tensor *tg_relu(tg_graph *g, tg_tensor *x);
 /* GELU, tanh approximation (GPT-2's "gelu_new", torch's gelu(approximate=
  * "tanh")): x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))). */
 tg_tensor *tg_gelu_new(tg_graph *g, tg_tensor *x);

@@ -101,7 +101,7 @@ START_TEST(config_rejects_what_is_not_implemented)
     const struct {
         const char *json, *needle;
     } bad[] = {
-        {"{\"add_cross_attention\": true}", "add_cross_attention"},
+        {"{\"add_cross_attention\": 1}", "add_cross_attention"},
         {"{\"scale_attn_by_inverse_layer_idx\": true}", "scale_attn_by_inverse_layer_idx"},
         {"{\"reorder_and_upcast_attn\": true}", "reorder_and_upcast_attn"},
         {"{\"scale_attn_weights\": false}", "scale_attn_weights"},
@@ -247,19 +247,60 @@ static float *fixture_f32(st_file *f, const char *name, size_t *n)
     return x;
 }
 
-static g2_model *fixture_model(const char *file)
+static g2_model *fixture_model_in(const char *fixture, const char *file)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/tests/fixtures/gpt2_tiny/config.json", tu_source_dir());
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s/config.json", tu_source_dir(), fixture);
     g2_config c;
     ck_assert_msg(g2_config_load(path, &c) == TG_OK, "%s", tg_last_error());
     c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0;
     g2_model *m;
     ck_assert_int_eq(g2_model_new(&c, &m), TG_OK);
-    snprintf(path, sizeof path, "%s/tests/fixtures/gpt2_tiny/%s", tu_source_dir(), file);
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s/%s", tu_source_dir(), fixture, file);
     notes = 0;
     ck_assert_msg(g2_model_load(m, path, count_note) == TG_OK, "%s", tg_last_error());
     return m;
+}
+
+static g2_model *fixture_model(const char *file) { return fixture_model_in("gpt2_tiny", file); }
+
+/* After forward and backward of gr: logits within 1e-4 (absolute), loss
+ * 1e-5 relative, every parameter gradient 1e-3 relative (L2) of golden
+ * file f. */
+static void check_against(st_file *f, const g2_graph *gr, tg_params *params, const char *what)
+{
+    size_t n;
+    float *want = fixture_f32(f, "logits", &n);
+    ck_assert_uint_eq(n, gr->logits->numel);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(tg_f32(gr->logits)[i] - want[i]));
+    free(want);
+    printf("%s: logits max abs error %.3g\n", what, worst);
+    ck_assert_msg(worst <= 1e-4, "logits: max abs error %.3g > 1e-4", worst);
+    want = fixture_f32(f, "loss", &n);
+    double rel = fabs(tg_f32(gr->loss)[0] - want[0]) / fabs(want[0]);
+    printf("%s: loss %.8g vs %.8g (relative %.3g)\n", what, tg_f32(gr->loss)[0], want[0], rel);
+    ck_assert_msg(rel <= 1e-5, "loss relative error %.3g > 1e-5", rel);
+    free(want);
+    double worst_grad = 0;
+    for (int i = 0; i < tg_params_count(params); i++) {
+        tg_tensor *p = tg_params_at(params, i);
+        char name[256];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        want = fixture_f32(f, name, &n);
+        ck_assert_uint_eq(n, p->numel);
+        double num = 0, den = 0;
+        for (size_t j = 0; j < n; j++) {
+            num += (p->grad[j] - want[j]) * (double)(p->grad[j] - want[j]);
+            den += (double)want[j] * want[j];
+        }
+        double r = sqrt(num) / fmax(sqrt(den), 1e-12);
+        worst_grad = fmax(worst_grad, r);
+        ck_assert_msg(r <= 1e-3, "gradient of %s: relative error %.3g > 1e-3", p->name, r);
+        free(want);
+    }
+    printf("%s: gradients worst relative (L2) error %.3g\n", what, worst_grad);
 }
 
 /* Logits within 1e-4 (absolute), loss 1e-5 relative, every parameter
@@ -284,43 +325,77 @@ START_TEST(matches_pytorch_reference)
     ck_assert_int_eq(tg_forward(gr.g), TG_OK);
     tg_params_zero_grad(m->params);
     ck_assert_int_eq(tg_backward(gr.g, gr.loss, NULL), TG_OK);
-    size_t n;
-    float *want = fixture_f32(f, "logits", &n);
-    ck_assert_uint_eq(n, gr.logits->numel);
-    double worst = 0;
-    for (size_t i = 0; i < n; i++)
-        worst = fmax(worst, fabs(tg_f32(gr.logits)[i] - want[i]));
-    free(want);
-    printf("gpt2_tiny: logits max abs error %.3g\n", worst);
-    ck_assert_msg(worst <= 1e-4, "logits: max abs error %.3g > 1e-4", worst);
-    want = fixture_f32(f, "loss", &n);
-    double rel = fabs(tg_f32(gr.loss)[0] - want[0]) / fabs(want[0]);
-    printf("gpt2_tiny: loss %.8g vs %.8g (relative %.3g)\n", tg_f32(gr.loss)[0], want[0], rel);
-    ck_assert_msg(rel <= 1e-5, "loss relative error %.3g > 1e-5", rel);
-    free(want);
-    double worst_grad = 0;
-    for (int i = 0; i < tg_params_count(m->params); i++) {
-        tg_tensor *p = tg_params_at(m->params, i);
-        char name[256];
-        snprintf(name, sizeof name, "grad.%s", p->name);
-        want = fixture_f32(f, name, &n);
-        ck_assert_uint_eq(n, p->numel);
-        double num = 0, den = 0;
-        for (size_t j = 0; j < n; j++) {
-            num += (p->grad[j] - want[j]) * (double)(p->grad[j] - want[j]);
-            den += (double)want[j] * want[j];
-        }
-        double r = sqrt(num) / fmax(sqrt(den), 1e-12);
-        worst_grad = fmax(worst_grad, r);
-        ck_assert_msg(r <= 1e-3, "gradient of %s: relative error %.3g > 1e-3", p->name, r);
-        free(want);
-    }
-    printf("gpt2_tiny: gradients worst relative (L2) error %.3g\n", worst_grad);
+    check_against(f, &gr, m->params, "gpt2_tiny");
     g2_graph_free(&gr);
     st_close(f);
     free(ids);
     free(attn);
     free(labels);
+    g2_model_free(m);
+}
+END_TEST
+
+/* add_cross_attention (GPT2Block: attn, ln_cross_attn + crossattention
+ * over encoder states with their padding mask, mlp) against the PyTorch
+ * reference (fixture gpt2_cross_tiny); the config keys round-trip, the
+ * parameter count includes the cross-attention, and g2_build refuses the
+ * model (it needs the encoder states of g2_build_cross). */
+START_TEST(cross_attention_matches_pytorch_reference)
+{
+    g2_model *m = fixture_model_in("gpt2_cross_tiny", "model.safetensors");
+    ck_assert_int_eq(notes, 0);
+    ck_assert_int_eq(m->cfg.add_cross_attention, 1);
+    int64_t count = 0;
+    for (int i = 0; i < tg_params_count(m->params); i++)
+        count += (int64_t)tg_params_at(m->params, i)->numel;
+    ck_assert_int_eq(count, g2_config_param_count(&m->cfg));
+    ck_assert_int_eq(count, 16056 + 2 * (2 * 24 + 24 * 24 + 24 + 24 * 48 + 48 + 24 * 24 + 24));
+    char *json;
+    ck_assert_int_eq(g2_config_to_json(&m->cfg, &json), TG_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"add_cross_attention\": true"));
+    ck_assert_ptr_nonnull(strstr(json, "\"is_decoder\": true"));
+    tg_free(json);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/gpt2_cross_tiny/golden.safetensors",
+             tu_source_dir());
+    st_file *f;
+    ck_assert_msg(st_open(path, &f) == TG_OK, "%s", tg_last_error());
+    const st_info *ii = st_find(f, "input_ids"), *ei = st_find(f, "encoder_hidden_states");
+    int B = (int)ii->shape[0], T = (int)ii->shape[1], S = (int)ei->shape[1];
+    int32_t *ids, *attn, *labels, *emask;
+    ck_assert_int_eq(st_load_i32(f, "input_ids", &ids, NULL), TG_OK);
+    ck_assert_int_eq(st_load_i32(f, "attention_mask", &attn, NULL), TG_OK);
+    ck_assert_int_eq(st_load_i32(f, "labels", &labels, NULL), TG_OK);
+    ck_assert_int_eq(st_load_i32(f, "encoder_attention_mask", &emask, NULL), TG_OK);
+    size_t n;
+    float *enc = fixture_f32(f, "encoder_hidden_states", &n);
+    g2_graph gr;
+    ck_assert_int_ne(g2_build(m, B, T, G2_LOSS, NULL, &gr), TG_OK);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "g2_build_cross"));
+    ck_assert_msg(g2_build_cross(m, B, T, S, G2_LOSS, NULL, &gr) == TG_OK, "%s", tg_last_error());
+    g2_set_batch(&gr, ids, attn, labels);
+    g2_set_encoder(&gr, enc, emask);
+    ck_assert_int_eq(tg_forward(gr.g), TG_OK);
+    tg_params_zero_grad(m->params);
+    ck_assert_int_eq(tg_backward(gr.g, gr.loss, NULL), TG_OK);
+    check_against(f, &gr, m->params, "gpt2_cross_tiny");
+    /* the encoder mask matters: without it the logits move */
+    float *before = malloc(gr.logits->numel * sizeof(float));
+    memcpy(before, gr.logits->data, gr.logits->numel * sizeof(float));
+    g2_set_encoder(&gr, enc, NULL);
+    ck_assert_int_eq(tg_forward(gr.g), TG_OK);
+    double moved = 0;
+    for (size_t i = 0; i < gr.logits->numel; i++)
+        moved = fmax(moved, fabs(before[i] - tg_f32(gr.logits)[i]));
+    ck_assert_msg(moved > 1e-3, "encoder mask ignored (logits move %.3g)", moved);
+    free(before);
+    g2_graph_free(&gr);
+    st_close(f);
+    free(ids);
+    free(attn);
+    free(labels);
+    free(emask);
+    free(enc);
     g2_model_free(m);
 }
 END_TEST
@@ -381,6 +456,7 @@ int main(void)
     tcase_add_test(tc, init_follows_hugging_face);
     tcase_add_test(tc, save_load_round_trip_is_bit_exact);
     tcase_add_test(tc, matches_pytorch_reference);
+    tcase_add_test(tc, cross_attention_matches_pytorch_reference);
     tcase_add_test(tc, loads_transformers_variants);
     tcase_add_test(tc, causal_and_padding);
     suite_add_tcase(s, tc);

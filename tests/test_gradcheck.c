@@ -126,6 +126,11 @@ static tg_tensor *b_tanh(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_tanh(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
 }
 
+static tg_tensor *b_relu(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    return tg_relu(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+}
+
 static tg_tensor *b_softmax(tg_graph *g, tg_params *p, tg_rng *r)
 {
     int b = rnd(r, 1, 3), h = rnd(r, 1, 3), t = rnd(r, 2, 6);
@@ -344,6 +349,7 @@ static const gc_case cases[] = {
     {TG_OP_ATTENTION, "KV-cached step (pos input)", 5e-3, b_attn_pos},
     {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
     {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 5e-3, b_cache_write},
+    {TG_OP_RELU, "", 1e-2, b_relu},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -56,8 +56,16 @@ def param_shapes(c):
         p = "transformer.h.%d." % i
         shapes += [(p + "ln_1.weight", (H,)), (p + "ln_1.bias", (H,)),
                    (p + "attn.c_attn.weight", (H, 3 * H)), (p + "attn.c_attn.bias", (3 * H,)),
-                   (p + "attn.c_proj.weight", (H, H)), (p + "attn.c_proj.bias", (H,)),
-                   (p + "ln_2.weight", (H,)), (p + "ln_2.bias", (H,)),
+                   (p + "attn.c_proj.weight", (H, H)), (p + "attn.c_proj.bias", (H,))]
+        if c.get("add_cross_attention"):
+            shapes += [(p + "ln_cross_attn.weight", (H,)), (p + "ln_cross_attn.bias", (H,)),
+                       (p + "crossattention.q_attn.weight", (H, H)),
+                       (p + "crossattention.q_attn.bias", (H,)),
+                       (p + "crossattention.c_attn.weight", (H, 2 * H)),
+                       (p + "crossattention.c_attn.bias", (2 * H,)),
+                       (p + "crossattention.c_proj.weight", (H, H)),
+                       (p + "crossattention.c_proj.bias", (H,))]
+        shapes += [(p + "ln_2.weight", (H,)), (p + "ln_2.bias", (H,)),
                    (p + "mlp.c_fc.weight", (H, Fi)), (p + "mlp.c_fc.bias", (Fi,)),
                    (p + "mlp.c_proj.weight", (Fi, H)), (p + "mlp.c_proj.bias", (H,))]
     shapes += [("transformer.ln_f.weight", (H,)), ("transformer.ln_f.bias", (H,))]
@@ -82,7 +90,7 @@ def init_weights(c, gen):
             t.add_(0.2 * torch.randn(t.shape, generator=gen))
         elif name.endswith(".bias"):
             t.add_(0.05 * torch.randn(t.shape, generator=gen))
-        elif name.endswith("c_attn.weight"):
+        elif name.endswith("c_attn.weight") or name.endswith("q_attn.weight"):
             t.mul_(4.0)
     return {n: t.float() for n, t in w.items()}
 
@@ -91,8 +99,34 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
-def forward(c, w, ids, attn):
-    """Logits [B, T, V] of GPT2LMHeadModel (eval mode)."""
+def attend(q, k, v, B, nh, hd, mask_add):
+    """Multi-head attention: q [B, Tq, H], k, v [B, Tk, H], additive mask
+    broadcast to [B, nh, Tq, Tk]; returns [B, Tq, H]."""
+    Tq, Tk = q.shape[1], k.shape[1]
+    q = q.reshape(B, Tq, nh, hd).transpose(1, 2)
+    k = k.reshape(B, Tk, nh, hd).transpose(1, 2)
+    v = v.reshape(B, Tk, nh, hd).transpose(1, 2)
+    s = q @ k.transpose(-1, -2) / math.sqrt(hd) + mask_add
+    return (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, Tq, nh * hd)
+
+
+def adapter(w, name, x):
+    """Bottleneck adapter x + up(relu(down(x))) when its weights exist."""
+    d = name + ".adapters.heavy2light.adapter_down.0."
+    if d + "weight" not in w:
+        return x
+    u = name + ".adapters.heavy2light.adapter_up."
+    h = torch.relu(x @ w[d + "weight"].T + w[d + "bias"])
+    return x + h @ w[u + "weight"].T + w[u + "bias"]
+
+
+def forward(c, w, ids, attn, enc=None, enc_mask=None, prefix=""):
+    """Logits [B, T, V] of GPT2LMHeadModel (eval mode); with enc [B, S, H]
+    and enc_mask [B, S] the cross-attention of add_cross_attention (GPT2Block:
+    attn, then ln_cross_attn + crossattention over enc, then mlp). prefix:
+    the names' prefix ("decoder." inside an EncoderDecoderModel); adapters
+    (x + up(relu(down(x))) on the attention and MLP outputs) when w has them."""
+    w = {n[len(prefix):]: t for n, t in w.items() if n.startswith(prefix)}
     B, T = ids.shape
     H, nh, eps = c["n_embd"], c["n_head"], c["layer_norm_epsilon"]
     hd = H // nh
@@ -111,10 +145,20 @@ def forward(c, w, ids, attn):
         s = torch.where(causal, s, torch.tensor(low, dtype=s.dtype)) + pad
         a = torch.softmax(s, dim=-1) @ v
         a = a.transpose(1, 2).reshape(B, T, H)
-        x = x + a @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
+        a = a @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
+        x = x + adapter(w, p + "attention_adapters", a)
+        if enc is not None:
+            h = F.layer_norm(x, (H,), w[p + "ln_cross_attn.weight"], w[p + "ln_cross_attn.bias"], eps)
+            q = h @ w[p + "crossattention.q_attn.weight"] + w[p + "crossattention.q_attn.bias"]
+            kv = enc @ w[p + "crossattention.c_attn.weight"] + w[p + "crossattention.c_attn.bias"]
+            k, v = kv.split(H, dim=2)
+            xpad = (1.0 - enc_mask[:, None, None, :].to(x.dtype)) * low
+            a = attend(q, k, v, B, nh, hd, xpad)
+            x = x + a @ w[p + "crossattention.c_proj.weight"] + w[p + "crossattention.c_proj.bias"]
         h = F.layer_norm(x, (H,), w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
         h = gelu_new(h @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
-        x = x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+        h = h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+        x = x + adapter(w, p + "output_adapters", h)
     x = F.layer_norm(x, (H,), w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], eps)
     return x @ w["transformer.wte.weight"].T
 
@@ -193,5 +237,45 @@ def main():
     print("wrote", OUT)
 
 
+def main_cross():
+    """tests/fixtures/gpt2_cross_tiny: the same model with add_cross_attention
+    over random encoder states [3, 7, 24] whose rows have 7, 4 and 1 real
+    positions (encoder_attention_mask 0 on the rest)."""
+    out = os.path.join(ROOT, "tests", "fixtures", "gpt2_cross_tiny")
+    with open(CONFIG) as f:
+        c = json.load(f)
+    c["add_cross_attention"] = True
+    gen = torch.Generator().manual_seed(2027)
+    w32 = init_weights(c, gen)
+    ids, attn, labels = make_batch(gen)
+    S, H = 7, c["n_embd"]
+    enc = torch.randn(ids.shape[0], S, H, generator=gen).float()
+    enc_mask = torch.zeros(ids.shape[0], S, dtype=torch.int64)
+    for b, n in enumerate([7, 4, 1]):
+        enc_mask[b, :n] = 1
+    w64 = {n: t.double().requires_grad_(True) for n, t in w32.items()}
+    logits = forward(c, w64, ids, attn, enc.double(), enc_mask)
+    loss = clm_loss(logits, labels)
+    loss.backward()
+    with torch.no_grad():
+        moved = (forward(c, w64, ids, attn, enc.double(), torch.ones_like(enc_mask)) - logits).abs().max()
+        print("cross: without the encoder mask logits move by %.3g; loss %.6f" % (moved.item(), loss.item()))
+    os.makedirs(out, exist_ok=True)
+    save_safetensors(os.path.join(out, "model.safetensors"),
+                     {n: (t, "F32") for n, t in w32.items()}, {"format": "pt"})
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(c, f, indent=2, sort_keys=True)
+        f.write("\n")
+    g = {"input_ids": (ids.to(torch.int32), "I32"), "attention_mask": (attn.to(torch.int32), "I32"),
+         "labels": (labels.to(torch.int32), "I32"), "encoder_hidden_states": (enc, "F32"),
+         "encoder_attention_mask": (enc_mask.to(torch.int32), "I32"),
+         "logits": (logits.detach().float(), "F32"), "loss": (loss.detach().float().reshape(1), "F32")}
+    for n, t in w64.items():
+        g["grad." + n] = (t.grad.float(), "F32")
+    save_safetensors(os.path.join(out, "golden.safetensors"), g)
+    print("wrote", out)
+
+
 if __name__ == "__main__":
     main()
+    main_cross()

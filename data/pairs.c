@@ -1,0 +1,211 @@
+/* Heavy/light pairs: reading through the rd readers, the owned text, TSV
+ * output. */
+#include "pairs.h"
+
+#include "afile.h"
+#include "tg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *const pr_region_names[PR_N_REGIONS] = {"fwr1", "cdr1", "fwr2", "cdr2",
+                                                   "fwr3", "cdr3", "fwr4"};
+
+/* A block of the owned text; blocks are never moved, so pointers into them
+ * stay valid as more pairs are added. */
+struct pr_block {
+    pr_block *next;
+    size_t used, cap;
+    char data[];
+};
+
+void pr_opts_default(pr_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->sep = "[SEP]";
+    o->on_error = RD_ON_ERROR_FAIL;
+}
+
+/* Copies s[0..n) into the set's text; NULL on allocation failure. */
+static const char *keep(pr_set *s, const char *str, size_t n)
+{
+    pr_block *b = s->text;
+    if (!b || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > (1u << 20) ? n + 1 : (1u << 20);
+        b = tg_malloc(sizeof *b + cap, "pair text");
+        if (!b)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = s->text;
+        s->text = b;
+    }
+    char *d = b->data + b->used;
+    memcpy(d, str, n);
+    d[n] = '\0';
+    b->used += n + 1;
+    return d;
+}
+
+int pr_add(pr_set *s, const pr_pair *p)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        pr_pair *v = tg_realloc(s->v, nc * sizeof *v, "pairs");
+        if (!v)
+            return TG_ERR_NOMEM;
+        s->v = v;
+        s->cap = nc;
+    }
+    pr_pair q = *p;
+    q.id = keep(s, p->id, strlen(p->id));
+    q.heavy = keep(s, p->heavy, (size_t)p->heavy_len);
+    q.light = keep(s, p->light, (size_t)p->light_len);
+    q.locus = keep(s, p->locus ? p->locus : "", p->locus ? strlen(p->locus) : 0);
+    q.file = keep(s, p->file ? p->file : "", p->file ? strlen(p->file) : 0);
+    q.heavy_cdr3 = p->heavy_cdr3 ? keep(s, p->heavy_cdr3, strlen(p->heavy_cdr3)) : NULL;
+    int bad = !q.id || !q.heavy || !q.light || !q.locus || !q.file ||
+              (p->heavy_cdr3 && !q.heavy_cdr3);
+    for (int k = 0; k < PR_N_REGIONS; k++) {
+        q.region[k] = p->region[k] ? keep(s, p->region[k], strlen(p->region[k])) : NULL;
+        bad |= p->region[k] && !q.region[k];
+    }
+    if (bad)
+        return TG_ERR_NOMEM;
+    s->v[s->n++] = q;
+    return TG_OK;
+}
+
+void pr_free(pr_set *s)
+{
+    if (!s)
+        return;
+    for (pr_block *b = s->text, *nb; b; b = nb) {
+        nb = b->next;
+        tg_free(b);
+    }
+    tg_free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+int pr_has_regions(const pr_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        for (int k = 0; k < PR_N_REGIONS; k++)
+            if (s->v[i].region[k])
+                return 1;
+    return 0;
+}
+
+static int standard(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strchr("ACDEFGHIKLMNPQRSTVWY", s[i]))
+            return 0;
+    return 1;
+}
+
+int pr_read(const char *path, const pr_opts *o, pr_set *out)
+{
+    pr_opts d;
+    if (!o) {
+        pr_opts_default(&d);
+        o = &d;
+    }
+    rd_opts ro;
+    if (o->rd)
+        ro = *o->rd;
+    else
+        rd_opts_default(&ro);
+    ro.format = RD_FMT_AUTO;
+    ro.chain = RD_CHAIN_HEAVY;
+    ro.on_error = o->on_error;
+    ro.pair_sep = o->sep && o->sep[0] ? o->sep : "[SEP]";
+    rd_reader *r;
+    int st = rd_open(&r, path, &ro);
+    if (st)
+        return st;
+    if (!rd_is_paired(r)) {
+        rd_close(r);
+        return tg_error(TG_ERR_FORMAT,
+                        "%s: not a pair file: expected an OAS paired unit (_heavy/_light "
+                        "columns), a table with heavy and light columns, or lines HEAVY%sLIGHT",
+                        path, ro.pair_sep);
+    }
+    rd_record rec;
+    while ((st = rd_next(r, &rec)) == 1) {
+        if (!rec.mate_len) {
+            out->no_light++;
+            continue;
+        }
+        if ((o->max_heavy > 0 && rec.len > o->max_heavy) ||
+            (o->max_light > 0 && rec.mate_len > o->max_light)) {
+            out->too_long++;
+            continue;
+        }
+        if (o->drop_nonstandard &&
+            (!standard(rec.seq, rec.len) || !standard(rec.mate, rec.mate_len))) {
+            out->nonstandard++;
+            continue;
+        }
+        pr_pair p = {.id = rec.id, .heavy = rec.seq, .light = rec.mate, .heavy_len = rec.len,
+                     .light_len = rec.mate_len, .file = rec.file, .line = rec.line,
+                     .heavy_cdr3 = rec.cdr3 && rec.cdr3_len ? rec.cdr3 : NULL};
+        const char *loc = rec.mate_locus;
+        p.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
+        for (int k = 0; k < PR_N_REGIONS; k++)
+            p.region[k] = rec.light_region[k];
+        if ((st = pr_add(out, &p)))
+            break;
+    }
+    const rd_stats *rs = rd_get_stats(r);
+    out->rows += rs->rows;
+    out->no_heavy += rs->filtered_empty;
+    out->malformed += rs->skipped_malformed;
+    for (int i = 0; i < rs->n_msgs && out->n_msgs < RD_MAX_MSGS; i++)
+        snprintf(out->msgs[out->n_msgs++], sizeof out->msgs[0], "%s", rs->msgs[i]);
+    rd_close(r);
+    return st < 0 ? st : TG_OK;
+}
+
+void pr_stats_to_json(const pr_set *s, cJSON *o)
+{
+    cJSON_AddNumberToObject(o, "rows_read", (double)s->rows);
+    cJSON_AddNumberToObject(o, "pairs", (double)s->n);
+    cJSON *k = cJSON_AddObjectToObject(o, "skipped");
+    cJSON_AddNumberToObject(k, "no_heavy_chain", (double)s->no_heavy);
+    cJSON_AddNumberToObject(k, "no_light_chain", (double)s->no_light);
+    cJSON_AddNumberToObject(k, "non_standard_residue", (double)s->nonstandard);
+    cJSON_AddNumberToObject(k, "too_long", (double)s->too_long);
+    cJSON_AddNumberToObject(k, "malformed_rows", (double)s->malformed);
+    cJSON *m = cJSON_AddArrayToObject(o, "messages");
+    for (int i = 0; i < s->n_msgs; i++)
+        cJSON_AddItemToArray(m, cJSON_CreateString(s->msgs[i]));
+}
+
+int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
+                 int with_regions)
+{
+    tg_afile a;
+    int st = tg_afile_open(&a, path);
+    if (st)
+        return st;
+    fputs("id\theavy\tlight\tlocus", a.f);
+    for (int k = 0; with_regions && k < PR_N_REGIONS; k++)
+        fprintf(a.f, "\t%s", pr_region_names[k]);
+    fputc('\n', a.f);
+    if (!idx)
+        n = s->n;
+    for (size_t i = 0; i < n; i++) {
+        const pr_pair *p = &s->v[idx ? idx[i] : i];
+        fprintf(a.f, "%s\t%s\t%s\t%s", p->id, p->heavy, p->light, p->locus);
+        for (int k = 0; with_regions && k < PR_N_REGIONS; k++)
+            fprintf(a.f, "\t%s", p->region[k] ? p->region[k] : "");
+        fputc('\n', a.f);
+    }
+    if (ferror(a.f)) {
+        tg_afile_abort(&a);
+        return tg_error(TG_ERR_IO, "%s: write failed", path);
+    }
+    return tg_afile_commit(&a);
+}

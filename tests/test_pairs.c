@@ -1,0 +1,503 @@
+/* Heavy/light pairs: OAS paired units, paired TSVs, HEAVY[SEP]LIGHT lines,
+ * skipped pairs, bad input, the TSV round trip, a real OAS unit. */
+#include "pairs.h"
+#include "prepare.h"
+#include "strmap.h"
+#include "tg.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *write_text(const char *dir, const char *name, const char *text)
+{
+    static char path[8][512];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, 512, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static const char OAS_PAIRED[] =
+    "\"{\"\"Species\"\": \"\"human\"\", \"\"Chain\"\": \"\"Paired\"\"}\"\n"
+    "sequence_id_heavy,sequence_alignment_aa_heavy,locus_heavy,sequence_id_light,"
+    "sequence_alignment_aa_light,locus_light,v_call_light,fwr1_aa_light,cdr1_aa_light,"
+    "fwr2_aa_light,cdr2_aa_light,fwr3_aa_light,fwr4_aa_light,cdr3_aa_light\n"
+    "h1,EVQLVESGG,H,l1,DIQMTQSPSS,K,IGKV1-39*01,DIQ,MT,QS,P,SS,,\n"
+    "h2,qvqlqq,H,l2,QSALTQ,,IGLV2-14*01,QS,A,L,T,Q,,\n"
+    "h3,EVQLLE,H,l3,,,,,,,,,,\n"
+    "h4,,H,l4,DIVMTQ,K,IGKV2-28*01,D,I,V,M,T,Q,\n"
+    "h5,EVQL.LE,H,l5,EIV-LTQ,K,IGKV3-20*01,EIV,-L,T,Q,,,\n";
+
+START_TEST(oas_paired_unit)
+{
+    char *dir = tu_tmpdir();
+    const char *p = write_text(dir, "unit.csv", OAS_PAIRED);
+    pr_set s = {0};
+    ck_assert_msg(pr_read(p, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_uint_eq(s.rows, 5);
+    ck_assert_uint_eq(s.no_light, 1); /* h3 */
+    ck_assert_uint_eq(s.no_heavy, 1); /* h4 */
+    ck_assert_str_eq(s.v[0].id, "h1");
+    ck_assert_str_eq(s.v[0].heavy, "EVQLVESGG");
+    ck_assert_str_eq(s.v[0].light, "DIQMTQSPSS");
+    ck_assert_int_eq(s.v[0].heavy_len, 9);
+    ck_assert_int_eq(s.v[0].light_len, 10);
+    ck_assert_str_eq(s.v[0].locus, "IGK");
+    ck_assert_str_eq(s.v[0].file, "unit.csv");
+    ck_assert_int_eq(s.v[0].line, 3);
+    ck_assert_str_eq(s.v[0].region[0], "DIQ");
+    ck_assert_str_eq(s.v[0].region[1], "MT");
+    ck_assert_str_eq(s.v[0].region[4], "SS");
+    ck_assert_str_eq(s.v[0].region[5], ""); /* cdr3 column, empty cell */
+    ck_assert_str_eq(s.v[0].region[6], ""); /* fwr4 */
+    /* lower case upper-cased; locus from v_call when the locus cell is empty */
+    ck_assert_str_eq(s.v[1].heavy, "QVQLQQ");
+    ck_assert_str_eq(s.v[1].locus, "IGL");
+    /* '.' removed, '-' becomes X, in chains and regions alike */
+    ck_assert_str_eq(s.v[2].heavy, "EVQLLE");
+    ck_assert_str_eq(s.v[2].light, "EIVXLTQ");
+    ck_assert_str_eq(s.v[2].region[1], "XL");
+    ck_assert_int_eq(pr_has_regions(&s), 1);
+    /* appending a second read */
+    ck_assert_int_eq(pr_read(p, NULL, &s), TG_OK);
+    ck_assert_uint_eq(s.n, 6);
+    ck_assert_uint_eq(s.no_light, 2);
+    ck_assert_str_eq(s.v[0].light, "DIQMTQSPSS"); /* earlier pairs intact */
+    pr_free(&s);
+    ck_assert_uint_eq(s.n, 0);
+    pr_free(&s);
+    free(dir);
+}
+END_TEST
+
+START_TEST(bad_rows_name_file_line_column)
+{
+    char *dir = tu_tmpdir();
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s", OAS_PAIRED,
+             "h6,EVQLV,H,l6,DIQ1MTQ,K,IGKV1-39*01,D,I,Q,M,T,Q,\n"
+             "h7,EVQLV,H,l7,DIQMTQ,K,IGKV1-39*01,D,I,Q,M,T,Q,Q\n");
+    const char *p = write_text(dir, "bad.csv", text);
+    pr_set s = {0};
+    ck_assert_int_eq(pr_read(p, NULL, &s), TG_ERR_FORMAT);
+    const char *e = tg_last_error();
+    ck_assert_msg(strstr(e, "bad.csv:8") && strstr(e, "sequence_alignment_aa_light") &&
+                      strstr(e, "character 4"),
+                  "%s", e);
+    ck_assert_uint_eq(s.n, 3); /* the pairs before the bad row */
+    pr_free(&s);
+    pr_opts o;
+    pr_opts_default(&o);
+    o.on_error = RD_ON_ERROR_SKIP;
+    ck_assert_msg(pr_read(p, &o, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 4);
+    ck_assert_uint_eq(s.malformed, 1);
+    ck_assert_int_eq(s.n_msgs, 1);
+    ck_assert_ptr_nonnull(strstr(s.msgs[0], "bad.csv:8"));
+    ck_assert_str_eq(s.v[3].id, "h7");
+    ck_assert_str_eq(s.v[3].region[5], "Q");
+    cJSON *j = cJSON_CreateObject();
+    pr_stats_to_json(&s, j);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "skipped"), "malformed_rows")
+                         ->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "pairs")->valueint, 4);
+    cJSON_Delete(j);
+    pr_free(&s);
+    /* a file that is not paired */
+    p = write_text(dir, "single.fa", ">a\nEVQL\n");
+    ck_assert_int_eq(pr_read(p, NULL, &s), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "not a pair file"));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "single.fa"));
+    p = write_text(dir, "missing.tsv", "id\theavy\tlight\n");
+    ck_assert_int_eq(pr_read(dir, NULL, &s) < 0, 1); /* a directory */
+    ck_assert_int_eq(pr_read(p, NULL, &s), TG_OK);   /* header only: no pairs */
+    ck_assert_uint_eq(s.n, 0);
+    char nofile[600];
+    snprintf(nofile, sizeof nofile, "%s/none.tsv", dir);
+    ck_assert_int_eq(pr_read(nofile, NULL, &s), TG_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "none.tsv"));
+    pr_free(&s);
+    free(dir);
+}
+END_TEST
+
+START_TEST(tsv_and_sep_lines)
+{
+    char *dir = tu_tmpdir();
+    const char *t = write_text(dir, "p.tsv",
+                               "id\theavy\tlight\tlocus\n"
+                               "a\tEVQLV\tDIQMT\tK\n"
+                               "b\tQVQL\tQSALT\tIGL\n"
+                               "\tEVQ\tEIV\t\n");
+    pr_set s = {0};
+    ck_assert_msg(pr_read(t, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_str_eq(s.v[0].id, "a");
+    ck_assert_str_eq(s.v[0].locus, "IGK");
+    ck_assert_str_eq(s.v[1].locus, "IGL");
+    ck_assert_str_eq(s.v[2].id, "p.tsv:4"); /* empty id: FILE:LINE */
+    ck_assert_str_eq(s.v[2].locus, "");
+    ck_assert_ptr_null(s.v[0].region[0]);
+    ck_assert_int_eq(pr_has_regions(&s), 0);
+    pr_free(&s);
+    /* OAS column names in a TSV */
+    t = write_text(dir, "airr.tsv",
+                   "sequence_id_heavy\tsequence_alignment_aa_heavy\tsequence_alignment_aa_light\t"
+                   "locus_light\n"
+                   "x1\tEVQ\tDIQ\tK\n");
+    ck_assert_msg(pr_read(t, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_str_eq(s.v[0].id, "x1");
+    ck_assert_str_eq(s.v[0].light, "DIQ");
+    ck_assert_str_eq(s.v[0].locus, "IGK");
+    pr_free(&s);
+    /* the reference's lines */
+    t = write_text(dir, "ref.txt", "EVQLVE[SEP]DIQMTQ\n\nqvql [SEP] qsal\nEVQ[SEP]\n");
+    ck_assert_msg(pr_read(t, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 2);
+    ck_assert_uint_eq(s.no_light, 1);
+    ck_assert_str_eq(s.v[0].heavy, "EVQLVE");
+    ck_assert_str_eq(s.v[0].light, "DIQMTQ");
+    ck_assert_str_eq(s.v[0].id, "ref.txt:1");
+    ck_assert_str_eq(s.v[1].heavy, "QVQL");
+    ck_assert_str_eq(s.v[1].light, "QSAL");
+    ck_assert_str_eq(s.v[1].id, "ref.txt:3");
+    ck_assert_str_eq(s.v[1].locus, "");
+    pr_free(&s);
+    t = write_text(dir, "ref2.txt", "EVQ[SEP]DIQ\nEVQDIQ\n");
+    ck_assert_int_eq(pr_read(t, NULL, &s), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(tg_last_error(), "ref2.txt:2") && strstr(tg_last_error(), "[SEP]"),
+                  "%s", tg_last_error());
+    pr_free(&s);
+    t = write_text(dir, "ref3.txt", "EVQ[SEP]DI1Q\n");
+    ck_assert_int_eq(pr_read(t, NULL, &s), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(tg_last_error(), "ref3.txt:1:11"), "%s", tg_last_error());
+    pr_free(&s);
+    t = write_text(dir, "ref4.txt", "EVQ[SEP]DIQ[SEP]EIV\n");
+    ck_assert_int_eq(pr_read(t, NULL, &s), TG_ERR_FORMAT);
+    pr_free(&s);
+    /* another separator */
+    t = write_text(dir, "ref5.txt", "EVQ|DIQ\n");
+    pr_opts o;
+    pr_opts_default(&o);
+    o.sep = "|";
+    ck_assert_msg(pr_read(t, &o, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_str_eq(s.v[0].light, "DIQ");
+    pr_free(&s);
+    free(dir);
+}
+END_TEST
+
+START_TEST(limits_are_counted)
+{
+    char *dir = tu_tmpdir();
+    const char *t = write_text(dir, "p.tsv",
+                               "heavy\tlight\n"
+                               "EVQLVESGG\tDIQ\n"
+                               "EVQ\tDIQMTQSPSS\n"
+                               "EVQ*\tDIQ\n"
+                               "EVQ\tDIXQ\n"
+                               "EVQ\tDIQ\n");
+    pr_opts o;
+    pr_opts_default(&o);
+    o.max_heavy = 8;
+    o.max_light = 9;
+    o.drop_nonstandard = 1;
+    pr_set s = {0};
+    ck_assert_msg(pr_read(t, &o, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_uint_eq(s.too_long, 2);
+    ck_assert_uint_eq(s.nonstandard, 2);
+    ck_assert_str_eq(s.v[0].id, "p.tsv:6");
+    pr_free(&s);
+    pr_opts_default(&o);
+    ck_assert_int_eq(pr_read(t, &o, &s), TG_OK);
+    ck_assert_uint_eq(s.n, 5);
+    ck_assert_str_eq(s.v[2].heavy, "EVQ*");
+    pr_free(&s);
+    free(dir);
+}
+END_TEST
+
+START_TEST(tsv_round_trip)
+{
+    char *dir = tu_tmpdir();
+    const char *p = write_text(dir, "unit.csv", OAS_PAIRED);
+    pr_set s = {0}, b = {0};
+    ck_assert_int_eq(pr_read(p, NULL, &s), TG_OK);
+    char out[600];
+    snprintf(out, sizeof out, "%s/pairs.tsv", dir);
+    size_t idx[2] = {2, 0};
+    ck_assert_msg(pr_write_tsv(out, &s, idx, 2, 1) == TG_OK, "%s", tg_last_error());
+    ck_assert_msg(pr_read(out, NULL, &b) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(b.n, 2);
+    for (int i = 0; i < 2; i++) {
+        const pr_pair *x = &s.v[idx[i]], *y = &b.v[i];
+        ck_assert_str_eq(x->id, y->id);
+        ck_assert_str_eq(x->heavy, y->heavy);
+        ck_assert_str_eq(x->light, y->light);
+        ck_assert_str_eq(x->locus, y->locus);
+        for (int k = 0; k < PR_N_REGIONS; k++)
+            ck_assert_str_eq(x->region[k], y->region[k]);
+    }
+    ck_assert_str_eq(b.v[0].file, "pairs.tsv");
+    pr_free(&b);
+    ck_assert_int_eq(pr_write_tsv(out, &s, NULL, 0, 0), TG_OK);
+    ck_assert_int_eq(pr_read(out, NULL, &b), TG_OK);
+    ck_assert_uint_eq(b.n, 3);
+    ck_assert_ptr_null(b.v[0].region[0]);
+    pr_free(&b);
+    pr_free(&s);
+    free(dir);
+}
+END_TEST
+
+START_TEST(real_oas_unit)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        tu_skip("real_oas_unit", "../shared/data/oas-paired not found");
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/1279052_1_Paired_All.csv.gz", oas);
+    pr_set s = {0};
+    ck_assert_msg(pr_read(path, NULL, &s) == TG_OK, "%s", tg_last_error());
+    size_t k = 0, l = 0, concat = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        const pr_pair *p = &s.v[i];
+        k += !strcmp(p->locus, "IGK");
+        l += !strcmp(p->locus, "IGL");
+        ck_assert_int_eq((int)strlen(p->heavy), p->heavy_len);
+        ck_assert_int_eq((int)strlen(p->light), p->light_len);
+        ck_assert_int_eq(strncmp(p->id, "", 1) != 0, 1);
+        char buf[1024] = "";
+        for (int r = 0; r < PR_N_REGIONS; r++) {
+            ck_assert_ptr_nonnull(p->region[r]);
+            strncat(buf, p->region[r], sizeof buf - strlen(buf) - 1);
+        }
+        concat += !strcmp(buf, p->light);
+    }
+    printf("real_oas_unit: %zu pairs of %zu rows, IGK %zu, IGL %zu, regions spell the light "
+           "chain in %zu\n", s.n, s.rows, k, l, concat);
+    ck_assert_uint_eq(s.rows, 1112);
+    ck_assert_uint_eq(s.n, s.rows);
+    ck_assert_uint_eq(k + l, s.n);
+    ck_assert_uint_ge(concat * 100, s.n * 99);
+    pr_free(&s);
+}
+END_TEST
+
+/* Reads DIR/NAME_pairs.tsv for the three sets into sets[3]. */
+static void read_sets(const char *dir, pr_set sets[3])
+{
+    static const char *names[3] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s_pairs.tsv", dir, names[k]);
+        memset(&sets[k], 0, sizeof sets[k]);
+        ck_assert_msg(pr_read(p, NULL, &sets[k]) == TG_OK, "%s", tg_last_error());
+    }
+}
+
+/* Every key (heavy chain, or CDRH3 through cdr3_of) seen in one set only. */
+static void check_disjoint(pr_set sets[3], const char *what)
+{
+    sm_map m;
+    sm_init(&m);
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++) {
+            uint32_t old;
+            const pr_pair *p = &sets[k].v[i];
+            int r = sm_put(&m, p->heavy, p->heavy_len, (uint32_t)k, &old);
+            ck_assert_int_ge(r, 0);
+            ck_assert_msg(r == 1 || old == (uint32_t)k, "%s: heavy chain of %s in two sets",
+                          what, p->id);
+        }
+    sm_free(&m);
+}
+
+START_TEST(prepare_pairs_fixture)
+{
+    /* three unrelated families of "heavy chains" (members differ in one
+     * residue; two VH families would merge at 50%) with varied light chains,
+     * one exact duplicate pair, no CDRH3 column */
+    char *dir = tu_tmpdir();
+    const char *fam[3] = {"EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYYADSVKG",
+                          "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDA",
+                          "GSHMSLFDFFKNKGSAAATATASGKPLSELTEEQKQEIAEAFRRLDANGDGFIDSEELAHLCQNT"};
+    const char *light[4] = {"DIQMTQSPSSLSASVGDRVTITCRASQSISSYLNWYQQKPGKAPKLLIY",
+                            "EIVLTQSPGTLSLSPGERATLSCRASQSVSSSYLAWYQQKPGQAPRLLIY",
+                            "QSALTQPASVSGSPGQSITISCTGTSSDVGGYNYVSWYQQHPGKAPKLMIY",
+                            "SYELTQPPSVSVSPGQTASITCSGDKLGDKYACWYQQKPGQSPVLVIY"};
+    char text[20000] = "id\theavy\tlight\tlocus\n";
+    int n = 0;
+    for (int f = 0; f < 3; f++)
+        for (int j = 0; j < 12; j++) {
+            char h[128];
+            snprintf(h, sizeof h, "%s", fam[f]);
+            h[20 + j] = 'W';
+            char line[512];
+            snprintf(line, sizeof line, "p%d_%d\t%s\t%s\t%s\n", f, j, h, light[(f + j) % 4],
+                     (f + j) % 4 < 2 ? "K" : "L");
+            strcat(text, line);
+            n++;
+        }
+    strcat(text, "dup\t");
+    char h0[128];
+    snprintf(h0, sizeof h0, "%s", fam[0]);
+    h0[20] = 'W';
+    strcat(text, h0);
+    strcat(text, "\t");
+    strcat(text, light[0]);
+    strcat(text, "\tK\n");
+    const char *in = write_text(dir, "pairs.tsv", text);
+    char out[1024];
+    snprintf(out, sizeof out, "%s/out", dir);
+    pp_opts o;
+    pp_opts_default(&o);
+    o.split.ratios[0] = 0.34; /* 12 of 36 pairs fit train, then val; the last goes to test */
+    o.split.ratios[1] = 0.34;
+    o.split.ratios[2] = 0.32;
+    o.leak.sample = 5;
+    cJSON *rep = cJSON_CreateObject();
+    const char *inputs[1] = {in};
+    ck_assert_msg(pp_run_pairs(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    const cJSON *c = cJSON_GetObjectItem(rep, "counts");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "pairs_read")->valueint, n + 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "duplicate_pairs_dropped")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "pairs_with_cdr3")->valueint, 0);
+    pr_set sets[3];
+    read_sets(out, sets);
+    ck_assert_uint_eq(sets[0].n + sets[1].n + sets[2].n, (size_t)n);
+    /* each family whole in one set, and the three families in three sets */
+    int fam_set[3] = {-1, -1, -1};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++) {
+            int f = sets[k].v[i].id[1] - '0';
+            ck_assert_msg(fam_set[f] < 0 || fam_set[f] == k, "family %d split", f);
+            fam_set[f] = k;
+            ck_assert_str_eq(sets[k].v[i].locus, sets[k].v[i].light[0] == 'D' ||
+                                                         sets[k].v[i].light[0] == 'E'
+                                                     ? "IGK"
+                                                     : "IGL");
+        }
+    ck_assert_int_ne(fam_set[0], fam_set[1]);
+    ck_assert_int_ne(fam_set[1], fam_set[2]);
+    ck_assert_int_ne(fam_set[0], fam_set[2]);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(rep, "leakage"));
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(rep, "leakage_light"));
+    for (int k = 0; k < 3; k++)
+        pr_free(&sets[k]);
+    cJSON_Delete(rep);
+    /* bad input: the error names the file and line */
+    in = write_text(dir, "bad.tsv", "heavy\tlight\nEVQ\tDI1Q\n");
+    inputs[0] = in;
+    rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run_pairs(inputs, 1, out, &o, rep), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "bad.tsv:2"));
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+START_TEST(prepare_pairs_real)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        tu_skip("prepare_pairs_real", "../shared/data/oas-paired not found");
+        return;
+    }
+    char p[3][1024];
+    const char *units[3] = {"1279052_1_Paired_All.csv.gz", "SRR10313332_paired.csv.gz",
+                            "SRR12875350_1_Paired_All.csv.gz"};
+    const char *inputs[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(p[k], sizeof p[k], "%s/%s", oas, units[k]);
+        inputs[k] = p[k];
+    }
+    char *dir = tu_tmpdir();
+    pp_opts o;
+    pp_opts_default(&o);
+    o.split.ratios[0] = 0.6;
+    o.split.ratios[1] = 0.2;
+    o.split.ratios[2] = 0.2;
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run_pairs(inputs, 3, dir, &o, rep) == TG_OK, "%s", tg_last_error());
+    const cJSON *c = cJSON_GetObjectItem(rep, "counts");
+    int pairs = cJSON_GetObjectItem(c, "pairs")->valueint;
+    pr_set sets[3];
+    read_sets(dir, sets);
+    ck_assert_uint_eq(sets[0].n + sets[1].n + sets[2].n, (size_t)pairs);
+    ck_assert_uint_gt(sets[1].n, 0);
+    ck_assert_uint_gt(sets[2].n, 0);
+    check_disjoint(sets, "real");
+    /* pairs keep their regions and loci through the files */
+    size_t with_regions = 0, with_locus = 0;
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++) {
+            with_regions += sets[k].v[i].region[0] && sets[k].v[i].region[0][0];
+            with_locus += sets[k].v[i].locus[0] != 0;
+        }
+    ck_assert_uint_eq(with_locus, (size_t)pairs);
+    ck_assert_uint_eq(with_regions, (size_t)pairs);
+    /* the same CDRH3 never in two sets: re-read the units for the CDRH3s */
+    sm_map cdr3_set;
+    sm_init(&cdr3_set);
+    pr_set all = {0};
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(pr_read(inputs[k], NULL, &all), TG_OK);
+    sm_map heavy_set;
+    sm_init(&heavy_set);
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++)
+            ck_assert_int_ge(sm_put(&heavy_set, sets[k].v[i].heavy, sets[k].v[i].heavy_len,
+                                    (uint32_t)k, NULL), 0);
+    size_t checked = 0;
+    for (size_t i = 0; i < all.n; i++) {
+        uint32_t k, old;
+        if (!all.v[i].heavy_cdr3 ||
+            !sm_get(&heavy_set, all.v[i].heavy, all.v[i].heavy_len, &k))
+            continue;
+        int r = sm_put(&cdr3_set, all.v[i].heavy_cdr3, (int)strlen(all.v[i].heavy_cdr3), k,
+                       &old);
+        ck_assert_msg(r == 1 || old == k, "CDRH3 %s in two sets", all.v[i].heavy_cdr3);
+        checked++;
+    }
+    ck_assert_uint_eq(checked, all.n);
+    printf("prepare_pairs_real: %d pairs: train %zu, val %zu, test %zu; no heavy chain or "
+           "CDRH3 in two sets\n", pairs, sets[0].n, sets[1].n, sets[2].n);
+    sm_free(&cdr3_set);
+    sm_free(&heavy_set);
+    pr_free(&all);
+    for (int k = 0; k < 3; k++)
+        pr_free(&sets[k]);
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pairs");
+    TCase *t = tcase_create("pairs");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, oas_paired_unit);
+    tcase_add_test(t, bad_rows_name_file_line_column);
+    tcase_add_test(t, tsv_and_sep_lines);
+    tcase_add_test(t, limits_are_counted);
+    tcase_add_test(t, tsv_round_trip);
+    tcase_add_test(t, real_oas_unit);
+    tcase_add_test(t, prepare_pairs_fixture);
+    tcase_add_test(t, prepare_pairs_real);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
