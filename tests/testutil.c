@@ -2,6 +2,7 @@
 
 #include "tg.h"
 #include "fsutil.h"
+#include <cjson/cJSON.h>
 #include "train_state.h"
 
 #include <stdio.h>
@@ -153,15 +154,30 @@ int tu_same_file(const char *a, const char *b)
     return same;
 }
 
+/* Depth-first: the first number named key in it, or NULL. */
+static const cJSON *find_number(const cJSON *it, const char *key)
+{
+    for (const cJSON *c = it ? it->child : NULL; c; c = c->next) {
+        if (cJSON_IsNumber(c) && c->string && !strcmp(c->string, key))
+            return c;
+        const cJSON *r = find_number(c, key);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
 double tu_json_number(const char *path, const char *key)
 {
-    char *buf = tu_read_file(path), pat[128];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    char *p = strstr(buf, pat);
-    ck_assert_msg(p, "%s has no %s", path, key);
-    double v = atof(p + strlen(pat));
+    char *buf = tu_read_file(path);
+    cJSON *j = cJSON_Parse(buf);
     free(buf);
-    return v;
+    ck_assert_msg(j, "%s is not JSON", path);
+    const cJSON *v = find_number(j, key);
+    double x = v ? v->valuedouble : 0;
+    cJSON_Delete(j);
+    ck_assert_msg(v, "%s has no number %s", path, key);
+    return x;
 }
 
 int tu_step_losses(const char *dir, double *loss, int max)

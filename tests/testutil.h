@@ -25,8 +25,9 @@ char *tu_read_file(const char *path);
 /* 1 when the files at a and b have the same bytes; fails the test when
  * either cannot be opened. */
 int tu_same_file(const char *a, const char *b);
-/* The number after "KEY": in the JSON file at path (fails the test when
- * absent). */
+/* The first number named key (depth-first) in the JSON file at path, in
+ * any whitespace layout; fails the test when the file is not JSON or has
+ * no such number. */
 double tu_json_number(const char *path, const char *key);
 /* The per-step training losses of DIR/trainer_state.json's log_history
  * into loss[0..max); returns how many. */
