@@ -146,21 +146,30 @@ static int tokenize(const s2s_ctx *c, const pr_pair *v, long n, s2s_data *d)
     return TG_OK;
 }
 
-/* Reads path (pairs that fit the model; the others skipped and counted)
- * into *set, reporting the counts. */
-static int read_pairs(trainer *t, const s2s_ctx *c, const char *path, pr_set *set)
+/* Reads the files of `paths` (comma-separated; pairs that fit the model,
+ * the others skipped and counted) into *set, reporting the counts. */
+static int read_pairs(trainer *t, const s2s_ctx *c, const char *paths, pr_set *set)
 {
     pr_opts o;
     pr_opts_default(&o);
     o.max_heavy = c->max_src - 2;
     o.max_light = c->max_tgt - 1;
-    int rc = pr_read(path, &o, set);
+    int rc = TG_OK, files = 0;
+    for (const char *p = paths; *p && !rc; files++) {
+        size_t n = strcspn(p, ",");
+        char path[TA_PATH];
+        snprintf(path, sizeof path, "%.*s", (int)n, p);
+        rc = path[0] ? pr_read(path, &o, set) : tg_error(TG_ERR_ARG, "\"%s\": an empty file name", paths);
+        p += n + (p[n] == ',');
+    }
     if (rc)
         return rc;
-    tr_notef(t, "%s: %zu pairs from %zu rows; skipped: %zu without a heavy chain, %zu without a light "
+    tr_notef(t, "%s: %zu pairs from %zu rows%s; skipped: %zu without a heavy chain, %zu without a light "
                 "chain, %zu too long (heavy > %d or light > %d residues)",
-             path, set->n, set->rows, set->no_heavy, set->no_light, set->too_long, o.max_heavy,
-             o.max_light);
+             files > 1 ? "pairs" : paths, set->n, set->rows, files > 1 ? " of the files" : "", set->no_heavy,
+             set->no_light, set->too_long, o.max_heavy, o.max_light);
+    if (files > 1)
+        tr_notef(t, "(files: %s)", paths);
     return TG_OK;
 }
 

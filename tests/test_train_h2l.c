@@ -318,6 +318,16 @@ START_TEST(bad_inputs)
                               "chain, 1 too long (heavy > 159"),
                   "%s", err);
     free(err);
+    /* a comma-separated list reads each file */
+    char twice[1500];
+    snprintf(twice, sizeof twice, "%s,%s", train, train);
+    char *a8[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", twice,
+                  "--output_dir", out, "--do_train", "--max_steps", "1", "--overwrite_output_dir", NULL};
+    ck_assert_int_eq(run_args(a8, dir, &err), 0);
+    ck_assert_msg(strstr(err, "pairs: 4 pairs from 8 rows of the files; skipped: 0 without a heavy chain, "
+                              "2 without a light chain, 2 too long"),
+                  "%s", err);
+    free(err);
     /* the light chains limit by --max_target_length */
     char *a5[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", train,
                   "--output_dir", out, "--do_train", "--max_steps", "1", "--max_target_length", "10",
