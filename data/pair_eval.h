@@ -146,4 +146,55 @@ void pe_baselines_free(pe_baselines *b);
 int pe_nearest_heavy(const pr_set *train, const pr_set *query, int cand, int max_postings,
                      int threads, size_t *nearest);
 
+/* ---- one system's predictions over the test pairs ------------------------
+ * A "system" is a model's generated chains or a baseline's: one predicted
+ * light chain per test pair (NULL: none for that pair, the pair is left out
+ * of this system's means and counted). */
+typedef struct {
+    const char *name;
+    const char *const *chain;     /* [test->n], set by the caller */
+    /* filled by pe_eval_system (per pair: [test->n]) */
+    int *score;                   /* BLOSUM62 global score */
+    double *identity;             /* percent */
+    const char **locus;           /* the rule's locus of the predicted chain ("" unknown) */
+    double *region_identity;      /* [test->n * 7]; -1 where not evaluated */
+    int *region_score;            /* [test->n * 7] */
+    size_t n;                     /* pairs evaluated (with a prediction) */
+    double mean_score, mean_identity, median_identity;
+    size_t locus_pairs, locus_agree; /* pairs with a known true and predicted locus; agreeing */
+    size_t region_pairs[PR_N_REGIONS];
+    double region_mean_score[PR_N_REGIONS], region_mean_identity[PR_N_REGIONS];
+} pe_system;
+
+/* Aligns every pair's prediction against its true light chain (pe_align),
+ * with regions where the pair has them, the locus rule (lm may be NULL:
+ * loci ""), and the means. Parallel over pairs (threads 0: tg_threads()).
+ * Returns a status. */
+int pe_eval_system(pe_system *s, const pr_set *test, const pe_locus_model *lm, int threads);
+void pe_system_free(pe_system *s);
+/* Adds the system's summary to obj (numbers only, no NaN: means of no
+ * pairs are null). */
+void pe_system_to_json(const pe_system *s, cJSON *obj);
+
+/* ---- predictions files ------------------------------------------------------
+ * Generated light chains matched to test pairs by id: FASTA (`ablm
+ * generate` output: >ID, or >ID_N with --num_return_sequences > 1) or a
+ * TSV/CSV with a header naming an id column (id, sequence_id) and a chain
+ * column (sequence, light, generated, sequence_alignment_aa_light). A
+ * prediction whose id is a test id belongs to that pair; otherwise, when the
+ * id ends in _N (digits) and the rest is a test id, to that pair. Each pair
+ * takes its first prediction in file order; later ones for the same pair
+ * are counted (extra), ids matching no pair are counted (unmatched). */
+typedef struct {
+    char **chain;      /* [test->n]: the pair's generated chain (owned), NULL when none */
+    size_t read, matched, extra, unmatched;
+    char first_unmatched[128];
+} pe_predictions;
+
+/* Reads path for the pairs of test. Bad input (no id or chain column, a
+ * wrong field count, a character that is not a residue) is an error naming
+ * file and line. Returns a status. */
+int pe_read_predictions(const char *path, const pr_set *test, pe_predictions *out);
+void pe_predictions_free(pe_predictions *p, size_t n);
+
 #endif

@@ -63,7 +63,9 @@ int pr_add(pr_set *s, const pr_pair *p)
     q.light = keep(s, p->light, (size_t)p->light_len);
     q.locus = keep(s, p->locus ? p->locus : "", p->locus ? strlen(p->locus) : 0);
     q.file = keep(s, p->file ? p->file : "", p->file ? strlen(p->file) : 0);
-    int bad = !q.id || !q.heavy || !q.light || !q.locus || !q.file;
+    q.heavy_cdr3 = p->heavy_cdr3 ? keep(s, p->heavy_cdr3, strlen(p->heavy_cdr3)) : NULL;
+    int bad = !q.id || !q.heavy || !q.light || !q.locus || !q.file ||
+              (p->heavy_cdr3 && !q.heavy_cdr3);
     for (int k = 0; k < PR_N_REGIONS; k++) {
         q.region[k] = p->region[k] ? keep(s, p->region[k], strlen(p->region[k])) : NULL;
         bad |= p->region[k] && !q.region[k];
@@ -111,7 +113,11 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
         o = &d;
     }
     rd_opts ro;
-    rd_opts_default(&ro);
+    if (o->rd)
+        ro = *o->rd;
+    else
+        rd_opts_default(&ro);
+    ro.format = RD_FMT_AUTO;
     ro.chain = RD_CHAIN_HEAVY;
     ro.on_error = o->on_error;
     ro.pair_sep = o->sep && o->sep[0] ? o->sep : "[SEP]";
@@ -143,7 +149,8 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
             continue;
         }
         pr_pair p = {.id = rec.id, .heavy = rec.seq, .light = rec.mate, .heavy_len = rec.len,
-                     .light_len = rec.mate_len, .file = rec.file, .line = rec.line};
+                     .light_len = rec.mate_len, .file = rec.file, .line = rec.line,
+                     .heavy_cdr3 = rec.cdr3 && rec.cdr3_len ? rec.cdr3 : NULL};
         const char *loc = rec.mate_locus;
         p.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
         for (int k = 0; k < PR_N_REGIONS; k++)

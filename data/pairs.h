@@ -45,6 +45,9 @@ typedef struct {
     int drop_nonstandard;     /* skip (and count) pairs with a residue outside the 20 */
     const char *sep;          /* separator of text lines ("[SEP]") */
     rd_on_error on_error;     /* malformed rows: fail (default) or skip and count */
+    const rd_opts *rd;        /* reader filters (productive, length, ...) applied to the heavy
+                                 chain, as `ablm prepare` takes them; NULL: none. Its chain,
+                                 format, pair_sep and on_error are set by pr_read */
 } pr_opts;
 
 /* Defaults: no length limits, keep non-standard residues (the tokenizer
@@ -59,6 +62,8 @@ typedef struct {
     const char *region[7];       /* light chain fwr1, cdr1, fwr2, cdr2, fwr3, cdr3, fwr4 (aa);
                                     NULL when the input has no region columns */
     const char *file; long line; /* where the pair was read */
+    const char *heavy_cdr3;      /* the heavy chain's CDR3 (aa) when the input has one, else
+                                    NULL (added after the fixed fields; prepare uses it) */
 } pr_pair;
 
 typedef struct pr_block pr_block;

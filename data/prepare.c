@@ -22,7 +22,7 @@ void pp_opts_default(pp_opts *o)
     sp_leak_opts_default(&o->leak);
 }
 
-static double now(void)
+double pp_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -170,8 +170,8 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
 
 /* Writes rep TAB member lines, members grouped under their representative
  * (representatives in index order, members in index order). */
-static int write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
-                             const uint32_t *rep, size_t n)
+int pp_write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
+                         const uint32_t *rep, size_t n)
 {
     size_t *start = tg_calloc(n + 1, sizeof *start, "cluster table");
     uint32_t *order = tg_malloc((n + 1) * sizeof *order, "cluster table");
@@ -199,9 +199,9 @@ static int write_cluster_tsv(const char *dir, const char *name, const char *cons
 
 /* One clustering step (o->engine, else cl_cluster) with progress lines and
  * a report entry. */
-static int cluster_step(const char *what, const char *const *ids, const char *const *seqs,
-                        const int *lens, size_t n, double min_seq_id, const pp_opts *o,
-                        uint32_t *rep, cJSON *steps, size_t *n_clusters)
+int pp_cluster_step(const char *what, const char *const *ids, const char *const *seqs,
+                    const int *lens, size_t n, double min_seq_id, const pp_opts *o,
+                    uint32_t *rep, cJSON *steps, size_t *n_clusters)
 {
     cl_opts co = o->cl;
     co.min_seq_id = min_seq_id;
@@ -219,7 +219,7 @@ static int cluster_step(const char *what, const char *const *ids, const char *co
     cJSON_AddNumberToObject(e, "sequences", (double)n);
     cl_stats cs;
     memset(&cs, 0, sizeof cs);
-    double t = now();
+    double t = pp_now();
     int st = TG_OK;
     if (n && o->engine)
         st = o->engine(o->engine_ctx, ids, seqs, lens, n, &co, rep, e);
@@ -228,7 +228,7 @@ static int cluster_step(const char *what, const char *const *ids, const char *co
     if (st)
         return st;
     if (o->engine)
-        cs.seconds = now() - t;
+        cs.seconds = pp_now() - t;
     else {
         cJSON_AddStringToObject(e, "engine", engine);
         cJSON_AddStringToObject(e, "mode", co.mode == CL_LINCLUST ? "linclust" : "greedy");
@@ -250,7 +250,7 @@ static int cluster_step(const char *what, const char *const *ids, const char *co
 int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
            cJSON *report)
 {
-    double t0 = now();
+    double t0 = pp_now();
     recs r = {0};
     const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
     const char **pool_ids = NULL, **pool_seq = NULL;
@@ -276,7 +276,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     st = read_inputs(inputs, n_inputs, o, &r, &rs, &no_cdr3, files, skipped);
     rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
     cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
-    cJSON_AddNumberToObject(times, "read", now() - t0);
+    cJSON_AddNumberToObject(times, "read", pp_now() - t0);
     if (st)
         goto done;
     size_t n = r.n;
@@ -314,16 +314,16 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     }
 
     /* 1. CDRH3 clusters: keep the centroids */
-    double t = now();
+    double t = pp_now();
     size_t n_cdr3_clusters;
-    st = cluster_step("CDR3s", ids, cdr3, r.cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+    st = pp_cluster_step("CDR3s", ids, cdr3, r.cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
                       &n_cdr3_clusters);
     if (!st)
-        st = write_cluster_tsv(outdir, "cdr3_100_cluster.tsv", ids, rep, n);
+        st = pp_write_cluster_tsv(outdir, "cdr3_100_cluster.tsv", ids, rep, n);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
-    cJSON_AddNumberToObject(times, "cdr3_clustering", now() - t);
+    cJSON_AddNumberToObject(times, "cdr3_clustering", pp_now() - t);
 
     /* 2. their full sequences, exact duplicates dropped (first kept) */
     size_t m = 0;
@@ -341,7 +341,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     cJSON_AddNumberToObject(counts, "after_dedup", (double)m);
 
     /* 3. 70% clusters: representatives are the training pool */
-    t = now();
+    t = pp_now();
     const char **useq = tg_malloc((m + 1) * sizeof *useq, "records");
     const char **uid = tg_malloc((m + 1) * sizeof *uid, "records");
     int *ulen = tg_malloc((m + 1) * sizeof *ulen, "records");
@@ -359,16 +359,16 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         ulen[j] = r.len[uniq[j]];
     }
     size_t n70;
-    st = cluster_step("sequences", uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70);
+    st = pp_cluster_step("sequences", uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70);
     if (!st)
-        st = write_cluster_tsv(outdir, "heavy_70_cluster.tsv", uid, rep70, m);
+        st = pp_write_cluster_tsv(outdir, "heavy_70_cluster.tsv", uid, rep70, m);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
-    cJSON_AddNumberToObject(times, "clustering_70", now() - t);
+    cJSON_AddNumberToObject(times, "clustering_70", pp_now() - t);
 
     /* 4. 50% clusters of the pool, split whole */
-    t = now();
+    t = pp_now();
     rep50 = tg_malloc((n70 + 1) * sizeof *rep50, "clusters");
     if (!rep50) {
         st = TG_ERR_NOMEM;
@@ -383,21 +383,21 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             k++;
         }
     size_t n50;
-    st = cluster_step("representatives", uid, useq, ulen, k, o->split_min_seq_id, o, rep50, steps,
+    st = pp_cluster_step("representatives", uid, useq, ulen, k, o->split_min_seq_id, o, rep50, steps,
                       &n50);
     if (!st)
-        st = write_cluster_tsv(outdir, "heavy_50_cluster.tsv", uid, rep50, k);
+        st = pp_write_cluster_tsv(outdir, "heavy_50_cluster.tsv", uid, rep50, k);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
-    cJSON_AddNumberToObject(times, "clustering_50", now() - t);
-    t = now();
+    cJSON_AddNumberToObject(times, "clustering_50", pp_now() - t);
+    t = pp_now();
     if (o->progress)
         fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", k, n50);
     st = sp_run(outdir, uid, useq, ulen, rep50, k, &o->split, &o->leak, report, NULL);
     if (st)
         goto done;
-    cJSON_AddNumberToObject(times, "split_and_leakage", now() - t);
+    cJSON_AddNumberToObject(times, "split_and_leakage", pp_now() - t);
     const cJSON *sp = cJSON_GetObjectItem(report, "split");
     static const char *sets[] = {"train", "val", "test"};
     for (int s = 0; s < 3; s++)
@@ -405,7 +405,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             counts, sets[s],
             cJSON_GetObjectItem(cJSON_GetObjectItem(sp, sets[s]), "sequences")->valuedouble);
 done:
-    cJSON_AddNumberToObject(times, "total", now() - t0);
+    cJSON_AddNumberToObject(times, "total", pp_now() - t0);
     sm_free(&seen);
     tg_free(ids);
     tg_free(seq);

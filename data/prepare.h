@@ -56,4 +56,39 @@ void pp_opts_default(pp_opts *o);
 int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
            cJSON *report);
 
+/* Pairs (`ablm prepare --pairs`): heavy/light pairs (data/pairs.h inputs)
+ * split by their heavy chains' clustering, the pipeline above run on the
+ * heavy chains:
+ *   0. exact duplicate pairs (same heavy and light chain) dropped, first kept;
+ *   1. CDRH3s clustered at cdr3_min_seq_id (pairs whose input has no CDRH3
+ *      are their own centroid); 2. the centroids' heavy chains de-duplicated;
+ *   3. those clustered at min_seq_id; 4. the representatives clustered at
+ *      split_min_seq_id and whole clusters split (sp_assign over the pairs:
+ *      a cluster weighs as many pairs as it holds, so the ratios are of pairs).
+ * Every pair then goes to the set of its heavy chain's representative
+ * (its CDRH3 centroid -> the first identical heavy chain -> its 70%
+ * representative -> that one's 50% cluster), so no pair is dropped besides
+ * exact duplicates and pairs in different sets have heavy chains in different
+ * clusters at every step. Writes OUT/train_pairs.tsv, val_pairs.tsv,
+ * test_pairs.tsv (pr_write_tsv: id, heavy, light, locus, and fwr1..fwr4
+ * when the inputs have the regions), cdr3_100_cluster.tsv,
+ * heavy_70_cluster.tsv, heavy_50_cluster.tsv (pair ids made unique over all
+ * inputs) and fills report: counts, skipped pairs, clustering steps, the
+ * split of the representatives, pairs per set, and the leakage check
+ * (sp_leakage) of val/test heavy chains, and of light chains for
+ * information, against all train pairs. Returns a status. */
+int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
+                 cJSON *report);
+
+/* Internal, shared by prepare.c and prepare_pairs.c. */
+double pp_now(void);
+/* One clustering step (o->engine, else cl_cluster) with progress lines and
+ * a report entry in steps. */
+int pp_cluster_step(const char *what, const char *const *ids, const char *const *seqs,
+                    const int *lens, size_t n, double min_seq_id, const pp_opts *o,
+                    uint32_t *rep, cJSON *steps, size_t *n_clusters);
+/* Writes DIR/NAME: rep TAB member lines, grouped under the representative. */
+int pp_write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
+                         const uint32_t *rep, size_t n);
+
 #endif

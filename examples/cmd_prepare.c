@@ -27,6 +27,16 @@ static void usage(FILE *f)
             "ID@FILE:LINE), train.txt, val.txt, test.txt (one sequence per line),\n"
             "train.tsv, val.tsv, test.tsv (the same rows with their ids: header\n"
             "sequence_id, sequence_alignment_aa) and prepare_report.json.\n\n"
+            "  --pairs                heavy/light pairs: split the pairs by their heavy chains'\n"
+            "                         clustering (the steps above on the heavy chains; every\n"
+            "                         pair follows its heavy chain's representative, only\n"
+            "                         exact duplicate pairs are dropped). Inputs: OAS paired\n"
+            "                         units, TSV/CSV with heavy and light columns, or lines\n"
+            "                         HEAVY[SEP]LIGHT. Writes DIR/train_pairs.tsv,\n"
+            "                         val_pairs.tsv, test_pairs.tsv (id, heavy, light, locus,\n"
+            "                         fwr1..fwr4 when known), the *_cluster.tsv files and\n"
+            "                         prepare_report.json (with the heavy and light chain\n"
+            "                         leakage of val/test against train)\n"
             "  --input FILE...        OAS .csv/.csv.gz units, AIRR .tsv(.gz), FASTA or plain\n"
             "                         files (records need a CDR3: FASTA/plain have none)\n"
             "  --out DIR              output directory (created if missing)\n"
@@ -70,13 +80,38 @@ static int parse_frac(const char *cmd, const char *flag, const char *v, double *
     return 0;
 }
 
+/* The pairs-specific lines of the report (counts and the heavy-chain split
+ * are printed by the caller). */
+static void print_pairs_report(const cJSON *report)
+{
+    const cJSON *pi = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "input"), "pairs");
+    const cJSON *sk = cJSON_GetObjectItem(pi, "skipped"), *e;
+    printf("pairs skipped:");
+    cJSON_ArrayForEach(e, sk) printf(" %s %.0f%s", e->string, e->valuedouble, e->next ? "," : "\n");
+    const cJSON *ll = cJSON_GetObjectItem(report, "leakage_light");
+    static const char *sets[] = {"val", "test"};
+    for (int k = 0; ll && k < 2; k++) {
+        const cJSON *l = cJSON_GetObjectItem(ll, sets[k]);
+        if (l)
+            printf("light chains (not split by) %-4s vs train: identity median %.3f, max %.3f; "
+                   ">=0.9: %.1f%%\n", sets[k],
+                   cJSON_GetObjectItem(l, "median_identity")->valuedouble,
+                   cJSON_GetObjectItem(l, "max_identity")->valuedouble,
+                   100 * cJSON_GetObjectItem(l, "fraction_ge_0.9")->valuedouble);
+    }
+    if (cJSON_GetObjectItem(pi, "skipped") &&
+        cJSON_GetObjectItem(sk, "malformed_rows")->valuedouble > 0)
+        printf("WARNING: %.0f malformed rows skipped (see prepare_report.json)\n",
+               cJSON_GetObjectItem(sk, "malformed_rows")->valuedouble);
+}
+
 int cmd_prepare(int argc, char **argv)
 {
     const char *cmd = "prepare", *out = NULL;
     pp_opts o;
     pp_opts_default(&o);
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int n_in = 0, use_mmseqs = 0, mode_set = 0;
+    int n_in = 0, use_mmseqs = 0, mode_set = 0, pairs = 0;
     long threads = 0;
     const char *mmseqs_bin = NULL;
     mm_engine mm;
@@ -96,6 +131,10 @@ int cmd_prepare(int argc, char **argv)
             usage(stdout);
             free(inputs);
             return 0;
+        }
+        if (!strcmp(a, "--pairs")) {
+            pairs = 1;
+            continue;
         }
         if (!strcmp(a, "--input")) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2))
@@ -222,6 +261,7 @@ int cmd_prepare(int argc, char **argv)
     cJSON *report = cJSON_CreateObject();
     cJSON *set = cJSON_AddObjectToObject(report, "settings");
     cJSON_AddStringToObject(set, "engine", use_mmseqs ? "mmseqs" : "ablm");
+    cJSON_AddBoolToObject(set, "pairs", pairs);
     if (use_mmseqs) {
         cJSON_AddStringToObject(set, "mmseqs", mm.tool.path);
         cJSON_AddStringToObject(set, "mmseqs_version", mm.tool.version);
@@ -235,7 +275,8 @@ int cmd_prepare(int argc, char **argv)
     cJSON_AddNumberToObject(set, "cov_mode", o.cl.cov_mode);
     cJSON_AddNumberToObject(set, "threads", tg_threads());
     df_opts_to_json(&o.rd, cJSON_AddObjectToObject(set, "filters"));
-    int st = pp_run(inputs, n_in, out, &o, report);
+    int st = pairs ? pp_run_pairs(inputs, n_in, out, &o, report)
+                   : pp_run(inputs, n_in, out, &o, report);
     if (!st) {
         char *path = fio_join(out, "prepare_report.json");
         st = path ? fio_write_json(path, report) : TG_ERR_NOMEM;
@@ -253,15 +294,22 @@ int cmd_prepare(int argc, char **argv)
                                               "files_skipped");
         cJSON_ArrayForEach(e, sk)
             printf("WARNING: %s\n", cJSON_GetObjectItem(e, "error")->valuestring);
-        const cJSON *rd = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "input"), "reader");
-        double skipped = cJSON_GetObjectItem(rd, "malformed_rows_skipped")->valuedouble;
-        if (skipped > 0)
-            printf("WARNING: %.0f malformed rows skipped (see prepare_report.json)\n", skipped);
-        printf("wrote %s/train.txt, val.txt, test.txt, train.tsv, val.tsv, test.tsv, "
-               "*_cluster.tsv, prepare_report.json "
-               "(%.1f s)\n",
-               out,
-               cJSON_GetObjectItem(cJSON_GetObjectItem(report, "seconds"), "total")->valuedouble);
+        double total =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(report, "seconds"), "total")->valuedouble;
+        if (pairs) {
+            print_pairs_report(report);
+            printf("wrote %s/train_pairs.tsv, val_pairs.tsv, test_pairs.tsv, *_cluster.tsv, "
+                   "prepare_report.json (%.1f s)\n", out, total);
+        } else {
+            const cJSON *rd =
+                cJSON_GetObjectItem(cJSON_GetObjectItem(report, "input"), "reader");
+            double skipped = cJSON_GetObjectItem(rd, "malformed_rows_skipped")->valuedouble;
+            if (skipped > 0)
+                printf("WARNING: %.0f malformed rows skipped (see prepare_report.json)\n",
+                       skipped);
+            printf("wrote %s/train.txt, val.txt, test.txt, train.tsv, val.tsv, test.tsv, "
+                   "*_cluster.tsv, prepare_report.json (%.1f s)\n", out, total);
+        }
     }
     if (!st && use_mmseqs) {
         const cJSON *e;

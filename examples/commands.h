@@ -20,6 +20,9 @@ int cmd_train_clm(int argc, char **argv);
  * cmd_generate.c, loop in generate.c). */
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* Heavy-to-light evaluation: generated light chains and the baselines
+ * (examples/cmd_eval_h2l.c, metrics in data/pair_eval.h). */
+int cmd_eval_h2l(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);

@@ -48,6 +48,11 @@ typedef struct gen_model {
     int (*step)(void *ctx, const int32_t *tok, int pos, const float **logits);
     /* Beam search: row r's cache (positions < pos) becomes old row from[r]'s. */
     int (*reorder)(void *ctx, const int *from, int pos);
+    /* gen_run's guarantees to an adapter: in a chunk the rows of one source are adjacent
+       (beam search: num_beams rows per source, all with the same src); from[r] is always a
+       row of the same source as r (from[r] == r for rows that keep their history), so
+       per-source state (an encoder's output, cross-attention k|v) never moves; pos runs
+       0, 1, 2, ... from begin, one step per call, and reorder follows the step at pos - 1. */
 } gen_model;
 
 /* A decoder-only GPT-2 as a gen_model: a KV cache of rows x max_len

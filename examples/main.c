@@ -12,6 +12,7 @@ static const ablm_command commands[] = {
     {"train-h2l", cmd_train_h2l, "train the heavy-to-light encoder-decoder on heavy/light pairs"},
     {"generate", cmd_generate, "generate sequences from a GPT-2 decoder (greedy, sampling; KV cache)"},
     {"eval", cmd_eval, "evaluate a model: eval_loss, perplexity, masked-token accuracy"},
+    {"eval-h2l", cmd_eval_h2l, "heavy-to-light: BLOSUM62, identity, locus, regions vs baselines"},
     {"cluster", cmd_cluster, "cluster sequences by alignment identity/coverage (linclust or greedy)"},
     {"split", cmd_split, "train/val/test files from a clustering (whole clusters), leakage report"},
     {"prepare", cmd_prepare, "OAS/AIRR files -> CDRH3 and sequence clustering -> train/val/test"},

@@ -559,13 +559,18 @@ typedef struct {
     int rows, max_len;
     int32_t *hist, *tmp;
     float *logits;
+    int beams;           /* rows per source */
+    int cross, reorders; /* reorders across sources (never), calls */
+    int next_pos;        /* the position the next step must have */
 } uncached;
 
 static int unc_begin(void *ctx, const int *src)
 {
-    (void)src;
     uncached *u = ctx;
     memset(u->hist, 0, (size_t)u->rows * u->max_len * sizeof *u->hist);
+    for (int r = 0; r < u->rows; r++) /* a source's rows adjacent, unused rows last */
+        ck_assert_int_eq(src[r], src[r - r % u->beams]);
+    u->next_pos = 0;
     return TG_OK;
 }
 
@@ -573,6 +578,8 @@ static int unc_step(void *ctx, const int32_t *tok, int pos, const float **logits
 {
     uncached *u = ctx;
     int V = u->m->cfg.vocab_size, T = pos + 1;
+    ck_assert_int_eq(pos, u->next_pos);
+    u->next_pos = pos + 1;
     int32_t *ids = malloc((size_t)u->rows * T * sizeof *ids);
     for (int r = 0; r < u->rows; r++) {
         u->hist[(size_t)r * u->max_len + pos] = tok[r];
@@ -591,7 +598,11 @@ static int unc_reorder(void *ctx, const int *from, int pos)
 {
     uncached *u = ctx;
     size_t L = u->max_len;
+    ck_assert_int_eq(pos, u->next_pos);
+    u->reorders++;
     memcpy(u->tmp, u->hist, (size_t)u->rows * L * sizeof *u->tmp);
+    for (int r = 0; r < u->rows; r++)
+        u->cross += from[r] / u->beams != r / u->beams;
     for (int r = 0; r < u->rows; r++)
         memcpy(u->hist + r * L, u->tmp + from[r] * L, pos * sizeof *u->tmp);
     return TG_OK;
@@ -602,7 +613,7 @@ static int unc_reorder(void *ctx, const int *from, int pos)
 START_TEST(cached_reorder_equals_uncached)
 {
     g2_model *m = tiny_model(11);
-    uncached u = {m, 8, 40, NULL, NULL, NULL};
+    uncached u = {m, 8, 40, NULL, NULL, NULL, 4, 0, 0, 0};
     u.hist = calloc(8 * 40, sizeof *u.hist);
     u.tmp = calloc(8 * 40, sizeof *u.tmp);
     u.logits = calloc(8 * 25, sizeof *u.logits);
@@ -625,6 +636,8 @@ START_TEST(cached_reorder_equals_uncached)
                                   memcmp(a.tok[i], a.tok[i - 1], a.len[i] * sizeof(int32_t)));
         }
         ck_assert_msg(distinct >= 6, "case %d: hypotheses of a source mostly equal (%d)", c, distinct);
+        ck_assert_int_gt(u.reorders, 10);
+        ck_assert_msg(u.cross == 0, "%d rows reordered from another source", u.cross);
         gen_result_free(&a), gen_result_free(&b);
     }
     gen_gpt2_free(&cm);

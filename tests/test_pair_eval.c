@@ -2,6 +2,9 @@
  * Biopython's pairwise2.align.globalds (golden fixture from
  * tests/reference/biopython_align.py, and live when /usr/bin/python3 has
  * Bio), regions, the locus rule, the baselines. */
+#include "commands.h"
+#include "encdec.h"
+#include "gen_encdec.h"
 #include "pair_eval.h"
 #include "tg.h"
 #include "testutil.h"
@@ -336,6 +339,255 @@ START_TEST(baselines)
 }
 END_TEST
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ablm eval-h2l on small pair files: predictions equal to the true chains
+ * score 100%, the baselines are in the same table, bad input is refused
+ * naming file and line. */
+START_TEST(cmd_eval_h2l_files)
+{
+    char *dir = tu_tmpdir();
+    char train[1024], test[1024], pred[1024], out[1024], sumf[1024], bad[1024];
+    snprintf(train, sizeof train, "%s/train.tsv", dir);
+    snprintf(test, sizeof test, "%s/test.tsv", dir);
+    snprintf(pred, sizeof pred, "%s/pred.fa", dir);
+    snprintf(out, sizeof out, "%s/res", dir); /* DIR/out and DIR/err: the command's stdout, stderr */
+    snprintf(sumf, sizeof sumf, "%s/res/summary.json", dir);
+    snprintf(bad, sizeof bad, "%s/bad.tsv", dir);
+    write_file(train, "id\theavy\tlight\tlocus\n"
+                      "t1\tEVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMS\tDIQMTQSPSSLSASVGDRVTITC\tK\n"
+                      "t2\tQVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGIS\tDIQMTQSPSSLSASVGDRVTITC\tK\n"
+                      "t3\tQVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWS\tQSALTQPASVSGSPGQSITISC\tL\n"
+                      "t4\tEVQLLESGGGLVQPGGSLRLSCAASGFTFSSYAMH\tEIVLTQSPGTLSLSPGERATLSC\tK\n");
+    write_file(test, "id\theavy\tlight\tlocus\n"
+                     "a\tEVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMT\tDIQMTQSPSSLSASVGDRVTITA\tK\n"
+                     "b\tQVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWT\tQSALTQPASVSGSPGQSITISA\tL\n"
+                     "c\tQVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGIT\tEIVLTQSPGTLSLSPGERATLSA\tK\n");
+    /* a and b predicted exactly (b twice: the first counts), c has none */
+    write_file(pred, ">a\nDIQMTQSPSSLSASVGDRVTITA\n>b_1\nQSALTQPASVSGSPGQSITISA\n"
+                     ">b_2\nWWWW\n>zz\nDIQ\n");
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--train_file", train, "--predictions", pred, "--output", out,
+                               "--threads", "1", NULL),
+                     0);
+    char *js = tu_read_file(sumf);
+    cJSON *j = cJSON_Parse(js);
+    ck_assert_ptr_nonnull(j);
+    cJSON *pj = cJSON_GetObjectItem(j, "predictions");
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "matched_pairs")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "pairs_without_prediction")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "extra_for_a_pair")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "unmatched_ids")->valueint, 1);
+    ck_assert_ptr_null(strstr(js, "nan"));
+    cJSON *sys = cJSON_GetObjectItem(j, "systems");
+    cJSON *p = cJSON_GetObjectItem(sys, "predictions");
+    ck_assert_int_eq(cJSON_GetObjectItem(p, "pairs")->valueint, 2);
+    ck_assert(cJSON_GetObjectItem(p, "identity")->valuedouble == 100.0);
+    /* the locus of each prediction is its true locus here */
+    cJSON *la = cJSON_GetObjectItem(p, "locus_agreement");
+    ck_assert_int_eq(cJSON_GetObjectItem(la, "pairs")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(la, "agree")->valueint, 2);
+    /* no region columns: per-region means are null, not NaN */
+    cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "regions"), "cdr3");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "identity")));
+    /* baselines: most common is t1's chain (twice), scored on all three pairs */
+    const char *names[] = {"most_common", "medoid", "most_common_true_locus",
+                           "most_common_pred_locus", "nearest_heavy"};
+    for (int k = 0; k < 5; k++)
+        ck_assert_msg(cJSON_GetObjectItem(sys, names[k]), "%s missing", names[k]);
+    ck_assert_int_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(sys, "most_common"), "pairs")->valueint, 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "baselines"), "most_common")
+                         ->valuestring,
+                     "DIQMTQSPSSLSASVGDRVTITC");
+    /* most_common_true_locus on pair a: t1's chain (IGK) against a's: 22 of 23 */
+    pe_ws ws = {0};
+    pe_result res;
+    ck_assert_int_eq(pe_align(&ws, "DIQMTQSPSSLSASVGDRVTITA", 23, "DIQMTQSPSSLSASVGDRVTITC", 23,
+                              &res), TG_OK);
+    char tsvp[1100];
+    snprintf(tsvp, sizeof tsvp, "%s/per_pair.tsv", out);
+    char *tsv = tu_read_file(tsvp);
+    char line[64];
+    snprintf(line, sizeof line, "\t%d\t%.4f\t", res.score, res.identity);
+    ck_assert_msg(strstr(tsv, line), "per_pair.tsv lacks %s", line);
+    ck_assert_int_eq(strncmp(tsv, "id\tlocus\tlight\tpredictions_light\t", 33), 0);
+    free(tsv);
+    pe_ws_free(&ws);
+    cJSON_Delete(j);
+    free(js);
+    /* bad predictions: a character that is not a residue, named with file and line */
+    write_file(bad, "id\tsequence\na\tDIQ\nb\tQS1A\n");
+    char err[1100];
+    snprintf(err, sizeof err, "%s/err", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--predictions", bad, "--output", out, NULL),
+                     1);
+    char *e = tu_read_file(err);
+    ck_assert_msg(strstr(e, "bad.tsv:3") && strstr(e, "sequence"), "%s", e);
+    free(e);
+    /* ablm generate's TSV (id, prompt, sequence, ...) */
+    write_file(bad, "id\tprompt\tsequence\tnew_tokens\tstop\n"
+                    "c_1\t\tEIVLTQSPGTLSLSPGERATLSA\t24\teos\n");
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--predictions", bad, "--output", out, NULL),
+                     0);
+    js = tu_read_file(sumf);
+    j = cJSON_Parse(js);
+    p = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "systems"), "predictions");
+    ck_assert_int_eq(cJSON_GetObjectItem(p, "pairs")->valueint, 1);
+    ck_assert(cJSON_GetObjectItem(p, "identity")->valuedouble == 100.0);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "systems"), "medoid"));
+    cJSON_Delete(j);
+    free(js);
+    /* nothing to evaluate */
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test, "--output",
+                               out, NULL),
+                     2);
+    free(dir);
+}
+END_TEST
+
+/* ablm eval-h2l --model on the tiny encoder-decoder fixture: the
+ * perplexity equals exp of the mean of the model's own teacher-forced loss
+ * (ed_build ED_LOSS per pair), the generated chains equal gen_run_encdec's
+ * greedy output, and the model sits in the table beside the baselines. */
+START_TEST(cmd_eval_h2l_model)
+{
+    char *dir = tu_tmpdir();
+    char path[2048], mdir[1024], test[1024], train[1024], res[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
+    ed_config cfg;
+    ck_assert_msg(ed_config_load(path, &cfg) == TG_OK, "%s", tg_last_error());
+    ed_model *m;
+    ck_assert_int_eq(ed_model_new(&cfg, ED_TRAIN_ALL, &m), TG_OK);
+    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/model.safetensors",
+             tu_source_dir());
+    ck_assert_msg(ed_model_load(m, path, NULL) == TG_OK, "%s", tg_last_error());
+    tok_tokenizer *tok;
+    ck_assert_int_eq(tok_new(&tok), TG_OK);
+    snprintf(mdir, sizeof mdir, "%s/model", dir);
+    ck_assert_msg(ed_save_pretrained(m, tok, mdir) == TG_OK, "%s", tg_last_error());
+    const char *H[3] = {"EVQLVESGGGLVQPGGSLRLSC", "QVQLQESGPGLVKPSETLSL", "QVQLVQSGAEVKKPGASVKVSCKA"};
+    const char *L[3] = {"DIQMTQSPSSLSASVGDRVT", "QSALTQPASVSGSPGQS", "EIVLTQSPGTLSLSPGERATLS"};
+    snprintf(test, sizeof test, "%s/test.tsv", dir);
+    snprintf(train, sizeof train, "%s/train.tsv", dir);
+    FILE *f = fopen(test, "w");
+    fprintf(f, "id\theavy\tlight\tlocus\n");
+    for (int i = 0; i < 3; i++)
+        fprintf(f, "p%d\t%s\t%s\t%s\n", i, H[i], L[i], i == 1 ? "L" : "K");
+    fclose(f);
+    f = fopen(train, "w");
+    fprintf(f, "heavy\tlight\tlocus\n%s\t%s\tK\n%s\t%s\tL\n", H[1], L[0], H[0], L[1]);
+    fclose(f);
+    snprintf(res, sizeof res, "%s/res", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--model", mdir, "--test_file",
+                               test, "--train_file", train, "--output", res,
+                               "--max_new_tokens", "30", "--batch_size", "2", "--threads", "1",
+                               NULL),
+                     0);
+    /* the expected perplexity from the model's loss */
+    double nll = 0;
+    long k = 0;
+    int32_t srcs[3][64], labs[3][64];
+    int sl[3], ll[3];
+    for (int i = 0; i < 3; i++) {
+        int n;
+        ck_assert_int_eq(tok_encode(tok, H[i], strlen(H[i]), 64, TOK_REJECT, srcs[i], &sl[i],
+                                    NULL), TG_OK);
+        ck_assert_int_eq(tok_encode(tok, L[i], strlen(L[i]), 64, TOK_REJECT, labs[i], &n, NULL),
+                         TG_OK);
+        memmove(labs[i], labs[i] + 1, (size_t)(n - 1) * sizeof(int32_t));
+        ll[i] = n - 1;
+        ed_graph gr;
+        ck_assert_int_eq(ed_build(m, 1, sl[i], ll[i], ED_LOSS, NULL, &gr), TG_OK);
+        ed_set_batch(&gr, srcs[i], NULL, labs[i]);
+        ck_assert_int_eq(tg_forward(gr.g), TG_OK);
+        nll += (double)tg_f32(gr.loss)[0] * ll[i];
+        k += ll[i];
+        ed_graph_free(&gr);
+    }
+    snprintf(path, sizeof path, "%s/summary.json", res);
+    char *js = tu_read_file(path);
+    cJSON *j = cJSON_Parse(js);
+    cJSON *mj = cJSON_GetObjectItem(j, "model");
+    ck_assert_ptr_nonnull(mj);
+    double ppl = cJSON_GetObjectItem(mj, "perplexity")->valuedouble;
+    ck_assert_msg(fabs(ppl - exp(nll / k)) < 1e-4 * ppl, "perplexity %g, from the loss %g", ppl,
+                  exp(nll / k));
+    ck_assert_int_eq(cJSON_GetObjectItem(mj, "label_tokens")->valueint, (int)k);
+    ck_assert_int_eq(cJSON_GetObjectItem(mj, "pairs_fitting")->valueint, 3);
+    cJSON *sys = cJSON_GetObjectItem(j, "systems");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(sys, "model"), "pairs")->valueint,
+                     3);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(sys, "most_common_pred_locus"));
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(sys, "nearest_heavy"));
+    /* the generated chains: greedy gen_run_encdec, residue tokens */
+    gen_opts o;
+    gen_opts_default(&o, m->cfg.eos_token_id, m->cfg.pad_token_id);
+    o.max_new_tokens = 30;
+    const int32_t *sp[3] = {srcs[0], srcs[1], srcs[2]};
+    gen_result r = {0};
+    ck_assert_int_eq(gen_run_encdec(m, &o, 3, sp, sl, 3, &r), TG_OK);
+    snprintf(path, sizeof path, "%s/per_pair.tsv", res);
+    char *tsv = tu_read_file(path);
+    for (int i = 0; i < 3; i++) {
+        char want[128] = "\t";
+        int n = 1;
+        for (int t = 0; t < r.len[i]; t++) {
+            const char *tk = tok_token(tok, r.tok[i][t]);
+            if (tk[0] >= 'A' && tk[0] <= 'Z' && !tk[1])
+                want[n++] = tk[0];
+        }
+        want[n++] = '\t';
+        want[n] = '\0';
+        char *line = strstr(tsv, L[i]); /* the pair's row: id, locus, light, perplexity, model */
+        ck_assert_ptr_nonnull(line);
+        char *eol = strchr(line, '\n');
+        *eol = '\0';
+        char *ppl_end = strchr(line + strlen(L[i]) + 1, '\t');
+        ck_assert_msg(!strncmp(ppl_end, want, strlen(want)), "pair %d: %s, want %s", i, ppl_end,
+                      want);
+        *eol = '\n';
+    }
+    gen_result_free(&r);
+    free(tsv);
+    /* ablm generate on the pair file, then its FASTA as --predictions: the same chains */
+    char gen[1100], res2[1100];
+    snprintf(gen, sizeof gen, "%s/gen.fasta", dir);
+    snprintf(res2, sizeof res2, "%s/res2", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_generate, "generate", "--model", mdir, "--input", test,
+                               "--output", gen, "--max_new_tokens", "30", NULL),
+                     0);
+    ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--test_file", test,
+                               "--predictions", gen, "--output", res2, NULL),
+                     0);
+    snprintf(path, sizeof path, "%s/summary.json", res2);
+    char *js2 = tu_read_file(path);
+    cJSON *j2 = cJSON_Parse(js2);
+    cJSON *p2 = cJSON_GetObjectItem(cJSON_GetObjectItem(j2, "systems"), "predictions");
+    cJSON *m1 = cJSON_GetObjectItem(sys, "model");
+    ck_assert_int_eq(cJSON_GetObjectItem(p2, "pairs")->valueint, 3);
+    ck_assert(cJSON_GetObjectItem(p2, "identity")->valuedouble ==
+              cJSON_GetObjectItem(m1, "identity")->valuedouble);
+    ck_assert(cJSON_GetObjectItem(p2, "blosum62_score")->valuedouble ==
+              cJSON_GetObjectItem(m1, "blosum62_score")->valuedouble);
+    cJSON_Delete(j2);
+    free(js2);
+    cJSON_Delete(j);
+    free(js);
+    ed_model_free(m);
+    tok_free(tok);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pair_eval");
@@ -347,6 +599,8 @@ int main(void)
     tcase_add_test(t, regions_projection);
     tcase_add_test(t, locus_rule_on_real_chains);
     tcase_add_test(t, baselines);
+    tcase_add_test(t, cmd_eval_h2l_files);
+    tcase_add_test(t, cmd_eval_h2l_model);
     suite_add_tcase(s, t);
     return tu_run(s);
 }

@@ -1,6 +1,8 @@
 /* Heavy/light pairs: OAS paired units, paired TSVs, HEAVY[SEP]LIGHT lines,
  * skipped pairs, bad input, the TSV round trip, a real OAS unit. */
 #include "pairs.h"
+#include "prepare.h"
+#include "strmap.h"
 #include "tg.h"
 #include "testutil.h"
 
@@ -294,6 +296,195 @@ START_TEST(real_oas_unit)
 }
 END_TEST
 
+/* Reads DIR/NAME_pairs.tsv for the three sets into sets[3]. */
+static void read_sets(const char *dir, pr_set sets[3])
+{
+    static const char *names[3] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s_pairs.tsv", dir, names[k]);
+        memset(&sets[k], 0, sizeof sets[k]);
+        ck_assert_msg(pr_read(p, NULL, &sets[k]) == TG_OK, "%s", tg_last_error());
+    }
+}
+
+/* Every key (heavy chain, or CDRH3 through cdr3_of) seen in one set only. */
+static void check_disjoint(pr_set sets[3], const char *what)
+{
+    sm_map m;
+    sm_init(&m);
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++) {
+            uint32_t old;
+            const pr_pair *p = &sets[k].v[i];
+            int r = sm_put(&m, p->heavy, p->heavy_len, (uint32_t)k, &old);
+            ck_assert_int_ge(r, 0);
+            ck_assert_msg(r == 1 || old == (uint32_t)k, "%s: heavy chain of %s in two sets",
+                          what, p->id);
+        }
+    sm_free(&m);
+}
+
+START_TEST(prepare_pairs_fixture)
+{
+    /* three unrelated families of "heavy chains" (members differ in one
+     * residue; two VH families would merge at 50%) with varied light chains,
+     * one exact duplicate pair, no CDRH3 column */
+    char *dir = tu_tmpdir();
+    const char *fam[3] = {"EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYYADSVKG",
+                          "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDA",
+                          "GSHMSLFDFFKNKGSAAATATASGKPLSELTEEQKQEIAEAFRRLDANGDGFIDSEELAHLCQNT"};
+    const char *light[4] = {"DIQMTQSPSSLSASVGDRVTITCRASQSISSYLNWYQQKPGKAPKLLIY",
+                            "EIVLTQSPGTLSLSPGERATLSCRASQSVSSSYLAWYQQKPGQAPRLLIY",
+                            "QSALTQPASVSGSPGQSITISCTGTSSDVGGYNYVSWYQQHPGKAPKLMIY",
+                            "SYELTQPPSVSVSPGQTASITCSGDKLGDKYACWYQQKPGQSPVLVIY"};
+    char text[20000] = "id\theavy\tlight\tlocus\n";
+    int n = 0;
+    for (int f = 0; f < 3; f++)
+        for (int j = 0; j < 12; j++) {
+            char h[128];
+            snprintf(h, sizeof h, "%s", fam[f]);
+            h[20 + j] = 'W';
+            char line[512];
+            snprintf(line, sizeof line, "p%d_%d\t%s\t%s\t%s\n", f, j, h, light[(f + j) % 4],
+                     (f + j) % 4 < 2 ? "K" : "L");
+            strcat(text, line);
+            n++;
+        }
+    strcat(text, "dup\t");
+    char h0[128];
+    snprintf(h0, sizeof h0, "%s", fam[0]);
+    h0[20] = 'W';
+    strcat(text, h0);
+    strcat(text, "\t");
+    strcat(text, light[0]);
+    strcat(text, "\tK\n");
+    const char *in = write_text(dir, "pairs.tsv", text);
+    char out[1024];
+    snprintf(out, sizeof out, "%s/out", dir);
+    pp_opts o;
+    pp_opts_default(&o);
+    o.split.ratios[0] = 0.34; /* 12 of 36 pairs fit train, then val; the last goes to test */
+    o.split.ratios[1] = 0.34;
+    o.split.ratios[2] = 0.32;
+    o.leak.sample = 5;
+    cJSON *rep = cJSON_CreateObject();
+    const char *inputs[1] = {in};
+    ck_assert_msg(pp_run_pairs(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    const cJSON *c = cJSON_GetObjectItem(rep, "counts");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "pairs_read")->valueint, n + 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "duplicate_pairs_dropped")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "pairs_with_cdr3")->valueint, 0);
+    pr_set sets[3];
+    read_sets(out, sets);
+    ck_assert_uint_eq(sets[0].n + sets[1].n + sets[2].n, (size_t)n);
+    /* each family whole in one set, and the three families in three sets */
+    int fam_set[3] = {-1, -1, -1};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++) {
+            int f = sets[k].v[i].id[1] - '0';
+            ck_assert_msg(fam_set[f] < 0 || fam_set[f] == k, "family %d split", f);
+            fam_set[f] = k;
+            ck_assert_str_eq(sets[k].v[i].locus, sets[k].v[i].light[0] == 'D' ||
+                                                         sets[k].v[i].light[0] == 'E'
+                                                     ? "IGK"
+                                                     : "IGL");
+        }
+    ck_assert_int_ne(fam_set[0], fam_set[1]);
+    ck_assert_int_ne(fam_set[1], fam_set[2]);
+    ck_assert_int_ne(fam_set[0], fam_set[2]);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(rep, "leakage"));
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(rep, "leakage_light"));
+    for (int k = 0; k < 3; k++)
+        pr_free(&sets[k]);
+    cJSON_Delete(rep);
+    /* bad input: the error names the file and line */
+    in = write_text(dir, "bad.tsv", "heavy\tlight\nEVQ\tDI1Q\n");
+    inputs[0] = in;
+    rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run_pairs(inputs, 1, out, &o, rep), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "bad.tsv:2"));
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+START_TEST(prepare_pairs_real)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        tu_skip("prepare_pairs_real", "../shared/data/oas-paired not found");
+        return;
+    }
+    char p[3][1024];
+    const char *units[3] = {"1279052_1_Paired_All.csv.gz", "SRR10313332_paired.csv.gz",
+                            "SRR12875350_1_Paired_All.csv.gz"};
+    const char *inputs[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(p[k], sizeof p[k], "%s/%s", oas, units[k]);
+        inputs[k] = p[k];
+    }
+    char *dir = tu_tmpdir();
+    pp_opts o;
+    pp_opts_default(&o);
+    o.split.ratios[0] = 0.6;
+    o.split.ratios[1] = 0.2;
+    o.split.ratios[2] = 0.2;
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run_pairs(inputs, 3, dir, &o, rep) == TG_OK, "%s", tg_last_error());
+    const cJSON *c = cJSON_GetObjectItem(rep, "counts");
+    int pairs = cJSON_GetObjectItem(c, "pairs")->valueint;
+    pr_set sets[3];
+    read_sets(dir, sets);
+    ck_assert_uint_eq(sets[0].n + sets[1].n + sets[2].n, (size_t)pairs);
+    ck_assert_uint_gt(sets[1].n, 0);
+    ck_assert_uint_gt(sets[2].n, 0);
+    check_disjoint(sets, "real");
+    /* pairs keep their regions and loci through the files */
+    size_t with_regions = 0, with_locus = 0;
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++) {
+            with_regions += sets[k].v[i].region[0] && sets[k].v[i].region[0][0];
+            with_locus += sets[k].v[i].locus[0] != 0;
+        }
+    ck_assert_uint_eq(with_locus, (size_t)pairs);
+    ck_assert_uint_eq(with_regions, (size_t)pairs);
+    /* the same CDRH3 never in two sets: re-read the units for the CDRH3s */
+    sm_map cdr3_set;
+    sm_init(&cdr3_set);
+    pr_set all = {0};
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(pr_read(inputs[k], NULL, &all), TG_OK);
+    sm_map heavy_set;
+    sm_init(&heavy_set);
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k].n; i++)
+            ck_assert_int_ge(sm_put(&heavy_set, sets[k].v[i].heavy, sets[k].v[i].heavy_len,
+                                    (uint32_t)k, NULL), 0);
+    size_t checked = 0;
+    for (size_t i = 0; i < all.n; i++) {
+        uint32_t k, old;
+        if (!all.v[i].heavy_cdr3 ||
+            !sm_get(&heavy_set, all.v[i].heavy, all.v[i].heavy_len, &k))
+            continue;
+        int r = sm_put(&cdr3_set, all.v[i].heavy_cdr3, (int)strlen(all.v[i].heavy_cdr3), k,
+                       &old);
+        ck_assert_msg(r == 1 || old == k, "CDRH3 %s in two sets", all.v[i].heavy_cdr3);
+        checked++;
+    }
+    ck_assert_uint_eq(checked, all.n);
+    printf("prepare_pairs_real: %d pairs: train %zu, val %zu, test %zu; no heavy chain or "
+           "CDRH3 in two sets\n", pairs, sets[0].n, sets[1].n, sets[2].n);
+    sm_free(&cdr3_set);
+    sm_free(&heavy_set);
+    pr_free(&all);
+    for (int k = 0; k < 3; k++)
+        pr_free(&sets[k]);
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pairs");
@@ -305,6 +496,8 @@ int main(void)
     tcase_add_test(t, limits_are_counted);
     tcase_add_test(t, tsv_round_trip);
     tcase_add_test(t, real_oas_unit);
+    tcase_add_test(t, prepare_pairs_fixture);
+    tcase_add_test(t, prepare_pairs_real);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
