@@ -242,9 +242,18 @@ static int get_graph(s2s_ctx *c, int B, int S, int T, int training, ed_graph **o
     return TG_OK;
 }
 
+/* Pads n sequences to the longest, rounded up to a multiple of 8 (so few
+ * graph shapes occur) unless that passes max. */
+static int pad_to(const int32_t **s, const int *len, int n, int max, int32_t pad, mlm_batch *b)
+{
+    int rc = mlm_pad_batch(s, len, n, max, 1, 8, pad, b);
+    if (!rc && b->T > max)
+        rc = mlm_pad_batch(s, len, n, max, 1, 0, pad, b);
+    return rc;
+}
+
 /* Rows rows[0..n) of d: sources padded with [PAD], labels with -100 (each
- * to the batch's longest, rounded up to a multiple of 8 so few graph
- * shapes occur), set into the graph of that shape. */
+ * to the batch's longest, pad_to), set into the graph of that shape. */
 static int make_batch(s2s_ctx *c, const s2s_data *d, const long *rows, int n, int training,
                       ed_graph **gr)
 {
@@ -255,9 +264,9 @@ static int make_batch(s2s_ctx *c, const s2s_data *d, const long *rows, int n, in
         ss[i] = d->src + d->src_start[r], sl[i] = d->src_len[r];
         ts[i] = d->tgt + d->tgt_start[r], tl[i] = d->tgt_len[r];
     }
-    int rc = mlm_pad_batch(ss, sl, n, c->max_src, 1, 8, tok_pad_id(c->tok), &c->src);
+    int rc = pad_to(ss, sl, n, c->max_src, tok_pad_id(c->tok), &c->src);
     if (!rc)
-        rc = mlm_pad_batch(ts, tl, n, c->max_tgt, 1, 8, -100, &c->tgt);
+        rc = pad_to(ts, tl, n, c->max_tgt, -100, &c->tgt);
     if (!rc)
         rc = get_graph(c, n, c->src.T, c->tgt.T, training, gr);
     if (rc)

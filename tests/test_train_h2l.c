@@ -328,6 +328,25 @@ START_TEST(bad_inputs)
                               "2 without a light chain, 2 too long"),
                   "%s", err);
     free(err);
+    /* chains of exactly the longest length the model takes train (the
+     * batch is not padded past the positions) */
+    char edge[700];
+    snprintf(edge, sizeof edge, "%s/edge.txt", dir);
+    f = fopen(edge, "w");
+    for (int k = 0; k < 159; k++)
+        fputc("ACDEFGHIKLMNPQRSTVWY"[k % 20], f);
+    fputs("[SEP]", f);
+    for (int k = 0; k < 135; k++)
+        fputc("ACDEFGHIKLMNPQRSTVWY"[(k * 7) % 20], f);
+    fputs("\n", f);
+    fclose(f);
+    char *a9[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", edge,
+                  "--output_dir", out, "--do_train", "--max_steps", "1", "--overwrite_output_dir", NULL};
+    ck_assert_int_eq(run_args(a9, dir, &err), 0);
+    ck_assert_msg(strstr(err, "1 pairs from 1 rows; skipped: 0 without a heavy chain, 0 without a light "
+                              "chain, 0 too long"),
+                  "%s", err);
+    free(err);
     /* the light chains limit by --max_target_length */
     char *a5[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", train,
                   "--output_dir", out, "--do_train", "--max_steps", "1", "--max_target_length", "10",
