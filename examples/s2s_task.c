@@ -60,6 +60,8 @@ static int load_model(trainer *t, s2s_ctx *c, const char *resume)
     const s2s_opts *o = &c->o;
     int freeze = o->freeze_encoder ? ED_FREEZE_ENCODER : 0;
     const char *from = resume[0] ? resume : a->model_name_or_path[0] ? a->model_name_or_path : NULL;
+    if (a->model_name_or_path[0] && o->encoder[0])
+        return tg_error(TG_ERR_ARG, "--model_name_or_path and --encoder/--decoder exclude each other");
     int rc;
     if (from) {
         rc = ed_load_pretrained(from, freeze, &c->model, &c->tok, t->note);

@@ -310,6 +310,11 @@ START_TEST(bad_inputs)
     ck_assert_int_eq(run_args(a3, dir, &err), 1);
     ck_assert_msg(strstr(err, "--encoder and --decoder (or --model_name_or_path) are required"), "%s", err);
     free(err);
+    char *a10[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--model_name_or_path", enc_dir,
+                   "--train_file", train, "--output_dir", out, "--do_train", NULL};
+    ck_assert_int_eq(run_args(a10, dir, &err), 1);
+    ck_assert_msg(strstr(err, "exclude each other"), "%s", err);
+    free(err);
     /* skipped and counted: 2 trained pairs of 4 */
     char *a4[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", train,
                   "--output_dir", out, "--do_train", "--max_steps", "1", NULL};
