@@ -60,6 +60,8 @@ static int load_model(trainer *t, s2s_ctx *c, const char *resume)
     const s2s_opts *o = &c->o;
     int freeze = o->freeze_encoder ? ED_FREEZE_ENCODER : 0;
     const char *from = resume[0] ? resume : a->model_name_or_path[0] ? a->model_name_or_path : NULL;
+    if (a->model_name_or_path[0] && o->encoder[0])
+        return tg_error(TG_ERR_ARG, "--model_name_or_path and --encoder/--decoder exclude each other");
     int rc;
     if (from) {
         rc = ed_load_pretrained(from, freeze, &c->model, &c->tok, t->note);
@@ -146,21 +148,30 @@ static int tokenize(const s2s_ctx *c, const pr_pair *v, long n, s2s_data *d)
     return TG_OK;
 }
 
-/* Reads path (pairs that fit the model; the others skipped and counted)
- * into *set, reporting the counts. */
-static int read_pairs(trainer *t, const s2s_ctx *c, const char *path, pr_set *set)
+/* Reads the files of `paths` (comma-separated; pairs that fit the model,
+ * the others skipped and counted) into *set, reporting the counts. */
+static int read_pairs(trainer *t, const s2s_ctx *c, const char *paths, pr_set *set)
 {
     pr_opts o;
     pr_opts_default(&o);
     o.max_heavy = c->max_src - 2;
     o.max_light = c->max_tgt - 1;
-    int rc = pr_read(path, &o, set);
+    int rc = TG_OK, files = 0;
+    for (const char *p = paths; *p && !rc; files++) {
+        size_t n = strcspn(p, ",");
+        char path[TA_PATH];
+        snprintf(path, sizeof path, "%.*s", (int)n, p);
+        rc = path[0] ? pr_read(path, &o, set) : tg_error(TG_ERR_ARG, "\"%s\": an empty file name", paths);
+        p += n + (p[n] == ',');
+    }
     if (rc)
         return rc;
-    tr_notef(t, "%s: %zu pairs from %zu rows; skipped: %zu without a heavy chain, %zu without a light "
+    tr_notef(t, "%s: %zu pairs from %zu rows%s; skipped: %zu without a heavy chain, %zu without a light "
                 "chain, %zu too long (heavy > %d or light > %d residues)",
-             path, set->n, set->rows, set->no_heavy, set->no_light, set->too_long, o.max_heavy,
-             o.max_light);
+             files > 1 ? "pairs" : paths, set->n, set->rows, files > 1 ? " of the files" : "", set->no_heavy,
+             set->no_light, set->too_long, o.max_heavy, o.max_light);
+    if (files > 1)
+        tr_notef(t, "(files: %s)", paths);
     return TG_OK;
 }
 
@@ -233,9 +244,18 @@ static int get_graph(s2s_ctx *c, int B, int S, int T, int training, ed_graph **o
     return TG_OK;
 }
 
+/* Pads n sequences to the longest, rounded up to a multiple of 8 (so few
+ * graph shapes occur) unless that passes max. */
+static int pad_to(const int32_t **s, const int *len, int n, int max, int32_t pad, mlm_batch *b)
+{
+    int rc = mlm_pad_batch(s, len, n, max, 1, 8, pad, b);
+    if (!rc && b->T > max)
+        rc = mlm_pad_batch(s, len, n, max, 1, 0, pad, b);
+    return rc;
+}
+
 /* Rows rows[0..n) of d: sources padded with [PAD], labels with -100 (each
- * to the batch's longest, rounded up to a multiple of 8 so few graph
- * shapes occur), set into the graph of that shape. */
+ * to the batch's longest, pad_to), set into the graph of that shape. */
 static int make_batch(s2s_ctx *c, const s2s_data *d, const long *rows, int n, int training,
                       ed_graph **gr)
 {
@@ -246,9 +266,9 @@ static int make_batch(s2s_ctx *c, const s2s_data *d, const long *rows, int n, in
         ss[i] = d->src + d->src_start[r], sl[i] = d->src_len[r];
         ts[i] = d->tgt + d->tgt_start[r], tl[i] = d->tgt_len[r];
     }
-    int rc = mlm_pad_batch(ss, sl, n, c->max_src, 1, 8, tok_pad_id(c->tok), &c->src);
+    int rc = pad_to(ss, sl, n, c->max_src, tok_pad_id(c->tok), &c->src);
     if (!rc)
-        rc = mlm_pad_batch(ts, tl, n, c->max_tgt, 1, 8, -100, &c->tgt);
+        rc = pad_to(ts, tl, n, c->max_tgt, -100, &c->tgt);
     if (!rc)
         rc = get_graph(c, n, c->src.T, c->tgt.T, training, gr);
     if (rc)

@@ -1,7 +1,8 @@
 /* The sequence-to-sequence task of `ablm train-h2l`: heavy2light's
  * EncoderDecoderModel training (models/encdec.h) on heavy/light pairs
  * (data/pairs.h: OAS paired units, TSVs with heavy and light columns, or
- * HEAVY[SEP]LIGHT lines).
+ * HEAVY[SEP]LIGHT lines; --train_file and --validation_file take one file
+ * or a comma-separated list, read in order).
  *
  * The model: built from --encoder (an `ablm train` RoBERTa directory) and
  * --decoder (an `ablm train-clm` GPT-2 directory), cross-attention fresh;

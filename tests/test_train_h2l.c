@@ -310,12 +310,46 @@ START_TEST(bad_inputs)
     ck_assert_int_eq(run_args(a3, dir, &err), 1);
     ck_assert_msg(strstr(err, "--encoder and --decoder (or --model_name_or_path) are required"), "%s", err);
     free(err);
+    char *a10[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--model_name_or_path", enc_dir,
+                   "--train_file", train, "--output_dir", out, "--do_train", NULL};
+    ck_assert_int_eq(run_args(a10, dir, &err), 1);
+    ck_assert_msg(strstr(err, "exclude each other"), "%s", err);
+    free(err);
     /* skipped and counted: 2 trained pairs of 4 */
     char *a4[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", train,
                   "--output_dir", out, "--do_train", "--max_steps", "1", NULL};
     ck_assert_int_eq(run_args(a4, dir, &err), 0);
     ck_assert_msg(strstr(err, "2 pairs from 4 rows; skipped: 0 without a heavy chain, 1 without a light "
                               "chain, 1 too long (heavy > 159"),
+                  "%s", err);
+    free(err);
+    /* a comma-separated list reads each file */
+    char twice[1500];
+    snprintf(twice, sizeof twice, "%s,%s", train, train);
+    char *a8[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", twice,
+                  "--output_dir", out, "--do_train", "--max_steps", "1", "--overwrite_output_dir", NULL};
+    ck_assert_int_eq(run_args(a8, dir, &err), 0);
+    ck_assert_msg(strstr(err, "pairs: 4 pairs from 8 rows of the files; skipped: 0 without a heavy chain, "
+                              "2 without a light chain, 2 too long"),
+                  "%s", err);
+    free(err);
+    /* chains of exactly the longest length the model takes train (the
+     * batch is not padded past the positions) */
+    char edge[700];
+    snprintf(edge, sizeof edge, "%s/edge.txt", dir);
+    f = fopen(edge, "w");
+    for (int k = 0; k < 159; k++)
+        fputc("ACDEFGHIKLMNPQRSTVWY"[k % 20], f);
+    fputs("[SEP]", f);
+    for (int k = 0; k < 135; k++)
+        fputc("ACDEFGHIKLMNPQRSTVWY"[(k * 7) % 20], f);
+    fputs("\n", f);
+    fclose(f);
+    char *a9[] = {"train-h2l", "--encoder", enc_dir, "--decoder", dec_dir, "--train_file", edge,
+                  "--output_dir", out, "--do_train", "--max_steps", "1", "--overwrite_output_dir", NULL};
+    ck_assert_int_eq(run_args(a9, dir, &err), 0);
+    ck_assert_msg(strstr(err, "1 pairs from 1 rows; skipped: 0 without a heavy chain, 0 without a light "
+                              "chain, 0 too long"),
                   "%s", err);
     free(err);
     /* the light chains limit by --max_target_length */
