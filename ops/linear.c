@@ -39,7 +39,8 @@ static int linear_forward(tg_tensor *out)
         for (size_t r = 0; r < m; r++)
             memcpy(y + r * n, b, n * sizeof(float));
     }
-    tg_gemm(0, 1, (int)m, n, k, 1, tg_f32(X), k, tg_f32(W), k, Bi ? 1 : 0, y, n);
+    tg_gemm_prec(out, 1, 0, 1, (int)m, n, k, 1, X, tg_f32(X), X->numel, k, 0, 0, W, tg_f32(W),
+                 W->numel, k, 0, 1, Bi ? 1 : 0, y, n, 0);
     return TG_OK;
 }
 
@@ -50,10 +51,16 @@ static void linear_backward(tg_tensor *out)
     int n = W->shape[0], k = W->shape[1];
     size_t m = X->numel / k;
     const float *dy = out->grad;
-    if (X->grad)
-        tg_gemm(0, 0, (int)m, k, n, 1, dy, n, tg_f32(W), k, 1, X->grad, k);
+    /* in bf16, dy is converted into scratch 0 once for both products */
+    int dy_slot = 0;
+    if (X->grad) {
+        tg_gemm_prec(out, 1, 0, 0, (int)m, k, n, 1, out, dy, out->numel, n, 0, 0, W, tg_f32(W),
+                     W->numel, k, 0, 1, 1, X->grad, k, 0);
+        dy_slot = TG_BF16_REUSE(0);
+    }
     if (W->grad)
-        tg_gemm(1, 0, n, k, (int)m, 1, dy, n, tg_f32(X), k, 1, W->grad, k);
+        tg_gemm_prec(out, 1, 1, 0, n, k, (int)m, 1, out, dy, out->numel, n, 0, dy_slot, X,
+                     tg_f32(X), X->numel, k, 0, 1, 1, W->grad, k, 0);
     if (Bi && Bi->grad)
         tg_sum_rows_into(Bi->grad, dy, NULL, 1.0f, m, n);
 }
