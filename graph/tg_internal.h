@@ -99,7 +99,7 @@ void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float
 /* ---- bf16 (graph/bf16.c, graph/gemm_dnnl.c) ------------------------------ */
 
 typedef uint16_t tg_bf16; /* bfloat16 bits: the top half of a float32 */
-#define TG_BF16_SLOTS 3   /* scratch buffers for activation operands */
+#define TG_BF16_SLOTS 4   /* scratch buffers for activation operands */
 /* As a slot argument: the data is what the caller's previous call put in
  * scratch `slot` (same data, same n): no conversion. */
 #define TG_BF16_REUSE(slot) ((slot) + 16)

@@ -3,7 +3,8 @@
  * the scalar one against an independent nearest-even rule); oneDNN's bf16
  * GEMM against a double-precision reference for every transpose, alpha,
  * beta, leading dimension, batch stride and a shared B; tg_matmul and
- * tg_linear forward and backward in a bf16 graph against fp32; parameter
+ * tg_linear and tg_attention forward and backward in a bf16 graph
+ * against fp32; parameter
  * copies refreshed when the weights change; a RoBERTa forward and backward
  * in bf16 against fp32.
  *
@@ -429,6 +430,64 @@ START_TEST(parameter_copies_follow_weight_changes)
 }
 END_TEST
 
+/* tg_attention on a fused [B, T, 3W] projection (q, k, v as column ranges
+ * of one tensor, one bf16 copy), causal or with key padding, dropout in
+ * training mode: output and the projection's gradient in one precision. */
+static void run_attention(int causal, tg_precision prec, float **out, float **grad, size_t *nout,
+                          size_t *ngrad)
+{
+    int B = 3, T = 150, nh = 2, hd = 32, W = nh * hd; /* 150 queries: two query tiles */
+    tg_params *p = tg_params_new();
+    tg_tensor *x = tg_params_add(p, "qkv", 3, (int[]){B, T, 3 * W}, 1);
+    tg_tensor *R = tg_params_add(p, "R", 3, (int[]){B, T, W}, 0);
+    ck_assert_int_eq(tg_params_alloc(p), TG_OK);
+    fill_normal(tg_params_values(p), tg_params_numel(p), 21 + causal);
+    tg_graph *g = tg_graph_new();
+    tg_graph_set_precision(g, prec);
+    tg_graph_set_training(g, 1);
+    tg_tensor *mask = causal ? NULL : tg_input(g, TG_I32, 2, (int[]){B, T}, "mask");
+    tg_tensor *o = tg_attention(g, x, x, x, mask,
+                                &(tg_attn_args){.heads = nh, .q_col = 0, .k_col = W, .v_col = 2 * W,
+                                                .dim = W, .causal = causal, .dropout = 0.1f});
+    tg_tensor *loss = tg_sum(g, tg_mul(g, o, R));
+    ck_assert_msg(loss, "%s", tg_graph_error(g));
+    tg_graph_keep(g, o);
+    ck_assert_int_eq(tg_graph_plan(g, loss, 0), TG_OK);
+    if (mask)
+        for (int i = 0; i < B * T; i++)
+            tg_i32(mask)[i] = i % T < T - 40 * (i / T);
+    ck_assert_int_eq(tg_forward(g), TG_OK);
+    tg_params_zero_grad(p);
+    ck_assert_int_eq(tg_backward(g, loss, NULL), TG_OK);
+    *nout = o->numel, *ngrad = x->numel;
+    *out = malloc(o->numel * 4), *grad = malloc(x->numel * 4);
+    memcpy(*out, tg_f32(o), o->numel * 4);
+    memcpy(*grad, x->grad, x->numel * 4);
+    tg_graph_free(g);
+    tg_params_free(p);
+}
+
+START_TEST(attention_within_bf16_tolerance)
+{
+    for (int causal = 0; causal < 2; causal++) {
+        float *of, *gf, *oh, *gh;
+        size_t no, ng;
+        run_attention(causal, TG_PREC_F32, &of, &gf, &no, &ng);
+        run_attention(causal, TG_PREC_BF16, &oh, &gh, &no, &ng);
+        double eo = rel_l2(oh, of, no), eg = rel_l2(gh, gf, ng);
+        printf("attention %s bf16 vs fp32: output %.3g, gradient %.3g (relative L2)\n",
+               causal ? "causal" : "padded", eo, eg);
+        if (tg_bf16_available()) {
+            ck_assert_msg(eo <= 4 * U && eo > 0, "output relative L2 error %.3g (bound 4u)", eo);
+            ck_assert_msg(eg <= 4 * U && eg > 0, "gradient relative L2 error %.3g (bound 4u)", eg);
+        } else {
+            ck_assert(eo == 0 && eg == 0);
+        }
+        free(of), free(gf), free(oh), free(gh);
+    }
+}
+END_TEST
+
 /* ---- RoBERTa ---------------------------------------------------------------- */
 
 typedef struct {
@@ -507,6 +566,7 @@ int main(void)
     tcase_add_test(tc, gemm_matches_reference_for_every_layout);
     tcase_add_test(tc, ops_forward_and_backward_within_bf16_tolerance);
     tcase_add_test(tc, parameter_copies_follow_weight_changes);
+    tcase_add_test(tc, attention_within_bf16_tolerance);
     tcase_add_test(tc, roberta_forward_backward_within_bf16_tolerance);
     suite_add_tcase(s, tc);
     return tu_run(s);
