@@ -77,6 +77,16 @@ int tg_bf16_available(void)
     return avail;
 }
 
+int tg_bf16_require(const char *flag)
+{
+    if (tg_bf16_available())
+        return TG_OK;
+    return tg_error(TG_ERR_ARG,
+                    "%s: this CPU has no bfloat16 matrix products (oneDNN needs AVX-512 for "
+                    "them; ONEDNN_MAX_CPU_ISA, if set, may cap it): run without %s",
+                    flag, flag);
+}
+
 int tg_bf16_on(const tg_tensor *out)
 {
     return out->graph && out->graph->precision == TG_PREC_BF16 && tg_bf16_available();

@@ -192,6 +192,9 @@ tg_precision tg_graph_precision(const tg_graph *g);
  * without AVX512-BF16: slower than fp32); 2: native (AVX512-BF16 or AMX).
  * Probes oneDNN once (ONEDNN_MAX_CPU_ISA caps what it may use). */
 int tg_bf16_available(void);
+/* TG_OK when tg_bf16_available(), else TG_ERR_ARG with a message naming
+ * `flag` ("--bf16: this CPU has no bfloat16 matrix products ..."). */
+int tg_bf16_require(const char *flag);
 
 /* Seeds the graph's random stream (dropout). Each tg_forward advances it. */
 void tg_graph_seed(tg_graph *g, uint64_t seed);

@@ -30,11 +30,16 @@
  * ONEDNN_MAX_CPU_ISA=AVX2 (no bf16 matmul: tg_bf16_available() is 0, the
  * bf16 GEMM refuses without writing and bf16 graphs compute exactly the
  * fp32 results). */
+#include "commands.h"
+#include "config.h"
 #include "roberta.h"
 #include "tg_internal.h"
 #include "testutil.h"
+#include "tokenizer.h"
+#include "train_args.h"
 
 #include <math.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,6 +560,154 @@ START_TEST(roberta_forward_backward_within_bf16_tolerance)
 }
 END_TEST
 
+/* ---- the commands' --bf16 -------------------------------------------------- */
+
+/* The float32 data of a .npy file (header length from its preamble). */
+static float *npy_floats(const char *path, size_t *n)
+{
+    char *b = tu_read_file(path);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    size_t hl = (unsigned char)b[8] | (size_t)(unsigned char)b[9] << 8;
+    ck_assert(strstr(b + 10, "'<f4'") != NULL);
+    *n = ((size_t)size - 10 - hl) / 4;
+    float *x = malloc(*n * 4);
+    memcpy(x, b + 10 + hl, *n * 4);
+    free(b);
+    return x;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* --bf16 on ablm train (flag parsing and the training losses), eval and
+ * embed: within bf16 tolerance of the fp32 run where bf16 runs, refused
+ * with a clear message where it does not. */
+START_TEST(commands_take_bf16)
+{
+    char *dir = tu_tmpdir(), model[4200], p[4200], q[4200], o[4200], e[4200], seqs[4200];
+    int avail = tg_bf16_available();
+    /* flag parsing */
+    static train_args a;
+    train_args_defaults(&a);
+    char *argv[] = {"train", "--output_dir", "o", "--do_train", "false", "--bf16", NULL};
+    int rc = train_args_parse(&a, 6, argv);
+    if (avail) {
+        ck_assert_msg(rc == TG_OK && a.bf16 == 1, "%s", tg_last_error());
+    } else {
+        ck_assert_int_ne(rc, TG_OK);
+        ck_assert_msg(strstr(tg_last_error(), "--bf16: this CPU has no bfloat16 matrix products"),
+                      "%s", tg_last_error());
+    }
+    /* a model directory and sequences */
+    snprintf(model, sizeof model, "%s/model", dir);
+    ck_assert_int_eq(mkdir(model, 0755), 0);
+    rb_config cfg;
+    snprintf(p, sizeof p, "%s/configs/heavy_tiny.json", tu_source_dir());
+    ck_assert_int_eq(rb_config_load(p, &cfg), TG_OK);
+    rb_model *m;
+    ck_assert_int_eq(rb_model_new(&cfg, &m), TG_OK);
+    rb_model_init(m, 11);
+    ck_assert_int_eq(rb_model_save(m, model), TG_OK);
+    ck_assert_int_eq(rb_config_save(&cfg, model), TG_OK);
+    tok_tokenizer *t;
+    ck_assert_int_eq(tok_new(&t), TG_OK);
+    ck_assert_int_eq(tok_save(t, model, cfg.max_position_embeddings - 2), TG_OK);
+    tok_free(t);
+    rb_model_free(m);
+    static char text[64 * 1024];
+    size_t k = 0;
+    tg_rng r;
+    tg_rng_seed(&r, 4);
+    for (int i = 0; i < 64; i++) {
+        int len = 20 + (int)(tg_rng_next(&r) % 40);
+        for (int j = 0; j < len; j++)
+            text[k++] = "ACDEFGHIKLMNPQRSTVWY"[tg_rng_next(&r) % 20];
+        text[k++] = '\n';
+    }
+    text[k] = 0;
+    snprintf(seqs, sizeof seqs, "%s/seqs.txt", dir);
+    write_file(seqs, text);
+    snprintf(o, sizeof o, "%s/out", dir);
+    snprintf(e, sizeof e, "%s/err", dir);
+    /* embed */
+    snprintf(p, sizeof p, "%s/f.npy", dir);
+    snprintf(q, sizeof q, "%s/h.npy", dir);
+    ck_assert_int_eq(tu_run_cmd(cmd_embed, 7, (char *[]){"embed", "--model", model, "--input", seqs, "--output", p, NULL}, o, e), 0);
+    rc = tu_run_cmd(cmd_embed, 8, (char *[]){"embed", "--model", model, "--input", seqs, "--output", q, "--bf16", NULL}, o, e);
+    if (avail) {
+        ck_assert_int_eq(rc, 0);
+        size_t nf, nh;
+        float *xf = npy_floats(p, &nf), *xh = npy_floats(q, &nh);
+        ck_assert_uint_eq(nf, nh);
+        double err = rel_l2(xh, xf, nf);
+        printf("embed --bf16 vs fp32: relative L2 %.3g\n", err);
+        ck_assert_msg(err <= 4 * U && err > 0, "embed --bf16: relative L2 error %.3g", err);
+        free(xf), free(xh);
+    } else {
+        ck_assert_int_eq(rc, 2);
+        char *msg = tu_read_file(e);
+        ck_assert_msg(strstr(msg, "ablm embed: --bf16: this CPU has no bfloat16"), "%s", msg);
+        free(msg);
+    }
+    /* eval */
+    double loss[2];
+    for (int h = 0; h < 2; h++) {
+        char *ev[] = {"eval", "--model", model, "--validation_file", seqs, "--bf16", NULL};
+        rc = tu_run_cmd(cmd_eval, h ? 6 : 5, ev, o, e);
+        if (h && !avail) {
+            ck_assert_int_eq(rc, 2);
+            break;
+        }
+        ck_assert_int_eq(rc, 0);
+        char *js = tu_read_file(o);
+        char *at = strstr(js, "\"eval_loss\": ");
+        ck_assert_ptr_nonnull(at);
+        loss[h] = atof(at + 13);
+        free(js);
+    }
+    if (avail) {
+        printf("eval --bf16: eval_loss %.6f vs %.6f\n", loss[1], loss[0]);
+        ck_assert_msg(fabs(loss[1] - loss[0]) <= 1e-3 * loss[0], "eval_loss %.6f vs %.6f", loss[1], loss[0]);
+    }
+    /* train: the first step's loss is the same model's, later ones drift by
+     * the updates' rounding */
+    if (avail) {
+        double steps[2][8];
+        for (int h = 0; h < 2; h++) {
+            char out[4300];
+            snprintf(out, sizeof out, "%s/train%d", dir, h);
+            char *tv[] = {"train", "--config_name", p, "--train_file", seqs, "--output_dir", out,
+                          "--per_device_train_batch_size", "8", "--max_seq_length", "64",
+                          "--line_by_line", "--max_steps", "5", "--logging_steps", "1",
+                          "--save_strategy", "no", "--learning_rate", "1e-3", "--seed", "7",
+                          h ? "--bf16" : NULL, NULL};
+            snprintf(p, sizeof p, "%s/configs/heavy_tiny.json", tu_source_dir());
+            ck_assert_int_eq(tu_run_cmd(cmd_train, h ? 23 : 22, tv, o, e), 0);
+            ck_assert_int_eq(tu_step_losses(out, steps[h], 8), 5);
+        }
+        for (int s = 0; s < 5; s++) {
+            printf("train step %d: loss %.6f (--bf16) vs %.6f\n", s + 1, steps[1][s], steps[0][s]);
+            ck_assert_msg(fabs(steps[1][s] - steps[0][s]) <= (s ? 1e-2 : 1e-3) * steps[0][s],
+                          "step %d: loss %.6f vs %.6f", s + 1, steps[1][s], steps[0][s]);
+        }
+    }
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(dir);
+    tg_bf16_release();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bf16");
@@ -568,6 +721,7 @@ int main(void)
     tcase_add_test(tc, parameter_copies_follow_weight_changes);
     tcase_add_test(tc, attention_within_bf16_tolerance);
     tcase_add_test(tc, roberta_forward_backward_within_bf16_tolerance);
+    tcase_add_test(tc, commands_take_bf16);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
