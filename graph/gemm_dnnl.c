@@ -7,7 +7,13 @@
  * scale and beta a sum post-op (C = alpha op(A) op(B) + beta C). A batch
  * is one primitive with 3-D memory descriptors (stride 0 for a B shared
  * by the batch), so oneDNN threads it. Scratchpads are user-managed, one
- * per thread, so a primitive may run on several threads at once. */
+ * per thread, so a primitive may run on several threads at once.
+ *
+ * Where oneDNN picks its gemm-based matmul rather than brgemm (small
+ * strided tiles: attention), it applies output scales and sums in a
+ * scalar C++ loop that took longer than the product; such entries run the
+ * plain product into a per-thread buffer and apply alpha and beta here
+ * (one vectorised pass). */
 #include "tg_internal.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -36,6 +42,7 @@ typedef struct {
     dnnl_memory_desc_t md[3];
     size_t scratch;
     const char *impl;
+    int manual;            /* alpha, beta applied here (plain product in oneDNN) */
 } mm_entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -45,6 +52,8 @@ static int ncache, capcache;
 static _Thread_local dnnl_stream_t tl_stream;
 static _Thread_local void *tl_scratch;
 static _Thread_local size_t tl_scratch_cap;
+static _Thread_local float *tl_c;   /* product buffer of manual entries */
+static _Thread_local size_t tl_c_cap;
 
 /* Memory descriptor of a rows x cols operand (transposed: stored cols x
  * rows) with leading dimension ld, batch entries stride apart (stride 0:
@@ -58,11 +67,13 @@ static int matrix_md(dnnl_memory_desc_t *md, int batch, int rows, int cols, int 
     return dnnl_memory_desc_init_by_strides(md, 3, dims, dt, st) != dnnl_success;
 }
 
-/* Makes the entry's primitive (left NULL when oneDNN refuses). Called
- * with the lock held. */
-static void make_primitive(mm_entry *e)
+/* Makes the entry's primitive (left NULL when oneDNN refuses); with
+ * plain != 0, without alpha and beta, C dense [batch, m, n]. Called with
+ * the lock held. */
+static void make_primitive(mm_entry *e, int plain)
 {
     const mm_key *q = &e->key;
+    float alpha = plain ? 1.0f : q->alpha, beta = plain ? 0.0f : q->beta;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -73,18 +84,19 @@ static void make_primitive(mm_entry *e)
         return;
     if (matrix_md(&e->md[0], q->batch, q->m, q->k, q->ta, q->lda, q->sa, dnnl_bf16) ||
         matrix_md(&e->md[1], q->batch, q->k, q->n, q->tb, q->ldb, q->sb, dnnl_bf16) ||
-        matrix_md(&e->md[2], q->batch, q->m, q->n, 0, q->ldc, q->sc, dnnl_f32))
+        matrix_md(&e->md[2], q->batch, q->m, q->n, 0, plain ? q->n : q->ldc,
+                  plain && q->sc ? (size_t)q->m * q->n : q->sc, dnnl_f32))
         return;
     if (dnnl_matmul_desc_init(&desc, &e->md[0], &e->md[1], NULL, &e->md[2]) != dnnl_success ||
         dnnl_primitive_attr_create(&attr) != dnnl_success)
         return;
     int ok = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
              dnnl_success;
-    if (ok && q->alpha != 1.0f)
-        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &q->alpha) == dnnl_success;
-    if (ok && q->beta != 0.0f)
+    if (ok && alpha != 1.0f)
+        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) == dnnl_success;
+    if (ok && beta != 0.0f)
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
-             dnnl_post_ops_append_sum(po, q->beta) == dnnl_success &&
+             dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
              dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
     if (ok && dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success) {
         const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
@@ -104,6 +116,12 @@ static void make_primitive(mm_entry *e)
         dnnl_post_ops_destroy(po);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
+    e->manual = plain;
+    if (!plain && e->prim && (q->alpha != 1.0f || q->beta != 0.0f) &&
+        strncmp(e->impl, "brg", 3)) { /* see the top: alpha, beta here instead */
+        dnnl_primitive_destroy(e->prim);
+        make_primitive(e, 1);
+    }
 }
 
 /* The cached entry for key q, made on first use; NULL when out of memory. */
@@ -124,7 +142,7 @@ static const mm_entry *lookup(const mm_key *q)
         e = &cache[ncache++];
         memset(e, 0, sizeof *e);
         e->key = *q;
-        make_primitive(e);
+        make_primitive(e, 0);
     }
     pthread_mutex_unlock(&lock);
     return e;
@@ -159,8 +177,19 @@ int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alph
         if (!tl_scratch)
             return tg_error(TG_ERR_NOMEM, "bf16 gemm: no memory for a %zu-byte scratchpad", e->scratch);
     }
+    float *dst = c;
+    size_t nc = (size_t)batch * m * n;
+    if (e->manual && nc > tl_c_cap) {
+        free(tl_c);
+        tl_c = aligned_alloc(64, (nc * sizeof(float) + 63) & ~(size_t)63);
+        tl_c_cap = tl_c ? nc : 0;
+        if (!tl_c)
+            return tg_error(TG_ERR_NOMEM, "bf16 gemm: no memory for a %zux%d product", nc / n, n);
+    }
+    if (e->manual)
+        dst = tl_c;
     dnnl_memory_t mem[4] = {NULL};
-    void *h[3] = {(void *)a, (void *)b, c};
+    void *h[3] = {(void *)a, (void *)b, dst};
     int rc = TG_OK;
     for (int i = 0; i < 3 && !rc; i++)
         if (dnnl_memory_create(&mem[i], &e->md[i], engine, h[i]) != dnnl_success)
@@ -186,6 +215,21 @@ int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alph
     for (int i = 0; i < 4; i++)
         if (mem[i])
             dnnl_memory_destroy(mem[i]);
+    if (!rc && e->manual)
+        for (int x = 0; x < batch; x++)
+            for (int i = 0; i < m; i++) {
+                const float *p = tl_c + ((size_t)x * m + i) * n;
+                float *row = c + x * sc + (size_t)i * ldc;
+                if (beta == 0.0f) {
+#pragma omp simd
+                    for (int j = 0; j < n; j++)
+                        row[j] = alpha * p[j];
+                } else {
+#pragma omp simd
+                    for (int j = 0; j < n; j++)
+                        row[j] = alpha * p[j] + beta * row[j];
+                }
+            }
     return rc;
 }
 
