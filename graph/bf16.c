@@ -16,7 +16,16 @@
  * only between passes (optimizer step, loading), so a copy is never stale
  * and no writer of weights needs to announce a change; a training step
  * converts each weight once (PyTorch autocast caches its weight casts for
- * the same span). */
+ * the same span).
+ *
+ * Activations get the same treatment within a pass: a tensor's values do
+ * not change between the op that computes them and the end of the pass
+ * (buffers are reused only after a tensor's last reader), so the copy of
+ * (tensor, data) made at its first bf16 use serves every later one: the
+ * three projections reading one hidden state and the backward products
+ * reading it again convert it once. The buffers of a past pass are
+ * recycled, so they hold at most one pass's worth (bf16 copies of the
+ * GEMM inputs). Gradients and slices go to per-call scratch slots. */
 #include "tg_internal.h"
 
 #include <immintrin.h>
@@ -162,6 +171,59 @@ static struct {
     size_t cap;
 } scratch[TG_BF16_SLOTS];
 
+typedef struct {
+    const tg_tensor *t; /* the activation */
+    const float *src;   /* its values when converted */
+    size_t n, cap;
+    uint64_t pass;      /* pass of the copy; another pass: free for reuse */
+    tg_bf16 *bf;
+} acopy;
+static acopy *acts;
+static int nacts, capacts;
+
+/* The copy of activation t's values src[0..n) for this pass: found, or
+ * made in a recycled or new buffer. NULL when out of memory. Called with
+ * the lock held. */
+static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
+{
+    acopy *free_fit = NULL, *free_any = NULL;
+    for (int i = 0; i < nacts; i++) {
+        acopy *a = &acts[i];
+        if (a->pass == pass) {
+            if (a->t == t && a->src == src && a->n == n)
+                return a->bf;
+        } else if (a->cap >= n && (!free_fit || a->cap < free_fit->cap)) {
+            free_fit = a;
+        } else if (!free_any) {
+            free_any = a;
+        }
+    }
+    acopy *a = free_fit ? free_fit : free_any;
+    if (!a) {
+        if (nacts == capacts) {
+            int cap = capacts ? 2 * capacts : 64;
+            acopy *na = tg_realloc(acts, cap * sizeof *na, "bf16 activation copies");
+            if (!na)
+                return NULL;
+            acts = na, capacts = cap;
+        }
+        a = &acts[nacts++];
+        memset(a, 0, sizeof *a);
+    }
+    if (a->cap < n) {
+        tg_free(a->bf);
+        a->bf = tg_malloc(n * sizeof(tg_bf16), "bf16 activation copy");
+        a->cap = a->bf ? n : 0;
+        if (!a->bf) {
+            a->pass = 0;
+            return NULL;
+        }
+    }
+    tg_f32_to_bf16(a->bf, src, n);
+    a->t = t, a->src = src, a->n = n, a->pass = pass;
+    return a->bf;
+}
+
 void tg_bf16_next_pass(void)
 {
     pthread_mutex_lock(&lock);
@@ -214,6 +276,8 @@ const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, 
     const tg_bf16 *r;
     if (t && (t->flags & TG_FLAG_PARAM)) {
         r = param_copy(data, n);
+    } else if (t && data == t->data && n == t->numel) {
+        r = act_copy(t, data, n);
     } else if (reuse) {
         r = scratch[slot].cap >= n ? scratch[slot].p : NULL;
     } else {
@@ -237,6 +301,10 @@ void tg_bf16_release(void)
         tg_free(copies[i].bf);
     tg_free(copies);
     copies = NULL, ncopies = capcopies = 0;
+    for (int i = 0; i < nacts; i++)
+        tg_free(acts[i].bf);
+    tg_free(acts);
+    acts = NULL, nacts = capacts = 0;
     for (int s = 0; s < TG_BF16_SLOTS; s++) {
         tg_free(scratch[s].p);
         scratch[s].p = NULL, scratch[s].cap = 0;

@@ -120,11 +120,14 @@ const char *tg_bf16_cvt_kernel(void);
  * TG_ERR_ARG when this CPU lacks it (tests compare the kernels). */
 int tg_f32_to_bf16_kernel(const char *name, tg_bf16 *dst, const float *src, size_t n);
 /* The bf16 copy of a GEMM operand: data[0..n) (tensor t's values, or its
- * gradient) converted. A parameter's values come from the per-pass cache
- * (converted once per forward pass, shared by every op of the pass and its
- * backward); anything else is converted into scratch buffer `slot`, valid
- * until the next call with that slot. NULL when out of memory or called
- * inside a parallel region: the caller then computes in fp32. */
+ * gradient, or a slice) converted. A parameter's values, and a node's
+ * whole values (data == t->data, n == t->numel), come from the per-pass
+ * caches (converted once per forward pass, shared by every op of the pass
+ * and its backward); anything else is converted into scratch buffer
+ * `slot`, valid until the next call with that slot. NULL when out of
+ * memory or called inside a parallel region: the caller then computes in
+ * fp32. A node's values must not change within a pass once read here
+ * (ops never write their inputs). */
 const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, int slot);
 /* Starts a new pass (tg_forward): parameter copies are refreshed at their
  * next use. */
