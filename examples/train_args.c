@@ -178,7 +178,8 @@ static const compat_flag compat[] = {
     {"token", C_STR, NULL, "", 0, 0, NO_HUB},
     {"use_auth_token", C_BOOL, "false", "false", 0, 0, NO_HUB},
     {"trust_remote_code", C_BOOL, "false", "false", 0, 0, "ablm runs no model code from the hub"},
-    {"torch_dtype", C_STR, NULL, "auto|float32", 1, 0, LOW_PREC},
+    {"torch_dtype", C_STR, NULL, "auto|float32", 1, 0,
+     "ablm keeps float32 weights and checkpoints (--bf16 runs the matrix products in bfloat16)"},
     {"low_cpu_mem_usage", C_BOOL, "false", "false|true", 0, 0, NULL},
     /* DataTrainingArguments */
     {"dataset_name", C_STR, NULL, "", 1, 0,
