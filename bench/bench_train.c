@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now(void)
@@ -230,15 +231,18 @@ int main(int argc, char **argv)
     double per_tok = L * (4 * H * H + 2 * H * F + 2 * T * H) + H * H + H * V;
     double gflop = 6.0 * per_tok * B * T / 1e9;
     tg_profile_enable(0);
+    struct rusage ru; /* peak RSS of the training steps, before the GEMM-rate buffers */
+    getrusage(RUSAGE_SELF, &ru);
+    double peak_mb = ru.ru_maxrss / 1024.0;
     double rate = gemm_rate(B * T, c.hidden_size, c.intermediate_size, bf16);
     printf("{\"impl\": \"ablm\", \"precision\": \"%s\", \"config\": \"%s\", \"batch\": %d, \"length\": %d, \"threads\": %d, "
            "\"ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
            "\"tokens_per_s\": %.0f, \"gflops\": %.1f, \"gemm_gflops\": %.1f, \"gemm_share\": %.2f, "
-           "\"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f}\n",
+           "\"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f, \"peak_rss_mb\": %.0f}\n",
            bf16 ? "bf16" : "fp32", config, B, T, threads, 1e3 * el / steps, 1e3 * tf / steps,
            1e3 * tb / steps, 1e3 * to / steps, (double)B * T * steps / el, gflop * steps / el,
            rate, rate > 0 ? gflop * steps / el / rate : 0, tg_f32(gr.loss)[0],
-           tg_graph_planned_bytes(gr.g) / 1e6, tg_graph_unplanned_bytes(gr.g) / 1e6);
+           tg_graph_planned_bytes(gr.g) / 1e6, tg_graph_unplanned_bytes(gr.g) / 1e6, peak_mb);
     if (profile)
         tg_profile_report(stderr);
     opt_adamw_free(&opt);

@@ -13,6 +13,7 @@ residues at LENGTH. Prints one JSON line like bench_train, with the model's GFLO
 GEMM rate torch reaches on the step's linear-layer shapes in the same dtype, same process."""
 import json
 import math
+import resource
 import sys
 import time
 
@@ -150,6 +151,7 @@ def main():
         d = time.perf_counter()
         tf, tb, to = tf + b - a, tb + cc - b, to + d - cc
     el = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the GEMM-rate buffers
     H, I, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
     per_tok = L * (4 * H * H + 2 * H * I + 2 * T * H) + H * H + H * V  # as bench_train.c
     gflops = 6.0 * per_tok * B * T * steps / el / 1e9
@@ -161,7 +163,7 @@ def main():
                       "optimizer_ms": round(1e3 * to / steps, 1),
                       "tokens_per_s": round(B * T * steps / el), "gflops": round(gflops, 1),
                       "gemm_gflops": round(rate, 1), "gemm_share": round(gflops / rate, 2),
-                      "loss": round(loss.item(), 4)}))
+                      "loss": round(loss.item(), 4), "peak_rss_mb": round(peak_mb)}))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
 # and prints one markdown table per config/length: medians of ms/step,
 # tokens/s, the model's GFLOP/s, the GEMM rate the same process measured on
 # the step's linear-layer shapes in the same dtype, and the share of it the
-# step reaches, and each row's speed relative to PyTorch's fastest row.
+# step reaches, peak RSS (MB, before the GEMM-rate measurement), and each
+# row's speed relative to PyTorch's fastest row.
 # Then the CPU model and flags.
 #
 # The batch: LENGTH "real" (default) = the first BATCH heavy chains of UNIT
@@ -67,14 +68,14 @@ r0 = rows[0]
 what = f"{r0['batch']} real heavy chains of {os.path.basename(unit)} padded to {r0['length']}" if length == "real" \
     else f"{r0['batch']} x {r0['length']} random residues"
 print(f"\n{cfg}, {what}, {len(rows) // len(groups)} runs of each, load average {os.getloadavg()[0]:.2f}\n")
-print("| implementation | threads | ms/step | forward ms | backward ms | optimizer ms | tokens/s | model GFLOP/s | GEMM GFLOP/s (same dtype) | share | vs PyTorch's fastest |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| implementation | threads | ms/step | forward ms | backward ms | optimizer ms | tokens/s | model GFLOP/s | GEMM GFLOP/s (same dtype) | share | peak RSS MB | vs PyTorch's fastest |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 best = max(med(rs, "tokens_per_s") for (n, _), rs in groups.items() if n.startswith("pytorch"))
 for (name, th), rs in sorted(groups.items(), key=lambda kv: (not kv[0][0].startswith("ablm"), kv[0])):
     tps = med(rs, "tokens_per_s")
     print(f"| {name} | {th} | {med(rs,'ms_per_step'):.0f} | {med(rs,'forward_ms'):.0f} | {med(rs,'backward_ms'):.0f} | "
           f"{med(rs,'optimizer_ms'):.0f} | {tps:.0f} | {med(rs,'gflops'):.1f} | {med(rs,'gemm_gflops'):.1f} | "
-          f"{med(rs,'gemm_share'):.2f} | {tps / best:.2f}x |")
+          f"{med(rs,'gemm_share'):.2f} | {med(rs,'peak_rss_mb'):.0f} | {tps / best:.2f}x |")
 ours = max(med(rs, "tokens_per_s") for (n, _), rs in groups.items() if n.startswith("ablm"))
 print(f"\nablm's fastest row is {ours / best:.2f}x PyTorch's fastest (median tokens/s)")
 PY
