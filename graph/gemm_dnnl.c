@@ -19,6 +19,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,13 +42,13 @@ typedef struct {
     dnnl_primitive_t prim; /* NULL: oneDNN has no bf16 matmul for it here */
     dnnl_memory_desc_t md[3];
     size_t scratch;
-    const char *impl;
+    char impl[64];         /* oneDNN's implementation name, "none" */
     int manual;            /* alpha, beta applied here (plain product in oneDNN) */
 } mm_entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static dnnl_engine_t engine;
-static mm_entry *cache;
+static mm_entry **cache; /* entries never move: callers keep pointers unlocked */
 static int ncache, capcache;
 static _Thread_local dnnl_stream_t tl_stream;
 static _Thread_local void *tl_scratch;
@@ -79,7 +80,7 @@ static void make_primitive(mm_entry *e, int plain)
     dnnl_primitive_desc_t pd = NULL;
     dnnl_matmul_desc_t desc;
     e->prim = NULL;
-    e->impl = "none";
+    snprintf(e->impl, sizeof e->impl, "none");
     if (!engine && dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
         return;
     if (matrix_md(&e->md[0], q->batch, q->m, q->k, q->ta, q->lda, q->sa, dnnl_bf16) ||
@@ -104,9 +105,7 @@ static void make_primitive(mm_entry *e, int plain)
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
             impl)
-            e->impl = strdup(impl);
-        if (!e->impl)
-            e->impl = "?";
+            snprintf(e->impl, sizeof e->impl, "%s", impl);
         if (dnnl_primitive_create(&e->prim, pd) != dnnl_success)
             e->prim = NULL;
     }
@@ -130,19 +129,18 @@ static const mm_entry *lookup(const mm_key *q)
     pthread_mutex_lock(&lock);
     mm_entry *e = NULL;
     for (int i = 0; i < ncache && !e; i++)
-        if (!memcmp(&cache[i].key, q, sizeof *q))
-            e = &cache[i];
+        if (!memcmp(&cache[i]->key, q, sizeof *q))
+            e = cache[i];
     if (!e && ncache == capcache) {
         int cap = capcache ? 2 * capcache : 64;
-        mm_entry *nc = tg_realloc(cache, cap * sizeof *nc, "bf16 matmul cache");
+        mm_entry **nc = tg_realloc(cache, cap * sizeof *nc, "bf16 matmul cache");
         if (nc)
             cache = nc, capcache = cap;
     }
-    if (!e && ncache < capcache) {
-        e = &cache[ncache++];
-        memset(e, 0, sizeof *e);
+    if (!e && ncache < capcache && (e = tg_calloc(1, sizeof *e, "bf16 matmul entry"))) {
         e->key = *q;
         make_primitive(e, 0);
+        cache[ncache++] = e;
     }
     pthread_mutex_unlock(&lock);
     return e;
