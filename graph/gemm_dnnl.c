@@ -32,7 +32,7 @@ void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float
 }
 
 typedef struct {
-    int batch, ta, tb, m, n, k, lda, ldb, ldc, pad;
+    int batch, ta, tb, m, n, k, lda, ldb, ldc, bias;
     size_t sa, sb, sc;
     float alpha, beta;
 } mm_key;
@@ -40,7 +40,7 @@ typedef struct {
 typedef struct {
     mm_key key;
     dnnl_primitive_t prim; /* NULL: oneDNN has no bf16 matmul for it here */
-    dnnl_memory_desc_t md[3];
+    dnnl_memory_desc_t md[4]; /* A, B, C, bias */
     size_t scratch;
     char impl[64];         /* oneDNN's implementation name, "none" */
     int manual;            /* alpha, beta applied here (plain product in oneDNN) */
@@ -88,7 +88,12 @@ static void make_primitive(mm_entry *e, int plain)
         matrix_md(&e->md[2], q->batch, q->m, q->n, 0, plain ? q->n : q->ldc,
                   plain && q->sc ? (size_t)q->m * q->n : q->sc, dnnl_f32))
         return;
-    if (dnnl_matmul_desc_init(&desc, &e->md[0], &e->md[1], NULL, &e->md[2]) != dnnl_success ||
+    dnnl_dims_t bdims = {1, 1, q->n};
+    if (q->bias &&
+        dnnl_memory_desc_init_by_tag(&e->md[3], 3, bdims, dnnl_f32, dnnl_abc) != dnnl_success)
+        return;
+    if (dnnl_matmul_desc_init(&desc, &e->md[0], &e->md[1], q->bias ? &e->md[3] : NULL,
+                              &e->md[2]) != dnnl_success ||
         dnnl_primitive_attr_create(&attr) != dnnl_success)
         return;
     int ok = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ==
@@ -116,7 +121,7 @@ static void make_primitive(mm_entry *e, int plain)
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     e->manual = plain;
-    if (!plain && e->prim && (q->alpha != 1.0f || q->beta != 0.0f) &&
+    if (!plain && e->prim && !q->bias && (q->alpha != 1.0f || q->beta != 0.0f) &&
         strncmp(e->impl, "brg", 3)) { /* see the top: alpha, beta here instead */
         dnnl_primitive_destroy(e->prim);
         make_primitive(e, 1);
@@ -147,22 +152,23 @@ static const mm_entry *lookup(const mm_key *q)
 }
 
 static mm_key key_of(int batch, int ta, int tb, int m, int n, int k, float alpha, int lda,
-                     size_t sa, int ldb, size_t sb, float beta, int ldc, size_t sc)
+                     size_t sa, int ldb, size_t sb, float beta, int ldc, size_t sc, int bias)
 {
     mm_key q;
     memset(&q, 0, sizeof q); /* padding compares equal */
     q.batch = batch, q.ta = ta != 0, q.tb = tb != 0, q.m = m, q.n = n, q.k = k;
     q.lda = lda, q.ldb = ldb, q.ldc = ldc;
     q.sa = batch > 1 ? sa : 0, q.sb = batch > 1 ? sb : 0, q.sc = batch > 1 ? sc : 0;
-    q.alpha = alpha, q.beta = beta;
+    q.alpha = alpha, q.beta = beta, q.bias = bias != 0;
     return q;
 }
 
-int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha,
-                      const tg_bf16 *a, int lda, size_t sa, const tg_bf16 *b, int ldb, size_t sb,
-                      float beta, float *c, int ldc, size_t sc)
+/* tg_dnnl_gemm_bf16 with an optional bias[n] added to every row. */
+static int gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha, const tg_bf16 *a,
+                     int lda, size_t sa, const tg_bf16 *b, int ldb, size_t sb, const float *bias,
+                     float beta, float *c, int ldc, size_t sc)
 {
-    mm_key q = key_of(batch, ta, tb, m, n, k, alpha, lda, sa, ldb, sb, beta, ldc, sc);
+    mm_key q = key_of(batch, ta, tb, m, n, k, alpha, lda, sa, ldb, sb, beta, ldc, sc, bias != NULL);
     const mm_entry *e = lookup(&q);
     if (!e || !e->prim)
         return TG_ERR_ARG;
@@ -186,10 +192,10 @@ int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alph
     }
     if (e->manual)
         dst = tl_c;
-    dnnl_memory_t mem[4] = {NULL};
-    void *h[3] = {(void *)a, (void *)b, dst};
+    dnnl_memory_t mem[5] = {NULL};
+    void *h[4] = {(void *)a, (void *)b, dst, (void *)bias};
     int rc = TG_OK;
-    for (int i = 0; i < 3 && !rc; i++)
+    for (int i = 0; i < (bias ? 4 : 3) && !rc; i++)
         if (dnnl_memory_create(&mem[i], &e->md[i], engine, h[i]) != dnnl_success)
             rc = tg_error(TG_ERR_NOMEM, "bf16 gemm: no oneDNN memory object");
     const dnnl_memory_desc_t *smd = NULL;
@@ -198,19 +204,22 @@ int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alph
         dnnl_dims_t d1 = {(dnnl_dim_t)e->scratch};
         dnnl_memory_desc_init_by_tag(&zmd, 1, d1, dnnl_u8, dnnl_a);
         smd = &zmd;
-        if (dnnl_memory_create(&mem[3], smd, engine, tl_scratch) != dnnl_success)
+        if (dnnl_memory_create(&mem[4], smd, engine, tl_scratch) != dnnl_success)
             rc = tg_error(TG_ERR_NOMEM, "bf16 gemm: no oneDNN scratchpad object");
     }
     if (!rc) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]},
-                                   {DNNL_ARG_WEIGHTS, mem[1]},
-                                   {DNNL_ARG_DST, mem[2]},
-                                   {DNNL_ARG_SCRATCHPAD, mem[3]}};
-        if (dnnl_primitive_execute(e->prim, tl_stream, e->scratch ? 4 : 3, args) != dnnl_success ||
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
+                                   {DNNL_ARG_DST, mem[2]}};
+        int nargs = 3;
+        if (bias)
+            args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem[3]};
+        if (e->scratch)
+            args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem[4]};
+        if (dnnl_primitive_execute(e->prim, tl_stream, nargs, args) != dnnl_success ||
             dnnl_stream_wait(tl_stream) != dnnl_success)
             rc = tg_error(TG_ERR_ARG, "bf16 gemm: oneDNN matmul failed (%dx%dx%d)", m, n, k);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (mem[i])
             dnnl_memory_destroy(mem[i]);
     if (!rc && e->manual)
@@ -231,11 +240,24 @@ int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alph
     return rc;
 }
 
+int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha,
+                      const tg_bf16 *a, int lda, size_t sa, const tg_bf16 *b, int ldb, size_t sb,
+                      float beta, float *c, int ldc, size_t sc)
+{
+    return gemm_bf16(batch, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, NULL, beta, c, ldc, sc);
+}
+
+int tg_dnnl_gemm_bf16_bias(int m, int n, int k, const tg_bf16 *a, const tg_bf16 *b,
+                           const float *bias, float *c)
+{
+    return gemm_bf16(1, 0, 1, m, n, k, 1, a, k, 0, b, k, 0, bias, 0, c, n, 0);
+}
+
 const char *tg_dnnl_bf16_impl(int batch, int ta, int tb, int m, int n, int k, float alpha,
                               int lda, size_t sa, int ldb, size_t sb, float beta, int ldc,
                               size_t sc)
 {
-    mm_key q = key_of(batch, ta, tb, m, n, k, alpha, lda, sa, ldb, sb, beta, ldc, sc);
+    mm_key q = key_of(batch, ta, tb, m, n, k, alpha, lda, sa, ldb, sb, beta, ldc, sc, 0);
     const mm_entry *e = lookup(&q);
     return e ? e->impl : "none";
 }

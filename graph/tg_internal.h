@@ -146,6 +146,10 @@ int tg_bf16_on(const tg_tensor *out);
 int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha,
                       const tg_bf16 *a, int lda, size_t stride_a, const tg_bf16 *b, int ldb,
                       size_t stride_b, float beta, float *c, int ldc, size_t stride_c);
+/* A linear layer's forward in bf16: C[m, n] = A[m, k] B[n, k]^T + bias[n]
+ * (dense rows), the bias added by oneDNN. Returns as tg_dnnl_gemm_bf16. */
+int tg_dnnl_gemm_bf16_bias(int m, int n, int k, const tg_bf16 *a, const tg_bf16 *b,
+                           const float *bias, float *c);
 /* oneDNN's implementation name for that product ("brg:avx512_core_amx_bf16",
  * "none" when it has none). */
 const char *tg_dnnl_bf16_impl(int batch, int ta, int tb, int m, int n, int k, float alpha,

@@ -33,6 +33,12 @@ static int linear_forward(tg_tensor *out)
     int n = W->shape[0], k = W->shape[1];
     size_t m = X->numel / k;
     float *y = tg_f32(out);
+    if (Bi && tg_bf16_on(out)) { /* the bias added by oneDNN: no initial copy */
+        const tg_bf16 *xh = tg_bf16_operand(X, tg_f32(X), X->numel, 0);
+        const tg_bf16 *wh = xh ? tg_bf16_operand(W, tg_f32(W), W->numel, 1) : NULL;
+        if (wh && tg_dnnl_gemm_bf16_bias((int)m, n, k, xh, wh, tg_f32(Bi), y) == TG_OK)
+            return TG_OK;
+    }
     if (Bi) {
         const float *b = tg_f32(Bi);
 #pragma omp parallel for schedule(static)

@@ -300,6 +300,27 @@ START_TEST(gemm_matches_reference_for_every_layout)
                     continue; /* the big shape once per layout and beta */
                 check_gemm(&c, seed++);
             }
+    /* a linear layer's forward with the bias added by oneDNN */
+    {
+        int m = 37, n = 29, k = 70;
+        float *x = malloc(m * k * 4), *w = malloc(n * k * 4), *bias = malloc(n * 4), *y = malloc(m * n * 4);
+        tg_bf16 *xh = malloc(m * k * 2), *wh = malloc(n * k * 2);
+        fill_normal(x, m * k, 1), fill_normal(w, n * k, 2), fill_normal(bias, n, 3);
+        tg_f32_to_bf16(xh, x, m * k), tg_f32_to_bf16(wh, w, n * k);
+        int rc = tg_dnnl_gemm_bf16_bias(m, n, k, xh, wh, bias, y);
+        ck_assert_int_eq(rc, tg_bf16_available() ? TG_OK : TG_ERR_ARG);
+        for (int i = 0; i < m && rc == TG_OK; i++)
+            for (int j = 0; j < n; j++) {
+                double r = bias[j], mag = fabs(bias[j]);
+                for (int p = 0; p < k; p++) {
+                    r += (double)tg_bf16_to_float(xh[i * k + p]) * tg_bf16_to_float(wh[j * k + p]);
+                    mag += fabs((double)x[i * k + p] * w[j * k + p]);
+                }
+                ck_assert_msg(fabs(y[i * n + j] - r) <= (k + 1) * ldexp(mag, -24),
+                              "bias gemm: y[%d][%d] = %.9g, want %.9g", i, j, y[i * n + j], r);
+            }
+        free(x), free(w), free(bias), free(y), free(xh), free(wh);
+    }
     /* batched: strided entries with gaps, and one B shared by all */
     for (int t = 0; t < 4; t++)
         for (int shared = 0; shared < 2; shared++) {
