@@ -145,9 +145,7 @@ void cl_bound_identity(const uint8_t *a, int la, const uint8_t *const *b, const 
     int qs_max, qe_min;
     cov_box(qc, la, &qs_max, &qe_min);
 #ifdef CB_HAVE_X86
-    static int avx2 = -1;
-    if (avx2 < 0)
-        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    const int avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
     const int lanes = avx2 ? 16 : 8;
     int16_t tsm[16] __attribute__((aligned(32))), tem[16] __attribute__((aligned(32)));
     int16_t last[16] __attribute__((aligned(32))), best[16] __attribute__((aligned(32)));

@@ -529,7 +529,12 @@ static void pair_to_json(const sp_leak_pair *p, const char *const *ids, cJSON *a
     cJSON_AddItemToArray(arr, e);
 }
 
-void sp_leak_to_json(const sp_leak *l, const char *const *ids, cJSON *obj)
+void sp_leak_to_json(const sp_leak *l, cJSON *obj)
+{
+    sp_leak_to_json_ids(l, NULL, obj);
+}
+
+void sp_leak_to_json_ids(const sp_leak *l, const char *const *ids, cJSON *obj)
 {
     static const char *modes[] = {"exact", "sample", "index"};
     cJSON_AddStringToObject(obj, "mode", modes[l->mode]);

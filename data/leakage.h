@@ -72,8 +72,10 @@ typedef struct {
  * the thread count. Returns a status. */
 int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, size_t n,
                int which, const sp_leak_opts *o, sp_leak *out);
-/* Adds l to obj; ids (may be NULL) name the sequences of the worst pairs. */
-void sp_leak_to_json(const sp_leak *l, const char *const *ids, cJSON *obj);
+/* Adds l to obj (the closest pairs by sequence index). */
+void sp_leak_to_json(const sp_leak *l, cJSON *obj);
+/* sp_leak_to_json with the closest pairs also named by ids (may be NULL). */
+void sp_leak_to_json_ids(const sp_leak *l, const char *const *ids, cJSON *obj);
 
 typedef struct {
     size_t queried;         /* val + test sequences checked (all of them) */

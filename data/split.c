@@ -321,7 +321,7 @@ int sp_run(const char *dir, const char *const *ids, const char *const *seqs, con
             sp_leak l;
             st = sp_leakage(seqs, lens, set, n, k, lo, &l);
             if (!st)
-                sp_leak_to_json(&l, ids, cJSON_AddObjectToObject(lk, SET_NAMES[k]));
+                sp_leak_to_json_ids(&l, ids, cJSON_AddObjectToObject(lk, SET_NAMES[k]));
         }
     }
     if (!st && set_out)

@@ -287,7 +287,10 @@ int cmd_split(int argc, char **argv)
         goto fail;
     report = cJSON_CreateObject();
     cJSON *in = cJSON_AddObjectToObject(report, "input");
-    cJSON_AddStringToObject(in, "clusters", clu);
+    if (clu)
+        cJSON_AddStringToObject(in, "clusters", clu);
+    else
+        cJSON_AddStringToObject(in, "clusters", "none: --leakage-free (components)");
     cJSON *sf = cJSON_AddArrayToObject(in, "sequences");
     for (int f = 0; f < n_seqf; f++)
         cJSON_AddItemToArray(sf, cJSON_CreateString(seqf[f]));
