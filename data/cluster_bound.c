@@ -152,25 +152,30 @@ void cl_bound_identity(const uint8_t *a, int la, const uint8_t *const *b, const 
     int16_t colbuf[16 * 512] __attribute__((aligned(32)));
     int16_t tcbuf[16 * 512] __attribute__((aligned(32)));
     if (la <= 512) {
+        int scol[512];
         for (int x0 = 0; x0 < nb; x0 += lanes) {
-            int nl = nb - x0 < lanes ? nb - x0 : lanes, maxlen = 0, fits = 1;
+            int nl = nb - x0 < lanes ? nb - x0 : lanes, maxlen = 0;
             for (int x = 0; x < lanes; x++) {
                 int m = x < nl ? lb[x0 + x] : 0, s, e;
-                if (m > 512 || (x < nl && m <= 0))
-                    fits = 0;
+                if (m > 512) { /* too long for the buffers: scalar, lane unused */
+                    cov_box(tc, m, &s, &e);
+                    ok[x0 + x] = bound_scalar(a, la, b[x0 + x], m, qs_max, qe_min, s, e, gm, gx,
+                                              scol) >= 0;
+                    m = 0;
+                }
                 if (m > maxlen)
                     maxlen = m;
                 cov_box(tc, m, &s, &e);
-                tsm[x] = (int16_t)(m ? s : -1);
+                tsm[x] = (int16_t)(m > 0 ? s : -1);
                 tem[x] = (int16_t)e;
                 last[x] = (int16_t)(m - 1);
             }
-            if (!fits)
-                continue; /* those lanes keep ok = 1 */
+            if (!maxlen)
+                continue;
             for (int j = 0; j < maxlen; j++)
                 for (int x = 0; x < lanes; x++)
                     tcbuf[j * lanes + x] =
-                        (int16_t)(x < nl && j < lb[x0 + x] ? b[x0 + x][j] : 255);
+                        (int16_t)(x < nl && j <= last[x] ? b[x0 + x][j] : 255);
             if (avx2)
                 bound_avx2(a, la, tcbuf, maxlen, tsm, tem, last, qs_max, qe_min, gm, gx, colbuf,
                            best);
@@ -178,7 +183,8 @@ void cl_bound_identity(const uint8_t *a, int la, const uint8_t *const *b, const 
                 bound_sse2(a, la, tcbuf, maxlen, tsm, tem, last, qs_max, qe_min, gm, gx, colbuf,
                            best);
             for (int x = 0; x < nl; x++)
-                ok[x0 + x] = best[x] >= 0;
+                if (last[x] >= 0)
+                    ok[x0 + x] = best[x] >= 0;
         }
         return;
     }
