@@ -452,7 +452,23 @@ START_TEST(command_end_to_end)
                      (int)cs.n_components);
     cJSON *chk = cJSON_GetObjectItem(lf, "check");
     ck_assert_int_eq(cJSON_GetObjectItem(chk, "violations")->valueint, 0);
-    ck_assert_int_gt(cJSON_GetObjectItem(chk, "checked")->valueint, 0);
+    int checked = cJSON_GetObjectItem(chk, "checked")->valueint;
+    ck_assert_int_gt(checked, 0);
+    ck_assert(strstr(cJSON_GetObjectItem(chk, "method")->valuestring, "exact leakage report"));
+    cJSON_Delete(rep);
+    /* without the leakage report the dedicated check runs, same verdict */
+    snprintf(cmd, sizeof cmd,
+             "%s/ablm split --leakage-free --min-seq-id 0.7 --sequences %s/s.fa --out %s/o6 "
+             "--ratios 0.5,0.25,0.25 --leak-sample 0 > /dev/null 2>&1", bd, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/o6/leakage_report.json", dir);
+    j = slurp(p);
+    rep = cJSON_Parse(j);
+    free(j);
+    chk = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "leakage_free"), "check");
+    ck_assert_str_eq(cJSON_GetObjectItem(chk, "method")->valuestring, "sp_leak_check");
+    ck_assert_int_eq(cJSON_GetObjectItem(chk, "violations")->valueint, 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(chk, "checked")->valueint, checked);
     cJSON_Delete(rep);
     snprintf(p, sizeof p, "%s/log4", dir);
     j = slurp(p);
