@@ -59,10 +59,10 @@ static void usage(FILE *f)
             "  --order size|shuffle   split order: largest clusters first (default) or a\n"
             "                         seeded shuffle\n"
             "  --seed N               seed for --order shuffle and the leakage sample (42)\n"
-            "  --leak-sample N        val/test sequences sampled for the leakage report\n"
-            "                         (default 200; 0 skips it)\n"
-            "  --leak-candidates N    train sequences aligned per sampled sequence (64;\n"
-            "                         0 = all)\n"
+            "  --leak-sample N        val/test sequences sampled when the exact leakage\n"
+            "                         report is too large (default 200; 0 skips it)\n"
+            "  --leak-candidates N    estimate from the N train sequences sharing the most\n"
+            "                         3-mers, on the sample (default 0: exact)\n"
             "  --threads N            threads (default: all cores)\n"
             "  --help                 this text\n\n%s",
             DF_HELP);
