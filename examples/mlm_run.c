@@ -26,8 +26,15 @@ void mlm_graphs_free(mlm_graphs *c)
 
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
 {
+    return mlm_graphs_get_masked(c, B, T, training, 0, out);
+}
+
+int mlm_graphs_get_masked(mlm_graphs *c, int B, int T, int training, int head_rows,
+                          rb_graph **out)
+{
     for (int i = 0; i < c->n; i++)
-        if (c->e[i].B == B && c->e[i].T == T && c->e[i].training == training) {
+        if (c->e[i].B == B && c->e[i].T == T && c->e[i].training == training &&
+            c->e[i].head_rows == head_rows) {
             *out = &c->e[i].gr;
             return TG_OK;
         }
@@ -40,12 +47,13 @@ int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
         c->cap = cap;
     }
     mlm_graph_entry *e = &c->e[c->n];
-    int rc = rb_build_shared(c->model, B, T, c->what, c->arena, &e->gr);
+    int rc = head_rows ? rb_build_masked(c->model, B, T, head_rows, c->arena, &e->gr)
+                       : rb_build_shared(c->model, B, T, c->what, c->arena, &e->gr);
     if (rc)
         return rc;
     tg_graph_set_training(e->gr.g, training);
     tg_graph_seed(e->gr.g, c->seed);
-    e->B = B, e->T = T, e->training = training;
+    e->B = B, e->T = T, e->training = training, e->head_rows = head_rows;
     c->n++;
     *out = &e->gr;
     return TG_OK;

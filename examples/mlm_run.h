@@ -10,6 +10,7 @@
 
 typedef struct {
     int B, T, training;
+    int head_rows; /* 0: the full LM head; else rb_build_masked's rows */
     rb_graph gr;
 } mlm_graph_entry;
 
@@ -29,6 +30,10 @@ void mlm_graphs_free(mlm_graphs *c);
 /* The graph for a [B, T] batch in training (dropout) or eval mode, built and
  * planned on first use. Returns a status. */
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
+/* The same for a loss graph whose LM head runs on head_rows gathered rows
+ * (rb_build_masked; head_rows from rb_head_rows_for). */
+int mlm_graphs_get_masked(mlm_graphs *c, int B, int T, int training, int head_rows,
+                          rb_graph **out);
 
 /* DataCollatorForLanguageModeling's masking for tok: random ids from
  * [0, len(tokenizer)), [MASK] and tokenizer.all_special_ids (its [PAD],
