@@ -25,9 +25,10 @@
 #define ABS(a) _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
 #define SEL_LT(a, b, x, y) _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ))
 #define ROUND(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define POW2I(n)                                                                                   \
-    _mm256_castsi256_ps(_mm256_slli_epi32(                                                         \
-        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define ADDEXP(p, n)                                                                               \
+    _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p),                                     \
+                                          _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23)))
 #define DZERO _mm256_setzero_pd()
 #define DSET1(x) _mm256_set1_pd(x)
 #define DADD(a, b) _mm256_add_pd(a, b)

@@ -25,9 +25,10 @@
 #define ABS(a) _mm512_and_ps(a, _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)))
 #define SEL_LT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x)
 #define ROUND(a) _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define POW2I(n)                                                                                   \
-    _mm512_castsi512_ps(_mm512_slli_epi32(                                                         \
-        _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define ADDEXP(p, n)                                                                               \
+    _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p),                                     \
+                                          _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23)))
 #define DZERO _mm512_setzero_pd()
 #define DSET1(x) _mm512_set1_pd(x)
 #define DADD(a, b) _mm512_add_pd(a, b)

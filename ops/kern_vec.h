@@ -6,13 +6,17 @@
  * every element takes the same vector path. No FMA contraction (the
  * including files turn it off): products and sums round as the scalar
  * kernels' do, which keeps add, acc, dropout, AdamW and LayerNorm's
- * elementwise parts bit-identical to them.
+ * elementwise parts bit-identical to them; only the polynomials of the
+ * vector math use explicit FMA (the same at both widths, so AVX2 and
+ * AVX-512 give the same bits everywhere).
  *
  * Needed: W, VF (float vector), LD, ST, LDN(p, r) / STN(p, r, v) (all W
  * lanes when r >= W, else the first r, the others loaded as 0), SET1, ADD,
  * SUB, MUL, DIV, MAXV, MINV (NaN in the second operand propagates), SQRT,
  * ABS, SEL_LT(a, b, x, y) = a < b ? x : y, ROUND (to nearest integer),
- * POW2I(n) = 2^n for an integral float vector in [-126, 127]; double
+ * FMA(a, b, c) = a * b + c rounded once (Horner steps of the vector
+ * math only), ADDEXP(p, n) = p * 2^n by adding the integral float vector n
+ * to p's exponent bits; double
  * vectors VD of W/2 lanes: DZERO, DSET1, DADD, DSUB, DMUL, DLO(v) and
  * DHI(v) (v's halves as doubles), DHSUM; and KEEPMUL(key, idx, thr, v) = v
  * where element idx + lane is kept by tg_dropped, else 0. */
@@ -26,7 +30,7 @@
 
 /* exp(x): x = n ln2 + r with |r| <= ln2/2 (ln2 split in a part exact in
  * float and the rest), e^r by its Taylor polynomial to degree 7 (remainder
- * < 5e-9 relative), times 2^n built in the exponent bits. */
+ * < 5e-9 relative; Horner steps fused, FMA), times 2^n in the exponent. */
 KV_TARGET static inline VF KV(vexp)(VF x)
 {
     VF under = SET1(-87.33654f), over = SET1(88.72283f);
@@ -34,16 +38,16 @@ KV_TARGET static inline VF KV(vexp)(VF x)
     VF n = ROUND(MUL(xc, SET1(1.44269504088896341f)));
     VF r = SUB(SUB(xc, MUL(n, SET1(0.693359375f))), MUL(n, SET1(-2.12194440e-4f)));
     VF p = SET1(1.0f / 5040);
-    p = ADD(MUL(p, r), SET1(1.0f / 720));
-    p = ADD(MUL(p, r), SET1(1.0f / 120));
-    p = ADD(MUL(p, r), SET1(1.0f / 24));
-    p = ADD(MUL(p, r), SET1(1.0f / 6));
-    p = ADD(MUL(p, r), SET1(0.5f));
-    p = ADD(MUL(p, r), SET1(1.0f));
-    p = ADD(MUL(p, r), SET1(1.0f));
-    /* 2^n as two factors so n = 128 (x near 88.7) stays finite */
-    VF h = ROUND(MUL(n, SET1(0.5f)));
-    VF e = MUL(MUL(p, POW2I(h)), POW2I(SUB(n, h)));
+    p = FMA(p, r, SET1(1.0f / 720));
+    p = FMA(p, r, SET1(1.0f / 120));
+    p = FMA(p, r, SET1(1.0f / 24));
+    p = FMA(p, r, SET1(1.0f / 6));
+    p = FMA(p, r, SET1(0.5f));
+    p = FMA(p, r, SET1(1.0f));
+    p = FMA(p, r, SET1(1.0f));
+    /* times 2^n by adding n to the exponent bits: normal for x >= -87.34
+     * (n = -126 only with r >= 0, p >= 1) */
+    VF e = ADDEXP(p, n);
     e = SEL_LT(over, x, SET1(INFINITY), e);
     return SEL_LT(x, under, SET1(0.0f), e);
 }
@@ -54,10 +58,10 @@ KV_TARGET static inline VF KV(verfc_pos)(VF z, VF ez)
 {
     VF t = DIV(SET1(1.0f), ADD(SET1(1.0f), MUL(SET1(0.3275911f), z)));
     VF p = SET1(1.061405429f);
-    p = ADD(MUL(p, t), SET1(-1.453152027f));
-    p = ADD(MUL(p, t), SET1(1.421413741f));
-    p = ADD(MUL(p, t), SET1(-0.284496736f));
-    p = ADD(MUL(p, t), SET1(0.254829592f));
+    p = FMA(p, t, SET1(-1.453152027f));
+    p = FMA(p, t, SET1(1.421413741f));
+    p = FMA(p, t, SET1(-0.284496736f));
+    p = FMA(p, t, SET1(0.254829592f));
     return MUL(MUL(p, t), ez);
 }
 
@@ -70,14 +74,14 @@ KV_TARGET static inline VF KV(verf)(VF x)
     e = SEL_LT(x, SET1(0.0f), SUB(SET1(0.0f), e), e);
     VF x2 = MUL(x, x);
     VF p = SET1(1.0f / 685440);
-    p = ADD(MUL(p, x2), SET1(-1.0f / 75600));
-    p = ADD(MUL(p, x2), SET1(1.0f / 9360));
-    p = ADD(MUL(p, x2), SET1(-1.0f / 1320));
-    p = ADD(MUL(p, x2), SET1(1.0f / 216));
-    p = ADD(MUL(p, x2), SET1(-1.0f / 42));
-    p = ADD(MUL(p, x2), SET1(1.0f / 10));
-    p = ADD(MUL(p, x2), SET1(-1.0f / 3));
-    p = ADD(MUL(p, x2), SET1(1.0f));
+    p = FMA(p, x2, SET1(-1.0f / 75600));
+    p = FMA(p, x2, SET1(1.0f / 9360));
+    p = FMA(p, x2, SET1(-1.0f / 1320));
+    p = FMA(p, x2, SET1(1.0f / 216));
+    p = FMA(p, x2, SET1(-1.0f / 42));
+    p = FMA(p, x2, SET1(1.0f / 10));
+    p = FMA(p, x2, SET1(-1.0f / 3));
+    p = FMA(p, x2, SET1(1.0f));
     VF small = MUL(MUL(SET1(1.12837916709551257f), x), p);
     return SEL_LT(z, SET1(0.8f), small, e);
 }
