@@ -123,19 +123,28 @@ int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
         rc = mlm_make_batch(d, order, B, max_len, mc, &rng, &b, labels);
         if (rc)
             break;
+        /* the LM head on the masked positions only (rb_build_masked) */
+        int masked = 0, n = b.B * b.T;
+        for (int i = 0; i < n; i++)
+            masked += labels[i] != MLM_IGNORE;
         rb_graph *gr;
-        rc = mlm_forward(c, &b, labels, &gr);
+        rc = mlm_graphs_get_masked(c, b.B, b.T, 0, rb_head_rows_for(masked, n), &gr);
+        if (!rc)
+            rc = rb_set_batch(gr, b.ids, b.attention_mask, labels);
+        if (!rc)
+            rc = tg_forward(gr->g);
         if (!rc) {
             loss_sum += tg_f32(gr->loss)[0] * B;
             const float *lg = tg_f32(gr->logits);
-            for (int i = 0; i < b.B * b.T; i++) {
-                if (labels[i] == MLM_IGNORE)
+            const int32_t *lab = tg_i32(gr->labels); /* [head_rows], in position order */
+            for (int k = 0; k < gr->head_rows; k++) {
+                if (lab[k] == MLM_IGNORE)
                     continue;
                 int best = 0;
                 for (int v = 1; v < V; v++)
-                    if (lg[(size_t)i * V + v] > lg[(size_t)i * V + best])
+                    if (lg[(size_t)k * V + v] > lg[(size_t)k * V + best])
                         best = v;
-                correct += best == labels[i];
+                correct += best == lab[k];
                 out->masked++;
             }
             out->samples += B;

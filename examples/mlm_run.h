@@ -63,7 +63,9 @@ typedef struct {
 } mlm_eval_result;
 
 /* Evaluates on d in file order with a fixed masking seed, so evaluations
- * during a run are comparable. Returns a status. */
+ * during a run are comparable; the LM head runs on the masked positions
+ * only (mlm_graphs_get_masked; c must be a cache of RB_LOSS graphs).
+ * Returns a status. */
 int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
                  const mlm_mask_cfg *mc, uint64_t mask_seed, mlm_eval_result *out);
 
