@@ -47,7 +47,7 @@ int mlm_graphs_get_masked(mlm_graphs *c, int B, int T, int training, int head_ro
         c->cap = cap;
     }
     mlm_graph_entry *e = &c->e[c->n];
-    int rc = head_rows ? rb_build_masked(c->model, B, T, head_rows, c->arena, &e->gr)
+    int rc = head_rows ? rb_build_masked(c->model, B, T, c->what, head_rows, c->arena, &e->gr)
                        : rb_build_shared(c->model, B, T, c->what, c->arena, &e->gr);
     if (rc)
         return rc;

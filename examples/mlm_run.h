@@ -30,8 +30,8 @@ void mlm_graphs_free(mlm_graphs *c);
 /* The graph for a [B, T] batch in training (dropout) or eval mode, built and
  * planned on first use. Returns a status. */
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
-/* The same for a loss graph whose LM head runs on head_rows gathered rows
- * (rb_build_masked; head_rows from rb_head_rows_for). */
+/* The same for a graph whose LM head runs on head_rows gathered rows
+ * (rb_build_masked; the cache's `what` must be RB_LOGITS or RB_LOSS). */
 int mlm_graphs_get_masked(mlm_graphs *c, int B, int T, int training, int head_rows,
                           rb_graph **out);
 

@@ -284,12 +284,28 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
     return build(m, batch, seq_len, what, 0, arena, out);
 }
 
-int rb_build_masked(const rb_model *m, int batch, int seq_len, int head_rows, tg_arena *arena,
-                    rb_graph *out)
+int rb_build_masked(const rb_model *m, int batch, int seq_len, int what, int head_rows,
+                    tg_arena *arena, rb_graph *out)
 {
-    if (head_rows < 1)
-        return tg_error(TG_ERR_SHAPE, "rb_build_masked: %d head rows (need >= 1)", head_rows);
-    return build(m, batch, seq_len, RB_LOSS, head_rows, arena, out);
+    if (head_rows < 1 || (what != RB_LOGITS && what != RB_LOSS))
+        return tg_error(TG_ERR_SHAPE, "rb_build_masked: %d head rows (need >= 1), what %d (need logits or loss)",
+                        head_rows, what);
+    return build(m, batch, seq_len, what, head_rows, arena, out);
+}
+
+int rb_set_head_rows(rb_graph *gr, const int32_t *rows, int n)
+{
+    int all = gr->batch * gr->seq_len;
+    if (!gr->head_rows || n < 0 || n > gr->head_rows)
+        return tg_error(TG_ERR_ARG, "rb_set_head_rows: %d rows for a head of %d", n, gr->head_rows);
+    int32_t *row = tg_i32(gr->head_idx);
+    for (int k = 0; k < gr->head_rows; k++) {
+        if (k < n && (rows[k] < 0 || rows[k] >= all))
+            return tg_error(TG_ERR_ARG, "rb_set_head_rows: row %d is %d, outside the batch's %d",
+                            k, rows[k], all);
+        row[k] = k < n ? rows[k] : 0;
+    }
+    return TG_OK;
 }
 
 int rb_head_rows_for(int count, int n)
@@ -338,6 +354,8 @@ int rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask
         int32_t *lab = tg_i32(gr->labels);
         for (int i = 0; i < B * T; i++)
             lab[i] = labels ? labels[i] : -100;
+    } else if (gr->head_rows) { /* rows from rb_set_head_rows */
+        memset(gr->head_idx->data, 0, (size_t)gr->head_rows * sizeof(int32_t));
     }
     return TG_OK;
 }

@@ -86,15 +86,20 @@ int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
  * so that a cache of graphs by shape costs one arena. */
 int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
                     rb_graph *out);
-/* A loss graph whose LM head (dense, GELU, LayerNorm, decoder) and loss
- * run only on head_rows gathered positions (the masked ones) instead of all
- * B * T: gr->labels is then int32 [head_rows], gr->logits [head_rows, V].
- * rb_set_batch gathers the positions whose label is not -100, in order,
- * and pads the rest with row 0 and label -100 (no loss, zero gradient):
- * loss and gradients are those of rb_build's graph within float rounding
- * (the GEMMs see fewer rows). head_rows in 1 .. batch * seq_len. */
-int rb_build_masked(const rb_model *m, int batch, int seq_len, int head_rows, tg_arena *arena,
-                    rb_graph *out);
+/* A graph (what: RB_LOGITS or RB_LOSS) whose LM head (dense, GELU,
+ * LayerNorm, decoder) and loss run only on head_rows gathered positions
+ * instead of all B * T: gr->logits is [head_rows, V], gr->labels int32
+ * [head_rows]. With a loss, rb_set_batch gathers the positions whose label
+ * is not -100, in order, and pads the rest with row 0 and label -100 (no
+ * loss, zero gradient): loss and gradients are those of rb_build's graph
+ * within float rounding (the GEMMs see fewer rows). Without a loss,
+ * rb_set_head_rows names the rows. head_rows in 1 .. batch * seq_len. */
+int rb_build_masked(const rb_model *m, int batch, int seq_len, int what, int head_rows,
+                    tg_arena *arena, rb_graph *out);
+/* Sets the rows (b * seq_len + t) a masked graph's head reads: rows[0..n),
+ * n <= head_rows, the rest row 0. Call after rb_set_batch. Returns a status
+ * (a row outside the batch or too many rows is an error). */
+int rb_set_head_rows(rb_graph *gr, const int32_t *rows, int n);
 /* Rows for a masked graph holding `count` labelled positions of a batch
  * of n: count rounded up to a multiple of 64 (at least 64), at most n, so
  * that a few graphs serve a training run. */

@@ -1,7 +1,8 @@
 /* The LM head on the masked positions only (rb_build_masked): loss and
  * every gradient as with the full head (rb_build) within float rounding,
- * in training mode with dropout, with padding rows and without; the
- * bucket rule; too many labelled positions is an error. */
+ * in training mode with dropout, with padding rows and without; logits on
+ * chosen rows (score); the bucket rule; too many labelled positions or a
+ * row outside the batch is an error. */
 #include "roberta.h"
 #include "tg.h"
 #include "testutil.h"
@@ -67,7 +68,7 @@ START_TEST(masked_head_matches_full_head)
     /* exactly as many rows as masked positions, then with 50 padding rows */
     int rows[2] = {count, count + 50};
     for (int q = 0; q < 2; q++) {
-        ck_assert_int_eq(rb_build_masked(m, B, T, rows[q], NULL, &masked), TG_OK);
+        ck_assert_int_eq(rb_build_masked(m, B, T, RB_LOSS, rows[q], NULL, &masked), TG_OK);
         ck_assert_int_eq(masked.logits->shape[0], rows[q]);
         float loss = step(m, &masked, ids, attn, lab, g_mask);
         ck_assert_msg(fabsf(loss - loss_full) <= 2e-6f * fabsf(loss_full), "loss %.9g vs full %.9g",
@@ -81,14 +82,49 @@ START_TEST(masked_head_matches_full_head)
         rb_graph_free(&masked);
     }
     /* more labelled positions than rows: an error, not a silent drop */
-    ck_assert_int_eq(rb_build_masked(m, B, T, count - 1, NULL, &masked), TG_OK);
+    ck_assert_int_eq(rb_build_masked(m, B, T, RB_LOSS, count - 1, NULL, &masked), TG_OK);
     ck_assert_int_eq(rb_set_batch(&masked, ids, attn, lab), TG_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "labelled positions"));
     rb_graph_free(&masked);
-    ck_assert_int_ne(rb_build_masked(m, B, T, B * T + 1, NULL, &masked), TG_OK);
-    ck_assert_int_ne(rb_build_masked(m, B, T, 0, NULL, &masked), TG_OK);
+    ck_assert_int_ne(rb_build_masked(m, B, T, RB_LOSS, B * T + 1, NULL, &masked), TG_OK);
+    ck_assert_int_ne(rb_build_masked(m, B, T, RB_LOSS, 0, NULL, &masked), TG_OK);
     rb_graph_free(&full);
     free(g_full), free(g_mask);
+    rb_model_free(m);
+}
+END_TEST
+
+/* A logits graph with the head on chosen rows (ablm score's path): each
+ * row's logits as the full head's at that position. */
+START_TEST(logits_on_chosen_rows)
+{
+    rb_model *m = tiny();
+    enum { B = 3, T = 17 };
+    int32_t ids[B * T];
+    for (int i = 0; i < B * T; i++)
+        ids[i] = 5 + (i * 7) % 20;
+    rb_graph full, part;
+    ck_assert_int_eq(rb_build(m, B, T, RB_LOGITS, &full), TG_OK);
+    ck_assert_int_eq(rb_set_batch(&full, ids, NULL, NULL), TG_OK);
+    ck_assert_int_eq(tg_forward(full.g), TG_OK);
+    ck_assert_int_eq(rb_build_masked(m, B, T, RB_LOGITS, 5, NULL, &part), TG_OK);
+    ck_assert_ptr_null(part.labels);
+    ck_assert_int_eq(rb_set_batch(&part, ids, NULL, NULL), TG_OK);
+    int32_t rows[4] = {3, 0, 2 * T + 16, 3}; /* any order, repeats; row 4 padding */
+    ck_assert_int_eq(rb_set_head_rows(&part, rows, 4), TG_OK);
+    ck_assert_int_eq(tg_forward(part.g), TG_OK);
+    int V = m->cfg.vocab_size;
+    for (int k = 0; k < 4; k++)
+        for (int v = 0; v < V; v++) {
+            float a = tg_f32(part.logits)[k * V + v], b = tg_f32(full.logits)[rows[k] * V + v];
+            ck_assert_msg(fabsf(a - b) <= 1e-5f * fmaxf(1, fabsf(b)), "row %d vocab %d: %g vs %g", rows[k], v, a, b);
+        }
+    int32_t bad[2] = {0, B * T};
+    ck_assert_int_eq(rb_set_head_rows(&part, bad, 2), TG_ERR_ARG);
+    ck_assert_int_eq(rb_set_head_rows(&part, rows, 6), TG_ERR_ARG);
+    ck_assert_int_eq(rb_set_head_rows(&full, rows, 1), TG_ERR_ARG);
+    rb_graph_free(&part);
+    rb_graph_free(&full);
     rb_model_free(m);
 }
 END_TEST
@@ -111,6 +147,7 @@ int main(void)
     TCase *tc = tcase_create("mlm_head");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, masked_head_matches_full_head);
+    tcase_add_test(tc, logits_on_chosen_rows);
     tcase_add_test(tc, head_rows_rule);
     suite_add_tcase(s, tc);
     return tu_run(s);
