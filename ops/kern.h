@@ -67,6 +67,10 @@ typedef struct {
      * db += dy (either may be NULL) */
     void (*ln_params_bwd)(float *dg, float *db, const float *x, const float *dy, int n,
                           float mean, float rstd);
+    /* sum of x[i]^2 in double (gradient norms; vector levels: other order,
+     * within 2 n 2^-53 relative of the scalar sum, the bound of either
+     * order's rounding) */
+    double (*sumsq)(const float *x, size_t n);
     /* one AdamW step over n parameters (optim/adamw.c) */
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,
                   const tg_adamw_consts *c);

@@ -131,6 +131,14 @@ static void ln_params_bwd_s(float *dg, float *db, const float *x, const float *d
     }
 }
 
+static double sumsq_s(const float *x, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
 static void adamw_s(float *p, const float *g, float *m, float *v, size_t n,
                     const tg_adamw_consts *c)
 {
@@ -165,5 +173,5 @@ static void tanh_s(float *y, const float *x, size_t n)
 const tg_kern tg_kern_scalar = {
     "scalar",  add_s,      acc_s,          scale_s,   dropout_s,     gelu_s,
     gelu_bwd_s, gelu_new_s, gelu_new_bwd_s, ln_row_s, ln_row_bwd_s, ln_params_bwd_s,
-    adamw_s,   exp_s,      erf_s,          tanh_s,
+    sumsq_s,   adamw_s,   exp_s,      erf_s,          tanh_s,
 };

@@ -258,6 +258,18 @@ KV_TARGET static void KV(ln_params_bwd)(float *dg, float *db, const float *x, co
         KV_FOR(n, STN(db + i, r, ADD(LDN(db + i, r), LDN(dy + i, r)));)
 }
 
+KV_TARGET static double KV(sumsq)(const float *x, size_t n)
+{
+    VD a0 = DZERO, a1 = DZERO;
+    KV_FOR(n, {
+        VF v = LDN(x + i, r); /* 0 past r */
+        VD lo = DLO(v), hi = DHI(v);
+        a0 = DADD(a0, DMUL(lo, lo));
+        a1 = DADD(a1, DMUL(hi, hi));
+    })
+    return DHSUM(DADD(a0, a1));
+}
+
 KV_TARGET static void KV(adamw)(float *p, const float *g, float *m, float *v, size_t n,
                                 const tg_adamw_consts *c)
 {
@@ -291,6 +303,6 @@ KV_TARGET static void KV(tanh)(float *y, const float *x, size_t n)
 #define KV_TABLE(name)                                                                             \
     {                                                                                              \
         name, KV(add), KV(acc), KV(scale), KV(dropout), KV(gelu), KV(gelu_bwd), KV(gelu_new),      \
-            KV(gelu_new_bwd), KV(ln_row), KV(ln_row_bwd), KV(ln_params_bwd), KV(adamw), KV(exp),   \
+            KV(gelu_new_bwd), KV(ln_row), KV(ln_row_bwd), KV(ln_params_bwd), KV(sumsq), KV(adamw), KV(exp),   \
             KV(erf), KV(tanh)                                                                      \
     }

@@ -120,15 +120,13 @@ double opt_grad_norm(const float *grads, size_t n)
     /* Fixed blocks summed in order: identical for any thread count. Small
      * stack buffer in chunks of 1024 blocks keeps memory bounded. */
     double part[1024];
+    const tg_kern *k = tg_kern_get(); /* the CPU level's sum of squares (ops/kern.h) */
     for (long b0 = 0; b0 < nb; b0 += 1024) {
         long b1 = b0 + 1024 < nb ? b0 + 1024 : nb;
 #pragma omp parallel for schedule(static) if (b1 - b0 > 1)
         for (long b = b0; b < b1; b++) {
             size_t lo = (size_t)b * NORM_BLOCK, hi = lo + NORM_BLOCK < n ? lo + NORM_BLOCK : n;
-            double s = 0;
-            for (size_t i = lo; i < hi; i++)
-                s += (double)grads[i] * grads[i];
-            part[b - b0] = s;
+            part[b - b0] = k->sumsq(grads + lo, hi - lo);
         }
         for (long b = b0; b < b1; b++)
             total += part[b - b0];
@@ -144,9 +142,11 @@ double opt_clip_grad_norm(float *grads, size_t n, double max_norm)
     double coef = max_norm / (norm + 1e-6);
     if (coef < 1.0) {
         const float c = (float)coef;
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++)
-            grads[i] *= c;
+        const tg_kern *k = tg_kern_get();
+        if (n > 32768)
+            TG_KERN_CHUNKS(n, lo, len, k->scale(grads + lo, grads + lo, c, len));
+        else
+            k->scale(grads, grads, c, n);
     }
     return norm;
 }

@@ -210,6 +210,10 @@ START_TEST(exact_kernels_match_scalar)
                 k->dropout(y1.p, a.p, n, i0, key, thr, 1 / (1 - p), q >= 3);
                 CHECK_SAME("dropout");
             }
+            /* sum of squares: double lanes in another order */
+            double q0 = s->sumsq(a.p, n), q1 = k->sumsq(a.p, n);
+            /* each order's error <= (n - 1) 2^-53 sum (terms >= 0) */
+            ck_assert_msg(fabs(q0 - q1) <= 2.0 * n * 0x1p-53 * q0, "%s sumsq n %zu: %.17g vs %.17g", k->name, n, q1, q0);
             /* AdamW: params, m, v all compared */
             tg_adamw_consts c = {0.99999f, 0.9f, 0.1f, 0.999f, 0.001f, 0.0316f, 1e-8f, -0.0031f};
             gbuf m0 = gb_new(n), m1 = gb_new(n), v0 = gb_new(n), v1 = gb_new(n);
