@@ -30,7 +30,7 @@ static unsigned long long xgetbv0(void)
 static void detect(void)
 {
 #ifdef TG_X86
-    unsigned int a, b, c, d, max = __get_cpuid_max(0, NULL);
+    unsigned int a, b, c, d, max = (unsigned)__get_cpuid_max(0, NULL);
     if (max >= 1) {
         __cpuid(1, a, b, c, d);
         int osxsave = (c >> 27) & 1;
@@ -57,7 +57,7 @@ static void detect(void)
             }
         }
     }
-    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+    if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000004u) {
         unsigned int r[12];
         for (int i = 0; i < 3; i++)
             __cpuid(0x80000002 + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);

@@ -2,7 +2,12 @@
  * from the template kern_vec.h. Compiled for baseline x86-64 like the rest;
  * only these functions carry target("avx2,fma"), and tg_kern_get hands them
  * out only when cpuid says the CPU and the OS support them. */
-#pragma GCC optimize("fp-contract=off") /* products and sums round as the scalar kernels' */
+/* no FMA contraction: products and sums round as the scalar kernels' */
+#ifdef __clang__
+#pragma clang fp contract(off)
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
 #include "kern.h"
 
 #include <immintrin.h>

@@ -2,7 +2,12 @@
  * vector), from the template kern_vec.h. Only these functions carry the
  * AVX-512 target; tg_kern_get hands them out only when cpuid and XCR0 say
  * the CPU and the OS support them. */
-#pragma GCC optimize("fp-contract=off") /* products and sums round as the scalar kernels' */
+/* no FMA contraction: products and sums round as the scalar kernels' */
+#ifdef __clang__
+#pragma clang fp contract(off)
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
 #include "kern.h"
 
 #include <immintrin.h>
