@@ -3,11 +3,11 @@
  * The scalar table is the reference (libm, baseline x86-64); the AVX2 and
  * AVX-512 tables (kern_avx2.c, kern_avx512.c, one template kern_vec.h)
  * give the same bits wherever the math is the same IEEE operations in the
- * same order (add, accumulate, dropout, AdamW, LayerNorm's normalisation
- * and parameter gradients), and differ within stated bounds where they
- * cannot:
- * - LayerNorm's row sums (double accumulators, other order): mean and rstd
- *   within a few float ulps of the reference;
+ * same order (add, accumulate, scale, dropout, AdamW, LayerNorm's
+ * normalisation and parameter gradients), and differ within stated bounds
+ * where they cannot:
+ * - LayerNorm's row sums and the sum of squares (double accumulators,
+ *   other order): mean and rstd within 1 float ulp of the reference;
  * - GELU / gelu_new use the vector exp and erf below instead of libm.
  * Vector math (kern_vec.h), measured against libm over the tested ranges
  * (tests/test_kernels.c asserts these bounds and prints the measured ones):
