@@ -3,6 +3,7 @@
 
 #include "lm_datasets.h"
 #include "mlm_run.h"
+#include "cpu.h"
 #include "reader.h"
 
 #include <math.h>
@@ -131,6 +132,8 @@ static int mlm_open(trainer *t, const char *checkpoint, tr_data *d)
                               &c->has_eval);
     if (rc)
         return rc;
+    char cpu[512]; /* which kernels this run uses (graph/cpu.h) */
+    tr_notef(t, "%s", tg_cpu_describe(cpu, sizeof cpu));
     c->mask = mlm_mask_for(c->tok, a->mlm_probability); /* random ids: len(tokenizer) */
     int bs = a->per_device_train_batch_size > a->per_device_eval_batch_size
                  ? a->per_device_train_batch_size
