@@ -22,9 +22,9 @@ ts=0; ta=0
 for f in $ops; do
   s=$(ir scalar "$f"); a=$(ir avx2 "$f"); s=${s:-0}; a=${a:-0}
   ts=$((ts + s)); ta=$((ta + a))
-  awk -v f="$f" -v s="$s" -v a="$a" 'BEGIN{printf "%-22s %16d %16d %6.1fx\n", f, s, a, (a>0? s/a : 0)}'
+  awk -v f="$f" -v s="$s" -v a="$a" 'BEGIN{printf "%-22s %16.0f %16.0f %6.1fx\n", f, s, a, (a>0? s/a : 0)}'
 done
-awk -v s="$ts" -v a="$ta" 'BEGIN{printf "%-22s %16d %16d %6.1fx\n", "these ops", s, a, s/a}'
+awk -v s="$ts" -v a="$ta" 'BEGIN{printf "%-22s %16.0f %16.0f %6.1fx\n", "these ops", s, a, s/a}'
 for l in scalar avx2; do
-  grep -m1 "PROGRAM TOTALS" "$tmp/$l.txt" | awk -v l=$l '{gsub(",","",$1); printf "program total (%s): %d\n", l, $1}'
+  grep -m1 "PROGRAM TOTALS" "$tmp/$l.txt" | awk -v l=$l '{gsub(",","",$1); printf "program total (%s): %s\n", l, $1}'
 done
