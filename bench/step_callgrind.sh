@@ -25,6 +25,8 @@ for f in $ops; do
   ts=$((ts + s)); ta=$((ta + a))
   awk -v f="$f" -v s="$s" -v a="$a" 'BEGIN{printf "%-22s %16.0f %16.0f %6.1fx\n", f, s, a, (a>0? s/a : 0)}'
 done
+s=$(ir scalar opt_grad_norm); a=$(ir avx2 opt_grad_norm) # part of clipping: not summed
+awk -v s="${s:-0}" -v a="${a:-0}" 'BEGIN{printf "%-22s %16.0f %16.0f %6.1fx\n", "(opt_grad_norm)", s, a, (a>0? s/a : 0)}'
 awk -v s="$ts" -v a="$ta" 'BEGIN{printf "%-22s %16.0f %16.0f %6.1fx\n", "these ops", s, a, s/a}'
 for l in scalar avx2; do
   grep -m1 "PROGRAM TOTALS" "$tmp/$l.txt" | awk -v l=$l '{gsub(",","",$1); printf "program total (%s): %s\n", l, $1}'
