@@ -31,10 +31,12 @@ static int score_all(inf_ctx *c, double *pll)
     int32_t *ids = tg_malloc(bs * (size_t)T0 * sizeof *ids, "batch ids");
     size_t *rseq = tg_malloc(bs * sizeof *rseq, "batch rows");
     int *rpos = tg_malloc(bs * sizeof *rpos, "batch positions");
-    if (!ids || !rseq || !rpos) {
+    int32_t *hrow = tg_malloc(bs * sizeof *hrow, "head rows"); /* b * T + rpos[b] */
+    if (!ids || !rseq || !rpos || !hrow) {
         tg_free(ids);
         tg_free(rseq);
         tg_free(rpos);
+        tg_free(hrow);
         return TG_ERR_NOMEM;
     }
     inf_cache cache;
@@ -57,11 +59,13 @@ static int score_all(inf_ctx *c, double *pll)
             inf_pad(c, &rseq[b], 1, T, ids + (size_t)b * T);
             ids[(size_t)b * T + rpos[b]] = mask;
         }
-        rb_graph *gr;
-        rc = inf_run(&cache, ids, B, T, &gr);
+        for (int b = 0; b < B; b++)
+            hrow[b] = b * T + rpos[b];
+        rb_graph *gr; /* the LM head on the masked position of each row only */
+        rc = inf_run_rows(&cache, ids, B, T, hrow, B, &gr);
         for (int b = 0; b < B && !rc; b++) {
             size_t i = rseq[b];
-            const float *l = tg_f32(gr->logits) + ((size_t)b * T + rpos[b]) * V;
+            const float *l = tg_f32(gr->logits) + (size_t)b * V;
             pll[i] += (double)l[c->in.tok[i][rpos[b]]] - inf_logsumexp(l, V);
         }
         inf_progress_add(&c->prog, (size_t)B);
@@ -72,6 +76,7 @@ static int score_all(inf_ctx *c, double *pll)
     tg_free(ids);
     tg_free(rseq);
     tg_free(rpos);
+    tg_free(hrow);
     return rc;
 }
 

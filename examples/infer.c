@@ -107,6 +107,12 @@ static void trailing_pad_mask(const int32_t *ids, int B, int T, int pad, int32_t
 
 int inf_run(inf_cache *c, const int32_t *ids, int B, int T, rb_graph **out)
 {
+    return inf_run_rows(c, ids, B, T, NULL, 0, out);
+}
+
+int inf_run_rows(inf_cache *c, const int32_t *ids, int B, int T, const int32_t *rows, int nrows,
+                 rb_graph **out)
+{
     size_t n = (size_t)B * T;
     if (n > c->mask_cap) {
         int32_t *m = tg_realloc(c->mask, n * sizeof *m, "attention mask");
@@ -116,11 +122,15 @@ int inf_run(inf_cache *c, const int32_t *ids, int B, int T, rb_graph **out)
         c->mask_cap = n;
     }
     rb_graph *gr;
-    int rc = mlm_graphs_get(&c->graphs, B, T, 0, &gr);
+    int rc = mlm_graphs_get_masked(&c->graphs, B, T, 0, nrows, &gr);
     if (rc)
         return rc;
     trailing_pad_mask(ids, B, T, c->im->pad_id, c->mask);
-    rb_set_batch(gr, ids, c->mask, NULL);
+    rc = rb_set_batch(gr, ids, c->mask, NULL);
+    if (!rc && nrows)
+        rc = rb_set_head_rows(gr, rows, nrows);
+    if (rc)
+        return rc;
     *out = gr;
     return tg_forward(gr->g);
 }

@@ -117,6 +117,11 @@ void inf_cache_free(inf_cache *c);
  * (rb_set_batch). *out is a graph of the cache, valid until the next call.
  * Returns a status. */
 int inf_run(inf_cache *c, const int32_t *ids, int B, int T, rb_graph **out);
+/* The same with the LM head on `nrows` rows only (b * T + t each; logits
+ * [nrows, V] in that order; rb_build_masked): what score needs, one masked
+ * position per row. nrows 0 = inf_run. Returns a status. */
+int inf_run_rows(inf_cache *c, const int32_t *ids, int B, int T, const int32_t *rows, int nrows,
+                 rb_graph **out);
 
 /* ---- progress ------------------------------------------------------------------ */
 

@@ -1,5 +1,6 @@
 /* ablm: the command-line program. Dispatches to one subcommand per file. */
 #include "commands.h"
+#include "cpu.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@ static const ablm_command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ablm COMMAND [options]   (ablm COMMAND --help for its flags)\n\ncommands:\n");
+    fprintf(f, "usage: ablm COMMAND [options]   (ablm COMMAND --help for its flags)\n"
+               "       ablm --version   (version and the CPU kernels in use)\n\ncommands:\n");
     for (const ablm_command *c = commands; c->name; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
 }
@@ -49,6 +51,11 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) { /* and the kernels this CPU runs (graph/cpu.h) */
+        char buf[512];
+        printf("ablm\n%s\n", tg_cpu_describe(buf, sizeof buf));
+        return 0;
     }
     for (const ablm_command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name))

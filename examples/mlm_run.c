@@ -26,8 +26,15 @@ void mlm_graphs_free(mlm_graphs *c)
 
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
 {
+    return mlm_graphs_get_masked(c, B, T, training, 0, out);
+}
+
+int mlm_graphs_get_masked(mlm_graphs *c, int B, int T, int training, int head_rows,
+                          rb_graph **out)
+{
     for (int i = 0; i < c->n; i++)
-        if (c->e[i].B == B && c->e[i].T == T && c->e[i].training == training) {
+        if (c->e[i].B == B && c->e[i].T == T && c->e[i].training == training &&
+            c->e[i].head_rows == head_rows) {
             *out = &c->e[i].gr;
             return TG_OK;
         }
@@ -40,13 +47,14 @@ int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
         c->cap = cap;
     }
     mlm_graph_entry *e = &c->e[c->n];
-    int rc = rb_build_shared(c->model, B, T, c->what, c->arena, &e->gr);
+    int rc = head_rows ? rb_build_masked(c->model, B, T, c->what, head_rows, c->arena, &e->gr)
+                       : rb_build_shared(c->model, B, T, c->what, c->arena, &e->gr);
     if (rc)
         return rc;
     tg_graph_set_training(e->gr.g, training);
     tg_graph_set_precision(e->gr.g, (tg_precision)c->precision);
     tg_graph_seed(e->gr.g, c->seed);
-    e->B = B, e->T = T, e->training = training;
+    e->B = B, e->T = T, e->training = training, e->head_rows = head_rows;
     c->n++;
     *out = &e->gr;
     return TG_OK;
@@ -125,19 +133,28 @@ int mlm_evaluate_shard(mlm_graphs *c, const mlm_data *d, int batch_size, int max
             break;
         if ((s / batch_size) % shards != shard)
             continue; /* another rank's batch: masked (the stream goes on), not run */
+        /* the LM head on the masked positions only (rb_build_masked) */
+        int masked = 0, n = b.B * b.T;
+        for (int i = 0; i < n; i++)
+            masked += labels[i] != MLM_IGNORE;
         rb_graph *gr;
-        rc = mlm_forward(c, &b, labels, &gr);
+        rc = mlm_graphs_get_masked(c, b.B, b.T, 0, rb_head_rows_for(masked, n), &gr);
+        if (!rc)
+            rc = rb_set_batch(gr, b.ids, b.attention_mask, labels);
+        if (!rc)
+            rc = tg_forward(gr->g);
         if (!rc) {
             loss_sum += tg_f32(gr->loss)[0] * B;
             const float *lg = tg_f32(gr->logits);
-            for (int i = 0; i < b.B * b.T; i++) {
-                if (labels[i] == MLM_IGNORE)
+            const int32_t *lab = tg_i32(gr->labels); /* [head_rows], in position order */
+            for (int k = 0; k < gr->head_rows; k++) {
+                if (lab[k] == MLM_IGNORE)
                     continue;
                 int best = 0;
                 for (int v = 1; v < V; v++)
-                    if (lg[(size_t)i * V + v] > lg[(size_t)i * V + best])
+                    if (lg[(size_t)k * V + v] > lg[(size_t)k * V + best])
                         best = v;
-                correct += best == labels[i];
+                correct += best == lab[k];
                 out->masked++;
             }
             out->samples += B;

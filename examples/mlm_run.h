@@ -10,6 +10,7 @@
 
 typedef struct {
     int B, T, training;
+    int head_rows; /* 0: the full LM head; else rb_build_masked's rows */
     rb_graph gr;
 } mlm_graph_entry;
 
@@ -30,6 +31,10 @@ void mlm_graphs_free(mlm_graphs *c);
 /* The graph for a [B, T] batch in training (dropout) or eval mode, built and
  * planned on first use. Returns a status. */
 int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out);
+/* The same for a graph whose LM head runs on head_rows gathered rows
+ * (rb_build_masked; the cache's `what` must be RB_LOGITS or RB_LOSS). */
+int mlm_graphs_get_masked(mlm_graphs *c, int B, int T, int training, int head_rows,
+                          rb_graph **out);
 
 /* DataCollatorForLanguageModeling's masking for tok: random ids from
  * [0, len(tokenizer)), [MASK] and tokenizer.all_special_ids (its [PAD],
@@ -61,7 +66,9 @@ typedef struct {
 } mlm_eval_result;
 
 /* Evaluates on d in file order with a fixed masking seed, so evaluations
- * during a run are comparable. Returns a status. */
+ * during a run are comparable; the LM head runs on the masked positions
+ * only (mlm_graphs_get_masked; c must be a cache of RB_LOSS graphs).
+ * Returns a status. */
 int mlm_evaluate(mlm_graphs *c, const mlm_data *d, int batch_size, int max_len,
                  const mlm_mask_cfg *mc, uint64_t mask_seed, mlm_eval_result *out);
 /* mlm_evaluate on the batches b with b % shards == shard only (one rank's

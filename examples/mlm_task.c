@@ -3,6 +3,7 @@
 
 #include "lm_datasets.h"
 #include "mlm_run.h"
+#include "cpu.h"
 #include "reader.h"
 
 #include <math.h>
@@ -131,6 +132,8 @@ static int mlm_open(trainer *t, const char *checkpoint, tr_data *d)
                               &c->has_eval);
     if (rc)
         return rc;
+    char cpu[512]; /* which kernels this run uses (graph/cpu.h) */
+    tr_notef(t, "%s", tg_cpu_describe(cpu, sizeof cpu));
     c->mask = mlm_mask_for(c->tok, a->mlm_probability); /* random ids: len(tokenizer) */
     int bs = a->per_device_train_batch_size > a->per_device_eval_batch_size
                  ? a->per_device_train_batch_size
@@ -167,12 +170,17 @@ static int mlm_batch_fn(void *ctx, long micro, const long *rows, int n, tr_batch
     mlm_batch *b = &c->batch;
     int rc = mlm_make_batch(&c->train, rows, n, c->max_len, &c->mask, &r, b, c->labels);
     rb_graph *gr;
+    int masked = 0; /* the LM head runs on the masked positions only */
+    for (int i = 0; !rc && i < b->B * b->T; i++)
+        masked += c->labels[i] != MLM_IGNORE;
     if (!rc)
-        rc = mlm_graphs_get(&c->graphs, b->B, b->T, 1, &gr);
+        rc = mlm_graphs_get_masked(&c->graphs, b->B, b->T, 1,
+                                   rb_head_rows_for(masked, b->B * b->T), &gr);
     if (rc)
         return rc;
     seed_dropout(gr->g, micro);
-    rb_set_batch(gr, b->ids, b->attention_mask, c->labels);
+    if ((rc = rb_set_batch(gr, b->ids, b->attention_mask, c->labels)))
+        return rc;
     long tokens = 0;
     for (int i = 0; i < b->B * b->T; i++)
         tokens += b->attention_mask[i] != 0;

@@ -240,8 +240,9 @@ int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
     return rb_build_shared(m, batch, seq_len, what, NULL, out);
 }
 
-int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
-                    rb_graph *out)
+/* rb_build_shared, and rb_build_masked when head_rows > 0 */
+static int build(const rb_model *m, int batch, int seq_len, int what, int head_rows,
+                 tg_arena *arena, rb_graph *out)
 {
     const rb_config *c = &m->cfg;
     memset(out, 0, sizeof *out);
@@ -249,6 +250,9 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
     if (batch < 1 || seq_len < 1 || seq_len > max_t)
         return tg_error(TG_ERR_SHAPE, "rb_build: batch %d x length %d: length must be 1..%d (max_position_embeddings %d, pad %d)",
                         batch, seq_len, max_t, c->max_position_embeddings, c->pad_token_id);
+    if (head_rows < 0 || head_rows > batch * seq_len)
+        return tg_error(TG_ERR_SHAPE, "rb_build_masked: %d head rows for a batch of %d x %d",
+                        head_rows, batch, seq_len);
     tg_graph *g = tg_graph_new();
     if (!g)
         return TG_ERR_NOMEM;
@@ -266,12 +270,19 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
     tg_tensor *x = rb_encode(g, m, out->ids, out->pos_ids, out->type_ids, out->mask);
     out->hidden = x;
     tg_graph_keep(g, x);
+    if (head_rows) { /* the head's rows gathered as embedding rows of hidden */
+        int flat[2] = {batch * seq_len, c->hidden_size};
+        out->head_rows = head_rows;
+        out->head_idx = tg_input(g, TG_I32, 1, &head_rows, "head_rows");
+        x = tg_embedding(g, tg_reshape(g, x, 2, flat), out->head_idx, -1);
+    }
     if (what >= RB_LOGITS) {
         out->logits = lm_head(g, m, x);
         tg_graph_keep(g, out->logits);
     }
     if (what >= RB_LOSS) {
-        out->labels = tg_input(g, TG_I32, 2, bt, "labels");
+        out->labels = head_rows ? tg_input(g, TG_I32, 1, &head_rows, "labels")
+                                : tg_input(g, TG_I32, 2, bt, "labels");
         out->loss = tg_cross_entropy(g, out->logits, out->labels, -100);
     }
     int rc = tg_graph_error(g) ? tg_error(TG_ERR_SHAPE, "%s", tg_graph_error(g))
@@ -281,6 +292,42 @@ int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_aren
         memset(out, 0, sizeof *out);
     }
     return rc;
+}
+
+int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
+                    rb_graph *out)
+{
+    return build(m, batch, seq_len, what, 0, arena, out);
+}
+
+int rb_build_masked(const rb_model *m, int batch, int seq_len, int what, int head_rows,
+                    tg_arena *arena, rb_graph *out)
+{
+    if (head_rows < 1 || (what != RB_LOGITS && what != RB_LOSS))
+        return tg_error(TG_ERR_SHAPE, "rb_build_masked: %d head rows (need >= 1), what %d (need logits or loss)",
+                        head_rows, what);
+    return build(m, batch, seq_len, what, head_rows, arena, out);
+}
+
+int rb_set_head_rows(rb_graph *gr, const int32_t *rows, int n)
+{
+    int all = gr->batch * gr->seq_len;
+    if (!gr->head_rows || n < 0 || n > gr->head_rows)
+        return tg_error(TG_ERR_ARG, "rb_set_head_rows: %d rows for a head of %d", n, gr->head_rows);
+    int32_t *row = tg_i32(gr->head_idx);
+    for (int k = 0; k < gr->head_rows; k++) {
+        if (k < n && (rows[k] < 0 || rows[k] >= all))
+            return tg_error(TG_ERR_ARG, "rb_set_head_rows: row %d is %d, outside the batch's %d",
+                            k, rows[k], all);
+        row[k] = k < n ? rows[k] : 0;
+    }
+    return TG_OK;
+}
+
+int rb_head_rows_for(int count, int n)
+{
+    int k = count < 1 ? 64 : (count + 63) / 64 * 64;
+    return k < n ? k : n;
 }
 
 void rb_graph_free(rb_graph *gr)
@@ -302,8 +349,8 @@ void rb_position_ids(const int32_t *ids, int B, int T, int pad, int32_t *pos)
     }
 }
 
-void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
-                  const int32_t *labels)
+int rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                 const int32_t *labels)
 {
     int B = gr->batch, T = gr->seq_len;
     memcpy(gr->ids->data, ids, (size_t)B * T * sizeof(int32_t));
@@ -313,9 +360,24 @@ void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mas
         typ[i] = 0;
         mask[i] = !attention_mask || attention_mask[i] ? 1 : 0;
     }
-    if (gr->labels) {
+    if (gr->labels && gr->head_rows) {
+        int32_t *lab = tg_i32(gr->labels), *row = tg_i32(gr->head_idx);
+        int k = 0;
+        for (int i = 0; labels && i < B * T; i++)
+            if (labels[i] != -100) {
+                if (k == gr->head_rows)
+                    return tg_error(TG_ERR_ARG, "rb_set_batch: more than %d labelled positions for a head of %d rows",
+                                    k, gr->head_rows);
+                row[k] = i, lab[k++] = labels[i];
+            }
+        for (; k < gr->head_rows; k++)
+            row[k] = 0, lab[k] = -100;
+    } else if (gr->labels) {
         int32_t *lab = tg_i32(gr->labels);
         for (int i = 0; i < B * T; i++)
             lab[i] = labels ? labels[i] : -100;
+    } else if (gr->head_rows) { /* rows from rb_set_head_rows */
+        memset(gr->head_idx->data, 0, (size_t)gr->head_rows * sizeof(int32_t));
     }
+    return TG_OK;
 }

@@ -84,8 +84,10 @@ typedef struct {
     int pad_token_id; /* config.pad_token_id: padding_idx of the position ids */
     tg_tensor *ids, *pos_ids, *type_ids, *mask, *labels; /* inputs; mask int32 [B, T] */
     tg_tensor *hidden;                                   /* [B, T, H] */
-    tg_tensor *logits;                                   /* [B, T, V] or NULL */
+    tg_tensor *logits;                                   /* [B, T, V], [K, V] or NULL */
     tg_tensor *loss;                                     /* [1] or NULL */
+    int head_rows;        /* K > 0: the LM head runs on K gathered rows (rb_build_masked) */
+    tg_tensor *head_idx;  /* int32 [K]: the rows (b * T + t) of hidden the head reads */
 } rb_graph;
 
 /* Builds and plans the graph for a [batch, seq_len] input (seq_len at most
@@ -97,6 +99,24 @@ int rb_build(const rb_model *m, int batch, int seq_len, int what, rb_graph *out)
  * so that a cache of graphs by shape costs one arena. */
 int rb_build_shared(const rb_model *m, int batch, int seq_len, int what, tg_arena *arena,
                     rb_graph *out);
+/* A graph (what: RB_LOGITS or RB_LOSS) whose LM head (dense, GELU,
+ * LayerNorm, decoder) and loss run only on head_rows gathered positions
+ * instead of all B * T: gr->logits is [head_rows, V], gr->labels int32
+ * [head_rows]. With a loss, rb_set_batch gathers the positions whose label
+ * is not -100, in order, and pads the rest with row 0 and label -100 (no
+ * loss, zero gradient): loss and gradients are those of rb_build's graph
+ * within float rounding (the GEMMs see fewer rows). Without a loss,
+ * rb_set_head_rows names the rows. head_rows in 1 .. batch * seq_len. */
+int rb_build_masked(const rb_model *m, int batch, int seq_len, int what, int head_rows,
+                    tg_arena *arena, rb_graph *out);
+/* Sets the rows (b * seq_len + t) a masked graph's head reads: rows[0..n),
+ * n <= head_rows, the rest row 0. Call after rb_set_batch. Returns a status
+ * (a row outside the batch or too many rows is an error). */
+int rb_set_head_rows(rb_graph *gr, const int32_t *rows, int n);
+/* Rows for a masked graph holding `count` labelled positions of a batch
+ * of n: count rounded up to a multiple of 64 (at least 64), at most n, so
+ * that a few graphs serve a training run. */
+int rb_head_rows_for(int count, int n);
 void rb_graph_free(rb_graph *gr);
 /* Adds RobertaModel's embeddings and encoder layers to graph g: ids,
  * position ids, token type ids, attention mask int32 [B, T]. Returns the
@@ -121,8 +141,11 @@ void rb_position_ids(const int32_t *ids, int B, int T, int pad, int32_t *pos);
  *   padding only gets output 0 where transformers averages all keys). It
  *   comes from the batching (the tokenizer's [PAD]), not from P; NULL = all
  *   ones, transformers' default.
- * - token types 0; labels (NULL: all -100) when the graph has a loss. */
-void rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
-                  const int32_t *labels);
+ * - token types 0; labels (NULL: all -100) when the graph has a loss;
+ *   with a masked head (rb_build_masked) the labelled positions are
+ *   gathered, and more of them than head_rows is an error.
+ * Returns a status. */
+int rb_set_batch(rb_graph *gr, const int32_t *ids, const int32_t *attention_mask,
+                 const int32_t *labels);
 
 #endif

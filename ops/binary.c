@@ -1,4 +1,6 @@
-/* add, sub, mul: elementwise with b repeated over a's leading dims. */
+/* add, sub, mul: elementwise with b repeated over a's leading dims. add and
+ * the gradients run the kernels of the CPU level (kern.h). */
+#include "kern.h"
 #include "tg_internal.h"
 
 #include <omp.h>
@@ -27,41 +29,48 @@ tg_tensor *tg_add(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG
 tg_tensor *tg_sub(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG_OP_SUB, a, b); }
 tg_tensor *tg_mul(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG_OP_MUL, a, b); }
 
+/* y = a op b over n elements */
+static void binary_run(const tg_kern *k, int op, float *y, const float *a, const float *b, size_t n)
+{
+    if (op == TG_OP_ADD)
+        k->add(y, a, b, n);
+    else if (op == TG_OP_SUB)
+        for (size_t i = 0; i < n; i++)
+            y[i] = a[i] - b[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = a[i] * b[i];
+}
+
+/* Same shapes (outer 1, the residual adds) split the elements between
+ * threads; a broadcast b splits the rows. */
 static int binary_forward(tg_tensor *out)
 {
     const float *a = tg_f32(out->src[0]), *b = tg_f32(out->src[1]);
     float *y = tg_f32(out);
     size_t inner = out->src[1]->numel, outer = out->numel / inner;
     int op = out->op;
-#pragma omp parallel for schedule(static)
-    for (size_t o = 0; o < outer; o++) {
-        const float *ar = a + o * inner;
-        float *yr = y + o * inner;
-        if (op == TG_OP_ADD)
-            for (size_t i = 0; i < inner; i++)
-                yr[i] = ar[i] + b[i];
-        else if (op == TG_OP_SUB)
-            for (size_t i = 0; i < inner; i++)
-                yr[i] = ar[i] - b[i];
-        else
-            for (size_t i = 0; i < inner; i++)
-                yr[i] = ar[i] * b[i];
+    const tg_kern *k = tg_kern_get();
+    if (outer == 1) {
+        TG_KERN_CHUNKS(inner, lo, len, binary_run(k, op, y + lo, a + lo, b + lo, len));
+        return TG_OK;
     }
+#pragma omp parallel for schedule(static)
+    for (size_t o = 0; o < outer; o++)
+        binary_run(k, op, y + o * inner, a + o * inner, b, inner);
     return TG_OK;
 }
 
 void tg_sum_rows_into(float *db, const float *dy, const float *a, float sign, size_t outer,
                       size_t inner)
 {
+    const tg_kern *k = tg_kern_get();
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         size_t lo = inner * id / nt, hi = inner * (id + 1) / nt;
-        for (size_t o = 0; o < outer; o++) {
-            const float *dr = dy + o * inner, *ar = a ? a + o * inner : NULL;
-            for (size_t i = lo; i < hi; i++)
-                db[i] += sign * (ar ? dr[i] * ar[i] : dr[i]);
-        }
+        for (size_t o = 0; o < outer && hi > lo; o++)
+            k->acc(db + lo, dy + o * inner + lo, a ? a + o * inner + lo : NULL, sign, hi - lo);
     }
 }
 
@@ -71,25 +80,26 @@ static void binary_backward(tg_tensor *out)
     const float *dy = out->grad;
     size_t inner = B->numel, outer = out->numel / inner;
     int op = out->op;
+    const tg_kern *k = tg_kern_get();
     if (A->grad) {
         float *da = A->grad;
         const float *b = op == TG_OP_MUL ? tg_f32(B) : NULL;
+        if (outer == 1) {
+            TG_KERN_CHUNKS(inner, lo, len, k->acc(da + lo, dy + lo, b ? b + lo : NULL, 1.f, len));
+        } else {
 #pragma omp parallel for schedule(static)
-        for (size_t o = 0; o < outer; o++)
-            for (size_t i = 0; i < inner; i++)
-                da[o * inner + i] += b ? dy[o * inner + i] * b[i] : dy[o * inner + i];
+            for (size_t o = 0; o < outer; o++)
+                k->acc(da + o * inner, dy + o * inner, b, 1.f, inner);
+        }
     }
     if (B->grad) {
-        if (outer == 1) {
-            const float *a = tg_f32(A);
-            float *db = B->grad;
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < inner; i++)
-                db[i] += op == TG_OP_MUL ? dy[i] * a[i] : op == TG_OP_SUB ? -dy[i] : dy[i];
-        } else {
-            tg_sum_rows_into(B->grad, dy, op == TG_OP_MUL ? tg_f32(A) : NULL,
-                             op == TG_OP_SUB ? -1.f : 1.f, outer, inner);
-        }
+        const float *a = op == TG_OP_MUL ? tg_f32(A) : NULL;
+        float sign = op == TG_OP_SUB ? -1.f : 1.f;
+        float *db = B->grad;
+        if (outer == 1)
+            TG_KERN_CHUNKS(inner, lo, len, k->acc(db + lo, dy + lo, a ? a + lo : NULL, sign, len));
+        else
+            tg_sum_rows_into(db, dy, a, sign, outer, inner);
     }
 }
 

@@ -1,8 +1,13 @@
 /* dropout: inverted dropout. Each element's keep decision is a hash of
  * (graph seed, node, forward pass, element) (tg_dropped in tg_internal.h,
  * shared with tg_attention), so backward recomputes the mask instead of
- * storing it, and results do not depend on thread count. */
+ * storing it, and results do not depend on thread count. The loops run the
+ * kernels of the CPU level (kern.h), which compute the same stream in
+ * vectors. */
+#include "kern.h"
 #include "tg_internal.h"
+
+#include <string.h>
 
 tg_tensor *tg_dropout(tg_graph *g, tg_tensor *x, float p)
 {
@@ -31,9 +36,11 @@ static int dropout_forward(tg_tensor *out)
     *(uint64_t *)out->aux = key;
     int on = active(out);
     uint64_t thr = tg_drop_threshold(p);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < out->numel; i++)
-        y[i] = !on ? x[i] : tg_dropped(key, i, thr) ? 0.0f : x[i] * s;
+    const tg_kern *k = tg_kern_get();
+    if (!on)
+        TG_KERN_CHUNKS(out->numel, lo, len, memcpy(y + lo, x + lo, len * sizeof *y));
+    else
+        TG_KERN_CHUNKS(out->numel, lo, len, k->dropout(y + lo, x + lo, len, lo, key, thr, s, 0));
     return TG_OK;
 }
 
@@ -46,9 +53,11 @@ static void dropout_backward(tg_tensor *out)
     uint64_t thr = tg_drop_threshold(p);
     if (!dx)
         return;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < out->numel; i++)
-        dx[i] += !on ? dy[i] : tg_dropped(key, i, thr) ? 0.0f : dy[i] * s;
+    const tg_kern *k = tg_kern_get();
+    if (!on)
+        TG_KERN_CHUNKS(out->numel, lo, len, k->acc(dx + lo, dy + lo, NULL, 1.f, len));
+    else
+        TG_KERN_CHUNKS(out->numel, lo, len, k->dropout(dx + lo, dy + lo, len, lo, key, thr, s, 1));
 }
 
 const tg_opdef tg_op_dropout = {"tg_dropout", dropout_forward, dropout_backward, 0, 0};

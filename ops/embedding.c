@@ -1,5 +1,6 @@
 /* embedding: row gather from weight [V, H] by int32 indices; backward
  * scatter-adds into weight, skipping the padding row. */
+#include "kern.h"
 #include "tg_internal.h"
 
 #include <omp.h>
@@ -58,6 +59,7 @@ static void embedding_backward(tg_tensor *out)
     int h = W->shape[1], pad = out->ip[0];
     const float *dy = out->grad;
     float *dw = W->grad;
+    const tg_kern *k = tg_kern_get(); /* the CPU level's dw += dy (ops/kern.h) */
 #pragma omp parallel
     { /* columns split between threads: no races, fixed order */
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
@@ -65,10 +67,8 @@ static void embedding_backward(tg_tensor *out)
         for (size_t r = 0; r < I->numel; r++) {
             if (idx[r] == pad)
                 continue;
-            float *row = dw + (size_t)idx[r] * h;
-            const float *d = dy + r * h;
-            for (int i = lo; i < hi; i++)
-                row[i] += d[i];
+            if (hi > lo)
+                k->acc(dw + (size_t)idx[r] * h + lo, dy + r * h + lo, NULL, 1.f, hi - lo);
         }
     }
 }

@@ -1,8 +1,9 @@
 /* layer_norm over the last dim, fused: y = (x - mean) * rstd * gamma + beta.
- * aux keeps mean and rstd per row for backward. */
+ * aux keeps mean and rstd per row for backward. The rows run the kernels of
+ * the CPU level (kern.h). */
+#include "kern.h"
 #include "tg_internal.h"
 
-#include <math.h>
 #include <omp.h>
 
 tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, float eps)
@@ -37,22 +38,10 @@ static int layer_norm_forward(tg_tensor *out)
     int h = X->shape[X->ndim - 1];
     size_t rows = X->numel / h;
     float *mean = out->aux, *rstd = mean + rows;
+    const tg_kern *k = tg_kern_get();
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * h;
-        double s = 0, s2 = 0;
-        for (int i = 0; i < h; i++)
-            s += xr[i];
-        double mu = s / h;
-        for (int i = 0; i < h; i++)
-            s2 += (xr[i] - mu) * (xr[i] - mu);
-        float rs = (float)(1.0 / sqrt(s2 / h + eps));
-        mean[r] = (float)mu;
-        rstd[r] = rs;
-        float *yr = y + r * h;
-        for (int i = 0; i < h; i++)
-            yr[i] = ((xr[i] - (float)mu) * rs) * gm[i] + bt[i];
-    }
+    for (size_t r = 0; r < rows; r++)
+        k->ln_row(y + r * h, x + r * h, gm, bt, h, eps, &mean[r], &rstd[r]);
     return TG_OK;
 }
 
@@ -63,25 +52,12 @@ static void layer_norm_backward(tg_tensor *out)
     int h = X->shape[X->ndim - 1];
     size_t rows = X->numel / h;
     const float *mean = out->aux, *rstd = mean + rows;
+    const tg_kern *k = tg_kern_get();
     if (X->grad) {
         float *dx = X->grad;
 #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++) {
-            const float *xr = x + r * h, *dyr = dy + r * h;
-            float mu = mean[r], rs = rstd[r];
-            double sd = 0, sdx = 0; /* mean(dxhat), mean(dxhat * xhat) */
-            for (int i = 0; i < h; i++) {
-                float dxh = dyr[i] * gm[i];
-                sd += dxh;
-                sdx += dxh * ((xr[i] - mu) * rs);
-            }
-            float md = (float)(sd / h), mdx = (float)(sdx / h);
-            float *dxr = dx + r * h;
-            for (int i = 0; i < h; i++) {
-                float xh = (xr[i] - mu) * rs;
-                dxr[i] += rs * (dyr[i] * gm[i] - md - xh * mdx);
-            }
-        }
+        for (size_t r = 0; r < rows; r++)
+            k->ln_row_bwd(dx + r * h, x + r * h, dy + r * h, gm, h, mean[r], rstd[r]);
     }
     if (G->grad || Bt->grad) {
         float *dg = G->grad, *db = Bt->grad;
@@ -89,16 +65,9 @@ static void layer_norm_backward(tg_tensor *out)
         { /* columns split between threads: fixed summation order */
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             int lo = (int)((long)h * id / nt), hi = (int)((long)h * (id + 1) / nt);
-            for (size_t r = 0; r < rows; r++) {
-                const float *xr = x + r * h, *dyr = dy + r * h;
-                float mu = mean[r], rs = rstd[r];
-                for (int i = lo; i < hi; i++) {
-                    if (dg)
-                        dg[i] += dyr[i] * ((xr[i] - mu) * rs);
-                    if (db)
-                        db[i] += dyr[i];
-                }
-            }
+            for (size_t r = 0; r < rows && hi > lo; r++)
+                k->ln_params_bwd(dg ? dg + lo : NULL, db ? db + lo : NULL, x + r * h + lo,
+                                 dy + r * h + lo, hi - lo, mean[r], rstd[r]);
         }
     }
 }

@@ -1,16 +1,9 @@
-/* scale, gelu (exact erf form), gelu_new (tanh form), tanh: elementwise ops of one input. */
+/* scale, gelu (exact erf form), gelu_new (tanh form), tanh: elementwise ops of one input.
+ * scale and the GELUs run the kernels of the CPU level (kern.h). */
+#include "kern.h"
 #include "tg_internal.h"
 
 #include <math.h>
-
-/* glibc's libmvec has vector versions of erff and expf (<= 4 ulp, like the
- * scalar ones' accuracy class); math.h only declares them under
- * -ffast-math, which we do not use, so declare them here. The GELU loops
- * then run 4-16 elements per call. */
-#pragma omp declare simd notinbranch
-extern float erff(float);
-#pragma omp declare simd notinbranch
-extern float expf(float);
 
 static tg_tensor *unary(tg_graph *g, int op, tg_tensor *x)
 {
@@ -36,9 +29,8 @@ static int scale_forward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]);
     float *y = tg_f32(out), s = out->fp[0];
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < out->numel; i++)
-        y[i] = x[i] * s;
+    const tg_kern *k = tg_kern_get();
+    TG_KERN_CHUNKS(out->numel, lo, len, k->scale(y + lo, x + lo, s, len));
     return TG_OK;
 }
 
@@ -48,69 +40,46 @@ static void scale_backward(tg_tensor *out)
     const float *dy = out->grad;
     if (!dx)
         return;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < out->numel; i++)
-        dx[i] += dy[i] * s;
+    const tg_kern *k = tg_kern_get();
+    TG_KERN_CHUNKS(out->numel, lo, len, k->acc(dx + lo, dy + lo, NULL, s, len));
 }
-
-#define INV_SQRT2 0.70710678118654752440
-#define INV_SQRT_2PI 0.39894228040143267794
 
 static int gelu_forward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]);
     float *y = tg_f32(out);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < out->numel; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)INV_SQRT2));
+    const tg_kern *k = tg_kern_get();
+    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu(y + lo, x + lo, len));
     return TG_OK;
 }
 
-/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
 static void gelu_backward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]), *dy = out->grad;
     float *dx = out->src[0]->grad;
     if (!dx)
         return;
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < out->numel; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * (float)INV_SQRT2));
-        float pdf = (float)INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
-    }
+    const tg_kern *k = tg_kern_get();
+    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_bwd(dx + lo, x + lo, dy + lo, len));
 }
-
-#define SQRT_2_OVER_PI 0.79788456080286535588
-#define GELU_NEW_C 0.044715
 
 static int gelu_new_forward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]);
     float *y = tg_f32(out);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < out->numel; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v)));
-    }
+    const tg_kern *k = tg_kern_get();
+    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new(y + lo, x + lo, len));
     return TG_OK;
 }
 
-/* With u = sqrt(2/pi) (x + c x^3), th = tanh(u):
- * d/dx [x/2 (1 + th)] = (1 + th)/2 + x/2 (1 - th^2) sqrt(2/pi) (1 + 3 c x^2) */
 static void gelu_new_backward(tg_tensor *out)
 {
     const float *x = tg_f32(out->src[0]), *dy = out->grad;
     float *dx = out->src[0]->grad;
     if (!dx)
         return;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < out->numel; i++) {
-        float v = x[i];
-        float th = tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v));
-        float du = (float)SQRT_2_OVER_PI * (1.0f + 3.0f * (float)GELU_NEW_C * v * v);
-        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du);
-    }
+    const tg_kern *k = tg_kern_get();
+    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new_bwd(dx + lo, x + lo, dy + lo, len));
 }
 
 static int tanh_forward(tg_tensor *out)

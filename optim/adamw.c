@@ -1,6 +1,7 @@
 /* AdamW step, decay rule, gradient clipping and optimizer state files. */
 #include "adamw.h"
 
+#include "kern.h"
 #include "safetensors.h"
 #include "tg.h"
 
@@ -77,26 +78,19 @@ int opt_adamw_step(opt_adamw *o, float *params, const float *grads, double lr)
     const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
     const double bc1 = 1.0 - pow(b1, (double)o->step);
     const double bc2 = 1.0 - pow(b2, (double)o->step);
-    const float neg_step = (float)(-(lr / bc1));
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float eps = (float)o->cfg.eps;
-    const float fb1 = (float)b1, fb2 = (float)b2;
-    const float gb1 = (float)(1.0 - b1), gb2 = (float)(1.0 - b2);
-    float *m = o->m, *v = o->v;
+    tg_adamw_consts c = {
+        .b1 = (float)b1, .gb1 = (float)(1.0 - b1), .b2 = (float)b2, .gb2 = (float)(1.0 - b2),
+        .bc2_sqrt = (float)sqrt(bc2), .eps = (float)o->cfg.eps, .neg_step = (float)(-(lr / bc1))};
+    const tg_kern *k = tg_kern_get(); /* the CPU level's loop (ops/kern.h): same bits at every level */
     for (int s = 0; s < o->nseg; s++) {
-        const float decay = (float)(1.0 - lr * (o->seg[s].decay ? o->cfg.weight_decay : 0.0));
-        const long lo = (long)o->seg[s].offset, hi = lo + (long)o->seg[s].count;
-#pragma omp parallel for schedule(static) if (hi - lo > 32768)
-        for (long i = lo; i < hi; i++) {
-            float g = grads[i];
-            float p = params[i] * decay;
-            float mi = m[i] * fb1 + g * gb1;
-            float vi = v[i] * fb2 + gb2 * g * g;
-            float denom = sqrtf(vi) / bc2_sqrt + eps;
-            params[i] = p + neg_step * mi / denom;
-            m[i] = mi;
-            v[i] = vi;
-        }
+        c.decay = (float)(1.0 - lr * (o->seg[s].decay ? o->cfg.weight_decay : 0.0));
+        const size_t lo = o->seg[s].offset, n = o->seg[s].count;
+        if (n > 32768)
+            TG_KERN_CHUNKS(n, c0, len,
+                           k->adamw(params + lo + c0, grads + lo + c0, o->m + lo + c0,
+                                    o->v + lo + c0, len, &c));
+        else
+            k->adamw(params + lo, grads + lo, o->m + lo, o->v + lo, n, &c);
     }
     return TG_OK;
 }
@@ -126,15 +120,13 @@ double opt_grad_norm(const float *grads, size_t n)
     /* Fixed blocks summed in order: identical for any thread count. Small
      * stack buffer in chunks of 1024 blocks keeps memory bounded. */
     double part[1024];
+    const tg_kern *k = tg_kern_get(); /* the CPU level's sum of squares (ops/kern.h) */
     for (long b0 = 0; b0 < nb; b0 += 1024) {
         long b1 = b0 + 1024 < nb ? b0 + 1024 : nb;
 #pragma omp parallel for schedule(static) if (b1 - b0 > 1)
         for (long b = b0; b < b1; b++) {
             size_t lo = (size_t)b * NORM_BLOCK, hi = lo + NORM_BLOCK < n ? lo + NORM_BLOCK : n;
-            double s = 0;
-            for (size_t i = lo; i < hi; i++)
-                s += (double)grads[i] * grads[i];
-            part[b - b0] = s;
+            part[b - b0] = k->sumsq(grads + lo, hi - lo);
         }
         for (long b = b0; b < b1; b++)
             total += part[b - b0];
@@ -150,9 +142,11 @@ double opt_clip_grad_norm(float *grads, size_t n, double max_norm)
     double coef = max_norm / (norm + 1e-6);
     if (coef < 1.0) {
         const float c = (float)coef;
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++)
-            grads[i] *= c;
+        const tg_kern *k = tg_kern_get();
+        if (n > 32768)
+            TG_KERN_CHUNKS(n, lo, len, k->scale(grads + lo, grads + lo, c, len));
+        else
+            k->scale(grads, grads, c, n);
     }
     return norm;
 }

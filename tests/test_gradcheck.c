@@ -155,6 +155,16 @@ static tg_tensor *b_embedding(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_embedding(g, w, int_input(g, 2, s, 0, v, 0), 1);
 }
 
+/* the masked LM head's gather (rb_build_masked): rows of an activation,
+ * some picked twice, the gradient scatter-added back through a reshape */
+static tg_tensor *b_gather_rows(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int n = rnd(r, 3, 6), h = rnd(r, 2, 5), k[1] = {rnd(r, 4, 10)}, flat[2] = {2 * n, h};
+    tg_tensor *x = param(p, "x", 3, 2, n, h, 0);
+    tg_tensor *rows = tg_reshape(g, tg_scale(g, x, 1.5f), 2, flat);
+    return tg_embedding(g, rows, int_input(g, 1, k, 0, 2 * n, 0), -1);
+}
+
 static tg_tensor *b_reshape(tg_graph *g, tg_params *p, tg_rng *r)
 {
     int a = rnd(r, 2, 5), b = rnd(r, 2, 5);
@@ -350,6 +360,7 @@ static const gc_case cases[] = {
     {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
     {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 5e-3, b_cache_write},
     {TG_OP_RELU, "", 1e-2, b_relu},
+    {TG_OP_EMBEDDING, "row gather of an activation (masked LM head)", 2e-3, b_gather_rows},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -1,0 +1,177 @@
+/* kern_scalar: the reference kernels (kern.h), baseline x86-64. The math is
+ * the ops' original loops, moved here unchanged. */
+#include "kern.h"
+#include "tg_internal.h"
+
+#include <math.h>
+
+/* glibc's libmvec has vector versions of erff and expf (<= 4 ulp, like the
+ * scalar ones' accuracy class); math.h only declares them under
+ * -ffast-math, which we do not use, so declare them here. The GELU loops
+ * then run 4 elements per call. */
+#pragma omp declare simd notinbranch
+extern float erff(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
+
+#define INV_SQRT2 0.70710678118654752440
+#define INV_SQRT_2PI 0.39894228040143267794
+#define SQRT_2_OVER_PI 0.79788456080286535588
+#define GELU_NEW_C 0.044715
+
+static void add_s(float *y, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+static void acc_s(float *y, const float *x, const float *mul, float sign, size_t n)
+{
+    if (mul)
+        for (size_t i = 0; i < n; i++)
+            y[i] += sign * (x[i] * mul[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] += sign * x[i];
+}
+
+static void scale_s(float *y, const float *x, float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * s;
+}
+
+static void dropout_s(float *y, const float *x, size_t n, uint64_t i0, uint64_t key, uint64_t thr,
+                      float s, int accumulate)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = tg_dropped(key, i0 + i, thr) ? 0.0f : x[i] * s;
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+static void gelu_s(float *y, const float *x, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)INV_SQRT2));
+}
+
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
+static void gelu_bwd_s(float *dx, const float *x, const float *dy, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + erff(x[i] * (float)INV_SQRT2));
+        float pdf = (float)INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
+        dx[i] += dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+static void gelu_new_s(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v)));
+    }
+}
+
+/* With u = sqrt(2/pi) (x + c x^3), th = tanh(u):
+ * d/dx [x/2 (1 + th)] = (1 + th)/2 + x/2 (1 - th^2) sqrt(2/pi) (1 + 3 c x^2) */
+static void gelu_new_bwd_s(float *dx, const float *x, const float *dy, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float th = tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v));
+        float du = (float)SQRT_2_OVER_PI * (1.0f + 3.0f * (float)GELU_NEW_C * v * v);
+        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du);
+    }
+}
+
+static void ln_row_s(float *y, const float *x, const float *g, const float *b, int h, float eps,
+                     float *mean, float *rstd)
+{
+    double s = 0, s2 = 0;
+    for (int i = 0; i < h; i++)
+        s += x[i];
+    double mu = s / h;
+    for (int i = 0; i < h; i++)
+        s2 += (x[i] - mu) * (x[i] - mu);
+    float rs = (float)(1.0 / sqrt(s2 / h + eps));
+    *mean = (float)mu;
+    *rstd = rs;
+    for (int i = 0; i < h; i++)
+        y[i] = ((x[i] - (float)mu) * rs) * g[i] + b[i];
+}
+
+static void ln_row_bwd_s(float *dx, const float *x, const float *dy, const float *g, int h,
+                         float mu, float rs)
+{
+    double sd = 0, sdx = 0; /* mean(dxhat), mean(dxhat * xhat) */
+    for (int i = 0; i < h; i++) {
+        float dxh = dy[i] * g[i];
+        sd += dxh;
+        sdx += dxh * ((x[i] - mu) * rs);
+    }
+    float md = (float)(sd / h), mdx = (float)(sdx / h);
+    for (int i = 0; i < h; i++) {
+        float xh = (x[i] - mu) * rs;
+        dx[i] += rs * (dy[i] * g[i] - md - xh * mdx);
+    }
+}
+
+static void ln_params_bwd_s(float *dg, float *db, const float *x, const float *dy, int n,
+                            float mu, float rs)
+{
+    for (int i = 0; i < n; i++) {
+        if (dg)
+            dg[i] += dy[i] * ((x[i] - mu) * rs);
+        if (db)
+            db[i] += dy[i];
+    }
+}
+
+static double sumsq_s(const float *x, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+static void adamw_s(float *p, const float *g, float *m, float *v, size_t n,
+                    const tg_adamw_consts *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float pi = p[i] * c->decay;
+        float mi = m[i] * c->b1 + gi * c->gb1;
+        float vi = v[i] * c->b2 + c->gb2 * gi * gi;
+        float denom = sqrtf(vi) / c->bc2_sqrt + c->eps;
+        p[i] = pi + c->neg_step * mi / denom;
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+static void exp_s(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = expf(x[i]);
+}
+static void erf_s(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = erff(x[i]);
+}
+static void tanh_s(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+
+const tg_kern tg_kern_scalar = {
+    "scalar",  add_s,      acc_s,          scale_s,   dropout_s,     gelu_s,
+    gelu_bwd_s, gelu_new_s, gelu_new_bwd_s, ln_row_s, ln_row_bwd_s, ln_params_bwd_s,
+    sumsq_s,   adamw_s,   exp_s,      erf_s,          tanh_s,
+};
