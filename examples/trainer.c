@@ -257,6 +257,8 @@ int trainer_save_checkpoint(trainer *t)
     if (!rc)
         rc = ts_rotate_checkpoints(a->output_dir, a->save_total_limit,
                                    t->state.has_best ? t->state.best_model_checkpoint : NULL, &deleted);
+    if (rc) /* a failed save leaves no tmp-checkpoint-STEP behind (the error stays the first) */
+        fs_remove_tree(tmp);
     return rc;
 }
 
