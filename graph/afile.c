@@ -6,6 +6,7 @@
 #include "tg.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@ static long fault_left;    /* events of that class until the fault */
 static int fault_fired;
 static int env_checked;    /* ABLM_FAULT_WRITE read (or a test armed the hook) */
 static long slow_commit_ms;
+static long kill_at_commit; /* ABLM_FAULT_KILL_AT_COMMIT: SIGKILL at that commit, 0 = never */
 
 void tg_afile_fault(int kind, long k)
 {
@@ -37,6 +39,8 @@ static void read_env(void)
     env_checked = 1;
     const char *s = getenv("ABLM_FAULT_SLOW_COMMIT_MS");
     slow_commit_ms = s ? atol(s) : 0;
+    s = getenv("ABLM_FAULT_KILL_AT_COMMIT");
+    kill_at_commit = s ? atol(s) : 0;
     s = getenv("ABLM_FAULT_WRITE");
     if (!s)
         return;
@@ -171,6 +175,8 @@ int tg_afile_commit(tg_afile *a)
         rc = tg_error(TG_ERR_IO, "%s: write failed (close): %s", a->path, strerror(errno));
     a->f = NULL;
     a->io = NULL;
+    if (rc == TG_OK && kill_at_commit > 0 && --kill_at_commit == 0)
+        raise(SIGKILL); /* a crash with the data written, before the rename */
     if (rc == TG_OK && slow_commit_ms > 0)
         nanosleep(&(struct timespec){slow_commit_ms / 1000, slow_commit_ms % 1000 * 1000000L}, NULL);
     if (rc == TG_OK &&

@@ -41,7 +41,9 @@ int tg_afile_fd(const tg_afile *a);
  * ABLM_FAULT_WRITE=KIND:K (create, short, enospc, fsync, rename) arms the same
  * at the first tg_afile_open of a process (for the ablm binary), and
  * ABLM_FAULT_SLOW_COMMIT_MS=N sleeps N ms in every commit before the rename
- * (to widen the window of a crash test). Not thread-safe (outputs are written
+ * (to widen the window of a crash test) and ABLM_FAULT_KILL_AT_COMMIT=N
+ * raises SIGKILL in the N-th commit of the process, after the data is
+ * written and synced, before the rename (tests/test_crash.c). Not thread-safe (outputs are written
  * from one thread). */
 enum { TG_AFAULT_OFF, TG_AFAULT_CREATE, TG_AFAULT_SHORT, TG_AFAULT_ENOSPC, TG_AFAULT_FSYNC,
        TG_AFAULT_RENAME };
