@@ -211,19 +211,6 @@ static int check_checkpoints(const char *out, int *tmp_seen)
     return n;
 }
 
-static void write_chains(const char *p, int n, unsigned seed)
-{
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < n; i++) {
-        int len = 30 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 31;
-        for (int k = 0; k < len; k++)
-            fputc("ACDEFGHIKLMNPQRSTVWY"[((seed = seed * 1103515245u + 12345u) >> 16) % 20], f);
-        fputc('\n', f);
-    }
-    fclose(f);
-}
-
 /* A finished run in out is the uninterrupted one: the same per-step
  * losses bit for bit, the same final model, all its checkpoints. */
 static void check_final(const char *out, int checkpoints)
@@ -253,7 +240,7 @@ START_TEST(sigkill_and_resume)
     root = tu_tmpdir();
     snprintf(data, sizeof data, "%s/chains.txt", root);
     snprintf(ref, sizeof ref, "%s/ref", root);
-    write_chains(data, 64, 3);
+    tu_write_chains(data, 64, 30, 31, 3, 0);
     double t0 = now();
     ck_assert_int_eq(wait_for(start(ref, 0, NULL)), 0);
     double tref = now() - t0;

@@ -52,20 +52,10 @@ static void sh(const char *fmt, ...)
     ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
 }
 
-/* n random 30-60-residue chains (fixed LCG), one per line, or FASTA. */
+/* 30-60-residue chains, one per line or FASTA. */
 static void write_chains(const char *p, int n, unsigned seed, int fasta)
 {
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < n; i++) {
-        if (fasta)
-            fprintf(f, ">s%d\n", i);
-        int len = 30 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 31;
-        for (int k = 0; k < len; k++)
-            fputc("ACDEFGHIKLMNPQRSTVWY"[((seed = seed * 1103515245u + 12345u) >> 16) % 20], f);
-        fputc('\n', f);
-    }
-    fclose(f);
+    tu_write_chains(p, n, 30, 31, seed, fasta);
 }
 
 /* ---- directory comparisons ------------------------------------------------------ */
@@ -293,29 +283,30 @@ START_TEST(checkpoint_and_model_dir)
 }
 END_TEST
 
+/* Sweeps op over a previous output made from other input (seed). */
+static long sweep_previous(const char *name, write_op op, const char *tag, const char *seed)
+{
+    char w[4300], old[4310];
+    snprintf(w, sizeof w, "%s", path(tag));
+    snprintf(old, sizeof old, "%s.old", w);
+    previous(op, w, old, seed);
+    return sweep(name, op, w, old);
+}
+
 START_TEST(cluster_outputs)
 {
     setup();
-    char w[4300], old[4300];
+    ck_assert_int_ge(sweep_previous("cluster outputs", cluster, "cl", "3"), 10);
+    char w[4300]; /* path()'s buffers are reused: keep a copy */
     snprintf(w, sizeof w, "%s", path("cl"));
-    snprintf(old, sizeof old, "%s", path("cl.old"));
-    previous(cluster, w, old, "3");
-    long n = sweep("cluster outputs", cluster, w, old);
-    ck_assert_int_ge(n, 10);
-    n = sweep("cluster outputs, none before", cluster, w, "");
-    ck_assert_int_ge(n, 10);
+    ck_assert_int_ge(sweep("cluster outputs, none before", cluster, w, ""), 10);
 }
 END_TEST
 
 START_TEST(embed_npy)
 {
     setup();
-    char w[4300], old[4300];
-    snprintf(w, sizeof w, "%s", path("em"));
-    snprintf(old, sizeof old, "%s", path("em.old"));
-    previous(embed, w, old, "4");
-    long n = sweep("embed .npy", embed, w, old);
-    ck_assert_int_ge(n, 10);
+    ck_assert_int_ge(sweep_previous("embed .npy", embed, "em", "4"), 10);
 }
 END_TEST
 
