@@ -129,8 +129,11 @@ int tg_afile_open(tg_afile *a, const char *path)
     a->path = tg_malloc(n + 1, "file name");
     af_io *io = tg_malloc(sizeof *io, "output file");
     if (!a->tmp || !a->path || !io) {
+        /* no temp file yet: free without unlinking (a->tmp holds no name) */
         tg_free(io);
-        tg_afile_abort(a);
+        tg_free(a->tmp);
+        tg_free(a->path);
+        memset(a, 0, sizeof *a);
         return TG_ERR_NOMEM;
     }
     memcpy(a->path, path, n + 1);
