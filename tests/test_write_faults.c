@@ -310,17 +310,28 @@ START_TEST(embed_npy)
 }
 END_TEST
 
+static char mnt[4300];
+
+/* Unmounts the tmpfs even when a check failed before the case's umount. */
+static void unmount_tmpfs(void)
+{
+    if (mnt[0])
+        umount2(mnt, MNT_DETACH);
+}
+
 /* A real full filesystem: a 1 MB tmpfs (needs CAP_SYS_ADMIN; else skipped). */
 START_TEST(real_full_filesystem)
 {
     setup();
-    char m[4300];
-    snprintf(m, sizeof m, "%s", path("tmpfs"));
+    char *m = mnt;
+    snprintf(mnt, sizeof mnt, "%s", path("tmpfs"));
     mkdir(m, 0755);
     if (mount("tmpfs", m, "tmpfs", 0, "size=1m") != 0) {
+        mnt[0] = 0;
         tu_skip("real_full_filesystem", "cannot mount a tmpfs here");
         return;
     }
+    atexit(unmount_tmpfs);
     /* fill it to the last block */
     char fill[4400];
     snprintf(fill, sizeof fill, "%s/fill", m);
@@ -357,6 +368,7 @@ START_TEST(real_full_filesystem)
     closedir(d);
     printf("full tmpfs: %s\n", msg);
     ck_assert_int_eq(umount(m), 0);
+    mnt[0] = 0;
 }
 END_TEST
 
