@@ -20,7 +20,7 @@ test_reader_ids test_rng test_roberta test_safetensors test_schedule test_tokeni
 test_train_args test_train_state test_trainer_task test_write_faults test_gpt2
 test_generate test_cluster test_gradcheck"
 # CI: the parsers', loaders' and numeric suites that run in seconds under
-# valgrind (about 1.5 minutes plus the build; the allocation and write-fault
+# valgrind (about 30 s of CPU plus the build; the allocation and write-fault
 # sweeps, minutes under valgrind, run in CI under ASan + LeakSanitizer).
 CI_SUITES="test_numeric test_limits test_reader_errors test_safetensors test_config test_graph
 test_tokenizer test_train_args"
