@@ -375,12 +375,15 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("write_faults");
-    TCase *tc = tcase_create("write_faults");
-    tcase_set_timeout(tc, 1200);
-    tcase_add_test(tc, checkpoint_and_model_dir);
-    tcase_add_test(tc, cluster_outputs);
-    tcase_add_test(tc, embed_npy);
-    tcase_add_test(tc, real_full_filesystem);
-    suite_add_tcase(s, tc);
+    /* one case each, so that CK_RUN_CASE=embed (etc.) runs one sweep */
+    const char *names[] = {"train", "cluster", "embed", "tmpfs"};
+    const TTest *tests[] = {checkpoint_and_model_dir, cluster_outputs, embed_npy,
+                            real_full_filesystem};
+    for (int i = 0; i < 4; i++) {
+        TCase *tc = tcase_create(names[i]);
+        tcase_set_timeout(tc, 1200);
+        tcase_add_test(tc, tests[i]);
+        suite_add_tcase(s, tc);
+    }
     return tu_run(s);
 }
