@@ -5,8 +5,9 @@
 # thread, from a RelWithDebInfo build without sanitizers (build-valgrind/;
 # valgrind and ASan do not mix).
 #
-# Usage: scripts/valgrind.sh [--ci] [SUITE...]
-#   no SUITE: the fast suites below (FAST); --ci: the CI subset (CI_SUITES)
+# Usage: scripts/valgrind.sh [--ci] [SUITE[:CASE]...]
+#   no SUITE: the fast suites below (FAST); --ci: the CI subset (CI_SUITES);
+#   SUITE:CASE runs one Check case of a suite (CK_RUN_CASE)
 # Env: VG_BUILD (build dir, default build-valgrind), VG_JOBS (build jobs, 2).
 # Exit status: 0 clean, 1 a suite failed or valgrind reported an error.
 set -euo pipefail
@@ -23,7 +24,7 @@ test_generate test_cluster test_gradcheck"
 # valgrind (about 30 s of CPU plus the build; the allocation and write-fault
 # sweeps, minutes under valgrind, run in CI under ASan + LeakSanitizer).
 CI_SUITES="test_numeric test_limits test_reader_errors test_safetensors test_config test_graph
-test_tokenizer test_train_args"
+test_tokenizer test_train_args test_write_faults:tmpfs"
 
 suites=""
 if [ "${1:-}" = "--ci" ]; then
@@ -37,7 +38,7 @@ command -v valgrind >/dev/null || scripts/ensure-deps.sh valgrind
 build=${VG_BUILD:-build-valgrind}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=""
-for s in $suites; do targets="$targets --target $s"; done
+for s in $suites; do targets="$targets --target ${s%%:*}"; done
 # shellcheck disable=SC2086
 cmake --build "$build" -j"${VG_JOBS:-2}" $targets -- --no-print-directory >"$build/build-vg.log" 2>&1 ||
   { cat "$build/build-vg.log"; exit 1; }
@@ -50,12 +51,14 @@ total_start=$(date +%s)
 for s in $suites; do
   start=$(date +%s)
   log="$logdir/$s.log"
+  case_=""
+  [ "${s#*:}" != "$s" ] && case_=${s#*:}
   set +e
-  (cd tests && CK_FORK=no OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE ABLM_SOURCE_DIR="$src" \
+  (cd tests && env ${case_:+CK_RUN_CASE=$case_} CK_FORK=no OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE ABLM_SOURCE_DIR="$src" \
      ABLM_BUILD_DIR="$src/$build" ABLM_SHARED_DIR="$src/../shared" ABLM_VALGRIND=1 \
      valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
        --show-leak-kinds=definite --num-callers=30 --suppressions="$src/scripts/valgrind.supp" \
-       --log-file="$src/$log" "$src/$build/$s" >"$src/$logdir/$s.out" 2>&1)
+       --log-file="$src/$log" "$src/$build/${s%%:*}" >"$src/$logdir/$s.out" 2>&1)
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
