@@ -171,6 +171,10 @@ static int align_codes(const aln_params *p, const uint8_t *q, int n, const uint8
     }
     if (n == 0 || m == 0)
         return TG_OK;
+    if ((unsigned long long)n * (unsigned long long)m > ALN_MAX_CELLS)
+        return tg_error(TG_ERR_ARG, "aln_align: %d x %d residues need %llu alignment cells, more "
+                        "than the limit of %llu (ALN_MAX_CELLS)", n, m,
+                        (unsigned long long)n * (unsigned long long)m, ALN_MAX_CELLS);
     if (impl == ALN_IMPL_AUTO)
         impl = auto_impl(n);
     if (impl != ALN_IMPL_SCALAR) {

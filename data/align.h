@@ -69,9 +69,16 @@ typedef enum { ALN_IMPL_AUTO, ALN_IMPL_SCALAR, ALN_IMPL_SSE2, ALN_IMPL_AVX2 } al
 /* 1 if impl can run on this CPU (AUTO and SCALAR always). */
 int aln_simd_supported(aln_impl impl);
 
+/* Largest alignment matrix (query length x target length, in cells) aligned:
+ * its memory grows with the product (2 bytes a cell in the SIMD aligners,
+ * 1 in the scalar one), so 2^27 cells is at most 256 MB, e.g. two chains of
+ * 11,585 residues. Identical sequences need no matrix and are not limited. */
+#define ALN_MAX_CELLS (1ull << 27)
+
 /* Local (Smith-Waterman, affine gaps) alignment of q and t (amino acid
  * letters; others scored as X). Returns TG_OK, TG_ERR_ARG (NULL/negative
- * arguments or bad params) or TG_ERR_NOMEM. Thread safe. */
+ * arguments, bad params, or a matrix over ALN_MAX_CELLS) or TG_ERR_NOMEM.
+ * Thread safe. */
 int aln_align(const aln_params *p, const char *q, int qlen, const char *t, int tlen,
               aln_result *out);
 /* aln_align on sequences already encoded with aln_encode. */

@@ -901,13 +901,22 @@ int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts
         return tg_error(TG_ERR_ARG, "cl_cluster: NULL sequences, lengths or output");
     if (n >= UINT32_MAX)
         return tg_error(TG_ERR_ARG, "cl_cluster: %zu sequences; at most %u supported", n, UINT32_MAX - 1);
-    int maxlen = 0;
+    int maxlen = 0, second = 0;
+    size_t longest = 0;
     for (size_t i = 0; i < n; i++) {
         if (lens[i] < 0 || (lens[i] && !seqs[i]))
             return tg_error(TG_ERR_ARG, "cl_cluster: sequence %zu has length %d or no data", i, lens[i]);
         if (lens[i] > maxlen)
-            maxlen = lens[i];
+            second = maxlen, maxlen = lens[i], longest = i;
+        else if (lens[i] > second)
+            second = lens[i];
     }
+    /* the two longest may have to be aligned: refuse up front, not in a worker */
+    if ((unsigned long long)maxlen * (unsigned long long)second > ALN_MAX_CELLS)
+        return tg_error(TG_ERR_ARG, "cl_cluster: input sequence %zu (1-based; %d residues) and another of %d "
+                        "residues would need %llu alignment cells, more than the aligner's "
+                        "limit of %llu (ALN_MAX_CELLS, 256 MB)", longest + 1, maxlen, second,
+                        (unsigned long long)maxlen * (unsigned long long)second, ALN_MAX_CELLS);
     int nt = o->threads > 0 ? o->threads : tg_threads();
     if (nt < 1)
         nt = 1;

@@ -195,7 +195,7 @@ int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix)
         fprintf(f2.f, ">%s\n%s\n", rn, cl_seqs_seq(s, r));
     }
     rc = tg_afile_commit(&f1);
-    int rc2 = tg_afile_commit(&f2);
+    int rc2 = rc ? TG_OK : tg_afile_commit(&f2); /* f1 failed: the FASTA stays the old one too */
     if (!rc)
         rc = rc2;
 out:

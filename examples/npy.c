@@ -4,6 +4,7 @@
 
 #include "tg.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -50,9 +51,10 @@ int npy_create(npy_file *f, const char *path, const char *descr, int ndim, const
     f->data_off = hl;
     f->nbytes = numel * 4;
     if (fwrite(head, 1, (size_t)hl, f->af.f) != (size_t)hl || fflush(f->af.f) != 0 ||
-        ftruncate(fileno(f->af.f), (off_t)(hl + (long)f->nbytes)) != 0) {
+        ftruncate(tg_afile_fd(&f->af), (off_t)(hl + (long)f->nbytes)) != 0) {
+        int rc2 = tg_error(TG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         npy_abort(f);
-        return tg_error(TG_ERR_IO, "%s: cannot write", path);
+        return rc2;
     }
     return TG_OK;
 }
@@ -64,7 +66,7 @@ int npy_put(npy_file *f, size_t off, const void *data, size_t n)
                         f->af.path, n, off, f->nbytes);
     if (fseeko(f->af.f, (off_t)(f->data_off + (long)off), SEEK_SET) != 0 ||
         fwrite(data, 1, n, f->af.f) != n)
-        return tg_error(TG_ERR_IO, "%s: write failed", f->af.path);
+        return tg_error(TG_ERR_IO, "%s: write failed: %s", f->af.path, strerror(errno));
     return TG_OK;
 }
 

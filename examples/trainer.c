@@ -346,6 +346,8 @@ int trainer_save_checkpoint(trainer *t)
     if (!rc)
         rc = ts_rotate_checkpoints(a->output_dir, a->save_total_limit,
                                    t->state.has_best ? t->state.best_model_checkpoint : NULL, &deleted);
+    if (rc) /* a failed save leaves no tmp-checkpoint-STEP behind (the error stays the first) */
+        fs_remove_tree(tmp);
     return rc;
 }
 
@@ -696,12 +698,48 @@ static long peak_rss_mb(void)
     return ru.ru_maxrss / 1024;
 }
 
+/* 1 when output_dir's trainer_state.json (the last file of a finished run's
+ * final save) is at `step`: a run killed during its final save lacks it. */
+static int final_save_done(const trainer *t, long step)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/trainer_state.json", t->a->output_dir);
+    ts_state s;
+    if (access(path, F_OK) || ts_read(&s, path))
+        return 0;
+    int done = s.global_step >= step;
+    ts_free(&s);
+    return done;
+}
+
+/* The mean of the logged training losses (train_loss of a run whose final
+ * save is redone after a crash: the steps' own sum is gone). */
+static double logged_mean_loss(const ts_state *s)
+{
+    double sum = 0;
+    long n = 0;
+    for (int i = 0; i < s->nlog; i++) {
+        const ts_metric *l = ts_log_get(&s->log[i], "loss");
+        if (l)
+            sum += l->v, n++;
+    }
+    return n ? sum / n : 0;
+}
+
 static int run(trainer *t)
 {
     train_args *a = t->a;
-    int rc = TG_OK;
+    int rc = TG_OK, finish_only = 0;
     char path[4200];
-    if (a->do_train && t->start_step > 0 && t->start_step >= t->max_steps) {
+    if (a->do_train && t->start_step > 0 && t->start_step == t->max_steps &&
+        !final_save_done(t, t->start_step)) {
+        /* the run trained to the end and was stopped in its final save:
+         * write the model and records from the last checkpoint */
+        tr_notef(t, "the checkpoint is at the last step (%ld) but %s has no finished run's "
+                 "trainer_state.json (the run was stopped during its final save): writing the "
+                 "final model and records from the checkpoint", t->start_step, a->output_dir);
+        finish_only = 1;
+    } else if (a->do_train && t->start_step > 0 && t->start_step >= t->max_steps) {
         /* a resume with nothing to train: the Trainer would "train" 0 steps
          * and rewrite the finished run's model and results (train_loss of
          * no step); leave everything as it is instead */
@@ -712,10 +750,15 @@ static int run(trainer *t)
         t->nothing_to_do = 1;
         return TG_OK;
     }
-    if (a->do_train) {
+    if (a->do_train && finish_only) {
+        t->train_seconds = 0;
+        t->last_loss = logged_mean_loss(&t->state);
+    } else if (a->do_train) {
         rc = train(t);
         if (rc)
             return rc;
+    }
+    if (a->do_train) {
         if (a->load_best_model_at_end && t->state.has_best) {
             tr_notef(t, "loading best model from %s (%s %.6g)", t->state.best_model_checkpoint,
                      a->metric_for_best_model, t->state.best_metric);
@@ -761,11 +804,11 @@ static int run(trainer *t)
         if (!rc)
             log_line(t, m, k);
     }
-    snprintf(path, sizeof path, "%s/trainer_state.json", a->output_dir);
-    if (!rc && a->do_train && t->rank == 0)
-        rc = ts_write(&t->state, path);
     if (!rc && a->do_train && t->rank == 0)
         rc = write_curve(t);
+    snprintf(path, sizeof path, "%s/trainer_state.json", a->output_dir);
+    if (!rc && a->do_train && t->rank == 0) /* last: marks the final save as finished (final_save_done) */
+        rc = ts_write(&t->state, path);
     if (!rc)
         tr_notef(t, "model, results and loss_curve.svg are in %s", a->output_dir);
     return rc;

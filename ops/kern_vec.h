@@ -229,10 +229,13 @@ KV_TARGET static void KV(ln_row_bwd)(float *dx, const float *x, const float *dy,
 {
     size_t n = (size_t)h;
     VF mf = SET1(mu), rv = SET1(rs);
+    float mub[W]; /* mu in lanes < r, 0 past r: x - mu is 0 there (no 0 * inf) */
+    for (int j = 0; j < W; j++)
+        mub[j] = mu;
     VD a0 = DZERO, a1 = DZERO, b0 = DZERO, b1 = DZERO;
     KV_FOR(n, {
         VF dxh = MUL(LDN(dy + i, r), LDN(g + i, r)); /* 0 in the lanes past r */
-        VF p = MUL(dxh, MUL(SUB(LDN(x + i, r), mf), rv));
+        VF p = MUL(dxh, MUL(SUB(LDN(x + i, r), LDN(mub, r)), rv));
         a0 = DADD(a0, DLO(dxh));
         a1 = DADD(a1, DHI(dxh));
         b0 = DADD(b0, DLO(p));

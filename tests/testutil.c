@@ -125,6 +125,21 @@ int tu_run_in(const char *dir, int (*fn)(int, char **), const char *name, ...)
     return rc;
 }
 
+void tu_write_chains(const char *path, int n, int min_len, int spread, unsigned seed, int fasta)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    for (int i = 0; i < n; i++) {
+        if (fasta)
+            fprintf(f, ">s%d\n", i);
+        int len = min_len + (int)((seed = seed * 1103515245u + 12345u) >> 16) % spread;
+        for (int k = 0; k < len; k++)
+            fputc("ACDEFGHIKLMNPQRSTVWY"[((seed = seed * 1103515245u + 12345u) >> 16) % 20], f);
+        fputc('\n', f);
+    }
+    ck_assert_msg(fclose(f) == 0, "cannot write %s", path);
+}
+
 char *tu_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");

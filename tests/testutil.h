@@ -19,6 +19,10 @@ void tu_skip(const char *test, const char *why);
 int tu_run(Suite *s);
 /* A fresh temporary directory (mkdtemp), as a malloc'ed path the caller frees. */
 char *tu_tmpdir(void);
+/* Writes n pseudo-random protein chains (fixed LCG from seed) of
+ * min_len..min_len+spread-1 residues to path, one per line, or as FASTA
+ * records >s0, >s1, ... when fasta != 0; fails the test on an error. */
+void tu_write_chains(const char *path, int n, int min_len, int spread, unsigned seed, int fasta);
 /* The whole file at path, NUL-terminated, malloc'ed (the caller frees);
  * fails the test when it cannot be read. */
 char *tu_read_file(const char *path);
