@@ -5,7 +5,7 @@
 # present or CI is set, since every suite can run there.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/ensure-deps.sh mmseqs2 # tests/test_mmseqs.c runs MMseqs2 (--engine mmseqs)
+scripts/ensure-deps.sh mmseqs2 python3-biopython # tests/test_mmseqs.c runs MMseqs2 (--engine mmseqs); tests/test_pair_eval.c checks alignments live against Biopython
 # tests/test_mpi.c runs `mpirun --allow-run-as-root --oversubscribe -np 2 ablm ...`
 # (Open MPI: libopenmpi-dev and openmpi-bin are in ensure-deps' list); it
 # skips only in a build without MPI, which fails the run below like any skip.
