@@ -366,6 +366,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
            cJSON *report)
 {
     double t0 = pp_now();
+    size_t anon0 = pp_proc_status("RssAnon");
     recs r = {0};
     const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
     const char **pool_ids = NULL, **pool_seq = NULL;
@@ -465,6 +466,16 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             j++;
         }
     }
+
+    /* what the records cost in memory before clustering (the store's pages
+     * are file-backed, not in RssAnon) */
+    cJSON *mem = cJSON_AddObjectToObject(report, "memory");
+    size_t anon = pp_proc_status("RssAnon");
+    cJSON_AddNumberToObject(mem, "rss_anon_after_read", (double)anon);
+    cJSON_AddNumberToObject(mem, "peak_rss_after_read", (double)pp_proc_status("VmHWM"));
+    if (anon >= anon0)
+        cJSON_AddNumberToObject(mem, "anon_bytes_per_record_after_read",
+                                (double)(anon - anon0) / (double)(rs.rows ? rs.rows : 1));
 
     /* 1. CDRH3 clusters: keep the centroids */
     double t = pp_now();

@@ -123,6 +123,8 @@ void pp_progress_begin(pp_progress *p, const char *stage, const char *unit, int 
 void pp_progress_tick(pp_progress *p, size_t done, double frac);
 void pp_progress_end(pp_progress *p, size_t done);
 
+/* A /proc/self/status field in bytes ("RssAnon", "VmHWM"), 0 when unknown. */
+size_t pp_proc_status(const char *field);
 /* Half of MemAvailable (/proc/meminfo), else 1 GiB. */
 size_t pp_default_memory(void);
 /* Parses a size ("512M", "2G", "1048576"; K/M/G/T are powers of 1024).

@@ -45,6 +45,22 @@ void pp_progress_end(pp_progress *p, size_t done)
             el > 0 ? (double)done / el : 0, p->unit);
 }
 
+size_t pp_proc_status(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t n = strlen(field);
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':') {
+            sscanf(line + n + 1, "%llu", &kb);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return (size_t)kb * 1024;
+}
+
 size_t pp_default_memory(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");
