@@ -1,5 +1,6 @@
 /* ablm prepare's pipeline: counts per step, de-duplication, whole clusters
  * across the sets, bad inputs in fail/skip mode, a real subset end to end. */
+#include "commands.h"
 #include "prepare.h"
 #include "strmap.h"
 #include "tg.h"
@@ -493,6 +494,47 @@ START_TEST(resume_read_stage)
 }
 END_TEST
 
+/* The command's flags: --max-memory sizes the shards (progress on stderr),
+ * a rerun says it skipped reading, bad sizes and --pairs are refused. */
+START_TEST(cli_out_of_core_flags)
+{
+    char *dir = tu_tmpdir();
+    const char *a = put(dir, "a.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "A1\t" H1 "\tARDY\tIGH\nA2\t" H2 "\tARTT\tIGH\n"
+                                      "A3\t" H1 "\tARQQ\tIGH\n");
+    char out[600], errp[700];
+    snprintf(out, sizeof out, "%s/o", dir);
+    snprintf(errp, sizeof errp, "%s/err", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--input", a, "--out", out,
+                               "--max-memory", "100", "--leak-sample", "0", NULL), 0);
+    char *err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "prepare: dedup: 3 shards in"), "%s", err);
+    ck_assert_msg(strstr(err, "prepare: read: 3 rows in"), "%s", err);
+    free(err);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--input", a, "--out", out,
+                               "--leak-sample", "0", NULL), 0);
+    err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "prepare: read: skipped"), "%s", err);
+    free(err);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--input", a, "--out", out,
+                               "--max-memory", "2X", NULL), 2);
+    err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "--max-memory '2X'"), "%s", err);
+    free(err);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--pairs", "--no-resume", "--input",
+                               a, "--out", out, NULL), 2);
+    size_t v;
+    ck_assert_int_eq(pp_parse_size("2G", &v), 0);
+    ck_assert_uint_eq(v, (size_t)2 << 30);
+    ck_assert_int_eq(pp_parse_size("1.5k", &v), 0);
+    ck_assert_uint_eq(v, 1536);
+    ck_assert_int_eq(pp_parse_size("0", &v), -1);
+    ck_assert_int_eq(pp_parse_size("", &v), -1);
+    ck_assert(pp_default_memory() > 0);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prepare");
@@ -505,6 +547,7 @@ int main(void)
     tcase_add_test(t, out_of_core_same_as_in_memory);
     tcase_add_test(t, sharded_dedup_keeps_first);
     tcase_add_test(t, resume_read_stage);
+    tcase_add_test(t, cli_out_of_core_flags);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
