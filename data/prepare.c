@@ -457,10 +457,17 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         /* records with a CDR3, in store order; pointers into the map */
         size_t j = 0;
         for (uint64_t i = 0; i < store.n; i++) {
-            const char *c = ss_cdr3(&store, i, &cdr3_len[j]);
-            if (!c || !cdr3_len[j])
+            int cl;
+            const char *c = ss_cdr3(&store, i, &cl);
+            if (!c || !cl)
                 continue;
+            if (j == n) { /* cannot happen: pp_store_ids counted this map */
+                st = tg_error(TG_ERR_FORMAT, "%s/records.store: more records with a CDR3 "
+                              "than counted", outdir);
+                goto done;
+            }
             cdr3[j] = c;
+            cdr3_len[j] = cl;
             seq[j] = ss_seq(&store, i, &len[j]);
             ids[j] = rd_ids_get(&store_ids, i);
             j++;
