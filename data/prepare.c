@@ -362,6 +362,106 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
     return write_cluster_tsv(outdir, tsv, ids, rep, n);
 }
 
+/* A clustering step that resumes: its key hashes key_in (the previous
+ * stage's key), the step's name, threshold and clustering options, the
+ * engine, the thread count (cl_cluster is deterministic per thread count)
+ * and n. Out of core with o->resume, a marker OUTDIR/prepare_STAGE.json with
+ * that key and OUTDIR/STAGE.rep (n u32 representatives, hash in the marker,
+ * checked to be a valid assignment) skip the clustering: rep is read back,
+ * the step's report entry restored and the TSV rewritten. Otherwise the step
+ * runs (pp_cluster_step) and, out of core, the rep file and the marker are
+ * written. key_out gets this step's key. */
+static int cluster_step_resumable(const char *what, const char *stage, const char *outdir,
+                                  const char *tsv, const char *const *ids,
+                                  const char *const *seqs, const int *lens, size_t n,
+                                  double min_seq_id, const pp_opts *o, uint32_t *rep,
+                                  cJSON *steps, size_t *n_clusters, const char *key_in,
+                                  char key_out[17], cJSON *report)
+{
+    const cl_opts *c = &o->cl;
+    char opt[600], name[64], rname[64], hex[17];
+    snprintf(opt, sizeof opt, "%s|%s|%.17g|mode %d|cov %.17g|cm %d|kps %d|k %d|pat %s|aln %d %d %d|"
+             "gk %d|gmp %d|mc %d|lcs %d|engine %s|threads %d|n %zu", key_in, what, min_seq_id,
+             (int)c->mode, c->coverage, c->cov_mode, c->kmer_per_seq, c->k,
+             c->spaced_pattern ? c->spaced_pattern : "-", (int)c->aln.matrix, c->aln.gap_open,
+             c->aln.gap_extend, c->greedy_k, c->greedy_max_postings, c->max_candidates,
+             c->max_lcs_checks, o->engine ? o->engine_name : "ablm",
+             c->threads ? c->threads : tg_threads(), n);
+    snprintf(key_out, 17, "%016llx",
+             (unsigned long long)ss_hash(SS_HASH_INIT, opt, strlen(opt)));
+    snprintf(name, sizeof name, "prepare_%s.json", stage);
+    snprintf(rname, sizeof rname, "%s.rep", stage);
+    cJSON *stages = cJSON_GetObjectItem(report, "stages");
+    char *rpath = fio_join(outdir, rname);
+    if (!rpath)
+        return TG_ERR_NOMEM;
+    int st;
+    cJSON *mk = !o->in_memory && o->resume ? pp_marker_load(outdir, name, key_out) : NULL;
+    if (mk) {
+        FILE *f = fopen(rpath, "rb");
+        size_t got = f ? fread(rep, sizeof *rep, n, f) : 0;
+        int extra = f && fgetc(f) != EOF;
+        if (f)
+            fclose(f);
+        const cJSON *rh = cJSON_GetObjectItem(mk, "rep_hash"), *e = cJSON_GetObjectItem(mk, "step");
+        snprintf(hex, sizeof hex, "%016llx",
+                 (unsigned long long)ss_hash(SS_HASH_INIT, rep, got * sizeof *rep));
+        int ok = got == n && !extra && cJSON_IsString(rh) && !strcmp(rh->valuestring, hex) &&
+                 cJSON_IsObject(e);
+        size_t nc = 0;
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = rep[i] < n && rep[rep[i]] == rep[i];
+            nc += rep[i] == i;
+        }
+        if (ok) {
+            cJSON_AddItemToArray(steps, cJSON_Duplicate(e, 1));
+            cJSON_AddStringToObject(stages, stage, "skipped: same input, options and threads "
+                                    "(hash in the marker)");
+            if (o->progress)
+                fprintf(stderr, "prepare: %s: skipped, %s holds the clusters of these %zu %s "
+                        "(key %s)\n", stage, rpath, n, what, key_out);
+            *n_clusters = nc;
+            cJSON_Delete(mk);
+            tg_free(rpath);
+            return write_cluster_tsv(outdir, tsv, ids, rep, n);
+        }
+        if (o->progress)
+            fprintf(stderr, "prepare: %s: %s does not match its marker; clustering again\n",
+                    stage, rpath);
+        cJSON_Delete(mk);
+    }
+    st = pp_cluster_step(what, outdir, tsv, ids, seqs, lens, n, min_seq_id, o, rep, steps,
+                         n_clusters);
+    if (!st && !o->in_memory) {
+        fio_out out;
+        st = fio_begin(&out, rpath);
+        if (!st && n && fwrite(rep, sizeof *rep, n, out.f) != n) {
+            fio_abort(&out);
+            st = tg_error(TG_ERR_IO, "%s: cannot write", rpath);
+        } else if (!st)
+            st = fio_commit(&out);
+        if (!st) {
+            cJSON *m = cJSON_CreateObject();
+            snprintf(hex, sizeof hex, "%016llx",
+                     (unsigned long long)ss_hash(SS_HASH_INIT, rep, n * sizeof *rep));
+            cJSON_AddStringToObject(m, "stage", stage);
+            cJSON_AddStringToObject(m, "key", key_out);
+            cJSON_AddStringToObject(m, "rep", rname);
+            cJSON_AddStringToObject(m, "rep_hash", hex);
+            cJSON_AddNumberToObject(m, "sequences", (double)n);
+            cJSON_AddItemToObject(m, "step",
+                                  cJSON_Duplicate(cJSON_GetArrayItem(steps,
+                                                  cJSON_GetArraySize(steps) - 1), 1));
+            st = pp_marker_write(outdir, name, m);
+            cJSON_Delete(m);
+        }
+        if (!st)
+            cJSON_AddStringToObject(stages, stage, "done");
+    }
+    tg_free(rpath);
+    return st;
+}
+
 int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
            cJSON *report)
 {
@@ -487,8 +587,14 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     /* 1. CDRH3 clusters: keep the centroids */
     double t = pp_now();
     size_t n_cdr3_clusters;
-    st = pp_cluster_step("CDR3s", outdir, "cdr3_100_cluster.tsv", ids, cdr3, cdr3_len, n,
-                         o->cdr3_min_seq_id, o, rep, steps, &n_cdr3_clusters);
+    char key[17] = "in-memory";
+    if (!o->in_memory)
+        snprintf(key, sizeof key, "%016llx", (unsigned long long)store.hash);
+    if (!cJSON_GetObjectItem(report, "stages"))
+        cJSON_AddObjectToObject(report, "stages");
+    st = cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
+                                ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+                                &n_cdr3_clusters, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
@@ -525,8 +631,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         ulen[j] = len[uniq[j]];
     }
     size_t n70;
-    st = pp_cluster_step("sequences", outdir, "heavy_70_cluster.tsv", uid, useq, ulen, m,
-                         o->min_seq_id, o, rep70, steps, &n70);
+    st = cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
+                                uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
+                                key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -548,8 +655,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             k++;
         }
     size_t n50;
-    st = pp_cluster_step("representatives", outdir, "heavy_50_cluster.tsv", uid, useq, ulen, k,
-                         o->split_min_seq_id, o, rep50, steps, &n50);
+    st = cluster_step_resumable("representatives", "clustering_50", outdir,
+                                "heavy_50_cluster.tsv", uid, useq, ulen, k,
+                                o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);

@@ -470,6 +470,14 @@ START_TEST(resume_read_stage)
         ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
         ck_assert_msg(!strncmp(stage(rep, "read"), expect[run], strlen(expect[run])),
                       "run %d: read stage '%s'", run, stage(rep, "read"));
+        /* the clustering steps follow the store's content: a re-read store
+         * with the same records (run 3) skips them too */
+        static const char *cl_expect[] = {"done", "skipped", "done", "skipped"};
+        static const char *steps[] = {"cdr3_clustering", "clustering_70", "clustering_50"};
+        for (int k = 0; k < 3; k++)
+            ck_assert_msg(!strncmp(stage(rep, steps[k]), cl_expect[run], strlen(cl_expect[run])),
+                          "run %d: %s '%s'", run, steps[k], stage(rep, steps[k]));
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "clustering")), 3);
         ck_assert_double_eq(count(rep, "input_rows"), rows[run]);
         ck_assert_double_eq(count(rep, "after_filters_with_cdr3"), rows[run]);
         if (run == 0) {
@@ -479,6 +487,28 @@ START_TEST(resume_read_stage)
         }
         if (run == 1)
             ck_assert_msg(tu_same_file(p1, p2), "resumed run wrote a different train.txt");
+        cJSON_Delete(rep);
+    }
+    /* a damaged rep file or another thread count clusters again */
+    {
+        char rp[700];
+        snprintf(rp, sizeof rp, "%s/clustering_70.rep", out);
+        FILE *f = fopen(rp, "r+b");
+        fputc(0x7f, f);
+        fclose(f);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.leak.sample = 0;
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+        ck_assert(!strncmp(stage(rep, "cdr3_clustering"), "skipped", 7));
+        ck_assert_str_eq(stage(rep, "clustering_70"), "done");
+        ck_assert(!strncmp(stage(rep, "clustering_50"), "skipped", 7));
+        cJSON_Delete(rep);
+        o.cl.threads = 3;
+        rep = cJSON_CreateObject();
+        ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+        ck_assert_str_eq(stage(rep, "cdr3_clustering"), "done");
         cJSON_Delete(rep);
     }
     /* --no-resume reads again */
