@@ -346,7 +346,7 @@ int cmd_prepare(int argc, char **argv)
                        skipped);
             printf("wrote %s/train.txt, val.txt, test.txt, train.tsv, val.tsv, test.tsv, "
                    "*_cluster.tsv, prepare_report.json%s (%.1f s)\n", out,
-                   o.in_memory ? "" : ", records.store, prepare_read.json", total);
+                   o.in_memory ? "" : ", records.store, prepare_*.json, *.rep", total);
         }
     }
     if (!st && use_mmseqs) {
