@@ -21,6 +21,9 @@
 #   OUT_DIR working directory (default out/learn_vs_torch; rewritten)
 #   JOBS    training runs at a time, each on one thread (default 2)
 # STEPS=N in the environment shortens every run (smoke test; default 400).
+# ABLM_TRAIN_FLAGS in the environment is appended to every ablm train
+# command (ABLM_TRAIN_FLAGS=--bf16: bf16 mixed precision against the same
+# PyTorch fp32 runs; compare the ablm columns with a run without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-42 7 1 2 3} out=${2:-out/learn_vs_torch} jobs=${3:-2} steps=${STEPS:-400}
@@ -50,7 +53,7 @@ for s in $seeds; do
   $py bench/learn_torch.py init "$out/config.json" "$out/init-$s" --seed "$s"
   cp "$out/config.json" "$out/init-$s/config.json"
 done
-ablm_args="--train_file $out/data/train.txt --line_by_line --per_device_train_batch_size 32 --learning_rate 1e-3 --lr_scheduler_type linear --warmup_steps 50 --max_steps $steps --weight_decay 0 --max_grad_norm 1.0 --logging_steps 50 --save_strategy no --threads 1"
+ablm_args="--train_file $out/data/train.txt --line_by_line --per_device_train_batch_size 32 --learning_rate 1e-3 --lr_scheduler_type linear --warmup_steps 50 --max_steps $steps --weight_decay 0 --max_grad_norm 1.0 --logging_steps 50 --save_strategy no --threads 1 ${ABLM_TRAIN_FLAGS:-}"
 for s in $seeds; do
   echo "build/ablm train --config_name $out/config.json $ablm_args --output_dir $out/ablm-$s --seed $s > $out/ablm-$s.log 2>&1" >> "$jobfile"
   echo "build/ablm train --model_name_or_path $out/init-$s $ablm_args --output_dir $out/ablm-tinit-$s --seed $s > $out/ablm-tinit-$s.log 2>&1" >> "$jobfile"

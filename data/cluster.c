@@ -69,9 +69,7 @@ static int seq_equal(const char *a, const char *b, int n)
     return 1;
 }
 
-/* Collapses identical sequences: grp[i] = local id of i's group, groups
- * numbered by their lowest index; *uniq_out lists those lowest indices. */
-static int dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint32_t *grp,
+int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint32_t *grp,
                  uint32_t **uniq_out, size_t *m_out)
 {
     uint64_t *h = cl_talloc(t, n * sizeof *h, "sequence hashes");
@@ -925,7 +923,7 @@ int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts
     grp = cl_talloc(&trk, n * sizeof *grp, "cluster groups");
     if (!grp)
         goto done;
-    if ((rc = dedup(&trk, seqs, lens, n, grp, &uniq, &m)))
+    if ((rc = cl_dedup(&trk, seqs, lens, n, grp, &uniq, &m)))
         goto done;
     rc = TG_ERR_NOMEM;
     repu = cl_talloc(&trk, m * sizeof *repu, "cluster unique reps");

@@ -21,6 +21,13 @@ void cl_tfree(cl_trk *t, void *p);
  * `bits` bits. Returns TG_OK or TG_ERR_NOMEM. */
 int cl_radix_sort(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits);
 
+/* Collapses identical sequences (same residue codes): grp[i] = the id of
+ * i's group, groups numbered 0.. in the order of their lowest index;
+ * *uniq_out (allocated through t, n entries) lists those lowest indices,
+ * *m_out how many. Returns TG_OK or TG_ERR_NOMEM. */
+int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint32_t *grp,
+             uint32_t **uniq_out, size_t *m_out);
+
 /* Validates o (message names the field); returns TG_OK or TG_ERR_ARG. */
 int cl_check_opts(const cl_opts *o);
 
@@ -53,5 +60,16 @@ int cl_may_pass_matches(const cl_opts *o, int matches, int la, int lb);
 int cl_min_matches(const cl_opts *o, int la, int lb);
 /* cl_may_pass with the LCS bound on matches (a = rep, b = member). */
 int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b, int lb);
+
+/* Exact identity bound for exhaustive pair searches (cluster_bound.c):
+ * ok[x] = 0 only if no alignment of a (la) and b[x] (lb[x]) whose span
+ * covers at least qc of a (when qc > 0) and tc of b[x] (when tc > 0) has
+ * identical columns >= t * alignment columns (matches / columns, the
+ * identity of aln_result), whatever the substitution matrix and gaps; else
+ * ok[x] = 1. So ok[x] = 0 proves the pair cannot pass aln_passes(t, c). Runs
+ * 8 or 16 targets at once (SSE2/AVX2), scalar beyond 512 residues. Never
+ * fails: when it cannot bound (memory, lengths) it leaves ok[x] = 1. */
+void cl_bound_identity(const uint8_t *a, int la, const uint8_t *const *b, const int *lb, int nb,
+                       double t, double qc, double tc, uint8_t *ok);
 
 #endif

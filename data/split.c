@@ -23,6 +23,7 @@ void sp_opts_default(sp_opts *o)
     o->ratios[2] = 0.1;
     o->order = SP_ORDER_SIZE;
     o->seed = 42;
+    o->fill = SP_FILL_FIT;
 }
 
 int sp_parse_ratios(const char *s, double r[3])
@@ -109,7 +110,12 @@ int sp_assign(const uint32_t *rep, size_t n, const sp_opts *o, uint8_t *set_out,
     for (size_t c = 0; c < nc; c++) {
         size_t sz = cl[c].size;
         int s = SP_TEST;
-        if ((double)(sum->counts[0] + sz) <= sum->target[0] + eps)
+        if (o->fill == SP_FILL_REFERENCE) {
+            if ((double)sum->counts[0] < sum->target[0] - eps)
+                s = SP_TRAIN;
+            else if ((double)sum->counts[1] < sum->target[1] - eps)
+                s = SP_VAL;
+        } else if ((double)(sum->counts[0] + sz) <= sum->target[0] + eps)
             s = SP_TRAIN;
         else if ((double)(sum->counts[1] + sz) <= sum->target[1] + eps)
             s = SP_VAL;
@@ -182,6 +188,7 @@ void sp_summary_to_json(const sp_summary *s, const sp_opts *o, cJSON *obj)
     cJSON_AddNumberToObject(obj, "clusters", (double)s->n_clusters);
     cJSON_AddNumberToObject(obj, "singleton_clusters", (double)s->singletons);
     cJSON_AddStringToObject(obj, "order", o->order == SP_ORDER_SIZE ? "size" : "shuffle");
+    cJSON_AddStringToObject(obj, "fill", o->fill == SP_FILL_REFERENCE ? "reference" : "fit");
     if (o->order == SP_ORDER_SHUFFLE)
         cJSON_AddNumberToObject(obj, "seed", (double)o->seed);
     for (int k = 0; k < 3; k++) {
@@ -202,351 +209,6 @@ void sp_summary_to_json(const sp_summary *s, const sp_opts *o, cJSON *obj)
         *nl = '\0';
         cJSON_AddItemToArray(w, cJSON_CreateString(line));
     }
-}
-
-/* ---- leakage ------------------------------------------------------------ */
-
-void sp_leak_opts_default(sp_leak_opts *o)
-{
-    o->sample = 200;
-    o->seed = 42;
-    o->coverage = 0.8;
-    o->candidates = 64;
-    o->progress = 0;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-#define KMER_SPACE (21 * 21 * 21)
-
-/* 3-mer codes of a sequence; returns the count. */
-static int kmers3(const uint8_t *c, int n, uint32_t *out)
-{
-    int m = 0;
-    for (int i = 0; i + 2 < n; i++)
-        out[m++] = (uint32_t)(c[i] * 441 + c[i + 1] * 21 + c[i + 2]);
-    return m;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct {
-    size_t n_train;
-    uint32_t *train;       /* indices of train sequences */
-    uint8_t **codes;       /* encoded train sequences (pointers into buf) */
-    int *len;              /* their lengths */
-    uint8_t *buf;
-    size_t *post_start;    /* KMER_SPACE + 1 */
-    uint32_t *postings;    /* train positions (index into train[]) */
-} train_index;
-
-static void index_free(train_index *x)
-{
-    tg_free(x->train);
-    tg_free(x->codes);
-    tg_free(x->len);
-    tg_free(x->buf);
-    tg_free(x->post_start);
-    tg_free(x->postings);
-    memset(x, 0, sizeof *x);
-}
-
-static int index_build(train_index *x, const char *const *seqs, const int *lens,
-                       const uint8_t *set, size_t n)
-{
-    memset(x, 0, sizeof *x);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        if (set[i] == SP_TRAIN) {
-            x->n_train++;
-            total += (size_t)lens[i];
-        }
-    x->train = tg_malloc((x->n_train + 1) * sizeof *x->train, "train index");
-    x->codes = tg_malloc((x->n_train + 1) * sizeof *x->codes, "train index");
-    x->len = tg_malloc((x->n_train + 1) * sizeof *x->len, "train index");
-    x->buf = tg_malloc(total + 1, "train index");
-    x->post_start = tg_calloc(KMER_SPACE + 1, sizeof *x->post_start, "train index");
-    uint32_t *km = tg_malloc(4096 * sizeof *km, "k-mers");
-    if (!x->train || !x->codes || !x->len || !x->buf || !x->post_start || !km) {
-        tg_free(km);
-        index_free(x);
-        return TG_ERR_NOMEM;
-    }
-    size_t t = 0, off = 0, npost = 0;
-    for (size_t i = 0; i < n; i++)
-        if (set[i] == SP_TRAIN) {
-            x->train[t] = (uint32_t)i;
-            x->codes[t] = x->buf + off;
-            x->len[t] = lens[i];
-            aln_encode(seqs[i], lens[i], x->codes[t]);
-            off += (size_t)lens[i];
-            t++;
-        }
-    /* postings: each distinct 3-mer of each train sequence once */
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            size_t acc = 0;
-            for (size_t k = 0; k <= KMER_SPACE; k++) {
-                size_t c = x->post_start[k];
-                x->post_start[k] = acc;
-                acc += c;
-            }
-            npost = acc;
-            x->postings = tg_malloc((npost + 1) * sizeof *x->postings, "train index");
-            if (!x->postings) {
-                tg_free(km);
-                index_free(x);
-                return TG_ERR_NOMEM;
-            }
-        }
-        size_t *fill = x->post_start;
-        for (size_t j = 0; j < x->n_train; j++) {
-            int m = kmers3(x->codes[j], x->len[j] > 4096 ? 4096 : x->len[j], km);
-            qsort(km, (size_t)m, sizeof *km, cmp_u32);
-            for (int a = 0; a < m; a++) {
-                if (a && km[a] == km[a - 1])
-                    continue;
-                if (pass == 0)
-                    x->post_start[km[a]]++;
-                else
-                    x->postings[fill[km[a]]++] = (uint32_t)j;
-            }
-        }
-        if (pass == 1) {
-            /* fill advanced each start to the next one's: shift back */
-            for (size_t k = KMER_SPACE; k > 0; k--)
-                x->post_start[k] = x->post_start[k - 1];
-            x->post_start[0] = 0;
-        }
-    }
-    tg_free(km);
-    return TG_OK;
-}
-
-/* Per-thread scratch for best_identity. */
-typedef struct {
-    uint16_t *score; /* shared 3-mers per train sequence */
-    uint32_t *cand;
-    uint32_t km[4096];
-} scratch;
-
-/* Best identity of the encoded query q against the train sequences (the
- * candidates sharing the most distinct 3-mers, ties by train order, or all).
- * Returns a status; *best in [0, 1]. */
-static int best_identity(const train_index *x, const aln_params *ap, const uint8_t *q, int qn,
-                         const sp_leak_opts *o, scratch *w, double *best, size_t *n_aln)
-{
-    size_t nc = 0;
-    if (o->candidates <= 0 || (size_t)o->candidates >= x->n_train) {
-        for (size_t j = 0; j < x->n_train; j++)
-            w->cand[nc++] = (uint32_t)j;
-    } else {
-        int m = kmers3(q, qn > 4096 ? 4096 : qn, w->km);
-        qsort(w->km, (size_t)m, sizeof *w->km, cmp_u32);
-        memset(w->score, 0, x->n_train * sizeof *w->score);
-        uint16_t maxs = 0;
-        for (int a = 0; a < m; a++) {
-            if (a && w->km[a] == w->km[a - 1])
-                continue;
-            for (size_t p = x->post_start[w->km[a]]; p < x->post_start[w->km[a] + 1]; p++) {
-                uint16_t *sc = &w->score[x->postings[p]];
-                if (*sc < UINT16_MAX && ++*sc > maxs)
-                    maxs = *sc;
-            }
-        }
-        /* bucket the scores so the top candidates come out in one pass */
-        size_t cnt[4097] = {0};
-        int cap_s = maxs > 4096 ? 4096 : maxs;
-        for (size_t j = 0; j < x->n_train; j++)
-            cnt[w->score[j] > cap_s ? cap_s : w->score[j]]++;
-        int cut = cap_s;
-        size_t above = 0;
-        while (cut > 1 && above + cnt[cut] < (size_t)o->candidates)
-            above += cnt[cut--];
-        /* all with score > cut, then those == cut in train order */
-        for (size_t j = 0; j < x->n_train; j++)
-            if (w->score[j] > cut)
-                w->cand[nc++] = (uint32_t)j;
-        for (size_t j = 0; j < x->n_train && nc < (size_t)o->candidates; j++)
-            if (w->score[j] == cut && cut > 0)
-                w->cand[nc++] = (uint32_t)j;
-    }
-    double b = 0;
-    for (size_t c = 0; c < nc; c++) {
-        uint32_t j = w->cand[c];
-        aln_result r;
-        int st = aln_align_codes(ap, q, qn, x->codes[j], x->len[j], &r);
-        if (st)
-            return st;
-        if (r.qcov + 1e-9 >= o->coverage && r.tcov + 1e-9 >= o->coverage && r.identity > b)
-            b = r.identity;
-    }
-    *best = b;
-    *n_aln += nc;
-    return TG_OK;
-}
-
-int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, size_t n,
-               int which, const sp_leak_opts *o, sp_leak *out)
-{
-    memset(out, 0, sizeof *out);
-    double t0 = now();
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        m += set[i] == which;
-    uint32_t *pool = tg_malloc((m + 1) * sizeof *pool, "leakage sample");
-    if (!pool)
-        return TG_ERR_NOMEM;
-    m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (set[i] == which)
-            pool[m++] = (uint32_t)i;
-    /* seeded partial Fisher-Yates: the first k of pool are the sample */
-    size_t k = o->sample < m ? o->sample : m;
-    tg_rng rng;
-    tg_rng_seed(&rng, o->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(which + 1)));
-    for (size_t i = 0; i < k; i++) {
-        size_t j = i + (size_t)(tg_rng_next(&rng) % (m - i));
-        uint32_t t = pool[i];
-        pool[i] = pool[j];
-        pool[j] = t;
-    }
-    train_index x;
-    int st = index_build(&x, seqs, lens, set, n);
-    double *best = tg_calloc(k + 1, sizeof *best, "leakage results");
-    if (st || !best) {
-        tg_free(pool);
-        tg_free(best);
-        if (!st)
-            index_free(&x);
-        return st ? st : TG_ERR_NOMEM;
-    }
-    aln_params ap;
-    aln_params_default(&ap);
-    int nthreads = tg_threads();
-    size_t n_aln = 0;
-    int err = TG_OK;
-    char errmsg[256] = "";
-    size_t done = 0;
-#pragma omp parallel num_threads(nthreads) reduction(+ : n_aln)
-    {
-        scratch *w = tg_malloc(sizeof *w, "leakage scratch");
-        uint16_t *score = tg_malloc((x.n_train + 1) * sizeof *score, "leakage scratch");
-        uint32_t *cand = tg_malloc((x.n_train + 1) * sizeof *cand, "leakage scratch");
-        uint8_t *qc = NULL;
-        int qcap = 0;
-        int ok = w && score && cand;
-        if (w) {
-            w->score = score;
-            w->cand = cand;
-        }
-        if (!ok) {
-#pragma omp critical(sp_leak_err)
-            if (!err) {
-                err = TG_ERR_NOMEM;
-                snprintf(errmsg, sizeof errmsg, "%s", tg_last_error());
-            }
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < k; i++) {
-            int failed;
-#pragma omp atomic read
-            failed = err;
-            if (!ok || failed)
-                continue;
-            int qn = lens[pool[i]];
-            if (qn + 1 > qcap) {
-                uint8_t *nq = tg_realloc(qc, (size_t)qn + 1, "leakage query");
-                if (!nq) {
-                    ok = 0;
-#pragma omp critical(sp_leak_err)
-                    if (!err) {
-                        err = TG_ERR_NOMEM;
-                        snprintf(errmsg, sizeof errmsg, "%s", tg_last_error());
-                    }
-                    continue;
-                }
-                qc = nq;
-                qcap = qn + 1;
-            }
-            aln_encode(seqs[pool[i]], qn, qc);
-            int s = best_identity(&x, &ap, qc, qn, o, w, &best[i], &n_aln);
-            if (s) {
-#pragma omp critical(sp_leak_err)
-                if (!err) {
-                    err = s;
-                    snprintf(errmsg, sizeof errmsg, "%s", tg_last_error());
-                }
-            }
-            if (o->progress) {
-                size_t d;
-#pragma omp atomic capture
-                d = ++done;
-                if (d % 50 == 0)
-#pragma omp critical(sp_leak_progress)
-                    fprintf(stderr, "\rleakage (%s): %zu/%zu sequences", SET_NAMES[which], d, k);
-            }
-        }
-        tg_free(qc);
-        tg_free(cand);
-        tg_free(score);
-        tg_free(w);
-    }
-    if (o->progress && k >= 50)
-        fprintf(stderr, "\rleakage (%s): %zu/%zu sequences\n", SET_NAMES[which], k, k);
-    index_free(&x);
-    tg_free(pool);
-    if (err) {
-        tg_free(best);
-        return tg_error(err, "%s", errmsg);
-    }
-    out->n = k;
-    out->alignments = n_aln;
-    if (k) {
-        qsort(best, k, sizeof *best, cmp_double);
-        out->median = k % 2 ? best[k / 2] : 0.5 * (best[k / 2 - 1] + best[k / 2]);
-        size_t i95 = (size_t)ceil(0.95 * (double)k);
-        out->p95 = best[i95 ? i95 - 1 : 0];
-        out->max = best[k - 1];
-        static const double thr[3] = {0.5, 0.7, 0.9};
-        for (int t = 0; t < 3; t++) {
-            size_t c = 0;
-            for (size_t i = 0; i < k; i++)
-                c += best[i] + 1e-9 >= thr[t];
-            out->frac_ge[t] = (double)c / (double)k;
-        }
-    }
-    tg_free(best);
-    out->seconds = now() - t0;
-    return TG_OK;
-}
-
-void sp_leak_to_json(const sp_leak *l, cJSON *obj)
-{
-    cJSON_AddNumberToObject(obj, "sampled", (double)l->n);
-    cJSON_AddNumberToObject(obj, "median_identity", l->median);
-    cJSON_AddNumberToObject(obj, "p95_identity", l->p95);
-    cJSON_AddNumberToObject(obj, "max_identity", l->max);
-    cJSON_AddNumberToObject(obj, "fraction_ge_0.5", l->frac_ge[0]);
-    cJSON_AddNumberToObject(obj, "fraction_ge_0.7", l->frac_ge[1]);
-    cJSON_AddNumberToObject(obj, "fraction_ge_0.9", l->frac_ge[2]);
-    cJSON_AddNumberToObject(obj, "alignments", (double)l->alignments);
-    cJSON_AddNumberToObject(obj, "seconds", l->seconds);
 }
 
 int sp_write_sets(const char *dir, const char *const *ids, const char *const *seqs,
@@ -648,17 +310,18 @@ int sp_run(const char *dir, const char *const *ids, const char *const *seqs, con
     if (!st && lo->sample > 0) {
         cJSON *lk = cJSON_AddObjectToObject(report, "leakage");
         cJSON_AddStringToObject(lk, "definition",
-                                "per sampled sequence: highest identity (matches / alignment "
-                                "columns) of a local alignment to a train sequence covering "
-                                "both sequences by at least 'coverage'; 0 if none");
+                                "per sequence: highest identity (matches / alignment columns) of "
+                                "a local alignment to a train sequence (the later sequence of the "
+                                "input as the query) whose coverage holds; 0 if none");
         cJSON_AddNumberToObject(lk, "coverage", lo->coverage);
+        cJSON_AddNumberToObject(lk, "cov_mode", lo->cov_mode);
         cJSON_AddNumberToObject(lk, "candidates_per_query", lo->candidates);
         cJSON_AddNumberToObject(lk, "seed", (double)lo->seed);
         for (int k = SP_VAL; k <= SP_TEST && !st; k++) {
             sp_leak l;
             st = sp_leakage(seqs, lens, set, n, k, lo, &l);
             if (!st)
-                sp_leak_to_json(&l, cJSON_AddObjectToObject(lk, SET_NAMES[k]));
+                sp_leak_to_json_ids(&l, ids, cJSON_AddObjectToObject(lk, SET_NAMES[k]));
         }
     }
     if (!st && set_out)

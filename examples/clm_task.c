@@ -114,6 +114,7 @@ static int get_graph(clm_ctx *c, int B, int T, int training, g2_graph **out)
     if (rc)
         return rc;
     tg_graph_set_training(e->gr.g, training);
+    tg_graph_set_precision(e->gr.g, c->a->bf16 ? TG_PREC_BF16 : TG_PREC_F32);
     tg_graph_seed(e->gr.g, dropout_seed(c->a));
     e->B = B, e->T = T, e->training = training;
     c->n_graphs++;

@@ -23,13 +23,15 @@ static void usage(FILE *f)
             "  --mlm_probability P         masking rate (default 0.15)\n"
             "  --max_seq_length N          tokens per sequence incl. specials (default: model max)\n"
             "  --seed N                    masking seed (default 42)\n"
-            "  --threads N                 threads (default: all cores)\n");
+            "  --threads N                 threads (default: all cores)\n"
+            "  --bf16                      bfloat16 matrix products, fp32 accumulation (torch.autocast;\n"
+            "                              needs AVX-512)\n");
 }
 
 int cmd_eval(int argc, char **argv)
 {
     const char *model_dir = NULL, *file = NULL;
-    int bs = 8, max_len = 0, threads = 0;
+    int bs = 8, max_len = 0, threads = 0, bf16 = 0;
     double prob = 0.15;
     long seed = 42;
     for (int i = 1; i < argc; i++) {
@@ -39,6 +41,10 @@ int cmd_eval(int argc, char **argv)
         if (!strcmp(f, "help") || !strcmp(f, "h")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(f, "bf16")) {
+            bf16 = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "ablm eval: %s needs a value\n", argv[i]);
@@ -72,6 +78,10 @@ int cmd_eval(int argc, char **argv)
         return 2;
     }
     tg_set_threads(threads);
+    if (bf16 && tg_bf16_require("--bf16")) {
+        fprintf(stderr, "ablm eval: %s\n", tg_last_error());
+        return 2;
+    }
     rb_model *m;
     tok_tokenizer *tok;
     int rc = rb_load_pretrained(model_dir, &m, &tok, note);
@@ -88,6 +98,7 @@ int cmd_eval(int argc, char **argv)
     rc = mlm_data_load(&d, file, "validation_file", tok, max_len, -1);
     if (!rc) {
         rc = mlm_graphs_init(&gc, m, (uint64_t)seed, RB_LOSS);
+        gc.precision = bf16 ? TG_PREC_BF16 : TG_PREC_F32;
         mlm_mask_cfg mc = mlm_mask_for(tok, prob);
         if (!rc)
             rc = mlm_evaluate(&gc, &d, bs, max_len, &mc, (uint64_t)seed ^ 0xe7a1ULL, &r);

@@ -140,12 +140,22 @@ void df_print_split(const cJSON *rep)
     const cJSON *lk = cJSON_GetObjectItem(rep, "leakage");
     for (int k = 1; lk && k < 3; k++) {
         const cJSON *l = cJSON_GetObjectItem(lk, sets[k]);
-        if (l)
-            printf("leakage %-4s vs train (%.0f sampled): identity median %.3f, p95 %.3f, max "
-                   "%.3f; >=0.5: %.1f%%, >=0.7: %.1f%%, >=0.9: %.1f%%\n",
-                   sets[k], num(l, "sampled"), num(l, "median_identity"),
-                   num(l, "p95_identity"), num(l, "max_identity"),
-                   100 * num(l, "fraction_ge_0.5"), 100 * num(l, "fraction_ge_0.7"),
-                   100 * num(l, "fraction_ge_0.9"));
+        if (!l)
+            continue;
+        const cJSON *mode = cJSON_GetObjectItem(l, "mode");
+        printf("leakage %-4s vs train (%s, %.0f of %.0f sequences): identity median %.3f, p95 "
+               "%.3f, max %.3f; >=0.5: %.1f%%, >=0.7: %.1f%%, >=0.9: %.1f%%\n",
+               sets[k], cJSON_IsString(mode) ? mode->valuestring : "sampled", num(l, "sampled"),
+               num(l, "sequences"), num(l, "median_identity"), num(l, "p95_identity"),
+               num(l, "max_identity"), 100 * num(l, "fraction_ge_0.5"),
+               100 * num(l, "fraction_ge_0.7"), 100 * num(l, "fraction_ge_0.9"));
+        const cJSON *cl = cJSON_GetArrayItem(cJSON_GetObjectItem(l, "closest"), 0);
+        const cJSON *qi = cJSON_GetObjectItem(cl, "id"), *ti = cJSON_GetObjectItem(cl, "train_id");
+        if (cJSON_IsString(qi) && cJSON_IsString(ti))
+            printf("  closest: %s vs train %s at identity %.3f\n", qi->valuestring,
+                   ti->valuestring, num(cl, "identity"));
+        if (cJSON_GetObjectItem(l, "index_recall"))
+            printf("  index recall (nearest found by the 3-mer candidates): %.1f%%\n",
+                   100 * num(l, "index_recall"));
     }
 }

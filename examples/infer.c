@@ -80,7 +80,9 @@ int inf_cache_init(inf_cache *c, const inf_model *im, int what)
 {
     memset(c, 0, sizeof *c);
     c->im = im;
-    return mlm_graphs_init(&c->graphs, im->m, 0, what);
+    int rc = mlm_graphs_init(&c->graphs, im->m, 0, what);
+    c->graphs.precision = im->precision;
+    return rc;
 }
 
 void inf_cache_free(inf_cache *c)
@@ -178,7 +180,7 @@ int inf_begin(inf_ctx *c, int argc, char **argv, const inf_spec *sp)
     memset(c, 0, sizeof *c);
     c->cmd = sp->cmd;
     c->batch_size = sp->default_batch;
-    enum { NCOMMON = 6, MAXOPTS = 24 };
+    enum { NCOMMON = 7, MAXOPTS = 24 };
     const inf_opt common[NCOMMON] = {
         {"--model", INF_STR, &c->model_dir, 0, "DIR",
          "model directory: config.json, model.safetensors, tokenizer files (required)"},
@@ -192,6 +194,9 @@ int inf_begin(inf_ctx *c, int argc, char **argv, const inf_spec *sp)
         {"--threads", INF_INT, &c->threads, 0, "N", "threads (0: all cores)"},
         {"--truncate", INF_FLAG, &c->truncate, 0, "",
          "cut sequences longer than the model's maximum (default: error naming the line)"},
+        {"--bf16", INF_FLAG, &c->bf16, 0, "",
+         "bfloat16 matrix products with fp32 accumulation (torch.autocast); outputs change "
+         "within bf16 rounding (needs AVX-512)"},
     };
     inf_opt o[MAXOPTS];
     int n = 0;
@@ -213,11 +218,16 @@ int inf_begin(inf_ctx *c, int argc, char **argv, const inf_spec *sp)
         return 2;
     }
     tg_set_threads(c->threads);
+    if (c->bf16 && tg_bf16_require("--bf16")) {
+        fprintf(stderr, "ablm %s: %s\n", c->cmd, tg_last_error());
+        return 2;
+    }
     if ((rc = inf_model_load(c->cmd, c->model_dir, &c->model)) ||
         (rc = inf_read(c->input, sp->raw_input, &c->in)) ||
         (rc = inf_encode(&c->model, c->input, c->truncate, &c->in)) ||
         !(c->order = inf_order(&c->in)))
         return inf_end(c, inf_fail(c));
+    c->model.precision = c->bf16 ? TG_PREC_BF16 : TG_PREC_F32;
     return INF_GO;
 }
 

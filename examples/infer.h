@@ -56,6 +56,7 @@ typedef struct {
     int max_tokens; /* longest input incl. [CLS] and [SEP] (position ids start
                        after config.pad_token_id) */
     int vocab;      /* logits width (config vocab_size) */
+    int precision;  /* tg_precision of the graphs (--bf16); TG_PREC_F32 after load */
 } inf_model;
 
 /* Loads DIR/config.json, the tokenizer files and DIR/model.safetensors.
@@ -150,7 +151,7 @@ typedef struct {
 typedef struct {
     const char *cmd;
     const char *model_dir, *input, *output;
-    int batch_size, threads, truncate;
+    int batch_size, threads, truncate, bf16;
     inf_model model;
     inf_inputs in;
     size_t *order;

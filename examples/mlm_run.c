@@ -44,6 +44,7 @@ int mlm_graphs_get(mlm_graphs *c, int B, int T, int training, rb_graph **out)
     if (rc)
         return rc;
     tg_graph_set_training(e->gr.g, training);
+    tg_graph_set_precision(e->gr.g, (tg_precision)c->precision);
     tg_graph_seed(e->gr.g, c->seed);
     e->B = B, e->T = T, e->training = training;
     c->n++;

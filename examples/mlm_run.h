@@ -17,6 +17,7 @@ typedef struct {
     const rb_model *model;
     int what;           /* RB_HIDDEN, RB_LOGITS or RB_LOSS (rb_build) */
     uint64_t seed;      /* dropout seed of every graph */
+    int precision;      /* tg_precision of every graph (TG_PREC_F32 after init) */
     tg_arena *arena;    /* shared by all cached graphs */
     mlm_graph_entry *e;
     int n, cap;

@@ -139,7 +139,9 @@ static int mlm_open(trainer *t, const char *checkpoint, tr_data *d)
     if (!c->labels)
         return TG_ERR_NOMEM;
     *d = (tr_data){c->train.n, c->train.len, c->has_eval};
-    return mlm_graphs_init(&c->graphs, c->model, dropout_seed(a), RB_LOSS);
+    rc = mlm_graphs_init(&c->graphs, c->model, dropout_seed(a), RB_LOSS);
+    c->graphs.precision = a->bf16 ? TG_PREC_BF16 : TG_PREC_F32; /* train and eval graphs */
+    return rc;
 }
 
 static tg_params *mlm_params(void *ctx) { return ((mlm_ctx *)ctx)->model->params; }

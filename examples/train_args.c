@@ -135,6 +135,11 @@ static const flag flags[] = {
      "whether a larger metric is better (default: unless it ends in \"loss\")"},
     {"resume_from_checkpoint", K_STR, F(resume_from_checkpoint), NULL, 0, 0, 0, "Logging",
      "checkpoint directory to resume from, or \"latest\" for the newest in output_dir"},
+    {"bf16", K_BOOL, F(bf16), "false", 0, 0, 0, "Training",
+     "bfloat16 mixed precision, as torch.autocast: matrix products (linear layers, attention) "
+     "take bf16 operands with fp32 accumulation; weights, gradients, AdamW, LayerNorm, softmax "
+     "and the loss stay fp32, checkpoints F32 (also for evaluation; needs AVX-512, refused "
+     "otherwise)"},
     {"threads", K_INT, F(threads), "0", 0, 4096, 0, "Other", "threads (0: all cores)"},
 };
 enum { NFLAGS = sizeof flags / sizeof flags[0] };
@@ -158,7 +163,7 @@ typedef struct {
 
 #define NO_HUB "ablm uploads nothing and downloads nothing; the model stays in --output_dir"
 #define ONE_PROC "ablm's data parallelism is MPI's (mpirun / srun, docs/distributed.md), set up without this flag"
-#define LOW_PREC "ablm trains and evaluates in float32: mixed precision is not implemented (it would change the numbers)"
+#define LOW_PREC "ablm's mixed precision is --bf16 (bf16 products, fp32 weights): fp16 and pure-bf16 evaluation are not implemented (they would change the numbers)"
 #define NO_EFFECT "no effect in ablm (same batches, same results)"
 #define ONLY_FP16 "only used with --fp16, which is not implemented"
 #define LOADER "ablm builds the batches in the training thread: same batches, same order"
@@ -173,7 +178,8 @@ static const compat_flag compat[] = {
     {"token", C_STR, NULL, "", 0, 0, NO_HUB},
     {"use_auth_token", C_BOOL, "false", "false", 0, 0, NO_HUB},
     {"trust_remote_code", C_BOOL, "false", "false", 0, 0, "ablm runs no model code from the hub"},
-    {"torch_dtype", C_STR, NULL, "auto|float32", 1, 0, LOW_PREC},
+    {"torch_dtype", C_STR, NULL, "auto|float32", 1, 0,
+     "ablm keeps float32 weights and checkpoints (--bf16 runs the matrix products in bfloat16)"},
     {"low_cpu_mem_usage", C_BOOL, "false", "false|true", 0, 0, NULL},
     /* DataTrainingArguments */
     {"dataset_name", C_STR, NULL, "", 1, 0,
@@ -213,7 +219,6 @@ static const compat_flag compat[] = {
     {"use_mps_device", C_BOOL, "false", "false", 0, 0, "ablm runs on the CPU"},
     {"jit_mode_eval", C_BOOL, "false", "false", 0, 0, NO_EFFECT},
     {"use_ipex", C_BOOL, "false", "false", 0, 0, NO_EFFECT},
-    {"bf16", C_BOOL, "false", "false", 1, 0, LOW_PREC},
     {"fp16", C_BOOL, "false", "false", 1, 0, LOW_PREC},
     {"bf16_full_eval", C_BOOL, "false", "false", 1, 0, LOW_PREC},
     {"fp16_full_eval", C_BOOL, "false", "false", 1, 0, LOW_PREC},
@@ -618,6 +623,8 @@ int train_args_validate(train_args *a)
         return rc;
     if (!a->output_dir[0])
         return tg_error(TG_ERR_ARG, "--output_dir is required");
+    if (a->bf16 && (rc = tg_bf16_require("--bf16")))
+        return rc;
     if (a->logging_strategy == TA_STEPS && a->logging_steps <= 0)
         return tg_error(TG_ERR_ARG, "--logging_strategy steps requires non-zero --logging_steps");
     if (a->eval_strategy == TA_STEPS && a->eval_steps <= 0) {

@@ -77,6 +77,7 @@ typedef struct {
     long data_seed;                   /* -1: use seed */
     ta_log_level log_level;           /* passive */
     int disable_tqdm;                 /* no progress line on stderr */
+    int bf16;                         /* --bf16: bfloat16 mixed precision (autocast) */
     /* ablm */
     int threads;                      /* 0: all cores */
     /* One line per compatibility flag that was accepted but does nothing

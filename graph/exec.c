@@ -56,6 +56,8 @@ int tg_forward(tg_graph *g)
         return tg_error(TG_ERR_ARG, "tg_forward: graph is not planned (call tg_graph_plan)");
     tg_graph_bind(g);
     g->step++;
+    if (g->precision == TG_PREC_BF16)
+        tg_bf16_next_pass(); /* weights may have changed since the last pass */
     for (int i = 0; i < g->n; i++) {
         tg_tensor *t = g->nodes[i];
         if (t->op < 0 || tg_optable[t->op]->is_view)

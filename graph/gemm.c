@@ -63,3 +63,48 @@ void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, float alpha
         tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
                       c + i * stride_c, ldc);
 }
+
+int tg_bf16_available(void)
+{
+    static int avail = -1;
+    if (avail < 0) { /* a probe product: 1 x 1 x 1, 1 * 1 */
+        tg_bf16 one = tg_bf16_of(1.0f);
+        float c = 0;
+        int ok = tg_dnnl_gemm_bf16(1, 0, 0, 1, 1, 1, 1, &one, 1, 0, &one, 1, 0, 0, &c, 1, 0) ==
+                     TG_OK && c == 1.0f;
+        avail = !ok ? 0 : tg_dnnl_native_bf16() ? 2 : 1;
+    }
+    return avail;
+}
+
+int tg_bf16_require(const char *flag)
+{
+    if (tg_bf16_available())
+        return TG_OK;
+    return tg_error(TG_ERR_ARG,
+                    "%s: this CPU has no bfloat16 matrix products (oneDNN needs AVX-512 for "
+                    "them; ONEDNN_MAX_CPU_ISA, if set, may cap it): run without %s",
+                    flag, flag);
+}
+
+int tg_bf16_on(const tg_tensor *out)
+{
+    return out->graph && out->graph->precision == TG_PREC_BF16 && tg_bf16_available();
+}
+
+void tg_gemm_prec(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
+                  float alpha, const tg_tensor *a_t, const float *a, size_t a_n, int lda,
+                  size_t stride_a, int slot_a, const tg_tensor *b_t, const float *b, size_t b_n,
+                  int ldb, size_t stride_b, int slot_b, float beta, float *c, int ldc,
+                  size_t stride_c)
+{
+    if (tg_bf16_on(out)) {
+        const tg_bf16 *ah = tg_bf16_operand(a_t, a, a_n, slot_a);
+        const tg_bf16 *bh = ah ? tg_bf16_operand(b_t, b, b_n, slot_b) : NULL;
+        if (bh && tg_dnnl_gemm_bf16(batch, ta, tb, m, n, k, alpha, ah, lda, stride_a, bh, ldb,
+                                    stride_b, beta, c, ldc, stride_c) == TG_OK)
+            return;
+    }
+    tg_gemm_batched(batch, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
+                    ldc, stride_c);
+}

@@ -177,6 +177,25 @@ int tg_graph_training(const tg_graph *g);
  * to switch on. Generation's step graphs are built so. */
 void tg_graph_set_inference(tg_graph *g, int on);
 int tg_graph_inference(const tg_graph *g);
+/* Precision of the graph's matrix products (tg_linear, tg_matmul and the
+ * GEMMs of tg_attention), forward and backward. TG_PREC_BF16 is PyTorch
+ * autocast's contract: GEMM operands rounded to bfloat16 (round to
+ * nearest even), products accumulated in fp32 into fp32 outputs; every
+ * other op (LayerNorm, softmax, the loss), the parameters, their gradients
+ * and the optimizer stay fp32. Takes effect at the next forward; the
+ * default is TG_PREC_F32. Where oneDNN has no bf16 matmul (a CPU without
+ * AVX-512: tg_bf16_available() == 0) the products stay fp32. */
+typedef enum { TG_PREC_F32 = 0, TG_PREC_BF16 = 1 } tg_precision;
+void tg_graph_set_precision(tg_graph *g, tg_precision p);
+tg_precision tg_graph_precision(const tg_graph *g);
+/* 0: no bf16 matmul on this machine; 1: oneDNN emulates it (AVX-512
+ * without AVX512-BF16: slower than fp32); 2: native (AVX512-BF16 or AMX).
+ * Probes oneDNN once (ONEDNN_MAX_CPU_ISA caps what it may use). */
+int tg_bf16_available(void);
+/* TG_OK when tg_bf16_available(), else TG_ERR_ARG with a message naming
+ * `flag` ("--bf16: this CPU has no bfloat16 matrix products ..."). */
+int tg_bf16_require(const char *flag);
+
 /* Seeds the graph's random stream (dropout). Each tg_forward advances it. */
 void tg_graph_seed(tg_graph *g, uint64_t seed);
 uint64_t tg_graph_rng_state(const tg_graph *g);

@@ -12,6 +12,7 @@ struct tg_graph {
     char err[1024];    /* first build error, "" if none */
     int training;
     int inference;     /* built without dropout nodes (tg_graph_set_inference) */
+    int precision;     /* tg_precision of the matrix products */
     uint64_t seed;     /* dropout stream */
     uint64_t step;     /* forward passes run since seeding */
     int planned;
@@ -94,5 +95,77 @@ void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, float alpha
 /* oneDNN's sgemm (graph/gemm_dnnl.c, the only file that includes oneDNN). */
 void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                    const float *b, int ldb, float beta, float *c, int ldc);
+
+/* ---- bf16 (graph/bf16.c, graph/gemm_dnnl.c) ------------------------------ */
+
+typedef uint16_t tg_bf16; /* bfloat16 bits: the top half of a float32 */
+#define TG_BF16_SLOTS 4   /* scratch buffers for activation operands */
+/* As a slot argument: the data is what the caller's previous call put in
+ * scratch `slot` (same data, same n): no conversion. */
+#define TG_BF16_REUSE(slot) ((slot) + 16)
+
+/* Round to nearest even (NaN quieted, denormals to signed zero); exact
+ * widening back. */
+tg_bf16 tg_bf16_of(float f);
+float tg_bf16_to_float(tg_bf16 h);
+/* dst[i] = tg_bf16_of(src[i]) with the fastest kernel this CPU has
+ * (threaded for long arrays); _scalar is the portable reference, and
+ * tg_bf16_cvt_kernel names the kernel in use ("avx512bf16", "avx2",
+ * "scalar"; the environment variable ABLM_BF16_CVT=scalar|avx2 forces a
+ * fallback). */
+void tg_f32_to_bf16(tg_bf16 *dst, const float *src, size_t n);
+void tg_f32_to_bf16_scalar(tg_bf16 *dst, const float *src, size_t n);
+const char *tg_bf16_cvt_kernel(void);
+/* The named kernel ("scalar", "avx2", "avx512bf16") on dst/src, unthreaded;
+ * TG_ERR_ARG when this CPU lacks it (tests compare the kernels). */
+int tg_f32_to_bf16_kernel(const char *name, tg_bf16 *dst, const float *src, size_t n);
+/* The bf16 copy of a GEMM operand: data[0..n) (tensor t's values, or its
+ * gradient, or a slice) converted. A parameter's values, and a node's
+ * whole values (data == t->data, n == t->numel), come from the per-pass
+ * caches (converted once per forward pass, shared by every op of the pass
+ * and its backward); anything else is converted into scratch buffer
+ * `slot`, valid until the next call with that slot. NULL when out of
+ * memory or called inside a parallel region: the caller then computes in
+ * fp32. A node's values must not change within a pass once read here
+ * (ops never write their inputs). */
+const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, int slot);
+/* Starts a new pass (tg_forward): parameter copies are refreshed at their
+ * next use. */
+void tg_bf16_next_pass(void);
+/* Frees the parameter copies and scratch buffers (tests, tools). */
+void tg_bf16_release(void);
+/* 1 when the ops of a bf16 graph run their products in bf16 (the graph
+ * asks for it and this machine can: tg_bf16_available). */
+int tg_bf16_on(const tg_tensor *out);
+
+/* bf16 GEMM on oneDNN: batch products C = alpha op(A) op(B) + beta C with
+ * bf16 A, B, f32 C and f32 accumulation; entries stride_* apart (stride_b
+ * 0: one B for all). Cached primitive per shape. Returns TG_OK, or
+ * TG_ERR_ARG when oneDNN has no bf16 matmul for it on this CPU (nothing
+ * written), or another status on failure. */
+int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha,
+                      const tg_bf16 *a, int lda, size_t stride_a, const tg_bf16 *b, int ldb,
+                      size_t stride_b, float beta, float *c, int ldc, size_t stride_c);
+/* A linear layer's forward in bf16: C[m, n] = A[m, k] B[n, k]^T + bias[n]
+ * (dense rows), the bias added by oneDNN. Returns as tg_dnnl_gemm_bf16. */
+int tg_dnnl_gemm_bf16_bias(int m, int n, int k, const tg_bf16 *a, const tg_bf16 *b,
+                           const float *bias, float *c);
+/* oneDNN's implementation name for that product ("brg:avx512_core_amx_bf16",
+ * "none" when it has none). */
+const char *tg_dnnl_bf16_impl(int batch, int ta, int tb, int m, int n, int k, float alpha,
+                              int lda, size_t stride_a, int ldb, size_t stride_b, float beta,
+                              int ldc, size_t stride_c);
+/* 1 when oneDNN's effective ISA has native bf16 (AVX512-BF16 or AMX). */
+int tg_dnnl_native_bf16(void);
+/* The GEMM of the ops in the graph's precision: tg_gemm_batched on fp32
+ * (a, b), or, when tg_bf16_on(out), on their bf16 copies (tensors ta_t,
+ * tb_t own a, b: parameters are cached; slot_a, slot_b pick scratch for
+ * the others), falling back to fp32 if that fails. a_n, b_n: the floats
+ * of a and b to convert. */
+void tg_gemm_prec(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
+                  float alpha, const tg_tensor *a_t, const float *a, size_t a_n, int lda,
+                  size_t stride_a, int slot_a, const tg_tensor *b_t, const float *b, size_t b_n,
+                  int ldb, size_t stride_b, int slot_b, float beta, float *c, int ldc,
+                  size_t stride_c);
 
 #endif

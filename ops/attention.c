@@ -11,6 +11,11 @@
  * D_i = dO_i . O_i replaces the row sums of dP * P (it holds with dropout
  * too). A head's gradient columns are written by its own task only.
  *
+ * In a bf16 graph (tg_graph_set_precision) the five products take bf16
+ * operands with fp32 accumulation, as PyTorch autocast runs them: q, k, v
+ * and dO are converted once per pass, each tile's probabilities and dS
+ * before their products; the online softmax, lse and D stay fp32.
+ *
  * ip: [0] heads, [1] causal, [2..4] first column of q, k, v, [5] src index
  * of the key mask or -1, [6] src index of pos or -1. fp: [0] scale,
  * [1] dropout p. aux: the dropout key and pos of the last forward pass
@@ -37,6 +42,7 @@ typedef struct {
     float scale, keep_scale;
     uint64_t key, thr;
     const int32_t *mask;
+    const tg_bf16 *hq, *hk, *hv, *hdo; /* bf16 copies (same layout), or NULL: fp32 */
 } at_dims;
 
 static const tg_tensor *storage_of(const tg_tensor *t)
@@ -136,7 +142,55 @@ static at_dims dims_of(const tg_tensor *out)
     const uint64_t *saved = out->aux;
     d.key = saved[0];
     d.pos = (int)saved[1];
+    d.hq = d.hk = d.hv = d.hdo = NULL;
     return d;
+}
+
+/* Converts q, k, v (and dO when backward) to bf16 once, sharing the copy
+ * where they share storage; leaves d fp32 when the graph is not bf16 or a
+ * conversion fails. */
+static void bf16_inputs(at_dims *d, const tg_tensor *out, int backward)
+{
+    if (!tg_bf16_on(out))
+        return;
+    const tg_bf16 *h[4] = {NULL};
+    for (int i = 0; i < 3; i++) {
+        const tg_tensor *t = out->src[i];
+        for (int j = 0; j < i && !h[i]; j++)
+            if (out->src[j]->data == t->data && out->src[j]->numel == t->numel)
+                h[i] = h[j];
+        if (!h[i])
+            h[i] = tg_bf16_operand(t, tg_f32(t), t->numel, i);
+        if (!h[i])
+            return;
+    }
+    if (backward && !(h[3] = tg_bf16_operand(out, out->grad, out->numel, 3)))
+        return;
+    d->hq = h[0], d->hk = h[1], d->hv = h[2], d->hdo = h[3];
+}
+
+/* One tile product C = alpha op(A) op(B) + beta C: in bf16 when both bf16
+ * operands are given (and oneDNN runs it), else fp32. */
+static void tile_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                      const tg_bf16 *ah, int lda, const float *b, const tg_bf16 *bh, int ldb,
+                      float beta, float *c, int ldc)
+{
+    if (ah && bh &&
+        tg_dnnl_gemm_bf16(1, ta, tb, m, n, k, alpha, ah, lda, 0, bh, ldb, 0, beta, c, ldc, 0) ==
+            TG_OK)
+        return;
+    tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* The bf16 copy of a tile's rows x cols scores (row stride BK) into h, or
+ * NULL when the pass is fp32. */
+static const tg_bf16 *tile_bf16(const at_dims *d, const float *s, int rows, int cols, tg_bf16 *h)
+{
+    if (!d->hq)
+        return NULL;
+    for (int r = 0; r < rows; r++)
+        tg_f32_to_bf16(h + (size_t)r * BK, s + (size_t)r * BK, cols);
+    return h;
 }
 
 static float *lse_of(const tg_tensor *out) { return (float *)((uint64_t *)out->aux + 2); }
@@ -198,6 +252,12 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
     const float *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
     const float *k = tg_f32(out->src[1]) + (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
     const float *v = tg_f32(out->src[2]) + (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
+    size_t off[3];
+    for (int i = 0; i < 3; i++)
+        off[i] = (size_t)b * (i ? d->Tk : d->Tq) * d->ld[i] + d->col[i] + h * d->hd;
+    const tg_bf16 *hq = d->hq ? d->hq + off[0] : NULL, *hk = d->hq ? d->hk + off[1] : NULL;
+    const tg_bf16 *hv = d->hq ? d->hv + off[2] : NULL;
+    tg_bf16 Sh[BQ * BK];
     float *o = tg_f32(out) + (size_t)b * d->Tq * d->dim + h * d->hd;
     float *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
     const int32_t *mk = d->mask ? d->mask + (size_t)b * d->Tk : NULL;
@@ -217,8 +277,9 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
             int nk = j0 + kstep <= kend ? kstep : kend - j0;
             if (!tile_bias(mk, j0, nk, kb))
                 continue;
-            tg_dnnl_sgemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * d->ld[0], d->ld[0],
-                          k + (size_t)j0 * d->ld[1], d->ld[1], 0, S, BK);
+            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * d->ld[0],
+                      hq ? hq + (size_t)i0 * d->ld[0] : NULL, d->ld[0], k + (size_t)j0 * d->ld[1],
+                      hk ? hk + (size_t)j0 * d->ld[1] : NULL, d->ld[1], 0, S, BK);
             for (int r = 0; r < nq; r++) {
                 float *s = S + r * BK;
                 int i = i0 + r;
@@ -250,8 +311,9 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
                         orow[c] *= alpha;
                 }
             }
-            tg_dnnl_sgemm(0, 0, nq, hd, nk, 1, S, BK, v + (size_t)j0 * d->ld[2], d->ld[2], 1,
-                          o + (size_t)i0 * d->dim, d->dim);
+            tile_gemm(0, 0, nq, hd, nk, 1, S, tile_bf16(d, S, nq, nk, Sh), BK,
+                      v + (size_t)j0 * d->ld[2], hv ? hv + (size_t)j0 * d->ld[2] : NULL, d->ld[2],
+                      1, o + (size_t)i0 * d->dim, d->dim);
         }
         for (int r = 0; r < nq; r++) {
             float *orow = o + (size_t)(i0 + r) * d->dim, inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
@@ -276,6 +338,7 @@ static int attention_forward(tg_tensor *out)
     saved[0] = tg_drop_key(out);
     saved[1] = (uint64_t)(int64_t)pos;
     at_dims d = dims_of(out);
+    bf16_inputs(&d, out, 0);
     int n = d.B * d.nh;
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)
@@ -292,6 +355,9 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     size_t oo = (size_t)b * d->Tq * d->dim + h * d->hd;
     const float *q = tg_f32(Q) + oq, *k = tg_f32(K) + ok, *v = tg_f32(V) + ov;
     const float *o = tg_f32(out) + oo, *dO = out->grad + oo;
+    const tg_bf16 *hq = d->hq ? d->hq + oq : NULL, *hk = d->hq ? d->hk + ok : NULL;
+    const tg_bf16 *hv = d->hq ? d->hv + ov : NULL, *hdo = d->hq ? d->hdo + oo : NULL;
+    tg_bf16 Ph[BQ * BK], dSh[BQ * BK];
     float *dq = Q->grad ? Q->grad + oq : NULL, *dk = K->grad ? K->grad + ok : NULL;
     float *dv = V->grad ? V->grad + ov : NULL;
     const float *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
@@ -317,10 +383,12 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
         int istart = d->causal && j0 - d->pos > 0 ? j0 - d->pos : 0; /* first query seeing j0 */
         for (int i0 = istart; i0 < d->Tq; i0 += qstep) {
             int nq = i0 + qstep <= d->Tq ? qstep : d->Tq - i0;
-            tg_dnnl_sgemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * ldq, ldq,
-                          k + (size_t)j0 * ldk, ldk, 0, P, BK);
-            tg_dnnl_sgemm(0, 1, nq, nk, hd, 1, dO + (size_t)i0 * d->dim, d->dim,
-                          v + (size_t)j0 * ldv, ldv, 0, dS, BK);
+            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * ldq,
+                      hq ? hq + (size_t)i0 * ldq : NULL, ldq, k + (size_t)j0 * ldk,
+                      hk ? hk + (size_t)j0 * ldk : NULL, ldk, 0, P, BK);
+            tile_gemm(0, 1, nq, nk, hd, 1, dO + (size_t)i0 * d->dim,
+                      hdo ? hdo + (size_t)i0 * d->dim : NULL, d->dim, v + (size_t)j0 * ldv,
+                      hv ? hv + (size_t)j0 * ldv : NULL, ldv, 0, dS, BK);
             for (int r = 0; r < nq; r++) {
                 int i = i0 + r;
                 float *p = P + r * BK, *ds = dS + r * BK, L = lse[i], Di = D[i];
@@ -350,22 +418,26 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                     ds[c] = pc * (ds[c] * ks - Di);
                 }
             }
+            const tg_bf16 *ph = dv ? tile_bf16(d, P, nq, nk, Ph) : NULL;
+            const tg_bf16 *dsh = dq || dk ? tile_bf16(d, dS, nq, nk, dSh) : NULL;
             if (dv) /* dV_j += P~^T dO_i */
-                tg_dnnl_sgemm(1, 0, nk, hd, nq, 1, P, BK, dO + (size_t)i0 * d->dim, d->dim, 1,
-                              dv + (size_t)j0 * ldv, ldv);
+                tile_gemm(1, 0, nk, hd, nq, 1, P, ph, BK, dO + (size_t)i0 * d->dim,
+                          hdo ? hdo + (size_t)i0 * d->dim : NULL, d->dim, 1,
+                          dv + (size_t)j0 * ldv, ldv);
             if (dq) /* dQ_i += scale dS K_j */
-                tg_dnnl_sgemm(0, 0, nq, hd, nk, d->scale, dS, BK, k + (size_t)j0 * ldk, ldk, 1,
-                              dq + (size_t)i0 * ldq, ldq);
+                tile_gemm(0, 0, nq, hd, nk, d->scale, dS, dsh, BK, k + (size_t)j0 * ldk,
+                          hk ? hk + (size_t)j0 * ldk : NULL, ldk, 1, dq + (size_t)i0 * ldq, ldq);
             if (dk) /* dK_j += scale dS^T Q_i */
-                tg_dnnl_sgemm(1, 0, nk, hd, nq, d->scale, dS, BK, q + (size_t)i0 * ldq, ldq, 1,
-                              dk + (size_t)j0 * ldk, ldk);
+                tile_gemm(1, 0, nk, hd, nq, d->scale, dS, dsh, BK, q + (size_t)i0 * ldq,
+                          hq ? hq + (size_t)i0 * ldq : NULL, ldq, 1, dk + (size_t)j0 * ldk, ldk);
         }
     }
 }
 
 static void attention_backward(tg_tensor *out)
 {
-    const at_dims d = dims_of(out);
+    at_dims d = dims_of(out);
+    bf16_inputs(&d, out, 1);
     int n = d.B * d.nh;
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)

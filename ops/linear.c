@@ -33,13 +33,20 @@ static int linear_forward(tg_tensor *out)
     int n = W->shape[0], k = W->shape[1];
     size_t m = X->numel / k;
     float *y = tg_f32(out);
+    if (Bi && tg_bf16_on(out)) { /* the bias added by oneDNN: no initial copy */
+        const tg_bf16 *xh = tg_bf16_operand(X, tg_f32(X), X->numel, 0);
+        const tg_bf16 *wh = xh ? tg_bf16_operand(W, tg_f32(W), W->numel, 1) : NULL;
+        if (wh && tg_dnnl_gemm_bf16_bias((int)m, n, k, xh, wh, tg_f32(Bi), y) == TG_OK)
+            return TG_OK;
+    }
     if (Bi) {
         const float *b = tg_f32(Bi);
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < m; r++)
             memcpy(y + r * n, b, n * sizeof(float));
     }
-    tg_gemm(0, 1, (int)m, n, k, 1, tg_f32(X), k, tg_f32(W), k, Bi ? 1 : 0, y, n);
+    tg_gemm_prec(out, 1, 0, 1, (int)m, n, k, 1, X, tg_f32(X), X->numel, k, 0, 0, W, tg_f32(W),
+                 W->numel, k, 0, 1, Bi ? 1 : 0, y, n, 0);
     return TG_OK;
 }
 
@@ -50,10 +57,16 @@ static void linear_backward(tg_tensor *out)
     int n = W->shape[0], k = W->shape[1];
     size_t m = X->numel / k;
     const float *dy = out->grad;
-    if (X->grad)
-        tg_gemm(0, 0, (int)m, k, n, 1, dy, n, tg_f32(W), k, 1, X->grad, k);
+    /* in bf16, dy is converted into scratch 0 once for both products */
+    int dy_slot = 0;
+    if (X->grad) {
+        tg_gemm_prec(out, 1, 0, 0, (int)m, k, n, 1, out, dy, out->numel, n, 0, 0, W, tg_f32(W),
+                     W->numel, k, 0, 1, 1, X->grad, k, 0);
+        dy_slot = TG_BF16_REUSE(0);
+    }
     if (W->grad)
-        tg_gemm(1, 0, n, k, (int)m, 1, dy, n, tg_f32(X), k, 1, W->grad, k);
+        tg_gemm_prec(out, 1, 1, 0, n, k, (int)m, 1, out, dy, out->numel, n, 0, dy_slot, X,
+                     tg_f32(X), X->numel, k, 0, 1, 1, W->grad, k, 0);
     if (Bi && Bi->grad)
         tg_sum_rows_into(Bi->grad, dy, NULL, 1.0f, m, n);
 }

@@ -61,19 +61,30 @@ tg_tensor *tg_matmul(tg_graph *g, tg_tensor *a, tg_tensor *b, int ta, int tb)
     return t;
 }
 
+/* One product in the graph's precision (tg_gemm_prec): A's bf16 copy in
+ * scratch 0, B's in scratch 1; an, bn floats of them to convert. */
+static void mm(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
+               const tg_tensor *at, const float *a, size_t an, int lda, size_t sa,
+               const tg_tensor *bt, const float *b, size_t bn, int ldb, size_t sb, float *c,
+               int ldc, size_t sc, float beta)
+{
+    tg_gemm_prec(out, batch, ta, tb, m, n, k, 1, at, a, an, lda, sa, 0, bt, b, bn, ldb, sb, 1,
+                 beta, c, ldc, sc);
+}
+
 static int matmul_forward(tg_tensor *out)
 {
     const tg_tensor *a = out->src[0], *b = out->src[1];
     int ta = out->ip[0], tb = out->ip[1];
     mm_dims d = dims_of(out);
+    const float *A = tg_f32(a), *B = tg_f32(b);
     if (d.shared_b && !ta) /* one tall GEMM: rows of all batch entries */
-        tg_gemm(0, tb, d.batch * d.m, d.n, d.k, 1, tg_f32(a), d.lda, tg_f32(b), d.ldb, 0,
-                tg_f32(out), d.n);
+        mm(out, 1, 0, tb, d.batch * d.m, d.n, d.k, a, A, a->numel, d.lda, 0, b, B, b->numel,
+           d.ldb, 0, tg_f32(out), d.n, 0, 0);
     else
-        tg_gemm_batched(d.batch, ta, tb, d.m, d.n, d.k, 1, tg_f32(a), d.lda,
-                        (size_t)d.m * d.k, tg_f32(b), d.ldb,
-                        d.shared_b ? 0 : (size_t)d.k * d.n, 0, tg_f32(out), d.n,
-                        (size_t)d.m * d.n);
+        mm(out, d.batch, ta, tb, d.m, d.n, d.k, a, A, a->numel, d.lda, (size_t)d.m * d.k, b, B,
+           b->numel, d.ldb, d.shared_b ? 0 : (size_t)d.k * d.n, tg_f32(out), d.n,
+           (size_t)d.m * d.n, 0);
     return TG_OK;
 }
 
@@ -86,35 +97,41 @@ static void matmul_backward(tg_tensor *out)
     mm_dims d = dims_of(out);
     const float *A = tg_f32(a), *B = tg_f32(b), *dC = out->grad;
     size_t sA = (size_t)d.m * d.k, sB = d.shared_b ? 0 : (size_t)d.k * d.n, sC = (size_t)d.m * d.n;
+    size_t nA = a->numel, nB = b->numel, nC = out->numel;
     if (a->grad) {
         if (!ta && d.shared_b)
-            tg_gemm(0, !tb, d.batch * d.m, d.k, d.n, 1, dC, d.n, B, d.ldb, 1, a->grad, d.k);
+            mm(out, 1, 0, !tb, d.batch * d.m, d.k, d.n, out, dC, nC, d.n, 0, b, B, nB, d.ldb, 0,
+               a->grad, d.k, 0, 1);
         else if (!ta)
-            tg_gemm_batched(d.batch, 0, !tb, d.m, d.k, d.n, 1, dC, d.n, sC, B, d.ldb, sB, 1,
-                            a->grad, d.k, sA);
+            mm(out, d.batch, 0, !tb, d.m, d.k, d.n, out, dC, nC, d.n, sC, b, B, nB, d.ldb, sB,
+               a->grad, d.k, sA, 1);
         else
-            tg_gemm_batched(d.batch, tb, 1, d.k, d.m, d.n, 1, B, d.ldb, sB, dC, d.n, sC, 1,
-                            a->grad, d.m, sA);
+            mm(out, d.batch, tb, 1, d.k, d.m, d.n, b, B, nB, d.ldb, sB, out, dC, nC, d.n, sC,
+               a->grad, d.m, sA, 1);
     }
     if (b->grad) {
         if (d.shared_b && !ta) {
             if (!tb)
-                tg_gemm(1, 0, d.k, d.n, d.batch * d.m, 1, A, d.k, dC, d.n, 1, b->grad, d.n);
+                mm(out, 1, 1, 0, d.k, d.n, d.batch * d.m, a, A, nA, d.k, 0, out, dC, nC, d.n, 0,
+                   b->grad, d.n, 0, 1);
             else
-                tg_gemm(1, 0, d.n, d.k, d.batch * d.m, 1, dC, d.n, A, d.k, 1, b->grad, d.k);
+                mm(out, 1, 1, 0, d.n, d.k, d.batch * d.m, out, dC, nC, d.n, 0, a, A, nA, d.k, 0,
+                   b->grad, d.k, 0, 1);
         } else if (d.shared_b) { /* entries share dB: accumulate in order */
             for (int i = 0; i < d.batch; i++) {
                 if (!tb)
-                    tg_gemm(0, 0, d.k, d.n, d.m, 1, A + i * sA, d.m, dC + i * sC, d.n, 1, b->grad, d.n);
+                    mm(out, 1, 0, 0, d.k, d.n, d.m, a, A + i * sA, sA, d.m, 0, out, dC + i * sC,
+                       sC, d.n, 0, b->grad, d.n, 0, 1);
                 else
-                    tg_gemm(1, 1, d.n, d.k, d.m, 1, dC + i * sC, d.n, A + i * sA, d.m, 1, b->grad, d.k);
+                    mm(out, 1, 1, 1, d.n, d.k, d.m, out, dC + i * sC, sC, d.n, 0, a, A + i * sA,
+                       sA, d.m, 0, b->grad, d.k, 0, 1);
             }
         } else if (!tb) {
-            tg_gemm_batched(d.batch, !ta, 0, d.k, d.n, d.m, 1, A, d.lda, sA, dC, d.n, sC, 1,
-                            b->grad, d.n, sB);
+            mm(out, d.batch, !ta, 0, d.k, d.n, d.m, a, A, nA, d.lda, sA, out, dC, nC, d.n, sC,
+               b->grad, d.n, sB, 1);
         } else {
-            tg_gemm_batched(d.batch, 1, ta, d.n, d.k, d.m, 1, dC, d.n, sC, A, d.lda, sA, 1,
-                            b->grad, d.k, sB);
+            mm(out, d.batch, 1, ta, d.n, d.k, d.m, out, dC, nC, d.n, sC, a, A, nA, d.lda, sA,
+               b->grad, d.k, sB, 1);
         }
     }
 }

@@ -104,6 +104,83 @@ START_TEST(oversized_cluster_goes_to_test)
 }
 END_TEST
 
+/* The reference's rule fills train, then val, each until it reaches its
+ * target; ablm's default puts a cluster where it fits. */
+START_TEST(reference_fill_worked_example)
+{
+    size_t sizes[] = {10, 8, 1, 1};
+    size_t n;
+    uint32_t *rep = make_clusters(sizes, 4, &n);
+    ck_assert_uint_eq(n, 20); /* targets 16, 2, 2 */
+    sp_opts o;
+    sp_opts_default(&o);
+    uint8_t set[20];
+    sp_summary s;
+    /* fit: 10 -> train; 8 fits neither train (18 > 16) nor val -> test; the
+     * 1s -> train */
+    ck_assert_int_eq(sp_assign(rep, n, &o, set, &s), TG_OK);
+    ck_assert_uint_eq(s.counts[SP_TRAIN], 12);
+    ck_assert_uint_eq(s.counts[SP_VAL], 0);
+    ck_assert_uint_eq(s.counts[SP_TEST], 8);
+    /* reference: 10 and 8 -> train (10 < 16 when the 8 comes), then train
+     * is full (18 >= 16): the 1s -> val until it reaches 2 */
+    o.fill = SP_FILL_REFERENCE;
+    ck_assert_int_eq(sp_assign(rep, n, &o, set, &s), TG_OK);
+    ck_assert_uint_eq(s.counts[SP_TRAIN], 18);
+    ck_assert_uint_eq(s.counts[SP_VAL], 2);
+    ck_assert_uint_eq(s.counts[SP_TEST], 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(set[i], set[rep[i]]);
+    cJSON *j = cJSON_CreateObject();
+    sp_summary_to_json(&s, &o, j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "fill")->valuestring, "reference");
+    cJSON_Delete(j);
+    free(rep);
+}
+END_TEST
+
+/* Both fill rules with seeded cluster shuffles: whole clusters, the same
+ * sets for a seed, other sets for another seed, and each rule's bound on
+ * the counts. */
+START_TEST(shuffled_fills_random)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 99);
+    size_t sizes[300];
+    for (int c = 0; c < 300; c++)
+        sizes[c] = 1 + (size_t)(tg_rng_next(&r) % (c % 10 ? 5 : 40));
+    size_t n;
+    uint32_t *rep = make_clusters(sizes, 300, &n);
+    uint8_t *a = malloc(n), *b = malloc(n);
+    for (int fill = 0; fill < 2; fill++) {
+        sp_opts o;
+        sp_opts_default(&o);
+        o.fill = fill ? SP_FILL_REFERENCE : SP_FILL_FIT;
+        o.order = SP_ORDER_SHUFFLE;
+        o.seed = 1;
+        sp_summary s1, s2;
+        ck_assert_int_eq(sp_assign(rep, n, &o, a, &s1), TG_OK);
+        ck_assert_int_eq(sp_assign(rep, n, &o, b, &s2), TG_OK);
+        ck_assert_int_eq(memcmp(a, b, n), 0);
+        o.seed = 2;
+        ck_assert_int_eq(sp_assign(rep, n, &o, b, &s2), TG_OK);
+        ck_assert_int_ne(memcmp(a, b, n), 0);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(a[i], a[rep[i]]);
+        for (int k = 0; k < 2; k++) {
+            if (fill) /* reaches the target, exceeding it by less than one cluster */
+                ck_assert((double)s1.counts[k] >= s1.target[k] &&
+                          (double)s1.counts[k] < s1.target[k] + 40);
+            else /* never exceeds it */
+                ck_assert((double)s1.counts[k] <= s1.target[k] + 1e-9);
+        }
+    }
+    free(a);
+    free(b);
+    free(rep);
+}
+END_TEST
+
 /* Random cluster sizes: whole clusters, counts near the targets,
  * deterministic, shuffle seeded. */
 START_TEST(properties_random)
@@ -202,6 +279,7 @@ START_TEST(leakage_identity)
     uint8_t set2[6] = {SP_TRAIN, SP_VAL, SP_VAL, SP_VAL, SP_VAL, SP_VAL};
     o.sample = 2;
     o.candidates = 0;
+    o.max_pairs = 0; /* too many for the exact report: the seeded sample */
     sp_leak a, b;
     ck_assert_int_eq(sp_leakage(SEQS, lens, set2, n, SP_VAL, &o, &a), TG_OK);
     tg_set_threads(1);
@@ -334,6 +412,86 @@ START_TEST(command_end_to_end)
     ck_assert_int_eq(cJSON_GetObjectItem(sp, "clusters")->valueint, 5);
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "leakage"), "test"));
     cJSON_Delete(rep);
+    /* --fill reference --shuffle-clusters are what the report says */
+    snprintf(cmd, sizeof cmd,
+             "%s/ablm split --clusters %s/c.tsv --sequences %s/s.fa --out %s/o3 --fill reference "
+             "--shuffle-clusters --seed 3 > %s/log 2>&1", bd, dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/o3/leakage_report.json", dir);
+    j = slurp(p);
+    rep = cJSON_Parse(j);
+    free(j);
+    sp = cJSON_GetObjectItem(rep, "split");
+    ck_assert_str_eq(cJSON_GetObjectItem(sp, "fill")->valuestring, "reference");
+    ck_assert_str_eq(cJSON_GetObjectItem(sp, "order")->valuestring, "shuffle");
+    ck_assert_int_eq(cJSON_GetObjectItem(sp, "seed")->valueint, 3);
+    cJSON_Delete(rep);
+    /* --leakage-free: the components of the sequences themselves */
+    snprintf(cmd, sizeof cmd,
+             "%s/ablm split --leakage-free --min-seq-id 0.7 --sequences %s/s.fa --out %s/o4 "
+             "--ratios 0.5,0.25,0.25 > %s/log4 2>&1", bd, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/o4/leakage_report.json", dir);
+    j = slurp(p);
+    rep = cJSON_Parse(j);
+    free(j);
+    cJSON *lf = cJSON_GetObjectItem(rep, "leakage_free");
+    ck_assert_ptr_nonnull(lf);
+    int lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = (int)strlen(SEQS[i]);
+    cl_opts co;
+    cl_opts_default(&co);
+    co.min_seq_id = 0.7;
+    uint32_t comp[6];
+    sp_cc_stats cs;
+    ck_assert_int_eq(sp_components(SEQS, lens, 6, &co, comp, &cs), TG_OK);
+    ck_assert_int_eq(comp[2], 0); /* identical to 0 */
+    ck_assert_int_eq(cJSON_GetObjectItem(lf, "components")->valueint, (int)cs.n_components);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "split"), "clusters")->valueint,
+                     (int)cs.n_components);
+    cJSON *chk = cJSON_GetObjectItem(lf, "check");
+    ck_assert_int_eq(cJSON_GetObjectItem(chk, "violations")->valueint, 0);
+    int checked = cJSON_GetObjectItem(chk, "checked")->valueint;
+    ck_assert_int_gt(checked, 0);
+    ck_assert(strstr(cJSON_GetObjectItem(chk, "method")->valuestring, "exact leakage report"));
+    cJSON_Delete(rep);
+    /* without the leakage report the dedicated check runs, same verdict */
+    snprintf(cmd, sizeof cmd,
+             "%s/ablm split --leakage-free --min-seq-id 0.7 --sequences %s/s.fa --out %s/o6 "
+             "--ratios 0.5,0.25,0.25 --leak-sample 0 > /dev/null 2>&1", bd, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/o6/leakage_report.json", dir);
+    j = slurp(p);
+    rep = cJSON_Parse(j);
+    free(j);
+    chk = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "leakage_free"), "check");
+    ck_assert_str_eq(cJSON_GetObjectItem(chk, "method")->valuestring, "sp_leak_check");
+    ck_assert_int_eq(cJSON_GetObjectItem(chk, "violations")->valueint, 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(chk, "checked")->valueint, checked);
+    cJSON_Delete(rep);
+    snprintf(p, sizeof p, "%s/log4", dir);
+    j = slurp(p);
+    ck_assert_msg(strstr(j, "check: ") && strstr(j, ": 0 with a train sequence at identity >= 0.7"),
+                  "%s", j);
+    free(j);
+    /* flag misuse */
+    snprintf(cmd, sizeof cmd, "%s/ablm split --leakage-free --sequences %s/s.fa --out %s/o5 "
+             "> %s/log5 2>&1", bd, dir, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    snprintf(p, sizeof p, "%s/log5", dir);
+    j = slurp(p);
+    ck_assert_msg(strstr(j, "--leakage-free needs --min-seq-id"), "%s", j);
+    free(j);
+    snprintf(cmd, sizeof cmd, "%s/ablm split --clusters %s/c.tsv --min-seq-id 0.5 --sequences "
+             "%s/s.fa --out %s/o5 > /dev/null 2>&1", bd, dir, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s/ablm split --clusters %s/c.tsv --leakage-free --min-seq-id 0.5 "
+             "--sequences %s/s.fa --out %s/o5 > /dev/null 2>&1", bd, dir, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s/ablm split --clusters %s/c.tsv --fill best --sequences "
+             "%s/s.fa --out %s/o5 > /dev/null 2>&1", bd, dir, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
     /* usage errors exit 2, bad input exits 1 with a message */
     snprintf(cmd, sizeof cmd, "%s/ablm split --clusters x > /dev/null 2>&1", bd);
     ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
@@ -512,6 +670,8 @@ int main(void)
     tcase_add_test(t, ratios_parse);
     tcase_add_test(t, greedy_worked_example);
     tcase_add_test(t, oversized_cluster_goes_to_test);
+    tcase_add_test(t, reference_fill_worked_example);
+    tcase_add_test(t, shuffled_fills_random);
     tcase_add_test(t, properties_random);
     tcase_add_test(t, leakage_identity);
     tcase_add_test(t, write_sets_and_tsv);

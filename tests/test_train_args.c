@@ -262,8 +262,8 @@ END_TEST
  * with the reason; a value ablm does not have is refused. */
 START_TEST(refusals)
 {
-    char *r1[] = {"train", "--output_dir", "o", "--bf16", "True"};
-    expect_error("--bf16 true: ablm trains and evaluates in float32", ARGC(r1), r1);
+    char *r1[] = {"train", "--output_dir", "o", "--bf16_full_eval", "True"};
+    expect_error("--bf16_full_eval true: ablm's mixed precision is --bf16", ARGC(r1), r1);
     char *r2[] = {"train", "--output_dir", "o", "--fp16"};
     expect_error("--fp16 true: ", ARGC(r2), r2);
     char *r3[] = {"train", "--output_dir", "o", "--model_type", "bert"};
