@@ -3,6 +3,7 @@
 #include "prepare.h"
 
 #include "fileio.h"
+#include "seqstore.h"
 #include "strmap.h"
 #include "tg.h"
 
@@ -20,6 +21,7 @@ void pp_opts_default(pp_opts *o)
     o->split_min_seq_id = 0.5;
     sp_opts_default(&o->split);
     sp_leak_opts_default(&o->leak);
+    o->resume = 1;
 }
 
 double pp_now(void)
@@ -104,13 +106,17 @@ static int recs_add(recs *r, const rd_record *rec)
     return TG_OK;
 }
 
-/* Reads every input into r. Skip mode: unreadable files are listed in
+/* Reads every input into r (in memory) or, when r is NULL, streams every
+ * record into the store w. Skip mode: unreadable files are listed in
  * `files_skipped` and the run goes on. */
 static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o, recs *r,
-                       rd_stats *total, size_t *no_cdr3, cJSON *files, cJSON *skipped)
+                       ss_writer *w, rd_stats *total, size_t *no_cdr3, cJSON *files,
+                       cJSON *skipped)
 {
     memset(total, 0, sizeof *total);
     *no_cdr3 = 0;
+    pp_progress pg;
+    pp_progress_begin(&pg, "read", "rows", o->progress);
     for (int f = 0; f < n_inputs; f++) {
         rd_reader *rd;
         int st = rd_open(&rd, inputs[f], &o->rd);
@@ -128,10 +134,21 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
         rd_record rec;
         size_t kept = 0;
         while ((st = rd_next(rd, &rec)) == 1) {
+            int has = rec.cdr3 && rec.cdr3_len > 0;
+            pp_progress_tick(&pg, total->rows + rd_get_stats(rd)->rows, n_inputs ? (double)f / n_inputs : -1);
+            if (!r) {
+                /* the store keeps every record (ids of those without a CDR3 too) */
+                if ((st = ss_write_add(w, rec.seq, rec.len, has ? rec.cdr3 : NULL,
+                                       rec.cdr3_len, rec.id, rec.file, rec.line)))
+                    break;
+                *no_cdr3 += !has;
+                kept += has;
+                continue;
+            }
             /* every record's id counts, so that split names the records alike */
             if ((st = rd_ids_add(&r->ids, rec.id, rec.file, rec.line)))
                 break;
-            if (!rec.cdr3 || rec.cdr3_len == 0) {
+            if (!has) {
                 (*no_cdr3)++;
                 continue;
             }
@@ -165,7 +182,104 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
                         tg_last_error(), kept);
         }
     }
+    pp_progress_end(&pg, total->rows);
     return TG_OK;
+}
+
+#define PP_STORE "records.store"
+#define PP_READ_MARKER "prepare_read.json"
+
+/* Replaces in[name] by a copy of marker[name] (when the marker has it). */
+static void take(cJSON *in, const cJSON *marker, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(marker, name);
+    if (!v)
+        return;
+    if (cJSON_GetObjectItem(in, name))
+        cJSON_ReplaceItemInObject(in, name, cJSON_Duplicate(v, 1));
+    else
+        cJSON_AddItemToObject(in, name, cJSON_Duplicate(v, 1));
+}
+
+int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
+                  const pp_opts *o, ss_store *store, cJSON *in, cJSON *report)
+{
+    char key[17], hex[17];
+    cJSON *stages = cJSON_GetObjectItem(report, "stages");
+    if (!stages)
+        stages = cJSON_AddObjectToObject(report, "stages");
+    double t = pp_now();
+    int st = pp_inputs_key(inputs, n_inputs, o, key);
+    char *path = st ? NULL : fio_join(outdir, PP_STORE);
+    if (!st && !path)
+        st = TG_ERR_NOMEM;
+    if (st)
+        return st;
+    cJSON *marker = o->resume ? pp_marker_load(outdir, PP_READ_MARKER, key) : NULL;
+    if (marker) {
+        const cJSON *sh = cJSON_GetObjectItem(marker, "store_hash");
+        if (ss_open(store, path, 1) == TG_OK) {
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)store->hash);
+            if (cJSON_IsString(sh) && !strcmp(sh->valuestring, hex)) {
+                take(in, marker, "files");
+                take(in, marker, "files_skipped");
+                take(in, marker, "reader");
+                take(in, marker, "records_without_cdr3");
+                cJSON_AddStringToObject(stages, "read", "skipped: inputs, options and store "
+                                        "unchanged (hash " PP_READ_MARKER ")");
+                if (o->progress)
+                    fprintf(stderr, "prepare: read: skipped, %s holds these inputs (key %s, "
+                            "store hash verified in %.1f s)\n", path, key, pp_now() - t);
+                cJSON_Delete(marker);
+                tg_free(path);
+                return TG_OK;
+            }
+            ss_close(store);
+        }
+        if (o->progress)
+            fprintf(stderr, "prepare: read: %s does not match its marker; reading again\n",
+                    path);
+        cJSON_Delete(marker);
+    }
+    ss_writer w;
+    rd_stats rs;
+    size_t no_cdr3;
+    uint64_t h;
+    cJSON *files = cJSON_GetObjectItem(in, "files"), *skipped =
+        cJSON_GetObjectItem(in, "files_skipped");
+    if ((st = ss_write_begin(&w, path))) {
+        tg_free(path);
+        return st;
+    }
+    st = read_inputs(inputs, n_inputs, o, NULL, &w, &rs, &no_cdr3, files, skipped);
+    rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
+    cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
+    if (st) {
+        ss_write_abort(&w);
+        tg_free(path);
+        return st;
+    }
+    if (!(st = ss_write_end(&w, &h)))
+        st = ss_open(store, path, 0);
+    if (!st) {
+        cJSON *mk = cJSON_CreateObject();
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+        cJSON_AddStringToObject(mk, "stage", "read");
+        cJSON_AddStringToObject(mk, "key", key);
+        cJSON_AddStringToObject(mk, "store", PP_STORE);
+        cJSON_AddStringToObject(mk, "store_hash", hex);
+        cJSON_AddNumberToObject(mk, "store_bytes", (double)store->size);
+        cJSON_AddNumberToObject(mk, "records", (double)store->n);
+        static const char *keep[] = {"files", "files_skipped", "reader", "records_without_cdr3"};
+        for (int k = 0; k < 4; k++)
+            cJSON_AddItemToObject(mk, keep[k], cJSON_Duplicate(cJSON_GetObjectItem(in, keep[k]), 1));
+        st = pp_marker_write(outdir, PP_READ_MARKER, mk);
+        cJSON_Delete(mk);
+        cJSON_AddStringToObject(stages, "read", "done");
+        cJSON_AddNumberToObject(in, "store_bytes", (double)store->size);
+    }
+    tg_free(path);
+    return st;
 }
 
 /* Writes rep TAB member lines, members grouped under their representative
@@ -248,17 +362,116 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
     return write_cluster_tsv(outdir, tsv, ids, rep, n);
 }
 
+/* A clustering step that resumes: its key hashes key_in (the previous
+ * stage's key), the step's name, threshold and clustering options, the
+ * engine, the thread count (cl_cluster is deterministic per thread count)
+ * and n. Out of core with o->resume, a marker OUTDIR/prepare_STAGE.json with
+ * that key and OUTDIR/STAGE.rep (n u32 representatives, hash in the marker,
+ * checked to be a valid assignment) skip the clustering: rep is read back,
+ * the step's report entry restored and the TSV rewritten. Otherwise the step
+ * runs (pp_cluster_step) and, out of core, the rep file and the marker are
+ * written. key_out gets this step's key. */
+static int cluster_step_resumable(const char *what, const char *stage, const char *outdir,
+                                  const char *tsv, const char *const *ids,
+                                  const char *const *seqs, const int *lens, size_t n,
+                                  double min_seq_id, const pp_opts *o, uint32_t *rep,
+                                  cJSON *steps, size_t *n_clusters, const char *key_in,
+                                  char key_out[17], cJSON *report)
+{
+    const cl_opts *c = &o->cl;
+    char opt[600], name[64], rname[64], hex[17];
+    snprintf(opt, sizeof opt, "%s|%s|%.17g|mode %d|cov %.17g|cm %d|kps %d|k %d|pat %s|aln %d %d %d|"
+             "gk %d|gmp %d|mc %d|lcs %d|engine %s|threads %d|n %zu", key_in, what, min_seq_id,
+             (int)c->mode, c->coverage, c->cov_mode, c->kmer_per_seq, c->k,
+             c->spaced_pattern ? c->spaced_pattern : "-", (int)c->aln.matrix, c->aln.gap_open,
+             c->aln.gap_extend, c->greedy_k, c->greedy_max_postings, c->max_candidates,
+             c->max_lcs_checks, o->engine ? o->engine_name : "ablm",
+             c->threads ? c->threads : tg_threads(), n);
+    snprintf(key_out, 17, "%016llx",
+             (unsigned long long)ss_hash(SS_HASH_INIT, opt, strlen(opt)));
+    snprintf(name, sizeof name, "prepare_%s.json", stage);
+    snprintf(rname, sizeof rname, "%s.rep", stage);
+    cJSON *stages = cJSON_GetObjectItem(report, "stages");
+    char *rpath = fio_join(outdir, rname);
+    if (!rpath)
+        return TG_ERR_NOMEM;
+    int st;
+    cJSON *mk = !o->in_memory && o->resume ? pp_marker_load(outdir, name, key_out) : NULL;
+    if (mk) {
+        FILE *f = fopen(rpath, "rb");
+        size_t got = f ? fread(rep, sizeof *rep, n, f) : 0;
+        int extra = f && fgetc(f) != EOF;
+        if (f)
+            fclose(f);
+        const cJSON *rh = cJSON_GetObjectItem(mk, "rep_hash"), *e = cJSON_GetObjectItem(mk, "step");
+        snprintf(hex, sizeof hex, "%016llx",
+                 (unsigned long long)ss_hash(SS_HASH_INIT, rep, got * sizeof *rep));
+        int ok = got == n && !extra && cJSON_IsString(rh) && !strcmp(rh->valuestring, hex) &&
+                 cJSON_IsObject(e);
+        size_t nc = 0;
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = rep[i] < n && rep[rep[i]] == rep[i];
+            nc += rep[i] == i;
+        }
+        if (ok) {
+            cJSON_AddItemToArray(steps, cJSON_Duplicate(e, 1));
+            cJSON_AddStringToObject(stages, stage, "skipped: same input, options and threads "
+                                    "(hash in the marker)");
+            if (o->progress)
+                fprintf(stderr, "prepare: %s: skipped, %s holds the clusters of these %zu %s "
+                        "(key %s)\n", stage, rpath, n, what, key_out);
+            *n_clusters = nc;
+            cJSON_Delete(mk);
+            tg_free(rpath);
+            return write_cluster_tsv(outdir, tsv, ids, rep, n);
+        }
+        if (o->progress)
+            fprintf(stderr, "prepare: %s: %s does not match its marker; clustering again\n",
+                    stage, rpath);
+        cJSON_Delete(mk);
+    }
+    st = pp_cluster_step(what, outdir, tsv, ids, seqs, lens, n, min_seq_id, o, rep, steps,
+                         n_clusters);
+    if (!st && !o->in_memory) {
+        fio_out out;
+        st = fio_begin(&out, rpath);
+        if (!st && n && fwrite(rep, sizeof *rep, n, out.f) != n) {
+            fio_abort(&out);
+            st = tg_error(TG_ERR_IO, "%s: cannot write", rpath);
+        } else if (!st)
+            st = fio_commit(&out);
+        if (!st) {
+            cJSON *m = cJSON_CreateObject();
+            snprintf(hex, sizeof hex, "%016llx",
+                     (unsigned long long)ss_hash(SS_HASH_INIT, rep, n * sizeof *rep));
+            cJSON_AddStringToObject(m, "stage", stage);
+            cJSON_AddStringToObject(m, "key", key_out);
+            cJSON_AddStringToObject(m, "rep", rname);
+            cJSON_AddStringToObject(m, "rep_hash", hex);
+            cJSON_AddNumberToObject(m, "sequences", (double)n);
+            cJSON_AddItemToObject(m, "step",
+                                  cJSON_Duplicate(cJSON_GetArrayItem(steps,
+                                                  cJSON_GetArraySize(steps) - 1), 1));
+            st = pp_marker_write(outdir, name, m);
+            cJSON_Delete(m);
+        }
+        if (!st)
+            cJSON_AddStringToObject(stages, stage, "done");
+    }
+    tg_free(rpath);
+    return st;
+}
+
 int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
            cJSON *report)
 {
     double t0 = pp_now();
+    size_t anon0 = pp_proc_status("RssAnon");
     recs r = {0};
     const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
     const char **pool_ids = NULL, **pool_seq = NULL;
     uint32_t *rep = NULL, *rep70 = NULL, *rep50 = NULL, *uniq = NULL;
     int *pool_len = NULL;
-    sm_map seen;
-    sm_init(&seen);
     int st = fio_mkdir(outdir);
     if (st)
         return st;
@@ -270,17 +483,37 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     cJSON *steps = cJSON_AddArrayToObject(report, "clustering");
     cJSON *times = cJSON_AddObjectToObject(report, "seconds");
     rd_stats rs;
-    size_t no_cdr3;
+    size_t no_cdr3 = 0, n = 0;
+    int *len = NULL, *cdr3_len = NULL;
+    rd_ids *all_ids = &r.ids;
+    rd_ids store_ids;
+    rd_ids_init(&store_ids);
+    ss_store store;
+    memset(&store, 0, sizeof store);
+    memset(&rs, 0, sizeof rs);
     if (o->progress)
-        fprintf(stderr, "prepare: reading %d input file%s...\n", n_inputs,
-                n_inputs == 1 ? "" : "s");
-    st = read_inputs(inputs, n_inputs, o, &r, &rs, &no_cdr3, files, skipped);
-    rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
-    cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
+        fprintf(stderr, "prepare: reading %d input file%s%s...\n", n_inputs,
+                n_inputs == 1 ? "" : "s", o->in_memory ? " into memory" : " into the store");
+    if (o->in_memory) {
+        st = read_inputs(inputs, n_inputs, o, &r, NULL, &rs, &no_cdr3, files, skipped);
+        rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
+        n = r.n;
+    } else {
+        /* out of core: the records go to OUT/records.store (resumable stage) */
+        st = pp_stage_read(inputs, n_inputs, outdir, o, &store, in, report);
+        if (!st && (st = pp_store_ids(&store, &store_ids, &n)))
+            goto done;
+        all_ids = &store_ids;
+        const cJSON *nc = cJSON_GetObjectItem(in, "records_without_cdr3"),
+                    *rows = cJSON_GetObjectItem(cJSON_GetObjectItem(in, "reader"), "rows_read");
+        no_cdr3 = nc ? (size_t)nc->valuedouble : 0;
+        rs.rows = rows ? (size_t)rows->valuedouble : 0;
+    }
+    if (o->in_memory)
+        cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
     cJSON_AddNumberToObject(times, "read", pp_now() - t0);
     if (st)
         goto done;
-    size_t n = r.n;
     cJSON_AddNumberToObject(counts, "input_rows", (double)rs.rows);
     cJSON_AddNumberToObject(counts, "after_filters_with_cdr3", (double)n);
     if (n == 0) {
@@ -297,47 +530,87 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     cdr3 = tg_malloc(n * sizeof *cdr3, "records");
     rep = tg_malloc(n * sizeof *rep, "clusters");
     uniq = tg_malloc(n * sizeof *uniq, "clusters");
-    if (!ids || !seq || !cdr3 || !rep || !uniq) {
+    if (!o->in_memory) {
+        len = tg_malloc(n * sizeof *len, "records");
+        cdr3_len = tg_malloc(n * sizeof *cdr3_len, "records");
+    }
+    if (!ids || !seq || !cdr3 || !rep || !uniq || (!o->in_memory && (!len || !cdr3_len))) {
         st = TG_ERR_NOMEM;
         goto done;
     }
     size_t renamed;
-    if ((st = rd_ids_unique(&r.ids, &renamed)))
+    if ((st = rd_ids_unique(all_ids, &renamed)))
         goto done;
     cJSON_AddNumberToObject(in, "ids_made_unique", (double)renamed);
     if (renamed && o->progress)
         fprintf(stderr, "prepare: %zu records share their id with another record; they are "
                 "named ID@FILE:LINE\n", renamed);
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = rd_ids_get(&r.ids, r.rid[i]);
-        seq[i] = r.arena + r.seq[i];
-        cdr3[i] = r.arena + r.cdr3[i];
+    if (o->in_memory) {
+        for (size_t i = 0; i < n; i++) {
+            ids[i] = rd_ids_get(&r.ids, r.rid[i]);
+            seq[i] = r.arena + r.seq[i];
+            cdr3[i] = r.arena + r.cdr3[i];
+        }
+        len = r.len;
+        cdr3_len = r.cdr3_len;
+    } else {
+        /* records with a CDR3, in store order; pointers into the map */
+        size_t j = 0;
+        for (uint64_t i = 0; i < store.n; i++) {
+            int cl;
+            const char *c = ss_cdr3(&store, i, &cl);
+            if (!c || !cl)
+                continue;
+            if (j == n) { /* cannot happen: pp_store_ids counted this map */
+                st = tg_error(TG_ERR_FORMAT, "%s/records.store: more records with a CDR3 "
+                              "than counted", outdir);
+                goto done;
+            }
+            cdr3[j] = c;
+            cdr3_len[j] = cl;
+            seq[j] = ss_seq(&store, i, &len[j]);
+            ids[j] = rd_ids_get(&store_ids, i);
+            j++;
+        }
     }
+
+    /* what the records cost in memory before clustering (the store's pages
+     * are file-backed, not in RssAnon) */
+    cJSON *mem = cJSON_AddObjectToObject(report, "memory");
+    size_t anon = pp_proc_status("RssAnon");
+    cJSON_AddNumberToObject(mem, "rss_anon_after_read", (double)anon);
+    cJSON_AddNumberToObject(mem, "peak_rss_after_read", (double)pp_proc_status("VmHWM"));
+    if (anon >= anon0)
+        cJSON_AddNumberToObject(mem, "anon_bytes_per_record_after_read",
+                                (double)(anon - anon0) / (double)(rs.rows ? rs.rows : 1));
 
     /* 1. CDRH3 clusters: keep the centroids */
     double t = pp_now();
     size_t n_cdr3_clusters;
-    st = pp_cluster_step("CDR3s", outdir, "cdr3_100_cluster.tsv", ids, cdr3, r.cdr3_len, n,
-                         o->cdr3_min_seq_id, o, rep, steps, &n_cdr3_clusters);
+    char key[17] = "in-memory";
+    if (!o->in_memory)
+        snprintf(key, sizeof key, "%016llx", (unsigned long long)store.hash);
+    if (!cJSON_GetObjectItem(report, "stages"))
+        cJSON_AddObjectToObject(report, "stages");
+    st = cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
+                                ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+                                &n_cdr3_clusters, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
     cJSON_AddNumberToObject(times, "cdr3_clustering", pp_now() - t);
 
-    /* 2. their full sequences, exact duplicates dropped (first kept) */
+    /* 2. their full sequences, exact duplicates dropped (first kept), in hash
+     * shards on disk when they do not fit the memory budget */
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rep[i] != i)
-            continue;
-        int ins = sm_put(&seen, seq[i], r.len[i], (uint32_t)i, NULL);
-        if (ins < 0) {
-            st = ins;
-            goto done;
-        }
-        if (ins)
+    for (size_t i = 0; i < n; i++)
+        if (rep[i] == i)
             uniq[m++] = (uint32_t)i;
-    }
+    t = pp_now();
+    if ((st = pp_dedup(seq, len, uniq, &m, outdir, o, report)))
+        goto done;
     cJSON_AddNumberToObject(counts, "after_dedup", (double)m);
+    cJSON_AddNumberToObject(times, "dedup", pp_now() - t);
 
     /* 3. 70% clusters: representatives are the training pool */
     t = pp_now();
@@ -355,11 +628,12 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     for (size_t j = 0; j < m; j++) {
         useq[j] = seq[uniq[j]];
         uid[j] = ids[uniq[j]];
-        ulen[j] = r.len[uniq[j]];
+        ulen[j] = len[uniq[j]];
     }
     size_t n70;
-    st = pp_cluster_step("sequences", outdir, "heavy_70_cluster.tsv", uid, useq, ulen, m,
-                         o->min_seq_id, o, rep70, steps, &n70);
+    st = cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
+                                uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
+                                key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -381,8 +655,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             k++;
         }
     size_t n50;
-    st = pp_cluster_step("representatives", outdir, "heavy_50_cluster.tsv", uid, useq, ulen, k,
-                         o->split_min_seq_id, o, rep50, steps, &n50);
+    st = cluster_step_resumable("representatives", "clustering_50", outdir,
+                                "heavy_50_cluster.tsv", uid, useq, ulen, k,
+                                o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
@@ -402,7 +677,6 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             cJSON_GetObjectItem(cJSON_GetObjectItem(sp, sets[s]), "sequences")->valuedouble);
 done:
     cJSON_AddNumberToObject(times, "total", pp_now() - t0);
-    sm_free(&seen);
     tg_free(ids);
     tg_free(seq);
     tg_free(cdr3);
@@ -413,6 +687,12 @@ done:
     tg_free((void *)pool_ids);
     tg_free((void *)pool_seq);
     tg_free(pool_len);
+    if (!o->in_memory) {
+        tg_free(len);
+        tg_free(cdr3_len);
+    }
+    rd_ids_free(&store_ids);
+    ss_close(&store);
     recs_free(&r);
     return st;
 }

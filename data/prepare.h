@@ -18,6 +18,7 @@
 
 #include "cluster.h"
 #include "reader.h"
+#include "seqstore.h"
 #include "split.h"
 
 #include <cjson/cJSON.h>
@@ -42,6 +43,11 @@ typedef struct {
     pp_cluster_fn engine;    /* NULL: ablm's own (cl_cluster) */
     void *engine_ctx;        /* engine's first argument */
     const char *engine_name; /* for the report and progress lines ("mmseqs") */
+    int in_memory;           /* 1: the previous path (all records in memory, one dedup map);
+                              * 0 (default): out of core (store, sharded dedup, resumable) */
+    int resume;              /* 1 (default): skip a stage whose marker matches (by hash) */
+    size_t max_memory;       /* bytes for the de-dup stage; 0: pp_default_memory() */
+    int dedup_shards;        /* >0: force this many dedup shards (tests); 0: from max_memory */
 } pp_opts;
 
 /* The reference pipeline's settings (see the header comment). */
@@ -89,5 +95,66 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
                     const char *const *ids, const char *const *seqs, const int *lens, size_t n,
                     double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
                     size_t *n_clusters);
+
+/* ---- out-of-core stages (data/prepare_ooc.c) ------------------------------
+ *
+ * The out-of-core path of pp_run (o->in_memory == 0):
+ *   read   the inputs are streamed into OUT/records.store (data/seqstore.h);
+ *          OUT/prepare_read.json, written after the store, holds the hash of
+ *          the inputs' bytes and the reading options, the store's content
+ *          hash and the reading report. A rerun with the same key and an
+ *          intact store (hash verified) skips the stage.
+ *   dedup  exact duplicates among the CDRH3 centroids' sequences are
+ *          dropped in hash shards (temp files in OUT) when one in-memory map
+ *          would not fit max_memory; each shard is de-duplicated by one map,
+ *          the first record of every distinct sequence kept, as in memory.
+ * The clustering steps still hold their inputs in memory (pointers into the
+ * store's map). */
+
+/* Progress lines on stderr ("prepare: STAGE: N UNIT, R UNIT/s, P% done,
+ * ETA S s"), at most one per 2 s; nothing when on == 0. */
+typedef struct {
+    const char *stage, *unit;
+    double t0, last;
+    int on;
+} pp_progress;
+void pp_progress_begin(pp_progress *p, const char *stage, const char *unit, int on);
+/* done units so far; frac: the fraction of the stage done (< 0: unknown, no ETA). */
+void pp_progress_tick(pp_progress *p, size_t done, double frac);
+void pp_progress_end(pp_progress *p, size_t done);
+
+/* A /proc/self/status field in bytes ("RssAnon", "VmHWM"), 0 when unknown. */
+size_t pp_proc_status(const char *field);
+/* Half of MemAvailable (/proc/meminfo), else 1 GiB. */
+size_t pp_default_memory(void);
+/* Parses a size ("512M", "2G", "1048576"; K/M/G/T are powers of 1024).
+ * Returns 0 and sets *out, or -1. */
+int pp_parse_size(const char *s, size_t *out);
+
+/* The read stage's key: a hash of the store version, the reading options and
+ * every input's path and bytes, as 16 hex digits. Returns a status (an
+ * unreadable input is an error naming it, unless o skips bad files). */
+int pp_inputs_key(const char *const *inputs, int n_inputs, const pp_opts *o, char key[17]);
+/* The marker OUTDIR/NAME if it exists, parses and its "key" equals key;
+ * else NULL. */
+cJSON *pp_marker_load(const char *outdir, const char *name, const char *key);
+/* Writes the marker atomically. Returns a status. */
+int pp_marker_write(const char *outdir, const char *name, const cJSON *marker);
+
+/* Adds every store record's id to ids (in store order) and counts the
+ * records with a CDR3 into *n_cdr3. Returns a status. */
+int pp_store_ids(const ss_store *s, rd_ids *ids, size_t *n_cdr3);
+/* De-duplicates the sequences uniq[0..*m) (indices into seq/len, ascending)
+ * in place: the first of every distinct sequence stays, order kept. Uses
+ * o->dedup_shards, else enough hash shards (temp files in outdir) for
+ * o->max_memory; adds report["dedup"]. Returns a status. */
+int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
+             const char *outdir, const pp_opts *o, cJSON *report);
+/* The read stage (prepare.c): resumes or streams the inputs into
+ * OUTDIR/records.store and opens it into *store; fills in (the report's
+ * "input": files, files_skipped, reader, records_without_cdr3) and
+ * report["stages"]. Returns a status. */
+int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
+                  const pp_opts *o, ss_store *store, cJSON *in, cJSON *report);
 
 #endif

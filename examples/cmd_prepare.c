@@ -26,7 +26,10 @@ static void usage(FILE *f)
             "sequence_id_heavy/_light, else FILE:LINE; an id found more than once becomes\n"
             "ID@FILE:LINE), train.txt, val.txt, test.txt (one sequence per line),\n"
             "train.tsv, val.tsv, test.tsv (the same rows with their ids: header\n"
-            "sequence_id, sequence_alignment_aa) and prepare_report.json.\n\n"
+            "sequence_id, sequence_alignment_aa) and prepare_report.json; out of core\n"
+            "(the default) also DIR/records.store (every record read, memory-mapped) and\n"
+            "DIR/prepare_*.json and DIR/*.rep (the stages' markers and clusterings, for a\n"
+            "rerun).\n\n"
             "  --pairs                heavy/light pairs: split the pairs by their heavy chains'\n"
             "                         clustering (the steps above on the heavy chains; every\n"
             "                         pair follows its heavy chain's representative, only\n"
@@ -63,6 +66,18 @@ static void usage(FILE *f)
             "                         report is too large (default 200; 0 skips it)\n"
             "  --leak-candidates N    estimate from the N train sequences sharing the most\n"
             "                         3-mers, on the sample (default 0: exact)\n"
+            "  --max-memory SIZE      memory budget of the de-duplication stage (K/M/G/T;\n"
+            "                         default: half of MemAvailable); exact duplicates are\n"
+            "                         dropped in hash shards on disk when one map would not\n"
+            "                         fit. The clustering steps are not bounded by it yet\n"
+            "                         (not with --pairs: pairs are prepared in memory)\n"
+            "  --in-memory            the previous path: all records in memory, no store, no\n"
+            "                         resume (for comparison; same output files)\n"
+            "  --no-resume            redo every stage (by default a rerun with the same\n"
+            "                         inputs and reading options reuses DIR/records.store,\n"
+            "                         checked by its content hash, and each clustering step\n"
+            "                         whose input, options and threads are unchanged reuses\n"
+            "                         DIR/STAGE.rep; markers DIR/prepare_*.json)\n"
             "  --threads N            threads (default: all cores)\n"
             "  --help                 this text\n\n%s",
             DF_HELP);
@@ -134,6 +149,14 @@ int cmd_prepare(int argc, char **argv)
         }
         if (!strcmp(a, "--pairs")) {
             pairs = 1;
+            continue;
+        }
+        if (!strcmp(a, "--in-memory")) {
+            o.in_memory = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-resume")) {
+            o.resume = 0;
             continue;
         }
         if (!strcmp(a, "--input")) {
@@ -213,6 +236,12 @@ int cmd_prepare(int argc, char **argv)
             if (df_int(cmd, a, v, &x))
                 goto usage_error;
             o.leak.candidates = (int)x;
+        } else if (!strcmp(a, "--max-memory")) {
+            if (pp_parse_size(v, &o.max_memory)) {
+                fprintf(stderr, "ablm %s: --max-memory '%s': expected a size such as 512M or "
+                        "2G\n", cmd, v);
+                goto usage_error;
+            }
         } else if (!strcmp(a, "--threads")) {
             if (df_int(cmd, a, v, &threads))
                 goto usage_error;
@@ -223,6 +252,11 @@ int cmd_prepare(int argc, char **argv)
     }
     if (!n_in || !out) {
         fprintf(stderr, "ablm %s: --input and --out are required\n", cmd);
+        goto usage_error;
+    }
+    if (pairs && (o.max_memory || !o.resume)) {
+        fprintf(stderr, "ablm %s: --max-memory and --no-resume are for the out-of-core path; "
+                "--pairs runs in memory\n", cmd);
         goto usage_error;
     }
     if (use_mmseqs && mode_set) {
@@ -274,6 +308,9 @@ int cmd_prepare(int argc, char **argv)
     cJSON_AddNumberToObject(set, "coverage", o.cl.coverage);
     cJSON_AddNumberToObject(set, "cov_mode", o.cl.cov_mode);
     cJSON_AddNumberToObject(set, "threads", tg_threads());
+    cJSON_AddBoolToObject(set, "in_memory", o.in_memory || pairs);
+    cJSON_AddNumberToObject(set, "max_memory", (double)(o.max_memory ? o.max_memory
+                                                                     : pp_default_memory()));
     df_opts_to_json(&o.rd, cJSON_AddObjectToObject(set, "filters"));
     int st = pairs ? pp_run_pairs(inputs, n_in, out, &o, report)
                    : pp_run(inputs, n_in, out, &o, report);
@@ -308,7 +345,8 @@ int cmd_prepare(int argc, char **argv)
                 printf("WARNING: %.0f malformed rows skipped (see prepare_report.json)\n",
                        skipped);
             printf("wrote %s/train.txt, val.txt, test.txt, train.tsv, val.tsv, test.tsv, "
-                   "*_cluster.tsv, prepare_report.json (%.1f s)\n", out, total);
+                   "*_cluster.tsv, prepare_report.json%s (%.1f s)\n", out,
+                   o.in_memory ? "" : ", records.store, prepare_*.json, *.rep", total);
         }
     }
     if (!st && use_mmseqs) {

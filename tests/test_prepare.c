@@ -1,5 +1,6 @@
 /* ablm prepare's pipeline: counts per step, de-duplication, whole clusters
  * across the sets, bad inputs in fail/skip mode, a real subset end to end. */
+#include "commands.h"
 #include "prepare.h"
 #include "strmap.h"
 #include "tg.h"
@@ -333,6 +334,237 @@ START_TEST(real_subset)
 }
 END_TEST
 
+static const char *stage(const cJSON *rep, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "stages"), name);
+    ck_assert_msg(cJSON_IsString(v), "no stage %s", name);
+    return v->valuestring;
+}
+
+/* The out-of-core path (store, dedup in 7 hash shards on disk) writes the
+ * same files as the in-memory path on real units. */
+START_TEST(out_of_core_same_as_in_memory)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        tu_skip("out_of_core_same_as_in_memory", "../shared/data/oas-paired not found");
+        return;
+    }
+    static const char *units[] = {"SRR10358523_paired.csv.gz", "SRR10358525_paired.csv.gz",
+                                  "1279068_1_Paired_All.csv.gz", "1279076_1_Paired_All.csv.gz"};
+    char path[4][1024];
+    const char *inputs[4];
+    for (int f = 0; f < 4; f++) {
+        snprintf(path[f], sizeof path[f], "%s/%s", oas, units[f]);
+        inputs[f] = path[f];
+    }
+    char *dir = tu_tmpdir();
+    char out[3][600];
+    double dd[3], cen[3], shards[3];
+    for (int run = 0; run < 3; run++) {
+        snprintf(out[run], sizeof out[run], "%s/out%d", dir, run);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.leak.sample = 20;
+        o.in_memory = run == 0;
+        o.dedup_shards = run == 1 ? 7 : 0; /* run 2: shards from a 1 KiB budget */
+        o.max_memory = run == 2 ? 1024 : 0;
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_msg(pp_run(inputs, 4, out[run], &o, rep) == TG_OK, "%s", tg_last_error());
+        dd[run] = count(rep, "after_dedup");
+        cen[run] = count(rep, "cdr3_centroids");
+        shards[run] = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "dedup"), "shards")->valuedouble;
+        cJSON_Delete(rep);
+    }
+    ck_assert_double_eq(shards[0], 1);
+    ck_assert_double_eq(shards[1], 7);
+    ck_assert(shards[2] > 7);
+    printf("out_of_core: %g centroids, %g after dedup; shards %g/%g/%g\n", cen[0], dd[0],
+           shards[0], shards[1], shards[2]);
+    static const char *names[] = {"cdr3_100_cluster.tsv", "heavy_70_cluster.tsv",
+                                  "heavy_50_cluster.tsv", "train.txt", "val.txt", "test.txt",
+                                  "train.tsv", "val.tsv", "test.tsv"};
+    for (int run = 1; run < 3; run++) {
+        ck_assert_double_eq(dd[run], dd[0]);
+        for (int k = 0; k < 9; k++) {
+            char a[700], b[700];
+            snprintf(a, sizeof a, "%s/%s", out[0], names[k]);
+            snprintf(b, sizeof b, "%s/%s", out[run], names[k]);
+            ck_assert_msg(tu_same_file(a, b), "%s differs from %s", b, a);
+        }
+    }
+    free(dir);
+}
+END_TEST
+
+/* Exact duplicates dropped in shards as in memory (first of each kept). */
+START_TEST(sharded_dedup_keeps_first)
+{
+    const char *seq[40];
+    int len[40];
+    uint32_t uniq[2][40];
+    static const char *pool[5] = {"AAAA", "CCCC", "AAAAC", "DDDD", "CC"};
+    for (int i = 0; i < 40; i++) {
+        seq[i] = pool[(i * 7) % 5];
+        len[i] = (int)strlen(seq[i]);
+        uniq[0][i] = uniq[1][i] = (uint32_t)i;
+    }
+    char *dir = tu_tmpdir();
+    size_t m[2] = {40, 40};
+    for (int r = 0; r < 2; r++) {
+        pp_opts o;
+        pp_opts_default(&o);
+        o.dedup_shards = r ? 3 : 1;
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_int_eq(pp_dedup(seq, len, uniq[r], &m[r], dir, &o, rep), TG_OK);
+        cJSON_Delete(rep);
+    }
+    ck_assert_uint_eq(m[0], 5);
+    ck_assert_uint_eq(m[1], 5);
+    for (int j = 0; j < 5; j++) {
+        ck_assert_uint_eq(uniq[1][j], uniq[0][j]);
+        ck_assert_uint_eq(uniq[0][j], (uint32_t)j); /* i*7 % 5 hits every pool entry first */
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+    ck_assert_msg(system(cmd) == 0, "shard files left in %s", dir);
+    free(dir);
+}
+END_TEST
+
+/* A rerun skips the read stage (checked by hash); a changed input or a
+ * damaged store is read again; outputs stay the same. */
+START_TEST(resume_read_stage)
+{
+    char *dir = tu_tmpdir();
+    const char *hdr = "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n";
+    char text[2048];
+    snprintf(text, sizeof text, "%sA1\t" H1 "\tARDY\tIGH\nA2\t" H2 "\tARTT\tIGH\n"
+             "A3\t" H3 "\tARQQ\tIGH\n", hdr);
+    const char *a = put(dir, "a.tsv", text);
+    char out[600], p1[700], p2[700];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(p1, sizeof p1, "%s/train.txt", out);
+    snprintf(p2, sizeof p2, "%s/train_first.txt", dir);
+    const char *inputs[] = {a};
+    const char *expect[] = {"done", "skipped", "done", "done"};
+    double rows[] = {3, 3, 4, 4};
+    for (int run = 0; run < 4; run++) {
+        if (run == 2) { /* a changed input */
+            snprintf(text + strlen(text), sizeof text - strlen(text),
+                     "A4\tEVQLLESGGGLVQPGGSLRLSCAASGFTFSNYAMSWVRQAPGKGLEWVSAIS\tAKEE\tIGH\n");
+            put(dir, "a.tsv", text);
+        }
+        if (run == 3) { /* same input, damaged store: the hash check reruns */
+            char sp[700];
+            snprintf(sp, sizeof sp, "%s/records.store", out);
+            FILE *f = fopen(sp, "r+b");
+            fseek(f, 130, SEEK_SET);
+            fputc('W', f);
+            fclose(f);
+        }
+        pp_opts o;
+        pp_opts_default(&o);
+        o.leak.sample = 0;
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+        ck_assert_msg(!strncmp(stage(rep, "read"), expect[run], strlen(expect[run])),
+                      "run %d: read stage '%s'", run, stage(rep, "read"));
+        /* the clustering steps follow the store's content: a re-read store
+         * with the same records (run 3) skips them too */
+        static const char *cl_expect[] = {"done", "skipped", "done", "skipped"};
+        static const char *steps[] = {"cdr3_clustering", "clustering_70", "clustering_50"};
+        for (int k = 0; k < 3; k++)
+            ck_assert_msg(!strncmp(stage(rep, steps[k]), cl_expect[run], strlen(cl_expect[run])),
+                          "run %d: %s '%s'", run, steps[k], stage(rep, steps[k]));
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "clustering")), 3);
+        ck_assert_double_eq(count(rep, "input_rows"), rows[run]);
+        ck_assert_double_eq(count(rep, "after_filters_with_cdr3"), rows[run]);
+        if (run == 0) {
+            char cmd[1500];
+            snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p1, p2);
+            ck_assert_int_eq(system(cmd), 0);
+        }
+        if (run == 1)
+            ck_assert_msg(tu_same_file(p1, p2), "resumed run wrote a different train.txt");
+        cJSON_Delete(rep);
+    }
+    /* a damaged rep file or another thread count clusters again */
+    {
+        char rp[700];
+        snprintf(rp, sizeof rp, "%s/clustering_70.rep", out);
+        FILE *f = fopen(rp, "r+b");
+        fputc(0x7f, f);
+        fclose(f);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.leak.sample = 0;
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+        ck_assert(!strncmp(stage(rep, "cdr3_clustering"), "skipped", 7));
+        ck_assert_str_eq(stage(rep, "clustering_70"), "done");
+        ck_assert(!strncmp(stage(rep, "clustering_50"), "skipped", 7));
+        cJSON_Delete(rep);
+        o.cl.threads = 3;
+        rep = cJSON_CreateObject();
+        ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+        ck_assert_str_eq(stage(rep, "cdr3_clustering"), "done");
+        cJSON_Delete(rep);
+    }
+    /* --no-resume reads again */
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    o.resume = 0;
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+    ck_assert_str_eq(stage(rep, "read"), "done");
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+/* The command's flags: --max-memory sizes the shards (progress on stderr),
+ * a rerun says it skipped reading, bad sizes and --pairs are refused. */
+START_TEST(cli_out_of_core_flags)
+{
+    char *dir = tu_tmpdir();
+    const char *a = put(dir, "a.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "A1\t" H1 "\tARDY\tIGH\nA2\t" H2 "\tARTT\tIGH\n"
+                                      "A3\t" H1 "\tARQQ\tIGH\n");
+    char out[600], errp[700];
+    snprintf(out, sizeof out, "%s/o", dir);
+    snprintf(errp, sizeof errp, "%s/err", dir);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--input", a, "--out", out,
+                               "--max-memory", "100", "--leak-sample", "0", NULL), 0);
+    char *err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "prepare: dedup: 3 shards in"), "%s", err);
+    ck_assert_msg(strstr(err, "prepare: read: 3 rows in"), "%s", err);
+    free(err);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--input", a, "--out", out,
+                               "--leak-sample", "0", NULL), 0);
+    err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "prepare: read: skipped"), "%s", err);
+    free(err);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--input", a, "--out", out,
+                               "--max-memory", "2X", NULL), 2);
+    err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "--max-memory '2X'"), "%s", err);
+    free(err);
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--pairs", "--no-resume", "--input",
+                               a, "--out", out, NULL), 2);
+    size_t v;
+    ck_assert_int_eq(pp_parse_size("2G", &v), 0);
+    ck_assert_uint_eq(v, (size_t)2 << 30);
+    ck_assert_int_eq(pp_parse_size("1.5k", &v), 0);
+    ck_assert_uint_eq(v, 1536);
+    ck_assert_int_eq(pp_parse_size("0", &v), -1);
+    ck_assert_int_eq(pp_parse_size("", &v), -1);
+    ck_assert(pp_default_memory() > 0);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prepare");
@@ -342,6 +574,10 @@ int main(void)
     tcase_add_test(t, bad_inputs_fail_or_skip);
     tcase_add_test(t, ids_through_prepare);
     tcase_add_test(t, real_subset);
+    tcase_add_test(t, out_of_core_same_as_in_memory);
+    tcase_add_test(t, sharded_dedup_keeps_first);
+    tcase_add_test(t, resume_read_stage);
+    tcase_add_test(t, cli_out_of_core_flags);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
