@@ -20,7 +20,15 @@
  * Last, per batch, the flatness of the cost per token: ms per step at the
  * longest length over the shortest (wall and CPU; 1.0 is flat, the issue
  * asks for <= 1.2 from 128 to 512). bench/generate_vs_torch.sh runs this
- * and the PyTorch peer in one invocation and prints the ratios. */
+ * and the PyTorch peer in one invocation and prints the ratios.
+ *
+ * --encdec DIR [--source_len S]: the encoder-decoder of DIR (an ablm
+ * train-h2l directory, its weights) through gen_run_encdec instead: every
+ * source is [CLS] + S residues (seeded, default 120) + [SEP], the encoder
+ * runs once per chunk inside the timed run, each decoder starts from
+ * [decoder_start]; lengths must fit the decoder's n_positions - 1. Same
+ * columns; bench/generate_torch.py --encdec DIR is the peer. */
+#include "gen_encdec.h"
 #include "generate.h"
 
 #include <stdio.h>
@@ -80,11 +88,95 @@ static int uncached_greedy(const g2_model *m, int B, int L, tg_arena *arena)
     return rc;
 }
 
+/* The encoder-decoder mode (--encdec): tokens/s of greedy gen_run_encdec
+ * without eos, per batch and length. Returns the exit status. */
+static int bench_encdec(const char *dir, int source_len, const int *batches, int nb,
+                        const int *lengths, int nl)
+{
+    ed_model *m;
+    tok_tokenizer *tok;
+    if (ed_load_pretrained(dir, 0, &m, &tok, NULL)) {
+        fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+        return 1;
+    }
+    tok_free(tok);
+    const ed_config *c = &m->cfg;
+    if (source_len < 1 || source_len + 2 > ed_max_source(m)) {
+        fprintf(stderr, "bench_generate: --source_len %d: the encoder takes 1..%d residues\n",
+                source_len, ed_max_source(m) - 2);
+        ed_model_free(m);
+        return 2;
+    }
+    for (int li = 0; li < nl; li++)
+        if (lengths[li] < 1 || lengths[li] > c->dec.n_positions - 1) {
+            fprintf(stderr, "bench_generate: --lengths %d: the decoder generates 1..%d tokens\n",
+                    lengths[li], c->dec.n_positions - 1);
+            ed_model_free(m);
+            return 2;
+        }
+    printf("%s (encoder hidden %d, %d layers; decoder n_embd %d, %d layers, %d heads, "
+           "n_positions %d; adapters %d), source %d residues, %d threads\n",
+           dir, c->enc.hidden_size, c->enc.num_hidden_layers, c->dec.n_embd, c->dec.n_layer,
+           c->dec.n_head, c->dec.n_positions, c->adapters, source_len, tg_threads());
+    printf("%6s %7s %10s %10s %12s %14s\n", "batch", "tokens", "wall s", "cpu s", "tokens/s",
+           "cpu ms/step");
+    int maxb = 0;
+    for (int bi = 0; bi < nb; bi++)
+        maxb = batches[bi] > maxb ? batches[bi] : maxb;
+    int S = source_len + 2;
+    int32_t *src = malloc((size_t)maxb * S * sizeof *src);
+    const int32_t **sp = malloc((size_t)maxb * sizeof *sp);
+    int *sl = malloc((size_t)maxb * sizeof *sl);
+    uint32_t x = 12345;
+    for (int b = 0; b < maxb; b++) {
+        int32_t *r = src + (size_t)b * S;
+        r[0] = 2, r[S - 1] = 3; /* [CLS], [SEP] */
+        for (int t = 1; t < S - 1; t++) {
+            x = x * 1664525u + 1013904223u;
+            r[t] = 5 + (int32_t)((x >> 8) % 20); /* residues 5..24 */
+        }
+        sp[b] = r, sl[b] = S;
+    }
+    int rc = 0;
+    for (int bi = 0; bi < nb && !rc; bi++)
+        for (int li = 0; li < nl && !rc; li++) {
+            int B = batches[bi], L = lengths[li];
+            gen_opts o;
+            gen_opts_default(&o, c->eos_token_id, c->pad_token_id);
+            o.eos_id = -1;
+            o.max_new_tokens = 4; /* warm-up first */
+            gen_result r = {0};
+            rc = gen_run_encdec(m, &o, (size_t)B, sp, sl, B, &r);
+            gen_result_free(&r);
+            o.max_new_tokens = L;
+            double w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
+            if (!rc)
+                rc = gen_run_encdec(m, &o, (size_t)B, sp, sl, B, &r);
+            double wall = clock_ms(CLOCK_MONOTONIC) - w0, cpu = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            if (rc) {
+                fprintf(stderr, "bench_generate: %s\n", tg_last_error());
+                break;
+            }
+            long total = 0;
+            for (size_t i = 0; i < r.n; i++)
+                total += r.len[i];
+            printf("%6d %7d %10.2f %10.2f %12.0f %14.3f\n", B, L, wall / 1e3, cpu / 1e3,
+                   total / (wall / 1e3), cpu / L);
+            gen_result_free(&r);
+        }
+    free(src);
+    free(sp);
+    free(sl);
+    ed_model_free(m);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = "configs/light_gpt_small.json";
     int batches[8] = {1, 32}, lengths[8] = {128, 512}, nb = 2, nl = 2, threads = 2, profile = 0,
-        uncached = 0, beams = 1;
+        uncached = 0, beams = 1, source_len = 120;
+    const char *encdec = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--profile") || !strcmp(argv[i], "--uncached")) {
             *(argv[i][2] == 'p' ? &profile : &uncached) = 1;
@@ -100,12 +192,16 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--lengths")) nl = parse_list(v, lengths);
         else if (!strcmp(f, "--threads")) threads = atoi(v);
         else if (!strcmp(f, "--num_beams")) beams = atoi(v);
+        else if (!strcmp(f, "--encdec")) encdec = v;
+        else if (!strcmp(f, "--source_len")) source_len = atoi(v);
         else {
             fprintf(stderr, "bench_generate: unknown flag %s\n", f);
             return 2;
         }
     }
     tg_set_threads(threads);
+    if (encdec)
+        return bench_encdec(encdec, source_len, batches, nb, lengths, nl);
     g2_config c;
     if (g2_config_load(config, &c)) {
         fprintf(stderr, "bench_generate: %s\n", tg_last_error());

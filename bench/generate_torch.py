@@ -9,10 +9,21 @@ B x V per source, the first B continue, the cache reordered with
 index_select as _reorder_cache does); tokens/s counts one sequence per
 source, as bench_generate.
 
+--encdec DIR [--source_len 120]: the peer of bench_generate --encdec: the
+encoder-decoder of DIR (an ablm train-h2l directory, its config.json and
+model.safetensors) from torch primitives (the encoder of
+tests/reference/make_encdec_golden.py, once per batch inside the timed run;
+per decoder layer the cross-attention k | v of the encoder states computed
+once, then per step GPT-2 with the self-attention KV cache as above, then
+ln_cross_attn + crossattention over the cached k | v), greedy without eos
+from decoder_start; the same seeded sources as bench_generate ([CLS] + S
+residues + [SEP]).
+
 usage: /usr/bin/python3 bench/generate_torch.py [--config configs/light_gpt_small.json]
        [--batches 1,32] [--lengths 128,512] [--threads 2] [--num_beams 1]
+       [--encdec DIR [--source_len 120]]
 """
-import argparse, json, math, time
+import argparse, json, math, os, struct, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +70,119 @@ class Model:
         return x.view(B, H) @ self.wte.t()
 
 
+def load_safetensors(path):
+    """F32 tensors of a safetensors file by name."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        data = f.read()
+    w = {}
+    for name, e in head.items():
+        if name == "__metadata__":
+            continue
+        if e["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name}: dtype {e['dtype']} (F32 expected)")
+        a, b = e["data_offsets"]
+        w[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(e["shape"])
+    return w
+
+
+class EncDec:
+    """EncoderDecoderModel (RoBERTa encoder, GPT-2 decoder with
+    cross-attention, adapters when present) for cached greedy decoding."""
+
+    def __init__(self, d):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+        import make_encdec_golden as ed
+        import make_gpt2_golden as g2
+        self.ed, self.g2 = ed, g2
+        self.cfg = json.load(open(os.path.join(d, "config.json")))
+        self.w = load_safetensors(os.path.join(d, "model.safetensors"))
+        dc = self.cfg["decoder"]
+        self.H, self.nh, self.eps, self.L = dc["n_embd"], dc["n_head"], dc["layer_norm_epsilon"], dc["n_layer"]
+        self.n_positions = dc["n_positions"]
+
+    def begin(self, src):
+        """Encodes src [B, S] (no padding); returns per layer the
+        cross-attention (k, v) [B, nh, S, hd]."""
+        w, H, nh = self.w, self.H, self.nh
+        h = self.ed.encode(self.cfg["encoder"], w, src, torch.ones_like(src))
+        if "enc_to_dec_proj.weight" in w:
+            h = h @ w["enc_to_dec_proj.weight"].T + w["enc_to_dec_proj.bias"]
+        B, S = src.shape
+        out = []
+        for i in range(self.L):
+            p = "decoder.transformer.h.%d.crossattention." % i
+            kv = h @ w[p + "c_attn.weight"] + w[p + "c_attn.bias"]
+            k, v = kv.split(H, dim=2)
+            out.append(tuple(t.reshape(B, S, nh, H // nh).transpose(1, 2) for t in (k, v)))
+        return out
+
+    def step(self, ids, pos, cache, cross):
+        w, H, nh, eps, g2 = self.w, self.H, self.nh, self.eps, self.g2
+        B, hd = ids.shape[0], H // nh
+        x = (w["decoder.transformer.wte.weight"][ids] + w["decoder.transformer.wpe.weight"][pos]).view(B, H)
+        for i, ((kc, vc), (ck, cv)) in enumerate(zip(cache, cross)):
+            p = "decoder.transformer.h.%d." % i
+            h = F.layer_norm(x, (H,), w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
+            qkv = torch.addmm(w[p + "attn.c_attn.bias"], h, w[p + "attn.c_attn.weight"]).view(B, 3, nh, hd)
+            q = qkv[:, 0].unsqueeze(2)
+            kc[:, :, pos] = qkv[:, 1]
+            vc[:, :, pos] = qkv[:, 2]
+            a = torch.softmax(q @ kc[:, :, : pos + 1].transpose(-1, -2) / math.sqrt(hd), dim=-1) @ vc[:, :, : pos + 1]
+            a = torch.addmm(w[p + "attn.c_proj.bias"], a.reshape(B, H), w[p + "attn.c_proj.weight"])
+            x = x + g2.adapter(w, p + "attention_adapters", a)
+            h = F.layer_norm(x, (H,), w[p + "ln_cross_attn.weight"], w[p + "ln_cross_attn.bias"], eps)
+            q = torch.addmm(w[p + "crossattention.q_attn.bias"], h, w[p + "crossattention.q_attn.weight"])
+            q = q.view(B, nh, 1, hd)
+            a = torch.softmax(q @ ck.transpose(-1, -2) / math.sqrt(hd), dim=-1) @ cv
+            x = x + torch.addmm(w[p + "crossattention.c_proj.bias"], a.reshape(B, H), w[p + "crossattention.c_proj.weight"])
+            h = F.layer_norm(x, (H,), w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
+            h = gelu_new(torch.addmm(w[p + "mlp.c_fc.bias"], h, w[p + "mlp.c_fc.weight"]))
+            h = torch.addmm(w[p + "mlp.c_proj.bias"], h, w[p + "mlp.c_proj.weight"])
+            x = x + g2.adapter(w, p + "output_adapters", h)
+        x = F.layer_norm(x, (H,), w["decoder.transformer.ln_f.weight"], w["decoder.transformer.ln_f.bias"], eps)
+        return x @ w["decoder.transformer.wte.weight"].t()
+
+
+def sources(B, S):
+    """bench_generate's seeded sources: [CLS] + S residues (5..24) + [SEP]."""
+    x, rows = 12345, []
+    for _ in range(B):
+        r = [2]
+        for _ in range(S):
+            x = (x * 1664525 + 1013904223) & 0xFFFFFFFF
+            r.append(5 + (x >> 8) % 20)
+        rows.append(r + [3])
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def main_encdec(a):
+    torch.set_num_threads(a.threads)
+    m = EncDec(a.encdec)
+    nh, hd = m.nh, m.H // m.nh
+    start = m.cfg.get("decoder_start_token_id", 2)
+    print(f"torch {torch.__version__}, {a.encdec} (encoder-decoder, source {a.source_len} residues), "
+          f"{torch.get_num_threads()} threads")
+    print(f"{'batch':>6} {'tokens':>7} {'wall s':>10} {'cpu s':>10} {'tokens/s':>12} {'cpu ms/step':>14}")
+    with torch.no_grad():
+        for B in [int(x) for x in a.batches.split(",")]:
+            src = sources(B, a.source_len)
+            for T in [int(x) for x in a.lengths.split(",")]:
+                if T > m.n_positions - 1:
+                    raise SystemExit(f"--lengths {T}: the decoder generates 1..{m.n_positions - 1} tokens")
+                for timed in (0, 1):  # a 4-token warm-up, then the timed run
+                    n = T if timed else 4
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    cross = m.begin(src)
+                    cache = [(torch.zeros(B, nh, n, hd), torch.zeros(B, nh, n, hd)) for _ in range(m.L)]
+                    ids = torch.full((B,), start, dtype=torch.long)
+                    for pos in range(n):
+                        ids = m.step(ids, pos, cache, cross).argmax(-1)
+                    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+                print(f"{B:>6} {T:>7} {wall:>10.2f} {cpu:>10.2f} {B * T / wall:>12.0f} {cpu * 1e3 / T:>14.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/light_gpt_small.json")
@@ -66,7 +190,11 @@ def main():
     ap.add_argument("--lengths", default="128,512")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--num_beams", type=int, default=1)
+    ap.add_argument("--encdec", default=None)
+    ap.add_argument("--source_len", type=int, default=120)
     a = ap.parse_args()
+    if a.encdec:
+        return main_encdec(a)
     nb = a.num_beams
     torch.set_num_threads(a.threads)
     c = json.load(open(a.config))

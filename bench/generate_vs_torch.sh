@@ -6,6 +6,8 @@
 # flatness (ms per step at the longest length over the shortest; the issue
 # asks for <= 1.2 from 128 to 512 tokens).
 # usage: bench/generate_vs_torch.sh [BUILD_DIR] [flags for both: --config --batches --lengths --threads --num_beams]
+#        bench/generate_vs_torch.sh [BUILD_DIR] --encdec H2L_DIR [--source_len S] [--batches --lengths --threads]
+#        (the encoder-decoder of an ablm train-h2l directory, both sides on its weights)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}; shift || true

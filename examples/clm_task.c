@@ -1,5 +1,6 @@
 /* The causal-LM training task (clm_task.h): what `ablm train-clm` trains. */
 #include "clm_task.h"
+#include "lm_eval.h"
 
 #include "gpt2.h"
 #include "lm_datasets.h"
@@ -237,10 +238,7 @@ static int clm_evaluate_fn(void *ctx, int final, tr_eval *io)
     clm_ctx *c = ctx;
     const mlm_data *d = &c->eval;
     int bs = c->a->per_device_eval_batch_size;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    double loss = 0;
-    long samples = 0, right = 0, counted = 0;
+    double t0 = lm_eval_begin(io);
     long rows[bs];
     for (long s = 0; s < d->n; s += bs) {
         if ((s / bs) % io->shards != io->shard)
@@ -254,30 +252,11 @@ static int clm_evaluate_fn(void *ctx, int final, tr_eval *io)
             rc = tg_forward(gr->g);
         if (rc)
             return rc;
-        loss += (double)tg_f32(gr->loss)[0] * n;
-        samples += n;
-        int T = gr->seq_len, V = c->model->cfg.vocab_size;
-        const float *L = tg_f32(gr->logits);
-        const int32_t *lab = tg_i32(gr->labels); /* shifted: target of position t */
-        for (int i = 0; i < n * T; i++) {
-            if (lab[i] == -100)
-                continue;
-            const float *row = L + (size_t)i * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (row[v] > row[best])
-                    best = v;
-            right += best == lab[i];
-            counted++;
-        }
+        /* labels shifted: the target of position t */
+        lm_eval_add(io, tg_f32(gr->logits), tg_i32(gr->labels), (long)n * gr->seq_len,
+                    c->model->cfg.vocab_size, tg_f32(gr->loss)[0], n);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    io->sum[0] = loss;
-    io->sum[1] = (double)right;
-    io->sum[2] = (double)counted;
-    io->nsum = 3;
-    io->samples = samples;
-    io->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    lm_eval_end(io, t0);
     return TG_OK;
 }
 
@@ -286,15 +265,7 @@ static int clm_evaluate_fn(void *ctx, int final, tr_eval *io)
 static int clm_eval_metrics_fn(void *ctx, int final, tr_eval *io)
 {
     (void)ctx;
-    double eval_loss = io->samples ? io->sum[0] / io->samples : 0;
-    ts_metric *m = io->m;
-    int k = 0;
-    m[k++] = ts_m("eval_loss", eval_loss);
-    m[k++] = ts_m("eval_accuracy", io->sum[2] ? io->sum[1] / io->sum[2] : 0);
-    m[k++] = ts_m(final ? "perplexity" : "eval_perplexity", exp(eval_loss));
-    if (final)
-        m[k++] = ts_mi("eval_samples", io->samples);
-    io->n = k;
+    lm_eval_metrics(io, final, 0);
     return TG_OK;
 }
 

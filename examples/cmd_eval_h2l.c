@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "encdec.h"
 #include "fileio.h"
+#include "gen_args.h"
 #include "gen_encdec.h"
 #include "infer.h"
 #include "pair_eval.h"
@@ -42,7 +43,10 @@ static const char ABOUT[] =
     "(FASTA >ID or >ID_N, or its TSV: id, sequence) or any TSV/CSV with id and light\n"
     "columns, matched to the test pairs by id (first prediction per pair).\n"
     "\nWith --model (an ablm train-h2l encoder-decoder directory) the light chain of\n"
-    "every test heavy chain is generated (the generation flags, as ablm generate's)\n"
+    "every test heavy chain is generated (the generation flags are ablm generate's,\n"
+    "parsed by the same code; 'model' scores the first returned chain of each pair, the\n"
+    "best hypothesis under beam search; with --num_return_sequences N > 1 the row\n"
+    "model_all_returned scores all N chains of every pair, the mean over them)\n"
     "and the perplexity of the true light chain given the heavy chain is measured by\n"
     "teacher forcing: source [CLS] heavy [SEP], labels light [SEP] (eos), perplexity =\n"
     "exp of the mean NLL over all label tokens; also the mean of the per-pair\n"
@@ -62,7 +66,9 @@ typedef struct {
     double *nll;          /* [n] summed NLL of the pair's label tokens */
     double nll_sum;
     long tokens;
-    char **chain;         /* [n] generated light chains (owned) */
+    int nrs;              /* sequences generated per pair (--num_return_sequences) */
+    char **all;           /* [n * nrs] generated light chains (owned; NULL: no fit) */
+    char **chain;         /* [n] the first of each pair's (borrowed from all) */
     double gen_seconds, ppl_seconds;
     size_t gen_tokens;
 } model_eval;
@@ -74,9 +80,10 @@ static void model_eval_free(model_eval *e)
             tg_free(e->src[i]);
         if (e->lab)
             tg_free(e->lab[i]);
-        if (e->chain)
-            tg_free(e->chain[i]);
     }
+    for (size_t i = 0; e->all && i < e->n * (size_t)e->nrs; i++)
+        tg_free(e->all[i]);
+    tg_free(e->all);
     tg_free(e->src);
     tg_free(e->lab);
     tg_free(e->src_len);
@@ -98,7 +105,8 @@ static int model_tokenize(model_eval *e, const pr_set *test)
     e->lab_len = tg_calloc(e->n, sizeof *e->lab_len, "labels");
     e->nll = tg_calloc(e->n, sizeof *e->nll, "perplexity");
     e->chain = tg_calloc(e->n, sizeof *e->chain, "generated");
-    if (!e->src || !e->lab || !e->src_len || !e->lab_len || !e->nll || !e->chain)
+    e->all = tg_calloc(e->n * (size_t)e->nrs, sizeof *e->all, "generated");
+    if (!e->src || !e->lab || !e->src_len || !e->lab_len || !e->nll || !e->chain || !e->all)
         return TG_ERR_NOMEM;
     int ms = ed_max_source(e->m), mt = ed_max_target(e->m);
     for (size_t i = 0; i < e->n; i++) {
@@ -191,7 +199,8 @@ static int model_perplexity(model_eval *e, int bs)
     return rc;
 }
 
-/* Generates a light chain for every fitting pair; residue tokens kept. */
+/* Generates nrs light chains for every fitting pair (residue tokens
+ * kept); chain[i] is the first (beam search: the best hypothesis). */
 static int model_generate(model_eval *e, const gen_opts *o, int batch)
 {
     size_t *map = tg_malloc((e->fit + 1) * sizeof *map, "sources");
@@ -225,24 +234,15 @@ static int model_generate(model_eval *e, const gen_opts *o, int batch)
                 c[m++] = tk[0];
         }
         c[m] = '\0';
-        e->chain[map[j]] = c;
+        size_t i = map[j / (size_t)e->nrs];
+        e->all[i * (size_t)e->nrs + j % (size_t)e->nrs] = c;
+        if (j % (size_t)e->nrs == 0)
+            e->chain[i] = c;
         e->gen_tokens += (size_t)r.len[j];
     }
     gen_result_free(&r);
     tg_free(map), tg_free(src), tg_free(len);
     return rc;
-}
-
-static int parse_num(const char *flag, const char *v, double lo, double *out)
-{
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo) || !isfinite(x)) {
-        fprintf(stderr, "ablm %s: %s '%s': expected a number >= %g\n", CMD, flag, v, lo);
-        return 2;
-    }
-    *out = x;
-    return 0;
 }
 
 static void note(const char *msg) { fprintf(stderr, "ablm %s: note: %s\n", CMD, msg); }
@@ -312,7 +312,9 @@ static int write_per_pair(const char *dir, const pr_set *test, sys_slot *sy, int
     return fio_commit(&f);
 }
 
-static void print_table(const sys_slot *sy, int ns, int regions)
+/* The systems' table; `all` (may be NULL): the all-returned row, its
+ * count in sequences. */
+static void print_table(const sys_slot *sy, int ns, int regions, const pe_system *all)
 {
     printf("%-24s %6s %9s %9s %9s %8s\n", "system", "pairs", "BLOSUM62", "identity", "median",
            "locus");
@@ -325,6 +327,9 @@ static void print_table(const sys_slot *sy, int ns, int regions)
         printf("%-24s %6zu %9.1f %8.2f%% %8.2f%% %8s\n", s->name, s->n, s->mean_score,
                s->mean_identity, s->median_identity, loc);
     }
+    if (all)
+        printf("%-24s %6zu %9.1f %8.2f%% %8.2f%% %8s  (sequences, not pairs)\n", all->name,
+               all->n, all->mean_score, all->mean_identity, all->median_identity, "-");
     if (!regions)
         return;
     printf("\nidentity per region (%%)\n%-24s", "system");
@@ -342,22 +347,14 @@ static void print_table(const sys_slot *sy, int ns, int regions)
 int cmd_eval_h2l(int argc, char **argv)
 {
     const char *test_file = NULL, *train_file = NULL, *pred_file = NULL, *output = NULL,
-               *model = NULL, *temp = "1.0", *top_p = "1.0", *div = "0";
+               *model = NULL;
     int medoid_sample = 500, medoid_seed = 42, cand = 16, max_postings = 2000, max_pairs = 0,
-        threads = 0, max_new = 128, sample = 0, top_k = 50, seed = 42, beams = 1, groups = 1,
-        batch = 32;
-    const inf_opt opts[] = {
+        threads = 0, batch = 32;
+    ga_flags gf;
+    ga_defaults(&gf);
+    inf_opt opts[12 + GA_NOPTS] = {
         {"--test_file", INF_STR, &test_file, 0, "PAIRS", "the held-out pairs (true light chains)"},
         {"--model", INF_STR, &model, 0, "DIR", "encoder-decoder (ablm train-h2l): generate, perplexity"},
-        {"--max_new_tokens", INF_INT, &max_new, 1, "L", "--model: new tokens per chain at most (default 128)"},
-        {"--do_sample", INF_FLAG, &sample, 0, "", "--model: sample (default: greedy)"},
-        {"--temperature", INF_STR, &temp, 0, "T", "--model: sampling temperature (default 1.0)"},
-        {"--top_k", INF_INT, &top_k, 0, "K", "--model: keep the K most likely tokens (0: off; default 50)"},
-        {"--top_p", INF_STR, &top_p, 0, "P", "--model: nucleus mass (default 1.0: off)"},
-        {"--num_beams", INF_INT, &beams, 1, "B", "--model: beam search with B beams (default 1)"},
-        {"--num_beam_groups", INF_INT, &groups, 1, "G", "--model: diverse beam search groups (default 1)"},
-        {"--diversity_penalty", INF_STR, &div, 0, "D", "--model: diverse beam search penalty (default 0)"},
-        {"--seed", INF_INT, &seed, 0, "S", "--model: sampling seed (default 42)"},
         {"--batch_size", INF_INT, &batch, 1, "N", "--model: sequences per step graph / perplexity batch (default 32)"},
         {"--output", INF_STR, &output, 0, "DIR", "per_pair.tsv and summary.json go here"},
         {"--predictions", INF_STR, &pred_file, 0, "FILE", "generated light chains with ids (FASTA or TSV)"},
@@ -369,6 +366,7 @@ int cmd_eval_h2l(int argc, char **argv)
         {"--max_pairs", INF_INT, &max_pairs, 0, "N", "evaluate the first N test pairs only (0: all)"},
         {"--threads", INF_INT, &threads, 0, "N", "threads (0: all cores)"},
     };
+    ga_opts(&gf, opts + 12); /* --model: the generation flags of ablm generate */
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     int rc = inf_parse(CMD, USAGE, opts, nopts, argc, argv);
     if (rc != INF_GO) {
@@ -395,15 +393,8 @@ int cmd_eval_h2l(int argc, char **argv)
             return 1;
         }
         gen_opts_default(&go, me.m->cfg.eos_token_id, me.m->cfg.pad_token_id);
-        go.max_new_tokens = max_new, go.do_sample = sample, go.top_k = top_k;
-        go.seed = (uint64_t)seed, go.num_beams = beams, go.num_beam_groups = groups;
-        int usage = parse_num("--temperature", temp, 0, &go.temperature) ||
-                    parse_num("--top_p", top_p, 0, &go.top_p) ||
-                    parse_num("--diversity_penalty", div, 0, &go.diversity_penalty);
-        if (!usage && gen_opts_check(&go, me.m->cfg.dec.vocab_size)) {
-            fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
-            usage = 2;
-        }
+        int usage = ga_apply(CMD, &gf, me.m->cfg.dec.vocab_size, &go);
+        me.nrs = go.num_return_sequences;
         if (usage) {
             model_eval_free(&me);
             return 2;
@@ -521,6 +512,23 @@ int cmd_eval_h2l(int argc, char **argv)
         fprintf(stderr, "ablm %s: scoring %s...\n", CMD, sy[k].s.name);
         st = pe_eval_system(&sy[k].s, &test, train_file ? &lm : NULL, threads);
     }
+    /* --num_return_sequences N > 1: every returned chain scored against its
+     * pair's true chain (a test set of each pair N times): the mean over all
+     * of them, beside 'model' (the first per pair) */
+    pe_system all = {.name = "model_all_returned"};
+    pr_set rep = {0};
+    if (!st && model && me.nrs > 1) {
+        rep.n = test.n * (size_t)me.nrs;
+        if (!(rep.v = tg_malloc(rep.n * sizeof *rep.v, "returned sequences")))
+            st = TG_ERR_NOMEM;
+        for (size_t j = 0; !st && j < rep.n; j++)
+            rep.v[j] = test.v[j / (size_t)me.nrs];
+        all.chain = (const char *const *)me.all;
+        if (!st) {
+            fprintf(stderr, "ablm %s: scoring %s...\n", CMD, all.name);
+            st = pe_eval_system(&all, &rep, train_file ? &lm : NULL, threads);
+        }
+    }
     int regions = 0;
     for (size_t i = 0; i < test.n && !regions; i++) {
         char *reg[PR_N_REGIONS];
@@ -579,6 +587,13 @@ int cmd_eval_h2l(int argc, char **argv)
             cJSON_AddNumberToObject(g, "num_beams", go.num_beams);
             cJSON_AddNumberToObject(g, "num_beam_groups", go.num_beam_groups);
             cJSON_AddNumberToObject(g, "diversity_penalty", go.diversity_penalty);
+            cJSON_AddNumberToObject(g, "length_penalty", go.length_penalty);
+            cJSON_AddStringToObject(g, "early_stopping", go.early_stopping == GEN_EARLY_TRUE ? "true"
+                                    : go.early_stopping == GEN_EARLY_NEVER ? "never" : "false");
+            cJSON *bad = cJSON_AddArrayToObject(g, "bad_words_ids");
+            for (int b = 0; b < go.n_bad; b++)
+                cJSON_AddItemToArray(bad, cJSON_CreateNumber(go.bad_ids[b]));
+            cJSON_AddNumberToObject(g, "num_return_sequences", go.num_return_sequences);
             cJSON_AddNumberToObject(g, "seed", (double)go.seed);
             cJSON_AddNumberToObject(g, "new_tokens", (double)me.gen_tokens);
             cJSON_AddNumberToObject(g, "seconds", me.gen_seconds);
@@ -626,6 +641,8 @@ int cmd_eval_h2l(int argc, char **argv)
         cJSON *sj = cJSON_AddObjectToObject(sum, "systems");
         for (int k = 0; k < ns; k++)
             pe_system_to_json(&sy[k].s, cJSON_AddObjectToObject(sj, sy[k].s.name));
+        if (rep.n)
+            pe_system_to_json(&all, cJSON_AddObjectToObject(sj, all.name));
         cJSON_AddNumberToObject(sum, "seconds", inf_now() - t0);
         char *path = fio_join(output, "summary.json");
         st = path ? fio_write_json(path, sum) : TG_ERR_NOMEM;
@@ -644,12 +661,14 @@ int cmd_eval_h2l(int argc, char **argv)
         if (model && me.tokens)
             printf("model perplexity %.4f (exp of the mean NLL over %ld label tokens of %zu "
                    "pairs)\n", exp(me.nll_sum / (double)me.tokens), me.tokens, me.fit);
-        print_table(sy, ns, regions);
+        print_table(sy, ns, regions, rep.n ? &all : NULL);
         printf("wrote %s/per_pair.tsv, %s/summary.json (%.1f s)\n", output, output,
                inf_now() - t0);
     } else {
         fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
     }
+    pe_system_free(&all);
+    tg_free(rep.v);
     for (int k = 0; k < 8; k++) {
         pe_system_free(&sy[k].s);
         tg_free(sy[k].chain);

@@ -2,6 +2,7 @@
  * with the KV cache (examples/generate.c): greedy or sampling, FASTA or
  * TSV out. */
 #include "commands.h"
+#include "gen_args.h"
 #include "gen_encdec.h"
 #include "generate.h"
 #include "infer.h"
@@ -41,61 +42,6 @@ static const char ABOUT[] =
     "then the generated ones, special tokens left out), or TSV when FILE ends in .tsv:\n"
     "id, prompt, sequence, new_tokens (incl. eos), stop (eos, max_new_tokens, n_positions),\n"
     "and with beam search score (the hypothesis score).";
-
-/* Parses "4" / "4,0" / "[[4]]" / "[[4], [0]]" / "none" (single-token bad
- * words) into o. Returns 0, or -1 after printing the problem. */
-static int parse_bad(const char *s, gen_opts *o)
-{
-    o->n_bad = 0;
-    if (!strcmp(s, "none") || !*s)
-        return 0;
-    const char *p = s;
-    while (*p) {
-        if (strchr("[], ", *p)) {
-            p++;
-            continue;
-        }
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > 1000000 || o->n_bad == GEN_MAX_BAD ||
-            (*end && !strchr("[], ", *end))) {
-            fprintf(stderr, "ablm %s: --bad_words_ids '%s': expected up to %d token ids (4,0 or [[4],[0]] or none)\n",
-                    CMD, s, GEN_MAX_BAD);
-            return -1;
-        }
-        o->bad_ids[o->n_bad++] = (int)v;
-        p = end;
-    }
-    return 0;
-}
-
-static int parse_double(const char *flag, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v)) {
-        fprintf(stderr, "ablm %s: %s '%s' is not a number\n", CMD, flag, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* "false" / "true" / "never" into o->early_stopping. Returns 0, or -1
- * after printing the problem. */
-static int parse_early(const char *s, gen_opts *o)
-{
-    static const char *const names[] = {"false", "true", "never"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(s, names[i])) {
-            o->early_stopping = i; /* GEN_EARLY_FALSE, _TRUE, _NEVER */
-            return 0;
-        }
-    fprintf(stderr, "ablm %s: --early_stopping '%s': expected false, true or never\n", CMD, s);
-    return -1;
-}
 
 typedef struct {
     size_t n;
@@ -284,30 +230,18 @@ static void note(const char *msg) { fprintf(stderr, "ablm %s: note: %s\n", CMD, 
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model = NULL, *input = NULL, *output = NULL, *temp = "1.0", *top_p = "1.0",
-               *bad = "4", *div = "0", *lpen = "1.0", *early = "false";
-    int nrs = 1, sample = 0, top_k = 50, max_new = 128, seed = 42, beams = 1, groups = 1,
-        batch = 32, threads = 0;
-    const inf_opt opts[] = {
+    const char *model = NULL, *input = NULL, *output = NULL;
+    int batch = 32, threads = 0;
+    ga_flags gf;
+    ga_defaults(&gf);
+    inf_opt opts[5 + GA_NOPTS] = {
         {"--model", INF_STR, &model, 0, "DIR", "GPT-2 or encoder-decoder (ablm train-h2l) model directory"},
         {"--input", INF_STR, &input, 0, "FILE", "prompts: residues after bos (FASTA, lines, OAS/AIRR light chains)"},
         {"--output", INF_STR, &output, 0, "FILE", "FASTA, or TSV when the name ends in .tsv"},
-        {"--num_return_sequences", INF_INT, &nrs, 1, "N", "sequences per prompt (> 1: --do_sample, or <= --num_beams; default 1)"},
-        {"--do_sample", INF_FLAG, &sample, 0, "", "sample (default: greedy)"},
-        {"--temperature", INF_STR, &temp, 0, "T", "sampling temperature (default 1.0)"},
-        {"--top_k", INF_INT, &top_k, 0, "K", "keep the K most likely tokens (0: off; default 50)"},
-        {"--top_p", INF_STR, &top_p, 0, "P", "nucleus: keep the smallest top set with mass >= P (default 1.0: off)"},
-        {"--max_new_tokens", INF_INT, &max_new, 1, "L", "new tokens per sequence at most (default 128)"},
-        {"--seed", INF_INT, &seed, 0, "S", "sampling seed (default 42)"},
-        {"--bad_words_ids", INF_STR, &bad, 0, "IDS", "token ids never emitted: 4,0 or [[4],[0]] or none (default 4: [MASK])"},
-        {"--num_beams", INF_INT, &beams, 1, "B", "beam search with B beams (default 1: greedy / sampling)"},
-        {"--num_beam_groups", INF_INT, &groups, 1, "G", "diverse beam search: G groups of B/G beams (default 1)"},
-        {"--diversity_penalty", INF_STR, &div, 0, "D", "subtracted per earlier group's use of a token this step (> 0 with groups)"},
-        {"--length_penalty", INF_STR, &lpen, 0, "LP", "beam score = sum logprob / new_tokens^LP (default 1.0)"},
-        {"--early_stopping", INF_STR, &early, 0, "E", "false (default), true or never: when a beam search stops, as HF"},
         {"--batch_size", INF_INT, &batch, 1, "N", "sequences per step graph; beam search: sources, N x B rows (default 32)"},
         {"--threads", INF_INT, &threads, 0, "N", "threads (0: all cores)"},
     };
+    ga_opts(&gf, opts + 5);
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     int rc = inf_parse(CMD, USAGE, opts, nopts, argc, argv);
     if (rc != INF_GO) {
@@ -331,18 +265,7 @@ int cmd_generate(int argc, char **argv)
     gen_opts o;
     gen_opts_default(&o, ed ? ed->cfg.eos_token_id : dc->eos_token_id,
                      ed ? ed->cfg.pad_token_id : dc->pad_token_id);
-    o.num_return_sequences = nrs, o.do_sample = sample, o.top_k = top_k;
-    o.max_new_tokens = max_new, o.seed = (uint64_t)seed, o.num_beams = beams;
-    o.num_beam_groups = groups;
-    int usage = parse_double("--temperature", temp, &o.temperature) ||
-                parse_double("--top_p", top_p, &o.top_p) ||
-                parse_double("--diversity_penalty", div, &o.diversity_penalty) ||
-                parse_double("--length_penalty", lpen, &o.length_penalty) ||
-                parse_early(early, &o) || parse_bad(bad, &o);
-    if (!usage && gen_opts_check(&o, dc->vocab_size)) {
-        fprintf(stderr, "ablm %s: %s\n", CMD, tg_last_error());
-        usage = 1;
-    }
+    int usage = ga_apply(CMD, &gf, dc->vocab_size, &o);
     if (usage) {
         g2_model_free(m);
         ed_model_free(ed);
@@ -360,7 +283,7 @@ int cmd_generate(int argc, char **argv)
         rc = gen_run_gpt2(m, &o, p.n, (const int32_t *const *)p.tok, p.len, batch, &r);
     double secs = inf_now() - t0;
     if (!rc)
-        rc = write_output(output, &p, &r, nrs, beams > 1, tok);
+        rc = write_output(output, &p, &r, gf.nrs, gf.beams > 1, tok);
     if (!rc) {
         size_t total = 0;
         for (size_t i = 0; i < r.n; i++)

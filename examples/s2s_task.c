@@ -1,6 +1,7 @@
 /* The sequence-to-sequence training task (s2s_task.h): what `ablm
  * train-h2l` trains. */
 #include "s2s_task.h"
+#include "lm_eval.h"
 
 #include "encdec.h"
 #include "mlm_mask.h"
@@ -351,17 +352,18 @@ static int s2s_batch_fn(void *ctx, long micro, const long *rows, int n, tr_batch
     return TG_OK;
 }
 
-static int s2s_evaluate_fn(void *ctx, int final, tr_eval *out)
+/* This rank's share of the evaluation (tr_eval, lm_eval.h's totals). */
+static int s2s_evaluate_fn(void *ctx, int final, tr_eval *io)
 {
+    (void)final;
     s2s_ctx *c = ctx;
     const s2s_data *d = &c->eval;
     int bs = c->a->per_device_eval_batch_size;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    double loss = 0, nll = 0;
-    long samples = 0, right = 0, counted = 0;
+    double t0 = lm_eval_begin(io);
     long rows[bs];
     for (long s = 0; s < d->n; s += bs) {
+        if ((s / bs) % io->shards != io->shard)
+            continue; /* another rank's batch */
         int n = d->n - s < bs ? (int)(d->n - s) : bs;
         for (int i = 0; i < n; i++)
             rows[i] = s + i;
@@ -371,37 +373,20 @@ static int s2s_evaluate_fn(void *ctx, int final, tr_eval *out)
             rc = tg_forward(gr->g);
         if (rc)
             return rc;
-        int T = gr->tgt_len, V = c->model->cfg.dec.vocab_size;
-        const float *L = tg_f32(gr->logits);
-        const int32_t *lab = tg_i32(gr->labels);
-        long k = 0;
-        for (int i = 0; i < n * T; i++) {
-            if (lab[i] == -100)
-                continue;
-            const float *row = L + (size_t)i * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (row[v] > row[best])
-                    best = v;
-            right += best == lab[i];
-            k++;
-        }
-        loss += (double)tg_f32(gr->loss)[0] * n;
-        nll += (double)tg_f32(gr->loss)[0] * k; /* the loss is the mean over the k tokens */
-        counted += k;
-        samples += n;
+        /* the loss is the mean over the batch's label tokens */
+        lm_eval_add(io, tg_f32(gr->logits), tg_i32(gr->labels), (long)n * gr->tgt_len,
+                    c->model->cfg.dec.vocab_size, tg_f32(gr->loss)[0], n);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ts_metric *m = out->m;
-    int k = 0;
-    m[k++] = ts_m("eval_loss", samples ? loss / samples : 0);
-    m[k++] = ts_m("eval_accuracy", counted ? (double)right / counted : 0);
-    m[k++] = ts_m(final ? "perplexity" : "eval_perplexity", counted ? exp(nll / counted) : 0);
-    if (final)
-        m[k++] = ts_mi("eval_samples", samples);
-    out->n = k;
-    out->samples = samples;
-    out->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    lm_eval_end(io, t0);
+    return TG_OK;
+}
+
+/* eval_loss, eval_accuracy and the perplexity of the label tokens (exp of
+ * the mean NLL over all of them); eval_samples at the end. */
+static int s2s_eval_metrics_fn(void *ctx, int final, tr_eval *io)
+{
+    (void)ctx;
+    lm_eval_metrics(io, final, 1);
     return TG_OK;
 }
 
@@ -416,4 +401,5 @@ const tr_task s2s_task = {
     .load_weights = s2s_load_weights,
     .batch = s2s_batch_fn,
     .evaluate = s2s_evaluate_fn,
+    .eval_metrics = s2s_eval_metrics_fn,
 };

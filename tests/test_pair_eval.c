@@ -462,18 +462,10 @@ START_TEST(cmd_eval_h2l_model)
 {
     char *dir = tu_tmpdir();
     char path[2048], mdir[1024], test[1024], train[1024], res[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
-    ed_config cfg;
-    ck_assert_msg(ed_config_load(path, &cfg) == TG_OK, "%s", tg_last_error());
-    ed_model *m;
-    ck_assert_int_eq(ed_model_new(&cfg, ED_TRAIN_ALL, &m), TG_OK);
-    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/model.safetensors",
-             tu_source_dir());
-    ck_assert_msg(ed_model_load(m, path, NULL) == TG_OK, "%s", tg_last_error());
+    snprintf(mdir, sizeof mdir, "%s/model", dir);
+    ed_model *m = tu_encdec_fixture(mdir);
     tok_tokenizer *tok;
     ck_assert_int_eq(tok_new(&tok), TG_OK);
-    snprintf(mdir, sizeof mdir, "%s/model", dir);
-    ck_assert_msg(ed_save_pretrained(m, tok, mdir) == TG_OK, "%s", tg_last_error());
     const char *H[3] = {"EVQLVESGGGLVQPGGSLRLSC", "QVQLQESGPGLVKPSETLSL", "QVQLVQSGAEVKKPGASVKVSCKA"};
     const char *L[3] = {"DIQMTQSPSSLSASVGDRVT", "QSALTQPASVSGSPGQS", "EIVLTQSPGTLSLSPGERATLS"};
     snprintf(test, sizeof test, "%s/test.tsv", dir);

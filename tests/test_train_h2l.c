@@ -28,28 +28,9 @@ static void make_models(void)
         return;
     if (!tmp)
         tmp = tu_tmpdir();
-    char path[4200];
-    rb_config rc;
-    g2_config gc;
-    snprintf(path, sizeof path, "%s/configs/h2l_heavy_tiny.json", tu_source_dir());
-    ck_assert_int_eq(rb_config_load(path, &rc), TG_OK);
-    snprintf(path, sizeof path, "%s/configs/h2l_light_tiny.json", tu_source_dir());
-    ck_assert_int_eq(g2_config_load(path, &gc), TG_OK);
-    rb_model *r;
-    g2_model *g;
-    tok_tokenizer *tok;
-    ck_assert_int_eq(rb_model_new(&rc, &r), TG_OK);
-    ck_assert_int_eq(g2_model_new(&gc, &g), TG_OK);
-    rb_model_init(r, 1);
-    g2_model_init(g, 2);
-    ck_assert_int_eq(tok_new(&tok), TG_OK);
     snprintf(enc_dir, sizeof enc_dir, "%s/heavy", tmp);
     snprintf(dec_dir, sizeof dec_dir, "%s/light", tmp);
-    ck_assert_int_eq(rb_save_pretrained(r, tok, enc_dir), TG_OK);
-    ck_assert_int_eq(g2_save_pretrained(g, tok, dec_dir), TG_OK);
-    rb_model_free(r);
-    g2_model_free(g);
-    tok_free(tok);
+    tu_h2l_fresh_models(enc_dir, dec_dir);
 }
 
 /* Token counts of light chains as labels (residues then [SEP]). */

@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include <cjson/cJSON.h>
 #include "train_state.h"
+#include "encdec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,4 +210,48 @@ int tu_step_losses(const char *dir, double *loss, int max)
     }
     ts_free(&s);
     return n;
+}
+
+void tu_h2l_fresh_models(const char *enc_dir, const char *dec_dir)
+{
+    char path[4200];
+    rb_config rc;
+    g2_config gc;
+    snprintf(path, sizeof path, "%s/configs/h2l_heavy_tiny.json", tu_source_dir());
+    ck_assert_int_eq(rb_config_load(path, &rc), TG_OK);
+    snprintf(path, sizeof path, "%s/configs/h2l_light_tiny.json", tu_source_dir());
+    ck_assert_int_eq(g2_config_load(path, &gc), TG_OK);
+    rb_model *r;
+    g2_model *g;
+    tok_tokenizer *tok;
+    ck_assert_int_eq(rb_model_new(&rc, &r), TG_OK);
+    ck_assert_int_eq(g2_model_new(&gc, &g), TG_OK);
+    rb_model_init(r, 1);
+    g2_model_init(g, 2);
+    ck_assert_int_eq(tok_new(&tok), TG_OK);
+    ck_assert_int_eq(rb_save_pretrained(r, tok, enc_dir), TG_OK);
+    ck_assert_int_eq(g2_save_pretrained(g, tok, dec_dir), TG_OK);
+    rb_model_free(r);
+    g2_model_free(g);
+    tok_free(tok);
+}
+
+ed_model *tu_encdec_fixture(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
+    ed_config cfg;
+    ck_assert_msg(ed_config_load(path, &cfg) == TG_OK, "%s", tg_last_error());
+    ed_model *m;
+    ck_assert_int_eq(ed_model_new(&cfg, ED_TRAIN_ALL, &m), TG_OK);
+    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/model.safetensors",
+             tu_source_dir());
+    ck_assert_msg(ed_model_load(m, path, NULL) == TG_OK, "%s", tg_last_error());
+    if (dir) {
+        tok_tokenizer *tok;
+        ck_assert_int_eq(tok_new(&tok), TG_OK);
+        ck_assert_msg(ed_save_pretrained(m, tok, dir) == TG_OK, "%s", tg_last_error());
+        tok_free(tok);
+    }
+    return m;
 }

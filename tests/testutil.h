@@ -2,6 +2,8 @@
 #ifndef ABLM_TESTUTIL_H
 #define ABLM_TESTUTIL_H
 
+#include "encdec.h"
+
 #include <check.h>
 #include <stdarg.h>
 
@@ -47,5 +49,14 @@ int tu_run_cmd_va(int (*fn)(int, char **), const char *out, const char *err, con
 /* tu_run_cmd_va with stdout to DIR/out and stderr to DIR/err; the
  * NULL-terminated arguments follow the command name. */
 int tu_run_in(const char *dir, int (*fn)(int, char **), const char *name, ...);
+
+/* Heavy-to-light: a fresh RoBERTa (configs/h2l_heavy_tiny.json, init
+ * seed 1) and GPT-2 (configs/h2l_light_tiny.json, seed 2) saved into
+ * enc_dir and dec_dir as ablm train and ablm train-clm save them. */
+void tu_h2l_fresh_models(const char *enc_dir, const char *dec_dir);
+/* The tiny encoder-decoder fixture (tests/fixtures/encdec_tiny), loaded;
+ * saved as a model directory into dir unless dir is NULL. The caller
+ * frees it (ed_model_free). */
+ed_model *tu_encdec_fixture(const char *dir);
 
 #endif
