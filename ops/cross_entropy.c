@@ -24,7 +24,7 @@ tg_tensor *tg_cross_entropy(tg_graph *g, tg_tensor *logits, tg_tensor *targets, 
     tg_tensor *t = tg_node(g, TG_OP_CROSS_ENTROPY, TG_F32, 1, &one, 2, in);
     if (t) {
         t->ip[0] = ignore_index;
-        t->aux_bytes = (2 * targets->numel + 1) * sizeof(float);
+        t->aux_bytes = (3 * targets->numel + 1) * sizeof(float);
     }
     return t;
 }
@@ -36,12 +36,16 @@ static int cross_entropy_forward(tg_tensor *out)
     size_t rows = T->numel;
     const float *x = tg_f32(L);
     const int32_t *t = tg_i32(T);
-    float *lse = out->aux;
+    /* aux: row max [rows], log of the shifted sum [rows], count, row loss
+     * [rows]; max and log-sum kept apart: their float sum loses log(sum)
+     * below half an ulp of a large max (a tie at 3e38, a loss of 5e-4
+     * absolute at a max of 1e4), as torch's (x - max) - log(sum) does not */
+    float *mxs = out->aux, *lss = mxs + rows;
     for (size_t r = 0; r < rows; r++)
         if (t[r] != ign && (t[r] < 0 || t[r] >= v))
             return tg_error(TG_ERR_ARG, "tg_cross_entropy: '%s' has target %d at position %zu, outside [0, %d) and not the ignore index %d",
                             T->name, t[r], r, v, ign);
-    float *row_loss = lse + rows + 1;
+    float *row_loss = lss + rows + 1;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
         if (t[r] == ign)
@@ -54,15 +58,16 @@ static int cross_entropy_forward(tg_tensor *out)
         double s = 0;
         for (int i = 0; i < v; i++)
             s += exp((double)(xr[i] - mx));
-        lse[r] = mx + (float)log(s);
-        row_loss[r] = lse[r] - xr[t[r]];
+        mxs[r] = mx;
+        lss[r] = (float)log(s);
+        row_loss[r] = (float)(((double)mx - xr[t[r]]) + log(s));
     }
     double total = 0;
     size_t count = 0;
     for (size_t r = 0; r < rows; r++)
         if (t[r] != ign)
             total += row_loss[r], count++;
-    lse[rows] = (float)count;
+    lss[rows] = (float)count;
     tg_f32(out)[0] = count ? (float)(total / count) : 0.0f;
     return TG_OK;
 }
@@ -74,11 +79,11 @@ static void cross_entropy_backward(tg_tensor *out)
         return;
     int v = L->shape[L->ndim - 1], ign = out->ip[0];
     size_t rows = T->numel;
-    const float *x = tg_f32(L), *lse = out->aux;
+    const float *x = tg_f32(L), *mxs = out->aux, *lss = mxs + rows;
     const int32_t *t = tg_i32(T);
-    if (lse[rows] == 0)
+    if (lss[rows] == 0)
         return;
-    float scale = out->grad[0] / lse[rows];
+    float scale = out->grad[0] / lss[rows];
     float *dx = L->grad;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
@@ -87,7 +92,7 @@ static void cross_entropy_backward(tg_tensor *out)
         const float *xr = x + r * v;
         float *dr = dx + r * v;
         for (int i = 0; i < v; i++)
-            dr[i] += scale * expf(xr[i] - lse[r]);
+            dr[i] += scale * expf((xr[i] - mxs[r]) - lss[r]);
         dr[t[r]] -= scale;
     }
 }

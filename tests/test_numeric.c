@@ -111,30 +111,20 @@ END_TEST
 
 enum { CN = 5, CV = 6 };
 
-/* Mean cross-entropy of logits far outside exp()'s range: finite, equal to
- * the long-double log-sum-exp, gradient (softmax - onehot) / N. Not here:
- * near-ties at a row max so large that log(sum) is below half its ulp (all
- * six logits -3e38: gradient 1/N instead of 1/(6N)); ops/cross_entropy.c
- * keeps mx + log(sum) as one float (docs/reliability.md, reported). */
-START_TEST(cross_entropy_large_logits)
+/* Mean cross-entropy of rows[0..CN) against tgt: finite, equal to the
+ * long-double log-sum-exp within 1e-6 relative, gradient (softmax -
+ * onehot) / N. */
+static void check_ce(const float rows[CN][CV], const int32_t tgt[CN])
 {
-    static const float rows[CN][CV] = {
-        {1e4f, 0, -1e4f, 5, 3, 1},
-        {3e38f, -3e38f, 0, 1e38f, 2e38f, 2.9e38f},
-        {-1e3f, -3e38f, -3e38f, -3e38f, -3e38f, -3e38f}, /* a loss of 3e38 */
-        {88, 89, 90, 102, 101, 102}, /* a tie: log(2) below the row max's ulp would be lost */
-        {-1e30f, 1e30f, 0, 0, 0, 0},
-    };
-    static const int32_t tgt[CN] = {1, 0, 2, 5, 1};
     tg_params *p = tg_params_new();
     tg_graph *g = tg_graph_new();
     tg_tensor *lg = param(p, "logits", 2, (int[]){CN, CV}, 1);
     tg_tensor *t = tg_input(g, TG_I32, 1, (int[]){CN}, "targets");
     tg_tensor *ce = tg_cross_entropy(g, lg, t, -100);
     ck_assert_int_eq(tg_params_alloc(p), TG_OK);
-    memcpy(tg_f32(lg), rows, sizeof rows);
+    memcpy(tg_f32(lg), rows, sizeof(float) * CN * CV);
     ck_assert_int_eq(tg_graph_plan(g, ce, 0), TG_OK);
-    memcpy(t->data, tgt, sizeof tgt);
+    memcpy(t->data, tgt, sizeof(int32_t) * CN);
     ck_assert_int_eq(tg_forward(g), TG_OK);
     tg_params_zero_grad(p);
     ck_assert_int_eq(tg_backward(g, ce, NULL), TG_OK);
@@ -145,7 +135,7 @@ START_TEST(cross_entropy_large_logits)
             mx = fmaxl(mx, rows[r][i]);
         for (int i = 0; i < CV; i++)
             z += expl((long double)rows[r][i] - mx);
-        loss += (mx + logl(z) - rows[r][tgt[r]]) / CN;
+        loss += (mx - rows[r][tgt[r]] + logl(z)) / CN;
         ref_softmax(rows[r], CV, sm);
         for (int i = 0; i < CV; i++)
             near(lg->grad[r * CV + i], (sm[i] - (i == tgt[r])) / CN, 1e-5, 1e-7, "ce grad", r * CV + i);
@@ -153,6 +143,33 @@ START_TEST(cross_entropy_large_logits)
     near(tg_f32(ce)[0], loss, 1e-6, 0, "cross-entropy", 0);
     tg_graph_free(g);
     tg_params_free(p);
+}
+
+/* Logits far outside exp()'s range, and near-ties at a row max so large
+ * that log(sum) is below half its ulp (max and log-sum must be kept apart:
+ * as one float the six -3e38 logits gave a gradient of 1/N instead of
+ * 1/(6N), the tie at 3e38 a loss of 0 instead of log 2, the tie at 1e4 a
+ * loss 5e-4 off). */
+START_TEST(cross_entropy_large_logits)
+{
+    static const float big[CN][CV] = {
+        {1e4f, 0, -1e4f, 5, 3, 1},
+        {3e38f, -3e38f, 0, 1e38f, 2e38f, 2.9e38f},
+        {-1e3f, -3e38f, -3e38f, -3e38f, -3e38f, -3e38f}, /* a loss of 3e38 */
+        {88, 89, 90, 102, 101, 102}, /* a tie: log(2) below the row max's ulp would be lost */
+        {-1e30f, 1e30f, 0, 0, 0, 0},
+    };
+    static const int32_t big_t[CN] = {1, 0, 2, 5, 1};
+    check_ce(big, big_t);
+    static const float ties[CN][CV] = {
+        {-3e38f, -3e38f, -3e38f, -3e38f, -3e38f, -3e38f},
+        {3e38f, 3e38f, 0, 0, 0, 0},
+        {1e4f, 1e4f, 9999.f, 0, 0, -1e4f},
+        {-1e4f, -1e4f, -1e4f, -1e4f, -1e4f, -9999.5f},
+        {1e38f, 1e38f, 1e38f, -1e38f, 0, 1e38f},
+    };
+    static const int32_t ties_t[CN] = {0, 1, 2, 5, 3};
+    check_ce(ties, ties_t);
 }
 END_TEST
 
