@@ -678,12 +678,22 @@ int st_read_text(const char *path, size_t max_bytes, char **out, size_t *n)
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return tg_error(TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *b = tg_malloc(max_bytes + 1, path);
+    /* a regular file's buffer is its size (+1 to see it grow), not the cap */
+    struct stat sb;
+    size_t cap = max_bytes;
+    if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) && (uintmax_t)sb.st_size < cap)
+        cap = (size_t)sb.st_size + 1;
+    char *b = tg_malloc(cap + 1, path);
     if (!b) {
         fclose(fp);
         return TG_ERR_NOMEM;
     }
-    size_t got = fread(b, 1, max_bytes + 1, fp);
+    size_t got = fread(b, 1, cap + 1, fp);
+    if (got > cap && cap < max_bytes) { /* it grew while read: refuse rather than cut it */
+        tg_free(b);
+        fclose(fp);
+        return tg_error(TG_ERR_IO, "%s: changed while it was read", path);
+    }
     int err = ferror(fp);
     fclose(fp);
     if (err || got > max_bytes) {
