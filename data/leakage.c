@@ -34,6 +34,35 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Inside a parallel loop: the first nonzero status s and its message are
+ * kept in *err / msg. */
+static void keep_first_error(int s, int *err, char *msg, size_t n)
+{
+    if (!s)
+        return;
+#pragma omp critical(sp_leak_err)
+    if (!*err) {
+        *err = s;
+        snprintf(msg, n, "%s", tg_last_error());
+    }
+}
+
+/* Inside a parallel loop: one more of `total` sequences done; thread 0
+ * prints "WHAT (SET): d/total sequences, elapsed, ETA" every 2 s. */
+static void progress_tick(size_t *done, double *last, double t0, size_t total, const char *what,
+                          const char *set)
+{
+    size_t d;
+#pragma omp atomic capture
+    d = ++*done;
+    if (omp_get_thread_num() == 0 && now() - *last > 2.0) {
+        *last = now();
+        fprintf(stderr, "\r%s%s%s%s: %zu/%zu sequences, %.0f s, ETA %.0f s   ", what,
+                set ? " (" : "", set ? set : "", set ? ")" : "", d, total, *last - t0,
+                (*last - t0) * (double)(total - d) / (double)d);
+    }
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -430,24 +459,9 @@ int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, siz
                                 &n_bound);
                 }
             }
-            if (s) {
-#pragma omp critical(sp_leak_err)
-                if (!err) {
-                    err = s;
-                    snprintf(errmsg, sizeof errmsg, "%s", tg_last_error());
-                }
-            }
-            if (o->progress) {
-                size_t d;
-#pragma omp atomic capture
-                d = ++done;
-                if (omp_get_thread_num() == 0 && now() - last > 2.0) {
-                    last = now();
-                    fprintf(stderr, "\rleakage (%s): %zu/%zu sequences, %.0f s, ETA %.0f s   ",
-                            SET_NAMES[which], d, k, last - t0,
-                            (last - t0) * (double)(k - d) / (double)d);
-                }
-            }
+            keep_first_error(s, &err, errmsg, sizeof errmsg);
+            if (o->progress)
+                progress_tick(&done, &last, t0, k, "leakage", SET_NAMES[which]);
         }
         if (s && !err) {
 #pragma omp critical(sp_leak_err)
@@ -604,23 +618,9 @@ int sp_leak_check(const char *const *seqs, const int *lens, const uint8_t *set, 
                 s = nearest(&po, &x, pool[i], w.q, lens[pool[i]], nc, t, 1, &w, &best[i],
                             &arg[i], &n_aln, &n_bound);
             }
-            if (s) {
-#pragma omp critical(sp_leak_err)
-                if (!err) {
-                    err = s;
-                    snprintf(errmsg, sizeof errmsg, "%s", tg_last_error());
-                }
-            }
-            if (o->progress) {
-                size_t d;
-#pragma omp atomic capture
-                d = ++done;
-                if (omp_get_thread_num() == 0 && now() - last > 2.0) {
-                    last = now();
-                    fprintf(stderr, "\rleakage check: %zu/%zu sequences, %.0f s, ETA %.0f s   ",
-                            d, m, last - t0, (last - t0) * (double)(m - d) / (double)d);
-                }
-            }
+            keep_first_error(s, &err, errmsg, sizeof errmsg);
+            if (o->progress)
+                progress_tick(&done, &last, t0, m, "leakage check", NULL);
         }
         if (s && !err) {
 #pragma omp critical(sp_leak_err)
