@@ -57,13 +57,15 @@ void dist_abort(const char *prog, const char *message)
 
 int dist_built(void) { return 1; }
 
-/* ABLM_DIST_TIMEOUT: seconds a collective may take (default 600). */
-static double timeout_s(void)
+static double timeout = 1800; /* --ddp_timeout */
+
+void dist_set_timeout(double seconds)
 {
-    const char *v = getenv("ABLM_DIST_TIMEOUT");
-    double s = v ? atof(v) : 0;
-    return s > 0 ? s : 600;
+    if (seconds > 0)
+        timeout = seconds;
 }
+
+static double timeout_s(void) { return timeout; }
 
 static void finalize(void)
 {
@@ -122,7 +124,7 @@ static int wait_all(MPI_Request *req, int n, const char *what)
         }
         if ((spin & 255) == 0 && now() - t0 > limit) {
             char msg[512];
-            snprintf(msg, sizeof msg, "%s did not complete within %.0f s (ABLM_DIST_TIMEOUT): another rank "
+            snprintf(msg, sizeof msg, "%s did not complete within %g s (--ddp_timeout): another rank "
                      "died or hangs", what, limit);
             dist_abort("ablm", msg);
         }
@@ -158,6 +160,8 @@ int dist_allreduce_f64(double *x, int n, int max_not_sum, const char *what)
 #else /* one process */
 
 int dist_built(void) { return 0; }
+
+void dist_set_timeout(double seconds) { (void)seconds; }
 
 int dist_init(void)
 {

@@ -29,6 +29,10 @@ int dist_rank(void);
 int dist_size(void);
 /* 1 when the build has MPI. */
 int dist_built(void);
+/* Seconds a collective may wait for the other ranks before the job ends as
+ * hung (--ddp_timeout; default 1800, as TrainingArguments'). Values <= 0
+ * are ignored. */
+void dist_set_timeout(double seconds);
 
 /* Ends the whole job after a failure on this rank: prints
  * "PROG: rank R of N: MESSAGE; ending the job" to stderr and aborts every

@@ -140,6 +140,12 @@ static const flag flags[] = {
      "take bf16 operands with fp32 accumulation; weights, gradients, AdamW, LayerNorm, softmax "
      "and the loss stay fp32, checkpoints F32 (also for evaluation; needs AVX-512, refused "
      "otherwise)"},
+    {"ddp_timeout", K_DOUBLE, F(ddp_timeout), "1800", 1e-3, 1e9, 0, "Distributed",
+     "seconds a collective (gradient all-reduce, broadcast) may take under mpirun before the "
+     "job ends as hung (docs/distributed.md)"},
+    {"ddp_bucket_cap_mb", K_DOUBLE, F(ddp_bucket_cap_mb), "25", 1e-6, 1e6, 0, "Distributed",
+     "gradients are all-reduced in buckets of about this many MB, posted while backward "
+     "runs (fractions allowed)"},
     {"threads", K_INT, F(threads), "0", 0, 4096, 0, "Other", "threads (0: all cores)"},
 };
 enum { NFLAGS = sizeof flags / sizeof flags[0] };
@@ -230,9 +236,7 @@ static const compat_flag compat[] = {
     {"local_rank", C_INT, "-1", "-1|0", 0, 0, ONE_PROC},
     {"ddp_backend", C_STR, NULL, NULL, 0, 0, ONE_PROC},
     {"ddp_find_unused_parameters", C_BOOL, NULL, NULL, 0, 0, ONE_PROC},
-    {"ddp_bucket_cap_mb", C_INT, NULL, NULL, 0, 0, ONE_PROC},
     {"ddp_broadcast_buffers", C_BOOL, NULL, NULL, 0, 0, ONE_PROC},
-    {"ddp_timeout", C_INT, "1800", NULL, 0, 0, ONE_PROC},
     {"tpu_num_cores", C_INT, NULL, NULL, 0, 0, ONE_PROC},
     {"tpu_metrics_debug", C_BOOL, "false", "false", 0, 0, ONE_PROC},
     {"debug", C_STR, "", "", 0, 1, NO_EFFECT},

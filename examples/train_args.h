@@ -78,6 +78,8 @@ typedef struct {
     ta_log_level log_level;           /* passive */
     int disable_tqdm;                 /* no progress line on stderr */
     int bf16;                         /* --bf16: bfloat16 mixed precision (autocast) */
+    double ddp_timeout;               /* 1800: seconds a collective may take (mpirun) */
+    double ddp_bucket_cap_mb;         /* 25: gradient all-reduce bucket size */
     /* ablm */
     int threads;                      /* 0: all cores */
     /* One line per compatibility flag that was accepted but does nothing

@@ -161,7 +161,7 @@ static int restore(trainer *t, const char *ckpt)
 }
 
 /* The parameters sorted by offset (param_off, param_idx) and, with several
- * ranks, the gradient buckets (ABLM_DIST_BUCKET_MB, default 25 as
+ * ranks, the gradient buckets (--ddp_bucket_cap_mb, default 25 as
  * PyTorch DDP's bucket_cap_mb). Returns a status. */
 static int make_grad_sync(trainer *t)
 {
@@ -178,8 +178,7 @@ static int make_grad_sync(trainer *t)
             t->param_off[j] = t->param_off[j - 1], t->param_idx[j] = t->param_idx[j - 1];
         t->param_off[j] = o, t->param_idx[j] = i;
     }
-    const char *mb = getenv("ABLM_DIST_BUCKET_MB");
-    double cap = mb && atof(mb) > 0 ? atof(mb) : 25;
+    double cap = t->a->ddp_bucket_cap_mb > 0 ? t->a->ddp_bucket_cap_mb : 25;
     t->grads_sync = dist_grads_new(tg_params_grads(p), tg_params_numel(p), t->param_off, n,
                                    (size_t)(cap * 1024 * 1024));
     if (!t->grads_sync)
@@ -208,6 +207,7 @@ static int open_run(trainer *t, train_args *a, const tr_task *task)
     int rc = dist_init();
     if (rc)
         return rc;
+    dist_set_timeout(a->ddp_timeout);
     t->rank = dist_rank();
     t->ranks = dist_size();
     char resume[4200];

@@ -236,7 +236,7 @@ START_TEST(two_ranks_train_as_one)
     char b2[1100], b3[1100], a[1200], b[1200];
     snprintf(b2, sizeof b2, "%s/clm2_buckets", tmp);
     snprintf(b3, sizeof b3, "%s/clm2_no_overlap", tmp);
-    ck_assert_int_eq(sh(NULL, "env ABLM_DIST_BUCKET_MB=0.001 %s -np 2 '%s' %s --output_dir '%s' --per_device_train_batch_size 8 >'%s.log' 2>&1",
+    ck_assert_int_eq(sh(NULL, "%s -np 2 '%s' %s --output_dir '%s' --per_device_train_batch_size 8 --ddp_bucket_cap_mb 0.001 >'%s.log' 2>&1",
                         mpirun, ablm, flags, b2, b2), 0);
     ck_assert_int_eq(sh(NULL, "env ABLM_DIST_OVERLAP=0 %s -np 2 '%s' %s --output_dir '%s' --per_device_train_batch_size 8 >'%s.log' 2>&1",
                         mpirun, ablm, flags, b3, b3), 0);
@@ -371,19 +371,20 @@ static int complete_checkpoints(const char *dir)
 }
 
 /* A 2-rank run where rank 0 runs with the environment assignment env0,
- * rank 1 with env1 and the extra flags flags1: ends non-zero within
+ * rank 1 with env1, both with the extra flags flags and rank 1 also with
+ * flags1: ends non-zero within
  * `limit` seconds, and its output has `expect`. Then the same run resumes
  * from what is left and ends as the reference run. */
-static void failing_rank(const char *name, const char *env0, const char *env1, const char *flags1,
-                         const char *expect, double limit)
+static void failing_rank(const char *name, const char *env0, const char *env1, const char *both,
+                         const char *flags1, const char *expect, double limit)
 {
     const char *ref = mlm_reference();
     char out[1024], flags[8192], path[2048];
     snprintf(out, sizeof out, "%s/%s", tmp, name);
     mlm_flags(flags, sizeof flags, out, 2);
     double secs;
-    int st = sh(&secs, "%s -np 1 env %s '%s' %s : -np 1 env %s '%s' %s %s >'%s.log' 2>&1", mpirun, env0,
-                ablm, flags, env1, ablm, flags, flags1, out);
+    int st = sh(&secs, "%s -np 1 env %s '%s' %s %s : -np 1 env %s '%s' %s %s %s >'%s.log' 2>&1", mpirun,
+                env0, ablm, flags, both, env1, ablm, flags, both, flags1, out);
     snprintf(path, sizeof path, "%s.log", out);
     char *text = tu_read_file(path);
     ck_assert_msg(st != 0 && st != 124, "%s: exit %d: %s", name, st, text);
@@ -404,7 +405,7 @@ START_TEST(rank_killed)
 {
     if (setup("rank_killed"))
         return;
-    failing_rank("killed", "A=0", "ABLM_FAULT_KILL_AT_STEP=9", "", "rank 1 with PID", 60);
+    failing_rank("killed", "A=0", "ABLM_FAULT_KILL_AT_STEP=9", "", "", "rank 1 with PID", 60);
     char path[1100];
     snprintf(path, sizeof path, "%s/killed/checkpoint-8", tmp);
     ck_assert_msg(access(path, F_OK) == 0, "the last checkpoint before the kill is kept");
@@ -417,7 +418,7 @@ START_TEST(writer_killed_in_save)
         return;
     /* rank 0, the one writing checkpoints, dies inside checkpoint-6's
      * save: its temporary directory is no checkpoint, checkpoint-4 is */
-    failing_rank("writer", "ABLM_FAULT_KILL_IN_SAVE=6", "A=1", "", "rank 0 with PID", 60);
+    failing_rank("writer", "ABLM_FAULT_KILL_IN_SAVE=6", "A=1", "", "", "rank 0 with PID", 60);
 }
 END_TEST
 
@@ -426,7 +427,7 @@ START_TEST(rank_fails)
     if (setup("rank_fails"))
         return;
     /* rank 1 cannot open its training file: it reports and ends the job */
-    failing_rank("fails", "A=0", "A=1", "--train_file /nonexistent/train.txt",
+    failing_rank("fails", "A=0", "A=1", "", "--train_file /nonexistent/train.txt",
                  "rank 1 of 2: train_file: /nonexistent/train.txt: cannot open", 60);
 }
 END_TEST
@@ -436,12 +437,9 @@ START_TEST(rank_hangs)
     if (setup("rank_hangs"))
         return;
     /* rank 1 stops (SIGSTOP) at step 5: rank 0's watchdog gives up after
-     * ABLM_DIST_TIMEOUT seconds and ends the job */
-    char env[64];
-    snprintf(env, sizeof env, "ABLM_FAULT_STOP_AT_STEP=5");
-    setenv("ABLM_DIST_TIMEOUT", "5", 1);
-    failing_rank("hangs", "A=0", env, "", "did not complete within 5 s (ABLM_DIST_TIMEOUT)", 60);
-    unsetenv("ABLM_DIST_TIMEOUT");
+     * --ddp_timeout seconds and ends the job */
+    failing_rank("hangs", "A=0", "ABLM_FAULT_STOP_AT_STEP=5", "--ddp_timeout 5", "",
+                 "did not complete within 5 s (--ddp_timeout)", 60);
 }
 END_TEST
 

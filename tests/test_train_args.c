@@ -42,6 +42,8 @@ START_TEST(defaults_are_hf)
     ck_assert_int_eq(a.greater_is_better, -1);
     ck_assert_int_eq(a.max_train_samples, -1);
     ck_assert_int_eq(a.do_train, 1); /* ablm train trains unless --do_train false */
+    ck_assert_double_eq(a.ddp_timeout, 1800);
+    ck_assert_double_eq(a.ddp_bucket_cap_mb, 25);
 }
 END_TEST
 
@@ -133,6 +135,10 @@ START_TEST(errors)
     expect_error("--logging_steps: 2.5 must be an integer", ARGC(a14), a14);
     char *a15[] = {"train", "--output_dir", "o", "--do_eval=maybe"};
     expect_error("--do_eval: 'maybe' is not a boolean", ARGC(a15), a15);
+    char *a16[] = {"train", "--output_dir", "o", "--ddp_timeout", "0"};
+    expect_error("--ddp_timeout: 0 is out of range", ARGC(a16), a16);
+    char *a17[] = {"train", "--output_dir", "o", "--ddp_bucket_cap_mb", "-1"};
+    expect_error("--ddp_bucket_cap_mb: -1 is out of range", ARGC(a17), a17);
 }
 END_TEST
 
