@@ -328,6 +328,33 @@ static tg_tensor *b_cache_write(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_attention(g, param(p, "q", 3, 1, tq, w, 0), kv, kv, NULL, &a);
 }
 
+/* tg_attention_decode: a KV-cached step of 1-2 queries at pos over 6
+ * keys, head sizes 1-20 (the vector kernels' full and tail lanes), rows
+ * with lengths 6, 2 and 0 (the last sees no key: q gradient exactly 0). */
+static tg_tensor *b_attn_decode(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    static int32_t pos[1];
+    static const int32_t len[3] = {6, 2, 0};
+    int tq = rnd(r, 1, 3), nh = rnd(r, 1, 3), w = nh * rnd(r, 1, 21);
+    pos[0] = rnd(r, 0, 7 - tq);
+    tg_tensor *q = param(p, "q", 3, 3, tq, w, 0), *k = param(p, "k", 3, 3, 6, w, 0);
+    tg_attn_args a = {.heads = nh, .causal = 1, .pos = int_fixed(g, 1, (int[]){1}, pos)};
+    tg_tensor *out = tg_attention_decode(g, q, k, param(p, "v", 3, 3, 6, w, 0),
+                                         int_fixed(g, 1, (int[]){3}, len), &a);
+    skip_t = q, skip_lo = 2 * q->numel / 3, skip_hi = q->numel;
+    return out;
+}
+
+/* Not causal, k | v as column ranges of one cache-like tensor, scale
+ * given, all keys visible (no lengths). */
+static tg_tensor *b_attn_decode_kv(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    int nh = rnd(r, 1, 4), w = nh * rnd(r, 1, 6), b = rnd(r, 1, 3), tk = rnd(r, 1, 7);
+    tg_tensor *kv = param(p, "kv", 3, b, tk, 2 * w + 1, 0);
+    tg_attn_args a = {.heads = nh, .dim = w, .k_col = 1, .v_col = 1 + w, .scale = 0.6f};
+    return tg_attention_decode(g, param(p, "q", 3, b, rnd(r, 1, 3), w, 0), kv, kv, NULL, &a);
+}
+
 static const gc_case cases[] = {
     {TG_OP_MATMUL, "batched, shared and transposed products", 2e-3, b_matmul},
     {TG_OP_ADD, "same shape and bias broadcast", 2e-3, b_add},
@@ -361,6 +388,8 @@ static const gc_case cases[] = {
     {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 5e-3, b_cache_write},
     {TG_OP_RELU, "", 1e-2, b_relu},
     {TG_OP_EMBEDDING, "row gather of an activation (masked LM head)", 2e-3, b_gather_rows},
+    {TG_OP_ATTENTION_DECODE, "cached step at pos, lengths 6, 2, 0, head size 1-20", 5e-3, b_attn_decode},
+    {TG_OP_ATTENTION_DECODE, "not causal, k | v columns of one tensor", 5e-3, b_attn_decode_kv},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
