@@ -15,7 +15,7 @@
  * The dot products and axpys have AVX-512 and AVX2 + FMA versions (target
  * attributes, chosen by tg_cpu_level() at run time, the block's exp from
  * the same level's kernel table) and a scalar one, the reference, which
- * the other levels match within float rounding (other summation order).
+ * the other levels match within tg_real rounding (other summation order).
  *
  * Visible keys of query i of batch row b: j < pos + i + 1 when causal,
  * and j < lengths[b] when lengths are given (trailing key padding); a
@@ -32,9 +32,10 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+/* The vector paths are float kernels: not in the float64 build. */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(TG_REAL_DOUBLE)
 #include <immintrin.h>
-#define AD_X86 1
+#define AD_SIMD 1
 #endif
 
 #define BD 128 /* keys per block of the online softmax */
@@ -42,7 +43,7 @@
 typedef struct {
     int B, Tq, Tk, nh, hd, dim, causal, pos;
     int ld[3], col[3]; /* row stride and first column of q, k, v */
-    float scale;
+    tg_real scale;
     const int32_t *len; /* [B] or NULL */
 } ad_dims;
 
@@ -50,33 +51,33 @@ typedef struct {
  * k + c ldk, and o += sum_c p[c] v_c for nk value rows v_c = v + c ldv;
  * hd floats each. */
 typedef struct {
-    void (*scores)(float *s, const float *q, const float *k, size_t ldk, int nk, int hd,
-                   float scale);
-    void (*accum)(float *o, const float *p, const float *v, size_t ldv, int nk, int hd);
+    void (*scores)(tg_real *s, const tg_real *q, const tg_real *k, size_t ldk, int nk, int hd,
+                   tg_real scale);
+    void (*accum)(tg_real *o, const tg_real *p, const tg_real *v, size_t ldv, int nk, int hd);
 } ad_prims;
 
-static void scores_scalar(float *s, const float *q, const float *k, size_t ldk, int nk, int hd,
-                          float scale)
+static void scores_scalar(tg_real *s, const tg_real *q, const tg_real *k, size_t ldk, int nk, int hd,
+                          tg_real scale)
 {
     for (int c = 0; c < nk; c++) {
-        const float *kr = k + (size_t)c * ldk;
-        float acc = 0;
+        const tg_real *kr = k + (size_t)c * ldk;
+        tg_real acc = 0;
         for (int d = 0; d < hd; d++)
             acc += q[d] * kr[d];
         s[c] = scale * acc;
     }
 }
 
-static void accum_scalar(float *o, const float *p, const float *v, size_t ldv, int nk, int hd)
+static void accum_scalar(tg_real *o, const tg_real *p, const tg_real *v, size_t ldv, int nk, int hd)
 {
     for (int c = 0; c < nk; c++) {
-        const float *vr = v + (size_t)c * ldv;
+        const tg_real *vr = v + (size_t)c * ldv;
         for (int d = 0; d < hd; d++)
             o[d] += p[c] * vr[d];
     }
 }
 
-#ifdef AD_X86
+#ifdef AD_SIMD
 #define AD_512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")))
 #define AD_256 __attribute__((target("avx2,fma")))
 
@@ -186,7 +187,7 @@ AD_256 static void accum_avx2(float *o, const float *p, const float *v, size_t l
 
 static ad_prims prims_at(int level)
 {
-#ifdef AD_X86
+#ifdef AD_SIMD
     if (level == TG_CPU_AVX512)
         return (ad_prims){scores_avx512, accum_avx512};
     if (level == TG_CPU_AVX2)
@@ -263,12 +264,12 @@ tg_tensor *tg_attention_decode(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tenso
         t->ip[2] = col[0], t->ip[3] = col[1], t->ip[4] = col[2];
         t->ip[5] = len_at, t->ip[6] = pos_at;
         t->fp[0] = scale;
-        t->aux_bytes = sizeof(int64_t) + (size_t)B * nh * Tq * sizeof(float);
+        t->aux_bytes = sizeof(int64_t) + (size_t)B * nh * Tq * sizeof(tg_real);
     }
     return t;
 }
 
-static float *lse_of(const tg_tensor *out) { return (float *)((int64_t *)out->aux + 1); }
+static tg_real *lse_of(const tg_tensor *out) { return (tg_real *)((int64_t *)out->aux + 1); }
 
 static ad_dims dims_of(const tg_tensor *out)
 {
@@ -308,27 +309,33 @@ static void head_forward(const ad_dims *d, const ad_prims *pr, const tg_kern *kn
 {
     size_t off[4];
     head_offsets(d, b, h, off);
-    const float *k = tg_f32(out->src[1]) + off[1], *v = tg_f32(out->src[2]) + off[2];
-    float *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq, s[BD];
+    const tg_real *k = tg_f32(out->src[1]) + off[1], *v = tg_f32(out->src[2]) + off[2];
+    tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq, s[BD];
     int hd = d->hd;
     for (int i = 0; i < d->Tq; i++) {
-        const float *q = tg_f32(out->src[0]) + off[0] + (size_t)i * d->ld[0];
-        float *o = tg_f32(out) + off[3] + (size_t)i * d->dim;
+        const tg_real *q = tg_f32(out->src[0]) + off[0] + (size_t)i * d->ld[0];
+        tg_real *o = tg_f32(out) + off[3] + (size_t)i * d->dim;
         int n = visible(d, b, i);
-        float m = -INFINITY, l = 0;
+        tg_real m = -INFINITY, l = 0;
         memset(o, 0, hd * sizeof *o);
         for (int j0 = 0; j0 < n; j0 += BD) {
             int nk = n - j0 < BD ? n - j0 : BD;
             pr->scores(s, q, k + (size_t)j0 * d->ld[1], d->ld[1], nk, hd, d->scale);
-            float mx = m;
+            tg_real mx = m;
             for (int c = 0; c < nk; c++)
                 mx = s[c] > mx ? s[c] : mx;
             if (mx == -INFINITY) /* every score -inf: nothing to add */
                 continue;
             for (int c = 0; c < nk; c++)
                 s[c] -= mx;
-            kn->exp(s, s, nk);
-            float sum = 0, alpha = expf(m - mx); /* 0 when m was -inf */
+#ifdef TG_REAL_DOUBLE
+            (void)kn;
+            for (int c = 0; c < nk; c++)
+                s[c] = TG_EXP(s[c]);
+#else
+            kn->exp(s, s, nk); /* the level's vector exp (libm at scalar) */
+#endif
+            tg_real sum = 0, alpha = TG_EXP(m - mx); /* 0 when m was -inf */
             for (int c = 0; c < nk; c++)
                 sum += s[c];
             if (alpha != 1.0f)
@@ -338,10 +345,10 @@ static void head_forward(const ad_dims *d, const ad_prims *pr, const tg_kern *kn
             m = mx;
             pr->accum(o, s, v + (size_t)j0 * d->ld[2], d->ld[2], nk, hd);
         }
-        float inv = l > 0 ? 1.0f / l : 0.0f;
+        tg_real inv = l > 0 ? 1.0f / l : 0.0f;
         for (int c = 0; c < hd; c++)
             o[c] *= inv;
-        lse[i] = l > 0 ? m + logf(l) : -INFINITY;
+        lse[i] = l > 0 ? m + TG_LOG(l) : -INFINITY;
     }
 }
 
@@ -367,10 +374,10 @@ static int decode_forward(tg_tensor *out)
     return TG_OK;
 }
 
-/* dot product of n floats, in float as the scalar forward */
-static float dot(const float *a, const float *b, int n)
+/* dot product of n floats, in tg_real as the scalar forward */
+static tg_real dot(const tg_real *a, const tg_real *b, int n)
 {
-    float s = 0;
+    tg_real s = 0;
     for (int x = 0; x < n; x++)
         s += a[x] * b[x];
     return s;
@@ -383,22 +390,22 @@ static void head_backward(const ad_dims *d, const tg_tensor *out, int b, int h)
     const tg_tensor *Q = out->src[0], *K = out->src[1], *V = out->src[2];
     size_t off[4];
     head_offsets(d, b, h, off);
-    const float *k = tg_f32(K) + off[1], *v = tg_f32(V) + off[2];
-    float *dk = K->grad ? K->grad + off[1] : NULL, *dv = V->grad ? V->grad + off[2] : NULL;
-    const float *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
+    const tg_real *k = tg_f32(K) + off[1], *v = tg_f32(V) + off[2];
+    tg_real *dk = K->grad ? K->grad + off[1] : NULL, *dv = V->grad ? V->grad + off[2] : NULL;
+    const tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
     int hd = d->hd;
     for (int i = 0; i < d->Tq; i++) {
         size_t qi = off[0] + (size_t)i * d->ld[0], oi = off[3] + (size_t)i * d->dim;
-        const float *q = tg_f32(Q) + qi, *o = tg_f32(out) + oi, *dO = out->grad + oi;
-        float *dq = Q->grad ? Q->grad + qi : NULL;
+        const tg_real *q = tg_f32(Q) + qi, *o = tg_f32(out) + oi, *dO = out->grad + oi;
+        tg_real *dq = Q->grad ? Q->grad + qi : NULL;
         int n = visible(d, b, i);
         if (n <= 0 || lse[i] == -INFINITY)
             continue;
-        float D = dot(dO, o, hd);
+        tg_real D = dot(dO, o, hd);
         for (int j = 0; j < n; j++) {
-            const float *kj = k + (size_t)j * d->ld[1], *vj = v + (size_t)j * d->ld[2];
-            float p = expf(d->scale * dot(q, kj, hd) - lse[i]);
-            float ds = d->scale * p * (dot(dO, vj, hd) - D);
+            const tg_real *kj = k + (size_t)j * d->ld[1], *vj = v + (size_t)j * d->ld[2];
+            tg_real p = TG_EXP(d->scale * dot(q, kj, hd) - lse[i]);
+            tg_real ds = d->scale * p * (dot(dO, vj, hd) - D);
             if (dv)
                 for (int x = 0; x < hd; x++)
                     dv[(size_t)j * d->ld[2] + x] += p * dO[x];
