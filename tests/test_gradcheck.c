@@ -302,12 +302,12 @@ static tg_tensor *b_attn_decode(tg_graph *g, tg_params *p, tg_rng *r)
 {
     static int32_t pos[1];
     static const int32_t len[3] = {6, 2, 0};
-    int tq = rnd(r, 1, 3), nh = rnd(r, 1, 3), w = nh * rnd(r, 1, 21);
-    pos[0] = rnd(r, 0, 7 - tq);
-    tg_tensor *q = param(p, "q", 3, 3, tq, w, 0), *k = param(p, "k", 3, 3, 6, w, 0);
-    tg_attn_args a = {.heads = nh, .causal = 1, .pos = int_fixed(g, 1, (int[]){1}, pos)};
-    tg_tensor *out = tg_attention_decode(g, q, k, param(p, "v", 3, 3, 6, w, 0),
-                                         int_fixed(g, 1, (int[]){3}, len), &a);
+    int tq = gc_rnd(r, 1, 3), nh = gc_rnd(r, 1, 3), w = nh * gc_rnd(r, 1, 21);
+    pos[0] = gc_rnd(r, 0, 7 - tq);
+    tg_tensor *q = gc_param(p, "q", 3, 3, tq, w, 0), *k = gc_param(p, "k", 3, 3, 6, w, 0);
+    tg_attn_args a = {.heads = nh, .causal = 1, .pos = gc_int_fixed(g, 1, (int[]){1}, pos)};
+    tg_tensor *out = tg_attention_decode(g, q, k, gc_param(p, "v", 3, 3, 6, w, 0),
+                                         gc_int_fixed(g, 1, (int[]){3}, len), &a);
     skip_t = q, skip_lo = 2 * q->numel / 3, skip_hi = q->numel;
     return out;
 }
@@ -316,10 +316,10 @@ static tg_tensor *b_attn_decode(tg_graph *g, tg_params *p, tg_rng *r)
  * given, all keys visible (no lengths). */
 static tg_tensor *b_attn_decode_kv(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int nh = rnd(r, 1, 4), w = nh * rnd(r, 1, 6), b = rnd(r, 1, 3), tk = rnd(r, 1, 7);
-    tg_tensor *kv = param(p, "kv", 3, b, tk, 2 * w + 1, 0);
+    int nh = gc_rnd(r, 1, 4), w = nh * gc_rnd(r, 1, 6), b = gc_rnd(r, 1, 3), tk = gc_rnd(r, 1, 7);
+    tg_tensor *kv = gc_param(p, "kv", 3, b, tk, 2 * w + 1, 0);
     tg_attn_args a = {.heads = nh, .dim = w, .k_col = 1, .v_col = 1 + w, .scale = 0.6f};
-    return tg_attention_decode(g, param(p, "q", 3, b, rnd(r, 1, 3), w, 0), kv, kv, NULL, &a);
+    return tg_attention_decode(g, gc_param(p, "q", 3, b, gc_rnd(r, 1, 3), w, 0), kv, kv, NULL, &a);
 }
 
 static const gc_case cases[] = {

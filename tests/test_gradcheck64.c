@@ -477,6 +477,33 @@ static tg_tensor *b_cache_write(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_attention(g, gc_param(p, "q", 3, 1, tq, w, 0), kv, kv, NULL, &a);
 }
 
+/* tg_attention_decode: 2 queries at pos 9 of a 16-row k and v, 2 heads of
+ * 64 (wider than one vector; the float64 build runs the scalar path),
+ * rows with lengths 16, 5 and 0: rows past what a query sees and the
+ * padded row's q get gradient exactly 0 */
+static tg_tensor *b_attn_decode(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    (void)r;
+    static const int32_t pos[1] = {9}, len[3] = {16, 5, 0};
+    int tq = 2, w = 128;
+    tg_tensor *q = gc_param(p, "q", 3, 3, tq, w, 0), *k = gc_param(p, "k", 3, 3, 16, w, 0);
+    tg_tensor *v = gc_param(p, "v", 3, 3, 16, w, 0);
+    tg_attn_args a = {.heads = 2, .causal = 1, .pos = gc_int_fixed(g, 1, (int[]){1}, pos)};
+    zero_range(q, 2 * q->numel / 3, q->numel);
+    return tg_attention_decode(g, q, k, v, gc_int_fixed(g, 1, (int[]){3}, len), &a);
+}
+
+/* not causal, 3 queries over all 150 keys (two blocks of 128), k | v as
+ * column ranges of one tensor, scale given */
+static tg_tensor *b_attn_decode_kv(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    (void)r;
+    int w = 64;
+    tg_tensor *kv = gc_param(p, "kv", 3, 1, 150, 2 * w + 1, 0);
+    tg_attn_args a = {.heads = 2, .dim = w, .k_col = 1, .v_col = 1 + w, .scale = 0.3f};
+    return tg_attention_decode(g, gc_param(p, "q", 3, 1, 3, w, 0), kv, kv, NULL, &a);
+}
+
 static const gc_case cases[] = {
     {TG_OP_MATMUL, "A B: 2-D, batched 3-D, shared 2-D B, batched 4-D", 64, b_mm_nn},
     {TG_OP_MATMUL, "A^T B: 2-D, batched 3-D, shared 2-D B, batched 4-D", 64, b_mm_tn},
@@ -517,6 +544,8 @@ static const gc_case cases[] = {
     {TG_OP_ATTENTION, "q, k, v as column ranges of one tensor", 128, b_attn_fused},
     {TG_OP_ATTENTION, "KV-cached step (pos input)", 64, b_attn_pos},
     {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 64, b_cache_write},
+    {TG_OP_ATTENTION_DECODE, "cached step at pos 9, lengths 16, 5, 0, heads of 64", 64, b_attn_decode},
+    {TG_OP_ATTENTION_DECODE, "not causal, 150 keys, k | v columns of one tensor", 150, b_attn_decode_kv},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
