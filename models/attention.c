@@ -41,7 +41,11 @@ tg_tensor *at_attention(tg_graph *g, const at_weights *w, const at_config *c, tg
         if (c->cache) { /* k | v of the new rows into the cache, then attend over it */
             tg_tensor *kv = tg_cache_write(g, c->cache, y, dim, c->pos);
             a.pos = c->pos, a.k_col = 0, a.v_col = dim;
-            ctx = tg_attention(g, y, kv, kv, key_mask, &a);
+            /* the step kernel streams the cache's first pos + Tq rows in
+             * place; a key mask over the cache rows needs the general op */
+            ctx = key_mask || (a.dropout > 0 && !tg_graph_inference(g))
+                      ? tg_attention(g, y, kv, kv, key_mask, &a)
+                      : tg_attention_decode(g, y, kv, kv, NULL, &a);
         } else {
             ctx = tg_attention(g, y, y, y, key_mask, &a);
         }

@@ -41,8 +41,8 @@ typedef struct {
     /* KV-cached self-attention (fused qkv, causal): cache is state
      * [B, T, 2*dim] (tg_cache_write) whose rows pos..pos+Tq-1 get this
      * call's k | v; the queries then attend over cache rows 0..pos+Tq-1
-     * (tg_attention's pos), key_mask being [B, T] over cache rows. pos:
-     * int32 [1]. Both NULL: no cache. */
+     * (tg_attention_decode; tg_attention when key_mask, [B, T] over cache
+     * rows, is given). pos: int32 [1]. Both NULL: no cache. */
     tg_tensor *cache, *pos;
     /* Cross-attention (q + kv) whose memory is already kv's projection
      * [B, Tk, 2*dim] (computed once per source for generation): kv's

@@ -4,7 +4,8 @@
 extern const tg_opdef tg_op_matmul, tg_op_add, tg_op_sub, tg_op_mul, tg_op_scale,
     tg_op_layer_norm, tg_op_gelu, tg_op_tanh, tg_op_softmax, tg_op_dropout, tg_op_embedding,
     tg_op_reshape, tg_op_permute, tg_op_concat, tg_op_slice, tg_op_cross_entropy, tg_op_sum,
-    tg_op_mean, tg_op_linear, tg_op_attention, tg_op_gelu_new, tg_op_cache_write, tg_op_relu;
+    tg_op_mean, tg_op_linear, tg_op_attention, tg_op_gelu_new, tg_op_cache_write, tg_op_relu,
+    tg_op_attention_decode;
 
 const tg_opdef *const tg_optable[TG_OP_COUNT] = {
     [TG_OP_MATMUL] = &tg_op_matmul,
@@ -30,4 +31,5 @@ const tg_opdef *const tg_optable[TG_OP_COUNT] = {
     [TG_OP_GELU_NEW] = &tg_op_gelu_new,
     [TG_OP_CACHE_WRITE] = &tg_op_cache_write,
     [TG_OP_RELU] = &tg_op_relu,
+    [TG_OP_ATTENTION_DECODE] = &tg_op_attention_decode,
 };

@@ -38,6 +38,7 @@ enum {
     TG_OP_GELU_NEW,
     TG_OP_CACHE_WRITE,
     TG_OP_RELU,
+    TG_OP_ATTENTION_DECODE,
     TG_OP_COUNT
 };
 
@@ -154,6 +155,21 @@ typedef struct {
  * 0 <= pos <= Tk - Tq, and keys past pos + Tq - 1 are never read. */
 tg_tensor *tg_attention(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tensor *v,
                         tg_tensor *key_mask, const tg_attn_args *a);
+
+/* Attention of a generation step (ops/attention_decode.c): the semantics of
+ * tg_attention without dropout and with key padding given as lengths,
+ * for few queries against many keys (a KV cache): key j is visible to
+ * query i of batch row b when j < lengths[b] (lengths: int32 [B], or NULL:
+ * all keys) and, when causal, j <= i + pos (pos as tg_attention's:
+ * an int32 [1] read at each forward, 0 <= pos <= Tk - Tq, else Tk - Tq).
+ * Keys past the visible ones are never read, so a cache's rows past
+ * pos + Tq - 1 may hold anything. q, k, v and their column ranges as
+ * tg_attention's, read in place by strides (no copy). a->dropout must be
+ * 0 unless the graph is an inference graph (where dropout is off). A
+ * query that sees no key gets output 0 and gradient 0. Backward keeps
+ * one log-sum-exp per (b, head, query). */
+tg_tensor *tg_attention_decode(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tensor *v,
+                               tg_tensor *lengths, const tg_attn_args *a);
 
 /* In-place write into persistent state (a KV cache): rows pos..pos+Tn-1 of
  * cache [B, T, W] get columns x_col..x_col+W-1 of x [B, Tn, Wx]. cache is a
