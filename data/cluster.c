@@ -273,6 +273,13 @@ void cl_set_cover(size_t m, const uint32_t *outo, const uint32_t *outv, const ui
     }
 }
 
+size_t cl_linclust_bytes(size_t m, int kps)
+{
+    /* the k-mer table and its radix copy, the counts, then the graph's
+     * per-sequence arrays (the edges are not known before) */
+    return m * (16 * (size_t)kps + 32) + 4096;
+}
+
 static int linclust(ctx *c, uint32_t *repu)
 {
     const cl_opts *o = c->o;
@@ -956,10 +963,12 @@ int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const 
         fprintf(stderr, "cluster: %zu sequences, %zu unique (%.2fs)\n", n, m, now() - t0);
     if (o->mode == CL_GREEDY)
         rc = greedy(&c, repu);
-    else if (b && b->max_memory)
+    else if (b && b->max_memory && trk.cur + cl_linclust_bytes(m, o->kmer_per_seq) > b->max_memory)
         rc = cl_linclust_spill(&c, n, repu, b, &sp);
     else
         rc = linclust(&c, repu);
+    if (b && b->max_memory && !sp.budget)
+        sp.budget = b->max_memory; /* it fit: in memory, nothing spilled */
     if (rc)
         goto done;
     for (size_t i = 0; i < n; i++)

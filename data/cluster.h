@@ -107,7 +107,9 @@ typedef struct {
  * sorted in runs to a second file and merged (duplicates dropped), aligned
  * in batches as they stream, and the accepted edges (a third file) form the
  * graph of the set cover. rep[] is the same as cl_cluster's for any budget
- * and thread count. What stays in memory: 28 bytes per input sequence
+ * and thread count. When the in-memory linclust fits the budget (about
+ * 16 * kmer_per_seq + 32 bytes per unique sequence) it runs instead,
+ * nothing is spilled (stats->kmer_runs == 0). What stays in memory: 28 bytes per input sequence
  * while identical ones are collapsed, then about 12 per sequence, the
  * chunks, and the set cover's graph (8 bytes per accepted edge + 28 per
  * sequence, as MMseqs2's clust holds it). Below floor_bytes the plan uses

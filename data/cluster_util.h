@@ -118,6 +118,9 @@ uint8_t cl_pair_flags(const cl_ctx *c, uint32_t cen, uint32_t u, uint8_t *qb, al
  * m + 1 scratch. The result depends only on the set of edges. */
 void cl_set_cover(size_t m, const uint32_t *outo, const uint32_t *outv, const uint32_t *ino,
                   const uint32_t *inv, uint32_t *cnt, uint64_t *hp, uint32_t *repu);
+/* Estimated peak bytes of the in-memory linclust of m unique sequences
+ * (before its accepted edges); cl_cluster_budget runs it when that fits. */
+size_t cl_linclust_bytes(size_t m, int kps);
 /* linclust within budget b (cluster_spill.c) of c's unique sequences (of
  * n_all input sequences): the same repu[] as the in-memory linclust for
  * any budget; fills the spill fields of *s. */
