@@ -271,7 +271,7 @@ char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, 
         for (int i = 0; i < L; i++)
             anc[i] = aa[tg_rng_next(&g) % 20];
         for (size_t k = 0; k < per; k++) {
-            char *x = malloc((size_t)L + 4);
+            char *x = malloc(2 * (size_t)L + 1); /* each position gives at most 2 residues */
             int xl = 0;
             for (int i = 0; i < L; i++) {
                 double u = tg_rng_uniform(&g);
