@@ -5,6 +5,7 @@
 #include "cluster_mmseqs.h"
 #include "commands.h"
 #include "fileio.h"
+#include "prepare.h"
 #include "tg.h"
 
 #include <stdio.h>
@@ -74,6 +75,9 @@ static void help(FILE *f)
             "  --seed N               seed for --report-missed sampling [42]\n"
             "  --check                re-align every member to its representative and report\n"
             "                         violations (must be 0)\n"
+            "  --max-memory SIZE      linclust within SIZE bytes (K/M/G/T): sorted k-mer and\n"
+            "                         pair runs spilled to PREFIX's directory (removed after);\n"
+            "                         the same clusters as in memory [off: in memory]\n"
             "  --out PREFIX           output prefix (required)\n"
             "  --help                 this text\n");
 }
@@ -133,6 +137,7 @@ int cmd_cluster(int argc, char **argv)
     int ninputs = 0, have_id = 0, check = 0, gap_set[2] = {0, 0}, use_mmseqs = 0;
     const char *out = NULL, *column = NULL, *mmseqs_bin = NULL, *ablm_only = NULL;
     long report = 0, seed = 42, threads = 0, check_members = MM_CHECK_DEFAULT;
+    size_t max_memory = 0;
     if (!inputs)
         return 1;
     int rc = 2;
@@ -242,6 +247,11 @@ int cmd_cluster(int argc, char **argv)
                 rc = usage_err("--sub-mat must be VTML40.out or blosum62.out, got", v);
                 goto out;
             }
+        } else if (!strcmp(a, "--max-memory")) {
+            if (pp_parse_size(v, &max_memory)) {
+                rc = usage_err("--max-memory: expected a size such as 512M or 2G, got", v);
+                goto out;
+            }
         } else if (!strcmp(a, "--column")) {
             column = v;
         } else if (!strcmp(a, "--out")) {
@@ -344,9 +354,27 @@ int cmd_cluster(int argc, char **argv)
         for (size_t i = 0; i < s.n; i++)
             st.n_clusters += rep[i] == i;
         cJSON_AddNumberToObject(info, "clusters", (double)st.n_clusters);
-    } else if (cl_cluster(ptr, len, s.n, &o, rep, &st)) {
-        fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
-        goto done;
+    } else {
+        char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash)
+            slash[slash == dir] = '\0'; /* "/x" -> "/" */
+        cl_budget b = {max_memory, !dir ? NULL : slash ? dir : "."};
+        int crc = dir ? cl_cluster_budget(ptr, len, s.n, &o, &b, rep, &st) : TG_ERR_NOMEM;
+        free(dir);
+        if (crc) {
+            fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
+            goto done;
+        }
+        if (max_memory && o.mode == CL_LINCLUST && !st.kmer_runs)
+            fprintf(stderr, "ablm cluster: within --max-memory %.1f MB: in memory, nothing "
+                    "spilled\n", max_memory / 1e6);
+        else if (max_memory && o.mode == CL_LINCLUST)
+            fprintf(stderr, "ablm cluster: within --max-memory %.1f MB: %zu k-mer runs of %zu "
+                    "entries, %zu pair runs, %.1f MB spilled, peak before the set cover %.1f MB, "
+                    "graph %.1f MB%s\n", max_memory / 1e6, st.kmer_runs, st.chunk_entries,
+                    st.pair_runs, st.spilled_bytes / 1e6, st.spill_peak / 1e6,
+                    st.graph_bytes / 1e6, st.budget < st.floor_bytes ? " (below the floor: "
+                    "smallest chunks)" : "");
     }
     double t2 = now_s();
     if (cl_write_clusters(&s, rep, out)) {
