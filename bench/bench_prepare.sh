@@ -18,9 +18,16 @@
 # with a sampler (every second: the process's VmRSS, `du -sb` of the output
 # dir, the stage from the last progress line) that gives per stage: wall
 # seconds (the report's), peak RSS and peak disk (sampled), bytes per record.
+#
+# bench/bench_prepare.sh --read-scaling R: the read stage on the 22 units
+# (gzip OAS CSV) with --threads 1 and 2, alternating, R times each: read
+# seconds, rows/s, the ratio, and that every store is byte-identical.
 set -euo pipefail
+# the whole script is one function, parsed before it runs: editing the file
+# during a long run does not change the run
+main() {
 cd "$(dirname "$0")/.."
-SIZE=400000; MEM=2G; THREADS=2; WORK=""; SCALE=0; PARTS=4; MMSEQS=0
+SIZE=400000; MEM=2G; THREADS=2; WORK=""; SCALE=0; PARTS=4; MMSEQS=0; GENONLY=0; READSCALE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift 2;;
@@ -30,18 +37,41 @@ while [ $# -gt 0 ]; do
     --scale) SCALE=$2; SIZE=$2; shift 2;;
     --parts) PARTS=$2; shift 2;;
     --mmseqs) MMSEQS=1; shift;;
-    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs]]" >&2; exit 2;;
+    --generate-only) GENONLY=1; shift;;
+    --read-scaling) READSCALE=$2; shift 2;;
+    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs] [--generate-only]] [--read-scaling REPS]" >&2; exit 2;;
   esac
 done
 DATA=../shared/data/oas-paired
 [ -d "$DATA" ] || { echo "bench_prepare: $DATA not found" >&2; exit 1; }
 scripts/build.sh build >/dev/null
-ABLM=$PWD/build/ablm; BC=$PWD/build/bench_cluster
+# copies, so that a rebuild during a long run does not replace them
+BIN=$(mktemp -d /tmp/ablm-prepbench-bin-XXXXXX)
+cp build/ablm build/bench_cluster "$BIN/"
+ABLM=$BIN/ablm; BC=$BIN/bench_cluster
 WORK=${WORK:-$(mktemp -d /tmp/ablm-prepbench-XXXXXX)}
 mkdir -p "$WORK"
 echo "work dir: $WORK" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+if [ "$READSCALE" -gt 0 ]; then
+  UNITS=$(ls "$DATA"/*.csv.gz)
+  for rep in $(seq "$READSCALE"); do
+    for t in 1 2; do
+      out="$WORK/read_t$t"; rm -rf "$out"
+      "$ABLM" prepare --out "$out" --threads "$t" --leak-sample 0 --input $UNITS >/dev/null 2>"$out.log" \
+        || { tail -5 "$out.log" >&2; exit 1; }
+      sec=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['seconds']['read'])" "$out/prepare_report.json")
+      echo "$t $sec" >> "$WORK/read_scaling.txt"
+      printf "rep %d, --threads %d: read %.2f s (%.0f rows/s), load %s\n" "$rep" "$t" "$sec" "$(echo "42216/$sec" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+    done
+    cmp "$WORK/read_t1/records.store" "$WORK/read_t2/records.store" && echo "rep $rep: records.store identical for 1 and 2 threads"
+  done
+  awk '{s[$1]+=$2; n[$1]++} END {printf "mean read: 1 thread %.2f s, 2 threads %.2f s, speed-up %.2f\n", s[1]/n[1], s[2]/n[2], (s[1]/n[1])/(s[2]/n[2])}' "$WORK/read_scaling.txt"
+  rm -f "$WORK/read_scaling.txt"
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 [ -s "$WORK/heavy.tsv" ] || /usr/bin/python3 - "$DATA" "$WORK" <<'PY'
 import csv, glob, gzip, sys
 data, work = sys.argv[1], sys.argv[2]
@@ -83,6 +113,7 @@ PY
 rm -f "$WORK/cdr3_mut.fasta"
 echo "$NP" > "$WORK/synthetic_${SIZE}.done"
 fi
+[ "$GENONLY" = 0 ] || exit 0
 
 run() { # NAME OUTDIR ARGS...
   local name=$1 out=$2; shift 2
@@ -119,14 +150,15 @@ if [ "$SCALE" -gt 0 ]; then
     while kill -0 "$tp" 2>/dev/null; do
       [ -n "$pid" ] || pid=$(pgrep -P "$tp" || true)
       if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
-        local rss disk st
+        local rss anon disk st
         rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
         disk=$(du -sb "$out" 2>/dev/null | cut -f1)
         st=$(grep -a '^prepare: ' "$out.log" | awk '
           /clustering .* CDR3s/ {s="cdr3_clustering"} /dedup/ {s="dedup"}
           /clustering .* sequences at/ {s="clustering_70"} /clustering .* representatives/ {s="clustering_50"}
           /splitting/ {s="split_and_leakage"} END {print s ? s : "read"}')
-        echo "$st ${rss:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg)" >> "$samples"
+        echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg)" >> "$samples"
       fi
       sleep 1
     done
@@ -137,21 +169,23 @@ import json, sys
 out, samples = sys.argv[1], sys.argv[2]
 r = json.load(open(f"{out}/prepare_report.json"))
 rows = r["counts"]["input_rows"]
-peak, disk, load = {}, {}, []
+peak, anon, disk, load = {}, {}, {}, []
 for l in open(samples):
-    st, rss, d, la = l.split()
+    st, rss, an, d, la = l.split()
     peak[st] = max(peak.get(st, 0), int(rss) * 1024); disk[st] = max(disk.get(st, 0), int(d))
+    anon[st] = max(anon.get(st, 0), int(an) * 1024)
     load.append(float(la))
 print("counts: " + ", ".join(f"{k} {int(v)}" for k, v in r["counts"].items()))
 print(f"load average (1 min) during the run: min {min(load):.1f}, max {max(load):.1f}" if load else "no samples")
-print("| stage | seconds | peak RSS (sampled) | RSS per input row | disk (output dir, sampled) |")
-print("| --- | ---: | ---: | ---: | ---: |")
+print("| stage | seconds | peak RSS (sampled) | of it anonymous | RSS per input row | disk (output dir, sampled) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for st in ["read", "cdr3_clustering", "dedup", "clustering_70", "clustering_50", "split_and_leakage"]:
     sec = r["seconds"].get(st)
     if sec is None: continue
     p = peak.get(st, 0)
-    print(f"| {st} | {sec:.1f} | {p/1e6:.0f} MB | {p/rows:.0f} B | {disk.get(st, 0)/1e6:.0f} MB |")
-print(f"| total | {r['seconds']['total']:.1f} | {max(peak.values(), default=0)/1e6:.0f} MB | {max(peak.values(), default=0)/rows:.0f} B | {max(disk.values(), default=0)/1e6:.0f} MB |")
+    print(f"| {st} | {sec:.1f} | {p/1e6:.0f} MB | {anon.get(st, 0)/1e6:.0f} MB | {p/rows:.0f} B | {disk.get(st, 0)/1e6:.0f} MB |")
+P = max(peak.values(), default=0)
+print(f"| total | {r['seconds']['total']:.1f} | {P/1e6:.0f} MB | {max(anon.values(), default=0)/1e6:.0f} MB | {P/rows:.0f} B | {max(disk.values(), default=0)/1e6:.0f} MB |")
 m = r.get("memory", {})
 if "anon_bytes_per_record_after_read" in m:
     print(f"anonymous memory after read: {m['anon_bytes_per_record_after_read']:.0f} B/row")
@@ -189,3 +223,6 @@ run "synthetic $SIZE, out of core" "$WORK/syn_ooc" --input "$SYN" --max-memory "
 same "$WORK/syn_mem" "$WORK/syn_ooc"
 du -sh "$WORK/syn_ooc/records.store" | awk '{print "store on disk: " $1}'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+main "$@"
+exit
