@@ -35,7 +35,7 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static uint64_t mix64(uint64_t x)
+uint64_t cl_mix64(uint64_t x)
 {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
@@ -45,21 +45,10 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* Shared state of one clustering run over the unique sequences. */
-typedef struct {
-    const char *const *seqs;
-    const int *lens;
-    const uint32_t *uniq; /* local id -> original index, ascending */
-    size_t m;             /* unique sequences */
-    int maxlen;
-    const cl_opts *o;
-    int nthreads;
-    cl_trk *trk;
-    size_t n_aln;
-} ctx;
+typedef cl_ctx ctx;
 
-static inline const char *useq(const ctx *c, uint32_t u) { return c->seqs[c->uniq[u]]; }
-static inline int ulen(const ctx *c, uint32_t u) { return c->lens[c->uniq[u]]; }
+static inline const char *useq(const ctx *c, uint32_t u) { return cl_useq(c, u); }
+static inline int ulen(const ctx *c, uint32_t u) { return cl_ulen(c, u); }
 
 static int seq_equal(const char *a, const char *b, int n)
 {
@@ -85,7 +74,7 @@ int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint
         const unsigned char *s = (const unsigned char *)seqs[i];
         for (int j = 0; j < lens[i]; j++)
             x = (x ^ aln_codes[s[j]]) * 0x100000001b3ULL;
-        h[i] = mix64(x);
+        h[i] = cl_mix64(x);
         v[i] = (uint32_t)i;
     }
     int rc = cl_radix_sort(t, h, v, n, 64);
@@ -132,14 +121,7 @@ int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint
 
 /* ---- linclust ---------------------------------------------------------- */
 
-typedef struct {
-    uint64_t h;
-    uint32_t kmer;
-} hk;
-
-/* Up to kps distinct k-mers of codes[0..L) with the lowest hashes; returns
- * the count written to out. */
-static int select_kmers(const uint8_t *codes, int L, const int *pos, int k, int span, int kps,
+int cl_select_kmers(const uint8_t *codes, int L, const int *pos, int k, int span, int kps,
                         hk *best, uint32_t *out)
 {
     int nb = 0;
@@ -153,7 +135,7 @@ static int select_kmers(const uint8_t *codes, int L, const int *pos, int k, int 
         }
         if (bad)
             continue;
-        uint64_t hv = mix64(km + 0x9e3779b97f4a7c15ULL);
+        uint64_t hv = cl_mix64(km + 0x9e3779b97f4a7c15ULL);
         if (nb == kps && hv >= best[nb - 1].h)
             continue;
         int dup = 0;
@@ -206,22 +188,97 @@ static uint64_t heap_pop(uint64_t *hp, size_t *n)
     return top;
 }
 
-static int linclust(ctx *c, uint32_t *repu)
+int cl_kmer_pattern(const cl_opts *o, int pos[64])
 {
-    const cl_opts *o = c->o;
-    cl_trk *t = c->trk;
-    size_t m = c->m;
-    int k = o->k, kps = o->kmer_per_seq, pos[64], span = 0;
+    int span = 0;
     if (o->spaced_pattern && o->spaced_pattern[0]) {
         int w = 0;
         for (const char *p = o->spaced_pattern; *p; p++, span++)
             if (*p == '1')
                 pos[w++] = span;
     } else {
-        for (int w = 0; w < k; w++)
+        for (int w = 0; w < o->k; w++)
             pos[w] = w;
-        span = k;
+        span = o->k;
     }
+    return span;
+}
+
+int cl_kmer_bits(int k)
+{
+    int kbits = 1; /* bits of the largest k-mer code 21^k - 1 */
+    for (uint64_t lim = 1, w = 0; w < (uint64_t)k; w++, lim *= 21)
+        if (w + 1 == (uint64_t)k)
+            while ((1ULL << kbits) < lim * 21)
+                kbits++;
+    return kbits;
+}
+
+uint8_t cl_pair_flags(const cl_ctx *c, uint32_t cen, uint32_t u, uint8_t *qb, aln_ws *ws, int *err)
+{
+    const cl_opts *o = c->o;
+    uint8_t *sb = qb + c->maxlen;
+    int cq[ALN_ALPHABET], cm[ALN_ALPHABET];
+    int lc = ulen(c, cen), lu = ulen(c, u);
+    aln_encode(useq(c, cen), lc, qb);
+    aln_encode(useq(c, u), lu, sb);
+    cl_composition(qb, lc, cq);
+    cl_composition(sb, lu, cm);
+    uint8_t f = 0;
+    int lcs = -1;
+    if ((cl_may_pass(o, lc, cq, lu, cm) || cl_may_pass(o, lu, cm, lc, cq)) &&
+        (lcs = cl_lcs_bound(qb, lc, sb, lu), cl_may_pass_matches(o, lcs, lc, lu) ||
+                                                cl_may_pass_matches(o, lcs, lu, lc))) {
+        aln_result r;
+        if (aln_align_codes_ws(&o->aln, qb, lc, sb, lu, ws, &r)) {
+            *err |= 1;
+        } else {
+            f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode); /* cen -> u */
+            aln_swap(&r);
+            f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode) << 1; /* u -> cen */
+        }
+    }
+    return f;
+}
+
+void cl_set_cover(size_t m, const uint32_t *outo, const uint32_t *outv, const uint32_t *ino,
+                  const uint32_t *inv, uint32_t *cnt, uint64_t *hp, uint32_t *repu)
+{
+    size_t hn = 0;
+    for (size_t u = 0; u < m; u++) {
+        cnt[u] = outo[u + 1] - outo[u];
+        repu[u] = UINT32_MAX;
+        heap_push(hp, &hn, (uint64_t)cnt[u] << 32 | (UINT32_MAX - (uint32_t)u));
+    }
+    while (hn) {
+        uint64_t key = heap_pop(hp, &hn);
+        uint32_t u = UINT32_MAX - (uint32_t)key, kc = (uint32_t)(key >> 32);
+        if (repu[u] != UINT32_MAX)
+            continue;
+        if (kc != cnt[u]) {
+            heap_push(hp, &hn, (uint64_t)cnt[u] << 32 | (UINT32_MAX - u));
+            continue;
+        }
+        repu[u] = u;
+        for (uint32_t e = ino[u]; e < ino[u + 1]; e++)
+            cnt[inv[e]]--;
+        for (uint32_t e = outo[u]; e < outo[u + 1]; e++) {
+            uint32_t w = outv[e];
+            if (repu[w] != UINT32_MAX)
+                continue;
+            repu[w] = u;
+            for (uint32_t f = ino[w]; f < ino[w + 1]; f++)
+                cnt[inv[f]]--;
+        }
+    }
+}
+
+static int linclust(ctx *c, uint32_t *repu)
+{
+    const cl_opts *o = c->o;
+    cl_trk *t = c->trk;
+    size_t m = c->m;
+    int k = o->k, kps = o->kmer_per_seq, pos[64], span = cl_kmer_pattern(o, pos);
     double t0 = now();
     int rc = TG_ERR_NOMEM;
     size_t cap = m * (size_t)kps;
@@ -246,7 +303,7 @@ static int linclust(ctx *c, uint32_t *repu)
         for (size_t u = 0; u < m; u++) {
             int L = ulen(c, (uint32_t)u);
             aln_encode(useq(c, (uint32_t)u), L, codes);
-            int got = select_kmers(codes, L, pos, k, span, kps, best, km);
+            int got = cl_select_kmers(codes, L, pos, k, span, kps, best, km);
             nk[u] = (uint8_t)(got > 255 ? 255 : got);
             for (int i = 0; i < got; i++)
                 keys[u * kps + i] = (uint64_t)km[i] << 32 | u;
@@ -260,12 +317,7 @@ static int linclust(ctx *c, uint32_t *repu)
     nk = NULL;
     cl_tfree(t, hb);
     hb = NULL;
-    int kbits = 1; /* bits of the largest k-mer code 21^k - 1 */
-    for (uint64_t lim = 1, w = 0; w < (uint64_t)k; w++, lim *= 21)
-        if (w + 1 == (uint64_t)k)
-            while ((1ULL << kbits) < lim * 21)
-                kbits++;
-    if ((rc = cl_radix_sort(t, keys, NULL, ne, 32 + kbits)))
+    if ((rc = cl_radix_sort(t, keys, NULL, ne, 32 + cl_kmer_bits(k))))
         goto done;
     double t1 = now();
     /* 2. groups -> (member, centre) pairs, reusing the key array */
@@ -308,33 +360,11 @@ static int linclust(ctx *c, uint32_t *repu)
 #pragma omp parallel num_threads(nt)
     {
         int tid = omp_get_thread_num();
-        uint8_t *qb = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1), *sb = qb + c->maxlen;
-        int cq[ALN_ALPHABET], cm[ALN_ALPHABET];
+        uint8_t *qb = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1);
         aln_ws ws = {0}; /* pairs come grouped by centre: its profile is reused */
 #pragma omp for schedule(dynamic, 256) reduction(| : err)
-        for (size_t i = 0; i < np; i++) {
-            uint32_t cen = (uint32_t)(pairs[i] >> 32), u = (uint32_t)pairs[i];
-            int lc = ulen(c, cen), lu = ulen(c, u);
-            aln_encode(useq(c, cen), lc, qb);
-            aln_encode(useq(c, u), lu, sb);
-            cl_composition(qb, lc, cq);
-            cl_composition(sb, lu, cm);
-            uint8_t f = 0;
-            int lcs = -1;
-            if ((cl_may_pass(o, lc, cq, lu, cm) || cl_may_pass(o, lu, cm, lc, cq)) &&
-                (lcs = cl_lcs_bound(qb, lc, sb, lu), cl_may_pass_matches(o, lcs, lc, lu) ||
-                                                        cl_may_pass_matches(o, lcs, lu, lc))) {
-                aln_result r;
-                if (aln_align_codes_ws(&o->aln, qb, lc, sb, lu, &ws, &r)) {
-                    err |= 1;
-                } else {
-                    f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode); /* cen -> u */
-                    aln_swap(&r);
-                    f |= aln_passes(&r, o->min_seq_id, o->coverage, o->cov_mode) << 1; /* u -> cen */
-                }
-            }
-            flag[i] = f;
-        }
+        for (size_t i = 0; i < np; i++)
+            flag[i] = cl_pair_flags(c, (uint32_t)(pairs[i] >> 32), (uint32_t)pairs[i], qb, &ws, &err);
         aln_ws_free(&ws);
     }
     c->n_aln += np;
@@ -383,33 +413,7 @@ static int linclust(ctx *c, uint32_t *repu)
     hp = cl_talloc(t, (m + 1) * sizeof *hp, "set cover heap");
     if (!hp)
         goto done;
-    size_t hn = 0;
-    for (size_t u = 0; u < m; u++) {
-        cnt[u] = outo[u + 1] - outo[u];
-        repu[u] = UINT32_MAX;
-        heap_push(hp, &hn, (uint64_t)cnt[u] << 32 | (UINT32_MAX - (uint32_t)u));
-    }
-    while (hn) {
-        uint64_t key = heap_pop(hp, &hn);
-        uint32_t u = UINT32_MAX - (uint32_t)key, kc = (uint32_t)(key >> 32);
-        if (repu[u] != UINT32_MAX)
-            continue;
-        if (kc != cnt[u]) {
-            heap_push(hp, &hn, (uint64_t)cnt[u] << 32 | (UINT32_MAX - u));
-            continue;
-        }
-        repu[u] = u;
-        for (uint32_t e = ino[u]; e < ino[u + 1]; e++)
-            cnt[inv[e]]--;
-        for (uint32_t e = outo[u]; e < outo[u + 1]; e++) {
-            uint32_t w = outv[e];
-            if (repu[w] != UINT32_MAX)
-                continue;
-            repu[w] = u;
-            for (uint32_t f = ino[w]; f < ino[w + 1]; f++)
-                cnt[inv[f]]--;
-        }
-    }
+    cl_set_cover(m, outo, outv, ino, inv, cnt, hp, repu);
     if (o->progress)
         fprintf(stderr, "cluster: linclust k-mers+sort %.2fs, %zu alignments %.2fs, %zu edges, set cover %.2fs\n",
                 t1 - t0, np, t2 - t1, nedge, now() - t2);
@@ -893,6 +897,12 @@ done:
 int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                uint32_t *rep, cl_stats *stats)
 {
+    return cl_cluster_budget(seqs, lens, n, o, NULL, rep, stats);
+}
+
+int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
+                      const cl_budget *b, uint32_t *rep, cl_stats *stats)
+{
     double t0 = now();
     int rc = cl_check_opts(o);
     if (rc)
@@ -926,6 +936,8 @@ int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts
     uint32_t *grp = NULL, *uniq = NULL, *repu = NULL;
     size_t m = 0;
     ctx c = {seqs, lens, NULL, 0, maxlen, o, nt, &trk, 0};
+    cl_stats sp;
+    memset(&sp, 0, sizeof sp);
     if (n == 0)
         goto stats;
     rc = TG_ERR_NOMEM;
@@ -942,14 +954,19 @@ int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts
     c.m = m;
     if (o->progress)
         fprintf(stderr, "cluster: %zu sequences, %zu unique (%.2fs)\n", n, m, now() - t0);
-    rc = o->mode == CL_GREEDY ? greedy(&c, repu) : linclust(&c, repu);
+    if (o->mode == CL_GREEDY)
+        rc = greedy(&c, repu);
+    else if (b && b->max_memory)
+        rc = cl_linclust_spill(&c, n, repu, b, &sp);
+    else
+        rc = linclust(&c, repu);
     if (rc)
         goto done;
     for (size_t i = 0; i < n; i++)
         rep[i] = uniq[repu[grp[i]]];
 stats:
     if (stats) {
-        memset(stats, 0, sizeof *stats);
+        *stats = sp;
         stats->n_seqs = n;
         stats->n_unique = m;
         for (size_t u = 0; u < m; u++)

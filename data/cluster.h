@@ -72,6 +72,15 @@ typedef struct {
     size_t n_alignments; /* alignments computed */
     double seconds;
     size_t peak_bytes;   /* memory the clustering allocated at peak */
+    /* cl_cluster_budget's spill (0 when it ran in memory): */
+    size_t budget;        /* the budget it planned with */
+    size_t floor_bytes;   /* the least its plan needs (per-sequence arrays, smallest chunks) */
+    size_t chunk_entries; /* k-mer entries per sorted run */
+    size_t kmer_runs;     /* sorted k-mer runs written */
+    size_t pair_runs;     /* sorted candidate-pair runs written */
+    size_t spilled_bytes; /* bytes written to the temporary files */
+    size_t graph_bytes;   /* the set cover's graph (accepted edges), held in memory */
+    size_t spill_peak;    /* measured peak before the graph (runs, merges, alignment) */
 } cl_stats;
 
 /* Clusters n sequences (seqs[i] of length lens[i], not NUL-terminated
@@ -82,6 +91,31 @@ typedef struct {
  * TG_ERR_ARG (bad options, n >= 2^32-1) or TG_ERR_NOMEM. */
 int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                uint32_t *rep, cl_stats *stats);
+
+/* A memory budget for CL_LINCLUST (cl_cluster_budget). */
+typedef struct {
+    size_t max_memory;  /* bytes the clustering may allocate; 0: in memory (cl_cluster) */
+    const char *tmpdir; /* directory of the temporary run files (removed before return) */
+} cl_budget;
+
+/* cl_cluster within a memory budget, for CL_LINCLUST (CL_GREEDY and
+ * b->max_memory == 0 run cl_cluster): the k-mer entries (k-mer, length,
+ * sequence) are generated in chunks that fit the budget, each sorted and
+ * written as a run to one temporary file in b->tmpdir; a k-way merge of the
+ * runs gives the k-mer groups in order, the first entry of each (longest,
+ * then lowest index) its centre, and the (centre, member) pairs; those are
+ * sorted in runs to a second file and merged (duplicates dropped), aligned
+ * in batches as they stream, and the accepted edges (a third file) form the
+ * graph of the set cover. rep[] is the same as cl_cluster's for any budget
+ * and thread count. What stays in memory: 28 bytes per input sequence
+ * while identical ones are collapsed, then about 12 per sequence, the
+ * chunks, and the set cover's graph (8 bytes per accepted edge + 28 per
+ * sequence, as MMseqs2's clust holds it). Below floor_bytes the plan uses
+ * its smallest chunks (stats->budget < stats->floor_bytes says so).
+ * Returns TG_OK, TG_ERR_ARG, TG_ERR_NOMEM or TG_ERR_IO (a temporary file
+ * could not be written or read back; the message names it). */
+int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
+                      const cl_budget *b, uint32_t *rep, cl_stats *stats);
 
 typedef struct {
     size_t sampled; /* representatives checked */

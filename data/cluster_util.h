@@ -72,4 +72,55 @@ int cl_may_pass_lcs(const cl_opts *o, const uint8_t *a, int la, const uint8_t *b
 void cl_bound_identity(const uint8_t *a, int la, const uint8_t *const *b, const int *lb, int nb,
                        double t, double qc, double tc, uint8_t *ok);
 
+/* ---- shared by the linclust paths (cluster.c in memory, cluster_spill.c
+ * within a memory budget) ------------------------------------------------ */
+
+/* One clustering run over the unique sequences. */
+typedef struct {
+    const char *const *seqs;
+    const int *lens;
+    const uint32_t *uniq; /* local id -> original index, ascending */
+    size_t m;             /* unique sequences */
+    int maxlen;
+    const cl_opts *o;
+    int nthreads;
+    cl_trk *trk;
+    size_t n_aln;
+} cl_ctx;
+
+static inline const char *cl_useq(const cl_ctx *c, uint32_t u) { return c->seqs[c->uniq[u]]; }
+static inline int cl_ulen(const cl_ctx *c, uint32_t u) { return c->lens[c->uniq[u]]; }
+
+typedef struct {
+    uint64_t h;
+    uint32_t kmer;
+} hk;
+
+/* 64-bit finaliser (MurmurHash3 fmix64). */
+uint64_t cl_mix64(uint64_t x);
+/* Positions of o's k-mer (spaced pattern or contiguous k) into pos[];
+ * returns its span. */
+int cl_kmer_pattern(const cl_opts *o, int pos[64]);
+/* Bits of the largest k-mer code 21^k - 1. */
+int cl_kmer_bits(int k);
+/* Up to kps distinct k-mers of codes[0..L) with the lowest hashes (best:
+ * kps scratch entries); returns the count written to out. */
+int cl_select_kmers(const uint8_t *codes, int L, const int *pos, int k, int span, int kps,
+                    hk *best, uint32_t *out);
+/* Aligns unique sequence u to centre cen (centre = query) if the exact
+ * bounds allow: bit 0 set if cen may represent u, bit 1 if u may represent
+ * cen. qb: 2 * c->maxlen + 1 bytes of scratch; ws: the thread's alignment
+ * workspace. Sets *err on an allocation failure. */
+uint8_t cl_pair_flags(const cl_ctx *c, uint32_t cen, uint32_t u, uint8_t *qb, aln_ws *ws, int *err);
+/* Greedy set cover (MMseqs2 clust --cluster-mode 0) of the directed graph
+ * in CSR form (outo/outv: whom a node can represent, ino/inv: the reverse,
+ * m + 1 offsets each): repu[u] = u's representative. cnt: m scratch, hp:
+ * m + 1 scratch. The result depends only on the set of edges. */
+void cl_set_cover(size_t m, const uint32_t *outo, const uint32_t *outv, const uint32_t *ino,
+                  const uint32_t *inv, uint32_t *cnt, uint64_t *hp, uint32_t *repu);
+/* linclust within budget b (cluster_spill.c) of c's unique sequences (of
+ * n_all input sequences): the same repu[] as the in-memory linclust for
+ * any budget; fills the spill fields of *s. */
+int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *b, cl_stats *s);
+
 #endif

@@ -355,8 +355,10 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
     int st = TG_OK;
     if (n && o->engine)
         st = o->engine(o->engine_ctx, ids, seqs, lens, n, &co, rep, e);
-    else if (n)
+    else if (n && o->in_memory)
         st = cl_cluster(seqs, lens, n, &co, rep, &cs);
+    else if (n)
+        st = pp_cluster_budgeted(outdir, seqs, lens, n, &co, o, rep, &cs, e);
     if (st)
         return st;
     if (o->engine)

@@ -46,7 +46,7 @@ typedef struct {
     int in_memory;           /* 1: the previous path (all records in memory, one dedup map);
                               * 0 (default): out of core (store, sharded dedup, resumable) */
     int resume;              /* 1 (default): skip a stage whose marker matches (by hash) */
-    size_t max_memory;       /* bytes for the de-dup stage; 0: pp_default_memory() */
+    size_t max_memory;       /* bytes for the de-dup and clustering stages; 0: pp_default_memory() */
     int dedup_shards;        /* >0: force this many dedup shards (tests); 0: from max_memory */
     int read_threads;        /* inputs parsed at once (rd_par); 0: tg_threads(). The records
                               * and every output are the same for any count */
@@ -110,8 +110,11 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
  *          dropped in hash shards (temp files in OUT) when one in-memory map
  *          would not fit max_memory; each shard is de-duplicated by one map,
  *          the first record of every distinct sequence kept, as in memory.
- * The clustering steps still hold their inputs in memory (pointers into the
- * store's map). */
+ *   cluster  linclust steps run within the budget (pp_cluster_budgeted:
+ *          sorted k-mer and pair runs spilled to temp files in OUT,
+ *          cl_cluster_budget); the clusters are the same as in memory.
+ * The clustering steps still hold pointers into the store's map and the
+ * lengths of their inputs in memory. */
 
 /* Progress lines on stderr ("prepare: STAGE: N UNIT, R UNIT/s, P% done,
  * ETA S s"), at most one per 2 s; nothing when on == 0. */
@@ -152,6 +155,16 @@ int pp_store_ids(const ss_store *s, rd_ids *ids, size_t *n_cdr3);
  * o->max_memory; adds report["dedup"]. Returns a status. */
 int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
              const char *outdir, const pp_opts *o, cJSON *report);
+/* Out of core, one linclust step within the budget: o->max_memory (else
+ * pp_default_memory()) less the process's anonymous memory now (RssAnon)
+ * goes to cl_cluster_budget with OUTDIR for its temporary runs (removed
+ * before return); the same rep[] as cl_cluster. co: the step's options
+ * (from o->cl); adds budget_bytes, floor_bytes, chunk_entries, kmer_runs,
+ * pair_runs, spilled_bytes and graph_bytes to the step's report entry.
+ * Returns a status. */
+int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *lens, size_t n,
+                        const cl_opts *co, const pp_opts *o, uint32_t *rep, cl_stats *cs,
+                        cJSON *step);
 /* The read stage (prepare.c): resumes or streams the inputs into
  * OUTDIR/records.store and opens it into *store; fills in (the report's
  * "input": files, files_skipped, reader, records_without_cdr3) and

@@ -1,5 +1,6 @@
 /* ablm prepare out of core: progress lines, the memory budget, stage
- * markers (resume by hash), de-duplication in hash shards. */
+ * markers (resume by hash), de-duplication in hash shards, clustering
+ * within the budget. */
 #include "prepare.h"
 
 #include "fileio.h"
@@ -298,4 +299,30 @@ int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
     tg_free(list);
     tg_free(count);
     return st;
+}
+
+int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *lens, size_t n,
+                        const cl_opts *co, const pp_opts *o, uint32_t *rep, cl_stats *cs,
+                        cJSON *step)
+{
+    size_t budget = o->max_memory ? o->max_memory : pp_default_memory();
+    size_t anon = pp_proc_status("RssAnon");
+    cl_budget b = {budget > anon ? budget - anon : 1, outdir};
+    if (co->mode != CL_LINCLUST)
+        return cl_cluster(seqs, lens, n, co, rep, cs);
+    int st = cl_cluster_budget(seqs, lens, n, co, &b, rep, cs);
+    if (st)
+        return st;
+    if (o->progress && cs->budget < cs->floor_bytes)
+        fprintf(stderr, "prepare: warning: clustering %zu sequences needs at least %.1f MB; "
+                "%.1f MB of --max-memory %.1f MB were left\n", n, cs->floor_bytes / 1e6,
+                cs->budget / 1e6, budget / 1e6);
+    cJSON_AddNumberToObject(step, "budget_bytes", (double)cs->budget);
+    cJSON_AddNumberToObject(step, "floor_bytes", (double)cs->floor_bytes);
+    cJSON_AddNumberToObject(step, "chunk_entries", (double)cs->chunk_entries);
+    cJSON_AddNumberToObject(step, "kmer_runs", (double)cs->kmer_runs);
+    cJSON_AddNumberToObject(step, "pair_runs", (double)cs->pair_runs);
+    cJSON_AddNumberToObject(step, "spilled_bytes", (double)cs->spilled_bytes);
+    cJSON_AddNumberToObject(step, "graph_bytes", (double)cs->graph_bytes);
+    return TG_OK;
 }

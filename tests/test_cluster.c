@@ -103,44 +103,11 @@ START_TEST(edge_inputs)
 }
 END_TEST
 
-/* Families of mutated sequences (substitutions and indels). */
-static char **make_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, int **lens_out)
-{
-    const char *aa = "ACDEFGHIKLMNPQRSTVWY";
-    size_t n = nfam * per;
-    char **s = malloc(n * sizeof *s);
-    int *l = malloc(n * sizeof *l);
-    tg_rng g;
-    tg_rng_seed(&g, seed);
-    for (size_t f = 0; f < nfam; f++) {
-        char anc[256];
-        int L = len / 2 + (int)(tg_rng_next(&g) % (uint64_t)len);
-        for (int i = 0; i < L; i++)
-            anc[i] = aa[tg_rng_next(&g) % 20];
-        for (size_t k = 0; k < per; k++) {
-            char *x = malloc((size_t)L + 4);
-            int xl = 0;
-            for (int i = 0; i < L; i++) {
-                double u = tg_rng_uniform(&g);
-                if (u < mut * 0.1)
-                    continue; /* deletion */
-                x[xl++] = u < mut ? aa[tg_rng_next(&g) % 20] : anc[i];
-                if (tg_rng_uniform(&g) < mut * 0.05)
-                    x[xl++] = aa[tg_rng_next(&g) % 20];
-            }
-            s[f * per + k] = x;
-            l[f * per + k] = xl;
-        }
-    }
-    *lens_out = l;
-    return s;
-}
-
 START_TEST(families_invariant_and_determinism)
 {
     int *l;
     size_t n = 60 * 25;
-    char **s = make_families(60, 25, 30, 0.25, 5, &l);
+    char **s = tu_families(60, 25, 30, 0.25, 5, &l);
     uint32_t *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
     const double ids[] = {0.5, 0.7, 0.9};
     for (int ii = 0; ii < 3; ii++)
@@ -182,7 +149,7 @@ START_TEST(missed_merges_detects)
      * every family member; one that merges identical only has none at 1.0 */
     int *l;
     size_t n = 20 * 5;
-    char **s = make_families(20, 5, 20, 0.0, 9, &l);
+    char **s = tu_families(20, 5, 20, 0.0, 9, &l);
     uint32_t *rep = malloc(n * 4);
     for (size_t i = 0; i < n; i++)
         rep[i] = (uint32_t)i;

@@ -255,3 +255,36 @@ ed_model *tu_encdec_fixture(const char *dir)
     }
     return m;
 }
+
+/* Families of mutated sequences (substitutions and indels). */
+char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, int **lens_out)
+{
+    const char *aa = "ACDEFGHIKLMNPQRSTVWY";
+    size_t n = nfam * per;
+    char **s = malloc(n * sizeof *s);
+    int *l = malloc(n * sizeof *l);
+    tg_rng g;
+    tg_rng_seed(&g, seed);
+    for (size_t f = 0; f < nfam; f++) {
+        char anc[256];
+        int L = len / 2 + (int)(tg_rng_next(&g) % (uint64_t)len);
+        for (int i = 0; i < L; i++)
+            anc[i] = aa[tg_rng_next(&g) % 20];
+        for (size_t k = 0; k < per; k++) {
+            char *x = malloc((size_t)L + 4);
+            int xl = 0;
+            for (int i = 0; i < L; i++) {
+                double u = tg_rng_uniform(&g);
+                if (u < mut * 0.1)
+                    continue; /* deletion */
+                x[xl++] = u < mut ? aa[tg_rng_next(&g) % 20] : anc[i];
+                if (tg_rng_uniform(&g) < mut * 0.05)
+                    x[xl++] = aa[tg_rng_next(&g) % 20];
+            }
+            s[f * per + k] = x;
+            l[f * per + k] = xl;
+        }
+    }
+    *lens_out = l;
+    return s;
+}

@@ -59,4 +59,10 @@ void tu_h2l_fresh_models(const char *enc_dir, const char *dec_dir);
  * frees it (ed_model_free). */
 ed_model *tu_encdec_fixture(const char *dir);
 
+/* nfam families of per sequences each: a random ancestor of len/2 ..
+ * len/2 + len - 1 residues (seeded), mutated by substitutions (rate mut),
+ * deletions (mut / 10) and insertions (mut / 20); malloc'ed strings (not
+ * NUL-terminated) with their lengths in *lens_out (the caller frees all). */
+char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, int **lens_out);
+
 #endif
