@@ -17,7 +17,10 @@
 # mmseqs2, in the same invocation), each under nice and /usr/bin/time -v
 # with a sampler (every second: the process's VmRSS, `du -sb` of the output
 # dir, the stage from the last progress line) that gives per stage: wall
+# (--mmseqs-only: only the MMseqs2 run, e.g. beside a running ablm one)
 # seconds (the report's), peak RSS and peak disk (sampled), bytes per record.
+# ABLM_BUILD_DIR (default build) is the build directory to build and run
+# (ABLM_NO_BUILD=1: run what it holds).
 #
 # bench/bench_prepare.sh --read-scaling R: the read stage on the 22 units
 # (gzip OAS CSV) with --threads 1 and 2, alternating, R times each: read
@@ -37,17 +40,19 @@ while [ $# -gt 0 ]; do
     --scale) SCALE=$2; SIZE=$2; shift 2;;
     --parts) PARTS=$2; shift 2;;
     --mmseqs) MMSEQS=1; shift;;
+    --mmseqs-only) MMSEQS=2; shift;;
     --generate-only) GENONLY=1; shift;;
     --read-scaling) READSCALE=$2; shift 2;;
-    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs] [--generate-only]] [--read-scaling REPS]" >&2; exit 2;;
+    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs|--mmseqs-only] [--generate-only]] [--read-scaling REPS]" >&2; exit 2;;
   esac
 done
 DATA=../shared/data/oas-paired
 [ -d "$DATA" ] || { echo "bench_prepare: $DATA not found" >&2; exit 1; }
-scripts/build.sh build >/dev/null
+BUILD=${ABLM_BUILD_DIR:-build}
+[ -n "${ABLM_NO_BUILD:-}" ] || scripts/build.sh "$BUILD" >/dev/null
 # copies, so that a rebuild during a long run does not replace them
 BIN=$(mktemp -d /tmp/ablm-prepbench-bin-XXXXXX)
-cp build/ablm build/bench_cluster "$BIN/"
+cp "$BUILD/ablm" "$BUILD/bench_cluster" "$BIN/"
 ABLM=$BIN/ablm; BC=$BIN/bench_cluster
 WORK=${WORK:-$(mktemp -d /tmp/ablm-prepbench-XXXXXX)}
 mkdir -p "$WORK"
@@ -138,7 +143,7 @@ same() { # DIR_A DIR_B
 
 if [ "$SCALE" -gt 0 ]; then
   SYN=$(ls "$WORK"/synthetic_${SIZE}_part*.tsv 2>/dev/null || echo "$WORK/synthetic_$SIZE.tsv")
-  echo "inputs: $(echo $SYN | wc -w) files, $(du -cb $SYN | tail -1 | cut -f1) bytes"
+  echo "inputs: $(echo $SYN | wc -w) files, $(du -cbL $SYN | tail -1 | cut -f1) bytes"
   # big NAME OUT ARGS...: one sampled run, a table row per stage
   big() {
     local name=$1 out=$2; shift 2
@@ -157,7 +162,7 @@ if [ "$SCALE" -gt 0 ]; then
         st=$(grep -a '^prepare: ' "$out.log" | awk '
           /clustering .* CDR3s/ {s="cdr3_clustering"} /dedup/ {s="dedup"}
           /clustering .* sequences at/ {s="clustering_70"} /clustering .* representatives/ {s="clustering_50"}
-          /splitting/ {s="split_and_leakage"} END {print s ? s : "read"}')
+          /splitting/ {s="split_and_leakage"} END {print s ? s : "read"}' || true)
         echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg)" >> "$samples"
       fi
       sleep 1
@@ -194,8 +199,11 @@ for e in r.get("clustering", []):
 PY
   }
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  big "ablm prepare, $SIZE records, --max-memory $MEM" "$WORK/scale_ablm"
-  if [ "$MMSEQS" = 1 ]; then
+  [ "$MMSEQS" = 2 ] || big "ablm prepare, $SIZE records, --max-memory $MEM" "$WORK/scale_ablm"
+  if [ "$MMSEQS" = 2 ]; then
+    scripts/ensure-deps.sh mmseqs2 >/dev/null
+    big "ablm prepare --engine mmseqs, $SIZE records" "$WORK/scale_mmseqs" --engine mmseqs
+  elif [ "$MMSEQS" = 1 ]; then
     scripts/ensure-deps.sh mmseqs2 >/dev/null
     big "ablm prepare --engine mmseqs, $SIZE records" "$WORK/scale_mmseqs" --engine mmseqs
     /usr/bin/python3 - "$WORK/scale_ablm" "$WORK/scale_mmseqs" <<'PY'
