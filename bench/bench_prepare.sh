@@ -9,28 +9,75 @@
 # bench_cluster's mutator (seed 1) from the real ones, each inside a real
 # heavy chain (its own CDRH3 replaced). The machine may be shared: the load
 # average is printed before and after.
+#
+# Scale mode: bench/bench_prepare.sh --scale N [--parts P] [--mmseqs] ...
+# makes N synthetic records as above in P AIRR TSV files (default 4, read in
+# parallel by --threads readers) and runs only `ablm prepare --max-memory
+# SIZE` out of core (and with --mmseqs also `--engine mmseqs`, Debian's
+# mmseqs2, in the same invocation), each under nice and /usr/bin/time -v
+# with a sampler (every second: the process's VmRSS, `du -sb` of the output
+# dir, the stage from the last progress line) that gives per stage: wall
+# (--mmseqs-only: only the MMseqs2 run, e.g. beside a running ablm one)
+# seconds (the report's), peak RSS and peak disk (sampled), bytes per record.
+# ABLM_BUILD_DIR (default build) is the build directory to build and run
+# (ABLM_NO_BUILD=1: run what it holds).
+#
+# bench/bench_prepare.sh --read-scaling R: the read stage on the 22 units
+# (gzip OAS CSV) with --threads 1 and 2, alternating, R times each: read
+# seconds, rows/s, the ratio, and that every store is byte-identical.
 set -euo pipefail
+# the whole script is one function, parsed before it runs: editing the file
+# during a long run does not change the run
+main() {
 cd "$(dirname "$0")/.."
-SIZE=400000; MEM=2G; THREADS=2; WORK=""
+SIZE=400000; MEM=2G; THREADS=2; WORK=""; SCALE=0; PARTS=4; MMSEQS=0; GENONLY=0; READSCALE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift 2;;
     --max-memory) MEM=$2; shift 2;;
     --threads) THREADS=$2; shift 2;;
     --workdir) WORK=$2; shift 2;;
-    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR]" >&2; exit 2;;
+    --scale) SCALE=$2; SIZE=$2; shift 2;;
+    --parts) PARTS=$2; shift 2;;
+    --mmseqs) MMSEQS=1; shift;;
+    --mmseqs-only) MMSEQS=2; shift;;
+    --generate-only) GENONLY=1; shift;;
+    --read-scaling) READSCALE=$2; shift 2;;
+    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs|--mmseqs-only] [--generate-only]] [--read-scaling REPS]" >&2; exit 2;;
   esac
 done
 DATA=../shared/data/oas-paired
 [ -d "$DATA" ] || { echo "bench_prepare: $DATA not found" >&2; exit 1; }
-scripts/build.sh build >/dev/null
-ABLM=$PWD/build/ablm; BC=$PWD/build/bench_cluster
+BUILD=${ABLM_BUILD_DIR:-build}
+[ -n "${ABLM_NO_BUILD:-}" ] || scripts/build.sh "$BUILD" >/dev/null
+# copies, so that a rebuild during a long run does not replace them
+BIN=$(mktemp -d /tmp/ablm-prepbench-bin-XXXXXX)
+cp "$BUILD/ablm" "$BUILD/bench_cluster" "$BIN/"
+ABLM=$BIN/ablm; BC=$BIN/bench_cluster
 WORK=${WORK:-$(mktemp -d /tmp/ablm-prepbench-XXXXXX)}
 mkdir -p "$WORK"
 echo "work dir: $WORK" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-/usr/bin/python3 - "$DATA" "$WORK" <<'PY'
+if [ "$READSCALE" -gt 0 ]; then
+  UNITS=$(ls "$DATA"/*.csv.gz)
+  for rep in $(seq "$READSCALE"); do
+    for t in 1 2; do
+      out="$WORK/read_t$t"; rm -rf "$out"
+      "$ABLM" prepare --out "$out" --threads "$t" --leak-sample 0 --input $UNITS >/dev/null 2>"$out.log" \
+        || { tail -5 "$out.log" >&2; exit 1; }
+      sec=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['seconds']['read'])" "$out/prepare_report.json")
+      echo "$t $sec" >> "$WORK/read_scaling.txt"
+      printf "rep %d, --threads %d: read %.2f s (%.0f rows/s), load %s\n" "$rep" "$t" "$sec" "$(echo "42216/$sec" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+    done
+    cmp "$WORK/read_t1/records.store" "$WORK/read_t2/records.store" && echo "rep $rep: records.store identical for 1 and 2 threads"
+  done
+  awk '{s[$1]+=$2; n[$1]++} END {printf "mean read: 1 thread %.2f s, 2 threads %.2f s, speed-up %.2f\n", s[1]/n[1], s[2]/n[2], (s[1]/n[1])/(s[2]/n[2])}' "$WORK/read_scaling.txt"
+  rm -f "$WORK/read_scaling.txt"
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
+[ -s "$WORK/heavy.tsv" ] || /usr/bin/python3 - "$DATA" "$WORK" <<'PY'
 import csv, glob, gzip, sys
 data, work = sys.argv[1], sys.argv[2]
 csv.field_size_limit(1 << 30)
@@ -43,22 +90,35 @@ with open(f"{work}/cdr3.txt", "w") as c, open(f"{work}/heavy.tsv", "w") as h:
                 if s and c3 and c3 in s:
                     c.write(c3 + "\n"); h.write(s + "\t" + c3 + "\n")
 PY
+NP=$([ "$SCALE" -gt 0 ] && echo "$PARTS" || echo 1)
+if [ ! -s "$WORK/synthetic_${SIZE}.done" ] || [ "$(cat "$WORK/synthetic_${SIZE}.done")" != "$NP" ]; then
 $BC mutate "$WORK/cdr3.txt" "$SIZE" 1 "$WORK/cdr3_mut.fasta"
-/usr/bin/python3 - "$WORK" "$SIZE" <<'PY'
+/usr/bin/python3 - "$WORK" "$SIZE" "$NP" <<'PY'
 import sys
-work, n = sys.argv[1], int(sys.argv[2])
+work, n, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 heavy = [l.rstrip("\n").split("\t") for l in open(f"{work}/heavy.tsv")]
-with open(f"{work}/cdr3_mut.fasta") as f, open(f"{work}/synthetic_{n}.tsv", "w") as o:
-    o.write("sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n")
-    i = 0
+names = [f"{work}/synthetic_{n}.tsv"] if parts == 1 else \
+        [f"{work}/synthetic_{n}_part{k}.tsv" for k in range(parts)]
+per = (n + parts - 1) // parts
+with open(f"{work}/cdr3_mut.fasta") as f:
+    i, o = 0, None
     for line in f:
         if line.startswith(">"):
             name = line[1:].strip(); continue
+        if i % per == 0:
+            if o: o.close()
+            o = open(names[i // per], "w")
+            o.write("sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n")
         c3 = line.strip()
         s, old = heavy[i % len(heavy)]
         o.write(f"{name}\t{s.replace(old, c3, 1)}\t{c3}\tIGH\n")
         i += 1
+    o.close()
 PY
+rm -f "$WORK/cdr3_mut.fasta"
+echo "$NP" > "$WORK/synthetic_${SIZE}.done"
+fi
+[ "$GENONLY" = 0 ] || exit 0
 
 run() { # NAME OUTDIR ARGS...
   local name=$1 out=$2; shift 2
@@ -81,6 +141,83 @@ same() { # DIR_A DIR_B
   echo "same output files: $1 $2"
 }
 
+if [ "$SCALE" -gt 0 ]; then
+  SYN=$(ls "$WORK"/synthetic_${SIZE}_part*.tsv 2>/dev/null || echo "$WORK/synthetic_$SIZE.tsv")
+  echo "inputs: $(echo $SYN | wc -w) files, $(du -cbL $SYN | tail -1 | cut -f1) bytes"
+  # big NAME OUT ARGS...: one sampled run, a table row per stage
+  big() {
+    local name=$1 out=$2; shift 2
+    rm -rf "$out"; mkdir -p "$out"
+    local samples="$out.samples"; : > "$samples"
+    nice /usr/bin/time -v "$ABLM" prepare --out "$out" --threads "$THREADS" --leak-sample 0 \
+        --max-memory "$MEM" --input $SYN "$@" >"$out.stdout" 2>"$out.log" &
+    local tp=$! pid=""
+    while kill -0 "$tp" 2>/dev/null; do
+      [ -n "$pid" ] || pid=$(pgrep -P "$tp" || true)
+      if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+        local rss anon disk st
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        disk=$(du -sb "$out" 2>/dev/null | cut -f1)
+        st=$(grep -a '^prepare: ' "$out.log" | awk '
+          /clustering .* CDR3s/ {s="cdr3_clustering"} /dedup/ {s="dedup"}
+          /clustering .* sequences at/ {s="clustering_70"} /clustering .* representatives/ {s="clustering_50"}
+          /splitting/ {s="split_and_leakage"} END {print s ? s : "read"}' || true)
+        echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg)" >> "$samples"
+      fi
+      sleep 1
+    done
+    wait "$tp" || { echo "$name failed: see $out.log" >&2; tail -5 "$out.log" >&2; return 1; }
+    echo "== $name: whole run: $(awk -F': ' '/Elapsed \(wall/ {w=$2} /Maximum resident/ {r=$2} END {printf "wall %s, peak RSS %.0f MB", w, r/1024}' "$out.log"), output dir $(du -sb "$out" | awk '{printf "%.0f MB", $1/1e6}')"
+    /usr/bin/python3 - "$out" "$samples" <<'PY'
+import json, sys
+out, samples = sys.argv[1], sys.argv[2]
+r = json.load(open(f"{out}/prepare_report.json"))
+rows = r["counts"]["input_rows"]
+peak, anon, disk, load = {}, {}, {}, []
+for l in open(samples):
+    st, rss, an, d, la = l.split()
+    peak[st] = max(peak.get(st, 0), int(rss) * 1024); disk[st] = max(disk.get(st, 0), int(d))
+    anon[st] = max(anon.get(st, 0), int(an) * 1024)
+    load.append(float(la))
+print("counts: " + ", ".join(f"{k} {int(v)}" for k, v in r["counts"].items()))
+print(f"load average (1 min) during the run: min {min(load):.1f}, max {max(load):.1f}" if load else "no samples")
+print("| stage | seconds | peak RSS (sampled) | of it anonymous | RSS per input row | disk (output dir, sampled) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for st in ["read", "cdr3_clustering", "dedup", "clustering_70", "clustering_50", "split_and_leakage"]:
+    sec = r["seconds"].get(st)
+    if sec is None: continue
+    p = peak.get(st, 0)
+    print(f"| {st} | {sec:.1f} | {p/1e6:.0f} MB | {anon.get(st, 0)/1e6:.0f} MB | {p/rows:.0f} B | {disk.get(st, 0)/1e6:.0f} MB |")
+P = max(peak.values(), default=0)
+print(f"| total | {r['seconds']['total']:.1f} | {P/1e6:.0f} MB | {max(anon.values(), default=0)/1e6:.0f} MB | {P/rows:.0f} B | {max(disk.values(), default=0)/1e6:.0f} MB |")
+m = r.get("memory", {})
+if "anon_bytes_per_record_after_read" in m:
+    print(f"anonymous memory after read: {m['anon_bytes_per_record_after_read']:.0f} B/row")
+for e in r.get("clustering", []):
+    print(f"clustering {e.get('step')}: {int(e.get('sequences', 0))} -> {int(e.get('clusters', 0))} clusters, {e.get('seconds', 0):.1f} s, peak_bytes {e.get('peak_bytes', 0)/1e6:.0f} MB")
+PY
+  }
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  [ "$MMSEQS" = 2 ] || big "ablm prepare, $SIZE records, --max-memory $MEM" "$WORK/scale_ablm"
+  if [ "$MMSEQS" = 2 ]; then
+    scripts/ensure-deps.sh mmseqs2 >/dev/null
+    big "ablm prepare --engine mmseqs, $SIZE records" "$WORK/scale_mmseqs" --engine mmseqs
+  elif [ "$MMSEQS" = 1 ]; then
+    scripts/ensure-deps.sh mmseqs2 >/dev/null
+    big "ablm prepare --engine mmseqs, $SIZE records" "$WORK/scale_mmseqs" --engine mmseqs
+    /usr/bin/python3 - "$WORK/scale_ablm" "$WORK/scale_mmseqs" <<'PY'
+import json, sys
+a, m = (json.load(open(f"{d}/prepare_report.json")) for d in sys.argv[1:3])
+for k in ["cdr3_clustering", "clustering_70", "clustering_50", "total"]:
+    if k in a["seconds"] and k in m["seconds"]:
+        print(f"{k}: ablm {a['seconds'][k]:.1f} s, mmseqs {m['seconds'][k]:.1f} s, ratio ablm/mmseqs {a['seconds'][k]/m['seconds'][k]:.2f}")
+PY
+  fi
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
+
 UNITS=$(ls "$DATA"/*.csv.gz)
 run "22 units, in memory" "$WORK/units_mem" --input $UNITS --in-memory
 run "22 units, out of core" "$WORK/units_ooc" --input $UNITS --max-memory "$MEM"
@@ -94,3 +231,6 @@ run "synthetic $SIZE, out of core" "$WORK/syn_ooc" --input "$SYN" --max-memory "
 same "$WORK/syn_mem" "$WORK/syn_ooc"
 du -sh "$WORK/syn_ooc/records.store" | awk '{print "store on disk: " $1}'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+main "$@"
+exit

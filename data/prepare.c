@@ -107,8 +107,9 @@ static int recs_add(recs *r, const rd_record *rec)
 }
 
 /* Reads every input into r (in memory) or, when r is NULL, streams every
- * record into the store w. Skip mode: unreadable files are listed in
- * `files_skipped` and the run goes on. */
+ * record into the store w, in input order whatever the thread count
+ * (o->read_threads files parsed at once, rd_par). Skip mode: unreadable files
+ * are listed in `files_skipped` and the run goes on. */
 static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o, recs *r,
                        ss_writer *w, rd_stats *total, size_t *no_cdr3, cJSON *files,
                        cJSON *skipped)
@@ -117,11 +118,18 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
     *no_cdr3 = 0;
     pp_progress pg;
     pp_progress_begin(&pg, "read", "rows", o->progress);
+    rd_par *par;
+    int st = rd_par_begin(&par, inputs, n_inputs, &o->rd,
+                          o->read_threads > 0 ? o->read_threads : tg_threads(), 0);
+    if (st)
+        return st;
     for (int f = 0; f < n_inputs; f++) {
         rd_reader *rd;
-        int st = rd_open(&rd, inputs[f], &o->rd);
-        if (st == TG_ERR_NOMEM || (st && o->rd.on_error != RD_ON_ERROR_SKIP))
+        st = rd_par_open(par, f, &rd);
+        if (st == TG_ERR_NOMEM || (st && o->rd.on_error != RD_ON_ERROR_SKIP)) {
+            rd_par_end(par);
             return st;
+        }
         if (st) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "file", inputs[f]);
@@ -133,28 +141,34 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
         }
         rd_record rec;
         size_t kept = 0;
-        while ((st = rd_next(rd, &rec)) == 1) {
+        int own = TG_OK;
+        while ((st = rd_par_next(par, &rec)) == 1) {
             int has = rec.cdr3 && rec.cdr3_len > 0;
-            pp_progress_tick(&pg, total->rows + rd_get_stats(rd)->rows, n_inputs ? (double)f / n_inputs : -1);
+            pp_progress_tick(&pg, total->rows + rd_par_rows(par), n_inputs ? (double)f / n_inputs : -1);
             if (!r) {
                 /* the store keeps every record (ids of those without a CDR3 too) */
-                if ((st = ss_write_add(w, rec.seq, rec.len, has ? rec.cdr3 : NULL,
-                                       rec.cdr3_len, rec.id, rec.file, rec.line)))
+                if ((own = ss_write_add(w, rec.seq, rec.len, has ? rec.cdr3 : NULL,
+                                        rec.cdr3_len, rec.id, rec.file, rec.line)))
                     break;
                 *no_cdr3 += !has;
                 kept += has;
                 continue;
             }
             /* every record's id counts, so that split names the records alike */
-            if ((st = rd_ids_add(&r->ids, rec.id, rec.file, rec.line)))
+            if ((own = rd_ids_add(&r->ids, rec.id, rec.file, rec.line)))
                 break;
             if (!has) {
                 (*no_cdr3)++;
                 continue;
             }
-            if ((st = recs_add(r, &rec)))
+            if ((own = recs_add(r, &rec)))
                 break;
             kept++;
+        }
+        if (own) {
+            /* the store or memory failed (not the file): stop reading */
+            rd_par_end(par);
+            return own;
         }
         cJSON *fe = cJSON_CreateObject();
         cJSON_AddStringToObject(fe, "file", inputs[f]);
@@ -167,10 +181,12 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
             cJSON_AddItemToObject(fe, "metadata", cJSON_Duplicate(meta, 1));
         cJSON_AddItemToArray(files, fe);
         rd_stats_add(total, rd_get_stats(rd));
-        rd_close(rd);
+        rd_par_close(par);
         if (st < 0) {
-            if (st == TG_ERR_NOMEM || o->rd.on_error != RD_ON_ERROR_SKIP)
+            if (st == TG_ERR_NOMEM || o->rd.on_error != RD_ON_ERROR_SKIP) {
+                rd_par_end(par);
                 return st;
+            }
             /* a damaged file (e.g. truncated gzip): keep what was read */
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "file", inputs[f]);
@@ -182,6 +198,7 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
                         tg_last_error(), kept);
         }
     }
+    rd_par_end(par);
     pp_progress_end(&pg, total->rows);
     return TG_OK;
 }

@@ -48,6 +48,8 @@ typedef struct {
     int resume;              /* 1 (default): skip a stage whose marker matches (by hash) */
     size_t max_memory;       /* bytes for the de-dup and clustering stages; 0: pp_default_memory() */
     int dedup_shards;        /* >0: force this many dedup shards (tests); 0: from max_memory */
+    int read_threads;        /* inputs parsed at once (rd_par); 0: tg_threads(). The records
+                              * and every output are the same for any count */
 } pp_opts;
 
 /* The reference pipeline's settings (see the header comment). */

@@ -160,6 +160,52 @@ void rd_stats_to_json(const rd_stats *s, cJSON *obj);
  * NUL-terminates out. */
 int rd_translate(const char *nt, int n, char *out);
 
+/* ---- several files read in parallel -----------------------------------------
+ *
+ * rd_par parses files with up to `threads` worker threads (each takes the
+ * next whole file: rd_open, rd_next to its end; gzip inflating is most of
+ * the cost) and hands their records to one consumer in file order, exactly
+ * as the serial loop would see them:
+ *
+ *   rd_par *p; rd_par_begin(&p, paths, n, &o, threads, 0);
+ *   for (f = 0; f < n; f++) {
+ *       rd_reader *r;
+ *       st = rd_par_open(p, f, &r);          // as rd_open(&r, paths[f], &o)
+ *       while ((st = rd_par_next(p, &rec)) == 1) use rec;   // as rd_next(r, &rec)
+ *       rd_get_stats(r), rd_format_of(r), rd_metadata(r)   // once rd_par_next returned <= 0
+ *       rd_par_close(p);                     // instead of rd_close(r)
+ *   }
+ *   rd_par_end(p);
+ *
+ * The records, their order, and every status and error message (file,
+ * line, column) are the serial reader's; only the reading runs ahead. Memory:
+ * each file in flight keeps at most buffer_bytes / threads of parsed records
+ * waiting (its worker waits for the consumer), and at most `threads` files
+ * are in flight. threads <= 1 reads in the consumer's thread, without
+ * workers (one file with threads > 1 gets one worker: parsing overlaps what
+ * the consumer does with the records).
+ */
+#define RD_PAR_BUFFER ((size_t)64 << 20)
+typedef struct rd_par rd_par;
+/* Starts the workers (min(threads, n); none when threads <= 1) over
+ * paths[0..n), which must outlive p, as o. buffer_bytes 0: RD_PAR_BUFFER.
+ * Returns a status (TG_ERR_NOMEM). */
+int rd_par_begin(rd_par **out, const char *const *paths, int n, const rd_opts *o, int threads,
+                 size_t buffer_bytes);
+/* Opens file f (0, 1, ... in turn): rd_open's status and message for that
+ * file; *rd (valid until rd_par_close) serves rd_get_stats etc. */
+int rd_par_open(rd_par *p, int f, rd_reader **rd);
+/* The open file's next record: rd_next's result (record pointers valid until
+ * the next call). */
+int rd_par_next(rd_par *p, rd_record *rec);
+/* Rows read of the open file up to the last record returned (progress). */
+size_t rd_par_rows(const rd_par *p);
+/* Closes the open file. Closing one before rd_par_next returned <= 0 stops
+ * all reading (only rd_par_end may follow). */
+void rd_par_close(rd_par *p);
+/* Stops the workers and frees p. NULL-safe. */
+void rd_par_end(rd_par *p);
+
 /* ---- record ids over several files ------------------------------------------
  *
  * The ids of the records a command reads, made unique the same way by every
