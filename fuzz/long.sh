@@ -19,11 +19,11 @@ cd "$(dirname "$0")/.."
 dir=build-fuzz
 L=$dir/long
 if [ "${1:-}" = "--sum" ]; then
-  awk -F'\t' 'NR > 1 { w[$2] += $3; c[$2] += $4; e[$2] += $5; n[$2]++; if ($6 != "ok") bad[$2] = bad[$2] " " $6 "@" $1 }
-    END { printf "%-18s %5s %8s %8s %12s %s\n", "target", "runs", "wall_s", "cpu_s", "executions", "outcome"
-          for (t in w) { printf "%-18s %5d %8d %8d %12d %s\n", t, n[t], w[t], c[t], e[t], bad[t] ? "FAILED:" bad[t] : "clean"
-                         W += w[t]; C += c[t]; E += e[t] }
-          printf "%-18s %5s %8d %8d %12d\n", "total", "", W, C, E }' "$L/runs.tsv" | sort
+  printf '%-18s %5s %8s %8s %12s %s\n' target runs wall_s cpu_s executions outcome
+  awk -F'\t' 'NR > 1 { w[$2] += $3; c[$2] += $4; e[$2] += $5; n[$2]++; if ($6 != "ok") bad[$2] = bad[$2] " " $6 "@round" $1 }
+    END { for (t in w) printf "%-18s %5d %8d %8d %12d %s\n", t, n[t], w[t], c[t], e[t], bad[t] ? "FAILED:" bad[t] : "clean" }' \
+    "$L/runs.tsv" | sort
+  awk -F'\t' 'NR > 1 { W += $3; C += $4; E += $5; R++ } END { printf "%-18s %5d %8d %8d %12d\n", "total", R, W, C, E }' "$L/runs.tsv"
   exit 0
 fi
 end=$(date -d "${1:?usage: fuzz/long.sh END [SECONDS [JOBS]]}" +%s)
