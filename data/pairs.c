@@ -106,12 +106,12 @@ static int standard(const char *s, int n)
 }
 
 /* The table cells' rule for a chain read from FASTA-like text (the
- * HEAVY[SEP]LIGHT lines keep gap characters): '.' removed, '-' -> X. When
- * *s has either, the result goes to *buf (grown as needed) and *s, *n
+ * HEAVY[SEP]LIGHT lines keep gap characters): '.' removed, '-' -> X. *s
+ * may be NULL when *n is 0 (a missing mate). When *s has either, the result goes to *buf (grown as needed) and *s, *n
  * point at it. Returns a status. */
 static int degap(char **buf, size_t *cap, const char **s, int *n)
 {
-    if (!memchr(*s, '.', (size_t)*n) && !memchr(*s, '-', (size_t)*n))
+    if (!*n || (!memchr(*s, '.', (size_t)*n) && !memchr(*s, '-', (size_t)*n)))
         return TG_OK;
     if ((size_t)*n + 1 > *cap) {
         char *b = tg_realloc(*buf, (size_t)*n + 1, "pairs");

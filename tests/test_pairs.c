@@ -196,6 +196,16 @@ START_TEST(tsv_and_sep_lines)
     ck_assert_uint_eq(s.no_light, 1);
     ck_assert_uint_eq(s.no_heavy, 1);
     pr_free(&s);
+    /* a paired table without a light column: the light chain is missing
+     * (NULL, length 0), counted, not degapped (a memchr on NULL the gap rule
+     * first did: UBSan in fuzz_pairs) */
+    t = write_text(dir, "nolight.csv",
+                   "sequence_id,sequence_alignment_aa_heavy,sequence_alignment_aa_lighd,"
+                   "locus_light\nh1,EVQLVES,DIQMTQ,IGK\n");
+    ck_assert_msg(pr_read(t, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 0);
+    ck_assert_uint_eq(s.no_light, 1);
+    pr_free(&s);
     /* another separator */
     t = write_text(dir, "ref5.txt", "EVQ|DIQ\n");
     pr_opts o;
