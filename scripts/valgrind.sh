@@ -20,7 +20,7 @@ test_infer test_limits test_mlm_mask test_numeric test_reader test_reader_errors
 test_reader_ids test_rng test_roberta test_safetensors test_schedule test_tokenizer
 test_train_args test_train_state test_trainer_task test_write_faults test_gpt2
 test_generate test_cluster test_gradcheck test_seqstore test_pair_eval test_mlm_head test_kernels
-test_bf16 test_encdec test_leakage test_pairs"
+test_bf16 test_encdec"
 # CI: the parsers', loaders' and numeric suites that run in seconds under
 # valgrind (about 30 s of CPU plus the build; the allocation and write-fault
 # sweeps, minutes under valgrind, run in CI under ASan + LeakSanitizer).
