@@ -105,6 +105,31 @@ static int standard(const char *s, int n)
     return 1;
 }
 
+/* The table cells' rule for a chain read from FASTA-like text (the
+ * HEAVY[SEP]LIGHT lines keep gap characters): '.' removed, '-' -> X. *s
+ * may be NULL when *n is 0 (a missing mate). When *s has either, the result goes to *buf (grown as needed) and *s, *n
+ * point at it. Returns a status. */
+static int degap(char **buf, size_t *cap, const char **s, int *n)
+{
+    if (!*n || (!memchr(*s, '.', (size_t)*n) && !memchr(*s, '-', (size_t)*n)))
+        return TG_OK;
+    if ((size_t)*n + 1 > *cap) {
+        char *b = tg_realloc(*buf, (size_t)*n + 1, "pairs");
+        if (!b)
+            return TG_ERR_NOMEM;
+        *buf = b;
+        *cap = (size_t)*n + 1;
+    }
+    int m = 0;
+    for (int i = 0; i < *n; i++)
+        if ((*s)[i] != '.')
+            (*buf)[m++] = (*s)[i] == '-' ? 'X' : (*s)[i];
+    (*buf)[m] = '\0';
+    *s = *buf;
+    *n = m;
+    return TG_OK;
+}
+
 int pr_read(const char *path, const pr_opts *o, pr_set *out)
 {
     pr_opts d;
@@ -133,23 +158,31 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
                         path, ro.pair_sep);
     }
     rd_record rec;
+    char *hbuf = NULL, *lbuf = NULL;
+    size_t hcap = 0, lcap = 0;
     while ((st = rd_next(r, &rec)) == 1) {
-        if (!rec.mate_len) {
+        const char *heavy = rec.seq, *light = rec.mate;
+        int hn = rec.len, ln = rec.mate_len;
+        if ((st = degap(&hbuf, &hcap, &heavy, &hn)) || (st = degap(&lbuf, &lcap, &light, &ln)))
+            break;
+        if (!hn) {
+            out->no_heavy++;
+            continue;
+        }
+        if (!ln) {
             out->no_light++;
             continue;
         }
-        if ((o->max_heavy > 0 && rec.len > o->max_heavy) ||
-            (o->max_light > 0 && rec.mate_len > o->max_light)) {
+        if ((o->max_heavy > 0 && hn > o->max_heavy) || (o->max_light > 0 && ln > o->max_light)) {
             out->too_long++;
             continue;
         }
-        if (o->drop_nonstandard &&
-            (!standard(rec.seq, rec.len) || !standard(rec.mate, rec.mate_len))) {
+        if (o->drop_nonstandard && (!standard(heavy, hn) || !standard(light, ln))) {
             out->nonstandard++;
             continue;
         }
-        pr_pair p = {.id = rec.id, .heavy = rec.seq, .light = rec.mate, .heavy_len = rec.len,
-                     .light_len = rec.mate_len, .file = rec.file, .line = rec.line,
+        pr_pair p = {.id = rec.id, .heavy = heavy, .light = light, .heavy_len = hn,
+                     .light_len = ln, .file = rec.file, .line = rec.line,
                      .heavy_cdr3 = rec.cdr3 && rec.cdr3_len ? rec.cdr3 : NULL};
         const char *loc = rec.mate_locus;
         p.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
@@ -158,6 +191,8 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
         if ((st = pr_add(out, &p)))
             break;
     }
+    tg_free(hbuf);
+    tg_free(lbuf);
     const rd_stats *rs = rd_get_stats(r);
     out->rows += rs->rows;
     out->no_heavy += rs->filtered_empty;

@@ -280,7 +280,12 @@ int ss_open(ss_store *s, const char *path, int verify)
             BAD("%s: corrupt sequence store: content hash %016llx, header says %016llx", path,
                 (unsigned long long)x, (unsigned long long)s->hash);
     }
-    /* files: n_files NUL-terminated names exactly filling the section */
+    /* files: n_files NUL-terminated names exactly filling the section (so
+     * at most one name per byte: the count is checked before it sizes an
+     * allocation) */
+    if (s->n_files > len[3])
+        BAD("%s: corrupt sequence store: %u file names in a section of %llu bytes", path,
+            s->n_files, (unsigned long long)len[3]);
     s->files = tg_malloc(((size_t)s->n_files + 1) * sizeof *s->files, "sequence store");
     if (!s->files) {
         st = TG_ERR_NOMEM;

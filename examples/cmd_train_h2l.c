@@ -61,12 +61,9 @@ static int int_value(int argc, char **argv, int *i, int lo)
     return (int)v;
 }
 
-int cmd_train_h2l(int argc, char **argv)
+int h2l_parse_flags(int argc, char **argv, s2s_opts *po, char **rest, int *nrest)
 {
     s2s_opts o = {0};
-    char **rest = malloc((size_t)(argc + 1) * sizeof *rest);
-    if (!rest)
-        return 1;
     int n = 0, rc = 0;
     rest[n++] = argv[0];
     for (int i = 1; i < argc && !rc; i++) {
@@ -106,6 +103,19 @@ int cmd_train_h2l(int argc, char **argv)
         fprintf(stderr, "ablm train-h2l: --encoder and --decoder go together\n");
         rc = 2;
     }
+    *po = o;
+    *nrest = n;
+    return rc;
+}
+
+int cmd_train_h2l(int argc, char **argv)
+{
+    s2s_opts o;
+    char **rest = malloc((size_t)(argc + 1) * sizeof *rest);
+    if (!rest)
+        return 1;
+    int n;
+    int rc = h2l_parse_flags(argc, argv, &o, rest, &n);
     if (!rc) {
         s2s_task_configure(&o);
         rc = train_command_ex("ablm train-h2l", intro, &s2s_task, 0, n, rest);

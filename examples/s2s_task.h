@@ -45,4 +45,12 @@ void s2s_task_configure(const s2s_opts *o);
 
 extern const tr_task s2s_task;
 
+/* ablm train-h2l's model flags (--encoder, --decoder, --adapters,
+ * --freeze_encoder, --max_source_length, --max_target_length; parsed in
+ * examples/cmd_train_h2l.c) out of
+ * argv[1..argc) into *o; argv[0] and the other arguments, in order, into
+ * rest[0..*n) (rest holds argc + 1; rest[*n] = NULL) for the trainer's
+ * parser. Returns 0, or 2 after printing the problem. */
+int h2l_parse_flags(int argc, char **argv, s2s_opts *o, char **rest, int *n);
+
 #endif

@@ -183,6 +183,29 @@ START_TEST(tsv_and_sep_lines)
     t = write_text(dir, "ref4.txt", "EVQ[SEP]DIQ[SEP]EIV\n");
     ck_assert_int_eq(pr_read(t, NULL, &s), TG_ERR_FORMAT);
     pr_free(&s);
+    /* gaps in the lines as in table cells: '.' removed, '-' -> X (found by
+     * fuzz_pairs: they passed through, so the TSV prepare --pairs writes
+     * read back other chains); a chain of gaps only is an empty chain */
+    t = write_text(dir, "ref6.txt", "EV.Q-L[SEP]D-IQ..\nEVQ[SEP]..\n..[SEP]DIQ\n");
+    ck_assert_msg(pr_read(t, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_str_eq(s.v[0].heavy, "EVQXL");
+    ck_assert_int_eq(s.v[0].heavy_len, 5);
+    ck_assert_str_eq(s.v[0].light, "DXIQ");
+    ck_assert_int_eq(s.v[0].light_len, 4);
+    ck_assert_uint_eq(s.no_light, 1);
+    ck_assert_uint_eq(s.no_heavy, 1);
+    pr_free(&s);
+    /* a paired table without a light column: the light chain is missing
+     * (NULL, length 0), counted, not degapped (a memchr on NULL the gap rule
+     * first did: UBSan in fuzz_pairs) */
+    t = write_text(dir, "nolight.csv",
+                   "sequence_id,sequence_alignment_aa_heavy,sequence_alignment_aa_lighd,"
+                   "locus_light\nh1,EVQLVES,DIQMTQ,IGK\n");
+    ck_assert_msg(pr_read(t, NULL, &s) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(s.n, 0);
+    ck_assert_uint_eq(s.no_light, 1);
+    pr_free(&s);
     /* another separator */
     t = write_text(dir, "ref5.txt", "EVQ|DIQ\n");
     pr_opts o;

@@ -150,6 +150,11 @@ START_TEST(bad_files)
     expect_bad(q, 0, "wrong magic");
     damage(p, q, 8, 9);
     expect_bad(q, 0, "version 9");
+    /* a file count the section cannot hold (found by fuzz_seqstore: it
+     * sized an allocation, 32 GiB for 0xffffffff, before being checked) */
+    for (int k = 12; k < 16; k++)
+        damage(k == 12 ? p : q, q, k, 0xff);
+    expect_bad(q, 0, "file names in a section of");
     /* a record's data offset (table entry 5) beyond the data section */
     ss_store s;
     ck_assert_int_eq(ss_open(&s, p, 0), TG_OK);
