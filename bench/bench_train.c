@@ -1,6 +1,7 @@
 /* Training-step speed of RobertaForMaskedLM: forward, backward and AdamW on
  * a fixed [batch, length] batch with dropout on, as `ablm train` runs it.
- * Prints JSON (ms per step, tokens/s, model GFLOP/s, and the GEMM rate of
+ * Prints JSON (ms per step, process CPU ms per step (user + system of all
+ * threads: steadier than wall time on a loaded machine), tokens/s, model GFLOP/s, and the GEMM rate of
  * the step's linear-layer shapes measured in the same process in the same
  * precision, with the model's share of it) and, with --profile, the time
  * per op. --bf16: the graph in TG_PREC_BF16 (as ablm train --bf16). The LM
@@ -31,12 +32,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
 
 /* GFLOP/s of the linear-layer products of a [rows, H] x [H, F] layer
  * (forward, dX and dW of both the H->F and F->H directions) on this
@@ -213,10 +216,11 @@ int main(int argc, char **argv)
     opt_adamw_config oc = opt_adamw_defaults();
     opt_adamw opt;
     opt_adamw_init(&opt, &oc, tg_params_numel(p), &seg, 1);
-    double t0 = 0, tf = 0, tb = 0, to = 0;
+    double t0 = 0, tf = 0, tb = 0, to = 0, cpu0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) {
             t0 = now();
+            cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             tf = tb = to = 0;
             tg_profile_enable(profile);
         }
@@ -234,7 +238,7 @@ int main(int argc, char **argv)
         double d = now();
         tf += b - a, tb += cc - b, to += d - cc;
     }
-    double el = now() - t0;
+    double el = now() - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     /* multiply-adds of the linear layers and attention per token and of the
      * head per head row, x2 for FLOPs, x3 for forward + backward */
     double H = c.hidden_size, F = c.intermediate_size, L = c.num_hidden_layers, V = c.vocab_size;
@@ -246,10 +250,10 @@ int main(int argc, char **argv)
     double peak_mb = ru.ru_maxrss / 1024.0;
     double rate = gemm_rate(B * T, c.hidden_size, c.intermediate_size, bf16);
     printf("{\"impl\": \"ablm\", \"precision\": \"%s\", \"config\": \"%s\", \"batch\": %d, \"length\": %d, \"threads\": %d, "
-           "\"ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
+           "\"ms_per_step\": %.1f, \"cpu_ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
            "\"tokens_per_s\": %.0f, \"gflops\": %.1f, \"gemm_gflops\": %.1f, \"gemm_share\": %.2f, "
            "\"head_rows\": %d, \"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f, \"peak_rss_mb\": %.0f}\n",
-           bf16 ? "bf16" : "fp32", config, B, T, threads, 1e3 * el / steps, 1e3 * tf / steps,
+           bf16 ? "bf16" : "fp32", config, B, T, threads, 1e3 * el / steps, 1e3 * cpu / steps, 1e3 * tf / steps,
            1e3 * tb / steps, 1e3 * to / steps, (double)B * T * steps / el, gflop * steps / el,
            rate, rate > 0 ? gflop * steps / el / rate : 0, head, tg_f32(gr.loss)[0],
            tg_graph_planned_bytes(gr.g) / 1e6, tg_graph_unplanned_bytes(gr.g) / 1e6, peak_mb);
