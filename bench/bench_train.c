@@ -5,9 +5,10 @@
  * GFLOP/s, and the GEMM rate of the step's linear-layer shapes measured in
  * the same process in the same precision, with the model's share of it)
  * and, with --profile, the time per op. --bf16: the graph in TG_PREC_BF16
- * (as ablm train --bf16). The LM head runs on the masked positions only (rb_build_masked, as ablm train
- * does; --full-head: on every position, as Hugging Face's model does), and
- * the model FLOPs count the head rows that run.
+ * (as ablm train --bf16). The LM head runs on the masked positions only
+ * (rb_build_masked, as ablm train does; --full-head: on every position, as
+ * Hugging Face's model does), and the model FLOPs count the head rows that
+ * run.
  * Compared with PyTorch by bench/train_vs_torch.sh.
  *
  * The batch: with --data UNIT.csv.gz, the first `batch` heavy chains of an
