@@ -1,9 +1,14 @@
 /* Training-step speed of RobertaForMaskedLM: forward, backward and AdamW on
  * a fixed [batch, length] batch with dropout on, as `ablm train` runs it.
- * Prints JSON (ms per step, tokens/s, model GFLOP/s, and the GEMM rate of
- * the step's linear-layer shapes measured in the same process in the same
- * precision, with the model's share of it) and, with --profile, the time
- * per op. --bf16: the graph in TG_PREC_BF16 (as ablm train --bf16).
+ * Prints JSON (ms per step, process CPU ms per step (user + system of all
+ * threads: steadier than wall time on a loaded machine), tokens/s, model
+ * GFLOP/s, and the GEMM rate of the step's linear-layer shapes measured in
+ * the same process in the same precision, with the model's share of it)
+ * and, with --profile, the time per op. --bf16: the graph in TG_PREC_BF16
+ * (as ablm train --bf16). The LM head runs on the masked positions only
+ * (rb_build_masked, as ablm train does; --full-head: on every position, as
+ * Hugging Face's model does), and the model FLOPs count the head rows that
+ * run.
  * Compared with PyTorch by bench/train_vs_torch.sh.
  *
  * The batch: with --data UNIT.csv.gz, the first `batch` heavy chains of an
@@ -15,7 +20,7 @@
  *
  * usage: bench_train [--config FILE] [--batch 16] [--length 130] [--data UNIT]
  *                    [--dump FILE] [--steps 10] [--warmup 2] [--threads 2]
- *                    [--bf16] [--profile] */
+ *                    [--bf16] [--profile] [--full-head] */
 #include "adamw.h"
 #include "reader.h"
 #include "roberta.h"
@@ -28,12 +33,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
 
 /* GFLOP/s of the linear-layer products of a [rows, H] x [H, F] layer
  * (forward, dX and dW of both the H->F and F->H directions) on this
@@ -123,10 +130,11 @@ static int real_batch(const char *unit, int B, int maxlen, int *T, int32_t **ids
 int main(int argc, char **argv)
 {
     const char *config = "configs/heavy_small.json", *data = NULL, *dump = NULL;
-    int B = 16, T = 130, steps = 10, warmup = 2, threads = 2, profile = 0, bf16 = 0;
+    int B = 16, T = 130, steps = 10, warmup = 2, threads = 2, profile = 0, bf16 = 0, full = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--profile") || !strcmp(argv[i], "--bf16")) {
-            *(argv[i][2] == 'p' ? &profile : &bf16) = 1;
+        if (!strcmp(argv[i], "--profile") || !strcmp(argv[i], "--bf16") ||
+            !strcmp(argv[i], "--full-head")) {
+            *(argv[i][2] == 'p' ? &profile : argv[i][2] == 'b' ? &bf16 : &full) = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -161,17 +169,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: %s\n", tg_last_error());
         return 1;
     }
-    if (rb_model_new(&c, &m) || rb_build(m, B, T, RB_LOSS, &gr)) {
-        fprintf(stderr, "bench_train: %s\n", tg_last_error());
-        return 1;
-    }
     if (bf16 && tg_bf16_require("--bf16")) {
         fprintf(stderr, "bench_train: %s\n", tg_last_error());
         return 1;
     }
-    rb_model_init(m, 1);
-    tg_graph_set_training(gr.g, 1);
-    tg_graph_set_precision(gr.g, bf16 ? TG_PREC_BF16 : TG_PREC_F32);
     if (!data) {
         ids = malloc(sizeof(int32_t) * B * T), labels = malloc(sizeof(int32_t) * B * T);
         tg_rng r;
@@ -184,7 +185,20 @@ int main(int argc, char **argv)
                 ids[i] = 4;
         }
     }
-    rb_set_batch(&gr, ids, mask, labels); /* mask NULL: no padding */
+    int masked = 0;
+    for (int i = 0; i < B * T; i++)
+        masked += labels[i] >= 0;
+    int head = full ? B * T : rb_head_rows_for(masked, B * T);
+    if (rb_model_new(&c, &m) ||
+        (full ? rb_build(m, B, T, RB_LOSS, &gr)
+              : rb_build_masked(m, B, T, RB_LOSS, head, NULL, &gr)) ||
+        rb_set_batch(&gr, ids, mask, labels)) { /* mask NULL: no padding */
+        fprintf(stderr, "bench_train: %s\n", tg_last_error());
+        return 1;
+    }
+    rb_model_init(m, 1);
+    tg_graph_set_training(gr.g, 1);
+    tg_graph_set_precision(gr.g, bf16 ? TG_PREC_BF16 : TG_PREC_F32);
     if (dump) {
         FILE *f = fopen(dump, "w");
         if (!f) {
@@ -203,10 +217,11 @@ int main(int argc, char **argv)
     opt_adamw_config oc = opt_adamw_defaults();
     opt_adamw opt;
     opt_adamw_init(&opt, &oc, tg_params_numel(p), &seg, 1);
-    double t0 = 0, tf = 0, tb = 0, to = 0;
+    double t0 = 0, tf = 0, tb = 0, to = 0, cpu0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) {
             t0 = now();
+            cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             tf = tb = to = 0;
             tg_profile_enable(profile);
         }
@@ -224,24 +239,24 @@ int main(int argc, char **argv)
         double d = now();
         tf += b - a, tb += cc - b, to += d - cc;
     }
-    double el = now() - t0;
-    /* multiply-adds of the linear layers and attention, x2 for FLOPs, x3
-     * for forward + backward */
+    double el = now() - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    /* multiply-adds of the linear layers and attention per token and of the
+     * head per head row, x2 for FLOPs, x3 for forward + backward */
     double H = c.hidden_size, F = c.intermediate_size, L = c.num_hidden_layers, V = c.vocab_size;
-    double per_tok = L * (4 * H * H + 2 * H * F + 2 * T * H) + H * H + H * V;
-    double gflop = 6.0 * per_tok * B * T / 1e9;
+    double per_tok = L * (4 * H * H + 2 * H * F + 2 * T * H);
+    double gflop = 6.0 * (per_tok * B * T + (H * H + H * V) * head) / 1e9;
     tg_profile_enable(0);
     struct rusage ru; /* peak RSS of the training steps, before the GEMM-rate buffers */
     getrusage(RUSAGE_SELF, &ru);
     double peak_mb = ru.ru_maxrss / 1024.0;
     double rate = gemm_rate(B * T, c.hidden_size, c.intermediate_size, bf16);
     printf("{\"impl\": \"ablm\", \"precision\": \"%s\", \"config\": \"%s\", \"batch\": %d, \"length\": %d, \"threads\": %d, "
-           "\"ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
+           "\"ms_per_step\": %.1f, \"cpu_ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
            "\"tokens_per_s\": %.0f, \"gflops\": %.1f, \"gemm_gflops\": %.1f, \"gemm_share\": %.2f, "
-           "\"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f, \"peak_rss_mb\": %.0f}\n",
-           bf16 ? "bf16" : "fp32", config, B, T, threads, 1e3 * el / steps, 1e3 * tf / steps,
+           "\"head_rows\": %d, \"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f, \"peak_rss_mb\": %.0f}\n",
+           bf16 ? "bf16" : "fp32", config, B, T, threads, 1e3 * el / steps, 1e3 * cpu / steps, 1e3 * tf / steps,
            1e3 * tb / steps, 1e3 * to / steps, (double)B * T * steps / el, gflop * steps / el,
-           rate, rate > 0 ? gflop * steps / el / rate : 0, tg_f32(gr.loss)[0],
+           rate, rate > 0 ? gflop * steps / el / rate : 0, head, tg_f32(gr.loss)[0],
            tg_graph_planned_bytes(gr.g) / 1e6, tg_graph_unplanned_bytes(gr.g) / 1e6, peak_mb);
     if (profile)
         tg_profile_report(stderr);

@@ -20,21 +20,36 @@
  * of the key mask or -1, [6] src index of pos or -1. fp: [0] scale,
  * [1] dropout p. aux: the dropout key and pos of the last forward pass
  * (two uint64), then lse and D, [B, heads, Tq] each. */
+#include "kern.h"
 #include "tg_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-/* glibc's libmvec vector expf (as ops/unary.c): the tile loops below run
- * 4-16 exponentials per call. */
-#pragma omp declare simd notinbranch
-extern float expf(float);
-
-/* Tile sizes: the scores of a tile take 128 KB on the stack (two tiles in
- * backward). 130 queries run as 65 + 65, up to 256 keys as one tile;
- * measured with bench/bench_attention against 64 x 64 and 128 x 128. */
-#define BQ 128 /* queries per tile */
+/* Tile sizes: the scores of a tile take 160 KB on the stack (two tiles and
+ * their bf16 copies, 480 KB, in backward). Up to 160 queries and 256 keys
+ * are one tile (130 tokens: two products per head forward, five backward,
+ * each one oneDNN call; with 128 queries per tile they ran as 65 + 65,
+ * twice the calls); 512 run as 4 x 128 queries and 2 x 256 keys. 128 x 256
+ * measured faster than 64 x 64 and 128 x 128 with bench/bench_attention.
+ * The exponentials and dropout of a tile row run the CPU level's kernels
+ * (kern.h: the vector exp, within 2e-7 relative of libm's; dropout's hash
+ * stream, the same bits at every level). */
+#define BQ 160 /* queries per tile */
 #define BK 256 /* keys per tile */
+
+/* s[c] = exp(s[c]) for a tile row: the level's vector exp (float op data;
+ * libm's exp in the double test build, whose kernels have no vector math). */
+static void row_exp(const tg_kern *kn, tg_real *s, int n)
+{
+#ifdef TG_REAL_DOUBLE
+    (void)kn;
+    for (int c = 0; c < n; c++)
+        s[c] = TG_EXP(s[c]);
+#else
+    kn->exp(s, s, (size_t)n);
+#endif
+}
 
 typedef struct {
     int B, Tq, Tk, nh, hd, dim, causal, pos, drop;
@@ -249,6 +264,7 @@ static uint64_t prob_index(const at_dims *d, int b, int h, int i, int j)
 
 static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
 {
+    const tg_kern *kn = tg_kern_get();
     const tg_real *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
     const tg_real *k = tg_f32(out->src[1]) + (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
     const tg_real *v = tg_f32(out->src[2]) + (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
@@ -291,17 +307,16 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
                     continue;
                 }
                 tg_real sum = 0;
+#pragma omp simd
+                for (int c = 0; c < nk; c++)
+                    s[c] -= mx;
+                row_exp(kn, s, nk); /* 0 for masked keys */
 #pragma omp simd reduction(+ : sum)
-                for (int c = 0; c < nk; c++) {
-                    tg_real p = TG_EXP(s[c] - mx); /* 0 for masked keys */
-                    sum += p;
-                    s[c] = p;
-                }
-                if (d->drop) {
-                    uint64_t base = prob_index(d, b, h, i, j0);
-                    for (int c = 0; c < nk; c++)
-                        s[c] = tg_dropped(d->key, base + c, d->thr) ? 0.0f : s[c] * d->keep_scale;
-                }
+                for (int c = 0; c < nk; c++)
+                    sum += s[c];
+                if (d->drop)
+                    kn->dropout(s, s, nk, prob_index(d, b, h, i, j0), d->key, d->thr,
+                                d->keep_scale, 0);
                 tg_real alpha = TG_EXP(m[r] - mx); /* 0 when m was -inf */
                 l[r] = l[r] * alpha + sum;
                 m[r] = mx;
@@ -348,6 +363,7 @@ static int attention_forward(tg_tensor *out)
 
 static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
 {
+    const tg_kern *kn = tg_kern_get();
     const tg_tensor *Q = out->src[0], *K = out->src[1], *V = out->src[2];
     size_t oq = (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
     size_t ok = (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
@@ -398,26 +414,18 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                     continue;
                 }
                 mask_row(p, kb, visible_len(d, i, j0, nk), nk);
-                if (!d->drop) {
-#pragma omp simd
-                    for (int c = 0; c < nk; c++) {
-                        tg_real pc = TG_EXP(p[c] - L); /* 0 for masked keys */
-                        p[c] = pc;
-                        ds[c] = pc * (ds[c] - Di);
-                    }
-                    continue;
-                }
-                uint64_t base = prob_index(d, b, h, i, j0);
 #pragma omp simd
                 for (int c = 0; c < nk; c++)
-                    p[c] = TG_EXP(p[c] - L);
-                for (int c = 0; c < nk; c++) {
-                    /* ds holds the gradient of the dropped-out probability */
-                    tg_real pc = p[c],
-                            ks = tg_dropped(d->key, base + c, d->thr) ? 0.0f : d->keep_scale;
-                    p[c] = pc * ks;
-                    ds[c] = pc * (ds[c] * ks - Di);
-                }
+                    p[c] -= L;
+                row_exp(kn, p, nk); /* 0 for masked keys */
+                uint64_t base = prob_index(d, b, h, i, j0);
+                if (d->drop) /* ds holds the gradient of the dropped-out probability */
+                    kn->dropout(ds, ds, nk, base, d->key, d->thr, d->keep_scale, 0);
+#pragma omp simd
+                for (int c = 0; c < nk; c++)
+                    ds[c] = p[c] * (ds[c] - Di);
+                if (d->drop)
+                    kn->dropout(p, p, nk, base, d->key, d->thr, d->keep_scale, 0);
             }
             const tg_bf16 *ph = dv ? tile_bf16(d, P, nq, nk, Ph) : NULL;
             const tg_bf16 *dsh = dq || dk ? tile_bf16(d, dS, nq, nk, dSh) : NULL;

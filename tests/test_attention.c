@@ -152,13 +152,14 @@ static void compare_with_composition(int B, int Tq, int Tk, int nh, int hd, int 
     free_problem(&pr);
 }
 
-/* Shapes above the 128-query, 256-key tiles exercise the online rescaling
- * and tile skipping; 130 is heavy_small's training length. */
+/* Shapes above the 160-query, 256-key tiles exercise the online rescaling,
+ * several query tiles and tile skipping; 130 is heavy_small's training
+ * length (one tile). */
 START_TEST(matches_composition)
 {
-    compare_with_composition(2, 130, 130, 4, 8, 0, 0);   /* self-attention, 2 query tiles */
+    compare_with_composition(2, 130, 130, 4, 8, 0, 0);   /* self-attention, one tile */
     compare_with_composition(3, 130, 130, 2, 16, 0, 1);  /* key padding */
-    compare_with_composition(1, 300, 300, 2, 8, 1, 0);   /* causal, 2 key tiles */
+    compare_with_composition(1, 300, 300, 2, 8, 1, 0);   /* causal, 2 query and 2 key tiles */
     compare_with_composition(2, 70, 600, 1, 8, 0, 1);    /* cross-length, 3 key tiles, padding */
     compare_with_composition(2, 40, 530, 2, 8, 1, 1);    /* causal, Tq < Tk, padding */
     compare_with_composition(1, 1, 300, 4, 8, 1, 0);     /* one cached step's shape */
