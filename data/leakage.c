@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *SET_NAMES[3] = {"train", "val", "test"};
 
@@ -49,18 +50,22 @@ static void keep_first_error(int s, int *err, char *msg, size_t n)
 }
 
 /* Inside a parallel loop: one more of `total` sequences done; thread 0
- * prints "WHAT (SET): d/total sequences, elapsed, ETA" every 2 s. */
+ * prints "WHAT (SET): d/total sequences, elapsed, ETA", rewriting one line
+ * every 2 s on a terminal, else as a line of its own every 30 s (logs). */
 static void progress_tick(size_t *done, double *last, double t0, size_t total, const char *what,
                           const char *set)
 {
     size_t d;
 #pragma omp atomic capture
     d = ++*done;
-    if (omp_get_thread_num() == 0 && now() - *last > 2.0) {
+    if (omp_get_thread_num() != 0 || now() - *last <= 2.0)
+        return;
+    int tty = isatty(2);
+    if (tty || now() - *last > 30.0) {
         *last = now();
-        fprintf(stderr, "\r%s%s%s%s: %zu/%zu sequences, %.0f s, ETA %.0f s   ", what,
-                set ? " (" : "", set ? set : "", set ? ")" : "", d, total, *last - t0,
-                (*last - t0) * (double)(total - d) / (double)d);
+        fprintf(stderr, "%s%s%s%s%s: %zu/%zu sequences, %.0f s, ETA %.0f s%s", tty ? "\r" : "",
+                what, set ? " (" : "", set ? set : "", set ? ")" : "", d, total, *last - t0,
+                (*last - t0) * (double)(total - d) / (double)d, tty ? "   " : "\n");
     }
 }
 
