@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Benchmarks the leakage-free split on the shared OAS heavy chains and
-# prints the numbers of docs/data.md ("Splits"), with the load average
-# before and after (the machine may be shared).
+# prints the table of docs/data.md ("Leakage-free split"), with the load
+# average before and after each run (the machine may be shared).
 #   bench/bench_split.sh [--ids "0.5 0.7"] [--threads N] [--workdir DIR] [--first N]
 # For each identity T: `ablm split --leakage-free --min-seq-id T` over the
 # heavy chains of all units of ../shared/data/oas-paired under
-# /usr/bin/time -v (wall time, peak RSS), then from its
+# /usr/bin/time -v (wall time, CPU time, peak RSS), then from its
 # leakage_report.json: components, the largest and its share, the ten
-# largest sizes, the set sizes, the pair counts (aligned / excluded by the
-# exact bounds / already connected), and the exhaustive check (val and test
-# against every train sequence: how many reach T; must be 0). --first N
-# splits only the first N heavy chains (a FASTA of the units' rows in file
-# order) for a quicker run.
+# largest sizes, the set sizes against their targets (ratios met: no
+# warning), the pair counts (aligned / excluded by the exact bounds /
+# already connected), and the exhaustive check (every val and test sequence
+# against every train sequence, exact alignment identity, pairs skipped only
+# by the exact bound: how many reach T; must be 0). --first N splits only
+# the first N heavy chains (a FASTA of the units' rows in file order) for a
+# quicker run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDS="0.5 0.7"; THREADS=2; WORK=""; FIRST=""
@@ -47,8 +49,8 @@ with open(out, "w") as f:
 PY
   INPUT=("$WORK/first.fa")
 fi
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for T in $IDS; do
+  echo "load before $T: $(cut -d' ' -f1-3 /proc/loadavg)"
   out="$WORK/split_$T"
   /usr/bin/time -v build/ablm split --leakage-free --min-seq-id "$T" --threads "$THREADS" \
     --sequences "${INPUT[@]}" --out "$out" > "$out.stdout" 2> "$out.stderr" || {
@@ -82,8 +84,26 @@ for k in ("val", "test"):
         print(f"  leakage {k} ({l['mode']}, {l['sampled']} sequences): median {l['median_identity']:.3f}, "
               f"max {l['max_identity']:.3f} ({c.get('id')} vs {c.get('train_id')}), "
               f"{l['seconds']:.1f} s")
-print(f"  wall {wall}, peak RSS {rss / 1024:.0f} MB")
+cpu = sum(float(re.search(p + r": (\S+)", err).group(1))
+          for p in (r"User time \(seconds\)", r"System time \(seconds\)"))
+print(f"  wall {wall}, CPU {cpu:.0f} s, peak RSS {rss / 1024:.0f} MB")
+met = "yes" if not sp["warnings"] else "no"
+row = [t, f"{lf['unique_sequences']}", f"{lf['components']}",
+       f"{lf['largest_component']:.0f} ({100 * lf['largest_component_fraction']:.1f}%)",
+       f"{lf['pairs_aligned']:.0f} / {lf['pairs_bounded']:.0f} / {lf['pairs_already_connected']:.0f}",
+       f"{lf['seconds']:.0f}",
+       " / ".join(f"{sp[k]['sequences']}" for k in ("train", "val", "test")), met,
+       f"{ck['checked']}", f"{ck['violations']}",
+       f"{ck['alignments']:.0f} / {ck['pairs_bounded']:.0f}", f"{ck['seconds']:.0f}", wall,
+       f"{cpu:.0f}", f"{rss / 1024:.0f}"]
+open(out + ".row", "w").write("| " + " | ".join(row) + " |\n")
 PY
+  echo "load after $T: $(cut -d' ' -f1-3 /proc/loadavg)"
 done
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| T | unique seqs | components | largest (share) | pairs aligned / bounded / connected |" \
+  "components s | train / val / test | ratios met | val+test checked | reaching T |" \
+  "check aligned / bounded | check s | wall | CPU s | peak RSS MB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for T in $IDS; do cat "$WORK/split_$T.row"; done
 echo "outputs in $WORK"

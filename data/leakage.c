@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *SET_NAMES[3] = {"train", "val", "test"};
 
@@ -24,6 +25,7 @@ void sp_leak_opts_default(sp_leak_opts *o)
     o->candidates = 0;
     o->max_pairs = 2e8;
     o->worst = 10;
+    o->bound3 = 1;
     o->progress = 0;
 }
 
@@ -48,18 +50,22 @@ static void keep_first_error(int s, int *err, char *msg, size_t n)
 }
 
 /* Inside a parallel loop: one more of `total` sequences done; thread 0
- * prints "WHAT (SET): d/total sequences, elapsed, ETA" every 2 s. */
+ * prints "WHAT (SET): d/total sequences, elapsed, ETA", rewriting one line
+ * every 2 s on a terminal, else as a line of its own every 30 s (logs). */
 static void progress_tick(size_t *done, double *last, double t0, size_t total, const char *what,
                           const char *set)
 {
     size_t d;
 #pragma omp atomic capture
     d = ++*done;
-    if (omp_get_thread_num() == 0 && now() - *last > 2.0) {
+    if (omp_get_thread_num() != 0 || now() - *last <= 2.0)
+        return;
+    int tty = isatty(2);
+    if (tty || now() - *last > 30.0) {
         *last = now();
-        fprintf(stderr, "\r%s%s%s%s: %zu/%zu sequences, %.0f s, ETA %.0f s   ", what,
-                set ? " (" : "", set ? set : "", set ? ")" : "", d, total, *last - t0,
-                (*last - t0) * (double)(total - d) / (double)d);
+        fprintf(stderr, "%s%s%s%s%s: %zu/%zu sequences, %.0f s, ETA %.0f s%s", tty ? "\r" : "",
+                what, set ? " (" : "", set ? set : "", set ? ")" : "", d, total, *last - t0,
+                (*last - t0) * (double)(total - d) / (double)d, tty ? "   " : "\n");
     }
 }
 
@@ -96,6 +102,7 @@ typedef struct {
     uint8_t *buf;
     size_t *post_start;    /* KMER_SPACE + 1 */
     uint32_t *postings;    /* train positions (index into train[]) */
+    uint16_t *post_cnt;    /* how often the 3-mer occurs in that train sequence */
 } train_index;
 
 static void index_free(train_index *x)
@@ -106,6 +113,7 @@ static void index_free(train_index *x)
     tg_free(x->buf);
     tg_free(x->post_start);
     tg_free(x->postings);
+    tg_free(x->post_cnt);
     memset(x, 0, sizeof *x);
 }
 
@@ -153,7 +161,8 @@ static int index_build(train_index *x, const char *const *seqs, const int *lens,
             }
             npost = acc;
             x->postings = tg_malloc((npost + 1) * sizeof *x->postings, "train index");
-            if (!x->postings) {
+            x->post_cnt = tg_malloc((npost + 1) * sizeof *x->post_cnt, "train index");
+            if (!x->postings || !x->post_cnt) {
                 tg_free(km);
                 index_free(x);
                 return TG_ERR_NOMEM;
@@ -163,13 +172,15 @@ static int index_build(train_index *x, const char *const *seqs, const int *lens,
         for (size_t j = 0; j < x->n_train; j++) {
             int m = kmers3(x->codes[j], x->len[j] > MAX_KMERS ? MAX_KMERS : x->len[j], km);
             qsort(km, (size_t)m, sizeof *km, cmp_u32);
-            for (int a = 0; a < m; a++) {
-                if (a && km[a] == km[a - 1])
-                    continue;
-                if (pass == 0)
+            for (int a = 0, r; a < m; a += r) {
+                for (r = 1; a + r < m && km[a + r] == km[a]; r++)
+                    ;
+                if (pass == 0) {
                     x->post_start[km[a]]++;
-                else
-                    x->postings[fill[km[a]]++] = (uint32_t)j;
+                } else {
+                    x->postings[fill[km[a]]] = (uint32_t)j;
+                    x->post_cnt[fill[km[a]]++] = (uint16_t)r; /* r <= MAX_KMERS */
+                }
             }
         }
         if (pass == 1) {
@@ -186,6 +197,7 @@ static int index_build(train_index *x, const char *const *seqs, const int *lens,
 /* Per-thread scratch. */
 typedef struct {
     uint16_t *score; /* shared 3-mers per train sequence */
+    uint32_t *shared; /* the 3-mer bound's counts (shared_3mers) per train sequence */
     uint32_t *cand;
     uint32_t km[MAX_KMERS];
     uint8_t *q;      /* the query's codes */
@@ -236,6 +248,50 @@ static size_t top_candidates(const train_index *x, const uint8_t *q, int qn, int
     return nc;
 }
 
+/* w->shared[j] = the 3-mers q shares with train position j counted with
+ * multiplicity (sum over 3-mers of the smaller of the two counts), for
+ * every j; q must be at most MAX_KMERS long (every 3-mer counted). */
+static void shared_3mers(const train_index *x, const uint8_t *q, int qn, scratch *w)
+{
+    int m = kmers3(q, qn, w->km);
+    qsort(w->km, (size_t)m, sizeof *w->km, cmp_u32);
+    memset(w->shared, 0, x->n_train * sizeof *w->shared);
+    for (int a = 0, r; a < m; a += r) {
+        for (r = 1; a + r < m && w->km[a + r] == w->km[a]; r++)
+            ;
+        for (size_t p = x->post_start[w->km[a]]; p < x->post_start[w->km[a] + 1]; p++)
+            w->shared[x->postings[p]] += (uint32_t)(x->post_cnt[p] < r ? x->post_cnt[p] : r);
+    }
+}
+
+/* The 3-mer bound: fewest shared 3-mers (shared_3mers) a pair of lengths
+ * la, lb needs to pass at identity t under po's coverage, or -1 when the
+ * bound says nothing (t <= 2/3).
+ *
+ * Proof. Let an alignment have M match, X mismatch, Ga gap columns on a
+ * residue of a and Gb on a residue of b, so a's aligned span is sa = M + X
+ * + Ga, L = M + X + Ga + Gb columns and E = L - M errors. A 3-mer of the
+ * span whose three residues sit in consecutive match columns occurs in b
+ * at the aligned place, and distinct such 3-mers of a land on distinct
+ * places of b, so the shared count is at least their number. A mismatch
+ * or Ga column breaks at most the 3 span 3-mers holding its residue, a Gb
+ * column at most the 2 holding both its neighbours: at least sa - 2 - 3(X
+ * + Ga) - 2Gb remain. Passing means M >= t L, i.e. X + Ga + Gb <= r (sa -
+ * X - Ga) with r = (1-t)/t; for t > 2/3 the count is smallest when Gb = 0
+ * and X + Ga = (1-t) sa, so shared >= (3t - 2) sa - 2, and likewise with
+ * b's span. The coverage bounds the spans: cov-mode 0 needs sa >= c la and
+ * sb >= c lb (shared >= (3t - 2) c max(la, lb) - 2), 1 and 2 either one
+ * (min). t and c are lowered by 1e-6, below aln_passes' 1e-9 tolerance, as
+ * cl_bound_identity does. */
+static double need_3mers(const cl_opts *po, double t, int la, int lb)
+{
+    double tl = t - 1e-6, c = po->coverage - 1e-6;
+    if (3 * tl - 2 <= 0 || c <= 0)
+        return -1;
+    int l = po->cov_mode == 0 ? (la > lb ? la : lb) : (la < lb ? la : lb);
+    return (3 * tl - 2) * c * l - 2;
+}
+
 /* The pair relation of split.h for query sequence qi (codes q) and train
  * position j: the later of the two in the input is the alignment's query. */
 static int pair_id(const cl_opts *po, const train_index *x, uint32_t qi, const uint8_t *q, int qn,
@@ -248,12 +304,15 @@ static int pair_id(const cl_opts *po, const train_index *x, uint32_t qi, const u
 
 /* Highest identity of query qi against the train sequences (*arg: its
  * train position, UINT32_MAX if no pair covers). Pairs that an exact bound
- * proves below max(best so far, floor) are skipped; with stop, returns as
- * soon as a pair reaches floor (the check at T). cand: n_cand positions
- * aligned first (the index candidates). */
+ * (need_3mers when bound3, then sp_pair_may_pass) proves below max(best so far, floor)
+ * are skipped (counted in *n_bound, those of the 3-mer bound also in
+ * *n_bound3); with stop, returns as soon as a pair reaches floor (the
+ * check at T). cand: n_cand positions aligned first (the index
+ * candidates). */
 static int nearest(const cl_opts *po, const train_index *x, uint32_t qi, const uint8_t *q, int qn,
                    size_t n_cand, double floor, int stop, scratch *w, double *best_out,
-                   uint32_t *arg_out, size_t *n_aln, size_t *n_bound)
+                   uint32_t *arg_out, size_t *n_aln, size_t *n_bound, size_t *n_bound3,
+                   int bound3)
 {
     double best = 0;
     uint32_t arg = UINT32_MAX;
@@ -274,19 +333,28 @@ static int nearest(const cl_opts *po, const train_index *x, uint32_t qi, const u
     int tl[SP_BATCH];
     uint32_t tj[SP_BATCH];
     uint8_t ok[SP_BATCH];
-    for (size_t j0 = 0; j0 < x->n_train; j0 += SP_BATCH) {
+    int use3 = bound3 && qn <= MAX_KMERS; /* every 3-mer of q counted */
+    if (use3)
+        shared_3mers(x, q, qn, w);
+    for (size_t j = 0; j < x->n_train;) {
         int nb = 0;
-        for (size_t j = j0; j < x->n_train && j < j0 + SP_BATCH; j++) {
+        double t = best > floor ? best : floor;
+        for (; j < x->n_train && nb < SP_BATCH; j++) {
             int seen = 0;
             for (size_t c = 0; c < n_cand && !seen; c++)
                 seen = w->cand[c] == j;
             if (seen)
                 continue;
+            if (use3 && x->len[j] <= MAX_KMERS &&
+                (double)w->shared[j] < need_3mers(po, t, qn, x->len[j])) {
+                ++*n_bound;
+                ++*n_bound3;
+                continue;
+            }
             tb[nb] = x->codes[j];
             tl[nb] = x->len[j];
             tj[nb++] = (uint32_t)j;
         }
-        double t = best > floor ? best : floor;
         sp_pair_may_pass(po, t, q, qn, tb, tl, nb, ok);
         for (int k = 0; k < nb; k++) {
             if (!ok[k]) {
@@ -315,13 +383,15 @@ static int scratch_init(scratch *w, size_t n_train)
 {
     memset(w, 0, sizeof *w);
     w->score = tg_malloc((n_train + 1) * sizeof *w->score, "leakage scratch");
+    w->shared = tg_malloc((n_train + 1) * sizeof *w->shared, "leakage scratch");
     w->cand = tg_malloc((n_train + 1) * sizeof *w->cand, "leakage scratch");
-    return w->score && w->cand ? TG_OK : TG_ERR_NOMEM;
+    return w->score && w->shared && w->cand ? TG_OK : TG_ERR_NOMEM;
 }
 
 static void scratch_free(scratch *w)
 {
     tg_free(w->score);
+    tg_free(w->shared);
     tg_free(w->cand);
     tg_free(w->q);
     aln_ws_free(&w->ws);
@@ -412,11 +482,11 @@ int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, siz
     cl_opts po;
     pair_opts(o, &po);
     int nthreads = tg_threads();
-    size_t n_aln = 0, n_bound = 0, agree = 0, done = 0;
+    size_t n_aln = 0, n_bound = 0, n_bound3 = 0, agree = 0, done = 0;
     int err = TG_OK;
     char errmsg[256] = "";
     double last = now();
-#pragma omp parallel num_threads(nthreads) reduction(+ : n_aln, n_bound, agree)
+#pragma omp parallel num_threads(nthreads) reduction(+ : n_aln, n_bound, n_bound3, agree)
     {
         scratch w;
         int s = scratch_init(&w, x.n_train);
@@ -446,9 +516,9 @@ int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, siz
                     best[i] = b;
                     arg[i] = ja;
                     /* the exact nearest, for the recall of the index */
-                    size_t na = 0, nb = 0;
+                    size_t na = 0, nb = 0, nb3 = 0;
                     if (!s)
-                        s = nearest(&po, &x, qi, w.q, qn, 0, 0, 0, &w, &e, &je, &na, &nb);
+                        s = nearest(&po, &x, qi, w.q, qn, 0, 0, 0, &w, &e, &je, &na, &nb, &nb3, o->bound3);
                     if (!s && fabs(e - b) < 1e-12)
                         agree++;
                 } else {
@@ -456,7 +526,7 @@ int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, siz
                     if (nc >= x.n_train)
                         nc = 0; /* everything is aligned anyway */
                     s = nearest(&po, &x, qi, w.q, qn, nc, 0, 0, &w, &best[i], &arg[i], &n_aln,
-                                &n_bound);
+                                &n_bound, &n_bound3, o->bound3);
                 }
             }
             keep_first_error(s, &err, errmsg, sizeof errmsg);
@@ -485,6 +555,7 @@ int sp_leakage(const char *const *seqs, const int *lens, const uint8_t *set, siz
     out->n = k;
     out->alignments = n_aln;
     out->bounded = n_bound;
+    out->bounded3 = n_bound3;
     if (out->mode == SP_LEAK_INDEX && k)
         out->recall = (double)agree / (double)k;
     /* the closest pairs */
@@ -568,6 +639,7 @@ void sp_leak_to_json_ids(const sp_leak *l, const char *const *ids, cJSON *obj)
         pair_to_json(&l->worst[i], ids, w);
     cJSON_AddNumberToObject(obj, "alignments", (double)l->alignments);
     cJSON_AddNumberToObject(obj, "pairs_bounded", (double)l->bounded);
+    cJSON_AddNumberToObject(obj, "pairs_bounded_by_3mers", (double)l->bounded3);
     cJSON_AddNumberToObject(obj, "seconds", l->seconds);
 }
 
@@ -598,9 +670,9 @@ int sp_leak_check(const char *const *seqs, const int *lens, const uint8_t *set, 
     pair_opts(o, &po);
     int err = TG_OK;
     char errmsg[256] = "";
-    size_t n_aln = 0, n_bound = 0, done = 0;
+    size_t n_aln = 0, n_bound = 0, n_bound3 = 0, done = 0;
     double last = now();
-#pragma omp parallel num_threads(tg_threads()) reduction(+ : n_aln, n_bound)
+#pragma omp parallel num_threads(tg_threads()) reduction(+ : n_aln, n_bound, n_bound3)
     {
         scratch w;
         int s = scratch_init(&w, x.n_train);
@@ -616,7 +688,7 @@ int sp_leak_check(const char *const *seqs, const int *lens, const uint8_t *set, 
                 if (nc >= x.n_train)
                     nc = 0;
                 s = nearest(&po, &x, pool[i], w.q, lens[pool[i]], nc, t, 1, &w, &best[i],
-                            &arg[i], &n_aln, &n_bound);
+                            &arg[i], &n_aln, &n_bound, &n_bound3, o->bound3);
             }
             keep_first_error(s, &err, errmsg, sizeof errmsg);
             if (o->progress)
@@ -638,6 +710,7 @@ int sp_leak_check(const char *const *seqs, const int *lens, const uint8_t *set, 
         out->queried = m;
         out->alignments = n_aln;
         out->bounded = n_bound;
+        out->bounded3 = n_bound3;
         for (size_t i = 0; i < m; i++)
             if (best[i] + 1e-9 >= t) {
                 if (out->n_first < 10)
@@ -664,5 +737,6 @@ void sp_leak_chk_to_json(const sp_leak_chk *c, double t, const char *const *ids,
         pair_to_json(&c->first[i], ids, v);
     cJSON_AddNumberToObject(obj, "alignments", (double)c->alignments);
     cJSON_AddNumberToObject(obj, "pairs_bounded", (double)c->bounded);
+    cJSON_AddNumberToObject(obj, "pairs_bounded_by_3mers", (double)c->bounded3);
     cJSON_AddNumberToObject(obj, "seconds", c->seconds);
 }

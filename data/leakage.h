@@ -7,9 +7,10 @@
  * one local alignment, the later sequence of the input as the query,
  * identity = matches / columns, counted only when the coverage holds, else
  * 0). Exact search: every train sequence is aligned unless an exact bound
- * (sp_pair_may_pass at the best identity found so far) proves it cannot
- * reach it; a few train sequences sharing the most 3-mers are aligned first
- * so that the bound starts high.
+ * proves it cannot reach the best identity found so far (first a count of
+ * shared 3-mers, proof at need_3mers in leakage.c, useful above identity
+ * 2/3; then sp_pair_may_pass); a few train sequences sharing the most
+ * 3-mers are aligned first so that the bound starts high.
  *
  *   sp_leak_opts o; sp_leak_opts_default(&o);
  *   sp_leakage(seqs, lens, set, n, SP_VAL, &o, &leak);   // distribution
@@ -40,6 +41,8 @@ typedef struct {
     double max_pairs;   /* exact over every sequence when set size x train size <= this
                          * (default 2e8), else SP_LEAK_SAMPLE */
     int worst;          /* closest pairs listed (default 10, at most SP_LEAK_WORST) */
+    int bound3;         /* 1 (default): the shared-3-mer bound before sp_pair_may_pass;
+                         * 0: that one alone (same results, for measuring) */
     int progress;
 } sp_leak_opts;
 void sp_leak_opts_default(sp_leak_opts *o);
@@ -62,7 +65,8 @@ typedef struct {
     int n_worst;
     double recall;        /* SP_LEAK_INDEX: fraction of the sample whose index nearest has
                            * the exact nearest identity; -1 otherwise */
-    size_t alignments, bounded; /* pairs aligned / skipped by the exact bound */
+    size_t alignments, bounded; /* pairs aligned / skipped by the exact bounds */
+    size_t bounded3;      /* of the bounded, those the 3-mer count bound skipped */
     double seconds;
 } sp_leak;
 
@@ -82,7 +86,7 @@ typedef struct {
     size_t violations;      /* of those, with a train sequence passing at T */
     sp_leak_pair first[10]; /* the first violations (query order) */
     int n_first;
-    size_t alignments, bounded;
+    size_t alignments, bounded, bounded3; /* as in sp_leak */
     double seconds;
 } sp_leak_chk;
 

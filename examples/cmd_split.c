@@ -52,6 +52,8 @@ static void usage(FILE *f)
             "                         sharing the most 3-mers, on the sample, with its recall\n"
             "                         measured against the exact search (default 0: exact)\n"
             "  --leak-worst N         closest pairs listed per set (10)\n"
+            "  --leak-3mer-bound 0|1  the shared-3-mer bound before the alignment bound in\n"
+            "                         the exact searches (default 1; 0 to measure it)\n"
             "  -c, --coverage F       coverage both sequences need for an alignment to\n"
             "                         count in the leakage report (default 0.8)\n"
             "  --threads N            threads (default: all cores)\n"
@@ -158,6 +160,14 @@ int cmd_split(int argc, char **argv)
                         cmd, v);
                 goto usage_error;
             }
+        } else if (!strcmp(a, "--leak-3mer-bound")) {
+            if (df_int(cmd, a, v, &x))
+                goto usage_error;
+            if (x != 0 && x != 1) {
+                fprintf(stderr, "ablm %s: --leak-3mer-bound %ld: expected 0 or 1\n", cmd, x);
+                goto usage_error;
+            }
+            lo.bound3 = (int)x;
         } else if (!strcmp(a, "--leak-worst")) {
             if (df_int(cmd, a, v, &x))
                 goto usage_error;
@@ -208,7 +218,7 @@ int cmd_split(int argc, char **argv)
         goto usage_error;
     }
     tg_set_threads((int)threads);
-    lo.progress = isatty(2);
+    lo.progress = 1; /* data/leakage.c: a line every 30 s when stderr is no terminal */
     co.coverage = lo.coverage;
     co.cov_mode = lo.cov_mode;
     co.threads = (int)threads;
@@ -347,6 +357,8 @@ int cmd_split(int argc, char **argv)
                     (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(l, "alignments"));
                 chk.bounded +=
                     (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(l, "pairs_bounded"));
+                chk.bounded3 += (size_t)cJSON_GetNumberValue(
+                    cJSON_GetObjectItem(l, "pairs_bounded_by_3mers"));
                 chk.seconds += cJSON_GetNumberValue(cJSON_GetObjectItem(l, "seconds"));
             }
         }

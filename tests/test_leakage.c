@@ -48,6 +48,13 @@ static char *mutate(tg_rng *r, const char *p, double sub, double indel)
     return s;
 }
 
+static void free_seqs(char **seqs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(seqs[i]);
+    free(seqs);
+}
+
 /* Brute force: one alignment per pair with the relation of split.h; the
  * pair's identity (0 when the coverage fails) into id[i*n + j], i > j. */
 static double *all_pairs(char **seqs, int n, const cl_opts *o)
@@ -220,41 +227,19 @@ START_TEST(bound_never_excludes_a_passing_pair)
 }
 END_TEST
 
-START_TEST(components_equal_brute_force_synthetic)
-{
-    tg_rng r;
-    tg_rng_seed(&r, 11);
-    int n;
-    char **seqs = families(&r, 12, 25, &n);
-    /* exact duplicates across families too */
-    free(seqs[5]);
-    seqs[5] = strdup(seqs[100]);
-    for (int mode = 0; mode < 3; mode++) {
-        cl_opts o;
-        cl_opts_default(&o);
-        o.coverage = mode ? 0.9 : 0.8;
-        o.cov_mode = mode;
-        double *id = all_pairs(seqs, n, &o);
-        size_t c5 = check_components(seqs, n, id, &o, 0.5);
-        size_t c7 = check_components(seqs, n, id, &o, 0.7);
-        size_t c9 = check_components(seqs, n, id, &o, 0.9);
-        ck_assert(c5 <= c7 && c7 <= c9);
-        ck_assert_uint_gt(c9, c5); /* the thresholds matter on this set */
-        free(id);
-    }
-    for (int i = 0; i < n; i++)
-        free(seqs[i]);
-    free(seqs);
-}
-END_TEST
-
 /* Nearest train identity of every val/test sequence by brute force equals
- * sp_leakage (exact); sp_leak_check equals the brute-force count. */
-static void check_leakage(char **seqs, int n, const double *id, const uint8_t *set,
-                          const sp_leak_opts *lo, double t)
+ * sp_leakage (exact); sp_leak_check equals the brute-force count; both with
+ * the shared-3-mer bound and without it. Returns the pairs the 3-mer bound
+ * skipped (in sp_leakage and sp_leak_check). */
+static size_t check_leakage(char **seqs, int n, const double *id, const uint8_t *set,
+                            const sp_leak_opts *lo_in, double t)
 {
     int *lens = calloc((size_t)n, sizeof *lens);
     lengths(seqs, n, lens);
+    size_t skipped3 = 0;
+    for (int b3 = 1; b3 >= 0; b3--) {
+    sp_leak_opts lo_b = *lo_in, *lo = &lo_b;
+    lo_b.bound3 = b3;
     size_t viol = 0;
     for (int which = SP_VAL; which <= SP_TEST; which++) {
         double *near = malloc((size_t)n * sizeof *near);
@@ -300,6 +285,11 @@ static void check_leakage(char **seqs, int n, const double *id, const uint8_t *s
         }
         if (l.n_worst)
             ck_assert_double_eq_tol(l.worst[0].identity, mx, 1e-12);
+        ck_assert_uint_le(l.bounded3, l.bounded);
+        if (b3)
+            skipped3 += l.bounded3;
+        else
+            ck_assert_uint_eq(l.bounded3, 0);
         free(near);
     }
     sp_leak_chk chk;
@@ -311,8 +301,51 @@ static void check_leakage(char **seqs, int n, const double *id, const uint8_t *s
         double x = q > tr ? id[(size_t)q * n + tr] : id[(size_t)tr * n + q];
         ck_assert(x + 1e-9 >= t);
     }
+    if (b3)
+        skipped3 += chk.bounded3;
+    else
+        ck_assert_uint_eq(chk.bounded3, 0);
+    }
     free(lens);
+    return skipped3;
 }
+
+START_TEST(components_equal_brute_force_synthetic)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    int n;
+    char **seqs = families(&r, 12, 25, &n);
+    /* exact duplicates across families too */
+    free(seqs[5]);
+    seqs[5] = strdup(seqs[100]);
+    for (int mode = 0; mode < 3; mode++) {
+        cl_opts o;
+        cl_opts_default(&o);
+        o.coverage = mode ? 0.9 : 0.8;
+        o.cov_mode = mode;
+        double *id = all_pairs(seqs, n, &o);
+        size_t c5 = check_components(seqs, n, id, &o, 0.5);
+        size_t c7 = check_components(seqs, n, id, &o, 0.7);
+        size_t c9 = check_components(seqs, n, id, &o, 0.9);
+        ck_assert(c5 <= c7 && c7 <= c9);
+        ck_assert_uint_gt(c9, c5); /* the thresholds matter on this set */
+        /* the exact leakage report of a random split under this coverage
+         * mode (the 3-mer bound's max / min of the lengths) */
+        sp_leak_opts lo;
+        sp_leak_opts_default(&lo);
+        lo.coverage = o.coverage;
+        lo.cov_mode = mode;
+        uint8_t *set = malloc((size_t)n);
+        for (int i = 0; i < n; i++)
+            set[i] = (uint8_t)(tg_rng_next(&r) % 3);
+        ck_assert_uint_gt(check_leakage(seqs, n, id, set, &lo, 0.9), 0);
+        free(set);
+        free(id);
+    }
+    free_seqs(seqs, n);
+}
+END_TEST
 
 START_TEST(leakage_exact_equals_brute_force)
 {
@@ -329,7 +362,9 @@ START_TEST(leakage_exact_equals_brute_force)
     /* a random split leaks; the checks count it exactly */
     for (int i = 0; i < n; i++)
         set[i] = (uint8_t)(tg_rng_next(&r) % 3);
-    check_leakage(seqs, n, id, set, &lo, 0.7);
+    /* close families: the 3-mer bound (identities > 2/3) skips pairs */
+    ck_assert_uint_gt(check_leakage(seqs, n, id, set, &lo, 0.7), 0);
+    check_leakage(seqs, n, id, set, &lo, 0.9);
     /* the leakage-free split at 0.7 does not, by brute force */
     int *lens = calloc((size_t)n, sizeof *lens);
     lengths(seqs, n, lens);
@@ -364,9 +399,7 @@ START_TEST(leakage_exact_equals_brute_force)
     free(lens);
     free(set);
     free(id);
-    for (int i = 0; i < n; i++)
-        free(seqs[i]);
-    free(seqs);
+    free_seqs(seqs, n);
 }
 END_TEST
 
@@ -445,6 +478,12 @@ START_TEST(real_heavy_chains_exhaustive)
     sp_leak_opts lo;
     sp_leak_opts_default(&lo);
     check_leakage(s, n, id, set, &lo, 0.7);
+    /* a random split leaks (nearest identities near 0.9, as prepare's
+     * split): the exact report with the 3-mer bound, which then skips
+     * pairs, still equals brute force */
+    for (int i = 0; i < n; i++)
+        set[i] = (uint8_t)(tg_rng_next(&r) % 3);
+    ck_assert_uint_gt(check_leakage(s, n, id, set, &lo, 0.9), 0);
     free(set);
     free(comp);
     free(lens);
