@@ -99,7 +99,7 @@ void tg_set_backward_hook(void (*fn)(void *ctx, const tg_tensor *node), void *ct
     bw_hook_ctx = ctx;
 }
 
-int tg_backward(tg_graph *g, tg_tensor *root, const float *seed)
+int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed)
 {
     if (!g->planned || !g->loss)
         return tg_error(TG_ERR_ARG, "tg_backward: graph was not planned for backward");
@@ -116,11 +116,11 @@ int tg_backward(tg_graph *g, tg_tensor *root, const float *seed)
     for (int s = 0; s < n; s++) {
         for (int k = g->zero_start[s]; k < g->zero_start[s + 1]; k++) {
             tg_tensor *t = g->nodes[g->zero_list[k]];
-            memset(t->grad, 0, t->numel * sizeof(float));
+            memset(t->grad, 0, t->numel * sizeof(tg_real));
         }
         if (s == 0) {
             if (seed)
-                memcpy(root->grad, seed, root->numel * sizeof(float));
+                memcpy(root->grad, seed, root->numel * sizeof(tg_real));
             else
                 for (size_t j = 0; j < root->numel; j++)
                     root->grad[j] = 1.0f;

@@ -70,7 +70,7 @@ void tg_graph_bind(tg_graph *g)
         if (g->data_off[i] != TG_NO_OFF)
             t->data = base + g->data_off[i];
         if (g->grad_off[i] != TG_NO_OFF)
-            t->grad = (float *)(base + g->grad_off[i]);
+            t->grad = (tg_real *)(base + g->grad_off[i]);
     }
     for (int i = 0; i < g->n; i++) { /* views alias their storage */
         tg_tensor *t = g->nodes[i], *s = t;

@@ -10,7 +10,7 @@ struct tg_params {
     size_t *offset;
     int n, cap;
     size_t numel;
-    float *values, *grads;
+    tg_real *values, *grads;
     char err[512]; /* first failed tg_params_add: tg_params_alloc reports it */
 };
 
@@ -96,10 +96,11 @@ int tg_params_alloc(tg_params *p)
     int trainable = 0;
     for (int i = 0; i < p->n; i++)
         trainable |= (p->t[i]->flags & TG_FLAG_TRAINABLE) != 0;
-    p->values = tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter values");
+    p->values = tg_calloc(p->numel ? p->numel : 1, sizeof(tg_real), "parameter values");
     /* a store of state only (a KV cache) has no gradient buffer */
-    p->grads = trainable ? tg_calloc(p->numel ? p->numel : 1, sizeof(float), "parameter gradients")
-                         : NULL;
+    p->grads = trainable
+                   ? tg_calloc(p->numel ? p->numel : 1, sizeof(tg_real), "parameter gradients")
+                   : NULL;
     if (!p->values || (trainable && !p->grads)) {
         tg_free(p->values);
         tg_free(p->grads);
@@ -125,8 +126,8 @@ tg_tensor *tg_params_find(const tg_params *p, const char *name)
 }
 
 size_t tg_params_numel(const tg_params *p) { return p->numel; }
-float *tg_params_values(tg_params *p) { return p->values; }
-float *tg_params_grads(tg_params *p) { return p->grads; }
+tg_real *tg_params_values(tg_params *p) { return p->values; }
+tg_real *tg_params_grads(tg_params *p) { return p->grads; }
 
 size_t tg_params_offset(const tg_params *p, const tg_tensor *t)
 {
@@ -139,5 +140,5 @@ size_t tg_params_offset(const tg_params *p, const tg_tensor *t)
 void tg_params_zero_grad(tg_params *p)
 {
     if (p->grads)
-        memset(p->grads, 0, p->numel * sizeof(float));
+        memset(p->grads, 0, p->numel * sizeof(tg_real));
 }

@@ -42,7 +42,10 @@ static tg_tensor *storage_of(tg_tensor *t)
     return t;
 }
 
-static size_t elem_bytes(const tg_tensor *t) { return t->numel * (t->dtype == TG_F32 ? 4 : 4); }
+static size_t elem_bytes(const tg_tensor *t)
+{
+    return t->numel * (t->dtype == TG_F32 ? sizeof(tg_real) : sizeof(int32_t));
+}
 static size_t round_up(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
 static int overlap(const buffer *a, const buffer *b) { return a->start <= b->end && b->start <= a->end; }
 
@@ -326,7 +329,8 @@ static int plan_arena(tg_graph *g)
             nb++;
         }
         if ((t->flags & TG_FLAG_NEEDS_GRAD) && !(t->flags & TG_FLAG_VIEW) && end[n + i] >= 0) {
-            bufs[nb] = (buffer){round_up(t->numel * 4), 0, start[n + i], end[n + i], t, 1};
+            bufs[nb] =
+                (buffer){round_up(t->numel * sizeof(tg_real)), 0, start[n + i], end[n + i], t, 1};
             unplanned += bufs[nb].bytes;
             nb++;
         }

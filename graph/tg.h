@@ -87,6 +87,15 @@ double tg_hash_uniform(uint64_t key, uint64_t index);
 
 /* ---- tensors ----------------------------------------------------------- */
 
+/* The element type of TG_F32 tensors, their gradients and every op's
+ * arithmetic: float, or double in the float64 test build of graph/ and ops/
+ * (-DTG_REAL_DOUBLE: tests/test_gradcheck64.c; docs/reliability.md). */
+#ifdef TG_REAL_DOUBLE
+typedef double tg_real;
+#else
+typedef float tg_real;
+#endif
+
 typedef enum { TG_F32 = 0, TG_I32 = 1 } tg_dtype;
 
 enum {
@@ -107,8 +116,8 @@ struct tg_tensor {
     int ndim;
     int shape[TG_MAX_DIMS];
     size_t numel;
-    void *data;   /* float* or int32_t*; valid after tg_graph_plan */
-    float *grad;  /* NULL unless a gradient is kept */
+    void *data;    /* tg_real* or int32_t*; valid after tg_graph_plan */
+    tg_real *grad; /* NULL unless a gradient is kept */
     int op;       /* index in the op table; -1 for leaves */
     int nsrc;
     tg_tensor *src[TG_MAX_SRC];
@@ -122,7 +131,8 @@ struct tg_tensor {
     char name[TG_NAME_LEN];
 };
 
-static inline float *tg_f32(const tg_tensor *t) { return (float *)t->data; }
+/* The values of a TG_F32 tensor (tg_real: float but in the float64 build). */
+static inline tg_real *tg_f32(const tg_tensor *t) { return (tg_real *)t->data; }
 static inline int32_t *tg_i32(const tg_tensor *t) { return (int32_t *)t->data; }
 /* Writes "[a, b, c]" into buf (at least 64 bytes); returns buf. */
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t n);
@@ -148,8 +158,8 @@ int tg_params_count(const tg_params *p);          /* number of tensors */
 tg_tensor *tg_params_at(const tg_params *p, int i);
 tg_tensor *tg_params_find(const tg_params *p, const char *name);
 size_t tg_params_numel(const tg_params *p);       /* buffer floats, incl. 64-byte alignment gaps */
-float *tg_params_values(tg_params *p);            /* contiguous values */
-float *tg_params_grads(tg_params *p);             /* contiguous grads  */
+tg_real *tg_params_values(tg_params *p);          /* contiguous values */
+tg_real *tg_params_grads(tg_params *p);           /* contiguous grads  */
 /* Offset of tensor t's first element in the contiguous buffers. */
 size_t tg_params_offset(const tg_params *p, const tg_tensor *t);
 void tg_params_zero_grad(tg_params *p);
@@ -237,7 +247,7 @@ int tg_forward(tg_graph *g);
 /* Runs backward from root with upstream gradient `seed` (root->numel floats;
  * NULL means all ones). Parameter gradients are ADDED to (accumulate across
  * calls until tg_params_zero_grad); intermediate gradients are reset. */
-int tg_backward(tg_graph *g, tg_tensor *root, const float *seed);
+int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed);
 /* A function tg_backward calls on the calling thread after each node's
  * backward step (nodes in reverse order; node is the one just done), so a
  * caller can act on gradients as they become final (examples/dist.c posts

@@ -60,6 +60,20 @@ static inline int tg_dropped(uint64_t key, uint64_t i, uint64_t threshold)
     return (z ^ (z >> 31)) < threshold;
 }
 
+/* libm on op data (tg_real): the float functions, or the double ones in
+ * the float64 build. Callers include <math.h>. */
+#ifdef TG_REAL_DOUBLE
+#define TG_EXP exp
+#define TG_LOG log
+#define TG_TANH tanh
+#define TG_ERF erf
+#else
+#define TG_EXP expf
+#define TG_LOG logf
+#define TG_TANH tanhf
+#define TG_ERF erff
+#endif
+
 /* Points node data and gradients into the arena if it moved since the
  * graph last ran. */
 void tg_graph_bind(tg_graph *g);
@@ -81,22 +95,22 @@ int tg_same_shape(const tg_tensor *a, const tg_tensor *b);
 /* dst[j] += sign * sum_r src[r][j] (times mul[r][j] when mul is non-NULL)
  * for a rows x cols row-major src: bias and broadcast gradients. Columns
  * are split between threads, so the summation order is fixed. */
-void tg_sum_rows_into(float *dst, const float *src, const float *mul, float sign, size_t rows,
-                      size_t cols);
+void tg_sum_rows_into(tg_real *dst, const tg_real *src, const tg_real *mul, tg_real sign,
+                      size_t rows, size_t cols);
 
 /* The GEMM used by every op: row-major C = alpha*op(A)*op(B) + beta*C,
  * with the kernel (OpenBLAS or oneDNN) chosen per shape. */
-void tg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-             const float *b, int ldb, float beta, float *c, int ldc);
+void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
+             const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc);
 /* batch independent GEMMs with the given strides between matrices; runs the
  * batch in parallel with single-threaded kernels (never loops small GEMMs
  * through a threaded BLAS). */
-void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, float alpha,
-                     const float *a, int lda, size_t stride_a, const float *b, int ldb,
-                     size_t stride_b, float beta, float *c, int ldc, size_t stride_c);
+void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, tg_real alpha,
+                     const tg_real *a, int lda, size_t stride_a, const tg_real *b, int ldb,
+                     size_t stride_b, tg_real beta, tg_real *c, int ldc, size_t stride_c);
 /* oneDNN's sgemm (graph/gemm_dnnl.c, the only file that includes oneDNN). */
-void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc);
+void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
+                   const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc);
 
 /* ---- bf16 (graph/bf16.c, graph/gemm_dnnl.c) ------------------------------ */
 
@@ -115,7 +129,7 @@ float tg_bf16_to_float(tg_bf16 h);
  * tg_bf16_cvt_kernel names the kernel in use ("avx512bf16", "avx2",
  * "scalar"; the environment variable ABLM_BF16_CVT=scalar|avx2 forces a
  * fallback). */
-void tg_f32_to_bf16(tg_bf16 *dst, const float *src, size_t n);
+void tg_f32_to_bf16(tg_bf16 *dst, const tg_real *src, size_t n);
 void tg_f32_to_bf16_scalar(tg_bf16 *dst, const float *src, size_t n);
 const char *tg_bf16_cvt_kernel(void);
 /* The named kernel ("scalar", "avx2", "avx512bf16") on dst/src, unthreaded;
@@ -130,7 +144,7 @@ int tg_f32_to_bf16_kernel(const char *name, tg_bf16 *dst, const float *src, size
  * memory or called inside a parallel region: the caller then computes in
  * fp32. A node's values must not change within a pass once read here
  * (ops never write their inputs). */
-const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, int slot);
+const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const tg_real *data, size_t n, int slot);
 /* Starts a new pass (tg_forward): parameter copies are refreshed at their
  * next use. */
 void tg_bf16_next_pass(void);
@@ -166,13 +180,13 @@ int tg_graph_replan(tg_graph *g);
  * 0: one B for all). Cached primitive per shape. Returns TG_OK, or
  * TG_ERR_ARG when oneDNN has no bf16 matmul for it on this CPU (nothing
  * written), or another status on failure. */
-int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha,
-                      const tg_bf16 *a, int lda, size_t stride_a, const tg_bf16 *b, int ldb,
-                      size_t stride_b, float beta, float *c, int ldc, size_t stride_c);
+int tg_dnnl_gemm_bf16(int batch, int ta, int tb, int m, int n, int k, float alpha, const tg_bf16 *a,
+                      int lda, size_t stride_a, const tg_bf16 *b, int ldb, size_t stride_b,
+                      float beta, tg_real *c, int ldc, size_t stride_c);
 /* A linear layer's forward in bf16: C[m, n] = A[m, k] B[n, k]^T + bias[n]
  * (dense rows), the bias added by oneDNN. Returns as tg_dnnl_gemm_bf16. */
 int tg_dnnl_gemm_bf16_bias(int m, int n, int k, const tg_bf16 *a, const tg_bf16 *b,
-                           const float *bias, float *c);
+                           const tg_real *bias, tg_real *c);
 /* oneDNN's implementation name for that product ("brg:avx512_core_amx_bf16",
  * "none" when it has none). */
 const char *tg_dnnl_bf16_impl(int batch, int ta, int tb, int m, int n, int k, float alpha,
@@ -186,9 +200,9 @@ int tg_dnnl_native_bf16(void);
  * the others), falling back to fp32 if that fails. a_n, b_n: the floats
  * of a and b to convert. */
 void tg_gemm_prec(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
-                  float alpha, const tg_tensor *a_t, const float *a, size_t a_n, int lda,
-                  size_t stride_a, int slot_a, const tg_tensor *b_t, const float *b, size_t b_n,
-                  int ldb, size_t stride_b, int slot_b, float beta, float *c, int ldc,
+                  tg_real alpha, const tg_tensor *a_t, const tg_real *a, size_t a_n, int lda,
+                  size_t stride_a, int slot_a, const tg_tensor *b_t, const tg_real *b, size_t b_n,
+                  int ldb, size_t stride_b, int slot_b, tg_real beta, tg_real *c, int ldc,
                   size_t stride_c);
 
 #endif

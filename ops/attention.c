@@ -39,7 +39,7 @@ extern float expf(float);
 typedef struct {
     int B, Tq, Tk, nh, hd, dim, causal, pos, drop;
     int ld[3], col[3]; /* row stride and first column of q, k, v */
-    float scale, keep_scale;
+    tg_real scale, keep_scale;
     uint64_t key, thr;
     const int32_t *mask;
     const tg_bf16 *hq, *hk, *hv, *hdo; /* bf16 copies (same layout), or NULL: fp32 */
@@ -121,7 +121,7 @@ tg_tensor *tg_attention(tg_graph *g, tg_tensor *q, tg_tensor *k, tg_tensor *v,
         t->ip[2] = col[0], t->ip[3] = col[1], t->ip[4] = col[2];
         t->ip[5] = mask_at, t->ip[6] = pos_at;
         t->fp[0] = scale, t->fp[1] = tg_graph_inference(g) ? 0.0f : a->dropout;
-        t->aux_bytes = 2 * sizeof(uint64_t) + 2 * (size_t)B * nh * Tq * sizeof(float);
+        t->aux_bytes = 2 * sizeof(uint64_t) + 2 * (size_t)B * nh * Tq * sizeof(tg_real);
     }
     return t;
 }
@@ -171,9 +171,9 @@ static void bf16_inputs(at_dims *d, const tg_tensor *out, int backward)
 
 /* One tile product C = alpha op(A) op(B) + beta C: in bf16 when both bf16
  * operands are given (and oneDNN runs it), else fp32. */
-static void tile_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
-                      const tg_bf16 *ah, int lda, const float *b, const tg_bf16 *bh, int ldb,
-                      float beta, float *c, int ldc)
+static void tile_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a,
+                      const tg_bf16 *ah, int lda, const tg_real *b, const tg_bf16 *bh, int ldb,
+                      tg_real beta, tg_real *c, int ldc)
 {
     if (ah && bh &&
         tg_dnnl_gemm_bf16(1, ta, tb, m, n, k, alpha, ah, lda, 0, bh, ldb, 0, beta, c, ldc, 0) ==
@@ -184,7 +184,7 @@ static void tile_gemm(int ta, int tb, int m, int n, int k, float alpha, const fl
 
 /* The bf16 copy of a tile's rows x cols scores (row stride BK) into h, or
  * NULL when the pass is fp32. */
-static const tg_bf16 *tile_bf16(const at_dims *d, const float *s, int rows, int cols, tg_bf16 *h)
+static const tg_bf16 *tile_bf16(const at_dims *d, const tg_real *s, int rows, int cols, tg_bf16 *h)
 {
     if (!d->hq)
         return NULL;
@@ -193,7 +193,7 @@ static const tg_bf16 *tile_bf16(const at_dims *d, const float *s, int rows, int 
     return h;
 }
 
-static float *lse_of(const tg_tensor *out) { return (float *)((uint64_t *)out->aux + 2); }
+static tg_real *lse_of(const tg_tensor *out) { return (tg_real *)((uint64_t *)out->aux + 2); }
 
 /* Tile length for n items in tiles of at most bmax, balanced (130 keys in
  * tiles of 64 -> 44, 44, 42). */
@@ -215,7 +215,7 @@ static int visible_len(const at_dims *d, int i, int j0, int nk)
 
 /* kb[c] = 0 for a key of the tile the mask keeps, -inf for padding;
  * returns 0 when the whole tile is padding. */
-static int tile_bias(const int32_t *mk, int j0, int nk, float *kb)
+static int tile_bias(const int32_t *mk, int j0, int nk, tg_real *kb)
 {
     int any = !mk;
     for (int c = 0; c < nk; c++) {
@@ -227,9 +227,9 @@ static int tile_bias(const int32_t *mk, int j0, int nk, float *kb)
 
 /* Row r's scores s[0..nk) of a tile: padding keys and keys past the
  * causal limit jm become -inf; returns the row max (-inf: none visible). */
-static float mask_row(float *s, const float *kb, int jm, int nk)
+static tg_real mask_row(tg_real *s, const tg_real *kb, int jm, int nk)
 {
-    float mx = -INFINITY;
+    tg_real mx = -INFINITY;
     for (int c = 0; c < jm; c++)
         s[c] += kb[c];
     for (int c = jm; c < nk; c++)
@@ -249,20 +249,20 @@ static uint64_t prob_index(const at_dims *d, int b, int h, int i, int j)
 
 static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
 {
-    const float *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
-    const float *k = tg_f32(out->src[1]) + (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
-    const float *v = tg_f32(out->src[2]) + (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
+    const tg_real *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
+    const tg_real *k = tg_f32(out->src[1]) + (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
+    const tg_real *v = tg_f32(out->src[2]) + (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
     size_t off[3];
     for (int i = 0; i < 3; i++)
         off[i] = (size_t)b * (i ? d->Tk : d->Tq) * d->ld[i] + d->col[i] + h * d->hd;
     const tg_bf16 *hq = d->hq ? d->hq + off[0] : NULL, *hk = d->hq ? d->hk + off[1] : NULL;
     const tg_bf16 *hv = d->hq ? d->hv + off[2] : NULL;
     tg_bf16 Sh[BQ * BK];
-    float *o = tg_f32(out) + (size_t)b * d->Tq * d->dim + h * d->hd;
-    float *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
+    tg_real *o = tg_f32(out) + (size_t)b * d->Tq * d->dim + h * d->hd;
+    tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
     const int32_t *mk = d->mask ? d->mask + (size_t)b * d->Tk : NULL;
     int hd = d->hd, qstep = tile_step(d->Tq, BQ);
-    float S[BQ * BK], m[BQ], l[BQ], kb[BK];
+    tg_real S[BQ * BK], m[BQ], l[BQ], kb[BK];
     for (int i0 = 0; i0 < d->Tq; i0 += qstep) {
         int nq = i0 + qstep <= d->Tq ? qstep : d->Tq - i0;
         int kend = d->causal ? i0 + nq + d->pos : d->Tk; /* keys any row of the tile sees */
@@ -270,7 +270,7 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
             kend = d->Tk;
         for (int r = 0; r < nq; r++) {
             m[r] = -INFINITY, l[r] = 0;
-            memset(o + (size_t)(i0 + r) * d->dim, 0, hd * sizeof(float));
+            memset(o + (size_t)(i0 + r) * d->dim, 0, hd * sizeof(tg_real));
         }
         int kstep = kend > 0 ? tile_step(kend, BK) : 1;
         for (int j0 = 0; j0 < kend; j0 += kstep) {
@@ -281,19 +281,19 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
                       hq ? hq + (size_t)i0 * d->ld[0] : NULL, d->ld[0], k + (size_t)j0 * d->ld[1],
                       hk ? hk + (size_t)j0 * d->ld[1] : NULL, d->ld[1], 0, S, BK);
             for (int r = 0; r < nq; r++) {
-                float *s = S + r * BK;
+                tg_real *s = S + r * BK;
                 int i = i0 + r;
-                float mx = mask_row(s, kb, visible_len(d, i, j0, nk), nk);
+                tg_real mx = mask_row(s, kb, visible_len(d, i, j0, nk), nk);
                 if (mx < m[r])
                     mx = m[r];
                 if (mx == -INFINITY) { /* nothing visible yet: this tile adds 0 */
-                    memset(s, 0, nk * sizeof(float));
+                    memset(s, 0, nk * sizeof(tg_real));
                     continue;
                 }
-                float sum = 0;
+                tg_real sum = 0;
 #pragma omp simd reduction(+ : sum)
                 for (int c = 0; c < nk; c++) {
-                    float p = expf(s[c] - mx); /* 0 for masked keys */
+                    tg_real p = TG_EXP(s[c] - mx); /* 0 for masked keys */
                     sum += p;
                     s[c] = p;
                 }
@@ -302,11 +302,11 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
                     for (int c = 0; c < nk; c++)
                         s[c] = tg_dropped(d->key, base + c, d->thr) ? 0.0f : s[c] * d->keep_scale;
                 }
-                float alpha = expf(m[r] - mx); /* 0 when m was -inf */
+                tg_real alpha = TG_EXP(m[r] - mx); /* 0 when m was -inf */
                 l[r] = l[r] * alpha + sum;
                 m[r] = mx;
                 if (alpha != 1.0f) {
-                    float *orow = o + (size_t)i * d->dim;
+                    tg_real *orow = o + (size_t)i * d->dim;
                     for (int c = 0; c < hd; c++)
                         orow[c] *= alpha;
                 }
@@ -316,10 +316,10 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
                       1, o + (size_t)i0 * d->dim, d->dim);
         }
         for (int r = 0; r < nq; r++) {
-            float *orow = o + (size_t)(i0 + r) * d->dim, inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+            tg_real *orow = o + (size_t)(i0 + r) * d->dim, inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
             for (int c = 0; c < hd; c++)
                 orow[c] *= inv;
-            lse[i0 + r] = l[r] > 0 ? m[r] + logf(l[r]) : -INFINITY;
+            lse[i0 + r] = l[r] > 0 ? m[r] + TG_LOG(l[r]) : -INFINITY;
         }
     }
 }
@@ -353,20 +353,20 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     size_t ok = (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
     size_t ov = (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
     size_t oo = (size_t)b * d->Tq * d->dim + h * d->hd;
-    const float *q = tg_f32(Q) + oq, *k = tg_f32(K) + ok, *v = tg_f32(V) + ov;
-    const float *o = tg_f32(out) + oo, *dO = out->grad + oo;
+    const tg_real *q = tg_f32(Q) + oq, *k = tg_f32(K) + ok, *v = tg_f32(V) + ov;
+    const tg_real *o = tg_f32(out) + oo, *dO = out->grad + oo;
     const tg_bf16 *hq = d->hq ? d->hq + oq : NULL, *hk = d->hq ? d->hk + ok : NULL;
     const tg_bf16 *hv = d->hq ? d->hv + ov : NULL, *hdo = d->hq ? d->hdo + oo : NULL;
     tg_bf16 Ph[BQ * BK], dSh[BQ * BK];
-    float *dq = Q->grad ? Q->grad + oq : NULL, *dk = K->grad ? K->grad + ok : NULL;
-    float *dv = V->grad ? V->grad + ov : NULL;
-    const float *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
-    float *D = lse_of(out) + (size_t)d->B * d->nh * d->Tq + ((size_t)b * d->nh + h) * d->Tq;
+    tg_real *dq = Q->grad ? Q->grad + oq : NULL, *dk = K->grad ? K->grad + ok : NULL;
+    tg_real *dv = V->grad ? V->grad + ov : NULL;
+    const tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
+    tg_real *D = lse_of(out) + (size_t)d->B * d->nh * d->Tq + ((size_t)b * d->nh + h) * d->Tq;
     const int32_t *mk = d->mask ? d->mask + (size_t)b * d->Tk : NULL;
     int hd = d->hd, ldq = d->ld[0], ldk = d->ld[1], ldv = d->ld[2];
     for (int i = 0; i < d->Tq; i++) {
-        const float *a = dO + (size_t)i * d->dim, *c = o + (size_t)i * d->dim;
-        float s = 0;
+        const tg_real *a = dO + (size_t)i * d->dim, *c = o + (size_t)i * d->dim;
+        tg_real s = 0;
         for (int x = 0; x < hd; x++)
             s += a[x] * c[x];
         D[i] = s;
@@ -375,7 +375,7 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     if (kend > d->Tk)
         kend = d->Tk;
     int kstep = kend > 0 ? tile_step(kend, BK) : 1, qstep = tile_step(d->Tq, BQ);
-    float P[BQ * BK], dS[BQ * BK], kb[BK];
+    tg_real P[BQ * BK], dS[BQ * BK], kb[BK];
     for (int j0 = 0; j0 < kend; j0 += kstep) {
         int nk = j0 + kstep <= kend ? kstep : kend - j0;
         if (!tile_bias(mk, j0, nk, kb))
@@ -391,17 +391,17 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                       hv ? hv + (size_t)j0 * ldv : NULL, ldv, 0, dS, BK);
             for (int r = 0; r < nq; r++) {
                 int i = i0 + r;
-                float *p = P + r * BK, *ds = dS + r * BK, L = lse[i], Di = D[i];
+                tg_real *p = P + r * BK, *ds = dS + r * BK, L = lse[i], Di = D[i];
                 if (L == -INFINITY) { /* the query sees no key: no gradient */
-                    memset(p, 0, nk * sizeof(float));
-                    memset(ds, 0, nk * sizeof(float));
+                    memset(p, 0, nk * sizeof(tg_real));
+                    memset(ds, 0, nk * sizeof(tg_real));
                     continue;
                 }
                 mask_row(p, kb, visible_len(d, i, j0, nk), nk);
                 if (!d->drop) {
 #pragma omp simd
                     for (int c = 0; c < nk; c++) {
-                        float pc = expf(p[c] - L); /* 0 for masked keys */
+                        tg_real pc = TG_EXP(p[c] - L); /* 0 for masked keys */
                         p[c] = pc;
                         ds[c] = pc * (ds[c] - Di);
                     }
@@ -410,10 +410,11 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                 uint64_t base = prob_index(d, b, h, i, j0);
 #pragma omp simd
                 for (int c = 0; c < nk; c++)
-                    p[c] = expf(p[c] - L);
+                    p[c] = TG_EXP(p[c] - L);
                 for (int c = 0; c < nk; c++) {
                     /* ds holds the gradient of the dropped-out probability */
-                    float pc = p[c], ks = tg_dropped(d->key, base + c, d->thr) ? 0.0f : d->keep_scale;
+                    tg_real pc = p[c],
+                            ks = tg_dropped(d->key, base + c, d->thr) ? 0.0f : d->keep_scale;
                     p[c] = pc * ks;
                     ds[c] = pc * (ds[c] * ks - Di);
                 }

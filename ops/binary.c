@@ -30,7 +30,8 @@ tg_tensor *tg_sub(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG
 tg_tensor *tg_mul(tg_graph *g, tg_tensor *a, tg_tensor *b) { return binary(g, TG_OP_MUL, a, b); }
 
 /* y = a op b over n elements */
-static void binary_run(const tg_kern *k, int op, float *y, const float *a, const float *b, size_t n)
+static void binary_run(const tg_kern *k, int op, tg_real *y, const tg_real *a, const tg_real *b,
+                       size_t n)
 {
     if (op == TG_OP_ADD)
         k->add(y, a, b, n);
@@ -46,8 +47,8 @@ static void binary_run(const tg_kern *k, int op, float *y, const float *a, const
  * threads; a broadcast b splits the rows. */
 static int binary_forward(tg_tensor *out)
 {
-    const float *a = tg_f32(out->src[0]), *b = tg_f32(out->src[1]);
-    float *y = tg_f32(out);
+    const tg_real *a = tg_f32(out->src[0]), *b = tg_f32(out->src[1]);
+    tg_real *y = tg_f32(out);
     size_t inner = out->src[1]->numel, outer = out->numel / inner;
     int op = out->op;
     const tg_kern *k = tg_kern_get();
@@ -61,7 +62,7 @@ static int binary_forward(tg_tensor *out)
     return TG_OK;
 }
 
-void tg_sum_rows_into(float *db, const float *dy, const float *a, float sign, size_t outer,
+void tg_sum_rows_into(tg_real *db, const tg_real *dy, const tg_real *a, tg_real sign, size_t outer,
                       size_t inner)
 {
     const tg_kern *k = tg_kern_get();
@@ -77,13 +78,13 @@ void tg_sum_rows_into(float *db, const float *dy, const float *a, float sign, si
 static void binary_backward(tg_tensor *out)
 {
     tg_tensor *A = out->src[0], *B = out->src[1];
-    const float *dy = out->grad;
+    const tg_real *dy = out->grad;
     size_t inner = B->numel, outer = out->numel / inner;
     int op = out->op;
     const tg_kern *k = tg_kern_get();
     if (A->grad) {
-        float *da = A->grad;
-        const float *b = op == TG_OP_MUL ? tg_f32(B) : NULL;
+        tg_real *da = A->grad;
+        const tg_real *b = op == TG_OP_MUL ? tg_f32(B) : NULL;
         if (outer == 1) {
             TG_KERN_CHUNKS(inner, lo, len, k->acc(da + lo, dy + lo, b ? b + lo : NULL, 1.f, len));
         } else {
@@ -93,9 +94,9 @@ static void binary_backward(tg_tensor *out)
         }
     }
     if (B->grad) {
-        const float *a = op == TG_OP_MUL ? tg_f32(A) : NULL;
-        float sign = op == TG_OP_SUB ? -1.f : 1.f;
-        float *db = B->grad;
+        const tg_real *a = op == TG_OP_MUL ? tg_f32(A) : NULL;
+        tg_real sign = op == TG_OP_SUB ? -1.f : 1.f;
+        tg_real *db = B->grad;
         if (outer == 1)
             TG_KERN_CHUNKS(inner, lo, len, k->acc(db + lo, dy + lo, a ? a + lo : NULL, sign, len));
         else

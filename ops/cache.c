@@ -50,12 +50,12 @@ static int cache_forward(tg_tensor *out)
         return tg_error(TG_ERR_ARG, "tg_cache_write: pos %d outside 0..%d for %d new rows of cache '%s' (%d rows)",
                         pos, T - Tn, Tn, out->name, T);
     *(int64_t *)out->aux = pos;
-    float *c = tg_f32(out); /* the cache's own storage */
-    const float *xs = tg_f32(x);
+    tg_real *c = tg_f32(out); /* the cache's own storage */
+    const tg_real *xs = tg_f32(x);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tn; t++)
             memcpy(c + ((size_t)b * T + pos + t) * W, xs + ((size_t)b * Tn + t) * Wx + col,
-                   (size_t)W * sizeof(float));
+                   (size_t)W * sizeof(tg_real));
     return TG_OK;
 }
 
@@ -68,16 +68,16 @@ static void cache_backward(tg_tensor *out)
     int B = out->shape[0], T = out->shape[1], W = out->shape[2];
     int Tn = x->shape[1], Wx = x->shape[2], col = out->ip[0];
     int pos = (int)*(int64_t *)out->aux;
-    float *dc = out->grad;
+    tg_real *dc = out->grad;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tn; t++) {
-            float *row = dc + ((size_t)b * T + pos + t) * W;
+            tg_real *row = dc + ((size_t)b * T + pos + t) * W;
             if (x->grad) {
-                float *dx = x->grad + ((size_t)b * Tn + t) * Wx + col;
+                tg_real *dx = x->grad + ((size_t)b * Tn + t) * Wx + col;
                 for (int j = 0; j < W; j++)
                     dx[j] += row[j];
             }
-            memset(row, 0, (size_t)W * sizeof(float));
+            memset(row, 0, (size_t)W * sizeof(tg_real));
         }
 }
 

@@ -24,7 +24,7 @@ tg_tensor *tg_cross_entropy(tg_graph *g, tg_tensor *logits, tg_tensor *targets, 
     tg_tensor *t = tg_node(g, TG_OP_CROSS_ENTROPY, TG_F32, 1, &one, 2, in);
     if (t) {
         t->ip[0] = ignore_index;
-        t->aux_bytes = (3 * targets->numel + 1) * sizeof(float);
+        t->aux_bytes = (3 * targets->numel + 1) * sizeof(tg_real);
     }
     return t;
 }
@@ -34,24 +34,24 @@ static int cross_entropy_forward(tg_tensor *out)
     const tg_tensor *L = out->src[0], *T = out->src[1];
     int v = L->shape[L->ndim - 1], ign = out->ip[0];
     size_t rows = T->numel;
-    const float *x = tg_f32(L);
+    const tg_real *x = tg_f32(L);
     const int32_t *t = tg_i32(T);
     /* aux: row max [rows], log of the shifted sum [rows], count, row loss
      * [rows]; max and log-sum kept apart: their float sum loses log(sum)
      * below half an ulp of a large max (a tie at 3e38, a loss of 5e-4
      * absolute at a max of 1e4), as torch's (x - max) - log(sum) does not */
-    float *mxs = out->aux, *lss = mxs + rows;
+    tg_real *mxs = out->aux, *lss = mxs + rows;
     for (size_t r = 0; r < rows; r++)
         if (t[r] != ign && (t[r] < 0 || t[r] >= v))
             return tg_error(TG_ERR_ARG, "tg_cross_entropy: '%s' has target %d at position %zu, outside [0, %d) and not the ignore index %d",
                             T->name, t[r], r, v, ign);
-    float *row_loss = lss + rows + 1;
+    tg_real *row_loss = lss + rows + 1;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
         if (t[r] == ign)
             continue;
-        const float *xr = x + r * v;
-        float mx = -INFINITY;
+        const tg_real *xr = x + r * v;
+        tg_real mx = -INFINITY;
         for (int i = 0; i < v; i++)
             if (xr[i] > mx)
                 mx = xr[i];
@@ -59,16 +59,16 @@ static int cross_entropy_forward(tg_tensor *out)
         for (int i = 0; i < v; i++)
             s += exp((double)(xr[i] - mx));
         mxs[r] = mx;
-        lss[r] = (float)log(s);
-        row_loss[r] = (float)(((double)mx - xr[t[r]]) + log(s));
+        lss[r] = (tg_real)log(s);
+        row_loss[r] = (tg_real)(((double)mx - xr[t[r]]) + log(s));
     }
     double total = 0;
     size_t count = 0;
     for (size_t r = 0; r < rows; r++)
         if (t[r] != ign)
             total += row_loss[r], count++;
-    lss[rows] = (float)count;
-    tg_f32(out)[0] = count ? (float)(total / count) : 0.0f;
+    lss[rows] = (tg_real)count;
+    tg_f32(out)[0] = count ? (tg_real)(total / count) : 0.0f;
     return TG_OK;
 }
 
@@ -79,20 +79,20 @@ static void cross_entropy_backward(tg_tensor *out)
         return;
     int v = L->shape[L->ndim - 1], ign = out->ip[0];
     size_t rows = T->numel;
-    const float *x = tg_f32(L), *mxs = out->aux, *lss = mxs + rows;
+    const tg_real *x = tg_f32(L), *mxs = out->aux, *lss = mxs + rows;
     const int32_t *t = tg_i32(T);
     if (lss[rows] == 0)
         return;
-    float scale = out->grad[0] / lss[rows];
-    float *dx = L->grad;
+    tg_real scale = out->grad[0] / lss[rows];
+    tg_real *dx = L->grad;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
         if (t[r] == ign)
             continue;
-        const float *xr = x + r * v;
-        float *dr = dx + r * v;
+        const tg_real *xr = x + r * v;
+        tg_real *dr = dx + r * v;
         for (int i = 0; i < v; i++)
-            dr[i] += scale * expf((xr[i] - mxs[r]) - lss[r]);
+            dr[i] += scale * TG_EXP((xr[i] - mxs[r]) - lss[r]);
         dr[t[r]] -= scale;
     }
 }

@@ -30,8 +30,8 @@ static int active(const tg_tensor *out) { return out->graph->training && out->fp
 
 static int dropout_forward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out), p = out->fp[0], s = 1.0f / (1.0f - p);
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out), p = out->fp[0], s = 1.0f / (1.0f - p);
     uint64_t key = tg_drop_key(out);
     *(uint64_t *)out->aux = key;
     int on = active(out);
@@ -46,8 +46,8 @@ static int dropout_forward(tg_tensor *out)
 
 static void dropout_backward(tg_tensor *out)
 {
-    float *dx = out->src[0]->grad, p = out->fp[0], s = 1.0f / (1.0f - p);
-    const float *dy = out->grad;
+    tg_real *dx = out->src[0]->grad, p = out->fp[0], s = 1.0f / (1.0f - p);
+    const tg_real *dy = out->grad;
     uint64_t key = *(uint64_t *)out->aux;
     int on = active(out);
     uint64_t thr = tg_drop_threshold(p);

@@ -42,11 +42,11 @@ static int embedding_forward(tg_tensor *out)
         if (idx[r] < 0 || idx[r] >= v)
             return tg_error(TG_ERR_ARG, "tg_embedding: '%s' has index %d at position %zu, outside [0, %d) of '%s'",
                             I->name, idx[r], r, v, W->name);
-    const float *w = tg_f32(W);
-    float *y = tg_f32(out);
+    const tg_real *w = tg_f32(W);
+    tg_real *y = tg_f32(out);
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < I->numel; r++)
-        memcpy(y + r * h, w + (size_t)idx[r] * h, h * sizeof(float));
+        memcpy(y + r * h, w + (size_t)idx[r] * h, h * sizeof(tg_real));
     return TG_OK;
 }
 
@@ -57,8 +57,8 @@ static void embedding_backward(tg_tensor *out)
         return;
     const int32_t *idx = tg_i32(I);
     int h = W->shape[1], pad = out->ip[0];
-    const float *dy = out->grad;
-    float *dw = W->grad;
+    const tg_real *dy = out->grad;
+    tg_real *dw = W->grad;
     const tg_kern *k = tg_kern_get(); /* the CPU level's dw += dy (ops/kern.h) */
 #pragma omp parallel
     { /* columns split between threads: no races, fixed order */

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg.h"
+
 typedef struct {
     float decay;     /* 1 - lr * weight_decay */
     float b1, gb1;   /* beta1, 1 - beta1 */
@@ -39,38 +41,38 @@ typedef struct {
 typedef struct {
     const char *name;
     /* y = a + b */
-    void (*add)(float *y, const float *a, const float *b, size_t n);
+    void (*add)(tg_real *y, const tg_real *a, const tg_real *b, size_t n);
     /* y += sign * x (times mul elementwise when mul is non-NULL) */
-    void (*acc)(float *y, const float *x, const float *mul, float sign, size_t n);
+    void (*acc)(tg_real *y, const tg_real *x, const tg_real *mul, tg_real sign, size_t n);
     /* y = x * s */
-    void (*scale)(float *y, const float *x, float s, size_t n);
+    void (*scale)(tg_real *y, const tg_real *x, tg_real s, size_t n);
     /* inverted dropout of elements i0 .. i0+n-1 of a node's stream
      * (tg_dropped(key, i0 + i, thr)): y = kept ? x * s : 0, or y += that
      * when accumulate is set */
-    void (*dropout)(float *y, const float *x, size_t n, uint64_t i0, uint64_t key, uint64_t thr,
-                    float s, int accumulate);
+    void (*dropout)(tg_real *y, const tg_real *x, size_t n, uint64_t i0, uint64_t key, uint64_t thr,
+                    tg_real s, int accumulate);
     /* GELU, exact (erf) form: y = x Phi(x); backward dx += dy * gelu'(x) */
-    void (*gelu)(float *y, const float *x, size_t n);
-    void (*gelu_bwd)(float *dx, const float *x, const float *dy, size_t n);
+    void (*gelu)(tg_real *y, const tg_real *x, size_t n);
+    void (*gelu_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n);
     /* GELU, tanh form (gelu_new) */
-    void (*gelu_new)(float *y, const float *x, size_t n);
-    void (*gelu_new_bwd)(float *dx, const float *x, const float *dy, size_t n);
+    void (*gelu_new)(tg_real *y, const tg_real *x, size_t n);
+    void (*gelu_new_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n);
     /* LayerNorm of one row of h: y = (x - mean) * rstd * g + b; stores
      * mean and rstd = 1 / sqrt(var + eps) (mean and var summed in double) */
-    void (*ln_row)(float *y, const float *x, const float *g, const float *b, int h, float eps,
-                   float *mean, float *rstd);
+    void (*ln_row)(tg_real *y, const tg_real *x, const tg_real *g, const tg_real *b, int h,
+                   tg_real eps, tg_real *mean, tg_real *rstd);
     /* its input gradient for one row: dx += rstd (dy g - mean(dy g) -
      * xhat mean(dy g xhat)), the means summed in double */
-    void (*ln_row_bwd)(float *dx, const float *x, const float *dy, const float *g, int h,
-                       float mean, float rstd);
+    void (*ln_row_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, const tg_real *g, int h,
+                       tg_real mean, tg_real rstd);
     /* its parameter gradients over n columns of one row: dg += dy xhat,
      * db += dy (either may be NULL) */
-    void (*ln_params_bwd)(float *dg, float *db, const float *x, const float *dy, int n,
-                          float mean, float rstd);
+    void (*ln_params_bwd)(tg_real *dg, tg_real *db, const tg_real *x, const tg_real *dy, int n,
+                          tg_real mean, tg_real rstd);
     /* sum of x[i]^2 in double (gradient norms; vector levels: other order,
      * within 2 n 2^-53 relative of the scalar sum, the bound of either
      * order's rounding) */
-    double (*sumsq)(const float *x, size_t n);
+    double (*sumsq)(const tg_real *x, size_t n);
     /* one AdamW step over n parameters (optim/adamw.c) */
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,
                   const tg_adamw_consts *c);

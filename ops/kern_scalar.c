@@ -19,13 +19,13 @@ extern float expf(float);
 #define SQRT_2_OVER_PI 0.79788456080286535588
 #define GELU_NEW_C 0.044715
 
-static void add_s(float *y, const float *a, const float *b, size_t n)
+static void add_s(tg_real *y, const tg_real *a, const tg_real *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = a[i] + b[i];
 }
 
-static void acc_s(float *y, const float *x, const float *mul, float sign, size_t n)
+static void acc_s(tg_real *y, const tg_real *x, const tg_real *mul, tg_real sign, size_t n)
 {
     if (mul)
         for (size_t i = 0; i < n; i++)
@@ -35,61 +35,62 @@ static void acc_s(float *y, const float *x, const float *mul, float sign, size_t
             y[i] += sign * x[i];
 }
 
-static void scale_s(float *y, const float *x, float s, size_t n)
+static void scale_s(tg_real *y, const tg_real *x, tg_real s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] * s;
 }
 
-static void dropout_s(float *y, const float *x, size_t n, uint64_t i0, uint64_t key, uint64_t thr,
-                      float s, int accumulate)
+static void dropout_s(tg_real *y, const tg_real *x, size_t n, uint64_t i0, uint64_t key,
+                      uint64_t thr, tg_real s, int accumulate)
 {
     for (size_t i = 0; i < n; i++) {
-        float v = tg_dropped(key, i0 + i, thr) ? 0.0f : x[i] * s;
+        tg_real v = tg_dropped(key, i0 + i, thr) ? 0.0f : x[i] * s;
         y[i] = accumulate ? y[i] + v : v;
     }
 }
 
-static void gelu_s(float *y, const float *x, size_t n)
+static void gelu_s(tg_real *y, const tg_real *x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)INV_SQRT2));
+        y[i] = 0.5f * x[i] * (1.0f + TG_ERF(x[i] * (tg_real)INV_SQRT2));
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-static void gelu_bwd_s(float *dx, const float *x, const float *dy, size_t n)
+static void gelu_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * (float)INV_SQRT2));
-        float pdf = (float)INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
+        tg_real cdf = 0.5f * (1.0f + TG_ERF(x[i] * (tg_real)INV_SQRT2));
+        tg_real pdf = (tg_real)INV_SQRT_2PI * TG_EXP(-0.5f * x[i] * x[i]);
         dx[i] += dy[i] * (cdf + x[i] * pdf);
     }
 }
 
-static void gelu_new_s(float *y, const float *x, size_t n)
+static void gelu_new_s(tg_real *y, const tg_real *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v)));
+        tg_real v = x[i];
+        y[i] = 0.5f * v *
+               (1.0f + TG_TANH((tg_real)SQRT_2_OVER_PI * (v + (tg_real)GELU_NEW_C * v * v * v)));
     }
 }
 
 /* With u = sqrt(2/pi) (x + c x^3), th = tanh(u):
  * d/dx [x/2 (1 + th)] = (1 + th)/2 + x/2 (1 - th^2) sqrt(2/pi) (1 + 3 c x^2) */
-static void gelu_new_bwd_s(float *dx, const float *x, const float *dy, size_t n)
+static void gelu_new_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float th = tanhf((float)SQRT_2_OVER_PI * (v + (float)GELU_NEW_C * v * v * v));
-        float du = (float)SQRT_2_OVER_PI * (1.0f + 3.0f * (float)GELU_NEW_C * v * v);
+        tg_real v = x[i];
+        tg_real th = TG_TANH((tg_real)SQRT_2_OVER_PI * (v + (tg_real)GELU_NEW_C * v * v * v));
+        tg_real du = (tg_real)SQRT_2_OVER_PI * (1.0f + 3.0f * (tg_real)GELU_NEW_C * v * v);
         dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du);
     }
 }
 
-static void ln_row_s(float *y, const float *x, const float *g, const float *b, int h, float eps,
-                     float *mean, float *rstd)
+static void ln_row_s(tg_real *y, const tg_real *x, const tg_real *g, const tg_real *b, int h,
+                     tg_real eps, tg_real *mean, tg_real *rstd)
 {
     double s = 0, s2 = 0;
     for (int i = 0; i < h; i++)
@@ -97,31 +98,31 @@ static void ln_row_s(float *y, const float *x, const float *g, const float *b, i
     double mu = s / h;
     for (int i = 0; i < h; i++)
         s2 += (x[i] - mu) * (x[i] - mu);
-    float rs = (float)(1.0 / sqrt(s2 / h + eps));
-    *mean = (float)mu;
+    tg_real rs = (tg_real)(1.0 / sqrt(s2 / h + eps));
+    *mean = (tg_real)mu;
     *rstd = rs;
     for (int i = 0; i < h; i++)
-        y[i] = ((x[i] - (float)mu) * rs) * g[i] + b[i];
+        y[i] = ((x[i] - (tg_real)mu) * rs) * g[i] + b[i];
 }
 
-static void ln_row_bwd_s(float *dx, const float *x, const float *dy, const float *g, int h,
-                         float mu, float rs)
+static void ln_row_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, const tg_real *g, int h,
+                         tg_real mu, tg_real rs)
 {
     double sd = 0, sdx = 0; /* mean(dxhat), mean(dxhat * xhat) */
     for (int i = 0; i < h; i++) {
-        float dxh = dy[i] * g[i];
+        tg_real dxh = dy[i] * g[i];
         sd += dxh;
         sdx += dxh * ((x[i] - mu) * rs);
     }
-    float md = (float)(sd / h), mdx = (float)(sdx / h);
+    tg_real md = (tg_real)(sd / h), mdx = (tg_real)(sdx / h);
     for (int i = 0; i < h; i++) {
-        float xh = (x[i] - mu) * rs;
+        tg_real xh = (x[i] - mu) * rs;
         dx[i] += rs * (dy[i] * g[i] - md - xh * mdx);
     }
 }
 
-static void ln_params_bwd_s(float *dg, float *db, const float *x, const float *dy, int n,
-                            float mu, float rs)
+static void ln_params_bwd_s(tg_real *dg, tg_real *db, const tg_real *x, const tg_real *dy, int n,
+                            tg_real mu, tg_real rs)
 {
     for (int i = 0; i < n; i++) {
         if (dg)
@@ -131,7 +132,7 @@ static void ln_params_bwd_s(float *dg, float *db, const float *x, const float *d
     }
 }
 
-static double sumsq_s(const float *x, size_t n)
+static double sumsq_s(const tg_real *x, size_t n)
 {
     double s = 0;
     for (size_t i = 0; i < n; i++)

@@ -25,7 +25,7 @@ tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor 
     tg_tensor *t = tg_node(g, TG_OP_LAYER_NORM, TG_F32, x->ndim, x->shape, 3, in);
     if (t) {
         t->fp[0] = eps;
-        t->aux_bytes = 2 * (x->numel / h) * sizeof(float);
+        t->aux_bytes = 2 * (x->numel / h) * sizeof(tg_real);
     }
     return t;
 }
@@ -33,11 +33,11 @@ tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor 
 static int layer_norm_forward(tg_tensor *out)
 {
     const tg_tensor *X = out->src[0];
-    const float *x = tg_f32(X), *gm = tg_f32(out->src[1]), *bt = tg_f32(out->src[2]);
-    float *y = tg_f32(out), eps = out->fp[0];
+    const tg_real *x = tg_f32(X), *gm = tg_f32(out->src[1]), *bt = tg_f32(out->src[2]);
+    tg_real *y = tg_f32(out), eps = out->fp[0];
     int h = X->shape[X->ndim - 1];
     size_t rows = X->numel / h;
-    float *mean = out->aux, *rstd = mean + rows;
+    tg_real *mean = out->aux, *rstd = mean + rows;
     const tg_kern *k = tg_kern_get();
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++)
@@ -48,19 +48,19 @@ static int layer_norm_forward(tg_tensor *out)
 static void layer_norm_backward(tg_tensor *out)
 {
     tg_tensor *X = out->src[0], *G = out->src[1], *Bt = out->src[2];
-    const float *x = tg_f32(X), *gm = tg_f32(G), *dy = out->grad;
+    const tg_real *x = tg_f32(X), *gm = tg_f32(G), *dy = out->grad;
     int h = X->shape[X->ndim - 1];
     size_t rows = X->numel / h;
-    const float *mean = out->aux, *rstd = mean + rows;
+    const tg_real *mean = out->aux, *rstd = mean + rows;
     const tg_kern *k = tg_kern_get();
     if (X->grad) {
-        float *dx = X->grad;
+        tg_real *dx = X->grad;
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < rows; r++)
             k->ln_row_bwd(dx + r * h, x + r * h, dy + r * h, gm, h, mean[r], rstd[r]);
     }
     if (G->grad || Bt->grad) {
-        float *dg = G->grad, *db = Bt->grad;
+        tg_real *dg = G->grad, *db = Bt->grad;
 #pragma omp parallel
         { /* columns split between threads: fixed summation order */
             int nt = omp_get_num_threads(), id = omp_get_thread_num();

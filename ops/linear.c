@@ -32,7 +32,7 @@ static int linear_forward(tg_tensor *out)
     const tg_tensor *X = out->src[0], *W = out->src[1], *Bi = out->nsrc > 2 ? out->src[2] : NULL;
     int n = W->shape[0], k = W->shape[1];
     size_t m = X->numel / k;
-    float *y = tg_f32(out);
+    tg_real *y = tg_f32(out);
     if (Bi && tg_bf16_on(out)) { /* the bias added by oneDNN: no initial copy */
         const tg_bf16 *xh = tg_bf16_operand(X, tg_f32(X), X->numel, 0);
         const tg_bf16 *wh = xh ? tg_bf16_operand(W, tg_f32(W), W->numel, 1) : NULL;
@@ -40,10 +40,10 @@ static int linear_forward(tg_tensor *out)
             return TG_OK;
     }
     if (Bi) {
-        const float *b = tg_f32(Bi);
+        const tg_real *b = tg_f32(Bi);
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < m; r++)
-            memcpy(y + r * n, b, n * sizeof(float));
+            memcpy(y + r * n, b, n * sizeof(tg_real));
     }
     tg_gemm_prec(out, 1, 0, 1, (int)m, n, k, 1, X, tg_f32(X), X->numel, k, 0, 0, W, tg_f32(W),
                  W->numel, k, 0, 1, Bi ? 1 : 0, y, n, 0);
@@ -56,7 +56,7 @@ static void linear_backward(tg_tensor *out)
     tg_tensor *X = out->src[0], *W = out->src[1], *Bi = out->nsrc > 2 ? out->src[2] : NULL;
     int n = W->shape[0], k = W->shape[1];
     size_t m = X->numel / k;
-    const float *dy = out->grad;
+    const tg_real *dy = out->grad;
     /* in bf16, dy is converted into scratch 0 once for both products */
     int dy_slot = 0;
     if (X->grad) {

@@ -64,9 +64,9 @@ tg_tensor *tg_matmul(tg_graph *g, tg_tensor *a, tg_tensor *b, int ta, int tb)
 /* One product in the graph's precision (tg_gemm_prec): A's bf16 copy in
  * scratch 0, B's in scratch 1; an, bn floats of them to convert. */
 static void mm(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
-               const tg_tensor *at, const float *a, size_t an, int lda, size_t sa,
-               const tg_tensor *bt, const float *b, size_t bn, int ldb, size_t sb, float *c,
-               int ldc, size_t sc, float beta)
+               const tg_tensor *at, const tg_real *a, size_t an, int lda, size_t sa,
+               const tg_tensor *bt, const tg_real *b, size_t bn, int ldb, size_t sb, tg_real *c,
+               int ldc, size_t sc, tg_real beta)
 {
     tg_gemm_prec(out, batch, ta, tb, m, n, k, 1, at, a, an, lda, sa, 0, bt, b, bn, ldb, sb, 1,
                  beta, c, ldc, sc);
@@ -77,7 +77,7 @@ static int matmul_forward(tg_tensor *out)
     const tg_tensor *a = out->src[0], *b = out->src[1];
     int ta = out->ip[0], tb = out->ip[1];
     mm_dims d = dims_of(out);
-    const float *A = tg_f32(a), *B = tg_f32(b);
+    const tg_real *A = tg_f32(a), *B = tg_f32(b);
     if (d.shared_b && !ta) /* one tall GEMM: rows of all batch entries */
         mm(out, 1, 0, tb, d.batch * d.m, d.n, d.k, a, A, a->numel, d.lda, 0, b, B, b->numel,
            d.ldb, 0, tg_f32(out), d.n, 0, 0);
@@ -95,7 +95,7 @@ static void matmul_backward(tg_tensor *out)
     tg_tensor *a = out->src[0], *b = out->src[1];
     int ta = out->ip[0], tb = out->ip[1];
     mm_dims d = dims_of(out);
-    const float *A = tg_f32(a), *B = tg_f32(b), *dC = out->grad;
+    const tg_real *A = tg_f32(a), *B = tg_f32(b), *dC = out->grad;
     size_t sA = (size_t)d.m * d.k, sB = d.shared_b ? 0 : (size_t)d.k * d.n, sC = (size_t)d.m * d.n;
     size_t nA = a->numel, nB = b->numel, nC = out->numel;
     if (a->grad) {

@@ -25,7 +25,7 @@ tg_tensor *tg_mean(tg_graph *g, tg_tensor *x) { return reduce(g, TG_OP_MEAN, x);
 static int reduce_forward(tg_tensor *out)
 {
     const tg_tensor *X = out->src[0];
-    const float *x = tg_f32(X);
+    const tg_real *x = tg_f32(X);
     size_t nchunks = (X->numel + CHUNK - 1) / CHUNK;
     double *part = out->aux, total = 0;
 #pragma omp parallel for schedule(static)
@@ -38,7 +38,7 @@ static int reduce_forward(tg_tensor *out)
     }
     for (size_t c = 0; c < nchunks; c++)
         total += part[c];
-    tg_f32(out)[0] = (float)(out->op == TG_OP_MEAN ? total / X->numel : total);
+    tg_f32(out)[0] = (tg_real)(out->op == TG_OP_MEAN ? total / X->numel : total);
     return TG_OK;
 }
 
@@ -47,7 +47,7 @@ static void reduce_backward(tg_tensor *out)
     tg_tensor *X = out->src[0];
     if (!X->grad)
         return;
-    float d = out->grad[0] / (out->op == TG_OP_MEAN ? (float)X->numel : 1.0f);
+    tg_real d = out->grad[0] / (out->op == TG_OP_MEAN ? (tg_real)X->numel : 1.0f);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < X->numel; i++)
         X->grad[i] += d;

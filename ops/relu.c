@@ -11,8 +11,8 @@ tg_tensor *tg_relu(tg_graph *g, tg_tensor *x)
 
 static int relu_forward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out);
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out);
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < out->numel; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -23,8 +23,8 @@ static int relu_forward(tg_tensor *out)
  * at x = 0). */
 static void relu_backward(tg_tensor *out)
 {
-    const float *y = tg_f32(out), *dy = out->grad;
-    float *dx = out->src[0]->grad;
+    const tg_real *y = tg_f32(out), *dy = out->grad;
+    tg_real *dx = out->src[0]->grad;
     if (!dx)
         return;
 #pragma omp parallel for simd schedule(static)

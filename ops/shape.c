@@ -72,7 +72,7 @@ tg_tensor *tg_permute(tg_graph *g, tg_tensor *x, int ndim, const int *perm)
 /* Visits every element of out in order with the matching offset in the
  * source; dir 0 copies src->out, dir 1 adds out-grad into src-grad. Dims
  * are padded to 4 with leading 1s. */
-static void permute_apply(const tg_tensor *out, const float *from, float *to, int dir)
+static void permute_apply(const tg_tensor *out, const tg_real *from, tg_real *to, int dir)
 {
     const tg_tensor *x = out->src[0];
     int nd = x->ndim, pad = TG_MAX_DIMS - nd;
@@ -150,12 +150,12 @@ static int concat_forward(tg_tensor *out)
     size_t outer, inner;
     around(out, out->ip[0], &outer, &inner);
     size_t la = out->src[0]->shape[out->ip[0]] * inner, lb = out->src[1]->shape[out->ip[0]] * inner;
-    const float *a = tg_f32(out->src[0]), *b = tg_f32(out->src[1]);
-    float *y = tg_f32(out);
+    const tg_real *a = tg_f32(out->src[0]), *b = tg_f32(out->src[1]);
+    tg_real *y = tg_f32(out);
 #pragma omp parallel for schedule(static)
     for (size_t o = 0; o < outer; o++) {
-        memcpy(y + o * (la + lb), a + o * la, la * sizeof(float));
-        memcpy(y + o * (la + lb) + la, b + o * lb, lb * sizeof(float));
+        memcpy(y + o * (la + lb), a + o * la, la * sizeof(tg_real));
+        memcpy(y + o * (la + lb) + la, b + o * lb, lb * sizeof(tg_real));
     }
     return TG_OK;
 }
@@ -165,8 +165,8 @@ static void concat_backward(tg_tensor *out)
     size_t outer, inner;
     around(out, out->ip[0], &outer, &inner);
     size_t la = out->src[0]->shape[out->ip[0]] * inner, lb = out->src[1]->shape[out->ip[0]] * inner;
-    float *da = out->src[0]->grad, *db = out->src[1]->grad;
-    const float *dy = out->grad;
+    tg_real *da = out->src[0]->grad, *db = out->src[1]->grad;
+    const tg_real *dy = out->grad;
 #pragma omp parallel for schedule(static)
     for (size_t o = 0; o < outer; o++) {
         for (size_t i = 0; da && i < la; i++)
@@ -201,24 +201,24 @@ static int slice_forward(tg_tensor *out)
     around(out, out->ip[0], &outer, &inner);
     size_t lx = out->src[0]->shape[out->ip[0]] * inner, ly = out->shape[out->ip[0]] * inner;
     size_t off = out->ip[1] * inner;
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out);
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out);
 #pragma omp parallel for schedule(static)
     for (size_t o = 0; o < outer; o++)
-        memcpy(y + o * ly, x + o * lx + off, ly * sizeof(float));
+        memcpy(y + o * ly, x + o * lx + off, ly * sizeof(tg_real));
     return TG_OK;
 }
 
 static void slice_backward(tg_tensor *out)
 {
-    float *dx = out->src[0]->grad;
+    tg_real *dx = out->src[0]->grad;
     if (!dx)
         return;
     size_t outer, inner;
     around(out, out->ip[0], &outer, &inner);
     size_t lx = out->src[0]->shape[out->ip[0]] * inner, ly = out->shape[out->ip[0]] * inner;
     size_t off = out->ip[1] * inner;
-    const float *dy = out->grad;
+    const tg_real *dy = out->grad;
 #pragma omp parallel for schedule(static)
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < ly; i++)

@@ -44,13 +44,13 @@ static int softmax_forward(tg_tensor *out)
     const tg_tensor *X = out->src[0], *M = out->nsrc > 1 ? out->src[1] : NULL;
     int n = X->shape[X->ndim - 1];
     size_t rows = X->numel / n;
-    const float *x = tg_f32(X);
-    float *y = tg_f32(out);
+    const tg_real *x = tg_f32(X);
+    tg_real *y = tg_f32(out);
     int mstep = M && M->shape[M->ndim - 1] != 1;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n, *mr = M ? tg_f32(M) + mask_row(X, M, r) : NULL;
-        float *yr = y + r * n, mx = -INFINITY;
+        const tg_real *xr = x + r * n, *mr = M ? tg_f32(M) + mask_row(X, M, r) : NULL;
+        tg_real *yr = y + r * n, mx = -INFINITY;
         for (int i = 0; i < n; i++) {
             yr[i] = mr ? xr[i] + mr[mstep ? i : 0] : xr[i];
             if (yr[i] > mx)
@@ -58,10 +58,10 @@ static int softmax_forward(tg_tensor *out)
         }
         double s = 0;
         for (int i = 0; i < n; i++) {
-            yr[i] = expf(yr[i] - mx);
+            yr[i] = TG_EXP(yr[i] - mx);
             s += yr[i];
         }
-        float inv = (float)(1.0 / s);
+        tg_real inv = (tg_real)(1.0 / s);
         for (int i = 0; i < n; i++)
             yr[i] *= inv;
     }
@@ -75,29 +75,29 @@ static void softmax_backward(tg_tensor *out)
     tg_tensor *X = out->src[0], *M = out->nsrc > 1 ? out->src[1] : NULL;
     int n = X->shape[X->ndim - 1];
     size_t rows = X->numel / n;
-    const float *y = tg_f32(out), *dy = out->grad;
-    float *dx = X->grad, *dm = M ? M->grad : NULL;
+    const tg_real *y = tg_f32(out), *dy = out->grad;
+    tg_real *dx = X->grad, *dm = M ? M->grad : NULL;
     int mstep = M && M->shape[M->ndim - 1] != 1;
     if (dx) {
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < rows; r++) {
-            const float *yr = y + r * n, *dr = dy + r * n;
+            const tg_real *yr = y + r * n, *dr = dy + r * n;
             double s = 0;
             for (int i = 0; i < n; i++)
                 s += dr[i] * yr[i];
             for (int i = 0; i < n; i++)
-                dx[r * n + i] += yr[i] * (dr[i] - (float)s);
+                dx[r * n + i] += yr[i] * (dr[i] - (tg_real)s);
         }
     }
     if (dm) { /* serial: rows scatter into shared mask entries */
         for (size_t r = 0; r < rows; r++) {
-            const float *yr = y + r * n, *dr = dy + r * n;
-            float *mr = dm + mask_row(X, M, r);
+            const tg_real *yr = y + r * n, *dr = dy + r * n;
+            tg_real *mr = dm + mask_row(X, M, r);
             double s = 0;
             for (int i = 0; i < n; i++)
                 s += dr[i] * yr[i];
             for (int i = 0; i < n; i++)
-                mr[mstep ? i : 0] += yr[i] * (dr[i] - (float)s);
+                mr[mstep ? i : 0] += yr[i] * (dr[i] - (tg_real)s);
         }
     }
 }

@@ -27,8 +27,8 @@ tg_tensor *tg_gelu_new(tg_graph *g, tg_tensor *x) { return unary(g, TG_OP_GELU_N
 
 static int scale_forward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out), s = out->fp[0];
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out), s = out->fp[0];
     const tg_kern *k = tg_kern_get();
     TG_KERN_CHUNKS(out->numel, lo, len, k->scale(y + lo, x + lo, s, len));
     return TG_OK;
@@ -36,8 +36,8 @@ static int scale_forward(tg_tensor *out)
 
 static void scale_backward(tg_tensor *out)
 {
-    float *dx = out->src[0]->grad, s = out->fp[0];
-    const float *dy = out->grad;
+    tg_real *dx = out->src[0]->grad, s = out->fp[0];
+    const tg_real *dy = out->grad;
     if (!dx)
         return;
     const tg_kern *k = tg_kern_get();
@@ -46,8 +46,8 @@ static void scale_backward(tg_tensor *out)
 
 static int gelu_forward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out);
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out);
     const tg_kern *k = tg_kern_get();
     TG_KERN_CHUNKS(out->numel, lo, len, k->gelu(y + lo, x + lo, len));
     return TG_OK;
@@ -55,8 +55,8 @@ static int gelu_forward(tg_tensor *out)
 
 static void gelu_backward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]), *dy = out->grad;
-    float *dx = out->src[0]->grad;
+    const tg_real *x = tg_f32(out->src[0]), *dy = out->grad;
+    tg_real *dx = out->src[0]->grad;
     if (!dx)
         return;
     const tg_kern *k = tg_kern_get();
@@ -65,8 +65,8 @@ static void gelu_backward(tg_tensor *out)
 
 static int gelu_new_forward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out);
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out);
     const tg_kern *k = tg_kern_get();
     TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new(y + lo, x + lo, len));
     return TG_OK;
@@ -74,8 +74,8 @@ static int gelu_new_forward(tg_tensor *out)
 
 static void gelu_new_backward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]), *dy = out->grad;
-    float *dx = out->src[0]->grad;
+    const tg_real *x = tg_f32(out->src[0]), *dy = out->grad;
+    tg_real *dx = out->src[0]->grad;
     if (!dx)
         return;
     const tg_kern *k = tg_kern_get();
@@ -84,18 +84,18 @@ static void gelu_new_backward(tg_tensor *out)
 
 static int tanh_forward(tg_tensor *out)
 {
-    const float *x = tg_f32(out->src[0]);
-    float *y = tg_f32(out);
+    const tg_real *x = tg_f32(out->src[0]);
+    tg_real *y = tg_f32(out);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < out->numel; i++)
-        y[i] = tanhf(x[i]);
+        y[i] = TG_TANH(x[i]);
     return TG_OK;
 }
 
 static void tanh_backward(tg_tensor *out)
 {
-    const float *y = tg_f32(out), *dy = out->grad;
-    float *dx = out->src[0]->grad;
+    const tg_real *y = tg_f32(out), *dy = out->grad;
+    tg_real *dx = out->src[0]->grad;
     if (!dx)
         return;
 #pragma omp parallel for schedule(static)
