@@ -12,6 +12,7 @@
  * O(h^2) and rounding error ~1e-7 |f| / h; smooth ops pass at 1e-2, linear
  * ones (matmul, add, gather, ...) at 2e-3. */
 #include "tg_ops.h"
+#include "gradcheck.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -29,54 +30,20 @@ typedef struct {
     tg_tensor *(*build)(tg_graph *g, tg_params *p, tg_rng *r);
 } gc_case;
 
-/* int inputs registered by builders, filled with random values in [lo, hi);
- * `ignore` > 0 replaces about 1 in `ignore` with -100; `fixed` non-NULL:
- * filled with those values instead. */
-static struct {
-    tg_tensor *t;
-    int lo, hi, ignore;
-    const int32_t *fixed;
-} ints[4];
-static int nints;
 /* Elements [skip_lo, skip_hi) of parameter skip_t get no gradient by
  * definition (the embedding's padding row): checked to be exactly 0. */
 static tg_tensor *skip_t;
 static size_t skip_lo, skip_hi;
 
-static int rnd(tg_rng *r, int lo, int hi) { return lo + (int)(tg_rng_uniform(r) * (hi - lo)); }
-
-static tg_tensor *param(tg_params *p, const char *name, int nd, int d0, int d1, int d2, int d3)
-{
-    int s[4] = {d0, d1, d2, d3};
-    return tg_params_add(p, name, nd, s, 1);
-}
-
-static tg_tensor *int_input(tg_graph *g, int nd, const int *s, int lo, int hi, int ignore)
-{
-    tg_tensor *t = tg_input(g, TG_I32, nd, s, "ints");
-    ints[nints].t = t, ints[nints].lo = lo, ints[nints].hi = hi, ints[nints].ignore = ignore;
-    ints[nints].fixed = NULL;
-    nints++;
-    return t;
-}
-
-/* An int input filled with `vals` (static storage, numel of s). */
-static tg_tensor *int_fixed(tg_graph *g, int nd, const int *s, const int32_t *vals)
-{
-    tg_tensor *t = int_input(g, nd, s, 0, 1, 0);
-    ints[nints - 1].fixed = vals;
-    return t;
-}
-
 /* ---- builders: one per op ------------------------------------------------ */
 
 static tg_tensor *b_matmul(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int m = rnd(r, 2, 6), n = rnd(r, 2, 6), k = rnd(r, 2, 6), b = rnd(r, 2, 4);
-    tg_tensor *a = param(p, "a", 3, b, k, m, 0);          /* used transposed */
-    tg_tensor *w = param(p, "w", 3, b, n, k, 0);          /* used transposed */
-    tg_tensor *x = param(p, "x", 3, b, m, k, 0);
-    tg_tensor *w2 = param(p, "w2", 2, n, k, 0, 0);        /* shared linear weight */
+    int m = gc_rnd(r, 2, 6), n = gc_rnd(r, 2, 6), k = gc_rnd(r, 2, 6), b = gc_rnd(r, 2, 4);
+    tg_tensor *a = gc_param(p, "a", 3, b, k, m, 0);          /* used transposed */
+    tg_tensor *w = gc_param(p, "w", 3, b, n, k, 0);          /* used transposed */
+    tg_tensor *x = gc_param(p, "x", 3, b, m, k, 0);
+    tg_tensor *w2 = gc_param(p, "w2", 2, n, k, 0, 0);        /* shared linear weight */
     tg_tensor *c1 = tg_matmul(g, a, w, 1, 1);             /* [b, m, n] */
     tg_tensor *c2 = tg_matmul(g, x, w2, 0, 1);            /* [b, m, n] */
     tg_tensor *c3 = tg_matmul(g, c1, tg_scale(g, c2, 0.5f), 0, 1); /* [b, m, m] batched */
@@ -87,10 +54,10 @@ static tg_tensor *b_matmul(tg_graph *g, tg_params *p, tg_rng *r)
 
 static tg_tensor *b_binary(tg_graph *g, tg_params *p, tg_rng *r, int op)
 {
-    int d0 = rnd(r, 2, 4), d1 = rnd(r, 2, 5), d2 = rnd(r, 2, 6);
-    tg_tensor *a = param(p, "a", 3, d0, d1, d2, 0);
-    tg_tensor *b = param(p, "b", 1, d2, 0, 0, 0);          /* bias-style broadcast */
-    tg_tensor *c = param(p, "c", 3, d0, d1, d2, 0);        /* same shape */
+    int d0 = gc_rnd(r, 2, 4), d1 = gc_rnd(r, 2, 5), d2 = gc_rnd(r, 2, 6);
+    tg_tensor *a = gc_param(p, "a", 3, d0, d1, d2, 0);
+    tg_tensor *b = gc_param(p, "b", 1, d2, 0, 0, 0);          /* bias-style broadcast */
+    tg_tensor *c = gc_param(p, "c", 3, d0, d1, d2, 0);        /* same shape */
     tg_tensor *(*f)(tg_graph *, tg_tensor *, tg_tensor *) =
         op == TG_OP_ADD ? tg_add : op == TG_OP_SUB ? tg_sub : tg_mul;
     return f(g, f(g, a, b), c);
@@ -101,118 +68,118 @@ static tg_tensor *b_mul(tg_graph *g, tg_params *p, tg_rng *r) { return b_binary(
 
 static tg_tensor *b_scale(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_scale(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0), -1.7f);
+    return tg_scale(g, gc_param(p, "x", 2, gc_rnd(r, 2, 6), gc_rnd(r, 2, 6), 0, 0), -1.7f);
 }
 
 static tg_tensor *b_layer_norm(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int h = rnd(r, 3, 9);
-    return tg_layer_norm(g, param(p, "x", 3, rnd(r, 1, 3), rnd(r, 2, 4), h, 0),
-                         param(p, "gamma", 1, h, 0, 0, 0), param(p, "beta", 1, h, 0, 0, 0), 1e-5f);
+    int h = gc_rnd(r, 3, 9);
+    return tg_layer_norm(g, gc_param(p, "x", 3, gc_rnd(r, 1, 3), gc_rnd(r, 2, 4), h, 0),
+                         gc_param(p, "gamma", 1, h, 0, 0, 0), gc_param(p, "beta", 1, h, 0, 0, 0), 1e-5f);
 }
 
 static tg_tensor *b_gelu(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_gelu(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+    return tg_gelu(g, gc_param(p, "x", 2, gc_rnd(r, 2, 6), gc_rnd(r, 2, 6), 0, 0));
 }
 
 static tg_tensor *b_gelu_new(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_gelu_new(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+    return tg_gelu_new(g, gc_param(p, "x", 2, gc_rnd(r, 2, 6), gc_rnd(r, 2, 6), 0, 0));
 }
 
 static tg_tensor *b_tanh(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_tanh(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+    return tg_tanh(g, gc_param(p, "x", 2, gc_rnd(r, 2, 6), gc_rnd(r, 2, 6), 0, 0));
 }
 
 static tg_tensor *b_relu(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_relu(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+    return tg_relu(g, gc_param(p, "x", 2, gc_rnd(r, 2, 6), gc_rnd(r, 2, 6), 0, 0));
 }
 
 static tg_tensor *b_softmax(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int b = rnd(r, 1, 3), h = rnd(r, 1, 3), t = rnd(r, 2, 6);
-    tg_tensor *x = param(p, "x", 4, b, h, t, t);
-    tg_tensor *m = param(p, "mask", 4, b, 1, 1, t); /* padding-style broadcast */
+    int b = gc_rnd(r, 1, 3), h = gc_rnd(r, 1, 3), t = gc_rnd(r, 2, 6);
+    tg_tensor *x = gc_param(p, "x", 4, b, h, t, t);
+    tg_tensor *m = gc_param(p, "mask", 4, b, 1, 1, t); /* padding-style broadcast */
     tg_tensor *y = tg_softmax(g, x, m);                        /* [b, h, t, t] */
-    tg_tensor *z = tg_softmax(g, param(p, "x2", 2, t, t, 0, 0), NULL); /* no mask */
+    tg_tensor *z = tg_softmax(g, gc_param(p, "x2", 2, t, t, 0, 0), NULL); /* no mask */
     return tg_add(g, y, z);
 }
 
 static tg_tensor *b_dropout(tg_graph *g, tg_params *p, tg_rng *r)
 {
     tg_graph_set_training(g, 1);
-    return tg_dropout(g, param(p, "x", 2, rnd(r, 3, 8), rnd(r, 3, 8), 0, 0), 0.3f);
+    return tg_dropout(g, gc_param(p, "x", 2, gc_rnd(r, 3, 8), gc_rnd(r, 3, 8), 0, 0), 0.3f);
 }
 
 static tg_tensor *b_embedding(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int v = rnd(r, 4, 8), h = rnd(r, 2, 5), s[2] = {rnd(r, 2, 4), rnd(r, 3, 7)};
-    tg_tensor *w = param(p, "weight", 2, v, h, 0, 0);
+    int v = gc_rnd(r, 4, 8), h = gc_rnd(r, 2, 5), s[2] = {gc_rnd(r, 2, 4), gc_rnd(r, 3, 7)};
+    tg_tensor *w = gc_param(p, "weight", 2, v, h, 0, 0);
     skip_t = w, skip_lo = 1 * (size_t)h, skip_hi = 2 * (size_t)h; /* padding row 1 */
-    return tg_embedding(g, w, int_input(g, 2, s, 0, v, 0), 1);
+    return tg_embedding(g, w, gc_int_input(g, 2, s, 0, v, 0), 1);
 }
 
 /* the masked LM head's gather (rb_build_masked): rows of an activation,
  * some picked twice, the gradient scatter-added back through a reshape */
 static tg_tensor *b_gather_rows(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int n = rnd(r, 3, 6), h = rnd(r, 2, 5), k[1] = {rnd(r, 4, 10)}, flat[2] = {2 * n, h};
-    tg_tensor *x = param(p, "x", 3, 2, n, h, 0);
+    int n = gc_rnd(r, 3, 6), h = gc_rnd(r, 2, 5), k[1] = {gc_rnd(r, 4, 10)}, flat[2] = {2 * n, h};
+    tg_tensor *x = gc_param(p, "x", 3, 2, n, h, 0);
     tg_tensor *rows = tg_reshape(g, tg_scale(g, x, 1.5f), 2, flat);
-    return tg_embedding(g, rows, int_input(g, 1, k, 0, 2 * n, 0), -1);
+    return tg_embedding(g, rows, gc_int_input(g, 1, k, 0, 2 * n, 0), -1);
 }
 
 static tg_tensor *b_reshape(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int a = rnd(r, 2, 5), b = rnd(r, 2, 5);
-    tg_tensor *x = param(p, "x", 2, a, b, 0, 0);
+    int a = gc_rnd(r, 2, 5), b = gc_rnd(r, 2, 5);
+    tg_tensor *x = gc_param(p, "x", 2, a, b, 0, 0);
     return tg_reshape(g, tg_scale(g, x, 1.0f), 3, (int[]){b, -1, 1});
 }
 
 static tg_tensor *b_permute(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    tg_tensor *x = param(p, "x", 4, rnd(r, 1, 3), rnd(r, 2, 4), rnd(r, 2, 4), rnd(r, 2, 4));
+    tg_tensor *x = gc_param(p, "x", 4, gc_rnd(r, 1, 3), gc_rnd(r, 2, 4), gc_rnd(r, 2, 4), gc_rnd(r, 2, 4));
     return tg_permute(g, x, 4, (int[]){0, 2, 1, 3});
 }
 
 static tg_tensor *b_concat(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int a = rnd(r, 2, 4), b = rnd(r, 1, 4), c = rnd(r, 2, 4);
-    return tg_concat(g, param(p, "a", 3, a, b, c, 0), param(p, "b", 3, a, b + 1, c, 0), 1);
+    int a = gc_rnd(r, 2, 4), b = gc_rnd(r, 1, 4), c = gc_rnd(r, 2, 4);
+    return tg_concat(g, gc_param(p, "a", 3, a, b, c, 0), gc_param(p, "b", 3, a, b + 1, c, 0), 1);
 }
 
 static tg_tensor *b_slice(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int a = rnd(r, 2, 4), b = rnd(r, 4, 7);
-    return tg_slice(g, param(p, "x", 3, a, b, 3, 0), 1, 1, b - 2);
+    int a = gc_rnd(r, 2, 4), b = gc_rnd(r, 4, 7);
+    return tg_slice(g, gc_param(p, "x", 3, a, b, 3, 0), 1, 1, b - 2);
 }
 
 static tg_tensor *b_cross_entropy(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int n = rnd(r, 4, 9), v = rnd(r, 3, 7);
-    return tg_cross_entropy(g, param(p, "logits", 2, n, v, 0, 0),
-                            int_input(g, 1, &n, 0, v, 3), -100);
+    int n = gc_rnd(r, 4, 9), v = gc_rnd(r, 3, 7);
+    return tg_cross_entropy(g, gc_param(p, "logits", 2, n, v, 0, 0),
+                            gc_int_input(g, 1, &n, 0, v, 3), -100);
 }
 
 static tg_tensor *b_sum(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_sum(g, param(p, "x", 3, rnd(r, 2, 4), rnd(r, 2, 4), rnd(r, 2, 4), 0));
+    return tg_sum(g, gc_param(p, "x", 3, gc_rnd(r, 2, 4), gc_rnd(r, 2, 4), gc_rnd(r, 2, 4), 0));
 }
 
 static tg_tensor *b_mean(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    return tg_mean(g, param(p, "x", 2, rnd(r, 2, 6), rnd(r, 2, 6), 0, 0));
+    return tg_mean(g, gc_param(p, "x", 2, gc_rnd(r, 2, 6), gc_rnd(r, 2, 6), 0, 0));
 }
 
 static tg_tensor *b_linear(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int b = rnd(r, 1, 3), t = rnd(r, 2, 5), k = rnd(r, 2, 6), n = rnd(r, 2, 6);
-    tg_tensor *x = param(p, "x", 3, b, t, k, 0);
-    tg_tensor *w = param(p, "w", 2, n, k, 0, 0), *bias = param(p, "b", 1, n, 0, 0, 0);
-    tg_tensor *w2 = param(p, "w2", 2, 3, n, 0, 0);
+    int b = gc_rnd(r, 1, 3), t = gc_rnd(r, 2, 5), k = gc_rnd(r, 2, 6), n = gc_rnd(r, 2, 6);
+    tg_tensor *x = gc_param(p, "x", 3, b, t, k, 0);
+    tg_tensor *w = gc_param(p, "w", 2, n, k, 0, 0), *bias = gc_param(p, "b", 1, n, 0, 0, 0);
+    tg_tensor *w2 = gc_param(p, "w2", 2, 3, n, 0, 0);
     return tg_linear(g, tg_linear(g, x, w, bias), w2, NULL); /* with and without bias */
 }
 
@@ -221,38 +188,38 @@ static tg_tensor *b_linear(tg_graph *g, tg_params *p, tg_rng *r)
 static tg_tensor *attn_qkv(tg_graph *g, tg_params *p, tg_rng *r, int b, int tq, int tk,
                            tg_tensor *mask, tg_attn_args a)
 {
-    int w = a.heads * rnd(r, 1, 4);
-    tg_tensor *q = param(p, "q", 3, b, tq, w, 0), *k = param(p, "k", 3, b, tk, w, 0);
-    return tg_attention(g, q, k, param(p, "v", 3, b, tk, w, 0), mask, &a);
+    int w = a.heads * gc_rnd(r, 1, 4);
+    tg_tensor *q = gc_param(p, "q", 3, b, tq, w, 0), *k = gc_param(p, "k", 3, b, tk, w, 0);
+    return tg_attention(g, q, k, gc_param(p, "v", 3, b, tk, w, 0), mask, &a);
 }
 
 static tg_tensor *b_attn_self(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int t = rnd(r, 2, 6);
-    return attn_qkv(g, p, r, rnd(r, 1, 3), t, t, NULL, (tg_attn_args){.heads = rnd(r, 1, 5)});
+    int t = gc_rnd(r, 2, 6);
+    return attn_qkv(g, p, r, gc_rnd(r, 1, 3), t, t, NULL, (tg_attn_args){.heads = gc_rnd(r, 1, 5)});
 }
 
 static tg_tensor *b_attn_causal(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int t = rnd(r, 2, 6);
-    return attn_qkv(g, p, r, rnd(r, 1, 3), t, t, NULL,
-                    (tg_attn_args){.heads = rnd(r, 1, 5), .causal = 1});
+    int t = gc_rnd(r, 2, 6);
+    return attn_qkv(g, p, r, gc_rnd(r, 1, 3), t, t, NULL,
+                    (tg_attn_args){.heads = gc_rnd(r, 1, 5), .causal = 1});
 }
 
 static tg_tensor *b_attn_cross(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int tq = rnd(r, 2, 5), tk = tq + rnd(r, 1, 4); /* Tq != Tk, scale given */
-    if (rnd(r, 0, 2))
+    int tq = gc_rnd(r, 2, 5), tk = tq + gc_rnd(r, 1, 4); /* Tq != Tk, scale given */
+    if (gc_rnd(r, 0, 2))
         tq = tk + 1;
-    return attn_qkv(g, p, r, rnd(r, 1, 3), tq, tk, NULL,
-                    (tg_attn_args){.heads = rnd(r, 1, 4), .scale = 0.7f});
+    return attn_qkv(g, p, r, gc_rnd(r, 1, 3), tq, tk, NULL,
+                    (tg_attn_args){.heads = gc_rnd(r, 1, 4), .scale = 0.7f});
 }
 
 static tg_tensor *b_attn_causal_cross(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int tq = rnd(r, 1, 4), tk = tq + rnd(r, 1, 4); /* query i sees keys <= i + tk - tq */
-    return attn_qkv(g, p, r, rnd(r, 1, 3), tq, tk, NULL,
-                    (tg_attn_args){.heads = rnd(r, 1, 4), .causal = 1});
+    int tq = gc_rnd(r, 1, 4), tk = tq + gc_rnd(r, 1, 4); /* query i sees keys <= i + tk - tq */
+    return attn_qkv(g, p, r, gc_rnd(r, 1, 3), tq, tk, NULL,
+                    (tg_attn_args){.heads = gc_rnd(r, 1, 4), .causal = 1});
 }
 
 /* Key padding on 3 sequences of 4 keys: all kept, trailing padding, and all
@@ -260,8 +227,8 @@ static tg_tensor *b_attn_causal_cross(tg_graph *g, tg_params *p, tg_rng *r)
 static tg_tensor *b_attn_padding(tg_graph *g, tg_params *p, tg_rng *r)
 {
     static const int32_t m[12] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
-    int tq = rnd(r, 2, 5), nh = rnd(r, 1, 4);
-    tg_tensor *mask = int_fixed(g, 2, (int[]){3, 4}, m);
+    int tq = gc_rnd(r, 2, 5), nh = gc_rnd(r, 1, 4);
+    tg_tensor *mask = gc_int_fixed(g, 2, (int[]){3, 4}, m);
     tg_tensor *out = attn_qkv(g, p, r, 3, tq, 4, mask, (tg_attn_args){.heads = nh});
     skip_t = tg_params_find(p, "q"); /* sequence 2 */
     skip_lo = 2 * skip_t->numel / 3, skip_hi = skip_t->numel;
@@ -273,24 +240,24 @@ static tg_tensor *b_attn_padding(tg_graph *g, tg_params *p, tg_rng *r)
 static tg_tensor *b_attn_causal_padding(tg_graph *g, tg_params *p, tg_rng *r)
 {
     static const int32_t m[8] = {1, 0, 1, 1, 0, 0, 1, 1};
-    return attn_qkv(g, p, r, 2, 5, 4, int_fixed(g, 2, (int[]){2, 4}, m),
-                    (tg_attn_args){.heads = rnd(r, 1, 4), .causal = 1});
+    return attn_qkv(g, p, r, 2, 5, 4, gc_int_fixed(g, 2, (int[]){2, 4}, m),
+                    (tg_attn_args){.heads = gc_rnd(r, 1, 4), .causal = 1});
 }
 
 static tg_tensor *b_attn_dropout(tg_graph *g, tg_params *p, tg_rng *r)
 {
     tg_graph_set_training(g, 1); /* the harness fixes the rng state per forward */
-    int t = rnd(r, 3, 6);
+    int t = gc_rnd(r, 3, 6);
     return attn_qkv(g, p, r, 2, t, t, NULL,
-                    (tg_attn_args){.heads = rnd(r, 1, 4), .causal = rnd(r, 0, 2), .dropout = 0.3f});
+                    (tg_attn_args){.heads = gc_rnd(r, 1, 4), .causal = gc_rnd(r, 0, 2), .dropout = 0.3f});
 }
 
 /* q, k and v as column ranges of one tensor (GPT-2's fused c_attn), after
  * one leading column. */
 static tg_tensor *b_attn_fused(tg_graph *g, tg_params *p, tg_rng *r)
 {
-    int nh = rnd(r, 1, 4), dim = nh * rnd(r, 1, 4), t = rnd(r, 2, 5);
-    tg_tensor *x = param(p, "qkv", 3, rnd(r, 1, 3), t, 1 + 3 * dim, 0);
+    int nh = gc_rnd(r, 1, 4), dim = nh * gc_rnd(r, 1, 4), t = gc_rnd(r, 2, 5);
+    tg_tensor *x = gc_param(p, "qkv", 3, gc_rnd(r, 1, 3), t, 1 + 3 * dim, 0);
     tg_attn_args a = {.heads = nh, .dim = dim, .q_col = 1, .k_col = 1 + dim,
                       .v_col = 1 + 2 * dim, .causal = 1};
     return tg_attention(g, x, x, x, NULL, &a);
@@ -301,11 +268,11 @@ static tg_tensor *b_attn_fused(tg_graph *g, tg_params *p, tg_rng *r)
 static tg_tensor *b_attn_pos(tg_graph *g, tg_params *p, tg_rng *r)
 {
     static int32_t pos[1];
-    int tq = rnd(r, 1, 3), nh = rnd(r, 1, 3), w = nh * rnd(r, 1, 4);
-    pos[0] = rnd(r, 0, 6 - tq);
-    tg_tensor *q = param(p, "q", 3, 1, tq, w, 0), *k = param(p, "k", 3, 1, 6, w, 0);
-    tg_attn_args a = {.heads = nh, .causal = 1, .pos = int_fixed(g, 1, (int[]){1}, pos)};
-    tg_tensor *out = tg_attention(g, q, k, param(p, "v", 3, 1, 6, w, 0), NULL, &a);
+    int tq = gc_rnd(r, 1, 3), nh = gc_rnd(r, 1, 3), w = nh * gc_rnd(r, 1, 4);
+    pos[0] = gc_rnd(r, 0, 6 - tq);
+    tg_tensor *q = gc_param(p, "q", 3, 1, tq, w, 0), *k = gc_param(p, "k", 3, 1, 6, w, 0);
+    tg_attn_args a = {.heads = nh, .causal = 1, .pos = gc_int_fixed(g, 1, (int[]){1}, pos)};
+    tg_tensor *out = tg_attention(g, q, k, gc_param(p, "v", 3, 1, 6, w, 0), NULL, &a);
     skip_t = k, skip_lo = (size_t)(pos[0] + tq) * w, skip_hi = k->numel;
     return out;
 }
@@ -317,15 +284,15 @@ static tg_tensor *b_attn_pos(tg_graph *g, tg_params *p, tg_rng *r)
 static tg_tensor *b_cache_write(tg_graph *g, tg_params *p, tg_rng *r)
 {
     static int32_t pos[1];
-    int tq = rnd(r, 1, 3), nh = rnd(r, 1, 3), w = nh * rnd(r, 1, 3), col = rnd(r, 0, 3);
-    pos[0] = rnd(r, 0, 7 - tq);
-    tg_tensor *cache = param(p, "cache", 3, 1, 6, 2 * w, 0);
-    tg_tensor *x = param(p, "x", 3, 1, tq, col + 2 * w + 1, 0);
-    tg_tensor *P = int_fixed(g, 1, (int[]){1}, pos);
+    int tq = gc_rnd(r, 1, 3), nh = gc_rnd(r, 1, 3), w = nh * gc_rnd(r, 1, 3), col = gc_rnd(r, 0, 3);
+    pos[0] = gc_rnd(r, 0, 7 - tq);
+    tg_tensor *cache = gc_param(p, "cache", 3, 1, 6, 2 * w, 0);
+    tg_tensor *x = gc_param(p, "x", 3, 1, tq, col + 2 * w + 1, 0);
+    tg_tensor *P = gc_int_fixed(g, 1, (int[]){1}, pos);
     tg_tensor *kv = tg_cache_write(g, cache, x, col, P);
     tg_attn_args a = {.heads = nh, .causal = 1, .dim = w, .v_col = w, .pos = P};
     skip_t = cache, skip_lo = (size_t)pos[0] * 2 * w, skip_hi = cache->numel;
-    return tg_attention(g, param(p, "q", 3, 1, tq, w, 0), kv, kv, NULL, &a);
+    return tg_attention(g, gc_param(p, "q", 3, 1, tq, w, 0), kv, kv, NULL, &a);
 }
 
 static const gc_case cases[] = {
@@ -382,7 +349,7 @@ static double check_case(const gc_case *c, uint64_t seed, char *where, size_t wl
 {
     tg_rng r;
     tg_rng_seed(&r, seed);
-    nints = 0;
+    gc_nints = 0;
     skip_t = NULL;
     tg_params *p = tg_params_new();
     tg_graph *g = tg_graph_new();
@@ -396,12 +363,7 @@ static double check_case(const gc_case *c, uint64_t seed, char *where, size_t wl
     for (size_t i = 0; i < tg_params_numel(p); i++)
         tg_params_values(p)[i] = (float)tg_rng_normal(&r);
     ck_assert_msg(tg_graph_plan(g, out, 0) == TG_OK, "plan: %s", tg_last_error());
-    for (int k = 0; k < nints; k++)
-        for (size_t i = 0; i < ints[k].t->numel; i++)
-            tg_i32(ints[k].t)[i] = ints[k].fixed ? ints[k].fixed[i]
-                                   : ints[k].ignore && rnd(&r, 0, ints[k].ignore) == 0
-                                       ? -100
-                                       : rnd(&r, ints[k].lo, ints[k].hi);
+    gc_fill_ints(&r);
     float *R = malloc(out->numel * sizeof *R);
     for (size_t i = 0; i < out->numel; i++)
         R[i] = (float)(0.5 + tg_rng_uniform(&r)) * (i % 2 ? -1.f : 1.f) * (1 + i % 3);
@@ -454,12 +416,7 @@ static double check_case(const gc_case *c, uint64_t seed, char *where, size_t wl
 
 START_TEST(every_op_has_a_case)
 {
-    for (int op = 0; op < TG_OP_COUNT; op++) {
-        int found = 0;
-        for (int c = 0; c < NCASES; c++)
-            found |= cases[c].op == op;
-        ck_assert_msg(found, "op %s has no gradient-check case", tg_optable[op]->name);
-    }
+    gc_assert_every_op(cases, sizeof cases[0], NCASES, "gradient-check");
 }
 END_TEST
 
