@@ -25,7 +25,14 @@
  * three projections reading one hidden state and the backward products
  * reading it again convert it once. The buffers of a past pass are
  * recycled, so they hold at most one pass's worth (bf16 copies of the
- * GEMM inputs). Gradients and slices go to per-call scratch slots. */
+ * GEMM inputs). Gradients and slices go to per-call scratch slots.
+ *
+ * A TG_FLAG_BF16_SAVED tensor (graph/plan.c: its float32 buffer is reused
+ * after forward, only its bf16 copy serves backward) must have its copy
+ * made in forward: in backward it is only looked up. A copy that cannot be
+ * made or is gone is recorded (tg_bf16_take_lost) and tg_forward or
+ * tg_backward returns an error naming the tensor; no product reads the
+ * reused float32 buffer. */
 #include "tg_internal.h"
 
 #include <immintrin.h>
@@ -180,6 +187,22 @@ typedef struct {
 } acopy;
 static acopy *acts;
 static int nacts, capacts;
+static int in_backward;          /* backward of the current pass has begun */
+static const tg_tensor *lost;    /* first saved tensor without its copy */
+static long param_conversions;
+
+int tg_bf16_saved(const tg_tensor *t)
+{
+    while (t->flags & TG_FLAG_VIEW)
+        t = t->src[0];
+    return (t->flags & TG_FLAG_BF16_SAVED) != 0;
+}
+
+static void note_lost(const tg_tensor *t)
+{
+    if (!lost)
+        lost = t;
+}
 
 /* The copy of activation t's values src[0..n) for this pass: found, or
  * made in a recycled or new buffer. NULL when out of memory. Called with
@@ -198,13 +221,20 @@ static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
             free_any = a;
         }
     }
+    if (tg_bf16_saved(t) && in_backward) { /* its float32 values are gone */
+        note_lost(t);
+        return NULL;
+    }
     acopy *a = free_fit ? free_fit : free_any;
     if (!a) {
         if (nacts == capacts) {
             int cap = capacts ? 2 * capacts : 64;
             acopy *na = tg_realloc(acts, cap * sizeof *na, "bf16 activation copies");
-            if (!na)
+            if (!na) {
+                if (tg_bf16_saved(t))
+                    note_lost(t);
                 return NULL;
+            }
             acts = na, capacts = cap;
         }
         a = &acts[nacts++];
@@ -216,6 +246,8 @@ static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
         a->cap = a->bf ? n : 0;
         if (!a->bf) {
             a->pass = 0;
+            if (tg_bf16_saved(t))
+                note_lost(t);
             return NULL;
         }
     }
@@ -228,7 +260,44 @@ void tg_bf16_next_pass(void)
 {
     pthread_mutex_lock(&lock);
     pass++;
+    in_backward = 0;
     pthread_mutex_unlock(&lock);
+}
+
+void tg_bf16_backward_begin(void)
+{
+    pthread_mutex_lock(&lock);
+    in_backward = 1;
+    pthread_mutex_unlock(&lock);
+}
+
+const char *tg_bf16_take_lost(void)
+{
+    pthread_mutex_lock(&lock);
+    const char *name = lost ? lost->name : NULL;
+    lost = NULL;
+    pthread_mutex_unlock(&lock);
+    return name;
+}
+
+long tg_bf16_param_conversions(void) { return param_conversions; }
+
+float *tg_bf16_widen_saved(const tg_tensor *t)
+{
+    pthread_mutex_lock(&lock);
+    const tg_bf16 *h = NULL;
+    for (int i = 0; i < nacts && !h; i++)
+        if (acts[i].pass == pass && acts[i].t == t && acts[i].src == t->data &&
+            acts[i].n == t->numel)
+            h = acts[i].bf;
+    float *f = h ? tg_malloc(t->numel * sizeof(float), "bf16 widened operand") : NULL;
+    if (f)
+        for (size_t i = 0; i < t->numel; i++)
+            f[i] = tg_bf16_to_float(h[i]);
+    else
+        note_lost(t);
+    pthread_mutex_unlock(&lock);
+    return f;
 }
 
 /* The copy of parameter values src[0..n), made or refreshed for this pass;
@@ -262,6 +331,7 @@ static const tg_bf16 *param_copy(const float *src, size_t n)
     if (c->pass != pass) {
         tg_f32_to_bf16(c->bf, src, n);
         c->pass = pass;
+        param_conversions++;
     }
     return c->bf;
 }
@@ -270,8 +340,14 @@ const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, 
 {
     int reuse = slot >= 16;
     slot -= reuse ? 16 : 0;
-    if (slot < 0 || slot >= TG_BF16_SLOTS || omp_in_parallel())
+    if (slot < 0 || slot >= TG_BF16_SLOTS || omp_in_parallel()) {
+        if (t && tg_bf16_saved(t) && data == t->data) {
+            pthread_mutex_lock(&lock);
+            note_lost(t);
+            pthread_mutex_unlock(&lock);
+        }
         return NULL;
+    }
     pthread_mutex_lock(&lock);
     const tg_bf16 *r;
     if (t && (t->flags & TG_FLAG_PARAM)) {

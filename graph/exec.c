@@ -50,14 +50,30 @@ void tg_profile_report(void *file)
     }
 }
 
+/* TG_OK, or an error naming the TG_FLAG_BF16_SAVED tensor whose bf16 copy
+ * was missing (the products that needed it did not run). */
+static int lost_error(const char *fn)
+{
+    const char *name = tg_bf16_take_lost();
+    if (!name)
+        return TG_OK;
+    return tg_error(TG_ERR_NOMEM,
+                    "%s: the bf16 copy of '%s' was not made (out of memory) or was replaced by "
+                    "another bf16 forward pass before this backward; its float32 values are not "
+                    "kept in a bf16 graph",
+                    fn, name);
+}
+
 int tg_forward(tg_graph *g)
 {
     if (!g->planned)
-        return tg_error(TG_ERR_ARG, "tg_forward: graph is not planned (call tg_graph_plan)");
+        return g->err[0] ? tg_error(TG_ERR_NOMEM, "tg_forward: %s", g->err)
+                         : tg_error(TG_ERR_ARG, "tg_forward: graph is not planned (call tg_graph_plan)");
     tg_graph_bind(g);
     g->step++;
     if (g->precision == TG_PREC_BF16)
         tg_bf16_next_pass(); /* weights may have changed since the last pass */
+    tg_bf16_take_lost();
     for (int i = 0; i < g->n; i++) {
         tg_tensor *t = g->nodes[i];
         if (t->op < 0 || tg_optable[t->op]->is_view)
@@ -71,7 +87,7 @@ int tg_forward(tg_graph *g)
         if (rc)
             return rc;
     }
-    return TG_OK;
+    return lost_error("tg_forward");
 }
 
 static void (*bw_hook)(void *ctx, const tg_tensor *node);
@@ -93,6 +109,9 @@ int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed)
     if (!(root->flags & TG_FLAG_NEEDS_GRAD))
         return TG_OK; /* nothing trainable reaches the root */
     tg_graph_bind(g);
+    if (g->plan_bf16)
+        tg_bf16_backward_begin();
+    tg_bf16_take_lost();
     int n = g->n;
     for (int s = 0; s < n; s++) {
         for (int k = g->zero_start[s]; k < g->zero_start[s + 1]; k++) {
@@ -116,5 +135,5 @@ int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed)
         if (bw_hook)
             bw_hook(bw_hook_ctx, t);
     }
-    return TG_OK;
+    return lost_error("tg_backward");
 }

@@ -98,13 +98,23 @@ void tg_gemm_prec(const tg_tensor *out, int batch, int ta, int tb, int m, int n,
                   int ldb, size_t stride_b, int slot_b, float beta, float *c, int ldc,
                   size_t stride_c)
 {
+    float *wa = NULL, *wb = NULL;
     if (tg_bf16_on(out)) {
         const tg_bf16 *ah = tg_bf16_operand(a_t, a, a_n, slot_a);
         const tg_bf16 *bh = ah ? tg_bf16_operand(b_t, b, b_n, slot_b) : NULL;
         if (bh && tg_dnnl_gemm_bf16(batch, ta, tb, m, n, k, alpha, ah, lda, stride_a, bh, ldb,
                                     stride_b, beta, c, ldc, stride_c) == TG_OK)
             return;
+        /* fp32 fallback: an operand whose float32 values the plan did not
+         * keep is read from its bf16 copy (missing: recorded, no product) */
+        if (a_t && a == a_t->data && tg_bf16_saved(a_t) && !(a = wa = tg_bf16_widen_saved(a_t)))
+            return;
+        if (b_t && b == b_t->data && tg_bf16_saved(b_t) && !(b = wb = tg_bf16_widen_saved(b_t))) {
+            tg_free(wa);
+            return;
+        }
     }
     tg_gemm_batched(batch, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
                     ldc, stride_c);
+    tg_free(wa), tg_free(wb);
 }

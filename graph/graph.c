@@ -97,8 +97,10 @@ int tg_graph_inference(const tg_graph *g) { return g && g->inference; }
 int tg_graph_training(const tg_graph *g) { return g->training; }
 void tg_graph_set_precision(tg_graph *g, tg_precision p)
 {
-    if (g)
+    if (g) {
         g->precision = p == TG_PREC_BF16 ? TG_PREC_BF16 : TG_PREC_F32;
+        tg_graph_replan(g); /* on failure tg_forward reports the unplanned graph */
+    }
 }
 tg_precision tg_graph_precision(const tg_graph *g) { return g ? g->precision : TG_PREC_F32; }
 void tg_graph_seed(tg_graph *g, uint64_t seed)

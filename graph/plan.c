@@ -8,9 +8,19 @@
  * op table's `keep` bits). A gradient lives from the backward step of its
  * last consumer (the first to write it) to its own backward step. Views
  * (reshape) share their source's storage and gradient, so their uses extend
- * the source's lifetime. */
+ * the source's lifetime.
+ *
+ * In a bf16 graph (tg_graph_set_precision, on a machine with bf16
+ * products) a source an op's backward reads only through its bf16 copy
+ * (the op table's TG_KEEP_BF16 bits: a linear layer's input) is not kept
+ * in float32 for that backward: its float32 buffer ends at its last other
+ * reader, and the tensor is marked TG_FLAG_BF16_SAVED so that graph/bf16.c
+ * keeps its bf16 copy (made in forward) for backward. The plan follows the
+ * precision: changing it on a planned graph re-plans the arena (inputs
+ * and aux state stay). */
 #include "tg_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,14 +143,27 @@ static int mark_grads(tg_graph *g, tg_tensor *loss)
 /* Frees what a previous, failed tg_graph_plan left behind, so a plan can be
  * retried (e.g. after memory was freed) without leaking. The arena, if
  * owned, is kept: its capacity is reused. */
-static void unplan(tg_graph *g)
+static void unplan_arena(tg_graph *g)
 {
-    tg_free(g->fixed), g->fixed = NULL;
     tg_free(g->zero_start), g->zero_start = NULL;
     tg_free(g->zero_list), g->zero_list = NULL;
     tg_free(g->data_off), g->data_off = NULL;
     tg_free(g->grad_off), g->grad_off = NULL;
 }
+
+static void unplan(tg_graph *g)
+{
+    tg_free(g->fixed), g->fixed = NULL;
+    unplan_arena(g);
+}
+
+/* 1 when g's products run in bf16 (what the arena plan depends on). */
+static int plan_bf16(const tg_graph *g)
+{
+    return g->precision == TG_PREC_BF16 && tg_bf16_available();
+}
+
+static int plan_arena(tg_graph *g);
 
 void tg_graph_keep(tg_graph *g, tg_tensor *t)
 {
@@ -201,6 +224,35 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
         }
     }
 
+    g->keep_all = keep_all != 0;
+    rc = plan_arena(g);
+    if (rc == TG_OK)
+        g->planned = 1;
+    return rc;
+}
+
+int tg_graph_replan(tg_graph *g)
+{
+    if (!g->planned || g->plan_bf16 == plan_bf16(g))
+        return TG_OK;
+    int rc = plan_arena(g);
+    if (rc != TG_OK) { /* no offsets: the graph cannot run */
+        g->planned = 0;
+        snprintf(g->err, sizeof g->err, "re-planning for the new precision: %s", tg_last_error());
+    }
+    return rc;
+}
+
+/* Lifetimes and placement of the activations and intermediate gradients
+ * (the part of the plan that depends on the precision); binds the nodes.
+ * Returns TG_OK or TG_ERR_NOMEM (message set). */
+static int plan_arena(tg_graph *g)
+{
+    int n = g->n, keep_all = g->keep_all, bf16 = plan_bf16(g);
+    tg_tensor *loss = g->loss;
+    unplan_arena(g);
+    for (int i = 0; i < n; i++)
+        g->nodes[i]->flags &= ~TG_FLAG_BF16_SAVED;
     /* lifetimes: one activation buffer per storage node, one gradient
      * buffer per gradient-owning node (index n + i) */
     int *start = tg_malloc(2 * (size_t)n * sizeof *start, "plan: lifetimes");
@@ -233,8 +285,12 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
             if (ss->id < 0)
                 continue;
             int last = i;
-            if (runs_bwd && (d->keep & TG_KEEP_SRC(s)))
-                last = BWD(i);
+            if (runs_bwd && (d->keep & TG_KEEP_SRC(s))) {
+                if (bf16 && (d->keep & TG_KEEP_BF16(s)))
+                    ss->flags |= TG_FLAG_BF16_SAVED; /* its bf16 copy serves backward */
+                else
+                    last = BWD(i);
+            }
             if (end[ss->id] < last)
                 end[ss->id] = last;
         }
@@ -330,9 +386,9 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
     }
     tg_free(fill);
     g->bound = NULL;
+    g->plan_bf16 = bf16;
     tg_graph_bind(g);
     tg_free(start), tg_free(end), tg_free(bufs);
-    g->planned = 1;
     return TG_OK;
 #undef BWD
 }

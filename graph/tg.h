@@ -104,7 +104,8 @@ enum {
     TG_FLAG_INPUT = 1 << 2,     /* graph input: caller fills data */
     TG_FLAG_NEEDS_GRAD = 1 << 3,/* backward computes its gradient */
     TG_FLAG_VIEW = 1 << 4,      /* shares the data of src[0] */
-    TG_FLAG_KEEP = 1 << 5       /* output stays valid after the run */
+    TG_FLAG_KEEP = 1 << 5,      /* output stays valid after the run */
+    TG_FLAG_BF16_SAVED = 1 << 6 /* backward reads only its bf16 copy (graph/plan.c) */
 };
 
 typedef struct tg_graph tg_graph;
@@ -193,7 +194,10 @@ int tg_graph_inference(const tg_graph *g);
  * nearest even), products accumulated in fp32 into fp32 outputs; every
  * other op (LayerNorm, softmax, the loss), the parameters, their gradients
  * and the optimizer stay fp32. Takes effect at the next forward; the
- * default is TG_PREC_F32. Where oneDNN has no bf16 matmul (a CPU without
+ * default is TG_PREC_F32. A planned graph's activation arena is re-planned
+ * for the new precision (bf16 keeps only the bf16 copy of a linear layer's
+ * input for backward); inputs keep their values. If that runs out of
+ * memory the graph records the error and tg_forward returns it. Where oneDNN has no bf16 matmul (a CPU without
  * AVX-512: tg_bf16_available() == 0) the products stay fp32. */
 typedef enum { TG_PREC_F32 = 0, TG_PREC_BF16 = 1 } tg_precision;
 void tg_graph_set_precision(tg_graph *g, tg_precision p);

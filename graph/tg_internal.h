@@ -16,6 +16,8 @@ struct tg_graph {
     uint64_t seed;     /* dropout stream */
     uint64_t step;     /* forward passes run since seeding */
     int planned;
+    int keep_all;      /* planned with keep_all (every buffer kept) */
+    int plan_bf16;     /* the arena was planned for bf16 products */
     tg_tensor *loss;   /* root planned for backward, or NULL */
     /* memory */
     tg_arena *arena;        /* activations and intermediate gradients */
@@ -146,11 +148,32 @@ const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const tg_real *data, size_t n
 /* Starts a new pass (tg_forward): parameter copies are refreshed at their
  * next use. */
 void tg_bf16_next_pass(void);
+/* Backward of the current pass starts (tg_backward): from now on the copy
+ * of a TG_FLAG_BF16_SAVED tensor (its float32 values are gone) is only
+ * looked up, never made. */
+void tg_bf16_backward_begin(void);
+/* The name of the first TG_FLAG_BF16_SAVED tensor whose bf16 copy could
+ * not be made (out of memory) or was gone when backward needed it (another
+ * bf16 pass ran in between) since the last call, or NULL; clears it. */
+const char *tg_bf16_take_lost(void);
+/* The bf16 copy of a TG_FLAG_BF16_SAVED tensor widened back to float32
+ * into a new buffer (the caller frees it): what an fp32 fallback of a
+ * backward product reads instead of the float32 values the plan did not
+ * keep. NULL when the copy is gone or out of memory (recorded as lost). */
+float *tg_bf16_widen_saved(const tg_tensor *t);
+/* 1 when t (or the storage it views) has TG_FLAG_BF16_SAVED. */
+int tg_bf16_saved(const tg_tensor *t);
+/* Counters for tests: conversions of parameters to bf16 since the
+ * process started. */
+long tg_bf16_param_conversions(void);
 /* Frees the parameter copies and scratch buffers (tests, tools). */
 void tg_bf16_release(void);
 /* 1 when the ops of a bf16 graph run their products in bf16 (the graph
  * asks for it and this machine can: tg_bf16_available). */
 int tg_bf16_on(const tg_tensor *out);
+/* Re-plans g's arena when its precision changed since it was planned
+ * (graph/plan.c); TG_OK, or TG_ERR_NOMEM with g unplanned. */
+int tg_graph_replan(tg_graph *g);
 
 /* bf16 GEMM on oneDNN: batch products C = alpha op(A) op(B) + beta C with
  * bf16 A, B, f32 C and f32 accumulation; entries stride_* apart (stride_b

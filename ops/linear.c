@@ -72,4 +72,4 @@ static void linear_backward(tg_tensor *out)
 }
 
 const tg_opdef tg_op_linear = {"tg_linear", linear_forward, linear_backward,
-                               TG_KEEP_SRC(0) | TG_KEEP_SRC(1), 0};
+                               TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_KEEP_BF16(0), 0};

@@ -46,9 +46,14 @@ enum {
  * a status (an op that validates data, like an index range, records the
  * error); backward ADDS into the gradient of every source whose grad is
  * non-NULL, reading out->grad. `keep` says which tensors backward reads: bit i for src[i],
- * TG_KEEP_OUT for the output; the memory plan keeps exactly those alive. */
+ * TG_KEEP_OUT for the output; the memory plan keeps exactly those alive.
+ * TG_KEEP_BF16(i) with TG_KEEP_SRC(i): in a bf16 graph, backward reads
+ * src[i] only through the bf16 copy forward made (tg_bf16_operand; an fp32
+ * fallback reads tg_bf16_widen_saved), so the plan need not keep its
+ * float32 values (graph/plan.c). */
 #define TG_KEEP_SRC(i) (1u << (i))
 #define TG_KEEP_OUT (1u << 8)
+#define TG_KEEP_BF16(i) (1u << (16 + (i)))
 typedef struct {
     const char *name;
     int (*forward)(tg_tensor *out);

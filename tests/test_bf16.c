@@ -538,9 +538,14 @@ typedef struct {
     float loss;
     float *logits, *grads;
     size_t nlogits, ngrads;
+    long conversions;  /* parameter copies made by the forward + backward */
+    size_t arena;      /* planned activation bytes */
+    int saved;         /* nodes whose float32 values backward does not read */
 } rb_run;
 
-static rb_run run_roberta(tg_precision prec)
+/* keep_all: the bf16 arena re-planned keeping every buffer (the float32
+ * values of every linear input stay), as the reference of the reuse. */
+static rb_run run_roberta_plan(tg_precision prec, int keep_all)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/configs/heavy_tiny.json", tu_source_dir());
@@ -561,12 +566,19 @@ static rb_run run_roberta(tg_precision prec)
     }
     rb_graph gr;
     ck_assert_msg(rb_build(m, B, T, RB_LOSS, &gr) == TG_OK, "%s", tg_last_error());
+    gr.g->keep_all = keep_all;
     tg_graph_set_precision(gr.g, prec);
     rb_set_batch(&gr, ids, attn, labels);
+    long conv0 = tg_bf16_param_conversions();
     ck_assert_int_eq(tg_forward(gr.g), TG_OK);
     tg_params_zero_grad(m->params);
     ck_assert_int_eq(tg_backward(gr.g, gr.loss, NULL), TG_OK);
     rb_run o;
+    o.conversions = tg_bf16_param_conversions() - conv0;
+    o.arena = tg_graph_planned_bytes(gr.g);
+    o.saved = 0;
+    for (int i = 0; i < tg_graph_nodes(gr.g); i++)
+        o.saved += (tg_graph_node(gr.g, i)->flags & TG_FLAG_BF16_SAVED) != 0;
     o.loss = tg_f32(gr.loss)[0];
     o.nlogits = gr.logits->numel;
     o.logits = malloc(o.nlogits * 4);
@@ -578,6 +590,8 @@ static rb_run run_roberta(tg_precision prec)
     rb_model_free(m);
     return o;
 }
+
+static rb_run run_roberta(tg_precision prec) { return run_roberta_plan(prec, 0); }
 
 START_TEST(roberta_forward_backward_within_bf16_tolerance)
 {
@@ -595,6 +609,75 @@ START_TEST(roberta_forward_backward_within_bf16_tolerance)
         ck_assert_msg(eg > 0, "bf16 gradients equal fp32's: the bf16 path did not run");
     }
     free(f.logits), free(f.grads), free(h.logits), free(h.grads);
+    tg_bf16_release();
+}
+END_TEST
+
+/* In a bf16 graph the plan keeps a linear layer's input only as its bf16
+ * copy (its float32 buffer is reused after forward): the loss, logits and
+ * gradients are bit for bit those of a plan that keeps every buffer, the
+ * arena is smaller, and each weight is converted once per pass (forward +
+ * backward), not once per product. */
+START_TEST(bf16_plan_reuses_linear_inputs_exactly)
+{
+    rb_run k = run_roberta_plan(TG_PREC_BF16, 1), r = run_roberta_plan(TG_PREC_BF16, 0);
+    rb_run f = run_roberta_plan(TG_PREC_F32, 0);
+    printf("bf16 plan: arena %zu bytes (fp32 plan %zu), %d nodes kept as bf16 only, %ld weight conversions per pass\n",
+           r.arena, f.arena, r.saved, r.conversions);
+    ck_assert(r.loss == k.loss);
+    ck_assert(!memcmp(r.logits, k.logits, r.nlogits * 4));
+    ck_assert(!memcmp(r.grads, k.grads, r.ngrads * 4));
+    if (tg_bf16_available()) {
+        ck_assert_msg(r.saved > 0 && r.arena < f.arena, "bf16 arena %zu, fp32 %zu", r.arena, f.arena);
+        /* heavy_tiny: 6 linear weights a layer and the LM head's dense and
+         * decoder (the word embedding, also read by the embedding lookup) */
+        int layers = 0;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/configs/heavy_tiny.json", tu_source_dir());
+        rb_config c;
+        ck_assert(rb_config_load(path, &c) == TG_OK);
+        layers = c.num_hidden_layers;
+        ck_assert_int_eq(r.conversions, 6 * layers + 2);
+    } else {
+        ck_assert(r.saved == 0 && r.arena == f.arena && r.conversions == 0);
+    }
+    ck_assert_int_eq(f.saved, 0);
+    free(k.logits), free(k.grads), free(r.logits), free(r.grads), free(f.logits), free(f.grads);
+    tg_bf16_release();
+}
+END_TEST
+
+/* A bf16 forward of another graph between a graph's forward and backward
+ * replaces the bf16 copies that backward needs: backward reports it, naming
+ * the tensor, instead of reading reused float32 memory. */
+START_TEST(bf16_backward_reports_a_lost_copy)
+{
+    if (!tg_bf16_available())
+        return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/configs/heavy_tiny.json", tu_source_dir());
+    rb_config c;
+    ck_assert(rb_config_load(path, &c) == TG_OK);
+    rb_model *m;
+    ck_assert_int_eq(rb_model_new(&c, &m), TG_OK);
+    rb_model_init(m, 9);
+    int32_t ids[2 * 16], attn[2 * 16], labels[2 * 16];
+    for (int i = 0; i < 32; i++)
+        ids[i] = 4 + i % 20, attn[i] = 1, labels[i] = i % 3 ? -100 : ids[i];
+    rb_graph a, b;
+    ck_assert(rb_build(m, 2, 16, RB_LOSS, &a) == TG_OK && rb_build(m, 2, 16, RB_LOSS, &b) == TG_OK);
+    tg_graph_set_precision(a.g, TG_PREC_BF16);
+    tg_graph_set_precision(b.g, TG_PREC_BF16);
+    rb_set_batch(&a, ids, attn, labels);
+    rb_set_batch(&b, ids, attn, labels);
+    ck_assert_int_eq(tg_forward(a.g), TG_OK);
+    ck_assert_int_eq(tg_forward(b.g), TG_OK);
+    tg_params_zero_grad(m->params);
+    ck_assert_int_ne(tg_backward(a.g, a.loss, NULL), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "bf16 copy of '"), "%s", tg_last_error());
+    ck_assert_int_eq(tg_backward(b.g, b.loss, NULL), TG_OK); /* its own pass is intact */
+    rb_graph_free(&a), rb_graph_free(&b);
+    rb_model_free(m);
     tg_bf16_release();
 }
 END_TEST
@@ -760,6 +843,8 @@ int main(void)
     tcase_add_test(tc, copies_follow_weight_and_input_changes);
     tcase_add_test(tc, attention_within_bf16_tolerance);
     tcase_add_test(tc, roberta_forward_backward_within_bf16_tolerance);
+    tcase_add_test(tc, bf16_plan_reuses_linear_inputs_exactly);
+    tcase_add_test(tc, bf16_backward_reports_a_lost_copy);
     tcase_add_test(tc, commands_take_bf16);
     suite_add_tcase(s, tc);
     return tu_run(s);
