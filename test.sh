@@ -17,7 +17,7 @@ run_ctest() {
   local dir=$1 log
   shift
   log=$(mktemp)
-  (cd "$dir" && env "$@" ctest --output-on-failure) 2>&1 | tee "$log"
+  (cd "$dir" && env "$@" ctest -j2 --output-on-failure) 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ] && [ "$require_all" -eq 1 ] && grep -q '\*\*\*Skipped' "$log"; then
     echo "test.sh: $dir: a required suite skipped; its reasons:" >&2
