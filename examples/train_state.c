@@ -276,6 +276,31 @@ static int get_num(const cJSON *root, const char *key, double *out, int required
     return 1;
 }
 
+/* Adds the number (or null) member kv of object `where` in `path` to m[0..*n)
+ * of capacity cap, as Python's json reads an object: a repeated name keeps
+ * the last value. Other member types are skipped. Returns TG_OK, or
+ * TG_ERR_FORMAT naming the member when its name does not fit a metric name
+ * (TS_KEY - 1 bytes) or the list is full. */
+static int metric_put(ts_metric *m, int *n, int cap, const cJSON *kv, const char *path,
+                      const char *where)
+{
+    if (!cJSON_IsNumber(kv) && !cJSON_IsNull(kv))
+        return TG_OK;
+    if (strlen(kv->string) >= TS_KEY)
+        return tg_error(TG_ERR_FORMAT, "%s: %s: metric name \"%.24s...\" is longer than %d bytes",
+                        path, where, kv->string, TS_KEY - 1);
+    int j = 0;
+    while (j < *n && strcmp(m[j].key, kv->string))
+        j++;
+    if (j == cap)
+        return tg_error(TG_ERR_FORMAT, "%s: %s has more than %d metrics", path, where, cap);
+    m[j] = ts_m(kv->string, cJSON_IsNull(kv) ? NAN : kv->valuedouble);
+    m[j].is_int = key_is_int(kv->string) && m[j].v == floor(m[j].v);
+    if (j == *n)
+        (*n)++;
+    return TG_OK;
+}
+
 int ts_read(ts_state *s, const char *path)
 {
     ts_init(s);
@@ -307,6 +332,11 @@ int ts_read(ts_state *s, const char *path)
         int r = get_num(root, longs[i].key, &d, longs[i].required, path);
         if (r < 0)
             goto fail;
+        if (r && !(d >= 0 && d <= 9007199254740992.0 && d == floor(d))) {
+            tg_error(TG_ERR_FORMAT, "%s: field \"%s\" is %g, not a count (an integer from 0 to 2^53)",
+                     path, longs[i].key, d);
+            goto fail;
+        }
         if (r)
             *longs[i].dst = (long)d;
     }
@@ -343,18 +373,12 @@ int ts_read(ts_state *s, const char *path)
             tg_error(TG_ERR_FORMAT, "%s: log_history[%d] is not an object", path, idx);
             goto fail;
         }
+        char where[40];
+        snprintf(where, sizeof where, "log_history[%d]", idx);
         cJSON_ArrayForEach(kv, e)
         {
-            if (!cJSON_IsNumber(kv) && !cJSON_IsNull(kv))
-                continue;
-            if (n == TS_MAX_METRICS) {
-                tg_error(TG_ERR_FORMAT, "%s: log_history[%d] has more than %d metrics", path,
-                         idx, TS_MAX_METRICS);
+            if (metric_put(m, &n, TS_MAX_METRICS, kv, path, where))
                 goto fail;
-            }
-            m[n] = ts_m(kv->string, cJSON_IsNull(kv) ? NAN : kv->valuedouble);
-            m[n].is_int = key_is_int(kv->string) && m[n].v == floor(m[n].v);
-            n++;
         }
         if ((rc = ts_log_add(s, m, n)))
             goto fail_rc;
@@ -418,15 +442,10 @@ int ts_save_metrics(const char *output_dir, const char *split, const ts_metric *
         }
         cJSON_ArrayForEach(kv, root)
         {
-            if (!cJSON_IsNumber(kv) && !cJSON_IsNull(kv))
-                continue;
-            if (na == MAXM - TS_MAX_METRICS) {
+            if ((rc = metric_put(all, &na, MAXM - TS_MAX_METRICS, kv, path, "the object"))) {
                 cJSON_Delete(root);
-                return tg_error(TG_ERR_FORMAT, "%s: too many metrics", path);
+                return rc;
             }
-            all[na] = ts_m(kv->string, cJSON_IsNull(kv) ? NAN : kv->valuedouble);
-            all[na].is_int = key_is_int(kv->string) && all[na].v == floor(all[na].v);
-            na++;
         }
         cJSON_Delete(root);
     }

@@ -137,6 +137,34 @@ START_TEST(state_round_trip)
     fputs("{\"global_step\": ", f);
     fclose(f);
     ck_assert_int_eq(ts_read(&r, path), TG_ERR_FORMAT);
+    /* A count that is no count (too large for a long, negative, a fraction)
+     * is an error naming the field, never an undefined conversion. */
+    const char *counts[] = {"{\"global_step\": 3, \"max_steps\": 3.5e60}",
+                            "{\"global_step\": -2}", "{\"global_step\": 3, \"eval_steps\": 2.5}"};
+    const char *fields[] = {"max_steps", "global_step", "eval_steps"};
+    for (int i = 0; i < 3; i++) {
+        f = fopen(path, "w");
+        fputs(counts[i], f);
+        fclose(f);
+        ck_assert_int_eq(ts_read(&r, path), TG_ERR_FORMAT);
+        ck_assert_ptr_nonnull(strstr(tg_last_error(), fields[i]));
+    }
+    /* A repeated metric name keeps the last value (Python's json does). */
+    f = fopen(path, "w");
+    fputs("{\"global_step\": 3, \"log_history\": [{\"loss\": 1.5, \"step\": 3, \"loss\": 2.5}]}", f);
+    fclose(f);
+    ck_assert_int_eq(ts_read(&r, path), TG_OK);
+    ck_assert_int_eq(r.log[0].n, 2);
+    ck_assert_double_eq(ts_log_get(&r.log[0], "loss")->v, 2.5);
+    ts_free(&r);
+    /* A metric name longer than a metric name holds is an error, not a
+     * silent truncation (two long names could become one). */
+    f = fopen(path, "w");
+    fprintf(f, "{\"global_step\": 3, \"log_history\": [{\"%0*d\": 1.5}]}", TS_KEY, 7);
+    fclose(f);
+    ck_assert_int_eq(ts_read(&r, path), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "log_history[0]"));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "longer than"));
     rm_rf(dir);
     free(dir);
 }
