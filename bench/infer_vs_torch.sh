@@ -20,13 +20,20 @@ py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 : >"$tmp/lines"
+# bf16 rows only where the CPU has bf16 instructions: ablm --bf16 refuses
+# without them, and PyTorch's autocast is emulated there (minutes per batch
+# on AMD Zen 3), so its best setting is fp32
+precs="fp32 bf16" flags="none --bf16"
+grep -q -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo || { precs=fp32 flags=none
+  echo "infer_vs_torch.sh: this CPU has neither avx512_bf16 nor amx_bf16: PyTorch bf16 autocast rows left out (fp32 is its best setting here)" >&2; }
 for r in $(seq "$repeats"); do
   for th in 1 2; do
-    for flag in "" --bf16; do
+    for flag in $flags; do
+      [ "$flag" = none ] && flag=
       build/bench_infer --config "$config" --n "$n" --score-n "$score_n" --batch-size "$bs" \
         --threads "$th" $flag --save-fasta "$tmp/heavy.fa" "$unit" 2>/dev/null | grep ' sequences/s ' >>"$tmp/lines"
     done
-    for prec in fp32 bf16; do
+    for prec in $precs; do
       $py bench/infer_torch.py "$config" "$tmp/heavy.fa" "$score_n" "$bs" "$th" "$prec" >>"$tmp/lines"
     done
   done

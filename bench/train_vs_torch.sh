@@ -44,12 +44,25 @@ for config in $configs; do
     build/bench_train --config "$config" --batch "$batch" "${data[@]}" --steps 1 --warmup 0 --threads 1 >/dev/null
     bfile=$([ "$length" = real ] && echo "$tmp/batch.txt" || echo "")
     : >"$tmp/rows.jsonl"
+    # ablm --bf16 needs bf16 matrix products (AVX-512); without them its row is
+    # left out and said so, and PyTorch's bf16 autocast row still runs
+    ablm_bf16=1
+    build/bench_train --config "$config" --batch "$batch" "${data[@]}" --steps 1 --warmup 0 --threads 1 \
+      --bf16 >/dev/null 2>"$tmp/bf16.err" || { ablm_bf16=0; echo "train_vs_torch.sh: no ablm --bf16 row: $(cat "$tmp/bf16.err")" >&2; }
+    # PyTorch's bf16 autocast is its best setting only on CPUs with bf16
+    # instructions; elsewhere oneDNN emulates it (measured on AMD Zen 3:
+    # minutes per step), so its row runs only where the CPU has them
+    torch_bf16=1
+    grep -q -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo || { torch_bf16=0
+      echo "train_vs_torch.sh: no PyTorch bf16 autocast row: this CPU has neither avx512_bf16 nor amx_bf16, so PyTorch's best setting is fp32" >&2; }
     for r in $(seq "$repeats"); do
       for th in 1 2; do
         for prec in fp32 bf16; do
           flag=$([ $prec = bf16 ] && echo --bf16 || true)
+          [ $prec = bf16 ] && [ $ablm_bf16 = 0 ] ||
           build/bench_train --config "$config" --batch "$batch" "${data[@]}" --threads "$th" \
             --steps "$steps" --warmup 2 $flag >>"$tmp/rows.jsonl"
+          [ $prec = bf16 ] && [ $torch_bf16 = 0 ] ||
           $py bench/train_step_torch.py "$config" "$batch" "$len" "$steps" 2 "$th" "$prec" $bfile >>"$tmp/rows.jsonl"
         done
       done
