@@ -12,10 +12,10 @@
  * value row into the output. Only lse = m + log l per query is saved;
  * backward recomputes the probabilities from it.
  *
- * The dot products and axpys have AVX-512 and AVX2 + FMA versions (target
- * attributes, chosen by tg_cpu_level() at run time, the block's exp from
- * the same level's kernel table) and a scalar one, the reference, which
- * the other levels match within tg_real rounding (other summation order).
+ * The dot products, the axpys and the block's exp are the CPU level's
+ * kernels (ops/kern.h: rowdots, rowaxpy, exp): the axpys give the same
+ * bits at every level, the dot products and the exp differ from the
+ * scalar reference within kern.h's bounds.
  *
  * Visible keys of query i of batch row b: j < pos + i + 1 when causal,
  * and j < lengths[b] when lengths are given (trailing key padding); a
@@ -26,17 +26,10 @@
  * the last forward pass (int64), then lse [B, heads, Tq]. */
 #include "tg_internal.h"
 
-#include "cpu.h"
 #include "kern.h"
 
 #include <math.h>
 #include <string.h>
-
-/* The vector paths are float kernels: not in the float64 build. */
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(TG_REAL_DOUBLE)
-#include <immintrin.h>
-#define AD_SIMD 1
-#endif
 
 #define BD 128 /* keys per block of the online softmax */
 
@@ -46,156 +39,6 @@ typedef struct {
     tg_real scale;
     const int32_t *len; /* [B] or NULL */
 } ad_dims;
-
-/* The per-level primitives: s[c] = scale q . k_c for nk key rows k_c =
- * k + c ldk, and o += sum_c p[c] v_c for nk value rows v_c = v + c ldv;
- * hd floats each. */
-typedef struct {
-    void (*scores)(tg_real *s, const tg_real *q, const tg_real *k, size_t ldk, int nk, int hd,
-                   tg_real scale);
-    void (*accum)(tg_real *o, const tg_real *p, const tg_real *v, size_t ldv, int nk, int hd);
-} ad_prims;
-
-static void scores_scalar(tg_real *s, const tg_real *q, const tg_real *k, size_t ldk, int nk, int hd,
-                          tg_real scale)
-{
-    for (int c = 0; c < nk; c++) {
-        const tg_real *kr = k + (size_t)c * ldk;
-        tg_real acc = 0;
-        for (int d = 0; d < hd; d++)
-            acc += q[d] * kr[d];
-        s[c] = scale * acc;
-    }
-}
-
-static void accum_scalar(tg_real *o, const tg_real *p, const tg_real *v, size_t ldv, int nk, int hd)
-{
-    for (int c = 0; c < nk; c++) {
-        const tg_real *vr = v + (size_t)c * ldv;
-        for (int d = 0; d < hd; d++)
-            o[d] += p[c] * vr[d];
-    }
-}
-
-#ifdef AD_SIMD
-#define AD_512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")))
-#define AD_256 __attribute__((target("avx2,fma")))
-
-AD_512 static void scores_avx512(float *s, const float *q, const float *k, size_t ldk, int nk,
-                                 int hd, float scale)
-{
-    int full = hd & ~15;
-    __mmask16 tail = (__mmask16)((1u << (hd - full)) - 1);
-    for (int c = 0; c < nk; c++) {
-        const float *kr = k + (size_t)c * ldk;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int d = 0;
-        for (; d + 32 <= full; d += 32) {
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(kr + d), a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d + 16), _mm512_loadu_ps(kr + d + 16), a1);
-        }
-        if (d < full)
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(kr + d), a0);
-        if (tail)
-            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full),
-                                 _mm512_maskz_loadu_ps(tail, kr + full), a1);
-        s[c] = scale * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    }
-}
-
-/* Output columns in chunks of 64 (four registers) held across the block's
- * value rows. */
-AD_512 static void accum_avx512(float *o, const float *p, const float *v, size_t ldv, int nk,
-                                int hd)
-{
-    for (int d0 = 0; d0 < hd; d0 += 64) {
-        int w = hd - d0 < 64 ? hd - d0 : 64;
-        __mmask16 m[4];
-        for (int r = 0; r < 4; r++) {
-            int n = w - 16 * r;
-            m[r] = n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
-        }
-        __m512 a[4];
-        for (int r = 0; r < 4; r++)
-            a[r] = _mm512_maskz_loadu_ps(m[r], o + d0 + 16 * r);
-        for (int c = 0; c < nk; c++) {
-            const float *vr = v + (size_t)c * ldv + d0;
-            __m512 pc = _mm512_set1_ps(p[c]);
-            for (int r = 0; r < 4; r++)
-                a[r] = _mm512_fmadd_ps(pc, _mm512_maskz_loadu_ps(m[r], vr + 16 * r), a[r]);
-        }
-        for (int r = 0; r < 4; r++)
-            _mm512_mask_storeu_ps(o + d0 + 16 * r, m[r], a[r]);
-    }
-}
-
-/* Lanes 0..n-1 of a 256-bit mask (n clamped to 0..8). */
-AD_256 static __m256i mask256(int n)
-{
-    n = n < 0 ? 0 : n > 8 ? 8 : n;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-AD_256 static void scores_avx2(float *s, const float *q, const float *k, size_t ldk, int nk,
-                               int hd, float scale)
-{
-    int full = hd & ~7;
-    __m256i tail = mask256(hd - full);
-    for (int c = 0; c < nk; c++) {
-        const float *kr = k + (size_t)c * ldk;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int d = 0;
-        for (; d + 16 <= full; d += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kr + d), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(kr + d + 8), a1);
-        }
-        if (d < full)
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kr + d), a0);
-        if (full < hd)
-            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + full, tail),
-                                 _mm256_maskload_ps(kr + full, tail), a1);
-        __m256 a = _mm256_add_ps(a0, a1);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-        s[c] = scale * _mm_cvtss_f32(h);
-    }
-}
-
-/* Output columns in chunks of 32 (four registers). */
-AD_256 static void accum_avx2(float *o, const float *p, const float *v, size_t ldv, int nk, int hd)
-{
-    for (int d0 = 0; d0 < hd; d0 += 32) {
-        int w = hd - d0 < 32 ? hd - d0 : 32;
-        __m256i m[4];
-        __m256 a[4];
-        for (int r = 0; r < 4; r++) {
-            m[r] = mask256(w - 8 * r);
-            a[r] = _mm256_maskload_ps(o + d0 + 8 * r, m[r]);
-        }
-        for (int c = 0; c < nk; c++) {
-            const float *vr = v + (size_t)c * ldv + d0;
-            __m256 pc = _mm256_set1_ps(p[c]);
-            for (int r = 0; r < 4; r++)
-                a[r] = _mm256_fmadd_ps(pc, _mm256_maskload_ps(vr + 8 * r, m[r]), a[r]);
-        }
-        for (int r = 0; r < 4; r++)
-            _mm256_maskstore_ps(o + d0 + 8 * r, m[r], a[r]);
-    }
-}
-#endif
-
-static ad_prims prims_at(int level)
-{
-#ifdef AD_SIMD
-    if (level == TG_CPU_AVX512)
-        return (ad_prims){scores_avx512, accum_avx512};
-    if (level == TG_CPU_AVX2)
-        return (ad_prims){scores_avx2, accum_avx2};
-#endif
-    (void)level;
-    return (ad_prims){scores_scalar, accum_scalar};
-}
 
 /* Inputs sharing storage must read equal or disjoint column ranges, so
  * that no two heads' tasks add into the same gradient columns. */
@@ -304,8 +147,7 @@ static void head_offsets(const ad_dims *d, int b, int h, size_t off[4])
     off[3] = (size_t)b * d->Tq * d->dim + (size_t)h * d->hd;
 }
 
-static void head_forward(const ad_dims *d, const ad_prims *pr, const tg_kern *kn,
-                         const tg_tensor *out, int b, int h)
+static void head_forward(const ad_dims *d, const tg_kern *kn, const tg_tensor *out, int b, int h)
 {
     size_t off[4];
     head_offsets(d, b, h, off);
@@ -320,7 +162,7 @@ static void head_forward(const ad_dims *d, const ad_prims *pr, const tg_kern *kn
         memset(o, 0, hd * sizeof *o);
         for (int j0 = 0; j0 < n; j0 += BD) {
             int nk = n - j0 < BD ? n - j0 : BD;
-            pr->scores(s, q, k + (size_t)j0 * d->ld[1], d->ld[1], nk, hd, d->scale);
+            kn->rowdots(s, q, k + (size_t)j0 * d->ld[1], d->ld[1], nk, hd, d->scale);
             tg_real mx = m;
             for (int c = 0; c < nk; c++)
                 mx = s[c] > mx ? s[c] : mx;
@@ -328,8 +170,7 @@ static void head_forward(const ad_dims *d, const ad_prims *pr, const tg_kern *kn
                 continue;
             for (int c = 0; c < nk; c++)
                 s[c] -= mx;
-#ifdef TG_REAL_DOUBLE
-            (void)kn;
+#ifdef TG_REAL_DOUBLE /* the vector exp is float */
             for (int c = 0; c < nk; c++)
                 s[c] = TG_EXP(s[c]);
 #else
@@ -343,7 +184,7 @@ static void head_forward(const ad_dims *d, const ad_prims *pr, const tg_kern *kn
                     o[c] *= alpha;
             l = l * alpha + sum;
             m = mx;
-            pr->accum(o, s, v + (size_t)j0 * d->ld[2], d->ld[2], nk, hd);
+            kn->rowaxpy(o, s, v + (size_t)j0 * d->ld[2], d->ld[2], nk, hd);
         }
         tg_real inv = l > 0 ? 1.0f / l : 0.0f;
         for (int c = 0; c < hd; c++)
@@ -364,13 +205,11 @@ static int decode_forward(tg_tensor *out)
     }
     *(int64_t *)out->aux = pos;
     ad_dims d = dims_of(out);
-    int level = tg_cpu_level();
-    ad_prims pr = prims_at(level);
-    const tg_kern *kn = tg_kern_at(level);
+    const tg_kern *kn = tg_kern_get();
     int n = d.B * d.nh;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < n; bh++)
-        head_forward(&d, &pr, kn, out, bh / d.nh, bh % d.nh);
+        head_forward(&d, kn, out, bh / d.nh, bh % d.nh);
     return TG_OK;
 }
 

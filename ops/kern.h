@@ -1,13 +1,15 @@
 /* kern: the memory-bound kernels of the training path (elementwise ops,
- * LayerNorm rows, dropout, AdamW), one table per CPU level (graph/cpu.h).
+ * LayerNorm rows, dropout, AdamW) and of the decode attention's rows, one
+ * table per CPU level (graph/cpu.h).
  * The scalar table is the reference (libm, baseline x86-64); the AVX2 and
  * AVX-512 tables (kern_avx2.c, kern_avx512.c, one template kern_vec.h)
  * give the same bits wherever the math is the same IEEE operations in the
  * same order (add, accumulate, scale, dropout, AdamW, LayerNorm's
- * normalisation and parameter gradients), and differ within stated bounds
- * where they cannot:
+ * normalisation and parameter gradients, the decode attention's weighted
+ * row sums), and differ within stated bounds where they cannot:
  * - LayerNorm's row sums and the sum of squares (double accumulators,
  *   other order): mean and rstd within 1 float ulp of the reference;
+ * - the decode attention's dot products (rowdots: other summation order);
  * - GELU / gelu_new use the vector exp and erf below instead of libm.
  * Vector math (kern_vec.h), measured against libm over the tested ranges
  * (tests/test_kernels.c asserts these bounds and prints the measured ones):
@@ -76,6 +78,22 @@ typedef struct {
     /* one AdamW step over n parameters (optim/adamw.c) */
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,
                   const tg_adamw_consts *c);
+    /* the dot products of one query row with nk key rows of stride ldk
+     * (tg_attention_decode): s[j] = scale * sum_{d < n} q[d] k[j ldk + d],
+     * j < nk, the scale applied to the finished sum. The vector levels sum
+     * the products in another order (W lanes in two accumulators, then
+     * across the lanes; AVX2 and AVX-512 differ), no FMA: every level is
+     * within (n + 1) u / (1 - (n + 1) u) |scale| sum_d |q[d] k[j ldk + d]|
+     * (u = 2^-24 in float; the bound of any order's rounding) of the exact
+     * value (tests/test_kernels.c asserts it at every level and prints the
+     * worst error as a fraction of it: 0.75 scalar, 0.86 avx2 measured) */
+    void (*rowdots)(tg_real *s, const tg_real *q, const tg_real *k, size_t ldk, int nk, int n,
+                    tg_real scale);
+    /* the weighted sum of nk value rows of stride ldv into o: o[d] += p[j]
+     * v[j ldv + d] for j = 0 .. nk-1 in turn, d < n (product rounded, then
+     * the sum: the same bits at every level; within (nk + 1) u / (1 -
+     * (nk + 1) u) (|o[d]| + sum_j |p[j] v[j ldv + d]|) of the exact sum) */
+    void (*rowaxpy)(tg_real *o, const tg_real *p, const tg_real *v, size_t ldv, int nk, int n);
     /* the vector math alone (tests, bench): libm in the scalar table */
     void (*exp)(float *y, const float *x, size_t n);
     void (*erf)(float *y, const float *x, size_t n);

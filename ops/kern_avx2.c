@@ -45,6 +45,7 @@
 #define STN(p, r, v)                                                                               \
     ((r) >= W ? ST(p, v) : _mm256_maskstore_ps(p, tail_mask(r), v))
 #define DHSUM(a) dhsum(a)
+#define HSUM(a) hsum(a)
 #define KEEPMUL(key, idx, thr, v) _mm256_and_ps(v, keep_mask(key, idx, thr))
 
 /* lanes 0 .. r-1 set */
@@ -58,6 +59,13 @@ KV_TARGET static inline double dhsum(__m256d a)
 {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+KV_TARGET static inline float hsum(__m256 a)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
 }
 
 /* a * c for 64-bit lanes (AVX2 multiplies 32 x 32 -> 64 only) */

@@ -45,6 +45,7 @@
 #define LDN(p, r) ((r) >= W ? LD(p) : _mm512_maskz_loadu_ps(TAIL(r), p))
 #define STN(p, r, v) ((r) >= W ? ST(p, v) : _mm512_mask_storeu_ps(p, TAIL(r), v))
 #define DHSUM(a) _mm512_reduce_add_pd(a)
+#define HSUM(a) _mm512_reduce_add_ps(a)
 #define KEEPMUL(key, idx, thr, v) _mm512_maskz_mov_ps(keep_mask(key, idx, thr), v)
 
 /* tg_dropped for 8 consecutive elements: bit set if dropped */

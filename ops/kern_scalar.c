@@ -1,5 +1,6 @@
 /* kern_scalar: the reference kernels (kern.h), baseline x86-64. The math is
- * the ops' original loops, moved here unchanged. */
+ * the ops' original loops (rowdots and rowaxpy: ops/attention_decode.c's),
+ * moved here unchanged. */
 #include "kern.h"
 #include "tg_internal.h"
 
@@ -155,6 +156,27 @@ static void adamw_s(float *p, const float *g, float *m, float *v, size_t n,
     }
 }
 
+static void rowdots_s(tg_real *s, const tg_real *q, const tg_real *k, size_t ldk, int nk, int n,
+                      tg_real scale)
+{
+    for (int j = 0; j < nk; j++) {
+        const tg_real *kr = k + (size_t)j * ldk;
+        tg_real acc = 0;
+        for (int d = 0; d < n; d++)
+            acc += q[d] * kr[d];
+        s[j] = scale * acc;
+    }
+}
+
+static void rowaxpy_s(tg_real *o, const tg_real *p, const tg_real *v, size_t ldv, int nk, int n)
+{
+    for (int j = 0; j < nk; j++) {
+        const tg_real *vr = v + (size_t)j * ldv;
+        for (int d = 0; d < n; d++)
+            o[d] += p[j] * vr[d];
+    }
+}
+
 static void exp_s(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -172,7 +194,8 @@ static void tanh_s(float *y, const float *x, size_t n)
 }
 
 const tg_kern tg_kern_scalar = {
-    "scalar",  add_s,      acc_s,          scale_s,   dropout_s,     gelu_s,
+    "scalar",   add_s,      acc_s,          scale_s,  dropout_s,    gelu_s,
     gelu_bwd_s, gelu_new_s, gelu_new_bwd_s, ln_row_s, ln_row_bwd_s, ln_params_bwd_s,
-    sumsq_s,   adamw_s,   exp_s,      erf_s,          tanh_s,
+    sumsq_s,    adamw_s,    rowdots_s,      rowaxpy_s, exp_s,       erf_s,
+    tanh_s,
 };

@@ -2,18 +2,21 @@
  * kern_avx2.c (W = 8) and kern_avx512.c (W = 16), each defining the macros
  * below for its registers and KV(name) for the functions' suffix. Every
  * function carries KV_TARGET, so only the dispatcher decides whether these
- * instructions run. Tails (n % W) go through a zero-padded stack buffer, so
- * every element takes the same vector path. No FMA contraction (the
- * including files turn it off): products and sums round as the scalar
- * kernels' do, which keeps add, acc, dropout, AdamW and LayerNorm's
- * elementwise parts bit-identical to them; only the polynomials of the
+ * instructions run. Tails (n % W) go through masked loads and stores
+ * (LDN, STN; the lanes past n read as 0), so every element takes the same
+ * vector path. No FMA contraction (the including files turn it off), and
+ * no explicit FMA in products and sums: they round as the scalar kernels'
+ * do, which keeps add, acc, dropout, AdamW, LayerNorm's elementwise parts
+ * and rowaxpy bit-identical to them (rowdots differs from them by its
+ * summation order only, kern.h); only the polynomials of the
  * vector math use explicit FMA (the same at both widths, so AVX2 and
  * AVX-512 give the same bits everywhere).
  *
  * Needed: W, VF (float vector), LD, ST, LDN(p, r) / STN(p, r, v) (all W
  * lanes when r >= W, else the first r, the others loaded as 0), SET1, ADD,
  * SUB, MUL, DIV, MAXV, MINV (NaN in the second operand propagates), SQRT,
- * ABS, SEL_LT(a, b, x, y) = a < b ? x : y, ROUND (to nearest integer),
+ * ABS, SEL_LT(a, b, x, y) = a < b ? x : y, ROUND (to nearest integer), HSUM(v)
+ * (the sum of v's lanes, as a float),
  * FMA(a, b, c) = a * b + c rounded once (Horner steps of the vector
  * math only), ADDEXP(p, n) = p * 2^n by adding the integral float vector n
  * to p's exponent bits; double
@@ -290,6 +293,65 @@ KV_TARGET static void KV(adamw)(float *p, const float *g, float *m, float *v, si
     })
 }
 
+/* q . k_j for nk rows k_j = k + j ldk: the products of W columns at a time
+ * into two accumulators (alternate blocks; the tail, zero-padded, into
+ * the second), their sum across the lanes (HSUM), times scale. */
+KV_TARGET static void KV(rowdots)(float *s, const float *q, const float *k, size_t ldk, int nk,
+                                  int h, float scale)
+{
+    size_t n = (size_t)h, full = n / W * W;
+    for (int j = 0; j < nk; j++) {
+        const float *kr = k + (size_t)j * ldk;
+        VF a0 = SET1(0.0f), a1 = SET1(0.0f);
+        size_t d = 0;
+        for (; d + 2 * W <= full; d += 2 * W) {
+            a0 = ADD(a0, MUL(LD(q + d), LD(kr + d)));
+            a1 = ADD(a1, MUL(LD(q + d + W), LD(kr + d + W)));
+        }
+        if (d < full)
+            a0 = ADD(a0, MUL(LD(q + d), LD(kr + d)));
+        if (full < n)
+            a1 = ADD(a1, MUL(LDN(q + full, n - full), LDN(kr + full, n - full)));
+        s[j] = scale * HSUM(ADD(a0, a1));
+    }
+}
+
+/* Columns 0 .. w-1 (w <= 4 W) of rowaxpy, held in four registers across
+ * the nk rows (registers past w: masked, no access); inlined, so the
+ * masks of a full chunk (w = 4 W) fold away. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV(axpy_cols)(float *o, const float *p, const float *v, size_t ldv, int nk, size_t w)
+{
+    size_t w1 = w > W ? w - W : 0, w2 = w > 2 * W ? w - 2 * W : 0, w3 = w > 3 * W ? w - 3 * W : 0;
+    VF a0 = LDN(o, w), a1 = LDN(o + W, w1), a2 = LDN(o + 2 * W, w2), a3 = LDN(o + 3 * W, w3);
+    for (int j = 0; j < nk; j++) {
+        const float *vr = v + (size_t)j * ldv;
+        VF pj = SET1(p[j]);
+        a0 = ADD(a0, MUL(pj, LDN(vr, w)));
+        a1 = ADD(a1, MUL(pj, LDN(vr + W, w1)));
+        a2 = ADD(a2, MUL(pj, LDN(vr + 2 * W, w2)));
+        a3 = ADD(a3, MUL(pj, LDN(vr + 3 * W, w3)));
+    }
+    STN(o, w, a0);
+    STN(o + W, w1, a1);
+    STN(o + 2 * W, w2, a2);
+    STN(o + 3 * W, w3, a3);
+}
+
+/* o += sum_j p[j] v_j, the output in chunks of 4 W columns, each read and
+ * written once per call; per element the scalar kernel's operations. */
+KV_TARGET static void KV(rowaxpy)(float *o, const float *p, const float *v, size_t ldv, int nk,
+                                  int h)
+{
+    size_t n = (size_t)h, d = 0;
+    if (nk <= 0)
+        return;
+    for (; d + 4 * W <= n; d += 4 * W)
+        KV(axpy_cols)(o + d, p, v + d, ldv, nk, 4 * W);
+    if (d < n)
+        KV(axpy_cols)(o + d, p, v + d, ldv, nk, n - d);
+}
+
 KV_TARGET static void KV(exp)(float *y, const float *x, size_t n)
 {
     KV_FOR(n, STN(y + i, r, KV(vexp)(LDN(x + i, r)));)
@@ -306,6 +368,6 @@ KV_TARGET static void KV(tanh)(float *y, const float *x, size_t n)
 #define KV_TABLE(name)                                                                             \
     {                                                                                              \
         name, KV(add), KV(acc), KV(scale), KV(dropout), KV(gelu), KV(gelu_bwd), KV(gelu_new),      \
-            KV(gelu_new_bwd), KV(ln_row), KV(ln_row_bwd), KV(ln_params_bwd), KV(sumsq), KV(adamw), KV(exp),   \
-            KV(erf), KV(tanh)                                                                      \
+            KV(gelu_new_bwd), KV(ln_row), KV(ln_row_bwd), KV(ln_params_bwd), KV(sumsq), KV(adamw), \
+            KV(rowdots), KV(rowaxpy), KV(exp), KV(erf), KV(tanh)                                   \
     }

@@ -1,7 +1,8 @@
 /* The CPU-level kernels (ops/kern.h) against the scalar reference at every
  * level this CPU supports (forced with tg_cpu_set_level), cpuid detection
- * against /proc/cpuinfo, the ABLM_CPU override, the vector math against
- * libm, and a RoBERTa training step at each level against scalar. */
+ * against /proc/cpuinfo, the ABLM_CPU override, the decode attention's
+ * rows against double sums, the vector math against libm, and a RoBERTa
+ * training step at each level against scalar. */
 #include "adamw.h"
 #include "cpu.h"
 #include "kern.h"
@@ -296,6 +297,90 @@ START_TEST(layer_norm_rows_match_scalar)
 }
 END_TEST
 
+/* gamma_m = m u / (1 - m u), u = 2^-24: the rounding bound of a sum of m
+ * float terms (products rounded once each) in any order */
+static double gamma_f(int m) { return m * 0x1p-24 / (1 - m * 0x1p-24); }
+
+/* rows of n floats at stride ld (> n: the gaps hold NaN, which a kernel
+ * reading past a row would carry into its result) */
+static gbuf rows_new(tg_rng *r, int nk, int n, size_t ld, float lo, float hi)
+{
+    gbuf b = gb_new((size_t)nk * ld);
+    for (int j = 0; j < nk; j++)
+        for (size_t d = 0; d < ld; d++)
+            b.p[j * ld + d] = (int)d < n ? frand(r, lo, hi) : NAN;
+    return b;
+}
+
+/* The decode attention's rows (rowdots, rowaxpy; ops/attention_decode.c)
+ * at every level, scalar included, against double sums: the dot products
+ * within kern.h's bound gamma_{n+1} |scale| sum_d |q_d k_jd|, the weighted
+ * row sums within gamma_{nk+1} (|o_d| + sum_j |p_j v_jd|) and with the
+ * scalar kernel's bits. Row lengths with every tail at both widths, row
+ * strides past the width (gaps of NaN), nk = 0 and 1 as well as more than
+ * one block of the decode op (128 keys), unaligned rows; nothing written
+ * outside the outputs. Prints the worst error as a fraction of the bound. */
+START_TEST(decode_rows_against_double)
+{
+    static const int NS[] = {1, 3, 7, 8, 9, 15, 16, 17, 20, 31, 32, 33, 47, 48, 63, 64, 65, 100, 127, 129};
+    static const int NK[] = {0, 1, 2, 5, 128, 131};
+    tg_rng r;
+    tg_rng_seed(&r, 14);
+    for (int l = 0; l < nlevels(); l++) {
+        const tg_kern *k = tg_kern_at(l), *s = &tg_kern_scalar;
+        double worst_dot = 0, worst_axpy = 0;
+        for (size_t a = 0; a < sizeof NS / sizeof NS[0]; a++)
+            for (size_t b = 0; b < sizeof NK / sizeof NK[0]; b++)
+                for (int st = 0; st < 2; st++) {
+                    int n = NS[a], nk = NK[b];
+                    size_t ld = st ? 3 * (size_t)n + 37 : (size_t)n + 1, at = 0;
+                    float scale = frand(&r, 0.05f, 2.0f);
+                    gbuf q = gb_new(n), kr = rows_new(&r, nk, n, ld, -1, 1), sc = gb_new(nk);
+                    fill(&r, q.p, n, -1, 1);
+                    k->rowdots(sc.p, q.p, kr.p, ld, nk, n, scale);
+                    gb_check(&sc, "rowdots");
+                    for (int j = 0; j < nk; j++) {
+                        double dot = 0, mag = 0;
+                        for (int d = 0; d < n; d++) {
+                            dot += (double)q.p[d] * kr.p[j * ld + d];
+                            mag += fabs((double)q.p[d] * kr.p[j * ld + d]);
+                        }
+                        double err = fabs(sc.p[j] - scale * dot), bound = gamma_f(n + 1) * scale * mag;
+                        ck_assert_msg(err <= bound, "%s rowdots n %d nk %d ld %zu row %d: %.9g, exact %.9g (bound %.3g)",
+                                      k->name, n, nk, ld, j, sc.p[j], scale * dot, bound);
+                        worst_dot = fmax(worst_dot, err / bound);
+                    }
+                    /* weights as the op's: exp(s - max) in [0, 1] */
+                    gbuf p = gb_new(nk), v = rows_new(&r, nk, n, ld, -1, 1), o0 = gb_new(n), o1 = gb_new(n);
+                    fill(&r, p.p, nk, 0, 1);
+                    fill(&r, o0.p, n, -1, 1);
+                    memcpy(o1.p, o0.p, n * sizeof(float));
+                    k->rowaxpy(o1.p, p.p, v.p, ld, nk, n);
+                    gb_check(&o1, "rowaxpy");
+                    for (int d = 0; d < n; d++) {
+                        double sum = o0.p[d], mag = fabs(o0.p[d]);
+                        for (int j = 0; j < nk; j++) {
+                            sum += (double)p.p[j] * v.p[j * ld + d];
+                            mag += fabs((double)p.p[j] * v.p[j * ld + d]);
+                        }
+                        double err = fabs(o1.p[d] - sum), bound = gamma_f(nk + 1) * mag;
+                        ck_assert_msg(err <= bound, "%s rowaxpy n %d nk %d ld %zu column %d: %.9g, exact %.9g (bound %.3g)",
+                                      k->name, n, nk, ld, d, o1.p[d], sum, bound);
+                        if (bound > 0)
+                            worst_axpy = fmax(worst_axpy, err / bound);
+                    }
+                    s->rowaxpy(o0.p, p.p, v.p, ld, nk, n);
+                    ck_assert_msg(same_bits(o0.p, o1.p, n, &at), "%s rowaxpy n %d nk %d ld %zu: column %d %.9g vs scalar %.9g",
+                                  k->name, n, nk, ld, (int)at, o1.p[at], o0.p[at]);
+                    gb_free(&q), gb_free(&kr), gb_free(&sc), gb_free(&p), gb_free(&v);
+                    gb_free(&o0), gb_free(&o1);
+                }
+        printf("test_kernels: %s rowdots worst error %.3g of the bound, rowaxpy %.3g\n", k->name,
+               worst_dot, worst_axpy);
+    }
+}
+END_TEST
+
 /* max |f(x) - ref(x)| / scale(x) over a grid of [lo, hi] (step chosen to
  * hit many float exponents) */
 typedef double (*dref)(double);
@@ -506,6 +591,7 @@ int main(void)
     tcase_add_test(tc, env_override);
     tcase_add_test(tc, exact_kernels_match_scalar);
     tcase_add_test(tc, layer_norm_rows_match_scalar);
+    tcase_add_test(tc, decode_rows_against_double);
     tcase_add_test(tc, vector_math_against_libm);
     tcase_add_test(tc, gelu_matches_scalar);
     tcase_add_test(tc, roberta_step_at_every_level);
