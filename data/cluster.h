@@ -119,6 +119,12 @@ typedef struct {
 int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                       const cl_budget *b, uint32_t *rep, cl_stats *stats);
 
+/* Removes the run files of cl_cluster_budget (DIR/cluster_kmer_runs.PID.tmp.*,
+ * cluster_pair_runs..., cluster_edges...) that a killed process left in dir:
+ * only those whose PID is no live process (fio_clean_stale). *removed and
+ * *bytes get the count and their size. Returns a status. */
+int cl_clean_stale(const char *dir, size_t *removed, uint64_t *bytes);
+
 typedef struct {
     size_t sampled; /* representatives checked */
     size_t missed;  /* of those, ones reaching the thresholds against another rep */

@@ -49,13 +49,26 @@ typedef struct {
     const char *what;   /* for messages: "k-mer runs", ... */
 } sf_file;
 
-/* Opens DIR/NAME's temporary file (tg_afile: removed by sf_close). */
+/* The names of the run files: DIR/NAME.PID.tmp.XXXXXX (cl_clean_stale). */
+static const char *const SF_NAMES[] = {"cluster_kmer_runs", "cluster_pair_runs", "cluster_edges",
+                                       NULL};
+
+int cl_clean_stale(const char *dir, size_t *removed, uint64_t *bytes)
+{
+    return fio_clean_stale(dir, SF_NAMES, NULL, removed, bytes);
+}
+
+/* Opens the temporary file DIR/NAME.PID.tmp.XXXXXX (tg_afile: removed by
+ * sf_close; the PID lets a later run tell a killed run's file from a live
+ * one). */
 static int sf_open(sf_file *f, const char *dir, const char *name, size_t rec, const char *what)
 {
     memset(f, 0, sizeof *f);
     f->rec = rec;
     f->what = what;
-    char *path = fio_join(dir, name);
+    char pn[64];
+    snprintf(pn, sizeof pn, "%s.%ld", name, (long)getpid());
+    char *path = fio_join(dir, pn);
     if (!path)
         return TG_ERR_NOMEM;
     int st = tg_afile_open(&f->a, path);

@@ -490,8 +490,10 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
     const char **pool_ids = NULL, **pool_seq = NULL;
     uint32_t *rep = NULL, *rep70 = NULL, *rep50 = NULL, *uniq = NULL;
-    int *pool_len = NULL;
+    int *pool_len = NULL, lock = -1;
     int st = fio_mkdir(outdir);
+    if (!st)
+        st = pp_dir_lock(outdir, o, report, &lock);
     if (st)
         return st;
 
@@ -713,5 +715,6 @@ done:
     rd_ids_free(&store_ids);
     ss_close(&store);
     recs_free(&r);
+    pp_dir_unlock(lock);
     return st;
 }

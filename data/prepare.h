@@ -116,6 +116,21 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
  * The clustering steps still hold pointers into the store's map and the
  * lengths of their inputs in memory. */
 
+/* The lock of an output directory: OUT/.prepare.lock, flock'ed (exclusive)
+ * by the running prepare and released when its descriptor closes, also when
+ * the process is killed. */
+#define PP_LOCK_FILE ".prepare.lock"
+/* Takes OUT's lock (a second prepare on the same OUT while one runs is an
+ * error naming the directory), then removes what a killed run left: every
+ * NAME.tmp.XXXXXX of the files prepare writes (the lock proves no live
+ * prepare owns them) and the clustering's run files whose PID is no live
+ * process (cl_clean_stale: an `ablm cluster` may share the directory).
+ * report gets "stale_temp_files": {"removed", "bytes"}; a line on stderr
+ * when any were removed. *lock_fd: for pp_dir_unlock. Returns a status. */
+int pp_dir_lock(const char *outdir, const pp_opts *o, cJSON *report, int *lock_fd);
+/* Releases the lock of pp_dir_lock (-1: nothing). */
+void pp_dir_unlock(int lock_fd);
+
 /* Progress lines on stderr ("prepare: STAGE: N UNIT, R UNIT/s, P% done,
  * ETA S s"), at most one per 2 s; nothing when on == 0. */
 typedef struct {

@@ -1,6 +1,7 @@
 /* ablm prepare out of core: progress lines, the memory budget, stage
  * markers (resume by hash), de-duplication in hash shards, clustering
  * within the budget. */
+#define _GNU_SOURCE
 #include "prepare.h"
 
 #include "fileio.h"
@@ -8,9 +9,12 @@
 #include "tg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 void pp_progress_begin(pp_progress *p, const char *stage, const char *unit, int on)
 {
@@ -325,4 +329,57 @@ int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *
     cJSON_AddNumberToObject(step, "spilled_bytes", (double)cs->spilled_bytes);
     cJSON_AddNumberToObject(step, "graph_bytes", (double)cs->graph_bytes);
     return TG_OK;
+}
+
+/* The files of OUT that prepare writes through temp files (NAME.tmp.XXXXXX). */
+static const char *const PP_TMP_NAMES[] = {
+    "records.store", "prepare_read.json", "dedup_shard", "cdr3_clustering.rep",
+    "clustering_70.rep", "clustering_50.rep", "prepare_cdr3_clustering.json",
+    "prepare_clustering_70.json", "prepare_clustering_50.json", "cdr3_100_cluster.tsv",
+    "heavy_70_cluster.tsv", "heavy_50_cluster.tsv", "train.txt", "val.txt", "test.txt",
+    "train.tsv", "val.tsv", "test.tsv", "train_pairs.tsv", "val_pairs.tsv", "test_pairs.tsv",
+    "prepare_report.json", NULL};
+
+int pp_dir_lock(const char *outdir, const pp_opts *o, cJSON *report, int *lock_fd)
+{
+    *lock_fd = -1;
+    char *path = fio_join(outdir, PP_LOCK_FILE);
+    if (!path)
+        return TG_ERR_NOMEM;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), st = TG_OK;
+    if (fd < 0)
+        st = tg_error(TG_ERR_IO, "%s: cannot open the directory's lock: %s", path,
+                      strerror(errno));
+    else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        st = errno == EWOULDBLOCK
+                 ? tg_error(TG_ERR_IO, "%s: another ablm prepare is running on this directory "
+                            "(%s is locked); wait for it or use another --out", outdir, path)
+                 : tg_error(TG_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+    tg_free(path);
+    size_t n1 = 0, n2 = 0;
+    uint64_t b1 = 0, b2 = 0;
+    if (!st)
+        st = cl_clean_stale(outdir, &n1, &b1);
+    if (!st)
+        st = fio_clean_stale(outdir, NULL, PP_TMP_NAMES, &n2, &b2);
+    if (st) {
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    *lock_fd = fd;
+    cJSON *stale = cJSON_AddObjectToObject(report, "stale_temp_files");
+    cJSON_AddNumberToObject(stale, "removed", (double)(n1 + n2));
+    cJSON_AddNumberToObject(stale, "bytes", (double)(b1 + b2));
+    if (o->progress && n1 + n2)
+        fprintf(stderr, "prepare: removed %zu stale temporary file%s (%llu bytes) left in %s by "
+                "a run that was stopped\n", n1 + n2, n1 + n2 == 1 ? "" : "s",
+                (unsigned long long)(b1 + b2), outdir);
+    return TG_OK;
+}
+
+void pp_dir_unlock(int lock_fd)
+{
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the flock */
 }

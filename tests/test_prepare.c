@@ -6,9 +6,15 @@
 #include "tg.h"
 #include "testutil.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static char *slurp(const char *dir, const char *name, size_t *n_lines)
 {
@@ -565,6 +571,123 @@ START_TEST(cli_out_of_core_flags)
 }
 END_TEST
 
+/* Writes n bytes to dir/name. */
+static void put_bytes(const char *dir, const char *name, size_t n)
+{
+    char p[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_msg(f != NULL, "%s", p);
+    for (size_t i = 0; i < n; i++)
+        fputc('x', f);
+    fclose(f);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[2048];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return lstat(p, &sb) == 0;
+}
+
+/* A killed run's temp files are removed by the next run on the same OUT:
+ * prepare's own NAME.tmp.XXXXXX (OUT's lock proves no live prepare owns
+ * them) and the clustering's NAME.PID.tmp.XXXXXX whose PID is dead; a live
+ * PID's run file, foreign names, malformed tails, links and directories
+ * stay. A second prepare on a locked OUT is refused. */
+START_TEST(stale_temp_files_removed)
+{
+    char *dir = tu_tmpdir();
+    const char *a = put(dir, "a.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "A1\t" H1 "\tARDY\tIGH\nA2\t" H2 "\tARTT\tIGH\n");
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+    pid_t dead = fork(); /* a PID that is no longer alive */
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    pid_t live = fork(); /* a live one: a run in another process */
+    ck_assert_int_ge(live, 0);
+    if (live == 0) {
+        pause();
+        _exit(0);
+    }
+    char stale[4][128], keep[6][128];
+    snprintf(stale[0], 128, "cluster_kmer_runs.%ld.tmp.AbC123", (long)dead);
+    snprintf(stale[1], 128, "cluster_edges.%ld.tmp.zz9zzz", (long)dead);
+    snprintf(stale[2], 128, "records.store.tmp.Q1w2E3");
+    snprintf(stale[3], 128, "train.txt.tmp.aaaaaa");
+    snprintf(keep[0], 128, "cluster_pair_runs.%ld.tmp.AAAAAA", (long)live);
+    snprintf(keep[1], 128, "notes.txt.tmp.abcdef");            /* not ours */
+    snprintf(keep[2], 128, "records.store.tmp.short");         /* not mkstemp's tail */
+    snprintf(keep[3], 128, "cluster_kmer_runs.%ld.tmp.AbC123x", (long)dead);
+    snprintf(keep[4], 128, "cluster_edges.tmp.AbC123");        /* a run file needs its PID */
+    snprintf(keep[5], 128, "cluster_edges.x%ld.tmp.AbC123", (long)dead);
+    size_t sizes[4] = {100, 50, 200, 10};
+    for (int i = 0; i < 4; i++)
+        put_bytes(out, stale[i], sizes[i]);
+    for (int i = 0; i < 6; i++)
+        put_bytes(out, keep[i], 7);
+    /* a link and a directory with our names stay */
+    char lp[700], target[700];
+    snprintf(target, sizeof target, "%s/a.tsv", dir);
+    snprintf(lp, sizeof lp, "%s/train.tsv.tmp.bbbbbb", out);
+    ck_assert_int_eq(symlink(target, lp), 0);
+    snprintf(lp, sizeof lp, "%s/val.txt.tmp.cccccc", out);
+    ck_assert_int_eq(mkdir(lp, 0755), 0);
+
+    /* a prepare holding the lock: refused, nothing removed */
+    char lock[700];
+    snprintf(lock, sizeof lock, "%s/" PP_LOCK_FILE, out);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    const char *inputs[] = {a};
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_int_ne(pp_run(inputs, 1, out, &o, rep), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "another ablm prepare is running") &&
+                      strstr(tg_last_error(), out), "%s", tg_last_error());
+    cJSON_Delete(rep);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(exists(out, stale[i]), "%s removed under another run's lock", stale[i]);
+    close(fd);
+
+    rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    const cJSON *st = cJSON_GetObjectItem(rep, "stale_temp_files");
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 4);
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "bytes")->valuedouble, 360);
+    cJSON_Delete(rep);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(!exists(out, stale[i]), "%s not removed", stale[i]);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(exists(out, keep[i]), "%s removed", keep[i]);
+    ck_assert(exists(out, "train.tsv.tmp.bbbbbb") && exists(out, "val.txt.tmp.cccccc"));
+    ck_assert(exists(dir, "a.tsv")); /* the link's target */
+    /* the live run's file goes once its process is gone */
+    kill(live, SIGKILL);
+    ck_assert_int_eq(waitpid(live, NULL, 0), live);
+    size_t n;
+    uint64_t bytes;
+    ck_assert_int_eq(cl_clean_stale(out, &n, &bytes), TG_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(bytes, 7);
+    ck_assert(!exists(out, keep[0]));
+    rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+    st = cJSON_GetObjectItem(rep, "stale_temp_files");
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 0);
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prepare");
@@ -578,6 +701,7 @@ int main(void)
     tcase_add_test(t, sharded_dedup_keeps_first);
     tcase_add_test(t, resume_read_stage);
     tcase_add_test(t, cli_out_of_core_flags);
+    tcase_add_test(t, stale_temp_files_removed);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
