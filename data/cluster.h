@@ -56,7 +56,8 @@ typedef struct {
     const char *spaced_pattern; /* linclust: default "11011101"; NULL or "" = contiguous */
     aln_params aln;             /* default VTML40, gap 16/2 */
     int threads;                /* 0 = tg_threads() */
-    int progress;               /* print phase timings to stderr */
+    int progress;               /* print phase timings and progress lines to stderr */
+    double progress_every;      /* seconds between progress lines; default (and 0) 2 */
     int greedy_k;               /* greedy: index k-mer length, default 3 (1..5) */
     int greedy_max_postings;    /* greedy: skip k-mers in more reps than this, default 20000 */
     int max_candidates;         /* greedy: alignments per sequence, default 1000 */
