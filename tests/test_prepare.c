@@ -688,6 +688,85 @@ START_TEST(stale_temp_files_removed)
 }
 END_TEST
 
+/* pp_run on the two inputs in memory or out of core with `shards` shards. */
+static int run_ids_mode(const char *const *inputs, const char *out, int in_mem, int shards,
+                        cJSON *rep)
+{
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    o.in_memory = in_mem;
+    o.dedup_shards = shards;
+    return pp_run(inputs, 2, out, &o, rep);
+}
+
+/* Out of core the ids are made unique without a copy of them (pp_store_ids:
+ * one map, or hash shards): the same ids_made_unique and byte-identical
+ * output files as in memory, with an id repeated within a file, across
+ * files, three times, and by a record without a CDR3; an id equal to a
+ * generated ID@FILE:LINE name is the same error in every mode. */
+START_TEST(ids_out_of_core)
+{
+    char *dir = tu_tmpdir();
+    const char *hdr = "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n";
+    char ta[4096], tb[4096];
+    snprintf(ta, sizeof ta, "%sx\t" H1 "\tARDY\tIGH\nx\t" H2 "\tARTT\tIGH\ndup\t" H3
+             "\tARQQ\tIGH\nu1\tQQQ\t\tIGH\nz\t" H1 "\tAKEE\tIGH\n", hdr);
+    snprintf(tb, sizeof tb, "%sdup\t" H2 "\tARWW\tIGH\nu1\t" H3 "\tARFF\tIGH\ndup\t" H1
+             "\tARGG\tIGH\nb1\t" H2 "\tARDY\tIGH\n", hdr);
+    const char *a = put(dir, "a.tsv", ta);
+    const char *b = put(dir, "b.tsv", tb);
+    const char *inputs[] = {a, b};
+    static const char *files[] = {"cdr3_100_cluster.tsv", "heavy_70_cluster.tsv",
+                                  "heavy_50_cluster.tsv", "train.tsv", "val.tsv", "test.tsv",
+                                  "train.txt", "val.txt", "test.txt"};
+    char outs[3][700];
+    int shards[3] = {0, 0, 7}, in_mem[3] = {1, 0, 0};
+    for (int m = 0; m < 3; m++) {
+        snprintf(outs[m], sizeof outs[m], "%s/o%d", dir, m);
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_msg(run_ids_mode(inputs, outs[m], in_mem[m], shards[m], rep) == TG_OK, "%s",
+                      tg_last_error());
+        const cJSON *in = cJSON_GetObjectItem(rep, "input");
+        ck_assert_double_eq(cJSON_GetObjectItem(in, "ids_made_unique")->valuedouble, 7);
+        if (!in_mem[m])
+            ck_assert_double_eq(cJSON_GetObjectItem(in, "ids_shards")->valuedouble,
+                                shards[m] ? shards[m] : 1);
+        cJSON_Delete(rep);
+        for (size_t f = 0; m && f < sizeof files / sizeof *files; f++) {
+            char p0[2200], p1[2200];
+            snprintf(p0, sizeof p0, "%s/%s", outs[0], files[f]);
+            snprintf(p1, sizeof p1, "%s/%s", outs[m], files[f]);
+            ck_assert_msg(tu_same_file(p0, p1), "mode %d: %s differs", m, files[f]);
+        }
+    }
+    char *t = slurp(outs[2], "cdr3_100_cluster.tsv", NULL);
+    ck_assert_msg(strstr(t, "x@a.tsv:2\t") && strstr(t, "x@a.tsv:3\t") &&
+                      strstr(t, "dup@a.tsv:4\t") && strstr(t, "dup@b.tsv:2\t") &&
+                      strstr(t, "dup@b.tsv:4\t") && strstr(t, "u1@b.tsv:3\t") &&
+                      strstr(t, "\tz\n") && strstr(t, "\tb1\n"), "%s", t);
+    free(t);
+    /* an id that is a generated name: an error naming both records */
+    snprintf(tb + strlen(tb), sizeof tb - strlen(tb), "x@a.tsv:3\t" H3 "\tARCC\tIGH\n");
+    put(dir, "b.tsv", tb);
+    char first[4096] = "";
+    for (int m = 0; m < 3; m++) {
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_int_eq(run_ids_mode(inputs, outs[m], in_mem[m], shards[m], rep),
+                         TG_ERR_FORMAT);
+        cJSON_Delete(rep);
+        const char *e = tg_last_error();
+        ck_assert_msg(strstr(e, "record id 'x@a.tsv:3' is given twice, by a.tsv:3 and b.tsv:6"),
+                      "mode %d: %s", m, e);
+        if (!m)
+            snprintf(first, sizeof first, "%s", e);
+        else
+            ck_assert_str_eq(e, first);
+    }
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prepare");
@@ -702,6 +781,7 @@ int main(void)
     tcase_add_test(t, resume_read_stage);
     tcase_add_test(t, cli_out_of_core_flags);
     tcase_add_test(t, stale_temp_files_removed);
+    tcase_add_test(t, ids_out_of_core);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
