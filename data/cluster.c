@@ -273,12 +273,53 @@ void cl_set_cover(size_t m, const uint32_t *outo, const uint32_t *outv, const ui
     }
 }
 
+int cl_align_pairs(const cl_ctx *c, const uint64_t *pairs, size_t n, uint8_t *flag, uint8_t *tb)
+{
+    int err = 0;
+    size_t tbsz = 2 * (size_t)c->maxlen + 1;
+#pragma omp parallel num_threads(c->nthreads)
+    {
+        uint8_t *qb = tb + (size_t)omp_get_thread_num() * tbsz;
+        aln_ws ws = {0}; /* pairs come grouped by centre: its profile is reused */
+#pragma omp for schedule(dynamic, 256) reduction(| : err)
+        for (size_t i = 0; i < n; i++)
+            flag[i] = cl_pair_flags(c, (uint32_t)(pairs[i] >> 32), (uint32_t)pairs[i], qb, &ws, &err);
+        aln_ws_free(&ws);
+    }
+    return err;
+}
+
+void cl_prog_begin(cl_prog *p, const char *phase, const cl_opts *o)
+{
+    p->phase = phase;
+    p->t0 = p->last = now();
+    p->every = o->progress_every > 0 ? o->progress_every : 2.0;
+    p->on = o->progress;
+}
+
+void cl_prog_tick(cl_prog *p, uint64_t done, uint64_t total, const char *unit)
+{
+    if (!p->on)
+        return;
+    double t = now();
+    if (t - p->last < p->every || !done || !total)
+        return;
+    p->last = t;
+    double el = t - p->t0, frac = (double)done / (double)total;
+    fprintf(stderr, "cluster: %s: %llu/%llu %s, %.0f/s, %.0f%% done, ETA %.0f s\n", p->phase,
+            (unsigned long long)done, (unsigned long long)total, unit,
+            el > 0 ? (double)done / el : 0, 100 * frac, el * (1 - frac) / frac);
+}
+
 size_t cl_linclust_bytes(size_t m, int kps)
 {
     /* the k-mer table and its radix copy, the counts, then the graph's
      * per-sequence arrays (the edges are not known before) */
     return m * (16 * (size_t)kps + 32) + 4096;
 }
+
+#define CL_PROG_BLOCK ((size_t)1 << 16) /* sequences or k-mer entries between progress checks */
+#define CL_ALN_BATCH ((size_t)1 << 16)  /* pairs aligned between progress checks */
 
 static int linclust(ctx *c, uint32_t *repu)
 {
@@ -299,22 +340,29 @@ static int linclust(ctx *c, uint32_t *repu)
     uint32_t *outo = NULL, *outv = NULL, *ino = NULL, *inv = NULL, *cnt = NULL;
     if (!keys || !nk || !tb || !hb)
         goto done;
-    /* 1. k-mer selection, fixed slots per sequence */
+    /* 1. k-mer selection, fixed slots per sequence, in blocks for the
+     * progress lines */
+    cl_prog pg;
+    cl_prog_begin(&pg, "k-mers", o);
+    for (size_t u0 = 0; u0 < m; u0 += CL_PROG_BLOCK) {
+        size_t u1 = u0 + CL_PROG_BLOCK < m ? u0 + CL_PROG_BLOCK : m;
 #pragma omp parallel num_threads(nt)
-    {
-        int tid = omp_get_thread_num();
-        uint8_t *codes = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1);
-        hk *best = hb + (size_t)tid * kps;
-        uint32_t km[1000];
+        {
+            int tid = omp_get_thread_num();
+            uint8_t *codes = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1);
+            hk *best = hb + (size_t)tid * kps;
+            uint32_t km[1000];
 #pragma omp for schedule(dynamic, 1024)
-        for (size_t u = 0; u < m; u++) {
-            int L = ulen(c, (uint32_t)u);
-            aln_encode(useq(c, (uint32_t)u), L, codes);
-            int got = cl_select_kmers(codes, L, pos, k, span, kps, best, km);
-            nk[u] = (uint8_t)(got > 255 ? 255 : got);
-            for (int i = 0; i < got; i++)
-                keys[u * kps + i] = (uint64_t)km[i] << 32 | u;
+            for (size_t u = u0; u < u1; u++) {
+                int L = ulen(c, (uint32_t)u);
+                aln_encode(useq(c, (uint32_t)u), L, codes);
+                int got = cl_select_kmers(codes, L, pos, k, span, kps, best, km);
+                nk[u] = (uint8_t)(got > 255 ? 255 : got);
+                for (int i = 0; i < got; i++)
+                    keys[u * kps + i] = (uint64_t)km[i] << 32 | u;
+            }
         }
+        cl_prog_tick(&pg, u1, m, "sequences");
     }
     size_t ne = 0;
     for (size_t u = 0; u < m; u++)
@@ -324,12 +372,18 @@ static int linclust(ctx *c, uint32_t *repu)
     nk = NULL;
     cl_tfree(t, hb);
     hb = NULL;
-    if ((rc = cl_radix_sort(t, keys, NULL, ne, 32 + cl_kmer_bits(k))))
+    cl_prog_begin(&pg, "k-mer sort", o);
+    if ((rc = cl_radix_sort_prog(t, keys, NULL, ne, 32 + cl_kmer_bits(k), &pg)))
         goto done;
     double t1 = now();
     /* 2. groups -> (member, centre) pairs, reusing the key array */
     size_t np = 0;
-    for (size_t a = 0, b; a < ne; a = b) {
+    cl_prog_begin(&pg, "pairs", o);
+    for (size_t a = 0, b, next = CL_PROG_BLOCK; a < ne; a = b) {
+        if (a >= next) {
+            cl_prog_tick(&pg, a, ne, "k-mer entries");
+            next = a + CL_PROG_BLOCK;
+        }
         uint32_t km = (uint32_t)(keys[a] >> 32);
         uint32_t cen = (uint32_t)keys[a];
         for (b = a + 1; b < ne && (uint32_t)(keys[b] >> 32) == km; b++) {
@@ -350,7 +404,8 @@ static int linclust(ctx *c, uint32_t *repu)
         int mbits = 1;
         while (mbits < 32 && (1ULL << mbits) < m)
             mbits++;
-        if ((rc = cl_radix_sort(t, pairs, NULL, np, 32 + mbits)))
+        cl_prog_begin(&pg, "pair sort", o);
+        if ((rc = cl_radix_sort_prog(t, pairs, NULL, np, 32 + mbits, &pg)))
             goto done;
         rc = TG_ERR_NOMEM;
     }
@@ -362,17 +417,13 @@ static int linclust(ctx *c, uint32_t *repu)
     flag = cl_talloc(t, np ? np : 1, "linclust edge flags");
     if (!flag)
         goto done;
-    /* 3. align each member to its centre */
+    /* 3. align each member to its centre, in batches for the progress lines */
     int err = 0;
-#pragma omp parallel num_threads(nt)
-    {
-        int tid = omp_get_thread_num();
-        uint8_t *qb = tb + (size_t)tid * (2 * (size_t)c->maxlen + 1);
-        aln_ws ws = {0}; /* pairs come grouped by centre: its profile is reused */
-#pragma omp for schedule(dynamic, 256) reduction(| : err)
-        for (size_t i = 0; i < np; i++)
-            flag[i] = cl_pair_flags(c, (uint32_t)(pairs[i] >> 32), (uint32_t)pairs[i], qb, &ws, &err);
-        aln_ws_free(&ws);
+    cl_prog_begin(&pg, "alignments", o);
+    for (size_t i0 = 0; i0 < np && !err; i0 += CL_ALN_BATCH) {
+        size_t nb = np - i0 < CL_ALN_BATCH ? np - i0 : CL_ALN_BATCH;
+        err = cl_align_pairs(c, pairs + i0, nb, flag + i0, tb);
+        cl_prog_tick(&pg, i0 + nb, np, "pairs");
     }
     c->n_aln += np;
     if (err) {

@@ -56,7 +56,8 @@ typedef struct {
     const char *spaced_pattern; /* linclust: default "11011101"; NULL or "" = contiguous */
     aln_params aln;             /* default VTML40, gap 16/2 */
     int threads;                /* 0 = tg_threads() */
-    int progress;               /* print phase timings to stderr */
+    int progress;               /* print phase timings and progress lines to stderr */
+    double progress_every;      /* seconds between progress lines; default (and 0) 2 */
     int greedy_k;               /* greedy: index k-mer length, default 3 (1..5) */
     int greedy_max_postings;    /* greedy: skip k-mers in more reps than this, default 20000 */
     int max_candidates;         /* greedy: alignments per sequence, default 1000 */
@@ -118,6 +119,12 @@ typedef struct {
  * could not be written or read back; the message names it). */
 int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                       const cl_budget *b, uint32_t *rep, cl_stats *stats);
+
+/* Removes the run files of cl_cluster_budget (DIR/cluster_kmer_runs.PID.tmp.*,
+ * cluster_pair_runs..., cluster_edges...) that a killed process left in dir:
+ * only those whose PID is no live process (fio_clean_stale). *removed and
+ * *bytes get the count and their size. Returns a status. */
+int cl_clean_stale(const char *dir, size_t *removed, uint64_t *bytes);
 
 typedef struct {
     size_t sampled; /* representatives checked */

@@ -49,13 +49,26 @@ typedef struct {
     const char *what;   /* for messages: "k-mer runs", ... */
 } sf_file;
 
-/* Opens DIR/NAME's temporary file (tg_afile: removed by sf_close). */
+/* The names of the run files: DIR/NAME.PID.tmp.XXXXXX (cl_clean_stale). */
+static const char *const SF_NAMES[] = {"cluster_kmer_runs", "cluster_pair_runs", "cluster_edges",
+                                       NULL};
+
+int cl_clean_stale(const char *dir, size_t *removed, uint64_t *bytes)
+{
+    return fio_clean_stale(dir, SF_NAMES, NULL, removed, bytes);
+}
+
+/* Opens the temporary file DIR/NAME.PID.tmp.XXXXXX (tg_afile: removed by
+ * sf_close; the PID lets a later run tell a killed run's file from a live
+ * one). */
 static int sf_open(sf_file *f, const char *dir, const char *name, size_t rec, const char *what)
 {
     memset(f, 0, sizeof *f);
     f->rec = rec;
     f->what = what;
-    char *path = fio_join(dir, name);
+    char pn[64];
+    snprintf(pn, sizeof pn, "%s.%ld", name, (long)getpid());
+    char *path = fio_join(dir, pn);
     if (!path)
         return TG_ERR_NOMEM;
     int st = tg_afile_open(&f->a, path);
@@ -279,36 +292,6 @@ static int mg_next(sp_merge *g, sp_item *it, int *got)
     return TG_OK;
 }
 
-/* ---- progress -------------------------------------------------------------- */
-
-typedef struct {
-    const char *phase;
-    double t0, last;
-    int on;
-} sp_prog;
-
-static void pg_begin(sp_prog *p, const char *phase, int on)
-{
-    p->phase = phase;
-    p->t0 = p->last = sp_now();
-    p->on = on;
-}
-
-/* At most every 2 s: done of total, rate, ETA. */
-static void pg_tick(sp_prog *p, uint64_t done, uint64_t total, const char *unit)
-{
-    if (!p->on)
-        return;
-    double t = sp_now();
-    if (t - p->last < 2.0 || !done || !total)
-        return;
-    p->last = t;
-    double el = t - p->t0, frac = (double)done / (double)total;
-    fprintf(stderr, "cluster: %s: %llu/%llu %s, %.0f/s, %.0f%% done, ETA %.0f s\n", p->phase,
-            (unsigned long long)done, (unsigned long long)total, unit, (double)done / el,
-            100 * frac, el * (1 - frac) / frac);
-}
-
 /* ---- the plan --------------------------------------------------------------- */
 
 #define SP_STAGE 4096       /* records staged per write */
@@ -366,7 +349,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
     hk *hb = NULL;
     int rc = TG_ERR_NOMEM, err = 0;
     double t0 = sp_now();
-    sp_prog pg;
+    cl_prog pg;
     if (o->progress)
         fprintf(stderr, "cluster: within %.1f MB (%.1f MB held, floor %.1f MB): %zu k-mer "
                 "entries per run\n", budget / 1e6, held / 1e6, s->floor_bytes / 1e6, E);
@@ -383,7 +366,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
         goto done;
     if ((rc = sf_open(&kf, b->tmpdir, "cluster_kmer_runs", 12, "sorted k-mer runs")))
         goto done;
-    pg_begin(&pg, "k-mer runs", o->progress);
+    cl_prog_begin(&pg, "k-mer runs", o);
     for (size_t u0 = 0; u0 < m; u0 += per_chunk) {
         size_t u1 = sz_min(m, u0 + per_chunk);
 #pragma omp parallel num_threads(nt)
@@ -425,7 +408,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
                 goto done;
         }
         sf_end_run(&kf);
-        pg_tick(&pg, u1, m, "sequences");
+        cl_prog_tick(&pg, u1, m, "sequences");
     }
     cl_tfree(t, keys);
     cl_tfree(t, vals);
@@ -450,7 +433,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
         if ((rc = mg_open(&g, t, &kf, per)) ||
             (rc = sf_open(&pf, b->tmpdir, "cluster_pair_runs", 8, "sorted candidate-pair runs")))
             goto done;
-        pg_begin(&pg, "k-mer merge", o->progress);
+        cl_prog_begin(&pg, "k-mer merge", o);
         uint64_t cur = UINT64_MAX;
         uint32_t cen = 0;
         size_t np = 0;
@@ -479,8 +462,8 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
             }
             if (!got)
                 break;
-            if (!(g.done & 0xfffff))
-                pg_tick(&pg, g.done, g.total, "entries");
+            if (!(g.done & 0xffff))
+                cl_prog_tick(&pg, g.done, g.total, "entries");
         }
         mg_close(&g, t);
         cl_tfree(t, pairs);
@@ -516,7 +499,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
             (rc = sf_open(&ef, b->tmpdir, "cluster_edges", 8, "accepted edges")) ||
             (rc = sf_begin_run(&ef, t)))
             goto done;
-        pg_begin(&pg, "alignments", o->progress);
+        cl_prog_begin(&pg, "alignments", o);
         uint64_t last = UINT64_MAX;
         for (int got = 1; got;) {
             size_t nb = 0;
@@ -529,16 +512,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
                 if (it.key != last)
                     pairs[nb++] = last = it.key;
             }
-#pragma omp parallel num_threads(nt)
-            {
-                int tid = omp_get_thread_num();
-                aln_ws ws = {0}; /* pairs come grouped by centre: its profile is reused */
-#pragma omp for schedule(dynamic, 256) reduction(| : err)
-                for (size_t i = 0; i < nb; i++)
-                    flag[i] = cl_pair_flags(c, (uint32_t)(pairs[i] >> 32), (uint32_t)pairs[i],
-                                            tb + (size_t)tid * tbsz, &ws, &err);
-                aln_ws_free(&ws);
-            }
+            err = cl_align_pairs(c, pairs, nb, flag, tb);
             if (err) {
                 rc = TG_ERR_NOMEM;
                 goto done;
@@ -565,7 +539,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
                 }
             if ((rc = sf_put(&ef, stage, 8 * ns)))
                 goto done;
-            pg_tick(&pg, g.done, g.total, "pairs");
+            cl_prog_tick(&pg, g.done, g.total, "pairs");
         }
         sf_end_run(&ef);
         mg_close(&g, t);

@@ -55,6 +55,11 @@ void cl_tfree(cl_trk *t, void *q)
 
 int cl_radix_sort(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits)
 {
+    return cl_radix_sort_prog(t, k, v, n, bits, NULL);
+}
+
+int cl_radix_sort_prog(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits, cl_prog *p)
+{
     if (n < 2)
         return TG_OK;
     uint64_t *k2 = cl_talloc(t, n * sizeof *k2, "radix sort keys");
@@ -91,6 +96,8 @@ int cl_radix_sort(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits)
         uint32_t *tv = vs;
         vs = vd;
         vd = tv;
+        if (p)
+            cl_prog_tick(p, (uint64_t)(shift / D + 1), (uint64_t)((bits + D - 1) / D), "passes");
     }
     if (ks != k) {
         memcpy(k, ks, n * sizeof *k);

@@ -17,9 +17,22 @@ void *cl_tcalloc(cl_trk *t, size_t bytes, const char *what);
 void *cl_trealloc(cl_trk *t, void *p, size_t bytes, const char *what);
 void cl_tfree(cl_trk *t, void *p);
 
+/* Progress lines of the linclust phases on stderr: "cluster: PHASE:
+ * DONE/TOTAL UNIT, RATE/s, P% done, ETA S s", at most one per
+ * o->progress_every seconds (0: 2 s); nothing unless o->progress. */
+typedef struct {
+    const char *phase;
+    double t0, last, every;
+    int on;
+} cl_prog;
+void cl_prog_begin(cl_prog *p, const char *phase, const cl_opts *o);
+void cl_prog_tick(cl_prog *p, uint64_t done, uint64_t total, const char *unit);
+
 /* Stable LSD radix sort of keys (and payload v if not NULL) on the low
  * `bits` bits. Returns TG_OK or TG_ERR_NOMEM. */
 int cl_radix_sort(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits);
+/* cl_radix_sort with a progress tick (passes done of bits / 11) after each pass. */
+int cl_radix_sort_prog(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits, cl_prog *p);
 
 /* Collapses identical sequences (same residue codes): grp[i] = the id of
  * i's group, groups numbered 0.. in the order of their lowest index;
@@ -112,6 +125,13 @@ int cl_select_kmers(const uint8_t *codes, int L, const int *pos, int k, int span
  * cen. qb: 2 * c->maxlen + 1 bytes of scratch; ws: the thread's alignment
  * workspace. Sets *err on an allocation failure. */
 uint8_t cl_pair_flags(const cl_ctx *c, uint32_t cen, uint32_t u, uint8_t *qb, aln_ws *ws, int *err);
+/* Aligns pairs[0..n) ((centre << 32 | member), grouped by centre) with
+ * cl_pair_flags on c->nthreads threads into flag[0..n). tb: c->nthreads
+ * scratch buffers of 2 * c->maxlen + 1 bytes. Returns 1 on an allocation
+ * failure, else 0. */
+int cl_align_pairs(const cl_ctx *c, const uint64_t *pairs, size_t n, uint8_t *flag, uint8_t *tb);
+
+
 /* Greedy set cover (MMseqs2 clust --cluster-mode 0) of the directed graph
  * in CSR form (outo/outv: whom a node can represent, ino/inv: the reverse,
  * m + 1 offsets each): repu[u] = u's representative. cnt: m scratch, hp:

@@ -2,6 +2,7 @@
 #ifndef ABLM_FILEIO_H
 #define ABLM_FILEIO_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -19,5 +20,17 @@ int fio_write_json(const char *path, const cJSON *v);
 int fio_mkdir(const char *path);
 /* Joins dir and name into a new tg_malloc'ed string (NULL on no memory). */
 char *fio_join(const char *dir, const char *name);
+/* Removes from dir the temporary files a killed process left: regular files
+ * (never links or directories) named
+ *   NAME.PID.tmp.XXXXXX  NAME in pid_names (NULL-terminated), when PID is not
+ *                        a live process (kill(PID, 0) gives ESRCH; this
+ *                        process's own PID is never stale);
+ *   NAME.tmp.XXXXXX      NAME in names, always: the caller holds a lock that
+ *                        proves no live process writes them (pp_dir_lock).
+ * XXXXXX is mkstemp's six letters or digits (tg_afile_open's temp names).
+ * Counts the files removed and their bytes; a file that cannot be removed
+ * is a warning on stderr. A missing dir removes nothing. Returns a status. */
+int fio_clean_stale(const char *dir, const char *const *pid_names, const char *const *names,
+                    size_t *removed, uint64_t *bytes);
 
 #endif

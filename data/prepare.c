@@ -490,8 +490,10 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
     const char **pool_ids = NULL, **pool_seq = NULL;
     uint32_t *rep = NULL, *rep70 = NULL, *rep50 = NULL, *uniq = NULL;
-    int *pool_len = NULL;
+    int *pool_len = NULL, lock = -1;
     int st = fio_mkdir(outdir);
+    if (!st)
+        st = pp_dir_lock(outdir, o, report, &lock);
     if (st)
         return st;
 
@@ -504,9 +506,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     rd_stats rs;
     size_t no_cdr3 = 0, n = 0;
     int *len = NULL, *cdr3_len = NULL;
-    rd_ids *all_ids = &r.ids;
-    rd_ids store_ids;
-    rd_ids_init(&store_ids);
+    pp_ids store_ids;
+    memset(&store_ids, 0, sizeof store_ids);
     ss_store store;
     memset(&store, 0, sizeof store);
     memset(&rs, 0, sizeof rs);
@@ -520,9 +521,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     } else {
         /* out of core: the records go to OUT/records.store (resumable stage) */
         st = pp_stage_read(inputs, n_inputs, outdir, o, &store, in, report);
-        if (!st && (st = pp_store_ids(&store, &store_ids, &n)))
+        if (!st && (st = pp_store_ids(&store, outdir, o, &store_ids, &n)))
             goto done;
-        all_ids = &store_ids;
         const cJSON *nc = cJSON_GetObjectItem(in, "records_without_cdr3"),
                     *rows = cJSON_GetObjectItem(cJSON_GetObjectItem(in, "reader"), "rows_read");
         no_cdr3 = nc ? (size_t)nc->valuedouble : 0;
@@ -557,10 +557,12 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         st = TG_ERR_NOMEM;
         goto done;
     }
-    size_t renamed;
-    if ((st = rd_ids_unique(all_ids, &renamed)))
+    size_t renamed = store_ids.renamed;
+    if (o->in_memory && (st = rd_ids_unique(&r.ids, &renamed)))
         goto done;
     cJSON_AddNumberToObject(in, "ids_made_unique", (double)renamed);
+    if (!o->in_memory)
+        cJSON_AddNumberToObject(in, "ids_shards", (double)store_ids.shards);
     if (renamed && o->progress)
         fprintf(stderr, "prepare: %zu records share their id with another record; they are "
                 "named ID@FILE:LINE\n", renamed);
@@ -588,7 +590,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             cdr3[j] = c;
             cdr3_len[j] = cl;
             seq[j] = ss_seq(&store, i, &len[j]);
-            ids[j] = rd_ids_get(&store_ids, i);
+            ids[j] = pp_ids_get(&store_ids, i);
             j++;
         }
     }
@@ -710,8 +712,9 @@ done:
         tg_free(len);
         tg_free(cdr3_len);
     }
-    rd_ids_free(&store_ids);
+    pp_ids_free(&store_ids);
     ss_close(&store);
     recs_free(&r);
+    pp_dir_unlock(lock);
     return st;
 }

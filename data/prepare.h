@@ -116,6 +116,21 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
  * The clustering steps still hold pointers into the store's map and the
  * lengths of their inputs in memory. */
 
+/* The lock of an output directory: OUT/.prepare.lock, flock'ed (exclusive)
+ * by the running prepare and released when its descriptor closes, also when
+ * the process is killed. */
+#define PP_LOCK_FILE ".prepare.lock"
+/* Takes OUT's lock (a second prepare on the same OUT while one runs is an
+ * error naming the directory), then removes what a killed run left: every
+ * NAME.tmp.XXXXXX of the files prepare writes (the lock proves no live
+ * prepare owns them) and the clustering's run files whose PID is no live
+ * process (cl_clean_stale: an `ablm cluster` may share the directory).
+ * report gets "stale_temp_files": {"removed", "bytes"}; a line on stderr
+ * when any were removed. *lock_fd: for pp_dir_unlock. Returns a status. */
+int pp_dir_lock(const char *outdir, const pp_opts *o, cJSON *report, int *lock_fd);
+/* Releases the lock of pp_dir_lock (-1: nothing). */
+void pp_dir_unlock(int lock_fd);
+
 /* Progress lines on stderr ("prepare: STAGE: N UNIT, R UNIT/s, P% done,
  * ETA S s"), at most one per 2 s; nothing when on == 0. */
 typedef struct {
@@ -146,9 +161,32 @@ cJSON *pp_marker_load(const char *outdir, const char *name, const char *key);
 /* Writes the marker atomically. Returns a status. */
 int pp_marker_write(const char *outdir, const char *name, const cJSON *marker);
 
-/* Adds every store record's id to ids (in store order) and counts the
- * records with a CDR3 into *n_cdr3. Returns a status. */
-int pp_store_ids(const ss_store *s, rd_ids *ids, size_t *n_cdr3);
+/* The store's record ids made unique without a copy of them: the ids stay
+ * in the store's map; only the records renamed ID@FILE:LINE (every record
+ * of an id that occurs more than once, as rd_ids_unique does) have their
+ * new names here, by record index. */
+typedef struct {
+    const ss_store *s;
+    uint32_t *idx;    /* renamed records, ascending */
+    size_t *off;      /* their names in text */
+    char *text;
+    size_t n, cap, used, tcap;
+    size_t renamed;   /* = n */
+    size_t shards;    /* hash shards of the check (1: one map) */
+} pp_ids;
+/* Counts the records with a CDR3 into *n_cdr3 and makes the ids unique:
+ * repeated ids are found by one map over all ids when n x 40 bytes fit
+ * half of o->max_memory (else pp_default_memory()), or o->dedup_shards /
+ * enough hash shards (temp files OUTDIR/ids_shard.tmp.*, each checked by
+ * its own map), 1 byte per record meanwhile; then the renamed names are
+ * checked against every final name (a collision is the error of
+ * rd_ids_unique, naming both records). Returns a status; on error ids is
+ * freed. */
+int pp_store_ids(const ss_store *s, const char *outdir, const pp_opts *o, pp_ids *ids,
+                 size_t *n_cdr3);
+/* Record i's unique id (the store's, or its new name). */
+const char *pp_ids_get(const pp_ids *ids, uint64_t i);
+void pp_ids_free(pp_ids *ids);
 /* De-duplicates the sequences uniq[0..*m) (indices into seq/len, ascending)
  * in place: the first of every distinct sequence stays, order kept. Uses
  * o->dedup_shards, else enough hash shards (temp files in outdir) for

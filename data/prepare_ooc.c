@@ -1,16 +1,21 @@
 /* ablm prepare out of core: progress lines, the memory budget, stage
  * markers (resume by hash), de-duplication in hash shards, clustering
  * within the budget. */
+#define _GNU_SOURCE
 #include "prepare.h"
 
 #include "fileio.h"
+#include "rd_text.h"
 #include "strmap.h"
 #include "tg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 void pp_progress_begin(pp_progress *p, const char *stage, const char *unit, int on)
 {
@@ -179,19 +184,6 @@ int pp_marker_write(const char *outdir, const char *name, const cJSON *marker)
     return st;
 }
 
-int pp_store_ids(const ss_store *s, rd_ids *ids, size_t *n_cdr3)
-{
-    *n_cdr3 = 0;
-    for (uint64_t i = 0; i < s->n; i++) {
-        int cl;
-        int st = rd_ids_add(ids, ss_id(s, i), ss_file(s, i), ss_line(s, i));
-        if (st)
-            return st;
-        *n_cdr3 += ss_cdr3(s, i, &cl) && cl > 0;
-    }
-    return TG_OK;
-}
-
 /* Bytes one sequence costs in a shard's map (key pointer, length, value at
  * load <= 1/2) and its index read back. */
 #define PP_DEDUP_ENTRY_BYTES 40
@@ -218,68 +210,106 @@ static int dedup_map(const char *const *seq, const int *len, const uint32_t *uni
     return TG_OK;
 }
 
+/* Runs fn(ctx, list, k) over items 0..n in `shards` hash shards: with one
+ * shard once, list NULL (every item); else each item's index goes to the
+ * temp file OUTDIR/NAME.tmp.* of shard (hash(ctx, i) >> 32) % shards, and
+ * each shard's indices (ascending) are read back and passed in shard order.
+ * *peak: the largest shard. Every temp file is removed before return. */
+typedef uint64_t (*pp_hash_fn)(void *ctx, uint32_t i);
+typedef int (*pp_shard_fn)(void *ctx, const uint32_t *list, size_t k);
+static int pp_sharded(const char *outdir, const char *name, size_t n, size_t shards,
+                      pp_hash_fn hash, pp_shard_fn fn, void *ctx, pp_progress *pg, size_t *peak)
+{
+    if (shards <= 1) {
+        *peak = n;
+        return fn(ctx, NULL, n);
+    }
+    tg_afile *sh = tg_calloc(shards, sizeof *sh, "shards");
+    size_t *count = tg_calloc(shards, sizeof *count, "shards");
+    uint32_t *list = NULL;
+    char *base = fio_join(outdir, name);
+    int st = base && sh && count ? TG_OK : TG_ERR_NOMEM;
+    for (size_t k = 0; !st && k < shards; k++)
+        st = tg_afile_open(&sh[k], base);
+    tg_free(base);
+    for (size_t j = 0; !st && j < n; j++) {
+        uint32_t jj = (uint32_t)j;
+        size_t k = (size_t)((hash(ctx, jj) >> 32) % shards);
+        if (fwrite(&jj, sizeof jj, 1, sh[k].f) != 1)
+            st = tg_error(TG_ERR_IO, "%s: cannot write: %s", sh[k].tmp, strerror(errno));
+        count[k]++;
+    }
+    *peak = 0;
+    for (size_t k = 0; !st && k < shards; k++)
+        if (count[k] > *peak)
+            *peak = count[k];
+    list = st ? NULL : tg_malloc((*peak + 1) * sizeof *list, "shard");
+    if (!st && !list)
+        st = TG_ERR_NOMEM;
+    for (size_t k = 0; !st && k < shards; k++) {
+        FILE *f = NULL;
+        if (fflush(sh[k].f) || !(f = fopen(sh[k].tmp, "rb")))
+            st = tg_error(TG_ERR_IO, "%s: cannot read back: %s", sh[k].tmp, strerror(errno));
+        else if (fread(list, sizeof *list, count[k], f) != count[k])
+            st = tg_error(TG_ERR_IO, "%s: short read", sh[k].tmp);
+        if (f)
+            fclose(f);
+        tg_afile_abort(&sh[k]);
+        if (!st)
+            st = fn(ctx, list, count[k]);
+        pp_progress_tick(pg, k + 1, (double)(k + 1) / (double)shards);
+    }
+    for (size_t k = 0; sh && k < shards; k++)
+        tg_afile_abort(&sh[k]);
+    tg_free(sh);
+    tg_free(count);
+    tg_free(list);
+    return st;
+}
+
+/* Shards for n entries of `entry` bytes within half of budget (at most
+ * PP_MAX_SHARDS); `fixed` > 0 forces that many. */
+static size_t pp_shards_for(size_t n, size_t entry, size_t budget, int fixed)
+{
+    if (fixed > 0)
+        return (size_t)fixed;
+    double need = (double)n * (double)entry, part = (double)budget / 2;
+    size_t shards = need <= part ? 1 : (size_t)(need / part) + 1;
+    return shards > PP_MAX_SHARDS ? PP_MAX_SHARDS : shards;
+}
+
+typedef struct {
+    const char *const *seq;
+    const int *len;
+    const uint32_t *uniq;
+    uint8_t *keep;
+} dd_ctx;
+
+static uint64_t dd_hash(void *ctx, uint32_t j)
+{
+    dd_ctx *d = ctx;
+    uint32_t r = d->uniq[j];
+    return ss_hash(SS_HASH_INIT, d->seq[r], (size_t)d->len[r]);
+}
+
+static int dd_shard(void *ctx, const uint32_t *list, size_t k)
+{
+    dd_ctx *d = ctx;
+    return dedup_map(d->seq, d->len, d->uniq, list, k, d->keep);
+}
+
 int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
              const char *outdir, const pp_opts *o, cJSON *report)
 {
     size_t n = *m, budget = o->max_memory ? o->max_memory : pp_default_memory();
-    size_t shards = (size_t)o->dedup_shards;
-    if (!shards) {
-        double need = (double)n * PP_DEDUP_ENTRY_BYTES, part = (double)budget / 2;
-        shards = need <= part ? 1 : (size_t)(need / part) + 1;
-        if (shards > PP_MAX_SHARDS)
-            shards = PP_MAX_SHARDS;
-    }
+    size_t shards = pp_shards_for(n, PP_DEDUP_ENTRY_BYTES, budget, o->dedup_shards), peak = 0;
     uint8_t *keep = tg_calloc(n + 1, 1, "dedup");
-    tg_afile *sh = NULL;
-    uint32_t *list = NULL;
-    size_t *count = NULL, peak = 0;
     int st = keep ? TG_OK : TG_ERR_NOMEM;
     pp_progress pg;
     pp_progress_begin(&pg, "dedup", "shards", o->progress && shards > 1);
-    if (!st && shards == 1) {
-        st = dedup_map(seq, len, uniq, NULL, n, keep);
-        peak = n;
-    } else if (!st) {
-        char *base = fio_join(outdir, "dedup_shard");
-        sh = tg_calloc(shards, sizeof *sh, "dedup shards");
-        count = tg_calloc(shards, sizeof *count, "dedup shards");
-        if (!base || !sh || !count)
-            st = TG_ERR_NOMEM;
-        for (size_t k = 0; !st && k < shards; k++)
-            st = tg_afile_open(&sh[k], base);
-        tg_free(base);
-        /* spill: each position j to the shard of its sequence's hash */
-        for (size_t j = 0; !st && j < n; j++) {
-            uint32_t r = uniq[j], jj = (uint32_t)j;
-            uint64_t h = ss_hash(SS_HASH_INIT, seq[r], (size_t)len[r]);
-            size_t k = (size_t)((h >> 32) % shards);
-            if (fwrite(&jj, sizeof jj, 1, sh[k].f) != 1)
-                st = tg_error(TG_ERR_IO, "%s: cannot write: %s", sh[k].tmp, strerror(errno));
-            count[k]++;
-        }
-        for (size_t k = 0; !st && k < shards; k++)
-            if (count[k] > peak)
-                peak = count[k];
-        list = st ? NULL : tg_malloc((peak + 1) * sizeof *list, "dedup shard");
-        if (!st && !list)
-            st = TG_ERR_NOMEM;
-        for (size_t k = 0; !st && k < shards; k++) {
-            FILE *f = NULL;
-            if (fflush(sh[k].f) || !(f = fopen(sh[k].tmp, "rb")))
-                st = tg_error(TG_ERR_IO, "%s: cannot read back: %s", sh[k].tmp,
-                              strerror(errno));
-            else if (fread(list, sizeof *list, count[k], f) != count[k])
-                st = tg_error(TG_ERR_IO, "%s: short read", sh[k].tmp);
-            if (f)
-                fclose(f);
-            tg_afile_abort(&sh[k]);
-            if (!st)
-                st = dedup_map(seq, len, uniq, list, count[k], keep);
-            pp_progress_tick(&pg, k + 1, (double)(k + 1) / (double)shards);
-        }
-        for (size_t k = 0; sh && k < shards; k++)
-            tg_afile_abort(&sh[k]);
-    }
+    dd_ctx d = {seq, len, uniq, keep};
+    if (!st)
+        st = pp_sharded(outdir, "dedup_shard", n, shards, dd_hash, dd_shard, &d, &pg, &peak);
     pp_progress_end(&pg, shards);
     size_t w = 0;
     for (size_t j = 0; !st && j < n; j++)
@@ -287,17 +317,14 @@ int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
             uniq[w++] = uniq[j];
     if (!st) {
         *m = w;
-        cJSON *d = cJSON_AddObjectToObject(report, "dedup");
-        cJSON_AddNumberToObject(d, "sequences", (double)n);
-        cJSON_AddNumberToObject(d, "kept", (double)w);
-        cJSON_AddNumberToObject(d, "shards", (double)shards);
-        cJSON_AddNumberToObject(d, "largest_shard", (double)peak);
-        cJSON_AddNumberToObject(d, "budget_bytes", (double)budget);
+        cJSON *dj = cJSON_AddObjectToObject(report, "dedup");
+        cJSON_AddNumberToObject(dj, "sequences", (double)n);
+        cJSON_AddNumberToObject(dj, "kept", (double)w);
+        cJSON_AddNumberToObject(dj, "shards", (double)shards);
+        cJSON_AddNumberToObject(dj, "largest_shard", (double)peak);
+        cJSON_AddNumberToObject(dj, "budget_bytes", (double)budget);
     }
     tg_free(keep);
-    tg_free(sh);
-    tg_free(list);
-    tg_free(count);
     return st;
 }
 
@@ -325,4 +352,211 @@ int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *
     cJSON_AddNumberToObject(step, "spilled_bytes", (double)cs->spilled_bytes);
     cJSON_AddNumberToObject(step, "graph_bytes", (double)cs->graph_bytes);
     return TG_OK;
+}
+
+/* The files of OUT that prepare writes through temp files (NAME.tmp.XXXXXX). */
+static const char *const PP_TMP_NAMES[] = {
+    "records.store", "prepare_read.json", "dedup_shard", "cdr3_clustering.rep",
+    "clustering_70.rep", "clustering_50.rep", "prepare_cdr3_clustering.json",
+    "prepare_clustering_70.json", "prepare_clustering_50.json", "cdr3_100_cluster.tsv",
+    "heavy_70_cluster.tsv", "heavy_50_cluster.tsv", "train.txt", "val.txt", "test.txt",
+    "train.tsv", "val.tsv", "test.tsv", "train_pairs.tsv", "val_pairs.tsv", "test_pairs.tsv",
+    "prepare_report.json", "ids_shard", NULL};
+
+int pp_dir_lock(const char *outdir, const pp_opts *o, cJSON *report, int *lock_fd)
+{
+    *lock_fd = -1;
+    char *path = fio_join(outdir, PP_LOCK_FILE);
+    if (!path)
+        return TG_ERR_NOMEM;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), st = TG_OK;
+    if (fd < 0)
+        st = tg_error(TG_ERR_IO, "%s: cannot open the directory's lock: %s", path,
+                      strerror(errno));
+    else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        st = errno == EWOULDBLOCK
+                 ? tg_error(TG_ERR_IO, "%s: another ablm prepare is running on this directory "
+                            "(%s is locked); wait for it or use another --out", outdir, path)
+                 : tg_error(TG_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+    tg_free(path);
+    size_t n1 = 0, n2 = 0;
+    uint64_t b1 = 0, b2 = 0;
+    if (!st)
+        st = cl_clean_stale(outdir, &n1, &b1);
+    if (!st)
+        st = fio_clean_stale(outdir, NULL, PP_TMP_NAMES, &n2, &b2);
+    if (st) {
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    *lock_fd = fd;
+    cJSON *stale = cJSON_AddObjectToObject(report, "stale_temp_files");
+    cJSON_AddNumberToObject(stale, "removed", (double)(n1 + n2));
+    cJSON_AddNumberToObject(stale, "bytes", (double)(b1 + b2));
+    if (o->progress && n1 + n2)
+        fprintf(stderr, "prepare: removed %zu stale temporary file%s (%llu bytes) left in %s by "
+                "a run that was stopped\n", n1 + n2, n1 + n2 == 1 ? "" : "s",
+                (unsigned long long)(b1 + b2), outdir);
+    return TG_OK;
+}
+
+void pp_dir_unlock(int lock_fd)
+{
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the flock */
+}
+
+/* ---- record ids made unique out of core ---------------------------------- */
+
+typedef struct {
+    const ss_store *s;
+    uint8_t *dup;
+} id_ctx;
+
+static uint64_t id_hash(void *ctx, uint32_t i)
+{
+    const char *id = ss_id(((id_ctx *)ctx)->s, i);
+    return ss_hash(SS_HASH_INIT, id, strlen(id));
+}
+
+/* Marks in dup[] every record of the shard whose id occurs more than once. */
+static int id_shard(void *ctx, const uint32_t *list, size_t k)
+{
+    id_ctx *c = ctx;
+    sm_map m;
+    sm_init(&m);
+    int st = TG_OK;
+    for (size_t x = 0; x < k && !st; x++) {
+        uint32_t i = list ? list[x] : (uint32_t)x, first;
+        const char *id = ss_id(c->s, i);
+        int ins = sm_put(&m, id, (int)strlen(id), i, &first);
+        if (ins < 0)
+            st = ins;
+        else if (ins == 0)
+            c->dup[first] = c->dup[i] = 1;
+    }
+    sm_free(&m);
+    return st;
+}
+
+const char *pp_ids_get(const pp_ids *p, uint64_t i)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->idx[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n && p->idx[lo] == i ? p->text + p->off[lo] : ss_id(p->s, i);
+}
+
+void pp_ids_free(pp_ids *p)
+{
+    tg_free(p->idx);
+    tg_free(p->off);
+    tg_free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+/* Appends record i's new name ID@FILE:LINE. */
+static int id_rename(pp_ids *p, uint64_t i)
+{
+    const char *id = ss_id(p->s, i), *f = ss_file(p->s, i);
+    char where[32];
+    int wl = snprintf(where, sizeof where, ":%ld", ss_line(p->s, i));
+    size_t il = strlen(id), fl = strlen(f), need = il + 1 + fl + (size_t)wl + 1;
+    size_t c1 = p->cap, c2 = p->cap;
+    if (rd_grow(&p->idx, &c1, p->n + 1, sizeof *p->idx, "renamed ids") ||
+        rd_grow(&p->off, &c2, p->n + 1, sizeof *p->off, "renamed ids") ||
+        rd_grow(&p->text, &p->tcap, p->used + need, 1, "renamed ids"))
+        return TG_ERR_NOMEM;
+    p->cap = c1;
+    char *t = p->text + p->used;
+    memcpy(t, id, il);
+    t[il] = '@';
+    memcpy(t + il + 1, f, fl);
+    memcpy(t + il + 1 + fl, where, (size_t)wl + 1);
+    p->idx[p->n] = (uint32_t)i;
+    p->off[p->n++] = p->used;
+    p->used += need;
+    return TG_OK;
+}
+
+/* No final name twice: the renamed names in one map (their count, not the
+ * records'), every other record's id looked up in it. Of the colliding
+ * pairs the one whose later record comes first is reported, with the
+ * earliest record of that name, as rd_ids_unique reports it. */
+static int id_check(const pp_ids *p, const uint8_t *dup)
+{
+    sm_map m;
+    sm_init(&m);
+    uint64_t a = 0, b = UINT64_MAX; /* the pair to report, b: the later record */
+    int st = TG_OK;
+    for (size_t r = 0; r < p->n && !st; r++) {
+        const char *nm = p->text + p->off[r];
+        uint32_t first;
+        int ins = sm_put(&m, nm, (int)strlen(nm), p->idx[r], &first);
+        if (ins < 0)
+            st = ins;
+        else if (ins == 0 && p->idx[r] < b)
+            a = first, b = p->idx[r];
+    }
+    for (uint64_t j = 0; j < p->s->n && !st && m.n; j++) {
+        if (dup[j])
+            continue;
+        const char *id = ss_id(p->s, j);
+        uint32_t r;
+        if (sm_get(&m, id, (int)strlen(id), &r)) {
+            uint64_t lo = j < r ? j : r, hi = j < r ? r : j;
+            if (hi < b)
+                a = lo, b = hi;
+        }
+    }
+    sm_free(&m);
+    if (st)
+        return st;
+    if (b == UINT64_MAX)
+        return TG_OK;
+    return tg_error(TG_ERR_FORMAT,
+                    "record id '%s' is given twice, by %s:%ld and %s:%ld (is a file given twice, "
+                    "or are two inputs named the same?)",
+                    pp_ids_get(p, b), ss_file(p->s, a), ss_line(p->s, a), ss_file(p->s, b),
+                    ss_line(p->s, b));
+}
+
+int pp_store_ids(const ss_store *s, const char *outdir, const pp_opts *o, pp_ids *ids,
+                 size_t *n_cdr3)
+{
+    memset(ids, 0, sizeof *ids);
+    ids->s = s;
+    *n_cdr3 = 0;
+    for (uint64_t i = 0; i < s->n; i++) {
+        int cl;
+        *n_cdr3 += ss_cdr3(s, i, &cl) && cl > 0;
+    }
+    if (s->n >= UINT32_MAX - 1)
+        return tg_error(TG_ERR_ARG, "too many records (%llu)", (unsigned long long)s->n);
+    size_t budget = o->max_memory ? o->max_memory : pp_default_memory(), peak = 0;
+    ids->shards = pp_shards_for(s->n, PP_DEDUP_ENTRY_BYTES, budget, o->dedup_shards);
+    id_ctx c = {s, tg_calloc(s->n + 1, 1, "record ids")};
+    if (!c.dup)
+        return TG_ERR_NOMEM;
+    pp_progress pg;
+    pp_progress_begin(&pg, "ids", "shards", o->progress && ids->shards > 1);
+    int st = pp_sharded(outdir, "ids_shard", s->n, ids->shards, id_hash, id_shard, &c, &pg,
+                        &peak);
+    pp_progress_end(&pg, ids->shards);
+    for (uint64_t i = 0; i < s->n && !st; i++)
+        if (c.dup[i])
+            st = id_rename(ids, i);
+    if (!st)
+        st = id_check(ids, c.dup);
+    tg_free(c.dup);
+    ids->renamed = ids->n;
+    if (st)
+        pp_ids_free(ids);
+    return st;
 }

@@ -63,7 +63,10 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, co
     uint32_t *set_rep_u = NULL, *key = NULL; /* rep position -> u; pair -> cluster key */
     uint8_t *set = NULL;
     size_t *idx = NULL;
+    int lock = -1;
     int st = fio_mkdir(outdir);
+    if (!st)
+        st = pp_dir_lock(outdir, o, report, &lock);
     if (st)
         return st;
     cJSON *in = cJSON_AddObjectToObject(report, "input");
@@ -363,5 +366,6 @@ done:
     tg_free(idx);
     rd_ids_free(&ids);
     pr_free(&s);
+    pp_dir_unlock(lock);
     return st;
 }

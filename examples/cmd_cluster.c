@@ -359,7 +359,15 @@ int cmd_cluster(int argc, char **argv)
         if (slash)
             slash[slash == dir] = '\0'; /* "/x" -> "/" */
         cl_budget b = {max_memory, !dir ? NULL : slash ? dir : "."};
-        int crc = dir ? cl_cluster_budget(ptr, len, s.n, &o, &b, rep, &st) : TG_ERR_NOMEM;
+        size_t stale = 0;
+        uint64_t stale_bytes = 0;
+        int crc = dir ? cl_clean_stale(b.tmpdir, &stale, &stale_bytes) : TG_ERR_NOMEM;
+        if (!crc && stale)
+            fprintf(stderr, "ablm cluster: removed %zu stale temporary file%s (%llu bytes) left "
+                    "in %s by a run that was stopped\n", stale, stale == 1 ? "" : "s",
+                    (unsigned long long)stale_bytes, b.tmpdir);
+        if (!crc)
+            crc = cl_cluster_budget(ptr, len, s.n, &o, &b, rep, &st);
         free(dir);
         if (crc) {
             fprintf(stderr, "ablm cluster: %s\n", tg_last_error());

@@ -11,6 +11,7 @@
 #include "tg.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,89 @@ START_TEST(spill_errors_name_the_file)
 }
 END_TEST
 
+/* Runs cl_cluster_budget (b: NULL in memory) with stderr in a file; returns
+ * what it printed (malloc'ed). */
+static char *stderr_of(const char *const *s, const int *l, size_t n, const cl_opts *o,
+                       const cl_budget *b, uint32_t *rep)
+{
+    char *d = tu_tmpdir(), p[700];
+    snprintf(p, sizeof p, "%s/err", d);
+    fflush(stderr);
+    int keep = dup(2), fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert(keep >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    int rc = b ? cl_cluster_budget(s, l, n, o, b, rep, NULL) : cl_cluster(s, l, n, o, rep, NULL);
+    fflush(stderr);
+    dup2(keep, 2);
+    close(keep);
+    ck_assert_msg(rc == TG_OK, "%s", tg_last_error());
+    char *text = tu_read_file(p);
+    unlink(p);
+    rmdir(d);
+    free(d);
+    return text;
+}
+
+/* A progress line of PHASE: "cluster: PHASE: D/T UNIT, R/s, P% done, ETA S s". */
+static int has_line(const char *text, const char *phase, const char *unit)
+{
+    char pre[96];
+    snprintf(pre, sizeof pre, "cluster: %s: ", phase);
+    for (const char *q = strstr(text, pre); q; q = strstr(q + 1, pre)) {
+        unsigned long long d, t;
+        double r, pc, eta;
+        char u[64];
+        int got = sscanf(q + strlen(pre), "%llu/%llu %63[^,], %lf/s, %lf%% done, ETA %lf s", &d,
+                         &t, u, &r, &pc, &eta);
+        if (got == 6 && d <= t && !strcmp(u, unit) && r >= 0 && pc >= 0 && pc <= 100 && eta >= 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Every linclust phase prints progress lines with rate and ETA, in memory
+ * (k-mers, k-mer sort, pairs, pair sort, alignments) and within a budget
+ * (k-mer runs, k-mer merge, alignments), at most one per progress_every
+ * seconds (default 2: a run shorter than that prints none); the lines do
+ * not change the clusters. */
+START_TEST(progress_lines)
+{
+    fixture f = fx_make(1000, 20, 0.2, 11);
+    const char *const *cs = (const char *const *)f.s;
+    cl_opts o;
+    cl_opts_default(&o);
+    o.min_seq_id = 0.7;
+    uint32_t *quiet = malloc(f.n * sizeof *quiet), *rep = malloc(f.n * sizeof *rep);
+    ck_assert_int_eq(cl_cluster(cs, f.l, f.n, &o, quiet, NULL), TG_OK);
+    o.progress = 1;
+    o.progress_every = 1e-9;
+    char *err = stderr_of(cs, f.l, f.n, &o, NULL, rep);
+    ck_assert_mem_eq(rep, quiet, f.n * sizeof *rep);
+    ck_assert_msg(has_line(err, "k-mers", "sequences"), "%.3000s", err);
+    ck_assert_msg(has_line(err, "k-mer sort", "passes"), "%.3000s", err);
+    ck_assert_msg(has_line(err, "pairs", "k-mer entries"), "%.3000s", err);
+    ck_assert_msg(has_line(err, "pair sort", "passes"), "%.3000s", err);
+    ck_assert_msg(has_line(err, "alignments", "pairs"), "%.3000s", err);
+    free(err);
+    cl_budget b = {1, f.dir};
+    err = stderr_of(cs, f.l, f.n, &o, &b, rep);
+    ck_assert_mem_eq(rep, quiet, f.n * sizeof *rep);
+    ck_assert_msg(has_line(err, "k-mer runs", "sequences"), "%.3000s", err);
+    ck_assert_msg(has_line(err, "k-mer merge", "entries"), "%.3000s", err);
+    ck_assert_msg(has_line(err, "alignments", "pairs"), "%.3000s", err);
+    free(err);
+    /* the default interval: a run of milliseconds prints no progress line */
+    o.progress_every = 0;
+    err = stderr_of(cs, f.l, 200, &o, NULL, rep);
+    ck_assert_msg(strstr(err, "cluster: 200 sequences") && !strstr(err, "% done"), "%.3000s", err);
+    free(err);
+    free(quiet);
+    free(rep);
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(real_same_as_in_memory)
 {
     const char *oas = tu_oas_dir();
@@ -257,6 +341,7 @@ int main(void)
     tcase_add_test(tc, same_as_in_memory_synthetic);
     tcase_add_test(tc, budget_kept);
     tcase_add_test(tc, spill_errors_name_the_file);
+    tcase_add_test(tc, progress_lines);
     tcase_add_test(tc, real_same_as_in_memory);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -6,9 +6,15 @@
 #include "tg.h"
 #include "testutil.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static char *slurp(const char *dir, const char *name, size_t *n_lines)
 {
@@ -565,6 +571,202 @@ START_TEST(cli_out_of_core_flags)
 }
 END_TEST
 
+/* Writes n bytes to dir/name. */
+static void put_bytes(const char *dir, const char *name, size_t n)
+{
+    char p[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_msg(f != NULL, "%s", p);
+    for (size_t i = 0; i < n; i++)
+        fputc('x', f);
+    fclose(f);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[2048];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return lstat(p, &sb) == 0;
+}
+
+/* A killed run's temp files are removed by the next run on the same OUT:
+ * prepare's own NAME.tmp.XXXXXX (OUT's lock proves no live prepare owns
+ * them) and the clustering's NAME.PID.tmp.XXXXXX whose PID is dead; a live
+ * PID's run file, foreign names, malformed tails, links and directories
+ * stay. A second prepare on a locked OUT is refused. */
+START_TEST(stale_temp_files_removed)
+{
+    char *dir = tu_tmpdir();
+    const char *a = put(dir, "a.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "A1\t" H1 "\tARDY\tIGH\nA2\t" H2 "\tARTT\tIGH\n");
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+    pid_t dead = fork(); /* a PID that is no longer alive */
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    pid_t live = fork(); /* a live one: a run in another process */
+    ck_assert_int_ge(live, 0);
+    if (live == 0) {
+        pause();
+        _exit(0);
+    }
+    char stale[4][128], keep[6][128];
+    snprintf(stale[0], 128, "cluster_kmer_runs.%ld.tmp.AbC123", (long)dead);
+    snprintf(stale[1], 128, "cluster_edges.%ld.tmp.zz9zzz", (long)dead);
+    snprintf(stale[2], 128, "records.store.tmp.Q1w2E3");
+    snprintf(stale[3], 128, "train.txt.tmp.aaaaaa");
+    snprintf(keep[0], 128, "cluster_pair_runs.%ld.tmp.AAAAAA", (long)live);
+    snprintf(keep[1], 128, "notes.txt.tmp.abcdef");            /* not ours */
+    snprintf(keep[2], 128, "records.store.tmp.short");         /* not mkstemp's tail */
+    snprintf(keep[3], 128, "cluster_kmer_runs.%ld.tmp.AbC123x", (long)dead);
+    snprintf(keep[4], 128, "cluster_edges.tmp.AbC123");        /* a run file needs its PID */
+    snprintf(keep[5], 128, "cluster_edges.x%ld.tmp.AbC123", (long)dead);
+    size_t sizes[4] = {100, 50, 200, 10};
+    for (int i = 0; i < 4; i++)
+        put_bytes(out, stale[i], sizes[i]);
+    for (int i = 0; i < 6; i++)
+        put_bytes(out, keep[i], 7);
+    /* a link and a directory with our names stay */
+    char lp[700], target[700];
+    snprintf(target, sizeof target, "%s/a.tsv", dir);
+    snprintf(lp, sizeof lp, "%s/train.tsv.tmp.bbbbbb", out);
+    ck_assert_int_eq(symlink(target, lp), 0);
+    snprintf(lp, sizeof lp, "%s/val.txt.tmp.cccccc", out);
+    ck_assert_int_eq(mkdir(lp, 0755), 0);
+
+    /* a prepare holding the lock: refused, nothing removed */
+    char lock[700];
+    snprintf(lock, sizeof lock, "%s/" PP_LOCK_FILE, out);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    const char *inputs[] = {a};
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_int_ne(pp_run(inputs, 1, out, &o, rep), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "another ablm prepare is running") &&
+                      strstr(tg_last_error(), out), "%s", tg_last_error());
+    cJSON_Delete(rep);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(exists(out, stale[i]), "%s removed under another run's lock", stale[i]);
+    close(fd);
+
+    rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+    const cJSON *st = cJSON_GetObjectItem(rep, "stale_temp_files");
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 4);
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "bytes")->valuedouble, 360);
+    cJSON_Delete(rep);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(!exists(out, stale[i]), "%s not removed", stale[i]);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(exists(out, keep[i]), "%s removed", keep[i]);
+    ck_assert(exists(out, "train.tsv.tmp.bbbbbb") && exists(out, "val.txt.tmp.cccccc"));
+    ck_assert(exists(dir, "a.tsv")); /* the link's target */
+    /* the live run's file goes once its process is gone */
+    kill(live, SIGKILL);
+    ck_assert_int_eq(waitpid(live, NULL, 0), live);
+    size_t n;
+    uint64_t bytes;
+    ck_assert_int_eq(cl_clean_stale(out, &n, &bytes), TG_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(bytes, 7);
+    ck_assert(!exists(out, keep[0]));
+    rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+    st = cJSON_GetObjectItem(rep, "stale_temp_files");
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 0);
+    cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+/* pp_run on the two inputs in memory or out of core with `shards` shards. */
+static int run_ids_mode(const char *const *inputs, const char *out, int in_mem, int shards,
+                        cJSON *rep)
+{
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    o.in_memory = in_mem;
+    o.dedup_shards = shards;
+    return pp_run(inputs, 2, out, &o, rep);
+}
+
+/* Out of core the ids are made unique without a copy of them (pp_store_ids:
+ * one map, or hash shards): the same ids_made_unique and byte-identical
+ * output files as in memory, with an id repeated within a file, across
+ * files, three times, and by a record without a CDR3; an id equal to a
+ * generated ID@FILE:LINE name is the same error in every mode. */
+START_TEST(ids_out_of_core)
+{
+    char *dir = tu_tmpdir();
+    const char *hdr = "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n";
+    char ta[4096], tb[4096];
+    snprintf(ta, sizeof ta, "%sx\t" H1 "\tARDY\tIGH\nx\t" H2 "\tARTT\tIGH\ndup\t" H3
+             "\tARQQ\tIGH\nu1\tQQQ\t\tIGH\nz\t" H1 "\tAKEE\tIGH\n", hdr);
+    snprintf(tb, sizeof tb, "%sdup\t" H2 "\tARWW\tIGH\nu1\t" H3 "\tARFF\tIGH\ndup\t" H1
+             "\tARGG\tIGH\nb1\t" H2 "\tARDY\tIGH\n", hdr);
+    const char *a = put(dir, "a.tsv", ta);
+    const char *b = put(dir, "b.tsv", tb);
+    const char *inputs[] = {a, b};
+    static const char *files[] = {"cdr3_100_cluster.tsv", "heavy_70_cluster.tsv",
+                                  "heavy_50_cluster.tsv", "train.tsv", "val.tsv", "test.tsv",
+                                  "train.txt", "val.txt", "test.txt"};
+    char outs[3][700];
+    int shards[3] = {0, 0, 7}, in_mem[3] = {1, 0, 0};
+    for (int m = 0; m < 3; m++) {
+        snprintf(outs[m], sizeof outs[m], "%s/o%d", dir, m);
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_msg(run_ids_mode(inputs, outs[m], in_mem[m], shards[m], rep) == TG_OK, "%s",
+                      tg_last_error());
+        const cJSON *in = cJSON_GetObjectItem(rep, "input");
+        ck_assert_double_eq(cJSON_GetObjectItem(in, "ids_made_unique")->valuedouble, 7);
+        if (!in_mem[m])
+            ck_assert_double_eq(cJSON_GetObjectItem(in, "ids_shards")->valuedouble,
+                                shards[m] ? shards[m] : 1);
+        cJSON_Delete(rep);
+        for (size_t f = 0; m && f < sizeof files / sizeof *files; f++) {
+            char p0[2200], p1[2200];
+            snprintf(p0, sizeof p0, "%s/%s", outs[0], files[f]);
+            snprintf(p1, sizeof p1, "%s/%s", outs[m], files[f]);
+            ck_assert_msg(tu_same_file(p0, p1), "mode %d: %s differs", m, files[f]);
+        }
+    }
+    char *t = slurp(outs[2], "cdr3_100_cluster.tsv", NULL);
+    ck_assert_msg(strstr(t, "x@a.tsv:2\t") && strstr(t, "x@a.tsv:3\t") &&
+                      strstr(t, "dup@a.tsv:4\t") && strstr(t, "dup@b.tsv:2\t") &&
+                      strstr(t, "dup@b.tsv:4\t") && strstr(t, "u1@b.tsv:3\t") &&
+                      strstr(t, "\tz\n") && strstr(t, "\tb1\n"), "%s", t);
+    free(t);
+    /* an id that is a generated name: an error naming both records */
+    snprintf(tb + strlen(tb), sizeof tb - strlen(tb), "x@a.tsv:3\t" H3 "\tARCC\tIGH\n");
+    put(dir, "b.tsv", tb);
+    char first[4096] = "";
+    for (int m = 0; m < 3; m++) {
+        cJSON *rep = cJSON_CreateObject();
+        ck_assert_int_eq(run_ids_mode(inputs, outs[m], in_mem[m], shards[m], rep),
+                         TG_ERR_FORMAT);
+        cJSON_Delete(rep);
+        const char *e = tg_last_error();
+        ck_assert_msg(strstr(e, "record id 'x@a.tsv:3' is given twice, by a.tsv:3 and b.tsv:6"),
+                      "mode %d: %s", m, e);
+        if (!m)
+            snprintf(first, sizeof first, "%s", e);
+        else
+            ck_assert_str_eq(e, first);
+    }
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prepare");
@@ -578,6 +780,8 @@ int main(void)
     tcase_add_test(t, sharded_dedup_keeps_first);
     tcase_add_test(t, resume_read_stage);
     tcase_add_test(t, cli_out_of_core_flags);
+    tcase_add_test(t, stale_temp_files_removed);
+    tcase_add_test(t, ids_out_of_core);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
