@@ -99,6 +99,45 @@ void tg_set_backward_hook(void (*fn)(void *ctx, const tg_tensor *node), void *ct
     bw_hook_ctx = ctx;
 }
 
+/* Zeroes t's gradient storage if it is still waiting for its first writer. */
+static void settle(tg_graph *g, tg_tensor *t)
+{
+    t = tg_storage_of(t);
+    if (t->id >= 0 && g->grad_pending[t->id]) {
+        memset(t->grad, 0, t->numel * sizeof(tg_real));
+        g->grad_pending[t->id] = 0;
+    }
+}
+
+int tg_grad_claim(tg_tensor *t)
+{
+    tg_graph *g = t->graph;
+    if (!g || t->id < 0 || (t->flags & TG_FLAG_VIEW) || !g->grad_pending || !g->grad_pending[t->id])
+        return 0;
+    g->grad_pending[t->id] = 0;
+    return 1;
+}
+
+/* 1 when node t's backward may overwrite src[s]'s pending gradient: its op
+ * says so, src[s] is a storage node, and no other operand (nor t itself)
+ * shares that storage. */
+static int may_overwrite(tg_tensor *t, int s)
+{
+    tg_tensor *src = t->src[s];
+    if (!(tg_optable[t->op]->keep & TG_GRAD_OVERWRITE(s)) || (src->flags & TG_FLAG_VIEW) ||
+        tg_storage_of(t) == src)
+        return 0;
+    for (int j = 0; j < t->nsrc; j++)
+        if (j != s && tg_storage_of(t->src[j]) == src)
+            return 0;
+    return 1;
+}
+
+/* Gradients due to be zeroed before backward step s are only marked
+ * pending (zero_list); each is zeroed just before the first op that reads
+ * or adds into it, unless that op overwrites it (TG_GRAD_OVERWRITE, e.g.
+ * linear's dX as a beta = 0 GEMM), which saves a memset and a read of the
+ * buffer. Whatever is still pending at the end is zeroed. */
 int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed)
 {
     if (!g->planned || !g->loss)
@@ -114,11 +153,10 @@ int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed)
     tg_bf16_take_lost();
     int n = g->n;
     for (int s = 0; s < n; s++) {
-        for (int k = g->zero_start[s]; k < g->zero_start[s + 1]; k++) {
-            tg_tensor *t = g->nodes[g->zero_list[k]];
-            memset(t->grad, 0, t->numel * sizeof(tg_real));
-        }
+        for (int k = g->zero_start[s]; k < g->zero_start[s + 1]; k++)
+            g->grad_pending[g->zero_list[k]] = 1;
         if (s == 0) {
+            settle(g, root);
             if (seed)
                 memcpy(root->grad, seed, root->numel * sizeof(tg_real));
             else
@@ -127,13 +165,21 @@ int tg_backward(tg_graph *g, tg_tensor *root, const tg_real *seed)
         }
         tg_tensor *t = g->nodes[n - 1 - s];
         if (t->op >= 0 && (t->flags & TG_FLAG_NEEDS_GRAD) && tg_optable[t->op]->backward) {
+            settle(g, t);
+            for (int j = 0; j < t->nsrc; j++)
+                if (!may_overwrite(t, j))
+                    settle(g, t->src[j]);
             double t0 = profiling ? ms_now() : 0;
             tg_optable[t->op]->backward(t);
             if (profiling)
                 prof_ms[t->op][1] += ms_now() - t0;
+            for (int j = 0; j < t->nsrc; j++) /* not claimed: not written */
+                settle(g, t->src[j]);
         }
         if (bw_hook)
             bw_hook(bw_hook_ctx, t);
     }
+    for (int i = 0; i < n; i++)
+        settle(g, g->nodes[i]);
     return lost_error("tg_backward");
 }

@@ -27,6 +27,7 @@ void tg_graph_free(tg_graph *g)
     tg_free(g->fixed);
     tg_free(g->zero_start);
     tg_free(g->zero_list);
+    tg_free(g->grad_pending);
     tg_free(g);
 }
 

@@ -34,14 +34,6 @@ typedef struct {
     int is_grad;
 } buffer;
 
-/* The tensor whose storage t shares (itself unless a view). */
-static tg_tensor *storage_of(tg_tensor *t)
-{
-    while (t->flags & TG_FLAG_VIEW)
-        t = t->src[0];
-    return t;
-}
-
 static size_t elem_bytes(const tg_tensor *t)
 {
     return t->numel * (t->dtype == TG_F32 ? sizeof(tg_real) : sizeof(int32_t));
@@ -147,6 +139,7 @@ static void unplan_arena(tg_graph *g)
 {
     tg_free(g->zero_start), g->zero_start = NULL;
     tg_free(g->zero_list), g->zero_list = NULL;
+    tg_free(g->grad_pending), g->grad_pending = NULL;
     tg_free(g->data_off), g->data_off = NULL;
     tg_free(g->grad_off), g->grad_off = NULL;
 }
@@ -182,7 +175,7 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
         return tg_error(TG_ERR_ARG, "tg_graph_plan: graph already planned");
     if (loss && loss->graph != g)
         return tg_error(TG_ERR_ARG, "tg_graph_plan: loss is not a node of this graph");
-    if (loss && storage_of(loss)->id < 0)
+    if (loss && tg_storage_of(loss)->id < 0)
         return tg_error(TG_ERR_ARG, "tg_graph_plan: loss '%s' is a view of a parameter", loss->name);
     int n = g->n;
     unplan(g);
@@ -191,7 +184,7 @@ int tg_graph_plan(tg_graph *g, tg_tensor *loss, int keep_all)
     if (rc != TG_OK)
         return rc;
     for (int i = 0; i < n; i++) { /* a view written in place into state */
-        tg_tensor *t = g->nodes[i], *st = storage_of(t);
+        tg_tensor *t = g->nodes[i], *st = tg_storage_of(t);
         if ((t->flags & TG_FLAG_NEEDS_GRAD) && st->id < 0 && !st->grad)
             return tg_error(TG_ERR_ARG,
                             "tg_graph_plan: '%s' needs a gradient but its storage '%s' has none (not trainable)",
@@ -267,7 +260,7 @@ static int plan_arena(tg_graph *g)
 #define BWD(i) (n + (n - 1 - (i)))
     for (int i = 0; i < n; i++) {
         tg_tensor *t = g->nodes[i];
-        tg_tensor *st = storage_of(t);
+        tg_tensor *st = tg_storage_of(t);
         if (st->id < 0)
             continue;
         if (start[st->id] > i)
@@ -281,7 +274,7 @@ static int plan_arena(tg_graph *g)
         const tg_opdef *d = tg_optable[t->op];
         int runs_bwd = (t->flags & TG_FLAG_NEEDS_GRAD) != 0;
         for (int s = 0; s < t->nsrc; s++) {
-            tg_tensor *ss = storage_of(t->src[s]);
+            tg_tensor *ss = tg_storage_of(t->src[s]);
             if (ss->id < 0)
                 continue;
             int last = i;
@@ -296,7 +289,7 @@ static int plan_arena(tg_graph *g)
         }
         if (runs_bwd && (d->keep & TG_KEEP_OUT) && end[st->id] < BWD(i))
             end[st->id] = BWD(i);
-        /* gradients: the storage of t's grad is storage_of(t)'s grad */
+        /* gradients: the storage of t's grad is tg_storage_of(t)'s grad */
         if (runs_bwd) {
             int gi = n + st->id;
             if (end[gi] < BWD(i))
@@ -304,7 +297,7 @@ static int plan_arena(tg_graph *g)
             if (start[gi] > BWD(i))
                 start[gi] = BWD(i);
             for (int s = 0; s < t->nsrc; s++) {
-                tg_tensor *ss = storage_of(t->src[s]);
+                tg_tensor *ss = tg_storage_of(t->src[s]);
                 if (ss->id < 0 || !(ss->flags & TG_FLAG_NEEDS_GRAD))
                     continue;
                 int gs = n + ss->id;
@@ -316,7 +309,7 @@ static int plan_arena(tg_graph *g)
         }
     }
     if (loss && (loss->flags & TG_FLAG_NEEDS_GRAD)) {
-        int gi = n + storage_of(loss)->id;
+        int gi = n + tg_storage_of(loss)->id;
         start[gi] = n; /* seeded when backward starts */
     }
     int nb = 0;
@@ -348,8 +341,10 @@ static int plan_arena(tg_graph *g)
     g->zero_list = tg_malloc(((size_t)nb + 1) * sizeof *g->zero_list, "plan");
     g->data_off = tg_malloc(((size_t)n + 1) * sizeof *g->data_off, "plan");
     g->grad_off = tg_malloc(((size_t)n + 1) * sizeof *g->grad_off, "plan");
+    g->grad_pending = tg_calloc((size_t)n + 1, 1, "plan");
     int *fill = tg_calloc((size_t)n + 1, sizeof *fill, "plan");
-    if (!g->arena || !g->zero_start || !g->zero_list || !g->data_off || !g->grad_off || !fill) {
+    if (!g->arena || !g->zero_start || !g->zero_list || !g->data_off || !g->grad_off ||
+        !g->grad_pending || !fill) {
         tg_free(start), tg_free(end), tg_free(bufs), tg_free(fill);
         return tg_error(TG_ERR_NOMEM, "tg_graph_plan: out of memory");
     }

@@ -28,7 +28,18 @@ struct tg_graph {
     unsigned char *fixed;   /* inputs and op aux state */
     /* per backward step: gradients to zero before it runs */
     int *zero_start, *zero_list;
+    /* per storage node: 1 while its gradient is due to be zeroed but has
+     * had no writer yet (graph/exec.c) */
+    unsigned char *grad_pending;
 };
+
+/* The tensor whose storage t shares (itself unless a view). */
+static inline tg_tensor *tg_storage_of(tg_tensor *t)
+{
+    while (t->flags & TG_FLAG_VIEW)
+        t = t->src[0];
+    return t;
+}
 
 struct tg_arena {
     unsigned char *base;
@@ -77,6 +88,12 @@ static inline int tg_dropped(uint64_t key, uint64_t i, uint64_t threshold)
 /* Points node data and gradients into the arena if it moved since the
  * graph last ran. */
 void tg_graph_bind(tg_graph *g);
+/* 1 when the gradient of t (a storage node, not a view) has had no writer
+ * in this backward pass yet and its zeroing was left to the caller, which
+ * then must overwrite all of it (the pending mark is cleared); 0 when the
+ * caller must add into it. Only for a source listed in its op's
+ * TG_GRAD_OVERWRITE bits, called from that op's backward. */
+int tg_grad_claim(tg_tensor *t);
 
 /* Finds the graph of the first non-NULL tensor; NULL if all are NULL. */
 tg_graph *tg_graph_of(int n, tg_tensor *const *ts);

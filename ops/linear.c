@@ -50,7 +50,8 @@ static int linear_forward(tg_tensor *out)
     return TG_OK;
 }
 
-/* dx += dy w; dw += dy^T x; db += column sums of dy. */
+/* dx += dy w (dx = dy w when dx is fresh: tg_grad_claim); dw += dy^T x;
+ * db += column sums of dy. */
 static void linear_backward(tg_tensor *out)
 {
     tg_tensor *X = out->src[0], *W = out->src[1], *Bi = out->nsrc > 2 ? out->src[2] : NULL;
@@ -61,7 +62,7 @@ static void linear_backward(tg_tensor *out)
     int dy_slot = 0;
     if (X->grad) {
         tg_gemm_prec(out, 1, 0, 0, (int)m, k, n, 1, out, dy, out->numel, n, 0, 0, W, tg_f32(W),
-                     W->numel, k, 0, 1, 1, X->grad, k, 0);
+                     W->numel, k, 0, 1, tg_grad_claim(X) ? 0 : 1, X->grad, k, 0);
         dy_slot = TG_BF16_REUSE(0);
     }
     if (W->grad)
@@ -72,4 +73,6 @@ static void linear_backward(tg_tensor *out)
 }
 
 const tg_opdef tg_op_linear = {"tg_linear", linear_forward, linear_backward,
-                               TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_KEEP_BF16(0), 0};
+                               TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_KEEP_BF16(0) |
+                                   TG_GRAD_OVERWRITE(0),
+                               0};

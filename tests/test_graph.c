@@ -211,6 +211,59 @@ START_TEST(fan_out_accumulates)
 }
 END_TEST
 
+/* An intermediate gradient written first by a linear layer's dX (which
+ * then overwrites instead of clearing and adding: TG_GRAD_OVERWRITE) and
+ * added into by the others: h = tanh(x) feeds linear(h, w1), linear(h, w2),
+ * linear(h, h) (the same storage twice: must add) and a linear on a view of
+ * h, in both creation orders (so the first writer in backward is the plain
+ * linear in one and the view's in the other). Two passes over a dirty
+ * arena: intermediate gradients must not carry over. */
+START_TEST(first_writer_overwrites_exactly)
+{
+    for (int order = 0; order < 2; order++) {
+        tg_params *p = tg_params_new();
+        tg_graph *g = tg_graph_new();
+        tg_tensor *x = P(p, "x", 2, 4, 4, 0), *w1 = P(p, "w1", 2, 3, 4, 0);
+        tg_tensor *w2 = P(p, "w2", 2, 5, 4, 0), *w3 = P(p, "w3", 2, 3, 8, 0);
+        tg_tensor *h = tg_tanh(g, x);
+        int s28[2] = {2, 8};
+        tg_tensor *t[4];
+        for (int i = 0; i < 4; i++) {
+            int which = order ? i : 3 - i;
+            t[i] = which == 0   ? tg_linear(g, tg_reshape(g, h, 2, s28), w3, NULL)
+                   : which == 1 ? tg_linear(g, h, h, NULL)
+                   : which == 2 ? tg_linear(g, h, w2, NULL)
+                                : tg_linear(g, h, w1, NULL);
+        }
+        tg_tensor *loss = tg_add(g, tg_add(g, tg_sum(g, t[0]), tg_sum(g, t[1])),
+                                 tg_add(g, tg_sum(g, t[2]), tg_sum(g, t[3])));
+        ck_assert_int_eq(tg_params_alloc(p), TG_OK);
+        fill_normal(tg_params_values(p), tg_params_numel(p), 11 + order);
+        ck_assert_int_eq(tg_graph_plan(g, loss, 0), TG_OK);
+        const float *X = tg_f32(x), *W1 = tg_f32(w1), *W2 = tg_f32(w2), *W3 = tg_f32(w3);
+        for (int pass = 0; pass < 2; pass++) {
+            ck_assert_int_eq(tg_forward(g), TG_OK);
+            tg_params_zero_grad(p);
+            ck_assert_int_eq(tg_backward(g, loss, NULL), TG_OK);
+            for (int f = 0; f < 16; f++) {
+                int j = f % 4;
+                double dh = 0;
+                for (int i = 0; i < 3; i++)
+                    dh += W1[i * 4 + j] + W3[i * 8 + f % 8];
+                for (int i = 0; i < 5; i++)
+                    dh += W2[i * 4 + j];
+                for (int r = 0; r < 4; r++) /* linear(h, h): d/dh of sum h h^T */
+                    dh += 2 * tanh(X[r * 4 + j]);
+                double th = tanh(X[f]);
+                ck_assert_double_eq_tol(x->grad[f], dh * (1 - th * th), 1e-4);
+            }
+        }
+        tg_graph_free(g);
+        tg_params_free(p);
+    }
+}
+END_TEST
+
 /* One post-LN transformer block (attention + FFN) and an MLM-style loss. */
 typedef struct {
     tg_tensor *loss, *ids, *labels, *mask;
@@ -517,6 +570,7 @@ int main(void)
     tcase_add_test(tc, cross_entropy_and_embedding_match_loops);
     tcase_add_test(tc, softmax_causal_mask);
     tcase_add_test(tc, fan_out_accumulates);
+    tcase_add_test(tc, first_writer_overwrites_exactly);
     tcase_add_test(tc, transformer_block_directional_derivative);
     tcase_add_test(tc, memory_plan_reuses_and_matches);
     tcase_add_test(tc, reproducible);
