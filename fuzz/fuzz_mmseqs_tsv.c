@@ -4,7 +4,8 @@
  * most 4096) and the TSV (representative TAB member). Contracts: an error
  * has a message; on success every rep[i] < n and rep[rep[i]] == rep[i] (a
  * representative is its own), and the TSV has exactly one line per id (each
- * id a member once: no line dropped or merged). */
+ * id a member once: no line dropped or merged) and no byte the reader would
+ * drop unseen (a NUL, a CR that does not end its line). */
 #include "cluster_mmseqs.h"
 #include "fuzz_util.h"
 #include "tg.h"
@@ -50,6 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         for (size_t i = 0; i < len[1]; i++)
             lines += part[1][i] == '\n';
         lines += len[1] && part[1][len[1] - 1] != '\n';
+        for (size_t i = 0; i < len[1]; i++)
+            if (!part[1][i] || (part[1][i] == '\r' && (i + 1 == len[1] || part[1][i + 1] != '\n'))) {
+                fprintf(stderr, "fuzz: a NUL or lone CR at byte %zu was accepted\n", i);
+                abort();
+            }
         if (lines != m) {
             fprintf(stderr, "fuzz: %zu ids read from a TSV of %zu lines\n", m, lines);
             abort();

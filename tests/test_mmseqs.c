@@ -605,10 +605,17 @@ START_TEST(read_clusters_checks)
     } cases[] = {{"a\ta\na\tb\nc\tc\n", NULL},
                  {"b\ta\nb\tb\na\tc\n", "'c' has representative 'a', which is a member of 'b'"},
                  {"a\ta\na\tb\n", "sequence 'c' is in no cluster"},
-                 {"a\ta\na\tb\nc\tc\nc\tb\n", ":4: 'b' is a member twice"}};
+                 {"a\ta\na\tb\nc\tc\nc\tb\n", ":4: 'b' is a member twice"},
+                 /* bytes that cut a line unseen (fuzz_mmseqs_tsv): "b\rx" read as "b" */
+                 {"a\ta\r\na\tb\rx\nc\tc\n", ":2: a CR byte inside the line"},
+                 {"a\ta\na\tb\0x\nc\tc\n", ":2: a NUL byte inside the line"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         FILE *f = fopen(path("r.tsv"), "w");
-        fputs(cases[i].tsv, f);
+        /* the NUL case: its length past the NUL */
+        size_t len = strlen(cases[i].tsv);
+        if (strstr(cases[i].err ? cases[i].err : "", "NUL"))
+            len += 1 + strlen(cases[i].tsv + len + 1);
+        fwrite(cases[i].tsv, 1, len, f);
         fclose(f);
         int st = mm_read_clusters(ids, 3, path("r.tsv"), rep);
         if (!cases[i].err) {
@@ -619,6 +626,14 @@ START_TEST(read_clusters_checks)
             ck_assert_msg(strstr(tg_last_error(), cases[i].err), "%s", tg_last_error());
         }
     }
+    /* a line longer than the reader's buffer was read as two lines */
+    FILE *f = fopen(path("r.tsv"), "w");
+    for (int i = 0; i < 70000; i++)
+        fputc('a', f);
+    fputs("\tb\n", f);
+    fclose(f);
+    ck_assert_int_eq(mm_read_clusters(ids, 3, path("r.tsv"), rep), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(tg_last_error(), ":1: line longer than 65534 bytes"), "%s", tg_last_error());
 }
 END_TEST
 
