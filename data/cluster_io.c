@@ -228,13 +228,39 @@ int cl_read_cluster_tsv(const cl_seqs *s, const char *path, uint32_t *rep_out)
     return rc;
 }
 
+#define CL_TSV_LINE (1 << 16)
+
+/* Reads the next line of f (lineno its number) into line (CL_TSV_LINE
+ * bytes), without its "\n" or "\r\n". Returns 1, 0 at the end, or an error
+ * status naming path:lineno for a line too long or a NUL or CR inside it
+ * (either would cut the line unseen). */
+static int tsv_line(FILE *f, char *line, const char *path, size_t lineno)
+{
+    size_t l = 0;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (l + 1 >= CL_TSV_LINE)
+            return tg_error(TG_ERR_FORMAT, "%s:%zu: line longer than %d bytes", path, lineno,
+                            CL_TSV_LINE - 2);
+        line[l++] = (char)c;
+    }
+    if (c == EOF && l == 0)
+        return 0;
+    l -= l && line[l - 1] == '\r';
+    line[l] = 0;
+    if (memchr(line, 0, l) || memchr(line, '\r', l))
+        return tg_error(TG_ERR_FORMAT, "%s:%zu: a %s byte inside the line", path, lineno,
+                        memchr(line, 0, l) ? "NUL" : "CR");
+    return 1;
+}
+
 int cl_read_cluster_names(const char *const *names, size_t n, const char *path, uint32_t *rep)
 {
     size_t hcap = 1;
     while (hcap < 2 * n + 2)
         hcap *= 2;
     uint32_t *tab = tg_malloc(hcap * sizeof *tab, "name table");
-    char *line = tg_malloc(1 << 16, "tsv line");
+    char *line = tg_malloc(CL_TSV_LINE, "tsv line");
     FILE *f = fopen(path, "r");
     int rc = TG_ERR_NOMEM;
     if (!tab || !line)
@@ -258,9 +284,7 @@ int cl_read_cluster_names(const char *const *names, size_t n, const char *path, 
         rep[i] = UINT32_MAX;
     }
     size_t lineno = 0;
-    while (fgets(line, 1 << 16, f)) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = 0;
+    while ((rc = tsv_line(f, line, path, ++lineno)) == 1) {
         char *tab1 = strchr(line, '\t');
         if (!tab1) {
             rc = tg_error(TG_ERR_FORMAT, "%s:%zu: no tab", path, lineno);
@@ -285,6 +309,8 @@ int cl_read_cluster_names(const char *const *names, size_t n, const char *path, 
         }
         rep[id[1]] = id[0];
     }
+    if (rc)
+        goto out;
     for (size_t i = 0; i < n; i++)
         if (rep[i] == UINT32_MAX) {
             rc = tg_error(TG_ERR_FORMAT, "%s: sequence '%s' is in no cluster", path, names[i]);

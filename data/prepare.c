@@ -235,7 +235,7 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
     cJSON *marker = o->resume ? pp_marker_load(outdir, PP_READ_MARKER, key) : NULL;
     if (marker) {
         const cJSON *sh = cJSON_GetObjectItem(marker, "store_hash");
-        if (ss_open(store, path, 1) == TG_OK) {
+        if (pp_read_marker_ok(marker) && ss_open(store, path, 1) == TG_OK) {
             snprintf(hex, sizeof hex, "%016llx", (unsigned long long)store->hash);
             if (cJSON_IsString(sh) && !strcmp(sh->valuestring, hex)) {
                 take(in, marker, "files");
@@ -415,40 +415,25 @@ static int cluster_step_resumable(const char *what, const char *stage, const cha
     if (!rpath)
         return TG_ERR_NOMEM;
     int st;
-    cJSON *mk = !o->in_memory && o->resume ? pp_marker_load(outdir, name, key_out) : NULL;
-    if (mk) {
-        FILE *f = fopen(rpath, "rb");
-        size_t got = f ? fread(rep, sizeof *rep, n, f) : 0;
-        int extra = f && fgetc(f) != EOF;
-        if (f)
-            fclose(f);
-        const cJSON *rh = cJSON_GetObjectItem(mk, "rep_hash"), *e = cJSON_GetObjectItem(mk, "step");
-        snprintf(hex, sizeof hex, "%016llx",
-                 (unsigned long long)ss_hash(SS_HASH_INIT, rep, got * sizeof *rep));
-        int ok = got == n && !extra && cJSON_IsString(rh) && !strcmp(rh->valuestring, hex) &&
-                 cJSON_IsObject(e);
-        size_t nc = 0;
-        for (size_t i = 0; ok && i < n; i++) {
-            ok = rep[i] < n && rep[rep[i]] == rep[i];
-            nc += rep[i] == i;
-        }
-        if (ok) {
-            cJSON_AddItemToArray(steps, cJSON_Duplicate(e, 1));
-            cJSON_AddStringToObject(stages, stage, "skipped: same input, options and threads "
-                                    "(hash in the marker)");
-            if (o->progress)
-                fprintf(stderr, "prepare: %s: skipped, %s holds the clusters of these %zu %s "
-                        "(key %s)\n", stage, rpath, n, what, key_out);
-            *n_clusters = nc;
-            cJSON_Delete(mk);
-            tg_free(rpath);
-            return write_cluster_tsv(outdir, tsv, ids, rep, n);
-        }
+    cJSON *e = NULL;
+    size_t nc = 0;
+    int ok = !o->in_memory && o->resume
+                 ? pp_rep_resume(outdir, name, rpath, key_out, n, rep, &e, &nc)
+                 : -1;
+    if (ok == 1) {
+        cJSON_AddItemToArray(steps, e);
+        cJSON_AddStringToObject(stages, stage, "skipped: same input, options and threads "
+                                "(hash in the marker)");
         if (o->progress)
-            fprintf(stderr, "prepare: %s: %s does not match its marker; clustering again\n",
-                    stage, rpath);
-        cJSON_Delete(mk);
+            fprintf(stderr, "prepare: %s: skipped, %s holds the clusters of these %zu %s "
+                    "(key %s)\n", stage, rpath, n, what, key_out);
+        *n_clusters = nc;
+        tg_free(rpath);
+        return write_cluster_tsv(outdir, tsv, ids, rep, n);
     }
+    if (ok == 0 && o->progress)
+        fprintf(stderr, "prepare: %s: %s does not match its marker; clustering again\n", stage,
+                rpath);
     st = pp_cluster_step(what, outdir, tsv, ids, seqs, lens, n, min_seq_id, o, rep, steps,
                          n_clusters);
     if (!st && !o->in_memory) {

@@ -160,6 +160,23 @@ int pp_inputs_key(const char *const *inputs, int n_inputs, const pp_opts *o, cha
 cJSON *pp_marker_load(const char *outdir, const char *name, const char *key);
 /* Writes the marker atomically. Returns a status. */
 int pp_marker_write(const char *outdir, const char *name, const cJSON *marker);
+/* 1 if the read stage's marker m holds what a skipped read restores into
+ * the report: a 16-character "store_hash", arrays "files" and
+ * "files_skipped" (each entry with an "error" string), a count
+ * "records_without_cdr3" and a "reader" object with every member
+ * rd_stats_to_json writes (numbers: integers 0..2^53). Else 0: the stage
+ * runs again. */
+int pp_read_marker_ok(const cJSON *m);
+/* A finished clustering step, read back for a resumed run: the marker
+ * OUTDIR/NAME with this key and the rep file RPATH (n u32 representatives
+ * whose hash is the marker's "rep_hash"). Returns 1 when they match: rep is
+ * a valid assignment (rep[i] < n, rep[rep[i]] == rep[i]), *n_clusters the
+ * number of representatives and *step a copy of the marker's "step" object
+ * (its "step" member a string; the caller frees it). Returns 0 when the
+ * marker is there but they do not match (or memory ran out), -1 when there
+ * is no marker with this key; rep is then unspecified. */
+int pp_rep_resume(const char *outdir, const char *name, const char *rpath, const char *key,
+                  size_t n, uint32_t *rep, cJSON **step, size_t *n_clusters);
 
 /* The store's record ids made unique without a copy of them: the ids stay
  * in the store's map; only the records renamed ID@FILE:LINE (every record

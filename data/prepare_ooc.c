@@ -184,6 +184,88 @@ int pp_marker_write(const char *outdir, const char *name, const cJSON *marker)
     return st;
 }
 
+/* 1 if x is a count: a number that is an integer from 0 to 2^53. */
+static int is_count(const cJSON *x)
+{
+    return cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 9007199254740992.0 &&
+           x->valuedouble == (double)(long long)x->valuedouble;
+}
+
+/* 1 if v has the shape of tpl: for every member of the object tpl, v has a
+ * member of that name with a count for a number, the same shape for an
+ * object, an array of strings for an array. */
+static int same_shape(const cJSON *tpl, const cJSON *v)
+{
+    if (!cJSON_IsObject(v))
+        return 0;
+    const cJSON *t, *e;
+    cJSON_ArrayForEach(t, tpl)
+    {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(v, t->string);
+        if (cJSON_IsNumber(t) && !is_count(x))
+            return 0;
+        if (cJSON_IsObject(t) && !same_shape(t, x))
+            return 0;
+        if (cJSON_IsArray(t)) {
+            if (!cJSON_IsArray(x))
+                return 0;
+            cJSON_ArrayForEach(e, x) if (!cJSON_IsString(e)) return 0;
+        }
+    }
+    return 1;
+}
+
+int pp_read_marker_ok(const cJSON *m)
+{
+    const cJSON *sh = cJSON_GetObjectItem(m, "store_hash"), *f = cJSON_GetObjectItem(m, "files");
+    const cJSON *sk = cJSON_GetObjectItem(m, "files_skipped"), *e;
+    if (!cJSON_IsString(sh) || strlen(sh->valuestring) != 16 || !cJSON_IsArray(f) ||
+        !cJSON_IsArray(sk) || !is_count(cJSON_GetObjectItem(m, "records_without_cdr3")))
+        return 0;
+    cJSON_ArrayForEach(e, sk) if (!cJSON_IsString(cJSON_GetObjectItem(e, "error"))) return 0;
+    rd_stats zero;
+    memset(&zero, 0, sizeof zero);
+    cJSON *tpl = cJSON_CreateObject();
+    if (!tpl)
+        return 0;
+    rd_stats_to_json(&zero, tpl);
+    int ok = same_shape(tpl, cJSON_GetObjectItem(m, "reader"));
+    cJSON_Delete(tpl);
+    return ok;
+}
+
+int pp_rep_resume(const char *outdir, const char *name, const char *rpath, const char *key,
+                  size_t n, uint32_t *rep, cJSON **step, size_t *n_clusters)
+{
+    *step = NULL;
+    *n_clusters = 0;
+    cJSON *mk = pp_marker_load(outdir, name, key);
+    if (!mk)
+        return -1;
+    FILE *f = fopen(rpath, "rb");
+    size_t got = f ? fread(rep, sizeof *rep, n, f) : 0;
+    int extra = f && fgetc(f) != EOF;
+    if (f)
+        fclose(f);
+    const cJSON *rh = cJSON_GetObjectItem(mk, "rep_hash"), *e = cJSON_GetObjectItem(mk, "step");
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx",
+             (unsigned long long)ss_hash(SS_HASH_INIT, rep, got * sizeof *rep));
+    int ok = got == n && !extra && cJSON_IsString(rh) && !strcmp(rh->valuestring, hex) &&
+             cJSON_IsObject(e) && cJSON_IsString(cJSON_GetObjectItem(e, "step"));
+    size_t nc = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = rep[i] < n && rep[rep[i]] == rep[i];
+        nc += rep[i] == i;
+    }
+    if (ok && !(*step = cJSON_Duplicate(e, 1)))
+        ok = 0;
+    cJSON_Delete(mk);
+    if (ok)
+        *n_clusters = nc;
+    return ok;
+}
+
 /* Bytes one sequence costs in a shard's map (key pointer, length, value at
  * load <= 1/2) and its index read back. */
 #define PP_DEDUP_ENTRY_BYTES 40

@@ -224,6 +224,19 @@ static int add_member_check(const char *const *ids, const char *const *seqs, con
     return TG_OK;
 }
 
+int mm_read_clusters(const char *const *ids, size_t n, const char *tsv, uint32_t *rep)
+{
+    int rc = cl_read_cluster_names(ids, n, tsv, rep);
+    if (rc)
+        return tg_error(rc, "reading MMseqs2's clusters: %s (MMseqs2 rewrites some ids, e.g. "
+                        "'sp|ACC|NAME' becomes 'ACC')", tg_last_error());
+    for (size_t i = 0; i < n; i++)
+        if (rep[rep[i]] != rep[i])
+            return tg_error(TG_ERR_FORMAT, "%s: '%s' has representative '%s', which is a member "
+                            "of '%s'", tsv, ids[i], ids[rep[i]], ids[rep[rep[i]]]);
+    return TG_OK;
+}
+
 int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
                const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                uint32_t *rep, cJSON *info)
@@ -290,18 +303,8 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
                       status, m->log, tail);
         goto out;
     }
-    rc = cl_read_cluster_names(ids, n, tsv, rep);
-    if (rc) {
-        rc = tg_error(rc, "reading MMseqs2's clusters: %s (MMseqs2 rewrites some ids, e.g. "
-                      "'sp|ACC|NAME' becomes 'ACC')", tg_last_error());
+    if ((rc = mm_read_clusters(ids, n, tsv, rep)))
         goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (rep[rep[i]] != rep[i]) {
-            rc = tg_error(TG_ERR_FORMAT, "%s: '%s' has representative '%s', which is a member of '%s'",
-                          tsv, ids[i], ids[rep[i]], ids[rep[rep[i]]]);
-            goto out;
-        }
     double t1 = now_s();
     cJSON_AddStringToObject(info, "command", cmd);
     cJSON_AddStringToObject(info, "log", m->log);

@@ -44,6 +44,13 @@ void mm_opts_default(mm_opts *m);
 int mm_find(mm_tool *t, const char *binary);
 void mm_tool_free(mm_tool *t);
 
+/* Reads MMseqs2's cluster TSV (representative TAB member) against the n
+ * unique ids (cl_read_cluster_names: every id a member exactly once) and
+ * checks that each representative is its own representative; rep[i] gets
+ * the index of i's representative. Returns a status; an error names the
+ * file, line and id. */
+int mm_read_clusters(const char *const *ids, size_t n, const char *tsv, uint32_t *rep);
+
 /* Clusters the n sequences seqs[i] (lens[i] residues) named ids[i] (unique,
  * no blanks: they are the FASTA ids given to mmseqs and must come back
  * unchanged) at o's min_seq_id, coverage and cov_mode; rep[i] gets the index

@@ -89,7 +89,7 @@ void ts_json_number(char *buf, double v, int is_int)
         strcpy(buf, "null");
         return;
     }
-    if (is_int) {
+    if (is_int && fabs(v) < 1e16) { /* beyond, %.0f would not fit buf (1e300: 301 digits) */
         snprintf(buf, 40, "%.0f", v);
         return;
     }
@@ -254,11 +254,23 @@ static char *slurp_json(const char *path, int *rc)
     return buf;
 }
 
+/* 1 if n-byte name k ends with suffix s. */
+static int ends_with(const char *k, size_t n, const char *s)
+{
+    size_t l = strlen(s);
+    return n > l && !strcmp(k + n - l, s);
+}
+
+/* 1 if metric k is a count, written as an integer: HF's names and the ones
+ * ablm writes with ts_mi (train_threads, train_ranks, train_peak_rss_mb,
+ * eval_masked_tokens), so that a merge rewrites them unchanged. */
 static int key_is_int(const char *k)
 {
     size_t n = strlen(k);
-    return !strcmp(k, "step") || (n > 8 && !strcmp(k + n - 8, "_samples")) ||
-           (n > 6 && !strcmp(k + n - 6, "_steps")) || !strcmp(k, "num_input_tokens_seen");
+    return !strcmp(k, "step") || ends_with(k, n, "_samples") || ends_with(k, n, "_steps") ||
+           ends_with(k, n, "_tokens") || ends_with(k, n, "_threads") ||
+           ends_with(k, n, "_ranks") || ends_with(k, n, "_rss_mb") ||
+           !strcmp(k, "num_input_tokens_seen");
 }
 
 static int get_num(const cJSON *root, const char *key, double *out, int required,

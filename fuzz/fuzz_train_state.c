@@ -14,23 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The file's bytes (tg_malloc'ed, NUL-terminated) or abort. */
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END))
-        abort();
-    long sz = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)sz + 1);
-    if (!b || fread(b, 1, (size_t)sz, f) != (size_t)sz)
-        abort();
-    fclose(f);
-    b[sz] = 0;
-    *n = (size_t)sz;
-    return b;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
     if (n < 1)
@@ -70,7 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     if (ts_write(&t, p2))
         abort();
     size_t n1, n2;
-    char *a = slurp(p1, &n1), *b = slurp(p2, &n2);
+    char *a = fz_slurp(p1, &n1), *b = fz_slurp(p2, &n2);
+    if (!a || !b)
+        abort();
     if (n1 != n2 || memcmp(a, b, n1)) {
         fprintf(stderr, "fuzz: trainer_state.json is not a fixed point of read + write:\n%s\n---\n%s\n", a, b);
         abort();

@@ -35,6 +35,24 @@ const char *fz_dir(void)
     return dir;
 }
 
+char *fz_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END))
+        abort();
+    long sz = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)sz + 1);
+    if (sz < 0 || !b || fread(b, 1, (size_t)sz, f) != (size_t)sz)
+        abort();
+    fclose(f);
+    b[sz] = 0;
+    *n = (size_t)sz;
+    return b;
+}
+
 const char *fz_write(int slot, const char *name, const void *data, size_t n)
 {
     static char paths[8][600];

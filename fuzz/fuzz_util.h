@@ -12,6 +12,9 @@ const char *fz_dir(void);
 /* Writes n bytes to fz_dir()/name and returns the full path (a static
  * buffer per slot 0..7); aborts on an I/O error. */
 const char *fz_write(int slot, const char *name, const void *data, size_t n);
+/* The whole file path (malloc'ed, NUL-terminated; *n its length), or NULL
+ * when it cannot be opened; aborts on a read error. */
+char *fz_slurp(const char *path, size_t *n);
 /* Splits data at each occurrence of FZ_SEP into at most max parts; part i
  * is [start[i], start[i] + len[i]). Returns the number of parts (>= 1). */
 #define FZ_SEP "\n--8<--\n"

@@ -11,8 +11,9 @@
 # (cpu_s: user + sys of the fuzzer; under nice it is far below wall_s when
 # the machine is busy). A crash stops that target's run; its reproducer
 # stays in build-fuzz/artifacts/TARGET/ and the loop goes on. JOBS (1 or 2)
-# targets run side by side.
-# Usage: fuzz/long.sh END [SECONDS [JOBS]]
+# targets run side by side. TARGETS (names without fuzz_, space-separated)
+# chooses the targets and their order; default: every built target.
+# Usage: [TARGETS="a b"] fuzz/long.sh END [SECONDS [JOBS]]
 # Summary of runs.tsv: fuzz/long.sh --sum
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +55,7 @@ round=$(( $(tail -n +2 "$L/runs.tsv" | cut -f1 | sort -n | tail -1) + 1 ))
 while [ "$(date +%s)" -lt $((end - 30)) ]; do
   for b in $dir/fuzz_*; do [ -f "$b" ] && [ -x "$b" ] && cp -f "$b" "$L/bin/"; done
   rm -rf "$L/seeds"; cp -r $dir/seeds "$L/seeds"
-  targets=$(cd "$L/bin" && ls fuzz_* | sed 's/^fuzz_//')
+  targets=${TARGETS:-$(cd "$L/bin" && ls fuzz_* | sed 's/^fuzz_//')}
   set -- $targets
   while [ $# -gt 0 ]; do
     left=$((end - $(date +%s)))

@@ -18,7 +18,8 @@ dir=build-fuzz
 cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DABLM_FUZZ=ON >/dev/null
 cmake --build "$dir" -j2 -- --no-print-directory >"$dir/build.log" 2>&1 || { cat "$dir/build.log"; exit 1; }
 targets=("$@")
-all=(safetensors config tokenizer reader gzip cluster train_args pairs model_config cli_args seqstore train_state predictions)
+all=(safetensors config tokenizer reader gzip cluster train_args pairs model_config cli_args seqstore train_state predictions
+     prepare_resume mmseqs_tsv all_results)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 # --- seeds ---------------------------------------------------------------
@@ -94,6 +95,24 @@ printf '\x01%s%ssequence_id,sequence_alignment_aa_light\np2,QSVLTQ\np1,DIQ\n' "$
 printf '\x00{"best_global_step":200,"best_metric":0.5,"best_model_checkpoint":"out/checkpoint-200","epoch":1.5,"eval_steps":100,"global_step":300,"is_hyper_param_search":false,"is_local_process_zero":true,"is_world_process_zero":true,"log_history":[{"epoch":0.5,"grad_norm":1.25,"learning_rate":5e-05,"loss":2.9,"step":100},{"epoch":1.0,"eval_loss":0.5,"eval_runtime":1.5,"eval_samples_per_second":10.0,"step":200},{"epoch":1.5,"step":300,"total_flos":1e12,"train_loss":2.1,"train_runtime":60.0}],"logging_steps":100,"max_steps":300,"num_input_tokens_seen":0,"num_train_epochs":2,"save_steps":100,"stateful_callbacks":{"TrainerControl":{"args":{"should_epoch_stop":false,"should_evaluate":false,"should_log":false,"should_save":true,"should_training_stop":true},"attributes":{}}},"total_flos":1000000000000.0,"train_batch_size":8,"trial_name":null,"trial_params":null}' >"$S/train_state/hf"
 printf '\x00{"global_step":0,"log_history":[],"best_metric":null,"epoch":0}' >"$S/train_state/empty"
 printf '\x01{"world_size": 2, "python": {}, "numpy": {}}' >"$S/train_state/rng"
+
+# prepare_resume: byte 0 bit 0 = 0 read marker, 1 clustering marker + rep file
+# (bit 1: the target sets rep_hash, bits 2..7: sequences); key "fuzzkey" (fuzz_prepare_resume.c)
+rdr='"reader":{"rows_read":3,"records_kept":2,"malformed_rows_skipped":1,"lines_in_skipped_rows":1,"filtered":{"empty_sequence":0,"locus":0,"not_productive":0,"stop_codon":0,"non_standard_residue":0,"too_short":0,"too_long":0},"kept_with_unknown_locus":0,"messages":["u.csv:3: bad row"]}'
+printf '\x00{"stage":"read","key":"fuzzkey","store":"records.store","store_hash":"0123456789abcdef","store_bytes":100,"records":2,"files":[{"file":"u.csv","rows":3}],"files_skipped":[{"file":"v.csv.gz","error":"v.csv.gz: truncated","records_kept_before_error":0}],%s,"records_without_cdr3":0}' "$rdr" >"$S/prepare_resume/read"
+printf '\x00{"stage":"read","key":"fuzzkey","store_hash":"0123456789abcdef","files":[],"files_skipped":[],"reader":{"rows_read":1e300},"records_without_cdr3":-1}' >"$S/prepare_resume/read_bad"
+step='"step":{"step":"sequences","min_seq_id":0.9,"coverage":0.8,"clusters":2,"member_check":{"members":2,"checked":2,"below_threshold":0}}'
+printf '\x13{"stage":"cluster","key":"fuzzkey","rep":"cluster.rep","sequences":4,%s}%s\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00' "$step" "$sep" >"$S/prepare_resume/cluster4"
+printf '\x0f{"stage":"cluster","key":"fuzzkey","rep_hash":"x","step":{"clusters":3}}%s\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00' "$sep" >"$S/prepare_resume/cluster3_nostep"
+printf '\x03{"key":"fuzzkey","step":{"step":"s"}}%s' "$sep" >"$S/prepare_resume/cluster0"
+# mmseqs_tsv: the ids given to mmseqs, one a line, then the TSV it writes
+printf 's1\ns2\ns3\nsp|P1|X\n%ss1\ts1\ns1\ts2\ns3\ts3\nsp|P1|X\tsp|P1|X\n' "$sep" >"$S/mmseqs_tsv/ok"
+printf 'a\nb\nc\n%sa\tb\nb\tb\nc\tc\r\n' "$sep" >"$S/mmseqs_tsv/rep_member"
+printf 'a\nb\n%sa\ta\n' "$sep" >"$S/mmseqs_tsv/missing"
+# all_results: byte 0 = which new metrics (fuzz_all_results.c), then the old all_results.json
+printf '\x03{\n    "epoch": 2.0,\n    "train_loss": 2.1,\n    "train_runtime": 60.0,\n    "train_samples": 800,\n    "train_samples_per_second": 13.333,\n    "train_steps_per_second": 1.667\n}' >"$S/all_results/train"
+printf '\x00{"eval_loss": NaN, "perplexity": Infinity, "epoch": 1, "epoch": 3, "note": "x", "eval_steps": 1e300}' >"$S/all_results/python"
+printf '\xff{}' >"$S/all_results/empty"
 
 [ $prepare = 0 ] || exit 0
 

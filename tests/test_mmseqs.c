@@ -594,12 +594,56 @@ START_TEST(rewritten_id)
 }
 END_TEST
 
+/* The TSV read back (mm_read_clusters, no mmseqs needed): a representative
+ * that is another's member and an id in no cluster are errors naming them. */
+START_TEST(read_clusters_checks)
+{
+    const char *ids[] = {"a", "b", "c"};
+    uint32_t rep[3];
+    static const struct {
+        const char *tsv, *err;
+    } cases[] = {{"a\ta\na\tb\nc\tc\n", NULL},
+                 {"b\ta\nb\tb\na\tc\n", "'c' has representative 'a', which is a member of 'b'"},
+                 {"a\ta\na\tb\n", "sequence 'c' is in no cluster"},
+                 {"a\ta\na\tb\nc\tc\nc\tb\n", ":4: 'b' is a member twice"},
+                 /* bytes that cut a line unseen (fuzz_mmseqs_tsv): "b\rx" read as "b" */
+                 {"a\ta\r\na\tb\rx\nc\tc\n", ":2: a CR byte inside the line"},
+                 {"a\ta\na\tb\0x\nc\tc\n", ":2: a NUL byte inside the line"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *f = fopen(path("r.tsv"), "w");
+        /* the NUL case: its length past the NUL */
+        size_t len = strlen(cases[i].tsv);
+        if (strstr(cases[i].err ? cases[i].err : "", "NUL"))
+            len += 1 + strlen(cases[i].tsv + len + 1);
+        fwrite(cases[i].tsv, 1, len, f);
+        fclose(f);
+        int st = mm_read_clusters(ids, 3, path("r.tsv"), rep);
+        if (!cases[i].err) {
+            ck_assert_int_eq(st, TG_OK);
+            ck_assert(rep[0] == 0 && rep[1] == 0 && rep[2] == 2);
+        } else {
+            ck_assert_int_eq(st, TG_ERR_FORMAT);
+            ck_assert_msg(strstr(tg_last_error(), cases[i].err), "%s", tg_last_error());
+        }
+    }
+    /* a line longer than the reader's buffer was read as two lines */
+    FILE *f = fopen(path("r.tsv"), "w");
+    for (int i = 0; i < 70000; i++)
+        fputc('a', f);
+    fputs("\tb\n", f);
+    fclose(f);
+    ck_assert_int_eq(mm_read_clusters(ids, 3, path("r.tsv"), rep), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(tg_last_error(), ":1: line longer than 65534 bytes"), "%s", tg_last_error());
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mmseqs");
     TCase *t = tcase_create("mmseqs");
     tcase_set_timeout(t, 600);
     tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, read_clusters_checks);
     tcase_add_test(t, missing_binary);
     tcase_add_test(t, failure_shows_log_tail);
     tcase_add_test(t, blank_in_id);

@@ -517,6 +517,42 @@ START_TEST(resume_read_stage)
         ck_assert_str_eq(stage(rep, "cdr3_clustering"), "done");
         cJSON_Delete(rep);
     }
+    /* A marker with the right key but not the members a skipped stage
+     * restores (fuzz_prepare_resume: a reader without malformed_rows_skipped
+     * made `ablm prepare` dereference NULL when printing; a step without its
+     * "step" name made the mmseqs check print NULL) runs the stage again. */
+    {
+        static const char *mk[] = {"prepare_read.json", "prepare_clustering_70.json"};
+        for (int k = 0; k < 2; k++) {
+            char mp[700];
+            snprintf(mp, sizeof mp, "%s/%s", out, mk[k]);
+            char *txt = tu_read_file(mp);
+            cJSON *m = cJSON_Parse(txt);
+            free(txt);
+            ck_assert_ptr_nonnull(m);
+            if (k == 0)
+                cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m, "reader"),
+                                           "malformed_rows_skipped");
+            else
+                cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m, "step"), "step");
+            ck_assert(!pp_read_marker_ok(m));
+            char *t2 = cJSON_Print(m);
+            cJSON_Delete(m);
+            FILE *f = fopen(mp, "w");
+            fputs(t2, f);
+            fclose(f);
+            cJSON_free(t2);
+            pp_opts o;
+            pp_opts_default(&o);
+            o.leak.sample = 0;
+            cJSON *rep = cJSON_CreateObject();
+            ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
+            ck_assert_str_eq(stage(rep, k == 0 ? "read" : "clustering_70"), "done");
+            const cJSON *rd = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "input"), "reader");
+            ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(rd, "malformed_rows_skipped")));
+            cJSON_Delete(rep);
+        }
+    }
     /* --no-resume reads again */
     pp_opts o;
     pp_opts_default(&o);

@@ -40,7 +40,10 @@ START_TEST(json_numbers_like_python)
                  {100000.0, 0, "100000.0"}, {1e16, 0, "1e+16"}, {2.302585092994046, 0, "2.302585092994046"},
                  {500, 1, "500"},     {NAN, 0, "null"},       {-INFINITY, 0, "null"},
                  {INFINITY, 1, "null"},
-                 {0.0001, 0, "0.0001"}, {1.23e-5, 0, "1.23e-05"}};
+                 {0.0001, 0, "0.0001"}, {1.23e-5, 0, "1.23e-05"},
+                 /* a count beyond 1e16 in %.0f overflowed the buffer and was
+                  * cut to 39 digits (fuzz_all_results): now %g */
+                 {1e300, 1, "1e+300"}, {-3e20, 1, "-3e+20"}, {9999999999999998.0, 1, "9999999999999998"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         ts_json_number(b, cases[i].v, cases[i].is_int);
         ck_assert_str_eq(b, cases[i].want);
@@ -191,6 +194,21 @@ START_TEST(results_files)
     const char *ep = strstr(all, "\"epoch\": 3.0");
     ck_assert_ptr_nonnull(ep);
     ck_assert_ptr_null(strstr(ep + 1, "\"epoch\"")); /* merged, not duplicated */
+    /* Merging again (found by fuzz_all_results): a count far beyond 2^53
+     * keeps its value, and ablm's own counts (ts_mi) stay integers. */
+    FILE *f = fopen(path, "w");
+    fputs("{\"eval_steps\": 1e300, \"train_threads\": 2, \"eval_masked_tokens\": 40, "
+          "\"epoch\": 1}", f);
+    fclose(f);
+    ts_metric th = ts_mi("train_ranks", 3);
+    ck_assert_int_eq(ts_save_metrics(dir, "train", &th, 1), TG_OK);
+    ck_assert_str_eq(read_text(path), "{\n    \"epoch\": 1.0,\n    \"eval_masked_tokens\": 40,\n"
+                                      "    \"eval_steps\": 1e+300,\n    \"train_ranks\": 3,\n"
+                                      "    \"train_threads\": 2\n}");
+    ck_assert_int_eq(ts_save_metrics(dir, "train", &th, 0), TG_OK);
+    ck_assert_str_eq(read_text(path), "{\n    \"epoch\": 1.0,\n    \"eval_masked_tokens\": 40,\n"
+                                      "    \"eval_steps\": 1e+300,\n    \"train_ranks\": 3,\n"
+                                      "    \"train_threads\": 2\n}");
     ts_metric sp[3];
     ck_assert_int_eq(ts_speed_metrics("train", 10.123456, 1000, 125, sp), 3);
     ck_assert_str_eq(sp[0].key, "train_runtime");
