@@ -73,8 +73,7 @@ static const char *name_in(const char *base, size_t len, const char *const *name
     return NULL;
 }
 
-/* 1 when file name f is stale by the rules of fio_clean_stale. */
-static int is_stale(const char *f, const char *const *pid_names, const char *const *names)
+int fio_is_stale(const char *f, const char *const *pid_names, const char *const *names)
 {
     size_t n = strlen(f);
     if (n < 12 || !is_tmp_tail(f + n - 11))
@@ -105,7 +104,7 @@ int fio_clean_stale(const char *dir, const char *const *pid_names, const char *c
                                           strerror(errno));
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (!is_stale(e->d_name, pid_names, names))
+        if (!fio_is_stale(e->d_name, pid_names, names))
             continue;
         char *p = fio_join(dir, e->d_name);
         struct stat sb;

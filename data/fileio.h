@@ -32,5 +32,8 @@ char *fio_join(const char *dir, const char *name);
  * is a warning on stderr. A missing dir removes nothing. Returns a status. */
 int fio_clean_stale(const char *dir, const char *const *pid_names, const char *const *names,
                     size_t *removed, uint64_t *bytes);
+/* 1 when the entry name f is stale by the naming rules of fio_clean_stale
+ * (whatever its file type: callers that clean directories check that). */
+int fio_is_stale(const char *f, const char *const *pid_names, const char *const *names);
 
 #endif

@@ -3,10 +3,12 @@
 #include "cluster_mmseqs.h"
 
 #include "cluster_io.h"
+#include "fileio.h"
 #include "fsutil.h"
 #include "tg.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -237,6 +239,47 @@ int mm_read_clusters(const char *const *ids, size_t n, const char *tsv, uint32_t
     return TG_OK;
 }
 
+/* The working directories mm_cluster makes: WORKDIR/.ablm-mmseqs.PID.tmp.XXXXXX. */
+static const char *const WD_NAMES[] = {".ablm-mmseqs", NULL};
+
+/* Removes from workdir the working directories of mm_cluster runs whose
+ * process is gone (killed before it could remove its own; fio_is_stale
+ * decides by the PID in the name, so a live run's directory is kept).
+ * Counts them into *removed; one that cannot be removed is a warning.
+ * Returns a status (only an unreadable workdir other than a missing one
+ * is an error). */
+static int clean_stale_workdirs(const char *workdir, size_t *removed)
+{
+    *removed = 0;
+    DIR *d = opendir(workdir);
+    if (!d)
+        return errno == ENOENT ? TG_OK
+                               : tg_error(TG_ERR_IO, "%s: cannot list the directory: %s", workdir,
+                                          strerror(errno));
+    struct dirent *e;
+    int rc = TG_OK;
+    while ((e = readdir(d)) != NULL) {
+        if (!fio_is_stale(e->d_name, WD_NAMES, NULL))
+            continue;
+        char *p = fio_join(workdir, e->d_name);
+        if (!p) {
+            rc = TG_ERR_NOMEM;
+            break;
+        }
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (fs_remove_tree(p) == TG_OK)
+                (*removed)++;
+            else
+                fprintf(stderr, "warning: %s: cannot remove the stale MMseqs2 working directory: %s\n",
+                        p, tg_last_error());
+        }
+        tg_free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
 int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
                const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                uint32_t *rep, cJSON *info)
@@ -248,14 +291,20 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
         cJSON_AddStringToObject(info, "command", "(not run: no sequences)");
         return TG_OK;
     }
-    size_t wl = strlen(m->workdir) + 64;
+    size_t wl = strlen(m->workdir) + 80;
     char *dir = tg_malloc(wl, "mmseqs paths"), *fa = tg_malloc(wl, "mmseqs paths");
     char *res = tg_malloc(wl, "mmseqs paths"), *tmp = tg_malloc(wl, "mmseqs paths");
     char *tsv = tg_malloc(wl, "mmseqs paths"), *cmd = NULL;
     int rc = TG_ERR_NOMEM, log_fd = -1, made = 0;
     if (!dir || !fa || !res || !tmp || !tsv)
         goto out;
-    snprintf(dir, wl, "%s/.ablm-mmseqs-XXXXXX", m->workdir);
+    size_t stale = 0;
+    if ((rc = clean_stale_workdirs(m->workdir, &stale)))
+        goto out;
+    if (stale)
+        fprintf(stderr, "mmseqs: removed %zu stale working director%s left in %s by a run that was "
+                "stopped\n", stale, stale == 1 ? "y" : "ies", m->workdir);
+    snprintf(dir, wl, "%s/%s.%ld.tmp.XXXXXX", m->workdir, WD_NAMES[0], (long)getpid());
     if (!mkdtemp(dir)) {
         rc = tg_error(TG_ERR_IO, "%s: cannot create a temporary directory: %s", dir, strerror(errno));
         goto out;

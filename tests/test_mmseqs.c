@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir;
@@ -163,14 +164,14 @@ static double jnum(const cJSON *o, const char *k)
     return v->valuedouble;
 }
 
-/* No .ablm-mmseqs-* directory left in d. */
+/* No .ablm-mmseqs.* working directory left in d. */
 static void no_temp_left(const char *d)
 {
     DIR *dd = opendir(d);
     ck_assert_ptr_nonnull(dd);
     struct dirent *e;
     while ((e = readdir(dd)))
-        ck_assert_msg(strncmp(e->d_name, ".ablm-mmseqs-", 13), "%s/%s left behind", d, e->d_name);
+        ck_assert_msg(strncmp(e->d_name, ".ablm-mmseqs.", 13), "%s/%s left behind", d, e->d_name);
     closedir(dd);
 }
 
@@ -550,6 +551,69 @@ START_TEST(failure_shows_log_tail)
 }
 END_TEST
 
+/* Makes the directory dir/name with one file in it. */
+static void plant_dir(const char *name)
+{
+    ck_assert_int_eq(mkdir(path(name), 0755), 0);
+    char f[1300];
+    snprintf(f, sizeof f, "%s/%s/input.fasta", dir, name);
+    FILE *fp = fopen(f, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs(">a\nCARDYW\n", fp);
+    fclose(fp);
+}
+
+/* The working directory of a run that was killed (its PID is gone) is
+ * removed by the next run, also when that run fails; a live process's
+ * directory, a name that is not a working directory's and a plain file of
+ * the working directory's name are kept. */
+START_TEST(stale_workdirs_removed)
+{
+    const char *fake = fake_mmseqs();
+    FILE *f = fopen(path("s.fa"), "w");
+    fputs(">a\nCARDYW\n>b\nCARDFW\n", f);
+    fclose(f);
+    pid_t child = fork();
+    ck_assert(child >= 0);
+    if (!child)
+        _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child); /* child is now a PID with no process */
+    char dead[64], live[64], odd[64], file[64];
+    snprintf(dead, sizeof dead, ".ablm-mmseqs.%ld.tmp.Ab12Cd", (long)child);
+    snprintf(live, sizeof live, ".ablm-mmseqs.%ld.tmp.Ef34Gh", (long)getppid());
+    snprintf(odd, sizeof odd, ".ablm-mmseqs.%ld.tmp.short", (long)child);
+    snprintf(file, sizeof file, ".ablm-mmseqs.%ld.tmp.Ij56Kl", (long)child);
+    plant_dir(dead);
+    plant_dir(live);
+    plant_dir(odd);
+    f = fopen(path(file), "w");
+    fclose(f);
+    ck_assert_int_eq(run(cmd_cluster, "cluster", "--engine", "mmseqs", "--mmseqs", fake, "--input",
+                         path("s.fa"), "--min-seq-id", "0.5", "--out", path("x"), NULL),
+                     1);
+    char *err = tu_read_file(path("err"));
+    ck_assert_msg(strstr(err, "removed 1 stale working directory left in"), "%s", err);
+    free(err);
+    struct stat sb;
+    ck_assert_msg(lstat(path(dead), &sb) != 0, "%s was not removed", dead);
+    ck_assert(lstat(path(live), &sb) == 0 && S_ISDIR(sb.st_mode));
+    ck_assert(lstat(path(odd), &sb) == 0 && S_ISDIR(sb.st_mode));
+    ck_assert(lstat(path(file), &sb) == 0 && S_ISREG(sb.st_mode));
+    /* this run's own directory is gone too: only the three kept ones are left */
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(dd)))
+        n += !strncmp(e->d_name, ".ablm-mmseqs.", 13);
+    closedir(dd);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(fs_remove_tree(path(live)), 0);
+    ck_assert_int_eq(fs_remove_tree(path(odd)), 0);
+    ck_assert_int_eq(unlink(path(file)), 0);
+    no_temp_left(dir);
+}
+END_TEST
+
 /* A name MMseqs2 would cut at the blank (FILE:LINE of a file whose name has
  * one) is refused before mmseqs runs. */
 START_TEST(blank_in_id)
@@ -646,6 +710,7 @@ int main(void)
     tcase_add_test(t, read_clusters_checks);
     tcase_add_test(t, missing_binary);
     tcase_add_test(t, failure_shows_log_tail);
+    tcase_add_test(t, stale_workdirs_removed);
     tcase_add_test(t, blank_in_id);
     tcase_add_test(t, rewritten_id);
     tcase_add_test(t, cluster_heavy_chains);
