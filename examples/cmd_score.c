@@ -27,7 +27,7 @@ static int score_all(inf_ctx *c, double *pll)
     size_t N = c->in.n, bs = (size_t)c->batch_size, rows = 0;
     for (size_t i = 0; i < N; i++)
         rows += (size_t)c->in.ntok[i] - 2;
-    int T0 = c->in.max_ntok, V = c->model.vocab, mask = tok_mask_id(c->model.tok);
+    int T0 = inf_pad_len(c, c->in.max_ntok), V = c->model.vocab, mask = tok_mask_id(c->model.tok);
     int32_t *ids = tg_malloc(bs * (size_t)T0 * sizeof *ids, "batch ids");
     size_t *rseq = tg_malloc(bs * sizeof *rseq, "batch rows");
     int *rpos = tg_malloc(bs * sizeof *rpos, "batch positions");
@@ -54,7 +54,7 @@ static int score_all(inf_ctx *c, double *pll)
                 p = 1;
             }
         }
-        int T = c->in.ntok[rseq[B - 1]]; /* sorted: the last row is the longest */
+        int T = inf_pad_len(c, c->in.ntok[rseq[0]]); /* sorted: the first row is the longest */
         for (int b = 0; b < B; b++) {
             inf_pad(c, &rseq[b], 1, T, ids + (size_t)b * T);
             ids[(size_t)b * T + rpos[b]] = mask;

@@ -256,6 +256,12 @@ int inf_end(inf_ctx *c, int status)
     return status;
 }
 
+int inf_pad_len(const inf_ctx *c, int T)
+{
+    int r = (T + INF_PAD_MULTIPLE - 1) / INF_PAD_MULTIPLE * INF_PAD_MULTIPLE;
+    return r <= c->model.max_tokens ? r : T;
+}
+
 void inf_pad(const inf_ctx *c, const size_t *idx, int B, int T, int32_t *ids)
 {
     for (int b = 0; b < B; b++) {
@@ -270,7 +276,7 @@ void inf_pad(const inf_ctx *c, const size_t *idx, int B, int T, int32_t *ids)
 int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user)
 {
     size_t N = c->in.n, bs = (size_t)c->batch_size;
-    int32_t *ids = tg_malloc(bs * (size_t)c->in.max_ntok * sizeof *ids, "batch ids");
+    int32_t *ids = tg_malloc(bs * (size_t)inf_pad_len(c, c->in.max_ntok) * sizeof *ids, "batch ids");
     if (!ids)
         return TG_ERR_NOMEM;
     inf_cache cache;
@@ -283,7 +289,7 @@ int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user)
     for (size_t s = 0; s < N && !rc; s += bs) {
         int B = (int)(N - s < bs ? N - s : bs);
         const size_t *idx = c->order + s;
-        int T = c->in.ntok[idx[B - 1]]; /* sorted: the last is the longest */
+        int T = inf_pad_len(c, c->in.ntok[idx[0]]); /* sorted: the first is the longest */
         inf_pad(c, idx, B, T, ids);
         rb_graph *gr;
         rc = inf_run(&cache, ids, B, T, &gr);

@@ -93,7 +93,10 @@ int inf_read(const char *path, int raw, inf_inputs *in);
 int inf_encode(const inf_model *im, const char *path, int truncate, inf_inputs *in);
 void inf_inputs_free(inf_inputs *in);
 
-/* Indices 0..n-1 sorted by (ntok, index): batches of similar length. */
+/* Indices 0..n-1 sorted by ntok descending, then index: batches of similar
+ * length, the longest first, so the first batch sizes the activation arena
+ * and the bf16 copies and later (shorter) batches reuse them instead of
+ * growing them batch after batch. */
 size_t *inf_order(const inf_inputs *in);
 
 /* ---- graphs ------------------------------------------------------------------- */
@@ -185,6 +188,14 @@ int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user);
 /* log(sum(exp(l[0..V)))) computed stably in double: log-softmax of token v
  * is l[v] - inf_logsumexp(l, V). */
 double inf_logsumexp(const float *l, int V);
+
+/* The padded length of a batch whose longest row has T tokens: T rounded
+ * up to a multiple of 8 (INF_PAD_MULTIPLE), unless that passes the model's
+ * maximum, then T. Few distinct shapes occur, so few graphs are built and
+ * few oneDNN primitives made (a bf16 product's primitive costs about 18 ms
+ * to make per shape); the padding is masked out of attention. */
+enum { INF_PAD_MULTIPLE = 8 };
+int inf_pad_len(const inf_ctx *c, int T);
 
 /* Copies the token ids of rows idx[0..B) into ids [B, T], padded. */
 void inf_pad(const inf_ctx *c, const size_t *idx, int B, int T, int32_t *ids);

@@ -287,7 +287,7 @@ static int by_length(const void *a, const void *b)
 {
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
     if (sort_len[i] != sort_len[j])
-        return sort_len[i] < sort_len[j] ? -1 : 1;
+        return sort_len[i] > sort_len[j] ? -1 : 1;
     return i < j ? -1 : i > j;
 }
 
