@@ -180,7 +180,7 @@ int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix)
     for (size_t i = n; i > 0; i--)
         start[i] = start[i - 1];
     start[0] = 0;
-    if ((rc = tg_afile_open(&f1, tsv)) || (rc = tg_afile_open(&f2, fa)))
+    if ((rc = tg_afile_open_pid(&f1, tsv)) || (rc = tg_afile_open_pid(&f2, fa)))
         goto out;
     setvbuf(f1.f, NULL, _IOFBF, 1 << 20);
     setvbuf(f2.f, NULL, _IOFBF, 1 << 20);

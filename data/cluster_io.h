@@ -57,7 +57,9 @@ static inline const char *cl_seqs_name(const cl_seqs *s, size_t i) { return rd_i
 /* Writes PREFIX_cluster.tsv (representative name TAB member name; clusters
  * by representative index, the representative's own line first, then
  * members by index) and PREFIX_rep_seq.fasta, each atomically (temporary
- * file in the same directory, then rename). Returns TG_OK or TG_ERR_IO. */
+ * file NAME.PID.tmp.XXXXXX in the same directory, then rename: the next
+ * ablm cluster removes those of a killed process). Returns TG_OK or
+ * TG_ERR_IO. */
 int cl_write_clusters(const cl_seqs *s, const uint32_t *rep, const char *prefix);
 
 /* Reads a cluster TSV (rep TAB member) against s: rep_out[i] = index of the

@@ -58,20 +58,18 @@ int cl_clean_stale(const char *dir, size_t *removed, uint64_t *bytes)
     return fio_clean_stale(dir, SF_NAMES, NULL, removed, bytes);
 }
 
-/* Opens the temporary file DIR/NAME.PID.tmp.XXXXXX (tg_afile: removed by
- * sf_close; the PID lets a later run tell a killed run's file from a live
- * one). */
+/* Opens the temporary file DIR/NAME.PID.tmp.XXXXXX (tg_afile_open_pid:
+ * removed by sf_close; the PID lets a later run tell a killed run's file
+ * from a live one). */
 static int sf_open(sf_file *f, const char *dir, const char *name, size_t rec, const char *what)
 {
     memset(f, 0, sizeof *f);
     f->rec = rec;
     f->what = what;
-    char pn[64];
-    snprintf(pn, sizeof pn, "%s.%ld", name, (long)getpid());
-    char *path = fio_join(dir, pn);
+    char *path = fio_join(dir, name);
     if (!path)
         return TG_ERR_NOMEM;
-    int st = tg_afile_open(&f->a, path);
+    int st = tg_afile_open_pid(&f->a, path);
     tg_free(path);
     return st;
 }

@@ -28,13 +28,14 @@ char *fio_join(const char *dir, const char *name)
 }
 
 
-int fio_write_json(const char *path, const cJSON *v)
+/* fio_write_json through the given tg_afile opener. */
+static int write_json(const char *path, const cJSON *v, int (*open_fn)(tg_afile *, const char *))
 {
     char *s = cJSON_Print(v);
     if (!s)
         return tg_error(TG_ERR_NOMEM, "%s: out of memory printing JSON", path);
     fio_out o;
-    int st = fio_begin(&o, path);
+    int st = open_fn(&o, path);
     if (!st) {
         fputs(s, o.f);
         fputc('\n', o.f);
@@ -42,6 +43,13 @@ int fio_write_json(const char *path, const cJSON *v)
     }
     cJSON_free(s);
     return st;
+}
+
+int fio_write_json(const char *path, const cJSON *v) { return write_json(path, v, fio_begin); }
+
+int fio_write_json_pid(const char *path, const cJSON *v)
+{
+    return write_json(path, v, tg_afile_open_pid);
 }
 
 int fio_mkdir(const char *path)

@@ -16,6 +16,10 @@ typedef tg_afile fio_out;
 #define fio_abort tg_afile_abort
 /* Writes a JSON value (pretty-printed, trailing newline) atomically. */
 int fio_write_json(const char *path, const cJSON *v);
+/* fio_write_json with the temporary file PATH.PID.tmp.XXXXXX
+ * (tg_afile_open_pid: fio_clean_stale's pid_names can remove it once the
+ * process is gone). */
+int fio_write_json_pid(const char *path, const cJSON *v);
 /* Creates directory path if missing (one level). Returns a status. */
 int fio_mkdir(const char *path);
 /* Joins dir and name into a new tg_malloc'ed string (NULL on no memory). */

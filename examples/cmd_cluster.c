@@ -102,11 +102,26 @@ static int parse_int(const char *s, long *out)
     return *s && !*e;
 }
 
+/* The directory of the output prefix (tg_malloc'ed; "." for a bare name,
+ * "/" for "/x"); *base gets the prefix's last component. NULL on no memory. */
+static char *prefix_dir(const char *prefix, const char **base)
+{
+    const char *slash = strrchr(prefix, '/');
+    *base = slash ? slash + 1 : prefix;
+    size_t n = !slash ? 1 : slash == prefix ? 1 : (size_t)(slash - prefix);
+    char *d = tg_malloc(n + 1, "path");
+    if (d) {
+        memcpy(d, slash ? prefix : ".", n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
 /* --engine mmseqs: finds the binary, names PREFIX_mmseqs.log (started
- * afresh) and PREFIX_report.json, and puts mmseqs's temporary directory
- * beside them. Returns a status. */
-static int mm_setup(mm_tool *t, mm_opts *mo, const char *binary, const char *prefix, char **log,
-                    char **report, char **dir)
+ * afresh) and PREFIX_report.json, and puts mmseqs's temporary directory in
+ * dir (the prefix's, beside them). Returns a status. */
+static int mm_setup(mm_tool *t, mm_opts *mo, const char *binary, const char *prefix,
+                    const char *dir, char **log, char **report)
 {
     int rc = mm_find(t, binary);
     if (rc)
@@ -114,19 +129,42 @@ static int mm_setup(mm_tool *t, mm_opts *mo, const char *binary, const char *pre
     size_t l = strlen(prefix) + 32;
     *log = tg_malloc(l, "path");
     *report = tg_malloc(l, "path");
-    *dir = tg_malloc(l, "path");
-    if (!*log || !*report || !*dir)
+    if (!*log || !*report)
         return TG_ERR_NOMEM;
     snprintf(*log, l, "%s_mmseqs.log", prefix);
     snprintf(*report, l, "%s_report.json", prefix);
-    const char *slash = strrchr(prefix, '/');
-    if (!slash)
-        snprintf(*dir, l, ".");
-    else
-        snprintf(*dir, l, "%.*s", slash == prefix ? 1 : (int)(slash - prefix), prefix);
-    mo->workdir = *dir;
+    mo->workdir = dir;
     mo->log = *log;
     return mm_log_start(t, *log);
+}
+
+/* Removes from dir what killed `ablm cluster` runs left there: the temporary
+ * files of this prefix's outputs (BASE_cluster.tsv, BASE_rep_seq.fasta,
+ * BASE_report.json, each NAME.PID.tmp.XXXXXX: tg_afile_open_pid) and the
+ * spill runs (cl_clean_stale), only those whose PID is no live process
+ * (fio_clean_stale), and says how many and their bytes on stderr. Other
+ * prefixes' files and temp names without a PID are kept. Returns a status. */
+static int clean_stale(const char *dir, const char *base)
+{
+    static const char *const suffix[] = {"_cluster.tsv", "_rep_seq.fasta", "_report.json"};
+    size_t l = strlen(base) + 16;
+    char *buf = tg_malloc(3 * l, "file names");
+    if (!buf)
+        return TG_ERR_NOMEM;
+    const char *names[4] = {buf, buf + l, buf + 2 * l, NULL};
+    for (int i = 0; i < 3; i++)
+        snprintf(buf + i * l, l, "%s%s", base, suffix[i]);
+    size_t n1 = 0, n2 = 0;
+    uint64_t b1 = 0, b2 = 0;
+    int rc = cl_clean_stale(dir, &n1, &b1);
+    if (!rc)
+        rc = fio_clean_stale(dir, names, NULL, &n2, &b2);
+    tg_free(buf);
+    if (!rc && n1 + n2)
+        fprintf(stderr, "ablm cluster: removed %zu stale temporary file%s (%llu bytes) left in %s "
+                "by a run that was stopped\n", n1 + n2, n1 + n2 == 1 ? "" : "s",
+                (unsigned long long)(b1 + b2), dir);
+    return rc;
 }
 
 int cmd_cluster(int argc, char **argv)
@@ -288,9 +326,15 @@ int cmd_cluster(int argc, char **argv)
     mm_tool tool = {0};
     mm_opts mo;
     mm_opts_default(&mo);
-    char *mm_log = NULL, *mm_report = NULL, *mm_dir = NULL;
+    char *mm_log = NULL, *mm_report = NULL;
     cJSON *info = NULL;
-    if (use_mmseqs && mm_setup(&tool, &mo, mmseqs_bin, out, &mm_log, &mm_report, &mm_dir)) {
+    const char *base;
+    char *dir = prefix_dir(out, &base);
+    if (!dir || clean_stale(dir, base)) {
+        fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
+        goto out_mm;
+    }
+    if (use_mmseqs && mm_setup(&tool, &mo, mmseqs_bin, out, dir, &mm_log, &mm_report)) {
         fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
         goto out_mm;
     }
@@ -355,21 +399,8 @@ int cmd_cluster(int argc, char **argv)
             st.n_clusters += rep[i] == i;
         cJSON_AddNumberToObject(info, "clusters", (double)st.n_clusters);
     } else {
-        char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
-        if (slash)
-            slash[slash == dir] = '\0'; /* "/x" -> "/" */
-        cl_budget b = {max_memory, !dir ? NULL : slash ? dir : "."};
-        size_t stale = 0;
-        uint64_t stale_bytes = 0;
-        int crc = dir ? cl_clean_stale(b.tmpdir, &stale, &stale_bytes) : TG_ERR_NOMEM;
-        if (!crc && stale)
-            fprintf(stderr, "ablm cluster: removed %zu stale temporary file%s (%llu bytes) left "
-                    "in %s by a run that was stopped\n", stale, stale == 1 ? "" : "s",
-                    (unsigned long long)stale_bytes, b.tmpdir);
-        if (!crc)
-            crc = cl_cluster_budget(ptr, len, s.n, &o, &b, rep, &st);
-        free(dir);
-        if (crc) {
+        cl_budget b = {max_memory, dir};
+        if (cl_cluster_budget(ptr, len, s.n, &o, &b, rep, &st)) {
             fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
             goto done;
         }
@@ -391,7 +422,7 @@ int cmd_cluster(int argc, char **argv)
     }
     double t3 = now_s();
     if (use_mmseqs) {
-        if (fio_write_json(mm_report, info)) {
+        if (fio_write_json_pid(mm_report, info)) {
             fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
             goto done;
         }
@@ -438,11 +469,11 @@ done:
     free(names);
     free(len);
 out_mm:
+    tg_free(dir);
     cJSON_Delete(info);
     mm_tool_free(&tool);
     tg_free(mm_log);
     tg_free(mm_report);
-    tg_free(mm_dir);
 out:
     free(inputs);
     return rc;

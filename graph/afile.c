@@ -122,12 +122,14 @@ static int io_close(void *c)
     return rc;
 }
 
-int tg_afile_open(tg_afile *a, const char *path)
+/* tg_afile_open (pid 0: temp name PATH.tmp.XXXXXX) and tg_afile_open_pid
+ * (PATH.PID.tmp.XXXXXX). */
+static int af_open(tg_afile *a, const char *path, long pid)
 {
     read_env();
     memset(a, 0, sizeof *a);
     size_t n = strlen(path);
-    a->tmp = tg_malloc(n + 16, "temp file name");
+    a->tmp = tg_malloc(n + 40, "temp file name");
     a->path = tg_malloc(n + 1, "file name");
     af_io *io = tg_malloc(sizeof *io, "output file");
     if (!a->tmp || !a->path || !io) {
@@ -139,7 +141,10 @@ int tg_afile_open(tg_afile *a, const char *path)
         return TG_ERR_NOMEM;
     }
     memcpy(a->path, path, n + 1);
-    snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
+    if (pid)
+        snprintf(a->tmp, n + 40, "%s.%ld.tmp.XXXXXX", path, pid);
+    else
+        snprintf(a->tmp, n + 40, "%s.tmp.XXXXXX", path);
     int fd = fault_now(TG_AFAULT_CREATE) ? (errno = ENOSPC, -1) : mkstemp(a->tmp);
     if (fd < 0) {
         int rc = tg_error(TG_ERR_IO, "%s: cannot create temp file %s: %s", path, a->tmp,
@@ -166,6 +171,10 @@ int tg_afile_open(tg_afile *a, const char *path)
     a->io = io;
     return TG_OK;
 }
+
+int tg_afile_open(tg_afile *a, const char *path) { return af_open(a, path, 0); }
+
+int tg_afile_open_pid(tg_afile *a, const char *path) { return af_open(a, path, (long)getpid()); }
 
 int tg_afile_commit(tg_afile *a)
 {

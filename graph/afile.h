@@ -16,6 +16,11 @@ typedef struct {
 /* Creates a unique temporary file next to `path` and opens it for writing.
  * Returns TG_OK, TG_ERR_IO or TG_ERR_NOMEM (message names the path). */
 int tg_afile_open(tg_afile *a, const char *path);
+/* tg_afile_open with the process ID in the temporary name,
+ * PATH.PID.tmp.XXXXXX, so that a later run can tell the file of a killed
+ * process from a live one's and remove it (fio_clean_stale's pid_names,
+ * data/fileio.h). For outputs that no lock guards (ablm cluster's). */
+int tg_afile_open_pid(tg_afile *a, const char *path);
 /* Flushes, fsyncs, closes and renames the temporary file onto the final
  * path. On failure (any write since open failed or was short, fsync, close
  * or rename failed) the temporary file is removed, the previous file at
@@ -32,7 +37,7 @@ int tg_afile_fd(const tg_afile *a);
 /* ---- fault injection (tests) ------------------------------------------------
  * tg_afile_fault(kind, k) arms one fault: the k-th event from now (k >= 1)
  * of the kind's class, counted over all tg_afiles of the process, fails:
- *   TG_AFAULT_CREATE  the k-th tg_afile_open cannot create its temp file (ENOSPC)
+ *   TG_AFAULT_CREATE  the k-th tg_afile_open(_pid) cannot create its temp file (ENOSPC)
  *   TG_AFAULT_SHORT   the k-th write(2) of buffered data writes half its bytes, then ENOSPC
  *   TG_AFAULT_ENOSPC  the k-th write(2) writes nothing and fails with ENOSPC
  *   TG_AFAULT_FSYNC   the k-th commit's fsync fails with EIO

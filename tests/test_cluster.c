@@ -1,17 +1,26 @@
 /* cluster: the member invariant checked by the independent reference
  * alignment (ref_align.h), identical/empty/short/X/lowercase inputs,
- * determinism, and missed merges on real CDRH3s. */
+ * determinism, missed merges on real CDRH3s, and the temporary files a
+ * killed `ablm cluster` leaves, removed by its next run. */
 #include "cluster.h"
 #include "cluster_io.h"
 #include "cluster_util.h"
+#include "commands.h"
+#include "fsutil.h"
 #include "ref_align.h"
 #include "testutil.h"
 #include "tg.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* Checks rep[] is a valid assignment and every member passes against its
@@ -396,6 +405,152 @@ START_TEST(column_input)
 }
 END_TEST
 
+/* Writes n bytes to dir/name. */
+static void put_bytes(const char *dir, const char *name, size_t n)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < n; i++)
+        fputc('x', f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The size of dir/name, -1 when there is none. */
+static long size_of(const char *dir, const char *name)
+{
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return lstat(p, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Entries of dir whose name has ".PID.tmp." in it, their names into
+ * names[0..max) (malloc'ed) and their bytes into *bytes; returns how many. */
+static int pid_temps(const char *dir, long pid, char **names, int max, long *bytes)
+{
+    char key[64];
+    snprintf(key, sizeof key, ".%ld.tmp.", pid);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int n = 0;
+    *bytes = 0;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, key)) {
+            ck_assert_int_lt(n, max);
+            names[n++] = strdup(e->d_name);
+            *bytes += size_of(dir, e->d_name);
+        }
+    closedir(d);
+    return n;
+}
+
+/* A killed `ablm cluster` (the binary, SIGKILLed in its first commit by
+ * ABLM_FAULT_KILL_AT_COMMIT=1: PREFIX_cluster.tsv's data written, before
+ * the rename) leaves its outputs' temp files named with its PID; the next
+ * run on the same prefix removes those and a dead PID's report.json temp
+ * file and says how many and how many bytes, and keeps a live process's,
+ * other prefixes' and other names' files, malformed tails and a temp name
+ * without a PID (no lock tells whose it is). Once the live process is
+ * gone, the run after removes its file too. */
+START_TEST(stale_output_temps_removed)
+{
+    char *dir = tu_tmpdir(), fa[4096], x[4096], bin[4096], errp[4096];
+    snprintf(fa, sizeof fa, "%s/in.fasta", dir);
+    snprintf(errp, sizeof errp, "%s/err", dir);
+    snprintf(x, sizeof x, "%s/x", dir);
+    tu_write_chains(fa, 40, 20, 10, 5, 1);
+    ck_assert_ptr_nonnull(getenv("ABLM_BUILD_DIR"));
+    snprintf(bin, sizeof bin, "%s/ablm", getenv("ABLM_BUILD_DIR"));
+    fflush(stdout);
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) {
+        char log[4200];
+        snprintf(log, sizeof log, "%s/killed.log", dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setenv("ABLM_FAULT_KILL_AT_COMMIT", "1", 1);
+        execl(bin, bin, "cluster", "--input", fa, "--min-seq-id", "0.5", "--out", x, (char *)NULL);
+        _exit(127);
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(dead, &ws, 0), dead); /* dead: a PID with no process now */
+    ck_assert_msg(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "the run was not killed (%d)", ws);
+    ck_assert_int_eq(size_of(dir, "x_cluster.tsv"), -1);
+    char *killed[4];
+    long killed_bytes;
+    ck_assert_int_eq(pid_temps(dir, (long)dead, killed, 4, &killed_bytes), 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(!strncmp(killed[i], "x_cluster.tsv.", 14) ||
+                          !strncmp(killed[i], "x_rep_seq.fasta.", 16), "%s", killed[i]);
+    ck_assert_int_gt(killed_bytes, 0); /* the TSV was written */
+    pid_t live = fork(); /* a live process: a run that is still writing */
+    ck_assert_int_ge(live, 0);
+    if (live == 0) {
+        /* killed with the test process, should a check fail first, and off
+         * CTest's output pipes (CTest would wait for it) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open("/dev/null", O_RDWR);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        pause();
+        _exit(0);
+    }
+    char stale[64], keep[7][64];
+    snprintf(stale, 64, "x_report.json.%ld.tmp.AbC123", (long)dead);
+    snprintf(keep[0], 64, "x_cluster.tsv.%ld.tmp.Ef34Gh", (long)live);
+    snprintf(keep[1], 64, "y_cluster.tsv.%ld.tmp.AbC123", (long)dead);   /* another prefix */
+    snprintf(keep[2], 64, "x_notes.txt.%ld.tmp.AbC123", (long)dead);     /* not an output */
+    snprintf(keep[3], 64, "x_cluster.tsv.%ld.tmp.short", (long)dead);    /* not mkstemp's tail */
+    snprintf(keep[4], 64, "x_rep_seq.fasta.%ld.tmp.AbC123x", (long)dead);
+    snprintf(keep[5], 64, "x_cluster.tsv.x%ld.tmp.AbC123", (long)dead);
+    snprintf(keep[6], 64, "x_cluster.tsv.tmp.AbC123");                   /* no PID */
+    put_bytes(dir, stale, 100);
+    for (int i = 0; i < 7; i++)
+        put_bytes(dir, keep[i], 7);
+
+    ck_assert_int_eq(tu_run_in(dir, cmd_cluster, "cluster", "--input", fa, "--min-seq-id", "0.5",
+                               "--out", x, NULL),
+                     0);
+    char *err = tu_read_file(errp), want[4400];
+    snprintf(want, sizeof want, "ablm cluster: removed 3 stale temporary files (%ld bytes) left "
+             "in %s by a run that was stopped\n", killed_bytes + 100, dir);
+    ck_assert_msg(strstr(err, want), "want '%s' in:\n%s", want, err);
+    free(err);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(size_of(dir, killed[i]) == -1, "%s not removed", killed[i]);
+        free(killed[i]);
+    }
+    ck_assert_msg(size_of(dir, stale) == -1, "%s not removed", stale);
+    for (int i = 0; i < 7; i++)
+        ck_assert_msg(size_of(dir, keep[i]) == 7, "%s removed", keep[i]);
+    ck_assert_int_gt(size_of(dir, "x_cluster.tsv"), 0);
+    ck_assert_int_gt(size_of(dir, "x_rep_seq.fasta"), 0);
+    long own;
+    ck_assert_int_eq(pid_temps(dir, (long)getpid(), killed, 4, &own), 0); /* committed */
+
+    /* the live run's file goes once its process is gone */
+    kill(live, SIGKILL);
+    ck_assert_int_eq(waitpid(live, NULL, 0), live);
+    ck_assert_int_eq(tu_run_in(dir, cmd_cluster, "cluster", "--input", fa, "--min-seq-id", "0.5",
+                               "--out", x, NULL),
+                     0);
+    err = tu_read_file(errp);
+    snprintf(want, sizeof want, "removed 1 stale temporary file (7 bytes) left in %s", dir);
+    ck_assert_msg(strstr(err, want), "want '%s' in:\n%s", want, err);
+    free(err);
+    ck_assert_int_eq(size_of(dir, keep[0]), -1);
+    for (int i = 1; i < 7; i++)
+        ck_assert_msg(size_of(dir, keep[i]) == 7, "%s removed", keep[i]);
+    ck_assert_int_eq(fs_remove_tree(dir), 0);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -403,6 +558,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, edge_inputs);
     tcase_add_test(tc, column_input);
+    tcase_add_test(tc, stale_output_temps_removed);
     tcase_add_test(tc, lcs_bounds);
     tcase_add_test(tc, families_invariant_and_determinism);
     tcase_add_test(tc, missed_merges_detects);
