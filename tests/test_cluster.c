@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -488,18 +487,7 @@ START_TEST(stale_output_temps_removed)
         ck_assert_msg(!strncmp(killed[i], "x_cluster.tsv.", 14) ||
                           !strncmp(killed[i], "x_rep_seq.fasta.", 16), "%s", killed[i]);
     ck_assert_int_gt(killed_bytes, 0); /* the TSV was written */
-    pid_t live = fork(); /* a live process: a run that is still writing */
-    ck_assert_int_ge(live, 0);
-    if (live == 0) {
-        /* killed with the test process, should a check fail first, and off
-         * CTest's output pipes (CTest would wait for it) */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open("/dev/null", O_RDWR);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        pause();
-        _exit(0);
-    }
+    pid_t live = (pid_t)tu_live_child(); /* a live process: a run that is still writing */
     char stale[64], keep[7][64];
     snprintf(stale, 64, "x_report.json.%ld.tmp.AbC123", (long)dead);
     snprintf(keep[0], 64, "x_cluster.tsv.%ld.tmp.Ef34Gh", (long)live);

@@ -640,17 +640,8 @@ START_TEST(stale_temp_files_removed)
     char out[600];
     snprintf(out, sizeof out, "%s/out", dir);
     ck_assert_int_eq(mkdir(out, 0755), 0);
-    pid_t dead = fork(); /* a PID that is no longer alive */
-    ck_assert_int_ge(dead, 0);
-    if (dead == 0)
-        _exit(0);
-    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
-    pid_t live = fork(); /* a live one: a run in another process */
-    ck_assert_int_ge(live, 0);
-    if (live == 0) {
-        pause();
-        _exit(0);
-    }
+    pid_t dead = (pid_t)tu_dead_pid();   /* a PID that is no longer alive */
+    pid_t live = (pid_t)tu_live_child(); /* a live one: a run in another process */
     char stale[4][128], keep[6][128];
     snprintf(stale[0], 128, "cluster_kmer_runs.%ld.tmp.AbC123", (long)dead);
     snprintf(stale[1], 128, "cluster_edges.%ld.tmp.zz9zzz", (long)dead);

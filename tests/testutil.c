@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *tu_source_dir(void) { return getenv("ABLM_SOURCE_DIR"); }
@@ -287,4 +290,29 @@ char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, 
     }
     *lens_out = l;
     return s;
+}
+
+long tu_dead_pid(void)
+{
+    pid_t p = fork();
+    ck_assert_int_ge(p, 0);
+    if (p == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(p, NULL, 0), p);
+    return (long)p;
+}
+
+long tu_live_child(void)
+{
+    pid_t p = fork();
+    ck_assert_int_ge(p, 0);
+    if (p == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open("/dev/null", O_RDWR);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        pause();
+        _exit(0);
+    }
+    return (long)p;
 }

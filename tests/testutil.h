@@ -65,4 +65,12 @@ ed_model *tu_encdec_fixture(const char *dir);
  * NUL-terminated) with their lengths in *lens_out (the caller frees all). */
 char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, int **lens_out);
 
+/* PIDs for the stale-temp-file tests. tu_dead_pid: a PID with no process
+ * now (a child that exited and was reaped). tu_live_child: a child that
+ * waits until killed; it dies with the test process (PR_SET_PDEATHSIG), so
+ * a failed check never leaves it behind, and its stdout and stderr are
+ * /dev/null, so CTest does not wait for it. The caller kills and reaps it. */
+long tu_dead_pid(void);
+long tu_live_child(void);
+
 #endif
