@@ -112,7 +112,11 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
  *          the first record of every distinct sequence kept, as in memory.
  *   cluster  linclust steps run within the budget (pp_cluster_budgeted:
  *          sorted k-mer and pair runs spilled to temp files in OUT,
- *          cl_cluster_budget); the clusters are the same as in memory.
+ *          cl_cluster_budget); the clusters are the same as in memory;
+ *          each step resumes by a marker OUT/prepare_STAGE.json and its
+ *          OUT/STAGE.rep.
+ *   split  the split and the leakage report resume by OUT/prepare_split.json
+ *          (pp_stage_split: the set files' hashes, the report entries).
  * The clustering steps still hold pointers into the store's map and the
  * lengths of their inputs in memory. */
 
