@@ -206,8 +206,7 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
 #define PP_STORE "records.store"
 #define PP_READ_MARKER "prepare_read.json"
 
-/* Replaces in[name] by a copy of marker[name] (when the marker has it). */
-static void take(cJSON *in, const cJSON *marker, const char *name)
+void pp_json_take(cJSON *in, const cJSON *marker, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItem(marker, name);
     if (!v)
@@ -238,10 +237,10 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
         if (pp_read_marker_ok(marker) && ss_open(store, path, 1) == TG_OK) {
             snprintf(hex, sizeof hex, "%016llx", (unsigned long long)store->hash);
             if (cJSON_IsString(sh) && !strcmp(sh->valuestring, hex)) {
-                take(in, marker, "files");
-                take(in, marker, "files_skipped");
-                take(in, marker, "reader");
-                take(in, marker, "records_without_cdr3");
+                pp_json_take(in, marker, "files");
+                pp_json_take(in, marker, "files_skipped");
+                pp_json_take(in, marker, "reader");
+                pp_json_take(in, marker, "records_without_cdr3");
                 cJSON_AddStringToObject(stages, "read", "skipped: inputs, options and store "
                                         "unchanged (hash " PP_READ_MARKER ")");
                 if (o->progress)
@@ -669,9 +668,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
     cJSON_AddNumberToObject(times, "clustering_50", pp_now() - t);
     t = pp_now();
-    if (o->progress)
-        fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", k, n50);
-    st = sp_run(outdir, uid, useq, ulen, rep50, k, &o->split, &o->leak, report, NULL);
+    st = pp_stage_split(outdir, uid, useq, ulen, rep50, k, o, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(times, "split_and_leakage", pp_now() - t);

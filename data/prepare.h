@@ -112,7 +112,11 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
  *          the first record of every distinct sequence kept, as in memory.
  *   cluster  linclust steps run within the budget (pp_cluster_budgeted:
  *          sorted k-mer and pair runs spilled to temp files in OUT,
- *          cl_cluster_budget); the clusters are the same as in memory.
+ *          cl_cluster_budget); the clusters are the same as in memory;
+ *          each step resumes by a marker OUT/prepare_STAGE.json and its
+ *          OUT/STAGE.rep.
+ *   split  the split and the leakage report resume by OUT/prepare_split.json
+ *          (pp_stage_split: the set files' hashes, the report entries).
  * The clustering steps still hold pointers into the store's map and the
  * lengths of their inputs in memory. */
 
@@ -155,6 +159,10 @@ int pp_parse_size(const char *s, size_t *out);
  * every input's path and bytes, as 16 hex digits. Returns a status (an
  * unreadable input is an error naming it, unless o skips bad files). */
 int pp_inputs_key(const char *const *inputs, int n_inputs, const pp_opts *o, char key[17]);
+/* Chains the bytes of the file at path into *h (ss_hash, FNV-1a 64).
+ * Returns 1, or 0 (*h unchanged) when the file cannot be opened or read,
+ * or TG_ERR_NOMEM. */
+int pp_file_hash(const char *path, uint64_t *h);
 /* The marker OUTDIR/NAME if it exists, parses and its "key" equals key;
  * else NULL. */
 cJSON *pp_marker_load(const char *outdir, const char *name, const char *key);
@@ -167,6 +175,13 @@ int pp_marker_write(const char *outdir, const char *name, const cJSON *marker);
  * rd_stats_to_json writes (numbers: integers 0..2^53). Else 0: the stage
  * runs again. */
 int pp_read_marker_ok(const cJSON *m);
+/* 1 if the split stage's marker m holds what a skipped split restores into
+ * the report: a "files" object (name -> hash, checked by the caller), a
+ * "split" object with counts "sequences" and "clusters", the same per
+ * "train", "val" and "test" (pp_run copies them into "counts") and an array
+ * of strings "warnings" (printed); with leakage != 0 also a "leakage"
+ * object. Else 0: the stage runs again. */
+int pp_split_marker_ok(const cJSON *m, int leakage);
 /* A finished clustering step, read back for a resumed run: the marker
  * OUTDIR/NAME with this key and the rep file RPATH (n u32 representatives
  * whose hash is the marker's "rep_hash"). Returns 1 when they match: rep is
@@ -220,11 +235,29 @@ int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
 int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *lens, size_t n,
                         const cl_opts *co, const pp_opts *o, uint32_t *rep, cl_stats *cs,
                         cJSON *step);
+/* Replaces obj[name] by a copy of from[name], or adds it (nothing when
+ * from has no such member). */
+void pp_json_take(cJSON *obj, const cJSON *from, const char *name);
 /* The read stage (prepare.c): resumes or streams the inputs into
  * OUTDIR/records.store and opens it into *store; fills in (the report's
  * "input": files, files_skipped, reader, records_without_cdr3) and
  * report["stages"]. Returns a status. */
 int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
                   const pp_opts *o, ss_store *store, cJSON *in, cJSON *report);
+/* The split stage (prepare_split.c): sp_run on the n representatives with
+ * their 50% clusters rep[] (o->split, o->leak) into OUTDIR, adding "split"
+ * and "leakage" to report. Out of core it resumes: its key hashes key_in
+ * (the last clustering step's key), n and every option of o->split and
+ * o->leak that changes the sets, the files or the report (not the thread
+ * count: sp_leakage does not depend on it); OUTDIR/prepare_split.json,
+ * written after the six set files (train/val/test .txt and .tsv), holds
+ * the key, each file's hash and the report entries. With o->resume a
+ * marker of this key whose files all have their hashes skips the stage
+ * (the entries restored, report["stages"]["split"] "skipped: ...", a line
+ * on stderr); otherwise the stage runs and the marker is written ("done").
+ * Returns a status. */
+int pp_stage_split(const char *outdir, const char *const *ids, const char *const *seqs,
+                   const int *lens, const uint32_t *rep, size_t n, const pp_opts *o,
+                   const char *key_in, cJSON *report);
 
 #endif

@@ -113,26 +113,40 @@ int pp_inputs_key(const char *const *inputs, int n_inputs, const pp_opts *o, cha
              r->min_length, r->max_length, r->pair_sep ? r->pair_sep : "-", (int)r->on_error,
              n_inputs);
     uint64_t h = ss_hash(SS_HASH_INIT, opt, strlen(opt) + 1);
-    char *buf = tg_malloc(1 << 16, "input hash");
-    if (!buf)
-        return TG_ERR_NOMEM;
     for (int i = 0; i < n_inputs; i++) {
         h = ss_hash(h, inputs[i], strlen(inputs[i]) + 1);
-        FILE *f = fopen(inputs[i], "rb");
-        if (!f) {
-            /* unreadable: the read stage reports it (or skips it); the key
-             * records that it was missing */
+        int r = pp_file_hash(inputs[i], &h);
+        if (r < 0)
+            return r;
+        /* unreadable: the read stage reports it (or skips it); the key
+         * records that it was missing */
+        if (r == 0)
             h = ss_hash(h, "\0missing", 9);
-            continue;
-        }
-        size_t k;
-        while ((k = fread(buf, 1, 1 << 16, f)) > 0)
-            h = ss_hash(h, buf, k);
-        fclose(f);
     }
-    tg_free(buf);
     snprintf(key, 17, "%016llx", (unsigned long long)h);
     return TG_OK;
+}
+
+int pp_file_hash(const char *path, uint64_t *h)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char *buf = tg_malloc(1 << 16, "file hash");
+    if (!buf) {
+        fclose(f);
+        return TG_ERR_NOMEM;
+    }
+    uint64_t x = *h;
+    size_t k;
+    while ((k = fread(buf, 1, 1 << 16, f)) > 0)
+        x = ss_hash(x, buf, k);
+    int ok = !ferror(f);
+    fclose(f);
+    tg_free(buf);
+    if (ok)
+        *h = x;
+    return ok;
 }
 
 cJSON *pp_marker_load(const char *outdir, const char *name, const char *key)
@@ -230,6 +244,27 @@ int pp_read_marker_ok(const cJSON *m)
         return 0;
     rd_stats_to_json(&zero, tpl);
     int ok = same_shape(tpl, cJSON_GetObjectItem(m, "reader"));
+    cJSON_Delete(tpl);
+    return ok;
+}
+
+int pp_split_marker_ok(const cJSON *m, int leakage)
+{
+    const cJSON *sp = cJSON_GetObjectItem(m, "split");
+    cJSON *tpl = cJSON_CreateObject();
+    if (!tpl)
+        return 0;
+    static const char *sets[] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++) {
+        cJSON *e = cJSON_AddObjectToObject(tpl, sets[k]);
+        cJSON_AddNumberToObject(e, "sequences", 0);
+        cJSON_AddNumberToObject(e, "clusters", 0);
+    }
+    cJSON_AddNumberToObject(tpl, "sequences", 0);
+    cJSON_AddNumberToObject(tpl, "clusters", 0);
+    cJSON_AddArrayToObject(tpl, "warnings");
+    int ok = same_shape(tpl, sp) && cJSON_IsObject(cJSON_GetObjectItem(m, "files")) &&
+             (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage")));
     cJSON_Delete(tpl);
     return ok;
 }
@@ -443,7 +478,7 @@ static const char *const PP_TMP_NAMES[] = {
     "prepare_clustering_70.json", "prepare_clustering_50.json", "cdr3_100_cluster.tsv",
     "heavy_70_cluster.tsv", "heavy_50_cluster.tsv", "train.txt", "val.txt", "test.txt",
     "train.tsv", "val.tsv", "test.tsv", "train_pairs.tsv", "val_pairs.tsv", "test_pairs.tsv",
-    "prepare_report.json", "ids_shard", NULL};
+    "prepare_report.json", "ids_shard", "prepare_split.json", NULL};
 
 int pp_dir_lock(const char *outdir, const pp_opts *o, cJSON *report, int *lock_fd)
 {

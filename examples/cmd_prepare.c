@@ -75,9 +75,11 @@ static void usage(FILE *f)
             "                         resume (for comparison; same output files)\n"
             "  --no-resume            redo every stage (by default a rerun with the same\n"
             "                         inputs and reading options reuses DIR/records.store,\n"
-            "                         checked by its content hash, and each clustering step\n"
+            "                         checked by its content hash, each clustering step\n"
             "                         whose input, options and threads are unchanged reuses\n"
-            "                         DIR/STAGE.rep; markers DIR/prepare_*.json)\n"
+            "                         DIR/STAGE.rep, and the split and leakage report with\n"
+            "                         the same clusters and options reuse the set files\n"
+            "                         whose hashes match; markers DIR/prepare_*.json)\n"
             "  --threads N            threads (default: all cores)\n"
             "  --help                 this text\n\n%s",
             DF_HELP);

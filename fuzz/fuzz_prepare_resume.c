@@ -2,10 +2,11 @@
  * reads to skip finished stages (data/prepare_ooc.c): a stage marker
  * OUTDIR/prepare_STAGE.json (pp_marker_load, key "fuzzkey") and, for a
  * clustering stage, its rep file STAGE.rep. Byte 0: bit 0 chooses (0: the
- * read stage's marker, pp_read_marker_ok; 1: a clustering marker and its
- * rep file, pp_rep_resume); with bit 1 set the target first sets the
- * marker's "rep_hash" to the rep file's hash (a marker that matches its
- * file, as a tampered or foreign run could leave); bits 2..7 are the
+ * read stage's marker, pp_read_marker_ok, or with bit 1 set the split
+ * stage's, pp_split_marker_ok; 1: a clustering marker and its rep file,
+ * pp_rep_resume); for a clustering marker, with bit 1 set the target first
+ * sets the marker's "rep_hash" to the rep file's hash (a marker that
+ * matches its file, as a tampered or foreign run could leave); bits 2..7 are the
  * number of sequences n (0..63). The rest is the marker, then after FZ_SEP
  * the rep file. Contracts: an accepted read marker gives the report and its
  * readers each member as the type they use (ablm prepare prints
@@ -13,7 +14,11 @@
  * records_without_cdr3 and reader.rows_read into size_t: counts 0..2^53);
  * an accepted clustering step has rep a valid assignment of n sequences
  * (rep[i] < n, rep[rep[i]] == rep[i]), n_clusters its representatives and
- * a step object whose "step" is a string (mm_print_check prints it). */
+ * a step object whose "step" is a string (mm_print_check prints it); an
+ * accepted split marker (leakage expected when bit 2 is set) has the
+ * numbers pp_run copies (split.train/val/test.sequences), an array of
+ * strings split.warnings (printed), a "files" object and, when expected, a
+ * "leakage" object. */
 #include "fuzz_util.h"
 #include "prepare.h"
 #include "tg.h"
@@ -51,6 +56,26 @@ static void read_marker(const char *dir)
     cJSON_Delete(m);
 }
 
+static void split_marker(const char *dir, int leakage)
+{
+    cJSON *m = pp_marker_load(dir, "prepare_split.json", "fuzzkey");
+    if (!m || !pp_split_marker_ok(m, leakage)) {
+        cJSON_Delete(m);
+        return;
+    }
+    const cJSON *sp = cJSON_GetObjectItem(m, "split"), *w;
+    static const char *sets[] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++)
+        if (!count(cJSON_GetObjectItem(cJSON_GetObjectItem(sp, sets[k]), "sequences")))
+            abort();
+    const cJSON *warn = cJSON_GetObjectItem(sp, "warnings");
+    if (!cJSON_IsArray(warn) || !cJSON_IsObject(cJSON_GetObjectItem(m, "files")) ||
+        (leakage && !cJSON_IsObject(cJSON_GetObjectItem(m, "leakage"))))
+        abort();
+    cJSON_ArrayForEach(w, warn) if (!cJSON_IsString(w) || !w->valuestring) abort();
+    cJSON_Delete(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
     const uint8_t *part[2];
@@ -61,6 +86,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     size_t ns = data[0] >> 2;
     int np = fz_split(data + 1, n - 1, 2, part, len);
     const char *dir = fz_dir();
+    if (mode == 0 && fix) {
+        fz_write(0, "prepare_split.json", part[0], len[0]);
+        split_marker(dir, (int)(ns & 1));
+        return 0;
+    }
     if (mode == 0) {
         fz_write(0, "prepare_read.json", part[0], len[0]);
         read_marker(dir);

@@ -96,8 +96,9 @@ printf '\x00{"best_global_step":200,"best_metric":0.5,"best_model_checkpoint":"o
 printf '\x00{"global_step":0,"log_history":[],"best_metric":null,"epoch":0}' >"$S/train_state/empty"
 printf '\x01{"world_size": 2, "python": {}, "numpy": {}}' >"$S/train_state/rng"
 
-# prepare_resume: byte 0 bit 0 = 0 read marker, 1 clustering marker + rep file
-# (bit 1: the target sets rep_hash, bits 2..7: sequences); key "fuzzkey" (fuzz_prepare_resume.c)
+# prepare_resume: byte 0 bit 0 = 0 read marker (bit 1 set: the split marker, bit 2: with
+# leakage), 1 clustering marker + rep file (bit 1: the target sets rep_hash, bits 2..7:
+# sequences); key "fuzzkey" (fuzz_prepare_resume.c)
 rdr='"reader":{"rows_read":3,"records_kept":2,"malformed_rows_skipped":1,"lines_in_skipped_rows":1,"filtered":{"empty_sequence":0,"locus":0,"not_productive":0,"stop_codon":0,"non_standard_residue":0,"too_short":0,"too_long":0},"kept_with_unknown_locus":0,"messages":["u.csv:3: bad row"]}'
 printf '\x00{"stage":"read","key":"fuzzkey","store":"records.store","store_hash":"0123456789abcdef","store_bytes":100,"records":2,"files":[{"file":"u.csv","rows":3}],"files_skipped":[{"file":"v.csv.gz","error":"v.csv.gz: truncated","records_kept_before_error":0}],%s,"records_without_cdr3":0}' "$rdr" >"$S/prepare_resume/read"
 printf '\x00{"stage":"read","key":"fuzzkey","store_hash":"0123456789abcdef","files":[],"files_skipped":[],"reader":{"rows_read":1e300},"records_without_cdr3":-1}' >"$S/prepare_resume/read_bad"
@@ -105,6 +106,9 @@ step='"step":{"step":"sequences","min_seq_id":0.9,"coverage":0.8,"clusters":2,"m
 printf '\x13{"stage":"cluster","key":"fuzzkey","rep":"cluster.rep","sequences":4,%s}%s\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00' "$step" "$sep" >"$S/prepare_resume/cluster4"
 printf '\x0f{"stage":"cluster","key":"fuzzkey","rep_hash":"x","step":{"clusters":3}}%s\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00' "$sep" >"$S/prepare_resume/cluster3_nostep"
 printf '\x03{"key":"fuzzkey","step":{"step":"s"}}%s' "$sep" >"$S/prepare_resume/cluster0"
+spl='"split":{"sequences":3,"clusters":3,"singleton_clusters":3,"order":"size","fill":"fit","train":{"ratio":0.8,"target":2.4,"sequences":2,"clusters":2},"val":{"ratio":0.1,"target":0.3,"sequences":1,"clusters":1},"test":{"ratio":0.1,"target":0.3,"sequences":0,"clusters":0},"largest_cluster":1,"top10_cluster_sizes":[1,1,1],"warnings":["test has 0 sequences"]}'
+printf '\x06{"files":{"train.txt":"0123456789abcdef"},"stage":"split","key":"fuzzkey",%s,"leakage":{"val":{"mode":"exact","closest":[{"id":"a","train_id":"b","identity":0.5}]}}}' "$spl" >"$S/prepare_resume/split"
+printf '\x02{"files":{},"key":"fuzzkey","split":{"train":{"sequences":1.5}}}' >"$S/prepare_resume/split_bad"
 # mmseqs_tsv: the ids given to mmseqs, one a line, then the TSV it writes
 printf 's1\ns2\ns3\nsp|P1|X\n%ss1\ts1\ns1\ts2\ns3\ts3\nsp|P1|X\tsp|P1|X\n' "$sep" >"$S/mmseqs_tsv/ok"
 printf 'a\nb\nc\n%sa\tb\nb\tb\nc\tc\r\n' "$sep" >"$S/mmseqs_tsv/rep_member"

@@ -566,6 +566,194 @@ START_TEST(resume_read_stage)
 }
 END_TEST
 
+static const char *const SET_FILES[6] = {"train.txt", "val.txt", "test.txt",
+                                         "train.tsv", "val.tsv", "test.tsv"};
+
+/* Copies the six set files of out into dir/save (made once). */
+static void save_sets(const char *out, const char *dir)
+{
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/save' && cd '%s' && cp train.txt val.txt test.txt "
+             "train.tsv val.tsv test.tsv '%s/save/'", dir, out, dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* 1 when the six set files of out are those saved in dir/save. */
+static int same_sets(const char *out, const char *dir)
+{
+    for (int k = 0; k < 6; k++) {
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%s/%s", out, SET_FILES[k]);
+        snprintf(b, sizeof b, "%s/save/%s", dir, SET_FILES[k]);
+        if (!tu_same_file(a, b))
+            return 0;
+    }
+    return 1;
+}
+
+/* pp_run on inputs into out; the split stage must start with expect (and
+ * the clustering steps be skipped). Returns the report. */
+static cJSON *split_run(const char *input, const char *out, const pp_opts *o,
+                        const char *expect, const char *what)
+{
+    const char *inputs[] = {input};
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run(inputs, 1, out, o, rep) == TG_OK, "%s: %s", what, tg_last_error());
+    ck_assert_msg(!strncmp(stage(rep, "split"), expect, strlen(expect)), "%s: split '%s'", what,
+                  stage(rep, "split"));
+    ck_assert_msg(!strncmp(stage(rep, "clustering_50"), "skipped", 7), "%s: clustering_50 %s",
+                  what, stage(rep, "clustering_50"));
+    return rep;
+}
+
+/* The split stage resumes: a rerun skips it (stderr and report say so, the
+ * set files and the report's split and leakage are the same); any split or
+ * leakage option changed, a set file damaged or missing, a marker without
+ * what a skip restores, or --no-resume splits again. */
+START_TEST(resume_split_stage)
+{
+    char *dir = tu_tmpdir();
+    char chains[700], input[700], out[700], errp[700], rp[800];
+    snprintf(chains, sizeof chains, "%s/chains.txt", dir);
+    tu_write_chains(chains, 30, 90, 20, 7, 0); /* unrelated: 30 singleton clusters */
+    char *c = tu_read_file(chains), *line = c, *nl;
+    snprintf(input, sizeof input, "%s/a.tsv", dir);
+    FILE *f = fopen(input, "w");
+    fputs("sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n", f);
+    for (int i = 0; (nl = strchr(line, '\n')); line = nl + 1, i++)
+        fprintf(f, "S%d\t%.*s\tAR%.8s\tIGH\n", i, (int)(nl - line), line, line + 20);
+    fclose(f);
+    free(c);
+    snprintf(out, sizeof out, "%s/o", dir); /* not DIR/out: tu_run_in's stdout */
+    snprintf(errp, sizeof errp, "%s/err", dir);
+    snprintf(rp, sizeof rp, "%s/prepare_report.json", out);
+    cJSON *first[2] = {NULL, NULL};
+    for (int run = 0; run < 2; run++) { /* the command: stderr and the report file */
+        int rc = tu_run_in(dir, cmd_prepare, "prepare", "--input", input, "--out", out,
+                           "--leak-sample", "5", NULL);
+        char *err = tu_read_file(errp);
+        ck_assert_msg(rc == 0, "run %d: %s", run, err);
+        char *txt = tu_read_file(rp);
+        cJSON *rep = cJSON_Parse(txt);
+        free(txt);
+        ck_assert_ptr_nonnull(rep);
+        ck_assert_str_eq(stage(rep, "split"), run ? "skipped: same clusters and split options, "
+                         "set files unchanged (hashes in prepare_split.json)" : "done");
+        ck_assert_msg((strstr(err, "prepare: split: skipped") != NULL) == run, "run %d: %s", run,
+                      err);
+        ck_assert_msg((strstr(err, "prepare: splitting 30 sequences in 30 clusters") == NULL) ==
+                          run,
+                      "run %d: %s", run, err);
+        free(err);
+        ck_assert_double_eq(count(rep, "train"), 24);
+        ck_assert_double_eq(count(rep, "val") + count(rep, "test"), 6);
+        if (!run) {
+            save_sets(out, dir);
+            first[0] = cJSON_Duplicate(cJSON_GetObjectItem(rep, "split"), 1);
+            first[1] = cJSON_Duplicate(cJSON_GetObjectItem(rep, "leakage"), 1);
+        } else {
+            ck_assert_msg(same_sets(out, dir), "the skipped split changed the set files");
+            ck_assert(cJSON_Compare(first[0], cJSON_GetObjectItem(rep, "split"), 1));
+            ck_assert_ptr_nonnull(cJSON_GetObjectItem(first[1], "val"));
+            ck_assert(cJSON_Compare(first[1], cJSON_GetObjectItem(rep, "leakage"), 1));
+        }
+        cJSON_Delete(rep);
+    }
+    cJSON_Delete(first[0]);
+    cJSON_Delete(first[1]);
+    pp_opts base;
+    pp_opts_default(&base);
+    base.leak.sample = 5;
+    cJSON_Delete(split_run(input, out, &base, "skipped", "API, same options"));
+    /* each option of the split or the report, changed from a finished
+     * split (base; for the seed, shuffled): runs, then a rerun skips */
+    for (int v = 0; v < 12; v++) {
+        pp_opts o = base, prev = base;
+        switch (v) {
+        case 0: o.split.ratios[0] = 0.6, o.split.ratios[1] = 0.2, o.split.ratios[2] = 0.2; break;
+        case 1: o.split.order = SP_ORDER_SHUFFLE; break;
+        case 2: o.split.order = prev.split.order = SP_ORDER_SHUFFLE, o.split.seed = 7; break;
+        case 3: o.split.fill = SP_FILL_REFERENCE; break;
+        case 4: o.leak.sample = 4; break;
+        case 5: o.leak.seed = 7; break;
+        case 6: o.leak.coverage = 0.5; break;
+        case 7: o.leak.cov_mode = 1; break;
+        case 8: o.leak.candidates = 3; break;
+        case 9: o.leak.max_pairs = 1; break;
+        case 10: o.leak.worst = 2; break;
+        case 11: o.leak.bound3 = 0; break;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "before option %d", v);
+        /* prev is the last run's options for 0 (base) and 2 (option 1) */
+        cJSON_Delete(split_run(input, out, &prev, v == 0 || v == 2 ? "skipped" : "done", what));
+        for (int again = 0; again < 2; again++) {
+            snprintf(what, sizeof what, "option %d%s", v, again ? ", rerun" : "");
+            cJSON *rep = split_run(input, out, &o, again ? "skipped" : "done", what);
+            if (v == 0)
+                ck_assert_double_eq(count(rep, "train"), 18);
+            cJSON_Delete(rep);
+        }
+    }
+    cJSON_Delete(split_run(input, out, &base, "done", "options back"));
+    ck_assert_msg(same_sets(out, dir), "the split with the first options differs");
+    /* a damaged or a missing set file: split again, the file restored */
+    for (int k = 0; k < 2; k++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/%s", out, k ? "test.tsv" : "val.txt");
+        if (k)
+            ck_assert_int_eq(remove(p), 0);
+        else {
+            f = fopen(p, "r+b");
+            fputc('W', f);
+            fclose(f);
+        }
+        cJSON_Delete(split_run(input, out, &base, "done", k ? "missing" : "damaged"));
+        ck_assert_msg(same_sets(out, dir), "%s not restored", p);
+    }
+    /* a marker with this key but without a count pp_run reads */
+    {
+        char mp[800];
+        snprintf(mp, sizeof mp, "%s/prepare_split.json", out);
+        char *txt = tu_read_file(mp);
+        cJSON *m = cJSON_Parse(txt);
+        free(txt);
+        ck_assert(pp_split_marker_ok(m, 1));
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "split"), "val"),
+                                   "sequences");
+        ck_assert(!pp_split_marker_ok(m, 1));
+        char *t2 = cJSON_Print(m);
+        cJSON_Delete(m);
+        f = fopen(mp, "w");
+        fputs(t2, f);
+        fclose(f);
+        cJSON_free(t2);
+        cJSON_Delete(split_run(input, out, &base, "done", "marker without val.sequences"));
+    }
+    pp_opts o = base;
+    o.resume = 0;
+    const char *inputs[] = {input};
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+    ck_assert_str_eq(stage(rep, "split"), "done");
+    cJSON_Delete(rep);
+    ck_assert(same_sets(out, dir));
+    cJSON_Delete(split_run(input, out, &base, "skipped", "after --no-resume"));
+    /* the key is chained from the clustering's: another 50% step splits again */
+    for (int k = 0; k < 2; k++) {
+        o = base;
+        o.split_min_seq_id = k ? 0.5 : 0.3;
+        rep = cJSON_CreateObject();
+        ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
+        ck_assert_str_eq(stage(rep, "clustering_50"), "done");
+        ck_assert_str_eq(stage(rep, "split"), "done");
+        cJSON_Delete(rep);
+    }
+    ck_assert(same_sets(out, dir));
+    free(dir);
+}
+END_TEST
+
 /* The command's flags: --max-memory sizes the shards (progress on stderr),
  * a rerun says it skipped reading, bad sizes and --pairs are refused. */
 START_TEST(cli_out_of_core_flags)
@@ -806,6 +994,7 @@ int main(void)
     tcase_add_test(t, out_of_core_same_as_in_memory);
     tcase_add_test(t, sharded_dedup_keeps_first);
     tcase_add_test(t, resume_read_stage);
+    tcase_add_test(t, resume_split_stage);
     tcase_add_test(t, cli_out_of_core_flags);
     tcase_add_test(t, stale_temp_files_removed);
     tcase_add_test(t, ids_out_of_core);

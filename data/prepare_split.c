@@ -1,0 +1,146 @@
+/* ablm prepare's split stage (whole 50% clusters into train/val/test and
+ * the leakage report), resumable out of core by a content-hashed marker. */
+#include "prepare.h"
+
+#include "fileio.h"
+#include "tg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define PP_SPLIT_MARKER "prepare_split.json"
+#define PP_SPLIT_FILES 6
+
+/* What sp_write_sets writes (with ids). */
+static const char *const SPLIT_FILES[PP_SPLIT_FILES] = {"train.txt", "val.txt", "test.txt",
+                                                        "train.tsv", "val.tsv", "test.tsv"};
+
+/* The stage's key: key_in, n and every option of the split and the
+ * leakage report that changes their files or report entries. */
+static void split_key(const char *key_in, size_t n, const pp_opts *o, char key[17])
+{
+    const sp_opts *s = &o->split;
+    const sp_leak_opts *l = &o->leak;
+    char opt[600];
+    snprintf(opt, sizeof opt, "%s|split 1|n %zu|ratios %.17g %.17g %.17g|order %d|seed %llu|"
+             "fill %d|leak sample %zu|seed %llu|cov %.17g|cm %d|cand %d|max_pairs %.17g|"
+             "worst %d|bound3 %d", key_in, n, s->ratios[0], s->ratios[1], s->ratios[2],
+             (int)s->order, (unsigned long long)s->seed, (int)s->fill, l->sample,
+             (unsigned long long)l->seed, l->coverage, l->cov_mode, l->candidates, l->max_pairs,
+             l->worst, l->bound3);
+    snprintf(key, 17, "%016llx", (unsigned long long)ss_hash(SS_HASH_INIT, opt, strlen(opt)));
+}
+
+/* hex[k]: the hash of OUTDIR/SPLIT_FILES[k] as 16 hex digits, "" when it
+ * cannot be read. Returns a status. */
+static int split_hashes(const char *outdir, char hex[PP_SPLIT_FILES][17])
+{
+    for (int k = 0; k < PP_SPLIT_FILES; k++) {
+        char *p = fio_join(outdir, SPLIT_FILES[k]);
+        uint64_t h = SS_HASH_INIT;
+        int r = p ? pp_file_hash(p, &h) : TG_ERR_NOMEM;
+        tg_free(p);
+        if (r < 0)
+            return r;
+        if (r)
+            snprintf(hex[k], 17, "%016llx", (unsigned long long)h);
+        else
+            hex[k][0] = '\0';
+    }
+    return TG_OK;
+}
+
+/* 1 when marker mk (of this key) can be restored: its report entries have
+ * the shape pp_run reads and every file has the hash the marker names;
+ * else 0 and *bad names the first file that differs (NULL: the marker).
+ * Returns a status when hashing fails. */
+static int split_matches(const char *outdir, const cJSON *mk, int leakage, const char **bad)
+{
+    char hex[PP_SPLIT_FILES][17];
+    *bad = NULL;
+    if (!pp_split_marker_ok(mk, leakage))
+        return 0;
+    int st = split_hashes(outdir, hex);
+    if (st)
+        return st;
+    const cJSON *files = cJSON_GetObjectItem(mk, "files");
+    for (int k = 0; k < PP_SPLIT_FILES; k++) {
+        const cJSON *h = cJSON_GetObjectItem(files, SPLIT_FILES[k]);
+        if (!hex[k][0] || !cJSON_IsString(h) || strcmp(h->valuestring, hex[k])) {
+            *bad = SPLIT_FILES[k];
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Writes the marker of a finished split: key, the files' hashes and the
+ * report's "split" and "leakage" entries. Returns a status. */
+static int split_marker_write(const char *outdir, const char *key, const cJSON *report)
+{
+    char hex[PP_SPLIT_FILES][17];
+    int st = split_hashes(outdir, hex);
+    for (int k = 0; !st && k < PP_SPLIT_FILES; k++)
+        if (!hex[k][0])
+            st = tg_error(TG_ERR_IO, "%s/%s: cannot read back the file just written", outdir,
+                          SPLIT_FILES[k]);
+    if (st)
+        return st;
+    cJSON *m = cJSON_CreateObject(), *files = cJSON_AddObjectToObject(m, "files");
+    cJSON_AddStringToObject(m, "stage", "split");
+    cJSON_AddStringToObject(m, "key", key);
+    for (int k = 0; k < PP_SPLIT_FILES; k++)
+        cJSON_AddStringToObject(files, SPLIT_FILES[k], hex[k]);
+    pp_json_take(m, report, "split");
+    pp_json_take(m, report, "leakage");
+    st = pp_marker_write(outdir, PP_SPLIT_MARKER, m);
+    cJSON_Delete(m);
+    return st;
+}
+
+int pp_stage_split(const char *outdir, const char *const *ids, const char *const *seqs,
+                   const int *lens, const uint32_t *rep, size_t n, const pp_opts *o,
+                   const char *key_in, cJSON *report)
+{
+    char key[17];
+    split_key(key_in, n, o, key);
+    cJSON *stages = cJSON_GetObjectItem(report, "stages");
+    double t = pp_now();
+    int leakage = o->leak.sample > 0;
+    cJSON *mk = !o->in_memory && o->resume ? pp_marker_load(outdir, PP_SPLIT_MARKER, key)
+                                           : NULL;
+    if (mk) {
+        const char *bad;
+        int ok = split_matches(outdir, mk, leakage, &bad);
+        if (ok == 1) {
+            pp_json_take(report, mk, "split");
+            pp_json_take(report, mk, "leakage");
+            cJSON_AddStringToObject(stages, "split", "skipped: same clusters and split "
+                                    "options, set files unchanged (hashes in " PP_SPLIT_MARKER
+                                    ")");
+            if (o->progress)
+                fprintf(stderr, "prepare: split: skipped, %s/train.txt, val.txt, test.txt and "
+                        ".tsv hold the split of these %zu sequences%s (key %s, hashes verified "
+                        "in %.1f s)\n", outdir, n, leakage ? " and its leakage report" : "",
+                        key, pp_now() - t);
+        } else if (ok == 0 && o->progress)
+            fprintf(stderr, "prepare: split: %s/%s does not match its marker; splitting "
+                    "again\n", outdir, bad ? bad : PP_SPLIT_MARKER);
+        cJSON_Delete(mk);
+        if (ok)
+            return ok < 0 ? ok : TG_OK;
+    }
+    if (o->progress) {
+        size_t nc = 0;
+        for (size_t i = 0; i < n; i++)
+            nc += rep[i] == i;
+        fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", n, nc);
+    }
+    int st = sp_run(outdir, ids, seqs, lens, rep, n, &o->split, &o->leak, report, NULL);
+    if (!st && !o->in_memory) {
+        st = split_marker_write(outdir, key, report);
+        if (!st)
+            cJSON_AddStringToObject(stages, "split", "done");
+    }
+    return st;
+}
