@@ -259,7 +259,7 @@ int inf_end(inf_ctx *c, int status)
 int inf_pad_len(const inf_ctx *c, int T)
 {
     int r = (T + INF_PAD_MULTIPLE - 1) / INF_PAD_MULTIPLE * INF_PAD_MULTIPLE;
-    return r <= c->model.max_tokens ? r : T;
+    return r < c->model.max_tokens ? r : c->model.max_tokens; /* T <= max_tokens */
 }
 
 void inf_pad(const inf_ctx *c, const size_t *idx, int B, int T, int32_t *ids)

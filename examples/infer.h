@@ -189,11 +189,11 @@ int inf_each_batch(inf_ctx *c, int what, inf_batch_fn fn, void *user);
  * is l[v] - inf_logsumexp(l, V). */
 double inf_logsumexp(const float *l, int V);
 
-/* The padded length of a batch whose longest row has T tokens: T rounded
- * up to a multiple of 8 (INF_PAD_MULTIPLE), unless that passes the model's
- * maximum, then T. Few distinct shapes occur, so few graphs are built and
- * few oneDNN primitives made (a bf16 product's primitive costs about 18 ms
- * to make per shape); the padding is masked out of attention. */
+/* The padded length of a batch whose longest row has T tokens (at most
+ * the model's maximum, as inf_encode ensures): T rounded up to a multiple
+ * of 8 (INF_PAD_MULTIPLE), at most that maximum. Few distinct shapes
+ * occur, so few graphs are built and few oneDNN primitives made; the
+ * padding is masked out of attention. */
 enum { INF_PAD_MULTIPLE = 8 };
 int inf_pad_len(const inf_ctx *c, int T);
 

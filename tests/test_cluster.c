@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -404,27 +403,6 @@ START_TEST(column_input)
 }
 END_TEST
 
-/* Writes n bytes to dir/name. */
-static void put_bytes(const char *dir, const char *name, size_t n)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    for (size_t i = 0; i < n; i++)
-        fputc('x', f);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-/* The size of dir/name, -1 when there is none. */
-static long size_of(const char *dir, const char *name)
-{
-    char p[4096];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return lstat(p, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
 /* Entries of dir whose name has ".PID.tmp." in it, their names into
  * names[0..max) (malloc'ed) and their bytes into *bytes; returns how many. */
 static int pid_temps(const char *dir, long pid, char **names, int max, long *bytes)
@@ -440,7 +418,7 @@ static int pid_temps(const char *dir, long pid, char **names, int max, long *byt
         if (strstr(e->d_name, key)) {
             ck_assert_int_lt(n, max);
             names[n++] = strdup(e->d_name);
-            *bytes += size_of(dir, e->d_name);
+            *bytes += tu_file_size(dir, e->d_name);
         }
     closedir(d);
     return n;
@@ -479,7 +457,7 @@ START_TEST(stale_output_temps_removed)
     int ws;
     ck_assert_int_eq(waitpid(dead, &ws, 0), dead); /* dead: a PID with no process now */
     ck_assert_msg(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "the run was not killed (%d)", ws);
-    ck_assert_int_eq(size_of(dir, "x_cluster.tsv"), -1);
+    ck_assert_int_eq(tu_file_size(dir, "x_cluster.tsv"), -1);
     char *killed[4];
     long killed_bytes;
     ck_assert_int_eq(pid_temps(dir, (long)dead, killed, 4, &killed_bytes), 2);
@@ -497,9 +475,9 @@ START_TEST(stale_output_temps_removed)
     snprintf(keep[4], 64, "x_rep_seq.fasta.%ld.tmp.AbC123x", (long)dead);
     snprintf(keep[5], 64, "x_cluster.tsv.x%ld.tmp.AbC123", (long)dead);
     snprintf(keep[6], 64, "x_cluster.tsv.tmp.AbC123");                   /* no PID */
-    put_bytes(dir, stale, 100);
+    tu_put_bytes(dir, stale, 100);
     for (int i = 0; i < 7; i++)
-        put_bytes(dir, keep[i], 7);
+        tu_put_bytes(dir, keep[i], 7);
 
     ck_assert_int_eq(tu_run_in(dir, cmd_cluster, "cluster", "--input", fa, "--min-seq-id", "0.5",
                                "--out", x, NULL),
@@ -510,14 +488,14 @@ START_TEST(stale_output_temps_removed)
     ck_assert_msg(strstr(err, want), "want '%s' in:\n%s", want, err);
     free(err);
     for (int i = 0; i < 2; i++) {
-        ck_assert_msg(size_of(dir, killed[i]) == -1, "%s not removed", killed[i]);
+        ck_assert_msg(tu_file_size(dir, killed[i]) == -1, "%s not removed", killed[i]);
         free(killed[i]);
     }
-    ck_assert_msg(size_of(dir, stale) == -1, "%s not removed", stale);
+    ck_assert_msg(tu_file_size(dir, stale) == -1, "%s not removed", stale);
     for (int i = 0; i < 7; i++)
-        ck_assert_msg(size_of(dir, keep[i]) == 7, "%s removed", keep[i]);
-    ck_assert_int_gt(size_of(dir, "x_cluster.tsv"), 0);
-    ck_assert_int_gt(size_of(dir, "x_rep_seq.fasta"), 0);
+        ck_assert_msg(tu_file_size(dir, keep[i]) == 7, "%s removed", keep[i]);
+    ck_assert_int_gt(tu_file_size(dir, "x_cluster.tsv"), 0);
+    ck_assert_int_gt(tu_file_size(dir, "x_rep_seq.fasta"), 0);
     long own;
     ck_assert_int_eq(pid_temps(dir, (long)getpid(), killed, 4, &own), 0); /* committed */
 
@@ -531,9 +509,9 @@ START_TEST(stale_output_temps_removed)
     snprintf(want, sizeof want, "removed 1 stale temporary file (7 bytes) left in %s", dir);
     ck_assert_msg(strstr(err, want), "want '%s' in:\n%s", want, err);
     free(err);
-    ck_assert_int_eq(size_of(dir, keep[0]), -1);
+    ck_assert_int_eq(tu_file_size(dir, keep[0]), -1);
     for (int i = 1; i < 7; i++)
-        ck_assert_msg(size_of(dir, keep[i]) == 7, "%s removed", keep[i]);
+        ck_assert_msg(tu_file_size(dir, keep[i]) == 7, "%s removed", keep[i]);
     ck_assert_int_eq(fs_remove_tree(dir), 0);
     free(dir);
 }

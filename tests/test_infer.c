@@ -291,6 +291,41 @@ START_TEST(logits_padding_invariance)
 }
 END_TEST
 
+/* A batch whose longest row has the model's maximum of tokens (heavy_tiny:
+ * 65) is padded to that maximum, not past it to the next multiple of 8
+ * (inf_pad_len): its rows' logits equal each row's alone. */
+START_TEST(padding_stops_at_the_model_maximum)
+{
+    make_model();
+    char longest[80];
+    snprintf(longest, sizeof longest, "%sS", SEQS[3]); /* 63 residues: 65 tokens */
+    const char *rows[3] = {SEQS[0], longest, SEQS[2]};
+    FILE *f = fopen(path("max.fa"), "w");
+    for (int i = 0; i < 3; i++)
+        fprintf(f, ">m%d\n%s\n", i, rows[i]);
+    fclose(f);
+    ck_assert_int_eq(run(cmd_logits, "logits", "--model", model, "--input", path("max.fa"),
+                         "--output", path("max.npy"), "--batch-size", "3", NULL), 0);
+    npy a = load_npy(path("max.npy"));
+    size_t T = 65, V = 25;
+    ck_assert_int_eq(a.shape[1], T);
+    for (int i = 0; i < 3; i++) {
+        f = fopen(path("one.fa"), "w");
+        fprintf(f, ">one\n%s\n", rows[i]);
+        fclose(f);
+        ck_assert_int_eq(run(cmd_logits, "logits", "--model", model, "--input", path("one.fa"),
+                             "--output", path("one.npy"), NULL), 0);
+        npy o = load_npy(path("one.npy"));
+        size_t n = strlen(rows[i]) + 2;
+        ck_assert_int_eq(o.shape[1], n);
+        for (size_t k = 0; k < n * V; k++)
+            ck_assert_double_eq_tol(F(&a)[i * T * V + k], F(&o)[k], 1e-5);
+        free(o.buf);
+    }
+    free(a.buf);
+}
+END_TEST
+
 typedef struct {
     int index, position, rank;
     char token[16];
@@ -816,6 +851,7 @@ int main(void)
     tcase_add_test(tc, npy_header_format);
     tcase_add_test(tc, embed_mean_equals_per_residue_mean);
     tcase_add_test(tc, logits_padding_invariance);
+    tcase_add_test(tc, padding_stops_at_the_model_maximum);
     tcase_add_test(tc, fill_mask_matches_logits);
     tcase_add_test(tc, score_matches_masked_logits);
     tcase_add_test(tc, pad_token_id_1_matches_torch);

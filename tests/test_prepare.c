@@ -795,26 +795,6 @@ START_TEST(cli_out_of_core_flags)
 }
 END_TEST
 
-/* Writes n bytes to dir/name. */
-static void put_bytes(const char *dir, const char *name, size_t n)
-{
-    char p[2048];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    ck_assert_msg(f != NULL, "%s", p);
-    for (size_t i = 0; i < n; i++)
-        fputc('x', f);
-    fclose(f);
-}
-
-static int exists(const char *dir, const char *name)
-{
-    char p[2048];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return lstat(p, &sb) == 0;
-}
-
 /* A killed run's temp files are removed by the next run on the same OUT:
  * prepare's own NAME.tmp.XXXXXX (OUT's lock proves no live prepare owns
  * them) and the clustering's NAME.PID.tmp.XXXXXX whose PID is dead; a live
@@ -843,9 +823,9 @@ START_TEST(stale_temp_files_removed)
     snprintf(keep[5], 128, "cluster_edges.x%ld.tmp.AbC123", (long)dead);
     size_t sizes[4] = {100, 50, 200, 10};
     for (int i = 0; i < 4; i++)
-        put_bytes(out, stale[i], sizes[i]);
+        tu_put_bytes(out, stale[i], sizes[i]);
     for (int i = 0; i < 6; i++)
-        put_bytes(out, keep[i], 7);
+        tu_put_bytes(out, keep[i], 7);
     /* a link and a directory with our names stay */
     char lp[700], target[700];
     snprintf(target, sizeof target, "%s/a.tsv", dir);
@@ -870,7 +850,8 @@ START_TEST(stale_temp_files_removed)
                       strstr(tg_last_error(), out), "%s", tg_last_error());
     cJSON_Delete(rep);
     for (int i = 0; i < 4; i++)
-        ck_assert_msg(exists(out, stale[i]), "%s removed under another run's lock", stale[i]);
+        ck_assert_msg(tu_file_size(out, stale[i]) >= 0, "%s removed under another run's lock",
+                      stale[i]);
     close(fd);
 
     rep = cJSON_CreateObject();
@@ -880,11 +861,12 @@ START_TEST(stale_temp_files_removed)
     ck_assert_double_eq(cJSON_GetObjectItem(st, "bytes")->valuedouble, 360);
     cJSON_Delete(rep);
     for (int i = 0; i < 4; i++)
-        ck_assert_msg(!exists(out, stale[i]), "%s not removed", stale[i]);
+        ck_assert_msg(tu_file_size(out, stale[i]) < 0, "%s not removed", stale[i]);
     for (int i = 0; i < 6; i++)
-        ck_assert_msg(exists(out, keep[i]), "%s removed", keep[i]);
-    ck_assert(exists(out, "train.tsv.tmp.bbbbbb") && exists(out, "val.txt.tmp.cccccc"));
-    ck_assert(exists(dir, "a.tsv")); /* the link's target */
+        ck_assert_msg(tu_file_size(out, keep[i]) >= 0, "%s removed", keep[i]);
+    ck_assert(tu_file_size(out, "train.tsv.tmp.bbbbbb") >= 0 &&
+              tu_file_size(out, "val.txt.tmp.cccccc") >= 0);
+    ck_assert(tu_file_size(dir, "a.tsv") >= 0); /* the link's target */
     /* the live run's file goes once its process is gone */
     kill(live, SIGKILL);
     ck_assert_int_eq(waitpid(live, NULL, 0), live);
@@ -893,7 +875,7 @@ START_TEST(stale_temp_files_removed)
     ck_assert_int_eq(cl_clean_stale(out, &n, &bytes), TG_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(bytes, 7);
-    ck_assert(!exists(out, keep[0]));
+    ck_assert(tu_file_size(out, keep[0]) < 0);
     rep = cJSON_CreateObject();
     ck_assert_int_eq(pp_run(inputs, 1, out, &o, rep), TG_OK);
     st = cJSON_GetObjectItem(rep, "stale_temp_files");

@@ -292,6 +292,25 @@ char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, 
     return s;
 }
 
+void tu_put_bytes(const char *dir, const char *name, size_t n)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_msg(f != NULL, "%s", p);
+    for (size_t i = 0; i < n; i++)
+        fputc('x', f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+long tu_file_size(const char *dir, const char *name)
+{
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return lstat(p, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
 long tu_dead_pid(void)
 {
     pid_t p = fork();

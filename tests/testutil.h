@@ -65,6 +65,11 @@ ed_model *tu_encdec_fixture(const char *dir);
  * NUL-terminated) with their lengths in *lens_out (the caller frees all). */
 char **tu_families(size_t nfam, size_t per, int len, double mut, uint64_t seed, int **lens_out);
 
+/* Writes n bytes 'x' to dir/name (a planted file). */
+void tu_put_bytes(const char *dir, const char *name, size_t n);
+/* The size of dir/name (not following a link), -1 when there is none. */
+long tu_file_size(const char *dir, const char *name);
+
 /* PIDs for the stale-temp-file tests. tu_dead_pid: a PID with no process
  * now (a child that exited and was reaped). tu_live_child: a child that
  * waits until killed; it dies with the test process (PR_SET_PDEATHSIG), so
