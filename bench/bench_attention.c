@@ -7,7 +7,7 @@
  *
  * usage: bench_attention [--batch 16] [--length 130] [--hidden 512]
  *                        [--heads 4] [--iters 20] [--threads 2] [--causal]
- *                        [--dropout 0.1] [--profile] */
+ *                        [--dropout 0.1] [--profile] [--bf16] */
 #include "tg_ops.h"
 
 #include <math.h>
@@ -25,11 +25,12 @@ static double clock_ms(clockid_t id)
 
 int main(int argc, char **argv)
 {
-    int B = 16, T = 130, H = 512, nh = 4, iters = 20, threads = 2, causal = 0, profile = 0;
+    int B = 16, T = 130, H = 512, nh = 4, iters = 20, threads = 2, causal = 0, profile = 0, bf16 = 0;
     float drop = 0.1f;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--causal") || !strcmp(argv[i], "--profile")) {
-            *(argv[i][2] == 'c' ? &causal : &profile) = 1;
+        if (!strcmp(argv[i], "--causal") || !strcmp(argv[i], "--profile") ||
+            !strcmp(argv[i], "--bf16")) {
+            *(argv[i][2] == 'c' ? &causal : argv[i][2] == 'p' ? &profile : &bf16) = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -62,8 +63,8 @@ int main(int argc, char **argv)
     tg_rng_seed(&r, 1);
     for (size_t i = 0; i < tg_params_numel(p); i++)
         tg_params_values(p)[i] = (float)tg_rng_normal(&r);
-    printf("batch %d, length %d, hidden %d, heads %d, causal %d, dropout %g, threads %d\n", B, T,
-           H, nh, causal, drop, threads);
+    printf("batch %d, length %d, hidden %d, heads %d, causal %d, dropout %g, threads %d, %s\n",
+           B, T, H, nh, causal, drop, threads, bf16 ? "bf16" : "fp32");
     printf("%-12s %10s %10s %12s\n", "impl", "wall ms", "cpu ms", "arena MB");
     for (int fused = 1; fused >= 0; fused--) {
         tg_graph *g = tg_graph_new();
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
             return 1;
         }
         tg_graph_set_training(g, 1);
+        if (bf16)
+            tg_graph_set_precision(g, TG_PREC_BF16);
         for (size_t i = 0; i < mask->numel; i++) {
             int j = (int)(i % T), row = (int)(i / T % (causal ? T : 1));
             int vis = !causal || j <= row;

@@ -9,11 +9,13 @@
  * by the batch), so oneDNN threads it. Scratchpads are user-managed, one
  * per thread, so a primitive may run on several threads at once.
  *
- * Where oneDNN picks its gemm-based matmul rather than brgemm (small
- * strided tiles: attention), it applies output scales and sums in a
- * scalar C++ loop that took longer than the product; such entries run the
- * plain product into a per-thread buffer and apply alpha and beta here
- * (one vectorised pass). */
+ * Where oneDNN picks its gemm-based matmul rather than brgemm, it applies
+ * output scales and sums in a scalar C++ loop that took longer than the
+ * product, and oneDNN 2.6 takes brgemm (AMX) only for a dense C: such
+ * entries run the plain product (dense C, no alpha, beta) into a
+ * per-thread buffer and apply alpha, beta and C's strides here (one
+ * vectorised pass; attention's tiles accumulating into strided head
+ * columns). */
 #include "tg_internal.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -121,10 +123,18 @@ static void make_primitive(mm_entry *e, int plain)
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     e->manual = plain;
-    if (!plain && e->prim && !q->bias && (q->alpha != 1.0f || q->beta != 0.0f) &&
-        strncmp(e->impl, "brg", 3)) { /* see the top: alpha, beta here instead */
-        dnnl_primitive_destroy(e->prim);
+    int strided_c = q->ldc != q->n || (q->batch > 1 && q->sc != (size_t)q->m * q->n);
+    if (!plain && e->prim && !q->bias && strncmp(e->impl, "brg", 3) &&
+        (q->alpha != 1.0f || q->beta != 0.0f || strided_c)) { /* see the top */
+        mm_entry full = *e;
         make_primitive(e, 1);
+        if (q->alpha == 1.0f && q->beta == 0.0f && (!e->prim || strncmp(e->impl, "brg", 3))) {
+            if (e->prim) /* a strided C alone: the plain product is no faster */
+                dnnl_primitive_destroy(e->prim);
+            *e = full;
+        } else {
+            dnnl_primitive_destroy(full.prim);
+        }
     }
 }
 

@@ -12,9 +12,13 @@
  * too). A head's gradient columns are written by its own task only.
  *
  * In a bf16 graph (tg_graph_set_precision) the five products take bf16
- * operands with fp32 accumulation, as PyTorch autocast runs them: q, k, v
- * and dO are converted once per pass, each tile's probabilities and dS
- * before their products; the online softmax, lse and D stay fp32.
+ * operands with fp32 accumulation, as PyTorch autocast runs them: each
+ * task converts its head's q, k, v (and dO in backward) into dense
+ * [T, head_dim] blocks, each tile's probabilities and dS before their
+ * products; the online softmax, lse and D stay fp32. Dense operands are
+ * what oneDNN 2.6 runs on brgemm (AMX where the CPU has it): with the
+ * heads' strided columns it chose its AVX-512 gemm instead. Tiles are
+ * stored dense (row stride = the tile's key count) for the same reason.
  *
  * ip: [0] heads, [1] causal, [2..4] first column of q, k, v, [5] src index
  * of the key mask or -1, [6] src index of pos or -1. fp: [0] scale,
@@ -57,7 +61,7 @@ typedef struct {
     tg_real scale, keep_scale;
     uint64_t key, thr;
     const int32_t *mask;
-    const tg_bf16 *hq, *hk, *hv, *hdo; /* bf16 copies (same layout), or NULL: fp32 */
+    int bf; /* products in bf16 (the graph's precision, and this machine can) */
 } at_dims;
 
 static const tg_tensor *storage_of(const tg_tensor *t)
@@ -157,54 +161,54 @@ static at_dims dims_of(const tg_tensor *out)
     const uint64_t *saved = out->aux;
     d.key = saved[0];
     d.pos = (int)saved[1];
-    d.hq = d.hk = d.hv = d.hdo = NULL;
+    d.bf = tg_bf16_on(out);
     return d;
 }
 
-/* Converts q, k, v (and dO when backward) to bf16 once, sharing the copy
- * where they share storage; leaves d fp32 when the graph is not bf16 or a
- * conversion fails. */
-static void bf16_inputs(at_dims *d, const tg_tensor *out, int backward)
+/* Per-thread buffer for a head's dense bf16 blocks, grown to n elements;
+ * NULL when out of memory (the head then runs its products in fp32). */
+static _Thread_local tg_bf16 *tl_heads;
+static _Thread_local size_t tl_heads_cap;
+
+static tg_bf16 *head_buffer(size_t n)
 {
-    if (!tg_bf16_on(out))
-        return;
-    const tg_bf16 *h[4] = {NULL};
-    for (int i = 0; i < 3; i++) {
-        const tg_tensor *t = out->src[i];
-        for (int j = 0; j < i && !h[i]; j++)
-            if (out->src[j]->data == t->data && out->src[j]->numel == t->numel)
-                h[i] = h[j];
-        if (!h[i])
-            h[i] = tg_bf16_operand(t, tg_f32(t), t->numel, i);
-        if (!h[i])
-            return;
+    if (n > tl_heads_cap) {
+        tg_free(tl_heads);
+        tl_heads = tg_malloc(n * sizeof(tg_bf16), "attention bf16 head blocks");
+        tl_heads_cap = tl_heads ? n : 0;
     }
-    if (backward && !(h[3] = tg_bf16_operand(out, out->grad, out->numel, 3)))
-        return;
-    d->hq = h[0], d->hk = h[1], d->hv = h[2], d->hdo = h[3];
+    return tl_heads;
 }
 
-/* One tile product C = alpha op(A) op(B) + beta C: in bf16 when both bf16
- * operands are given (and oneDNN runs it), else fp32. */
-static void tile_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a,
-                      const tg_bf16 *ah, int lda, const tg_real *b, const tg_bf16 *bh, int ldb,
-                      tg_real beta, tg_real *c, int ldc)
+/* dst[r hd + c] = bf16(src[r ld + c]) for r < rows, c < hd: one head's
+ * columns of a [rows, ld] tensor as a dense bf16 block. */
+static void head_bf16(tg_bf16 *dst, const tg_real *src, int rows, int hd, int ld)
+{
+    for (int r = 0; r < rows; r++)
+        tg_f32_to_bf16(dst + (size_t)r * hd, src + (size_t)r * ld, hd);
+}
+
+/* One tile product C = alpha op(A) op(B) + beta C: on the bf16 copies ah
+ * (leading dimension ldah) and bh when both are given (and oneDNN runs
+ * it), else in fp32 on a, b. */
+static void tile_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
+                      const tg_bf16 *ah, int ldah, const tg_real *b, int ldb, const tg_bf16 *bh,
+                      int ldbh, tg_real beta, tg_real *c, int ldc)
 {
     if (ah && bh &&
-        tg_dnnl_gemm_bf16(1, ta, tb, m, n, k, alpha, ah, lda, 0, bh, ldb, 0, beta, c, ldc, 0) ==
+        tg_dnnl_gemm_bf16(1, ta, tb, m, n, k, alpha, ah, ldah, 0, bh, ldbh, 0, beta, c, ldc, 0) ==
             TG_OK)
         return;
     tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* The bf16 copy of a tile's rows x cols scores (row stride BK) into h, or
- * NULL when the pass is fp32. */
-static const tg_bf16 *tile_bf16(const at_dims *d, const tg_real *s, int rows, int cols, tg_bf16 *h)
+/* The bf16 copy of a dense tile of n scores into h, or NULL when the head
+ * runs in fp32 (no bf16 blocks). */
+static const tg_bf16 *tile_bf16(const tg_bf16 *blocks, const tg_real *s, size_t n, tg_bf16 *h)
 {
-    if (!d->hq)
+    if (!blocks)
         return NULL;
-    for (int r = 0; r < rows; r++)
-        tg_f32_to_bf16(h + (size_t)r * BK, s + (size_t)r * BK, cols);
+    tg_f32_to_bf16(h, s, n);
     return h;
 }
 
@@ -268,16 +272,19 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
     const tg_real *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
     const tg_real *k = tg_f32(out->src[1]) + (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
     const tg_real *v = tg_f32(out->src[2]) + (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
-    size_t off[3];
-    for (int i = 0; i < 3; i++)
-        off[i] = (size_t)b * (i ? d->Tk : d->Tq) * d->ld[i] + d->col[i] + h * d->hd;
-    const tg_bf16 *hq = d->hq ? d->hq + off[0] : NULL, *hk = d->hq ? d->hk + off[1] : NULL;
-    const tg_bf16 *hv = d->hq ? d->hv + off[2] : NULL;
+    int hd = d->hd, qstep = tile_step(d->Tq, BQ);
+    /* bf16: the head's q [Tq, hd], k and v [Tk, hd] as dense blocks */
+    tg_bf16 *hq = d->bf ? head_buffer((size_t)(d->Tq + 2 * d->Tk) * hd) : NULL;
+    tg_bf16 *hk = hq ? hq + (size_t)d->Tq * hd : NULL, *hv = hq ? hk + (size_t)d->Tk * hd : NULL;
+    if (hq) {
+        head_bf16(hq, q, d->Tq, hd, d->ld[0]);
+        head_bf16(hk, k, d->Tk, hd, d->ld[1]);
+        head_bf16(hv, v, d->Tk, hd, d->ld[2]);
+    }
     tg_bf16 Sh[BQ * BK];
     tg_real *o = tg_f32(out) + (size_t)b * d->Tq * d->dim + h * d->hd;
     tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
     const int32_t *mk = d->mask ? d->mask + (size_t)b * d->Tk : NULL;
-    int hd = d->hd, qstep = tile_step(d->Tq, BQ);
     tg_real S[BQ * BK], m[BQ], l[BQ], kb[BK];
     for (int i0 = 0; i0 < d->Tq; i0 += qstep) {
         int nq = i0 + qstep <= d->Tq ? qstep : d->Tq - i0;
@@ -290,14 +297,14 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
         }
         int kstep = kend > 0 ? tile_step(kend, BK) : 1;
         for (int j0 = 0; j0 < kend; j0 += kstep) {
-            int nk = j0 + kstep <= kend ? kstep : kend - j0;
+            int nk = j0 + kstep <= kend ? kstep : kend - j0; /* S: [nq, nk] dense */
             if (!tile_bias(mk, j0, nk, kb))
                 continue;
-            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * d->ld[0],
-                      hq ? hq + (size_t)i0 * d->ld[0] : NULL, d->ld[0], k + (size_t)j0 * d->ld[1],
-                      hk ? hk + (size_t)j0 * d->ld[1] : NULL, d->ld[1], 0, S, BK);
+            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * d->ld[0], d->ld[0],
+                      hq ? hq + (size_t)i0 * hd : NULL, hd, k + (size_t)j0 * d->ld[1], d->ld[1],
+                      hk ? hk + (size_t)j0 * hd : NULL, hd, 0, S, nk);
             for (int r = 0; r < nq; r++) {
-                tg_real *s = S + r * BK;
+                tg_real *s = S + (size_t)r * nk;
                 int i = i0 + r;
                 tg_real mx = mask_row(s, kb, visible_len(d, i, j0, nk), nk);
                 if (mx < m[r])
@@ -326,9 +333,9 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
                         orow[c] *= alpha;
                 }
             }
-            tile_gemm(0, 0, nq, hd, nk, 1, S, tile_bf16(d, S, nq, nk, Sh), BK,
-                      v + (size_t)j0 * d->ld[2], hv ? hv + (size_t)j0 * d->ld[2] : NULL, d->ld[2],
-                      1, o + (size_t)i0 * d->dim, d->dim);
+            tile_gemm(0, 0, nq, hd, nk, 1, S, nk, tile_bf16(hq, S, (size_t)nq * nk, Sh), nk,
+                      v + (size_t)j0 * d->ld[2], d->ld[2], hv ? hv + (size_t)j0 * hd : NULL, hd, 1,
+                      o + (size_t)i0 * d->dim, d->dim);
         }
         for (int r = 0; r < nq; r++) {
             tg_real *orow = o + (size_t)(i0 + r) * d->dim, inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
@@ -353,7 +360,6 @@ static int attention_forward(tg_tensor *out)
     saved[0] = tg_drop_key(out);
     saved[1] = (uint64_t)(int64_t)pos;
     at_dims d = dims_of(out);
-    bf16_inputs(&d, out, 0);
     int n = d.B * d.nh;
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)
@@ -371,15 +377,23 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     size_t oo = (size_t)b * d->Tq * d->dim + h * d->hd;
     const tg_real *q = tg_f32(Q) + oq, *k = tg_f32(K) + ok, *v = tg_f32(V) + ov;
     const tg_real *o = tg_f32(out) + oo, *dO = out->grad + oo;
-    const tg_bf16 *hq = d->hq ? d->hq + oq : NULL, *hk = d->hq ? d->hk + ok : NULL;
-    const tg_bf16 *hv = d->hq ? d->hv + ov : NULL, *hdo = d->hq ? d->hdo + oo : NULL;
+    int hd = d->hd, ldq = d->ld[0], ldk = d->ld[1], ldv = d->ld[2];
+    /* bf16: q and dO [Tq, hd], k and v [Tk, hd] as dense blocks */
+    tg_bf16 *hq = d->bf ? head_buffer((size_t)(2 * d->Tq + 2 * d->Tk) * hd) : NULL;
+    tg_bf16 *hdo = hq ? hq + (size_t)d->Tq * hd : NULL;
+    tg_bf16 *hk = hq ? hdo + (size_t)d->Tq * hd : NULL, *hv = hq ? hk + (size_t)d->Tk * hd : NULL;
+    if (hq) {
+        head_bf16(hq, q, d->Tq, hd, ldq);
+        head_bf16(hdo, dO, d->Tq, hd, d->dim);
+        head_bf16(hk, k, d->Tk, hd, ldk);
+        head_bf16(hv, v, d->Tk, hd, ldv);
+    }
     tg_bf16 Ph[BQ * BK], dSh[BQ * BK];
     tg_real *dq = Q->grad ? Q->grad + oq : NULL, *dk = K->grad ? K->grad + ok : NULL;
     tg_real *dv = V->grad ? V->grad + ov : NULL;
     const tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
     tg_real *D = lse_of(out) + (size_t)d->B * d->nh * d->Tq + ((size_t)b * d->nh + h) * d->Tq;
     const int32_t *mk = d->mask ? d->mask + (size_t)b * d->Tk : NULL;
-    int hd = d->hd, ldq = d->ld[0], ldk = d->ld[1], ldv = d->ld[2];
     for (int i = 0; i < d->Tq; i++) {
         const tg_real *a = dO + (size_t)i * d->dim, *c = o + (size_t)i * d->dim;
         tg_real s = 0;
@@ -393,21 +407,21 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     int kstep = kend > 0 ? tile_step(kend, BK) : 1, qstep = tile_step(d->Tq, BQ);
     tg_real P[BQ * BK], dS[BQ * BK], kb[BK];
     for (int j0 = 0; j0 < kend; j0 += kstep) {
-        int nk = j0 + kstep <= kend ? kstep : kend - j0;
+        int nk = j0 + kstep <= kend ? kstep : kend - j0; /* P, dS: [nq, nk] dense */
         if (!tile_bias(mk, j0, nk, kb))
             continue;
         int istart = d->causal && j0 - d->pos > 0 ? j0 - d->pos : 0; /* first query seeing j0 */
         for (int i0 = istart; i0 < d->Tq; i0 += qstep) {
             int nq = i0 + qstep <= d->Tq ? qstep : d->Tq - i0;
-            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * ldq,
-                      hq ? hq + (size_t)i0 * ldq : NULL, ldq, k + (size_t)j0 * ldk,
-                      hk ? hk + (size_t)j0 * ldk : NULL, ldk, 0, P, BK);
-            tile_gemm(0, 1, nq, nk, hd, 1, dO + (size_t)i0 * d->dim,
-                      hdo ? hdo + (size_t)i0 * d->dim : NULL, d->dim, v + (size_t)j0 * ldv,
-                      hv ? hv + (size_t)j0 * ldv : NULL, ldv, 0, dS, BK);
+            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * ldq, ldq,
+                      hq ? hq + (size_t)i0 * hd : NULL, hd, k + (size_t)j0 * ldk, ldk,
+                      hk ? hk + (size_t)j0 * hd : NULL, hd, 0, P, nk);
+            tile_gemm(0, 1, nq, nk, hd, 1, dO + (size_t)i0 * d->dim, d->dim,
+                      hdo ? hdo + (size_t)i0 * hd : NULL, hd, v + (size_t)j0 * ldv, ldv,
+                      hv ? hv + (size_t)j0 * hd : NULL, hd, 0, dS, nk);
             for (int r = 0; r < nq; r++) {
                 int i = i0 + r;
-                tg_real *p = P + r * BK, *ds = dS + r * BK, L = lse[i], Di = D[i];
+                tg_real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk, L = lse[i], Di = D[i];
                 if (L == -INFINITY) { /* the query sees no key: no gradient */
                     memset(p, 0, nk * sizeof(tg_real));
                     memset(ds, 0, nk * sizeof(tg_real));
@@ -427,18 +441,18 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                 if (d->drop)
                     kn->dropout(p, p, nk, base, d->key, d->thr, d->keep_scale, 0);
             }
-            const tg_bf16 *ph = dv ? tile_bf16(d, P, nq, nk, Ph) : NULL;
-            const tg_bf16 *dsh = dq || dk ? tile_bf16(d, dS, nq, nk, dSh) : NULL;
+            size_t nt = (size_t)nq * nk;
+            const tg_bf16 *ph = dv ? tile_bf16(hq, P, nt, Ph) : NULL;
+            const tg_bf16 *dsh = dq || dk ? tile_bf16(hq, dS, nt, dSh) : NULL;
             if (dv) /* dV_j += P~^T dO_i */
-                tile_gemm(1, 0, nk, hd, nq, 1, P, ph, BK, dO + (size_t)i0 * d->dim,
-                          hdo ? hdo + (size_t)i0 * d->dim : NULL, d->dim, 1,
-                          dv + (size_t)j0 * ldv, ldv);
+                tile_gemm(1, 0, nk, hd, nq, 1, P, nk, ph, nk, dO + (size_t)i0 * d->dim, d->dim,
+                          hdo ? hdo + (size_t)i0 * hd : NULL, hd, 1, dv + (size_t)j0 * ldv, ldv);
             if (dq) /* dQ_i += scale dS K_j */
-                tile_gemm(0, 0, nq, hd, nk, d->scale, dS, dsh, BK, k + (size_t)j0 * ldk,
-                          hk ? hk + (size_t)j0 * ldk : NULL, ldk, 1, dq + (size_t)i0 * ldq, ldq);
+                tile_gemm(0, 0, nq, hd, nk, d->scale, dS, nk, dsh, nk, k + (size_t)j0 * ldk, ldk,
+                          hk ? hk + (size_t)j0 * hd : NULL, hd, 1, dq + (size_t)i0 * ldq, ldq);
             if (dk) /* dK_j += scale dS^T Q_i */
-                tile_gemm(1, 0, nk, hd, nq, d->scale, dS, dsh, BK, q + (size_t)i0 * ldq,
-                          hq ? hq + (size_t)i0 * ldq : NULL, ldq, 1, dk + (size_t)j0 * ldk, ldk);
+                tile_gemm(1, 0, nk, hd, nq, d->scale, dS, nk, dsh, nk, q + (size_t)i0 * ldq, ldq,
+                          hq ? hq + (size_t)i0 * hd : NULL, hd, 1, dk + (size_t)j0 * ldk, ldk);
         }
     }
 }
@@ -446,7 +460,6 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
 static void attention_backward(tg_tensor *out)
 {
     at_dims d = dims_of(out);
-    bf16_inputs(&d, out, 1);
     int n = d.B * d.nh;
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)

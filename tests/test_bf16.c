@@ -487,7 +487,7 @@ END_TEST
 static void run_attention(int causal, tg_precision prec, float **out, float **grad, size_t *nout,
                           size_t *ngrad)
 {
-    int B = 3, T = 150, nh = 2, hd = 32, W = nh * hd; /* 150 queries: two query tiles */
+    int B = 3, T = 300, nh = 2, hd = 32, W = nh * hd; /* two query and two key tiles */
     tg_params *p = tg_params_new();
     tg_tensor *x = tg_params_add(p, "qkv", 3, (int[]){B, T, 3 * W}, 1);
     tg_tensor *R = tg_params_add(p, "R", 3, (int[]){B, T, W}, 0);
@@ -506,7 +506,7 @@ static void run_attention(int causal, tg_precision prec, float **out, float **gr
     ck_assert_int_eq(tg_graph_plan(g, loss, 0), TG_OK);
     if (mask)
         for (int i = 0; i < B * T; i++)
-            tg_i32(mask)[i] = i % T < T - 40 * (i / T);
+            tg_i32(mask)[i] = i % T < T - 100 * (i / T); /* 300, 200, 100 keys */
     ck_assert_int_eq(tg_forward(g), TG_OK);
     tg_params_zero_grad(p);
     ck_assert_int_eq(tg_backward(g, loss, NULL), TG_OK);
