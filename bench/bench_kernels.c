@@ -43,9 +43,9 @@ static void run(const tg_kern *k, int which, float **b, size_t n, int h)
     case K_DROPOUT: k->dropout(b[0], b[1], n, 0, key, thr, 1 / 0.9f, 0); break;
     case K_DROPOUT_BWD: k->dropout(b[0], b[1], n, 0, key, thr, 1 / 0.9f, 1); break;
     case K_GELU: k->gelu(b[0], b[1], n); break;
-    case K_GELU_BWD: k->gelu_bwd(b[0], b[1], b[2], n); break;
+    case K_GELU_BWD: k->gelu_bwd(b[0], b[1], b[2], n, 1); break;
     case K_GELU_NEW: k->gelu_new(b[0], b[1], n); break;
-    case K_GELU_NEW_BWD: k->gelu_new_bwd(b[0], b[1], b[2], n); break;
+    case K_GELU_NEW_BWD: k->gelu_new_bwd(b[0], b[1], b[2], n, 1); break;
     case K_LN:
         for (size_t r = 0; r < rows; r++)
             k->ln_row(b[0] + r * h, b[1] + r * h, b[2], b[3], h, 1e-5f, &b[4][r], &b[4][rows + r]);

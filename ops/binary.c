@@ -4,6 +4,7 @@
 #include "tg_internal.h"
 
 #include <omp.h>
+#include <string.h>
 
 /* Shape rule shared by the three ops: b has a's shape or a's trailing dims. */
 static tg_tensor *binary(tg_graph *g, int op, tg_tensor *a, tg_tensor *b)
@@ -82,10 +83,15 @@ static void binary_backward(tg_tensor *out)
     size_t inner = B->numel, outer = out->numel / inner;
     int op = out->op;
     const tg_kern *k = tg_kern_get();
+    /* add and sub write a fresh (claimed) gradient instead of adding to
+     * zeros: da = dy, db = sign dy (exact: a multiplication by +-1) */
+    int over = op != TG_OP_MUL;
     if (A->grad) {
         tg_real *da = A->grad;
         const tg_real *b = op == TG_OP_MUL ? tg_f32(B) : NULL;
-        if (outer == 1) {
+        if (over && tg_grad_claim(A)) {
+            TG_KERN_CHUNKS(out->numel, lo, len, k->scale(da + lo, dy + lo, 1.f, len));
+        } else if (outer == 1) {
             TG_KERN_CHUNKS(inner, lo, len, k->acc(da + lo, dy + lo, b ? b + lo : NULL, 1.f, len));
         } else {
 #pragma omp parallel for schedule(static)
@@ -97,14 +103,22 @@ static void binary_backward(tg_tensor *out)
         const tg_real *a = op == TG_OP_MUL ? tg_f32(A) : NULL;
         tg_real sign = op == TG_OP_SUB ? -1.f : 1.f;
         tg_real *db = B->grad;
-        if (outer == 1)
+        int fresh = over && tg_grad_claim(B);
+        if (fresh && outer == 1)
+            TG_KERN_CHUNKS(inner, lo, len, k->scale(db + lo, dy + lo, sign, len));
+        else if (outer == 1)
             TG_KERN_CHUNKS(inner, lo, len, k->acc(db + lo, dy + lo, a ? a + lo : NULL, sign, len));
-        else
+        else {
+            if (fresh)
+                memset(db, 0, inner * sizeof(tg_real));
             tg_sum_rows_into(db, dy, a, sign, outer, inner);
+        }
     }
 }
 
-const tg_opdef tg_op_add = {"tg_add", binary_forward, binary_backward, 0, 0};
-const tg_opdef tg_op_sub = {"tg_sub", binary_forward, binary_backward, 0, 0};
+const tg_opdef tg_op_add = {"tg_add", binary_forward, binary_backward,
+                            TG_GRAD_OVERWRITE(0) | TG_GRAD_OVERWRITE(1), 0};
+const tg_opdef tg_op_sub = {"tg_sub", binary_forward, binary_backward,
+                            TG_GRAD_OVERWRITE(0) | TG_GRAD_OVERWRITE(1), 0};
 const tg_opdef tg_op_mul = {"tg_mul", binary_forward, binary_backward,
                             TG_KEEP_SRC(0) | TG_KEEP_SRC(1), 0};

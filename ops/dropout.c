@@ -54,10 +54,15 @@ static void dropout_backward(tg_tensor *out)
     if (!dx)
         return;
     const tg_kern *k = tg_kern_get();
-    if (!on)
+    int acc = !tg_grad_claim(out->src[0]); /* fresh: written, not added to */
+    if (!on && acc)
         TG_KERN_CHUNKS(out->numel, lo, len, k->acc(dx + lo, dy + lo, NULL, 1.f, len));
+    else if (!on)
+        TG_KERN_CHUNKS(out->numel, lo, len, k->scale(dx + lo, dy + lo, 1.f, len));
     else
-        TG_KERN_CHUNKS(out->numel, lo, len, k->dropout(dx + lo, dy + lo, len, lo, key, thr, s, 1));
+        TG_KERN_CHUNKS(out->numel, lo, len,
+                       k->dropout(dx + lo, dy + lo, len, lo, key, thr, s, acc));
 }
 
-const tg_opdef tg_op_dropout = {"tg_dropout", dropout_forward, dropout_backward, 0, 0};
+const tg_opdef tg_op_dropout = {"tg_dropout", dropout_forward, dropout_backward,
+                                TG_GRAD_OVERWRITE(0), 0};

@@ -53,12 +53,14 @@ typedef struct {
      * when accumulate is set */
     void (*dropout)(tg_real *y, const tg_real *x, size_t n, uint64_t i0, uint64_t key, uint64_t thr,
                     tg_real s, int accumulate);
-    /* GELU, exact (erf) form: y = x Phi(x); backward dx += dy * gelu'(x) */
+    /* GELU, exact (erf) form: y = x Phi(x); backward dx += dy * gelu'(x)
+     * when accumulate is set, else dx = dy * gelu'(x) */
     void (*gelu)(tg_real *y, const tg_real *x, size_t n);
-    void (*gelu_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n);
+    void (*gelu_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n, int accumulate);
     /* GELU, tanh form (gelu_new) */
     void (*gelu_new)(tg_real *y, const tg_real *x, size_t n);
-    void (*gelu_new_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n);
+    void (*gelu_new_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n,
+                         int accumulate);
     /* LayerNorm of one row of h: y = (x - mean) * rstd * g + b; stores
      * mean and rstd = 1 / sqrt(var + eps) (mean and var summed in double) */
     void (*ln_row)(tg_real *y, const tg_real *x, const tg_real *g, const tg_real *b, int h,

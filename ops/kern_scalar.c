@@ -59,13 +59,14 @@ static void gelu_s(tg_real *y, const tg_real *x, size_t n)
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-static void gelu_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n)
+static void gelu_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n, int accumulate)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         tg_real cdf = 0.5f * (1.0f + TG_ERF(x[i] * (tg_real)INV_SQRT2));
         tg_real pdf = (tg_real)INV_SQRT_2PI * TG_EXP(-0.5f * x[i] * x[i]);
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
+        tg_real g = dy[i] * (cdf + x[i] * pdf);
+        dx[i] = accumulate ? dx[i] + g : g;
     }
 }
 
@@ -80,13 +81,15 @@ static void gelu_new_s(tg_real *y, const tg_real *x, size_t n)
 
 /* With u = sqrt(2/pi) (x + c x^3), th = tanh(u):
  * d/dx [x/2 (1 + th)] = (1 + th)/2 + x/2 (1 - th^2) sqrt(2/pi) (1 + 3 c x^2) */
-static void gelu_new_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n)
+static void gelu_new_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n,
+                           int accumulate)
 {
     for (size_t i = 0; i < n; i++) {
         tg_real v = x[i];
         tg_real th = TG_TANH((tg_real)SQRT_2_OVER_PI * (v + (tg_real)GELU_NEW_C * v * v * v));
         tg_real du = (tg_real)SQRT_2_OVER_PI * (1.0f + 3.0f * (tg_real)GELU_NEW_C * v * v);
-        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du);
+        tg_real g = dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du);
+        dx[i] = accumulate ? dx[i] + g : g;
     }
 }
 

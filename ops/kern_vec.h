@@ -161,13 +161,15 @@ KV_TARGET static void KV(gelu)(float *y, const float *x, size_t n)
     })
 }
 
-KV_TARGET static void KV(gelu_bwd)(float *dx, const float *x, const float *dy, size_t n)
+KV_TARGET static void KV(gelu_bwd)(float *dx, const float *x, const float *dy, size_t n,
+                                   int accumulate)
 {
     KV_FOR(n, {
         VF v = LDN(x + i, r);
         VF e = KV(vexp)(MUL(MUL(SET1(-0.5f), v), v));
         VF d = ADD(KV(vphi)(v, e), MUL(v, MUL(SET1(KV_INV_SQRT_2PI), e)));
-        STN(dx + i, r, ADD(LDN(dx + i, r), MUL(LDN(dy + i, r), d)));
+        VF g = MUL(LDN(dy + i, r), d);
+        STN(dx + i, r, accumulate ? ADD(LDN(dx + i, r), g) : g);
     })
 }
 
@@ -182,7 +184,8 @@ KV_TARGET static void KV(gelu_new)(float *y, const float *x, size_t n)
 /* with s = sigma(2u) = (1 + tanh u) / 2: 1 - tanh^2 u = 4 s (1 - s), so
  * gelu_new' = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 c x^2), 1 - s = e s
  * without cancellation (e = 0 when exp underflows; inf: s = 0, no NaN) */
-KV_TARGET static void KV(gelu_new_bwd)(float *dx, const float *x, const float *dy, size_t n)
+KV_TARGET static void KV(gelu_new_bwd)(float *dx, const float *x, const float *dy, size_t n,
+                                       int accumulate)
 {
     KV_FOR(n, {
         VF v = LDN(x + i, r), e;
@@ -191,7 +194,8 @@ KV_TARGET static void KV(gelu_new_bwd)(float *dx, const float *x, const float *d
         VF du = MUL(SET1(KV_SQRT_2_OVER_PI),
                     ADD(SET1(1.0f), MUL(MUL(SET1(3.0f * KV_GELU_NEW_C), v), v)));
         VF d = ADD(s, MUL(MUL(MUL(MUL(SET1(2.0f), v), s), s1), du));
-        STN(dx + i, r, ADD(LDN(dx + i, r), MUL(LDN(dy + i, r), d)));
+        VF g = MUL(LDN(dy + i, r), d);
+        STN(dx + i, r, accumulate ? ADD(LDN(dx + i, r), g) : g);
     })
 }
 

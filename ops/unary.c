@@ -60,7 +60,8 @@ static void gelu_backward(tg_tensor *out)
     if (!dx)
         return;
     const tg_kern *k = tg_kern_get();
-    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_bwd(dx + lo, x + lo, dy + lo, len));
+    int acc = !tg_grad_claim(out->src[0]); /* fresh: written, not added to */
+    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_bwd(dx + lo, x + lo, dy + lo, len, acc));
 }
 
 static int gelu_new_forward(tg_tensor *out)
@@ -79,7 +80,8 @@ static void gelu_new_backward(tg_tensor *out)
     if (!dx)
         return;
     const tg_kern *k = tg_kern_get();
-    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new_bwd(dx + lo, x + lo, dy + lo, len));
+    int acc = !tg_grad_claim(out->src[0]);
+    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new_bwd(dx + lo, x + lo, dy + lo, len, acc));
 }
 
 static int tanh_forward(tg_tensor *out)
@@ -104,7 +106,8 @@ static void tanh_backward(tg_tensor *out)
 }
 
 const tg_opdef tg_op_scale = {"tg_scale", scale_forward, scale_backward, 0, 0};
-const tg_opdef tg_op_gelu = {"tg_gelu", gelu_forward, gelu_backward, TG_KEEP_SRC(0), 0};
+const tg_opdef tg_op_gelu = {"tg_gelu", gelu_forward, gelu_backward,
+                             TG_KEEP_SRC(0) | TG_GRAD_OVERWRITE(0), 0};
 const tg_opdef tg_op_gelu_new = {"tg_gelu_new", gelu_new_forward, gelu_new_backward,
-                                   TG_KEEP_SRC(0), 0};
+                                   TG_KEEP_SRC(0) | TG_GRAD_OVERWRITE(0), 0};
 const tg_opdef tg_op_tanh = {"tg_tanh", tanh_forward, tanh_backward, TG_KEEP_OUT, 0};

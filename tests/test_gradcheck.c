@@ -114,6 +114,37 @@ static tg_tensor *b_dropout(tg_graph *g, tg_params *p, tg_rng *r)
     return tg_dropout(g, gc_param(p, "x", 2, gc_rnd(r, 3, 8), gc_rnd(r, 3, 8), 0, 0), 0.3f);
 }
 
+/* Elementwise ops whose input is an intermediate: the first writer of a
+ * pending gradient in backward overwrites it (TG_GRAD_OVERWRITE: gelu,
+ * gelu_new, dropout, add, sub), the later ones add into it. Twice, the
+ * readers of h and k made in opposite orders, so that each op is the
+ * first writer once and a later one once: h feeds gelu, dropout, sub (as
+ * A, minus a broadcast m: cleared, then row sums) and sub (as B); k feeds
+ * gelu_new and sub (as A). Training mode. */
+static tg_tensor *b_fresh_grads(tg_graph *g, tg_params *p, tg_rng *r)
+{
+    tg_graph_set_training(g, 1);
+    int a = gc_rnd(r, 2, 4), b = gc_rnd(r, 2, 6);
+    tg_tensor *s = NULL;
+    for (int order = 0; order < 2; order++) {
+        tg_tensor *h = tg_tanh(g, gc_param(p, order ? "x1" : "x0", 2, a, b, 0, 0));
+        tg_tensor *k = tg_tanh(g, gc_param(p, order ? "y1" : "y0", 2, a, b, 0, 0));
+        tg_tensor *m = tg_tanh(g, gc_param(p, order ? "z1" : "z0", 1, b, 0, 0, 0));
+        tg_tensor *t[5];
+        for (int i = 0; i < 5; i++) {
+            int which = order ? 4 - i : i;
+            t[i] = which == 0   ? tg_gelu(g, h)
+                   : which == 1 ? tg_dropout(g, h, 0.3f)
+                   : which == 2 ? tg_sub(g, h, m)
+                   : which == 3 ? tg_sub(g, k, h)
+                                : tg_gelu_new(g, k);
+        }
+        for (int i = 0; i < 5; i++)
+            s = s ? tg_add(g, s, t[i]) : t[i];
+    }
+    return s;
+}
+
 static tg_tensor *b_embedding(tg_graph *g, tg_params *p, tg_rng *r)
 {
     int v = gc_rnd(r, 4, 8), h = gc_rnd(r, 2, 5), s[2] = {gc_rnd(r, 2, 4), gc_rnd(r, 3, 7)};
@@ -352,6 +383,7 @@ static const gc_case cases[] = {
     {TG_OP_ATTENTION, "q, k, v as column ranges of one tensor", 5e-3, b_attn_fused},
     {TG_OP_ATTENTION, "KV-cached step (pos input)", 5e-3, b_attn_pos},
     {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
+    {TG_OP_GELU, "gradients of intermediates written first, then added (also dropout, add, sub, gelu_new)", 1e-2, b_fresh_grads},
     {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 5e-3, b_cache_write},
     {TG_OP_RELU, "", 1e-2, b_relu},
     {TG_OP_EMBEDDING, "row gather of an activation (masked LM head)", 2e-3, b_gather_rows},

@@ -476,12 +476,26 @@ START_TEST(gelu_matches_scalar)
                 else if (f == 1)
                     s->gelu_new(y0.p, x.p, n), k->gelu_new(y1.p, x.p, n);
                 else {
-                    memset(y0.p, 0, n * sizeof(float));
-                    memset(y1.p, 0, n * sizeof(float));
-                    if (f == 2)
-                        s->gelu_bwd(y0.p, x.p, dy.p, n), k->gelu_bwd(y1.p, x.p, dy.p, n);
-                    else
-                        s->gelu_new_bwd(y0.p, x.p, dy.p, n), k->gelu_new_bwd(y1.p, x.p, dy.p, n);
+                    /* accumulate = 0 on NaN-filled buffers, then 1 on zeros:
+                     * the overwrite is the same sum without the zero */
+                    float *ov[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+                    ck_assert(ov[0] && ov[1]);
+                    for (int a = 0; a < 2; a++) {
+                        float *d0 = a ? y0.p : ov[0], *d1 = a ? y1.p : ov[1];
+                        for (size_t i = 0; i < n; i++)
+                            d0[i] = d1[i] = a ? 0.0f : NAN;
+                        if (f == 2)
+                            s->gelu_bwd(d0, x.p, dy.p, n, a), k->gelu_bwd(d1, x.p, dy.p, n, a);
+                        else
+                            s->gelu_new_bwd(d0, x.p, dy.p, n, a),
+                                k->gelu_new_bwd(d1, x.p, dy.p, n, a);
+                    }
+                    for (size_t i = 0; i < n; i++)
+                        ck_assert_msg(ov[0][i] == y0.p[i] && ov[1][i] == y1.p[i],
+                                      "%s gelu form %d n %zu x %.9g: overwrite %.9g/%.9g, "
+                                      "accumulate %.9g/%.9g", k->name, f, n, x.p[i], ov[0][i],
+                                      ov[1][i], y0.p[i], y1.p[i]);
+                    free(ov[0]), free(ov[1]);
                 }
                 gb_check(&y1, "gelu");
                 for (size_t i = 0; i < n; i++) {
