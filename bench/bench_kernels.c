@@ -52,7 +52,7 @@ static void run(const tg_kern *k, int which, float **b, size_t n, int h)
         break;
     case K_LN_BWD:
         for (size_t r = 0; r < rows; r++)
-            k->ln_row_bwd(b[0] + r * h, b[1] + r * h, b[2] + r * h, b[3], h, 0.1f, 1.2f);
+            k->ln_row_bwd(b[0] + r * h, b[1] + r * h, b[2] + r * h, b[3], h, 0.1f, 1.2f, 1);
         break;
     case K_LN_PARAMS:
         for (size_t r = 0; r < rows; r++)

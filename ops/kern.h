@@ -66,9 +66,10 @@ typedef struct {
     void (*ln_row)(tg_real *y, const tg_real *x, const tg_real *g, const tg_real *b, int h,
                    tg_real eps, tg_real *mean, tg_real *rstd);
     /* its input gradient for one row: dx += rstd (dy g - mean(dy g) -
-     * xhat mean(dy g xhat)), the means summed in double */
+     * xhat mean(dy g xhat)), the means summed in double (dx = that when
+     * accumulate is 0) */
     void (*ln_row_bwd)(tg_real *dx, const tg_real *x, const tg_real *dy, const tg_real *g, int h,
-                       tg_real mean, tg_real rstd);
+                       tg_real mean, tg_real rstd, int accumulate);
     /* its parameter gradients over n columns of one row: dg += dy xhat,
      * db += dy (either may be NULL) */
     void (*ln_params_bwd)(tg_real *dg, tg_real *db, const tg_real *x, const tg_real *dy, int n,

@@ -110,7 +110,7 @@ static void ln_row_s(tg_real *y, const tg_real *x, const tg_real *g, const tg_re
 }
 
 static void ln_row_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, const tg_real *g, int h,
-                         tg_real mu, tg_real rs)
+                         tg_real mu, tg_real rs, int accumulate)
 {
     double sd = 0, sdx = 0; /* mean(dxhat), mean(dxhat * xhat) */
     for (int i = 0; i < h; i++) {
@@ -121,7 +121,8 @@ static void ln_row_bwd_s(tg_real *dx, const tg_real *x, const tg_real *dy, const
     tg_real md = (tg_real)(sd / h), mdx = (tg_real)(sdx / h);
     for (int i = 0; i < h; i++) {
         tg_real xh = (x[i] - mu) * rs;
-        dx[i] += rs * (dy[i] * g[i] - md - xh * mdx);
+        tg_real d = rs * (dy[i] * g[i] - md - xh * mdx);
+        dx[i] = accumulate ? dx[i] + d : d;
     }
 }
 

@@ -232,7 +232,7 @@ KV_TARGET static void KV(ln_row)(float *y, const float *x, const float *g, const
 }
 
 KV_TARGET static void KV(ln_row_bwd)(float *dx, const float *x, const float *dy, const float *g,
-                                     int h, float mu, float rs)
+                                     int h, float mu, float rs, int accumulate)
 {
     size_t n = (size_t)h;
     VF mf = SET1(mu), rv = SET1(rs);
@@ -252,7 +252,8 @@ KV_TARGET static void KV(ln_row_bwd)(float *dx, const float *x, const float *dy,
     KV_FOR(n, {
         VF xh = MUL(SUB(LDN(x + i, r), mf), rv);
         VF t = SUB(SUB(MUL(LDN(dy + i, r), LDN(g + i, r)), md), MUL(xh, mdx));
-        STN(dx + i, r, ADD(LDN(dx + i, r), MUL(rv, t)));
+        VF d = MUL(rv, t);
+        STN(dx + i, r, accumulate ? ADD(LDN(dx + i, r), d) : d);
     })
 }
 

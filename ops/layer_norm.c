@@ -55,9 +55,10 @@ static void layer_norm_backward(tg_tensor *out)
     const tg_kern *k = tg_kern_get();
     if (X->grad) {
         tg_real *dx = X->grad;
+        int acc = !tg_grad_claim(X); /* fresh: written, not added to */
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < rows; r++)
-            k->ln_row_bwd(dx + r * h, x + r * h, dy + r * h, gm, h, mean[r], rstd[r]);
+            k->ln_row_bwd(dx + r * h, x + r * h, dy + r * h, gm, h, mean[r], rstd[r], acc);
     }
     if (G->grad || Bt->grad) {
         tg_real *dg = G->grad, *db = Bt->grad;
@@ -73,4 +74,4 @@ static void layer_norm_backward(tg_tensor *out)
 }
 
 const tg_opdef tg_op_layer_norm = {"tg_layer_norm", layer_norm_forward, layer_norm_backward,
-                                   TG_KEEP_SRC(0) | TG_KEEP_SRC(1), 0};
+                                   TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_GRAD_OVERWRITE(0), 0};

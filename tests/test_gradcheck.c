@@ -116,10 +116,11 @@ static tg_tensor *b_dropout(tg_graph *g, tg_params *p, tg_rng *r)
 
 /* Elementwise ops whose input is an intermediate: the first writer of a
  * pending gradient in backward overwrites it (TG_GRAD_OVERWRITE: gelu,
- * gelu_new, dropout, add, sub), the later ones add into it. Twice, the
+ * gelu_new, dropout, add, sub, layer_norm), the later ones add into it. Twice, the
  * readers of h and k made in opposite orders, so that each op is the
  * first writer once and a later one once: h feeds gelu, dropout, sub (as
- * A, minus a broadcast m: cleared, then row sums) and sub (as B); k feeds
+ * A, minus a broadcast m: cleared, then row sums), sub (as B) and
+ * layer_norm; k feeds
  * gelu_new and sub (as A). Training mode. */
 static tg_tensor *b_fresh_grads(tg_graph *g, tg_params *p, tg_rng *r)
 {
@@ -130,16 +131,19 @@ static tg_tensor *b_fresh_grads(tg_graph *g, tg_params *p, tg_rng *r)
         tg_tensor *h = tg_tanh(g, gc_param(p, order ? "x1" : "x0", 2, a, b, 0, 0));
         tg_tensor *k = tg_tanh(g, gc_param(p, order ? "y1" : "y0", 2, a, b, 0, 0));
         tg_tensor *m = tg_tanh(g, gc_param(p, order ? "z1" : "z0", 1, b, 0, 0, 0));
-        tg_tensor *t[5];
-        for (int i = 0; i < 5; i++) {
-            int which = order ? 4 - i : i;
+        tg_tensor *gm = gc_param(p, order ? "gamma1" : "gamma0", 1, b, 0, 0, 0);
+        tg_tensor *bt = gc_param(p, order ? "beta1" : "beta0", 1, b, 0, 0, 0);
+        tg_tensor *t[6];
+        for (int i = 0; i < 6; i++) {
+            int which = order ? 5 - i : i;
             t[i] = which == 0   ? tg_gelu(g, h)
                    : which == 1 ? tg_dropout(g, h, 0.3f)
                    : which == 2 ? tg_sub(g, h, m)
                    : which == 3 ? tg_sub(g, k, h)
+                   : which == 4 ? tg_layer_norm(g, h, gm, bt, 1e-5f)
                                 : tg_gelu_new(g, k);
         }
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 6; i++)
             s = s ? tg_add(g, s, t[i]) : t[i];
     }
     return s;
@@ -383,7 +387,7 @@ static const gc_case cases[] = {
     {TG_OP_ATTENTION, "q, k, v as column ranges of one tensor", 5e-3, b_attn_fused},
     {TG_OP_ATTENTION, "KV-cached step (pos input)", 5e-3, b_attn_pos},
     {TG_OP_GELU_NEW, "tanh form", 1e-2, b_gelu_new},
-    {TG_OP_GELU, "gradients of intermediates written first, then added (also dropout, add, sub, gelu_new)", 1e-2, b_fresh_grads},
+    {TG_OP_GELU, "gradients of intermediates written first, then added (also dropout, add, sub, layer_norm, gelu_new)", 1e-2, b_fresh_grads},
     {TG_OP_CACHE_WRITE, "KV cache write at pos, read by causal attention", 5e-3, b_cache_write},
     {TG_OP_RELU, "", 1e-2, b_relu},
     {TG_OP_EMBEDDING, "row gather of an activation (masked LM head)", 2e-3, b_gather_rows},

@@ -272,9 +272,23 @@ START_TEST(layer_norm_rows_match_scalar)
             /* backward from the same mean/rstd */
             memcpy(y0.p, b.p, n * sizeof(float));
             memcpy(y1.p, b.p, n * sizeof(float));
-            s->ln_row_bwd(y0.p, x.p, dy.p, g.p, (int)n, mu0, rs0);
-            k->ln_row_bwd(y1.p, x.p, dy.p, g.p, (int)n, mu0, rs0);
+            s->ln_row_bwd(y0.p, x.p, dy.p, g.p, (int)n, mu0, rs0, 1);
+            k->ln_row_bwd(y1.p, x.p, dy.p, g.p, (int)n, mu0, rs0, 1);
             gb_check(&y1, "ln_row_bwd");
+            { /* overwrite (accumulate 0, NaN-filled) = the same sum minus b */
+                float *o0 = malloc(n * sizeof(float)), *o1 = malloc(n * sizeof(float));
+                ck_assert(o0 && o1);
+                for (size_t i = 0; i < n; i++)
+                    o0[i] = o1[i] = NAN;
+                s->ln_row_bwd(o0, x.p, dy.p, g.p, (int)n, mu0, rs0, 0);
+                k->ln_row_bwd(o1, x.p, dy.p, g.p, (int)n, mu0, rs0, 0);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_msg(b.p[i] + o0[i] == y0.p[i] && b.p[i] + o1[i] == y1.p[i],
+                                  "%s ln_row_bwd n %zu [%zu]: overwrite %.9g/%.9g + %.9g vs "
+                                  "accumulate %.9g/%.9g", k->name, n, i, o0[i], o1[i], b.p[i],
+                                  y0.p[i], y1.p[i]);
+                free(o0), free(o1);
+            }
             for (size_t i = 0; i < n; i++)
                 ck_assert_msg(fabsf(y0.p[i] - y1.p[i]) <= 2e-6f * fmaxf(1, fabsf(y0.p[i])),
                               "%s ln_row_bwd n %zu [%zu]: %.9g vs %.9g", k->name, n, i, y1.p[i], y0.p[i]);
