@@ -370,6 +370,21 @@ const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, 
     return r;
 }
 
+tg_bf16 *tg_bf16_scratch(int slot, size_t n)
+{
+    if (slot < 0 || slot >= TG_BF16_SLOTS || omp_in_parallel())
+        return NULL;
+    pthread_mutex_lock(&lock);
+    if (scratch[slot].cap < n) {
+        tg_free(scratch[slot].p);
+        scratch[slot].p = tg_malloc(n * sizeof(tg_bf16), "bf16 scratch");
+        scratch[slot].cap = scratch[slot].p ? n : 0;
+    }
+    tg_bf16 *r = scratch[slot].p;
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
 void tg_bf16_release(void)
 {
     pthread_mutex_lock(&lock);

@@ -162,6 +162,14 @@ int tg_f32_to_bf16_kernel(const char *name, tg_bf16 *dst, const float *src, size
  * fp32. A node's values must not change within a pass once read here
  * (ops never write their inputs). */
 const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const tg_real *data, size_t n, int slot);
+/* Scratch buffer `slot` grown to n elements for the caller to fill (then
+ * passed as TG_BF16_REUSE(slot)); NULL when out of memory or inside a
+ * parallel region. */
+tg_bf16 *tg_bf16_scratch(int slot, size_t n);
+/* tg_sum_rows_into(dst, src, NULL, 1, rows, cols) that also writes the
+ * bf16 copy of src into h (same layout) in the same pass over src: a
+ * linear layer's bias gradient and the bf16 dY of its two products. */
+void tg_sum_rows_into_bf16(tg_real *dst, const tg_real *src, tg_bf16 *h, size_t rows, size_t cols);
 /* Starts a new pass (tg_forward): parameter copies are refreshed at their
  * next use. */
 void tg_bf16_next_pass(void);

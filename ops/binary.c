@@ -63,17 +63,33 @@ static int binary_forward(tg_tensor *out)
     return TG_OK;
 }
 
-void tg_sum_rows_into(tg_real *db, const tg_real *dy, const tg_real *a, tg_real sign, size_t outer,
-                      size_t inner)
+/* tg_sum_rows_into, and with h the bf16 copy of dy written row by row
+ * just before each row piece is added (read once). */
+static void sum_rows(tg_real *db, const tg_real *dy, const tg_real *a, tg_real sign, size_t outer,
+                     size_t inner, tg_bf16 *h)
 {
     const tg_kern *k = tg_kern_get();
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         size_t lo = inner * id / nt, hi = inner * (id + 1) / nt;
-        for (size_t o = 0; o < outer && hi > lo; o++)
+        for (size_t o = 0; o < outer && hi > lo; o++) {
+            if (h)
+                tg_f32_to_bf16(h + o * inner + lo, dy + o * inner + lo, hi - lo);
             k->acc(db + lo, dy + o * inner + lo, a ? a + o * inner + lo : NULL, sign, hi - lo);
+        }
     }
+}
+
+void tg_sum_rows_into(tg_real *db, const tg_real *dy, const tg_real *a, tg_real sign, size_t outer,
+                      size_t inner)
+{
+    sum_rows(db, dy, a, sign, outer, inner, NULL);
+}
+
+void tg_sum_rows_into_bf16(tg_real *dst, const tg_real *src, tg_bf16 *h, size_t rows, size_t cols)
+{
+    sum_rows(dst, src, NULL, 1.0f, rows, cols, h);
 }
 
 static void binary_backward(tg_tensor *out)
