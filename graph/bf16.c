@@ -205,9 +205,10 @@ static void note_lost(const tg_tensor *t)
 }
 
 /* The copy of activation t's values src[0..n) for this pass: found, or
- * made in a recycled or new buffer. NULL when out of memory. Called with
- * the lock held. */
-static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
+ * made in a recycled or new buffer (converted from src when convert is
+ * set, else left for the caller to fill: tg_bf16_reserve). NULL when out
+ * of memory. Called with the lock held. */
+static tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n, int convert)
 {
     acopy *free_fit = NULL, *free_any = NULL;
     for (int i = 0; i < nacts; i++) {
@@ -222,7 +223,8 @@ static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
         }
     }
     if (tg_bf16_saved(t) && in_backward) { /* its float32 values are gone */
-        note_lost(t);
+        if (convert)
+            note_lost(t);
         return NULL;
     }
     acopy *a = free_fit ? free_fit : free_any;
@@ -231,7 +233,7 @@ static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
             int cap = capacts ? 2 * capacts : 64;
             acopy *na = tg_realloc(acts, cap * sizeof *na, "bf16 activation copies");
             if (!na) {
-                if (tg_bf16_saved(t))
+                if (convert && tg_bf16_saved(t))
                     note_lost(t);
                 return NULL;
             }
@@ -246,12 +248,13 @@ static const tg_bf16 *act_copy(const tg_tensor *t, const float *src, size_t n)
         a->cap = a->bf ? n : 0;
         if (!a->bf) {
             a->pass = 0;
-            if (tg_bf16_saved(t))
+            if (convert && tg_bf16_saved(t))
                 note_lost(t);
             return NULL;
         }
     }
-    tg_f32_to_bf16(a->bf, src, n);
+    if (convert)
+        tg_f32_to_bf16(a->bf, src, n);
     a->t = t, a->src = src, a->n = n, a->pass = pass;
     return a->bf;
 }
@@ -353,7 +356,7 @@ const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, 
     if (t && (t->flags & TG_FLAG_PARAM)) {
         r = param_copy(data, n);
     } else if (t && data == t->data && n == t->numel) {
-        r = act_copy(t, data, n);
+        r = act_copy(t, data, n, 1);
     } else if (reuse) {
         r = scratch[slot].cap >= n ? scratch[slot].p : NULL;
     } else {
@@ -366,6 +369,16 @@ const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const float *data, size_t n, 
             tg_f32_to_bf16(scratch[slot].p, data, n);
         r = scratch[slot].p;
     }
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
+tg_bf16 *tg_bf16_reserve(const tg_tensor *t)
+{
+    if (!tg_bf16_on(t) || !tg_bf16_saved(t) || (t->flags & TG_FLAG_VIEW) || omp_in_parallel())
+        return NULL;
+    pthread_mutex_lock(&lock);
+    tg_bf16 *r = in_backward ? NULL : act_copy(t, t->data, t->numel, 0);
     pthread_mutex_unlock(&lock);
     return r;
 }

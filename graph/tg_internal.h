@@ -162,6 +162,13 @@ int tg_f32_to_bf16_kernel(const char *name, tg_bf16 *dst, const float *src, size
  * fp32. A node's values must not change within a pass once read here
  * (ops never write their inputs). */
 const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const tg_real *data, size_t n, int slot);
+/* For an op about to compute node t in a bf16 graph whose bf16 copy will
+ * be read (TG_FLAG_BF16_SAVED: a linear layer's input): t's copy for this
+ * pass, for the op to fill with the conversion of every value it writes
+ * (while they are in cache; a later tg_bf16_operand finds it instead of
+ * reading t again). NULL when there is nothing to do, or out of memory
+ * (the copy is then made from t's values at its first use). */
+tg_bf16 *tg_bf16_reserve(const tg_tensor *t);
 /* Scratch buffer `slot` grown to n elements for the caller to fill (then
  * passed as TG_BF16_REUSE(slot)); NULL when out of memory or inside a
  * parallel region. */

@@ -39,9 +39,13 @@ static int layer_norm_forward(tg_tensor *out)
     size_t rows = X->numel / h;
     tg_real *mean = out->aux, *rstd = mean + rows;
     const tg_kern *k = tg_kern_get();
+    tg_bf16 *hb = tg_bf16_reserve(out); /* bf16: the next linear's input, row by row */
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
         k->ln_row(y + r * h, x + r * h, gm, bt, h, eps, &mean[r], &rstd[r]);
+        if (hb)
+            tg_f32_to_bf16(hb + r * h, y + r * h, h);
+    }
     return TG_OK;
 }
 

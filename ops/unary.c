@@ -44,12 +44,19 @@ static void scale_backward(tg_tensor *out)
     TG_KERN_CHUNKS(out->numel, lo, len, k->acc(dx + lo, dy + lo, NULL, s, len));
 }
 
+/* In a bf16 graph GELU's output is the next linear layer's input: its
+ * bf16 copy is written chunk by chunk while the chunk is in cache. */
 static int gelu_forward(tg_tensor *out)
 {
     const tg_real *x = tg_f32(out->src[0]);
     tg_real *y = tg_f32(out);
     const tg_kern *k = tg_kern_get();
-    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu(y + lo, x + lo, len));
+    tg_bf16 *h = tg_bf16_reserve(out);
+    TG_KERN_CHUNKS(out->numel, lo, len, {
+        k->gelu(y + lo, x + lo, len);
+        if (h)
+            tg_f32_to_bf16(h + lo, y + lo, len);
+    });
     return TG_OK;
 }
 
