@@ -233,23 +233,26 @@ static int visible_len(const at_dims *d, int i, int j0, int nk)
 }
 
 /* kb[c] = 0 for a key of the tile the mask keeps, -inf for padding;
- * returns 0 when the whole tile is padding. */
+ * returns 0 when the whole tile is padding, 2 when none of it is (kb is
+ * then not needed), else 1. */
 static int tile_bias(const int32_t *mk, int j0, int nk, tg_real *kb)
 {
-    int any = !mk;
+    int any = !mk, all = 1;
     for (int c = 0; c < nk; c++) {
-        kb[c] = !mk || mk[j0 + c] ? 0.0f : -INFINITY;
-        any |= !mk || mk[j0 + c];
+        int keep = !mk || mk[j0 + c];
+        kb[c] = keep ? 0.0f : -INFINITY;
+        any |= keep, all &= keep;
     }
-    return any;
+    return !any ? 0 : all ? 2 : 1;
 }
 
-/* Row r's scores s[0..nk) of a tile: padding keys and keys past the
- * causal limit jm become -inf; returns the row max (-inf: none visible). */
+/* Row r's scores s[0..nk) of a tile: padding keys (kb, NULL: none) and
+ * keys past the causal limit jm become -inf; returns the row max (-inf:
+ * none visible). */
 static tg_real mask_row(tg_real *s, const tg_real *kb, int jm, int nk)
 {
     tg_real mx = -INFINITY;
-    for (int c = 0; c < jm; c++)
+    for (int c = 0; kb && c < jm; c++)
         s[c] += kb[c];
     for (int c = jm; c < nk; c++)
         s[c] = -INFINITY;
@@ -298,7 +301,8 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
         int kstep = kend > 0 ? tile_step(kend, BK) : 1;
         for (int j0 = 0; j0 < kend; j0 += kstep) {
             int nk = j0 + kstep <= kend ? kstep : kend - j0; /* S: [nq, nk] dense */
-            if (!tile_bias(mk, j0, nk, kb))
+            int tb = tile_bias(mk, j0, nk, kb);
+            if (!tb)
                 continue;
             tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * d->ld[0], d->ld[0],
                       hq ? hq + (size_t)i0 * hd : NULL, hd, k + (size_t)j0 * d->ld[1], d->ld[1],
@@ -306,7 +310,7 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
             for (int r = 0; r < nq; r++) {
                 tg_real *s = S + (size_t)r * nk;
                 int i = i0 + r;
-                tg_real mx = mask_row(s, kb, visible_len(d, i, j0, nk), nk);
+                tg_real mx = mask_row(s, tb == 2 ? NULL : kb, visible_len(d, i, j0, nk), nk);
                 if (mx < m[r])
                     mx = m[r];
                 if (mx == -INFINITY) { /* nothing visible yet: this tile adds 0 */
@@ -408,7 +412,8 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     tg_real P[BQ * BK], dS[BQ * BK], kb[BK];
     for (int j0 = 0; j0 < kend; j0 += kstep) {
         int nk = j0 + kstep <= kend ? kstep : kend - j0; /* P, dS: [nq, nk] dense */
-        if (!tile_bias(mk, j0, nk, kb))
+        int tb = tile_bias(mk, j0, nk, kb);
+        if (!tb)
             continue;
         int istart = d->causal && j0 - d->pos > 0 ? j0 - d->pos : 0; /* first query seeing j0 */
         for (int i0 = istart; i0 < d->Tq; i0 += qstep) {
@@ -427,7 +432,7 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                     memset(ds, 0, nk * sizeof(tg_real));
                     continue;
                 }
-                mask_row(p, kb, visible_len(d, i, j0, nk), nk);
+                mask_row(p, tb == 2 ? NULL : kb, visible_len(d, i, j0, nk), nk);
 #pragma omp simd
                 for (int c = 0; c < nk; c++)
                     p[c] -= L;
