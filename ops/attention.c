@@ -62,6 +62,7 @@ typedef struct {
     uint64_t key, thr;
     const int32_t *mask;
     int bf; /* products in bf16 (the graph's precision, and this machine can) */
+    int fresh[3]; /* backward: q, k, v's gradients claimed (written, not added to) */
 } at_dims;
 
 static const tg_tensor *storage_of(const tg_tensor *t)
@@ -162,6 +163,7 @@ static at_dims dims_of(const tg_tensor *out)
     d.key = saved[0];
     d.pos = (int)saved[1];
     d.bf = tg_bf16_on(out);
+    d.fresh[0] = d.fresh[1] = d.fresh[2] = 0;
     return d;
 }
 
@@ -410,13 +412,29 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
         kend = d->Tk;
     int kstep = kend > 0 ? tile_step(kend, BK) : 1, qstep = tile_step(d->Tq, BQ);
     tg_real P[BQ * BK], dS[BQ * BK], kb[BK];
+    /* Fresh (claimed) gradients: the first product into each row writes it
+     * (beta 0), later ones add; rows no product reaches are zeroed here.
+     * dQ's rows from the first key tile run on are all written by it (the
+     * first query of a later key tile is never earlier). */
+    int q_from = d->Tq; /* dq rows [q_from, Tq) written */
     for (int j0 = 0; j0 < kend; j0 += kstep) {
         int nk = j0 + kstep <= kend ? kstep : kend - j0; /* P, dS: [nq, nk] dense */
         int tb = tile_bias(mk, j0, nk, kb);
-        if (!tb)
-            continue;
         int istart = d->causal && j0 - d->pos > 0 ? j0 - d->pos : 0; /* first query seeing j0 */
+        if (!tb || istart >= d->Tq) { /* no product writes these keys' rows */
+            for (int c = 0; c < nk; c++) {
+                if (dk && d->fresh[1])
+                    memset(dk + (size_t)(j0 + c) * ldk, 0, hd * sizeof(tg_real));
+                if (dv && d->fresh[2])
+                    memset(dv + (size_t)(j0 + c) * ldv, 0, hd * sizeof(tg_real));
+            }
+            continue;
+        }
+        tg_real qbeta = d->fresh[0] && q_from == d->Tq ? 0 : 1;
+        if (q_from == d->Tq)
+            q_from = istart;
         for (int i0 = istart; i0 < d->Tq; i0 += qstep) {
+            tg_real kvbeta = i0 == istart ? 0 : 1; /* for fresh dk, dv */
             int nq = i0 + qstep <= d->Tq ? qstep : d->Tq - i0;
             tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * ldq, ldq,
                       hq ? hq + (size_t)i0 * hd : NULL, hd, k + (size_t)j0 * ldk, ldk,
@@ -451,20 +469,32 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
             const tg_bf16 *dsh = dq || dk ? tile_bf16(hq, dS, nt, dSh) : NULL;
             if (dv) /* dV_j += P~^T dO_i */
                 tile_gemm(1, 0, nk, hd, nq, 1, P, nk, ph, nk, dO + (size_t)i0 * d->dim, d->dim,
-                          hdo ? hdo + (size_t)i0 * hd : NULL, hd, 1, dv + (size_t)j0 * ldv, ldv);
+                          hdo ? hdo + (size_t)i0 * hd : NULL, hd, d->fresh[2] ? kvbeta : 1,
+                          dv + (size_t)j0 * ldv, ldv);
             if (dq) /* dQ_i += scale dS K_j */
                 tile_gemm(0, 0, nq, hd, nk, d->scale, dS, nk, dsh, nk, k + (size_t)j0 * ldk, ldk,
-                          hk ? hk + (size_t)j0 * hd : NULL, hd, 1, dq + (size_t)i0 * ldq, ldq);
+                          hk ? hk + (size_t)j0 * hd : NULL, hd, qbeta, dq + (size_t)i0 * ldq, ldq);
             if (dk) /* dK_j += scale dS^T Q_i */
                 tile_gemm(1, 0, nk, hd, nq, d->scale, dS, nk, dsh, nk, q + (size_t)i0 * ldq, ldq,
-                          hq ? hq + (size_t)i0 * hd : NULL, hd, 1, dk + (size_t)j0 * ldk, ldk);
+                          hq ? hq + (size_t)i0 * hd : NULL, hd, d->fresh[1] ? kvbeta : 1,
+                          dk + (size_t)j0 * ldk, ldk);
         }
     }
+    for (int j = kend; j < d->Tk; j++) { /* keys past the causal reach */
+        if (dk && d->fresh[1])
+            memset(dk + (size_t)j * ldk, 0, hd * sizeof(tg_real));
+        if (dv && d->fresh[2])
+            memset(dv + (size_t)j * ldv, 0, hd * sizeof(tg_real));
+    }
+    for (int i = 0; dq && d->fresh[0] && i < q_from; i++)
+        memset(dq + (size_t)i * ldq, 0, hd * sizeof(tg_real));
 }
 
 static void attention_backward(tg_tensor *out)
 {
     at_dims d = dims_of(out);
+    for (int i = 0; i < 3; i++) /* claims only succeed for three distinct tensors */
+        d.fresh[i] = out->src[i]->grad && tg_grad_claim(out->src[i]);
     int n = d.B * d.nh;
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)
@@ -473,5 +503,6 @@ static void attention_backward(tg_tensor *out)
 
 const tg_opdef tg_op_attention = {"tg_attention", attention_forward, attention_backward,
                                   TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_KEEP_SRC(2) |
-                                      TG_KEEP_SRC(3) | TG_KEEP_OUT,
+                                      TG_KEEP_SRC(3) | TG_KEEP_OUT | TG_GRAD_OVERWRITE(0) |
+                                      TG_GRAD_OVERWRITE(1) | TG_GRAD_OVERWRITE(2),
                                   0};

@@ -33,12 +33,14 @@ typedef struct {
     tg_params *p;
     tg_tensor *q, *k, *v, *R;
     int32_t *mask; /* [B, Tk] or NULL */
+    int via;       /* fused graph: q, k, v through tg_scale(x, 1), so that their
+                      gradients are intermediates the attention writes fresh */
 } problem;
 
 static problem make_problem(int B, int Tq, int Tk, int nh, int hd, int causal, int pad,
                             uint64_t seed)
 {
-    problem pr = {B, Tq, Tk, nh, hd, causal, tg_params_new(), NULL, NULL, NULL, NULL, NULL};
+    problem pr = {B, Tq, Tk, nh, hd, causal, tg_params_new(), NULL, NULL, NULL, NULL, NULL, 0};
     int W = nh * hd;
     pr.q = P3(pr.p, "q", B, Tq, W, 1);
     pr.k = P3(pr.p, "k", B, Tk, W, 1);
@@ -62,6 +64,22 @@ static void free_problem(problem *pr)
     free(pr->mask);
 }
 
+/* With via set: the gradients of the tg_scale outputs fed to the
+ * attention, filled with NaN by the backward hook once the node before the
+ * attention (poison_after) has run: pending gradients whose buffers may
+ * hold anything, which the attention must write everywhere. */
+static tg_tensor *poison_t[3], *poison_after;
+
+static void poison(void *ctx, const tg_tensor *node)
+{
+    (void)ctx;
+    if (node != poison_after)
+        return;
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < poison_t[i]->numel; j++)
+            poison_t[i]->grad[j] = NAN;
+}
+
 /* Builds the fused graph (fused = 1) or the composition; returns the
  * output, with the loss in *loss and the mask input in *mask_in. */
 static tg_tensor *build(tg_graph *g, const problem *pr, int fused, tg_tensor **loss,
@@ -73,7 +91,12 @@ static tg_tensor *build(tg_graph *g, const problem *pr, int fused, tg_tensor **l
     if (fused) {
         if (pr->mask)
             *mask_in = tg_input(g, TG_I32, 2, (int[]){B, Tk}, "key_mask");
-        out = tg_attention(g, pr->q, pr->k, pr->v, *mask_in,
+        tg_tensor *q = pr->q, *k = pr->k, *v = pr->v;
+        if (pr->via) {
+            q = tg_scale(g, q, 1.0f), k = tg_scale(g, k, 1.0f), v = tg_scale(g, v, 1.0f);
+            poison_t[0] = q, poison_t[1] = k, poison_t[2] = v;
+        }
+        out = tg_attention(g, q, k, v, *mask_in,
                            &(tg_attn_args){.heads = nh, .causal = pr->causal});
     } else {
         int perm[4] = {0, 2, 1, 3};
@@ -85,7 +108,9 @@ static tg_tensor *build(tg_graph *g, const problem *pr, int fused, tg_tensor **l
 #undef HEADS
         out = tg_reshape(g, tg_permute(g, ctx, 4, perm), 3, (int[]){B, Tq, nh * hd});
     }
-    *loss = tg_sum(g, tg_mul(g, out, pr->R));
+    tg_tensor *prod = tg_mul(g, out, pr->R);
+    poison_after = fused && pr->via ? prod : NULL;
+    *loss = tg_sum(g, prod);
     tg_graph_keep(g, out);
     return out;
 }
@@ -118,7 +143,11 @@ static float *run(const problem *pr, int fused, size_t *n)
     fill_mask(pr, m, fused);
     ck_assert_int_eq(tg_forward(g), TG_OK);
     tg_params_zero_grad(pr->p);
+    if (poison_after)
+        tg_set_backward_hook(poison, NULL);
     ck_assert_int_eq(tg_backward(g, loss, NULL), TG_OK);
+    tg_set_backward_hook(NULL, NULL);
+    poison_after = NULL;
     *n = out->numel + pr->q->numel + pr->k->numel + pr->v->numel;
     float *r = malloc(*n * sizeof *r), *w = r;
     memcpy(w, out->data, out->numel * sizeof *w), w += out->numel;
@@ -135,6 +164,20 @@ static void compare_with_composition(int B, int Tq, int Tk, int nh, int hd, int 
     size_t n, n2;
     float *a = run(&pr, 1, &n), *b = run(&pr, 0, &n2);
     ck_assert_uint_eq(n, n2);
+    /* the same with q, k, v intermediates: their gradients start pending
+     * (NaN-filled) and the attention writes them (beta 0, rows no tile
+     * reaches zeroed) instead of adding into zeros: the same values */
+    pr.via = 1;
+    size_t n3;
+    float *c = run(&pr, 1, &n3);
+    pr.via = 0;
+    ck_assert_uint_eq(n, n3);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(c[i] == a[i],
+                      "B %d Tq %d Tk %d causal %d pad %d: element %zu %.9g with fresh "
+                      "gradients, %.9g accumulated",
+                      B, Tq, Tk, causal, pad, i, c[i], a[i]);
+    free(c);
     size_t nout = (size_t)B * Tq * nh * hd;
     double worst = 0;
     size_t at = 0;
@@ -191,24 +234,28 @@ START_TEST(rows_without_keys_are_zero)
     pr.mask = malloc(6 * sizeof *pr.mask);
     for (int j = 0; j < 6; j++)
         pr.mask[j] = j < 3; /* sequence 1 all padding */
-    size_t n;
-    float *a = run(&pr, 1, &n);
-    int W = 8;
-    for (int b = 0; b < 2; b++)
-        for (int i = 0; i < 5; i++)
-            for (int c = 0; c < W; c++) {
-                float o = a[(b * 5 + i) * W + c], dq = a[80 + (b * 5 + i) * W + c];
-                int none = b == 1 || i < 2; /* query i sees keys j <= i - 2 */
-                ck_assert(isfinite(o) && isfinite(dq));
-                if (none)
-                    ck_assert_msg(o == 0 && dq == 0, "b %d i %d: output %g, dq %g", b, i, o, dq);
-                else
-                    ck_assert(o != 0);
-            }
-    for (size_t i = 160; i < n; i++) /* dk, dv: nothing from sequence 1 */
-        if ((i - 160) % 48 >= 24)
-            ck_assert_msg(a[i] == 0, "sequence 1 key gradient %zu is %g", i, a[i]);
-    free(a);
+    for (pr.via = 0; pr.via < 2; pr.via++) { /* gradients accumulated, then fresh */
+        size_t n;
+        float *a = run(&pr, 1, &n);
+        int W = 8;
+        for (int b = 0; b < 2; b++)
+            for (int i = 0; i < 5; i++)
+                for (int c = 0; c < W; c++) {
+                    float o = a[(b * 5 + i) * W + c], dq = a[80 + (b * 5 + i) * W + c];
+                    int none = b == 1 || i < 2; /* query i sees keys j <= i - 2 */
+                    ck_assert(isfinite(o) && isfinite(dq));
+                    if (none)
+                        ck_assert_msg(o == 0 && dq == 0, "via %d b %d i %d: output %g, dq %g",
+                                      pr.via, b, i, o, dq);
+                    else
+                        ck_assert(o != 0);
+                }
+        for (size_t i = 160; i < n; i++) /* dk, dv: nothing from sequence 1 */
+            if ((i - 160) % 48 >= 24)
+                ck_assert_msg(a[i] == 0, "via %d: sequence 1 key gradient %zu is %g", pr.via, i,
+                              a[i]);
+        free(a);
+    }
     free_problem(&pr);
 }
 END_TEST
@@ -276,7 +323,7 @@ START_TEST(dropout_keep_decisions)
     /* eval mode: no dropout, equal to the composition without dropout */
     tg_graph_set_training(g, 0);
     ck_assert_int_eq(tg_forward(g), TG_OK);
-    problem pr = {B, T, T, nh, hd, 0, ps, q, k, v, NULL, NULL};
+    problem pr = {B, T, T, nh, hd, 0, ps, q, k, v, NULL, NULL, 0};
     pr.R = q; /* any [B, T, W] weight: only the output is compared here */
     size_t n;
     float *ref = run(&pr, 0, &n);
