@@ -271,7 +271,9 @@ static uint64_t prob_index(const at_dims *d, int b, int h, int i, int j)
     return (((uint64_t)b * d->nh + h) * d->Tq + i) * d->Tk + j;
 }
 
-static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
+/* ob: the output's bf16 copy to fill (tg_bf16_reserve: the next linear
+ * layer's input), or NULL. */
+static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h, tg_bf16 *ob)
 {
     const tg_kern *kn = tg_kern_get();
     const tg_real *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
@@ -347,6 +349,8 @@ static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h)
             tg_real *orow = o + (size_t)(i0 + r) * d->dim, inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
             for (int c = 0; c < hd; c++)
                 orow[c] *= inv;
+            if (ob)
+                tg_f32_to_bf16(ob + (orow - tg_f32(out)), orow, hd);
             lse[i0 + r] = l[r] > 0 ? m[r] + TG_LOG(l[r]) : -INFINITY;
         }
     }
@@ -367,9 +371,10 @@ static int attention_forward(tg_tensor *out)
     saved[1] = (uint64_t)(int64_t)pos;
     at_dims d = dims_of(out);
     int n = d.B * d.nh;
+    tg_bf16 *ob = tg_bf16_reserve(out);
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)
-        head_forward(&d, out, bh / d.nh, bh % d.nh);
+        head_forward(&d, out, bh / d.nh, bh % d.nh, ob);
     return TG_OK;
 }
 
