@@ -408,6 +408,7 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     for (int i = 0; i < d->Tq; i++) {
         const tg_real *a = dO + (size_t)i * d->dim, *c = o + (size_t)i * d->dim;
         tg_real s = 0;
+#pragma omp simd reduction(+ : s)
         for (int x = 0; x < hd; x++)
             s += a[x] * c[x];
         D[i] = s;
@@ -416,7 +417,9 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     if (kend > d->Tk)
         kend = d->Tk;
     int kstep = kend > 0 ? tile_step(kend, BK) : 1, qstep = tile_step(d->Tq, BQ);
-    tg_real P[BQ * BK], dS[BQ * BK], kb[BK];
+    tg_real P[BQ * BK], dS[BQ * BK], kb[BK], keep[BK], ones[BK];
+    for (int c = 0; c < BK; c++)
+        ones[c] = 1.0f;
     /* Fresh (claimed) gradients: the first product into each row writes it
      * (beta 0), later ones add; rows no product reaches are zeroed here.
      * dQ's rows from the first key tile run on are all written by it (the
@@ -460,14 +463,21 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
                 for (int c = 0; c < nk; c++)
                     p[c] -= L;
                 row_exp(kn, p, nk); /* 0 for masked keys */
-                uint64_t base = prob_index(d, b, h, i, j0);
-                if (d->drop) /* ds holds the gradient of the dropped-out probability */
-                    kn->dropout(ds, ds, nk, base, d->key, d->thr, d->keep_scale, 0);
+                if (d->drop) { /* the row's keep factors (scale or 0), drawn once: ds
+                                  holds the dropped-out probability's gradient */
+                    kn->dropout(keep, ones, nk, prob_index(d, b, h, i, j0), d->key, d->thr,
+                                d->keep_scale, 0);
 #pragma omp simd
-                for (int c = 0; c < nk; c++)
-                    ds[c] = p[c] * (ds[c] - Di);
-                if (d->drop)
-                    kn->dropout(p, p, nk, base, d->key, d->thr, d->keep_scale, 0);
+                    for (int c = 0; c < nk; c++) { /* as the kernel: x s kept, else 0 */
+                        ds[c] = keep[c] != 0 ? ds[c] * keep[c] : 0;
+                        ds[c] = p[c] * (ds[c] - Di);
+                        p[c] = keep[c] != 0 ? p[c] * keep[c] : 0;
+                    }
+                } else {
+#pragma omp simd
+                    for (int c = 0; c < nk; c++)
+                        ds[c] = p[c] * (ds[c] - Di);
+                }
             }
             size_t nt = (size_t)nq * nk;
             const tg_bf16 *ph = dv ? tile_bf16(hq, P, nt, Ph) : NULL;
