@@ -130,7 +130,17 @@ static int degap(char **buf, size_t *cap, const char **s, int *n)
     return TG_OK;
 }
 
+static int add_sink(void *ctx, const pr_pair *p)
+{
+    return pr_add(ctx, p);
+}
+
 int pr_read(const char *path, const pr_opts *o, pr_set *out)
+{
+    return pr_read_each(path, o, out, add_sink, out);
+}
+
+int pr_read_each(const char *path, const pr_opts *o, pr_set *out, pr_sink sink, void *ctx)
 {
     pr_opts d;
     if (!o) {
@@ -188,7 +198,7 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
         p.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
         for (int k = 0; k < PR_N_REGIONS; k++)
             p.region[k] = rec.light_region[k];
-        if ((st = pr_add(out, &p)))
+        if ((st = sink(ctx, &p)))
             break;
     }
     tg_free(hbuf);
@@ -218,8 +228,26 @@ void pr_stats_to_json(const pr_set *s, cJSON *o)
         cJSON_AddItemToArray(m, cJSON_CreateString(s->msgs[i]));
 }
 
+typedef struct {
+    const pr_set *s;
+    const size_t *idx;
+} set_rows;
+
+static void set_row(const void *ctx, size_t k, pr_pair *p)
+{
+    const set_rows *r = ctx;
+    *p = r->s->v[r->idx ? r->idx[k] : k];
+}
+
 int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
                  int with_regions)
+{
+    set_rows r = {s, idx};
+    return pr_write_tsv_fn(path, set_row, &r, idx ? n : s->n, with_regions);
+}
+
+int pr_write_tsv_fn(const char *path, pr_get_fn get, const void *ctx, size_t n,
+                    int with_regions)
 {
     tg_afile a;
     int st = tg_afile_open(&a, path);
@@ -229,10 +257,10 @@ int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
     for (int k = 0; with_regions && k < PR_N_REGIONS; k++)
         fprintf(a.f, "\t%s", pr_region_names[k]);
     fputc('\n', a.f);
-    if (!idx)
-        n = s->n;
     for (size_t i = 0; i < n; i++) {
-        const pr_pair *p = &s->v[idx ? idx[i] : i];
+        pr_pair q;
+        get(ctx, i, &q);
+        const pr_pair *p = &q;
         fprintf(a.f, "%s\t%s\t%s\t%s", p->id, p->heavy, p->light, p->locus);
         for (int k = 0; with_regions && k < PR_N_REGIONS; k++)
             fprintf(a.f, "\t%s", p->region[k] ? p->region[k] : "");

@@ -90,6 +90,15 @@ typedef struct {
  * appended before. */
 int pr_read(const char *path, const pr_opts *o, pr_set *out);
 
+/* A consumer of the pairs pr_read_each reads: p's strings are valid during
+ * the call only. Returns a status (non-zero stops the reading). */
+typedef int (*pr_sink)(void *ctx, const pr_pair *p);
+/* Reads the pairs of path as pr_read does, passing each kept pair to
+ * sink(ctx, pair) instead of keeping it; the counts of skipped pairs and
+ * rows are added to *counts (its pairs are not touched). Returns what
+ * pr_read returns (the sink's status when it fails). */
+int pr_read_each(const char *path, const pr_opts *o, pr_set *counts, pr_sink sink, void *ctx);
+
 /* Appends one pair (strings copied; region may be NULL or hold NULLs).
  * Returns TG_OK or TG_ERR_NOMEM. */
 int pr_add(pr_set *s, const pr_pair *p);
@@ -109,5 +118,10 @@ void pr_stats_to_json(const pr_set *s, cJSON *obj);
  * with_regions. Written atomically (temp file, rename). Returns a status. */
 int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
                  int with_regions);
+/* The same file from pairs held elsewhere: get(ctx, k, &p) fills row k's
+ * pair (k = 0..n; its strings valid until the next call). */
+typedef void (*pr_get_fn)(const void *ctx, size_t k, pr_pair *p);
+int pr_write_tsv_fn(const char *path, pr_get_fn get, const void *ctx, size_t n,
+                    int with_regions);
 
 #endif

@@ -38,7 +38,7 @@ static int count(const cJSON *x)
 static void read_marker(const char *dir)
 {
     cJSON *m = pp_marker_load(dir, "prepare_read.json", "fuzzkey");
-    if (!m || !pp_read_marker_ok(m)) {
+    if (!m || !pp_read_marker_ok(m, 0)) {
         cJSON_Delete(m);
         return;
     }

@@ -511,6 +511,127 @@ START_TEST(prepare_pairs_real)
 }
 END_TEST
 
+/* Deletes every member named "seconds" in j (recursively). */
+static void drop_seconds(cJSON *j)
+{
+    cJSON *e;
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "seconds");
+    cJSON_ArrayForEach(e, j) if (cJSON_IsObject(e) || cJSON_IsArray(e)) drop_seconds(e);
+}
+
+/* a[path] and b[path] equal (both present), "seconds" members left out. */
+static void same_entry(const cJSON *a, const cJSON *b, const char *obj, const char *name,
+                       const char *run)
+{
+    const cJSON *x = obj ? cJSON_GetObjectItem(a, obj) : a,
+                *y = obj ? cJSON_GetObjectItem(b, obj) : b;
+    cJSON *u = cJSON_Duplicate(cJSON_GetObjectItem(x, name), 1),
+          *v = cJSON_Duplicate(cJSON_GetObjectItem(y, name), 1);
+    ck_assert_msg(u && v, "%s: report entry %s.%s missing", run, obj ? obj : "", name);
+    drop_seconds(u);
+    drop_seconds(v);
+    char *su = cJSON_PrintUnformatted(u), *sv = cJSON_PrintUnformatted(v);
+    ck_assert_msg(cJSON_Compare(u, v, 1), "%s: %s.%s differs:\n%s\n%s", run, obj ? obj : "",
+                  name, su, sv);
+    free(su);
+    free(sv);
+    cJSON_Delete(u);
+    cJSON_Delete(v);
+}
+
+/* --pairs out of core (the pairs in the store, ids and both de-duplications
+ * in hash shards, clustering within 1 KiB, resumed) against in memory on
+ * real units, one of them given twice under another name (every pair a
+ * duplicate, every id repeated): the six output files byte for byte and the
+ * report's values the same. */
+START_TEST(prepare_pairs_out_of_core_same)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        tu_skip("prepare_pairs_out_of_core_same", "../shared/data/oas-paired not found");
+        return;
+    }
+    char *dir = tu_tmpdir();
+    char p[3][1024], cmd[3000], out[4][1100];
+    snprintf(p[0], sizeof p[0], "%s/1279052_1_Paired_All.csv.gz", oas);
+    snprintf(p[1], sizeof p[1], "%s/SRR10313332_paired.csv.gz", oas);
+    snprintf(p[2], sizeof p[2], "%s/copy_of_1279052.csv.gz", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p[0], p[2]);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *inputs[3] = {p[0], p[1], p[2]};
+    static const char *names[6] = {"train_pairs.tsv",      "val_pairs.tsv",
+                                   "test_pairs.tsv",       "cdr3_100_cluster.tsv",
+                                   "heavy_70_cluster.tsv", "heavy_50_cluster.tsv"};
+    cJSON *rep[4];
+    for (int run = 0; run < 4; run++) {
+        /* 0: in memory; 1: out of core, one map; 2: 7 shards, 1 KiB; 3: 2 resumed */
+        snprintf(out[run], sizeof out[run], "%s/out%d", dir, run < 3 ? run : 2);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.in_memory = run == 0;
+        o.dedup_shards = run >= 2 ? 7 : 0;
+        o.max_memory = run >= 2 ? 1024 : 0;
+        o.leak.sample = 20;
+        o.leak.candidates = 64;
+        rep[run] = cJSON_CreateObject();
+        ck_assert_msg(pp_run_pairs(inputs, 3, out[run], &o, rep[run]) == TG_OK, "run %d: %s",
+                      run, tg_last_error());
+    }
+    const cJSON *c = cJSON_GetObjectItem(rep[0], "counts"),
+                *in = cJSON_GetObjectItem(rep[0], "input");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "pairs_read")->valueint, 1112 + 4103 + 1112);
+    ck_assert_int_ge(cJSON_GetObjectItem(c, "duplicate_pairs_dropped")->valueint, 1112);
+    ck_assert_int_ge(cJSON_GetObjectItem(in, "ids_made_unique")->valueint, 2 * 1112);
+    const cJSON *r2 = rep[2];
+    ck_assert_int_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "dedup_pairs"), "shards")->valueint, 7);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "input"), "ids_shards")
+                         ->valueint, 7);
+    ck_assert_int_gt(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r2, "clustering"), 1),
+                            "kmer_runs")->valueint, 1);
+    const cJSON *stages = cJSON_GetObjectItem(rep[3], "stages");
+    static const char *st_names[4] = {"read", "cdr3_clustering", "clustering_70",
+                                      "clustering_50"};
+    for (int k = 0; k < 4; k++) {
+        ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "stages"), st_names[k])
+                             ->valuestring, "done");
+        const char *v = cJSON_GetObjectItem(stages, st_names[k])->valuestring;
+        ck_assert_msg(!strncmp(v, "skipped", 7), "rerun: stage %s: %s", st_names[k], v);
+    }
+    ck_assert_ptr_null(cJSON_GetObjectItem(rep[0], "stages"));
+    for (int run = 1; run < 4; run++) {
+        char what[32];
+        snprintf(what, sizeof what, "run %d", run);
+        for (int k = 0; k < 6; k++) {
+            char a[1200], b[1200];
+            snprintf(a, sizeof a, "%s/%s", out[0], names[k]);
+            snprintf(b, sizeof b, "%s/%s", out[run], names[k]);
+            ck_assert_msg(tu_same_file(a, b), "%s: %s differs from %s", what, b, a);
+        }
+        static const char *top[] = {"counts", "split", "pairs_per_set", "split_by",
+                                    "leakage", "leakage_light", "leakage_note"};
+        for (int k = 0; k < 7; k++)
+            same_entry(rep[0], rep[run], NULL, top[k], what);
+        static const char *inp[] = {"files", "files_skipped", "pairs", "ids_made_unique"};
+        for (int k = 0; k < 4; k++)
+            same_entry(rep[0], rep[run], "input", inp[k], what);
+        const cJSON *sa = cJSON_GetObjectItem(rep[0], "clustering"),
+                    *sb = cJSON_GetObjectItem(rep[run], "clustering");
+        ck_assert_int_eq(cJSON_GetArraySize(sa), 3);
+        ck_assert_int_eq(cJSON_GetArraySize(sb), 3);
+        static const char *step[] = {"step", "min_seq_id", "sequences", "clusters", "engine"};
+        for (int k = 0; k < 3; k++)
+            for (int f = 0; f < 5; f++)
+                same_entry(cJSON_GetArrayItem(sa, k), cJSON_GetArrayItem(sb, k), NULL, step[f],
+                           what);
+    }
+    for (int run = 0; run < 4; run++)
+        cJSON_Delete(rep[run]);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pairs");
@@ -524,6 +645,7 @@ int main(void)
     tcase_add_test(t, real_oas_unit);
     tcase_add_test(t, prepare_pairs_fixture);
     tcase_add_test(t, prepare_pairs_real);
+    tcase_add_test(t, prepare_pairs_out_of_core_same);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
