@@ -216,8 +216,10 @@ int pp_read_marker_ok(const cJSON *m, int pairs);
  * "split" object with counts "sequences" and "clusters", the same per
  * "train", "val" and "test" (pp_run copies them into "counts") and an array
  * of strings "warnings" (printed); with leakage != 0 also a "leakage"
- * object. Else 0: the stage runs again. */
-int pp_split_marker_ok(const cJSON *m, int leakage);
+ * object; for pairs (pairs != 0) also a "pairs_per_set" object with counts
+ * "train", "val", "test" (copied into "counts") and with leakage a
+ * "leakage_light" object. Else 0: the stage runs again. */
+int pp_split_marker_ok(const cJSON *m, int leakage, int pairs);
 /* A finished clustering step, read back for a resumed run: the marker
  * OUTDIR/NAME with this key and the rep file RPATH (n u32 representatives
  * whose hash is the marker's "rep_hash"). Returns 1 when they match: rep is
@@ -285,6 +287,33 @@ void pp_json_take(cJSON *obj, const cJSON *from, const char *name);
  * status. */
 int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
                   const pp_opts *o, ss_store *store, cJSON *in, cJSON *report);
+/* A resumable split stage (prepare_split.c): the files it writes in OUTDIR
+ * and the report members its marker OUTDIR/prepare_split.json keeps. */
+#define PP_SPLIT_MAX_FILES 6
+typedef struct {
+    const char *const *files;
+    int n_files; /* <= PP_SPLIT_MAX_FILES */
+    const char *const *entries;
+    int n_entries;
+    int pairs;   /* the marker's shape: pp_split_marker_ok's pairs */
+} pp_split_spec;
+/* The split stage's key: key_in (the last clustering step's key), n and
+ * every option of o->split and o->leak that changes the sets, the files or
+ * the report (not the thread count: sp_leakage does not depend on it). */
+void pp_split_key(const char *key_in, size_t n, const pp_opts *o, char key[17]);
+/* Out of core with o->resume: 1 when the marker has this key and the shape
+ * pp_split_marker_ok checks and every file of sp has the hash it names;
+ * the entries are then restored into report, report["stages"]["split"]
+ * says "skipped: ..." and a line on stderr names the files. 0: the stage
+ * runs (a line says which file differs when a marker of this key exists).
+ * Returns a status when hashing fails. */
+int pp_split_resume(const char *outdir, const pp_split_spec *sp, const char *key,
+                    const pp_opts *o, size_t n, cJSON *report);
+/* After the stage ran, out of core: writes the marker (key, each file's
+ * hash, the entries) and report["stages"]["split"] = "done"; in memory
+ * nothing. Returns a status. */
+int pp_split_done(const char *outdir, const pp_split_spec *sp, const char *key,
+                  const pp_opts *o, cJSON *report);
 /* The split stage (prepare_split.c): sp_run on the n representatives with
  * their 50% clusters rep[] (o->split, o->leak) into OUTDIR, adding "split"
  * and "leakage" to report. Out of core it resumes: its key hashes key_in

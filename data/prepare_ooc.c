@@ -254,24 +254,30 @@ int pp_read_marker_ok(const cJSON *m, int pairs)
     return ok;
 }
 
-int pp_split_marker_ok(const cJSON *m, int leakage)
+int pp_split_marker_ok(const cJSON *m, int leakage, int pairs)
 {
     const cJSON *sp = cJSON_GetObjectItem(m, "split");
-    cJSON *tpl = cJSON_CreateObject();
-    if (!tpl)
-        return 0;
+    cJSON *tpl = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    int ok = tpl && per;
     static const char *sets[] = {"train", "val", "test"};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; ok && k < 3; k++) {
         cJSON *e = cJSON_AddObjectToObject(tpl, sets[k]);
         cJSON_AddNumberToObject(e, "sequences", 0);
         cJSON_AddNumberToObject(e, "clusters", 0);
+        cJSON_AddNumberToObject(per, sets[k], 0);
     }
-    cJSON_AddNumberToObject(tpl, "sequences", 0);
-    cJSON_AddNumberToObject(tpl, "clusters", 0);
-    cJSON_AddArrayToObject(tpl, "warnings");
-    int ok = same_shape(tpl, sp) && cJSON_IsObject(cJSON_GetObjectItem(m, "files")) &&
-             (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage")));
+    if (ok) {
+        cJSON_AddNumberToObject(tpl, "sequences", 0);
+        cJSON_AddNumberToObject(tpl, "clusters", 0);
+        cJSON_AddArrayToObject(tpl, "warnings");
+    }
+    ok = ok && same_shape(tpl, sp) && cJSON_IsObject(cJSON_GetObjectItem(m, "files")) &&
+         (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage")));
+    if (ok && pairs)
+        ok = same_shape(per, cJSON_GetObjectItem(m, "pairs_per_set")) &&
+             (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage_light")));
     cJSON_Delete(tpl);
+    cJSON_Delete(per);
     return ok;
 }
 

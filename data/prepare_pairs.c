@@ -13,6 +13,13 @@
 
 static const char *SET_NAMES[3] = {"train", "val", "test"};
 
+/* The split stage of the pairs: its files and the report entries its
+ * marker keeps (pp_split_resume). */
+static const char *const PAIRS_FILES[] = {"train_pairs.tsv", "val_pairs.tsv", "test_pairs.tsv"};
+static const char *const PAIRS_ENTRIES[] = {"split", "pairs_per_set", "leakage", "leakage_light",
+                                            "leakage_note"};
+static const pp_split_spec PAIRS_SPLIT = {PAIRS_FILES, 3, PAIRS_ENTRIES, 5, 1};
+
 /* A pair in the store: the light chain is the mate, its locus field 0 and
  * its regions fields 1..7. */
 _Static_assert(SS_FIELDS == 1 + PR_N_REGIONS, "store fields: locus and the light regions");
@@ -420,6 +427,21 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
                                    report);
     if (st)
         goto done;
+    cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
+    /* the split and the leakage report: out of core a rerun with the same
+     * clusters, pairs and options whose set files are unchanged skips them */
+    char split_key[17];
+    pp_split_key(skey, n, o, split_key);
+    int resumed = pp_split_resume(outdir, &PAIRS_SPLIT, split_key, o, n, report);
+    if (resumed) {
+        const cJSON *per = cJSON_GetObjectItem(report, "pairs_per_set");
+        for (int w = 0; resumed > 0 && w < 3; w++)
+            cJSON_AddNumberToObject(counts, SET_NAMES[w],
+                                    cJSON_GetObjectItem(per, SET_NAMES[w])->valuedouble);
+        st = resumed < 0 ? resumed : TG_OK;
+        cJSON_AddNumberToObject(times, "split", pp_now() - t);
+        goto done;
+    }
     /* every pair's cluster key: a pair index standing for its heavy chain's 50% cluster;
      * whole clusters are split by their number of pairs */
     for (size_t u = 0, q = 0; u < m; u++)
@@ -431,7 +453,6 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
     st = sp_assign(key, n, &o->split, set, &sum);
     if (st)
         goto done;
-    cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
     sp_summary_to_json(&sum, &o->split, cJSON_AddObjectToObject(report, "split"));
     size_t per[3] = {0, 0, 0};
     for (size_t j = 0; j < n; j++)
@@ -484,6 +505,8 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
         }
     }
     cJSON_AddNumberToObject(times, "leakage", pp_now() - t);
+    if (!st)
+        st = pp_split_done(outdir, &PAIRS_SPLIT, split_key, o, report);
 done:
     cJSON_AddNumberToObject(times, "total", pp_now() - t0);
     tg_free(keep);

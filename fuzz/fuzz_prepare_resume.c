@@ -59,7 +59,7 @@ static void read_marker(const char *dir)
 static void split_marker(const char *dir, int leakage)
 {
     cJSON *m = pp_marker_load(dir, "prepare_split.json", "fuzzkey");
-    if (!m || !pp_split_marker_ok(m, leakage)) {
+    if (!m || !pp_split_marker_ok(m, leakage, 0)) {
         cJSON_Delete(m);
         return;
     }

@@ -540,10 +540,11 @@ static void same_entry(const cJSON *a, const cJSON *b, const char *obj, const ch
 }
 
 /* --pairs out of core (the pairs in the store, ids and both de-duplications
- * in hash shards, clustering within 1 KiB, resumed) against in memory on
- * real units, one of them given twice under another name (every pair a
- * duplicate, every id repeated): the six output files byte for byte and the
- * report's values the same. */
+ * in hash shards, clustering within 1 KiB, every stage resumed, the split
+ * again after a set file was damaged) against in memory on real units, one
+ * of them given twice under another name (every pair a duplicate, every id
+ * repeated): the six output files byte for byte and the report's values the
+ * same. */
 START_TEST(prepare_pairs_out_of_core_same)
 {
     const char *oas = tu_oas_dir();
@@ -552,7 +553,7 @@ START_TEST(prepare_pairs_out_of_core_same)
         return;
     }
     char *dir = tu_tmpdir();
-    char p[3][1024], cmd[3000], out[4][1100];
+    char p[3][1024], cmd[3000], out[5][1100];
     snprintf(p[0], sizeof p[0], "%s/1279052_1_Paired_All.csv.gz", oas);
     snprintf(p[1], sizeof p[1], "%s/SRR10313332_paired.csv.gz", oas);
     snprintf(p[2], sizeof p[2], "%s/copy_of_1279052.csv.gz", dir);
@@ -562,10 +563,15 @@ START_TEST(prepare_pairs_out_of_core_same)
     static const char *names[6] = {"train_pairs.tsv",      "val_pairs.tsv",
                                    "test_pairs.tsv",       "cdr3_100_cluster.tsv",
                                    "heavy_70_cluster.tsv", "heavy_50_cluster.tsv"};
-    cJSON *rep[4];
-    for (int run = 0; run < 4; run++) {
-        /* 0: in memory; 1: out of core, one map; 2: 7 shards, 1 KiB; 3: 2 resumed */
+    cJSON *rep[5];
+    for (int run = 0; run < 5; run++) {
+        /* 0: in memory; 1: out of core, one map; 2: 7 shards, 1 KiB; 3: 2 resumed;
+         * 4: 2 resumed after val_pairs.tsv was damaged */
         snprintf(out[run], sizeof out[run], "%s/out%d", dir, run < 3 ? run : 2);
+        if (run == 4) {
+            snprintf(cmd, sizeof cmd, "printf x >> '%s/val_pairs.tsv'", out[run]);
+            ck_assert_int_eq(system(cmd), 0);
+        }
         pp_opts o;
         pp_opts_default(&o);
         o.in_memory = run == 0;
@@ -591,16 +597,19 @@ START_TEST(prepare_pairs_out_of_core_same)
         cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r2, "clustering"), 1),
                             "kmer_runs")->valueint, 1);
     const cJSON *stages = cJSON_GetObjectItem(rep[3], "stages");
-    static const char *st_names[4] = {"read", "cdr3_clustering", "clustering_70",
-                                      "clustering_50"};
-    for (int k = 0; k < 4; k++) {
+    static const char *st_names[5] = {"read", "cdr3_clustering", "clustering_70",
+                                      "clustering_50", "split"};
+    for (int k = 0; k < 5; k++) {
         ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "stages"), st_names[k])
                              ->valuestring, "done");
         const char *v = cJSON_GetObjectItem(stages, st_names[k])->valuestring;
         ck_assert_msg(!strncmp(v, "skipped", 7), "rerun: stage %s: %s", st_names[k], v);
     }
+    const cJSON *st4 = cJSON_GetObjectItem(rep[4], "stages");
+    ck_assert_str_eq(cJSON_GetObjectItem(st4, "split")->valuestring, "done");
+    ck_assert(!strncmp(cJSON_GetObjectItem(st4, "clustering_50")->valuestring, "skipped", 7));
     ck_assert_ptr_null(cJSON_GetObjectItem(rep[0], "stages"));
-    for (int run = 1; run < 4; run++) {
+    for (int run = 1; run < 5; run++) {
         char what[32];
         snprintf(what, sizeof what, "run %d", run);
         for (int k = 0; k < 6; k++) {
@@ -626,7 +635,7 @@ START_TEST(prepare_pairs_out_of_core_same)
                 same_entry(cJSON_GetArrayItem(sa, k), cJSON_GetArrayItem(sb, k), NULL, step[f],
                            what);
     }
-    for (int run = 0; run < 4; run++)
+    for (int run = 0; run < 5; run++)
         cJSON_Delete(rep[run]);
     free(dir);
 }

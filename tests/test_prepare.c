@@ -727,10 +727,10 @@ START_TEST(resume_split_stage)
         char *txt = tu_read_file(mp);
         cJSON *m = cJSON_Parse(txt);
         free(txt);
-        ck_assert(pp_split_marker_ok(m, 1));
+        ck_assert(pp_split_marker_ok(m, 1, 0));
         cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "split"), "val"),
                                    "sequences");
-        ck_assert(!pp_split_marker_ok(m, 1));
+        ck_assert(!pp_split_marker_ok(m, 1, 0));
         char *t2 = cJSON_Print(m);
         cJSON_Delete(m);
         f = fopen(mp, "w");
