@@ -140,6 +140,79 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
     return pr_read_each(path, o, out, add_sink, out);
 }
 
+void pr_reader_opts(const pr_opts *o, rd_opts *ro)
+{
+    if (o->rd)
+        *ro = *o->rd;
+    else
+        rd_opts_default(ro);
+    ro->format = RD_FMT_AUTO;
+    ro->chain = RD_CHAIN_HEAVY;
+    ro->on_error = o->on_error;
+    ro->pair_sep = o->sep && o->sep[0] ? o->sep : "[SEP]";
+}
+
+int pr_check_paired(const rd_reader *r, const char *path, const rd_opts *ro)
+{
+    if (rd_is_paired(r))
+        return TG_OK;
+    return tg_error(TG_ERR_FORMAT,
+                    "%s: not a pair file: expected an OAS paired unit (_heavy/_light "
+                    "columns), a table with heavy and light columns, or lines HEAVY%sLIGHT",
+                    path, ro->pair_sep);
+}
+
+void pr_conv_free(pr_conv *c)
+{
+    tg_free(c->hbuf);
+    tg_free(c->lbuf);
+    memset(c, 0, sizeof *c);
+}
+
+int pr_from_record(const rd_record *rec, const pr_opts *o, pr_set *out, pr_conv *c,
+                   pr_pair *p)
+{
+    const char *heavy = rec->seq, *light = rec->mate;
+    int hn = rec->len, ln = rec->mate_len, st;
+    if ((st = degap(&c->hbuf, &c->hcap, &heavy, &hn)) ||
+        (st = degap(&c->lbuf, &c->lcap, &light, &ln)))
+        return st;
+    if (!hn) {
+        out->no_heavy++;
+        return 0;
+    }
+    if (!ln) {
+        out->no_light++;
+        return 0;
+    }
+    if ((o->max_heavy > 0 && hn > o->max_heavy) || (o->max_light > 0 && ln > o->max_light)) {
+        out->too_long++;
+        return 0;
+    }
+    if (o->drop_nonstandard && (!standard(heavy, hn) || !standard(light, ln))) {
+        out->nonstandard++;
+        return 0;
+    }
+    pr_pair q = {.id = rec->id, .heavy = heavy, .light = light, .heavy_len = hn,
+                 .light_len = ln, .file = rec->file, .line = rec->line,
+                 .heavy_cdr3 = rec->cdr3 && rec->cdr3_len ? rec->cdr3 : NULL};
+    const char *loc = rec->mate_locus;
+    q.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
+    for (int k = 0; k < PR_N_REGIONS; k++)
+        q.region[k] = rec->light_region[k];
+    *p = q;
+    return 1;
+}
+
+void pr_add_stats(pr_set *out, const rd_stats *rs)
+{
+    out->rows += rs->rows;
+    out->no_heavy += rs->filtered_empty;
+    out->malformed += rs->skipped_malformed;
+    for (int i = 0; i < rs->n_msgs && out->n_msgs < RD_MAX_MSGS; i++)
+        snprintf(out->msgs[out->n_msgs++], sizeof out->msgs[0], "%s", rs->msgs[i]);
+}
+
 int pr_read_each(const char *path, const pr_opts *o, pr_set *out, pr_sink sink, void *ctx)
 {
     pr_opts d;
@@ -148,67 +221,27 @@ int pr_read_each(const char *path, const pr_opts *o, pr_set *out, pr_sink sink, 
         o = &d;
     }
     rd_opts ro;
-    if (o->rd)
-        ro = *o->rd;
-    else
-        rd_opts_default(&ro);
-    ro.format = RD_FMT_AUTO;
-    ro.chain = RD_CHAIN_HEAVY;
-    ro.on_error = o->on_error;
-    ro.pair_sep = o->sep && o->sep[0] ? o->sep : "[SEP]";
+    pr_reader_opts(o, &ro);
     rd_reader *r;
     int st = rd_open(&r, path, &ro);
     if (st)
         return st;
-    if (!rd_is_paired(r)) {
+    if ((st = pr_check_paired(r, path, &ro))) {
         rd_close(r);
-        return tg_error(TG_ERR_FORMAT,
-                        "%s: not a pair file: expected an OAS paired unit (_heavy/_light "
-                        "columns), a table with heavy and light columns, or lines HEAVY%sLIGHT",
-                        path, ro.pair_sep);
+        return st;
     }
     rd_record rec;
-    char *hbuf = NULL, *lbuf = NULL;
-    size_t hcap = 0, lcap = 0;
+    pr_conv c = {0};
+    pr_pair p;
     while ((st = rd_next(r, &rec)) == 1) {
-        const char *heavy = rec.seq, *light = rec.mate;
-        int hn = rec.len, ln = rec.mate_len;
-        if ((st = degap(&hbuf, &hcap, &heavy, &hn)) || (st = degap(&lbuf, &lcap, &light, &ln)))
+        int k = pr_from_record(&rec, o, out, &c, &p);
+        if (k < 0 || (k == 1 && (k = sink(ctx, &p)))) {
+            st = k;
             break;
-        if (!hn) {
-            out->no_heavy++;
-            continue;
         }
-        if (!ln) {
-            out->no_light++;
-            continue;
-        }
-        if ((o->max_heavy > 0 && hn > o->max_heavy) || (o->max_light > 0 && ln > o->max_light)) {
-            out->too_long++;
-            continue;
-        }
-        if (o->drop_nonstandard && (!standard(heavy, hn) || !standard(light, ln))) {
-            out->nonstandard++;
-            continue;
-        }
-        pr_pair p = {.id = rec.id, .heavy = heavy, .light = light, .heavy_len = hn,
-                     .light_len = ln, .file = rec.file, .line = rec.line,
-                     .heavy_cdr3 = rec.cdr3 && rec.cdr3_len ? rec.cdr3 : NULL};
-        const char *loc = rec.mate_locus;
-        p.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
-        for (int k = 0; k < PR_N_REGIONS; k++)
-            p.region[k] = rec.light_region[k];
-        if ((st = sink(ctx, &p)))
-            break;
     }
-    tg_free(hbuf);
-    tg_free(lbuf);
-    const rd_stats *rs = rd_get_stats(r);
-    out->rows += rs->rows;
-    out->no_heavy += rs->filtered_empty;
-    out->malformed += rs->skipped_malformed;
-    for (int i = 0; i < rs->n_msgs && out->n_msgs < RD_MAX_MSGS; i++)
-        snprintf(out->msgs[out->n_msgs++], sizeof out->msgs[0], "%s", rs->msgs[i]);
+    pr_conv_free(&c);
+    pr_add_stats(out, rd_get_stats(r));
     rd_close(r);
     return st < 0 ? st : TG_OK;
 }

@@ -99,6 +99,27 @@ typedef int (*pr_sink)(void *ctx, const pr_pair *p);
  * pr_read returns (the sink's status when it fails). */
 int pr_read_each(const char *path, const pr_opts *o, pr_set *counts, pr_sink sink, void *ctx);
 
+/* The steps of pr_read_each, for a reader that is not rd_open's (rd_par):
+ * the reader options pr_read opens a file with (o->rd, else the defaults,
+ * with format auto, chain heavy, o->on_error and the separator); */
+void pr_reader_opts(const pr_opts *o, rd_opts *ro);
+/* TG_OK if r (path opened with ro) reads pairs, else the error "PATH: not
+ * a pair file: ..."; */
+int pr_check_paired(const rd_reader *r, const char *path, const rd_opts *ro);
+/* one record of such a reader as a pair *p (its strings in rec or c, valid
+ * until the next call): 1, or 0 when the pair is skipped (counted in
+ * *counts), or a status; */
+typedef struct {
+    char *hbuf, *lbuf;
+    size_t hcap, lcap;
+} pr_conv;
+int pr_from_record(const rd_record *rec, const pr_opts *o, pr_set *counts, pr_conv *c,
+                   pr_pair *p);
+void pr_conv_free(pr_conv *c);
+/* and, once the file is read, its reader's counters (rows, empty heavy
+ * chains, malformed rows and their messages) added to *counts. */
+void pr_add_stats(pr_set *counts, const rd_stats *rs);
+
 /* Appends one pair (strings copied; region may be NULL or hold NULLs).
  * Returns TG_OK or TG_ERR_NOMEM. */
 int pr_add(pr_set *s, const pr_pair *p);

@@ -43,9 +43,42 @@ static int to_store(void *ctx, const pr_pair *p)
     return st;
 }
 
-static int to_set(void *ctx, const pr_pair *p)
+/* One file's pairs into s or the store: 0, or the file's error (< 0, its
+ * pairs before it kept); *own: an error of the store or of memory, which
+ * stops the run whatever --on-error says. */
+static int read_pair_file(rd_par *par, int f, const char *path, const pr_opts *po,
+                          const rd_opts *ro, pr_set *s, store_sink *sk, pr_conv *cv,
+                          pp_progress *pg, double frac, int *own)
 {
-    return pr_add(ctx, p);
+    rd_reader *rd;
+    rd_record rec;
+    pr_pair p;
+    *own = TG_OK;
+    int st = rd_par_open(par, f, &rd);
+    if (st)
+        return st;
+    if ((st = pr_check_paired(rd, path, ro))) {
+        /* read to its end before closing (closing early stops the readers),
+         * then the same message again */
+        while (rd_par_next(par, &rec) == 1)
+            ;
+        st = pr_check_paired(rd, path, ro);
+        rd_par_close(par);
+        return st;
+    }
+    while ((st = rd_par_next(par, &rec)) == 1) {
+        int k = pr_from_record(&rec, po, s, cv, &p);
+        if (k == 1)
+            k = sk->w ? to_store(sk, &p) : pr_add(s, &p);
+        if (k < 0) {
+            *own = k;
+            return k;
+        }
+        pp_progress_tick(pg, s->rows + rd_par_rows(par), frac);
+    }
+    pr_add_stats(s, rd_get_stats(rd));
+    rd_par_close(par);
+    return st < 0 ? st : TG_OK;
 }
 
 int pp_read_pairs(const char *const *inputs, int n_inputs, const pp_opts *o, pr_set *s,
@@ -55,13 +88,24 @@ int pp_read_pairs(const char *const *inputs, int n_inputs, const pp_opts *o, pr_
     pr_opts_default(&po);
     po.rd = &o->rd;
     po.on_error = o->rd.on_error;
+    rd_opts ro;
+    pr_reader_opts(&po, &ro);
+    rd_par *par;
+    int st = rd_par_begin(&par, inputs, n_inputs, &ro,
+                          o->read_threads > 0 ? o->read_threads : tg_threads(), 0);
+    if (st)
+        return st;
     store_sink sk = {w, s};
+    pr_conv cv = {0};
+    pp_progress pg;
+    pp_progress_begin(&pg, "read", "rows", o->progress);
     for (int f = 0; f < n_inputs; f++) {
         size_t before = s->n, rows = s->rows;
-        int st = w ? pr_read_each(inputs[f], &po, s, to_store, &sk)
-                   : pr_read_each(inputs[f], &po, s, to_set, s);
-        if (st == TG_ERR_NOMEM || (st && o->rd.on_error != RD_ON_ERROR_SKIP))
-            return st;
+        int own;
+        st = read_pair_file(par, f, inputs[f], &po, &ro, s, &sk, &cv, &pg,
+                            (double)f / n_inputs, &own);
+        if (own || st == TG_ERR_NOMEM || (st && o->rd.on_error != RD_ON_ERROR_SKIP))
+            break;
         if (st) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "file", inputs[f]);
@@ -71,6 +115,7 @@ int pp_read_pairs(const char *const *inputs, int n_inputs, const pp_opts *o, pr_
             if (o->progress)
                 fprintf(stderr, "prepare: %s (kept the %zu pairs before it)\n", tg_last_error(),
                         s->n - before);
+            st = TG_OK;
         }
         cJSON *fe = cJSON_CreateObject();
         cJSON_AddStringToObject(fe, "file", inputs[f]);
@@ -78,7 +123,11 @@ int pp_read_pairs(const char *const *inputs, int n_inputs, const pp_opts *o, pr_
         cJSON_AddNumberToObject(fe, "pairs_kept", (double)(s->n - before));
         cJSON_AddItemToArray(files, fe);
     }
-    return TG_OK;
+    rd_par_end(par);
+    pr_conv_free(&cv);
+    if (!st)
+        pp_progress_end(&pg, s->rows);
+    return st;
 }
 
 /* The pairs read, in memory (set, ids) or in the store (store, sids). */

@@ -641,6 +641,119 @@ START_TEST(prepare_pairs_out_of_core_same)
 }
 END_TEST
 
+/* Bad inputs among good ones, in memory and out of core: with --on-error
+ * skip a file that is no pair file and a truncated gzip are listed in
+ * files_skipped (the pairs before the damage kept) and a malformed row is
+ * counted, with the same files and report either way; without it the
+ * error names the file (and the line). */
+START_TEST(prepare_pairs_bad_inputs)
+{
+    char *dir = tu_tmpdir();
+    static const char *fam[3] = {"EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVS",
+                                 "QVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWSWIRQPPGKGLEWIG",
+                                 "QVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGISWVRQAPGQGLEWMG"};
+    char *text = malloc(1 << 20);
+    strcpy(text, "id\theavy\tlight\n");
+    for (int i = 0; i < 3000; i++) {
+        char line[256], h[128];
+        snprintf(h, sizeof h, "%s", fam[i % 3]);
+        h[10 + i % 30] = "ACDEFGHIKLMNPQRSTVWY"[(i / 30) % 20];
+        h[40 - i % 7] = "ACDEFGHIKLMNPQRSTVWY"[(i / 7) % 20];
+        snprintf(line, sizeof line, "q%d\t%s\tDIQMTQSPSSLSASVGDRVTITC%c\n", i, h,
+                 "KRSTV"[i % 5]);
+        strcat(text, line);
+    }
+    const char *good = write_text(dir, "good.tsv", text);
+    /* random chains, so that the half of the gzip kept (about 210 KiB) is
+     * more than the reader's 128 KiB buffer and holds whole rows */
+    strcpy(text, "id\theavy\tlight\n");
+    size_t used = strlen(text);
+    unsigned long long x = 12345;
+    for (int i = 0; i < 6000; i++) {
+        used += (size_t)sprintf(text + used, "t%d\t", i);
+        for (int k = 0; k < 110; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            text[used++] = "ACDEFGHIKLMNPQRSTVWY"[(x >> 33) % 20];
+        }
+        used += (size_t)sprintf(text + used, "\tDIQMTQSPSSLSASVG\n");
+    }
+    char trunc[700], cmd[4000];
+    snprintf(trunc, sizeof trunc, "%s/trunc.tsv.gz", dir);
+    const char *big = write_text(dir, "big.tsv", text);
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s.full' && head -c $(( $(wc -c < '%s.full') / 2 "
+             ")) '%s.full' > '%s'", big, trunc, trunc, trunc, trunc);
+    ck_assert_int_eq(system(cmd), 0);
+    free(text);
+    const char *single = write_text(dir, "single.fa", ">a\nEVQLVESGG\n");
+    const char *bad = write_text(dir, "bad.tsv", "id\theavy\tlight\nb1\tEVQLVESGGA\tDIQMTQ\n"
+                                                "b2\tEVQ\tDI1Q\nb3\tQVQLQESGPA\tEIVLTQ\n");
+    const char *inputs[4] = {good, single, trunc, bad};
+    cJSON *rep[2];
+    char out[2][700];
+    for (int run = 0; run < 2; run++) {
+        snprintf(out[run], sizeof out[run], "%s/out%d", dir, run);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.in_memory = run == 0;
+        o.rd.on_error = RD_ON_ERROR_SKIP;
+        o.leak.sample = 10;
+        o.leak.candidates = 16;
+        rep[run] = cJSON_CreateObject();
+        ck_assert_msg(pp_run_pairs(inputs, 4, out[run], &o, rep[run]) == TG_OK, "run %d: %s",
+                      run, tg_last_error());
+    }
+    const cJSON *in = cJSON_GetObjectItem(rep[0], "input");
+    const cJSON *sk = cJSON_GetObjectItem(in, "files_skipped");
+    ck_assert_int_eq(cJSON_GetArraySize(sk), 2);
+    const cJSON *s0 = cJSON_GetArrayItem(sk, 0), *s1 = cJSON_GetArrayItem(sk, 1);
+    ck_assert_msg(strstr(cJSON_GetObjectItem(s0, "error")->valuestring,
+                         "single.fa: not a pair file"), "%s",
+                  cJSON_GetObjectItem(s0, "error")->valuestring);
+    ck_assert_msg(strstr(cJSON_GetObjectItem(s1, "error")->valuestring, "trunc.tsv.gz"), "%s",
+                  cJSON_GetObjectItem(s1, "error")->valuestring);
+    int kept = cJSON_GetObjectItem(s1, "pairs_kept_before_error")->valueint;
+    ck_assert_int_gt(kept, 0);
+    ck_assert_int_lt(kept, 6000);
+    const cJSON *pj = cJSON_GetObjectItem(in, "pairs");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(pj, "skipped"), "malformed_rows")
+                         ->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "pairs")->valueint, 3000 + kept + 2);
+    static const char *top[] = {"counts", "split", "pairs_per_set", "leakage",
+                                "leakage_light"};
+    for (int k = 0; k < 5; k++)
+        same_entry(rep[0], rep[1], NULL, top[k], "skip mode");
+    static const char *inp[] = {"files", "files_skipped", "pairs", "ids_made_unique"};
+    for (int k = 0; k < 4; k++)
+        same_entry(rep[0], rep[1], "input", inp[k], "skip mode");
+    static const char *names[6] = {"train_pairs.tsv",      "val_pairs.tsv",
+                                   "test_pairs.tsv",       "cdr3_100_cluster.tsv",
+                                   "heavy_70_cluster.tsv", "heavy_50_cluster.tsv"};
+    for (int k = 0; k < 6; k++) {
+        char a[800], b[800];
+        snprintf(a, sizeof a, "%s/%s", out[0], names[k]);
+        snprintf(b, sizeof b, "%s/%s", out[1], names[k]);
+        ck_assert_msg(tu_same_file(a, b), "skip mode: %s differs from %s", b, a);
+    }
+    cJSON_Delete(rep[0]);
+    cJSON_Delete(rep[1]);
+    /* fail mode: the first bad file stops the run, named (with its line) */
+    for (int run = 0; run < 2; run++) {
+        pp_opts o;
+        pp_opts_default(&o);
+        o.in_memory = run == 0;
+        for (int k = 0; k < 2; k++) {
+            const char *two[2] = {good, k ? bad : single};
+            cJSON *r = cJSON_CreateObject();
+            ck_assert_int_eq(pp_run_pairs(two, 2, out[run], &o, r), TG_ERR_FORMAT);
+            const char *want = k ? "bad.tsv:3" : "single.fa: not a pair file";
+            ck_assert_msg(strstr(tg_last_error(), want), "run %d: %s", run, tg_last_error());
+            cJSON_Delete(r);
+        }
+    }
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pairs");
@@ -655,6 +768,7 @@ int main(void)
     tcase_add_test(t, prepare_pairs_fixture);
     tcase_add_test(t, prepare_pairs_real);
     tcase_add_test(t, prepare_pairs_out_of_core_same);
+    tcase_add_test(t, prepare_pairs_bad_inputs);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
