@@ -7,7 +7,7 @@
 #   resumed  the same command again on small's directory (every stage skipped)
 # and, with --baseline BIN (an ablm built from an older commit, e.g. the one
 # before --pairs ran out of core), that binary's `prepare --pairs` too. Prints
-# per run: wall seconds, peak RSS (MB), anonymous memory per input row after
+# per run: wall and CPU (user + system) seconds, peak RSS (MB), anonymous memory per input row after
 # reading (report memory.anon_bytes_per_record_after_read), the k-mer runs
 # and bytes spilled by the three clustering steps, the store's bytes, and
 # checks that every run wrote the same six files (train/val/test_pairs.tsv,
@@ -53,6 +53,7 @@ rm -rf "$WORK"/{base,mem,ooc,small}
 run mem "$ABLM" --out "$WORK/mem" --in-memory
 run ooc "$ABLM" --out "$WORK/ooc"
 run small "$ABLM" --out "$WORK/small" --max-memory "$MEM"
+cp "$WORK/small/prepare_report.json" "$WORK/small.report.json" # the rerun rewrites it
 run resumed "$ABLM" --out "$WORK/small" --max-memory "$MEM"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$WORK" "$MEM" ${BASE:+base} <<'EOF'
@@ -61,22 +62,25 @@ work, mem = sys.argv[1], sys.argv[2]
 runs = sys.argv[3:] + ["mem", "ooc", "small", "resumed"]
 label = {"base": "baseline binary", "mem": "--in-memory", "ooc": "out of core",
          "small": "out of core, --max-memory " + mem, "resumed": "the same, rerun"}
-print("| run | wall s | peak RSS MB | anon B/row after read | k-mer runs | spilled MB | store MB |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| run | wall s | CPU s | peak RSS MB | anon B/row after read | k-mer runs | spilled MB | store MB |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in runs:
     err = open(f"{work}/{r}.err").read()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", err).group(1)
     p = [float(x) for x in wall.split(":")]
     secs = p[-1] + 60 * p[-2] + (3600 * p[-3] if len(p) > 2 else 0)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1)) / 1024
-    d = "small" if r == "resumed" else r
-    rep = json.load(open(f"{work}/{d}/prepare_report.json"))
+    cpu = sum(float(re.search(rf"{w} time \(seconds\): (\S+)", err).group(1))
+              for w in ("User", "System"))
+    path = f"{work}/small.report.json" if r == "small" else \
+        f"{work}/{'small' if r == 'resumed' else r}/prepare_report.json"
+    rep = json.load(open(path))
     m = rep.get("memory", {}).get("anon_bytes_per_record_after_read")
     cl = rep.get("clustering", [])
     runs_ = sum(c.get("kmer_runs", 0) for c in cl)
     spill = sum(c.get("spilled_bytes", 0) for c in cl) / 1e6
     store = rep.get("input", {}).get("store_bytes")
-    print(f"| {label[r]} | {secs:.2f} | {rss:.1f} | {'%.0f' % m if m is not None else '-'} | "
+    print(f"| {label[r]} | {secs:.2f} | {cpu:.2f} | {rss:.1f} | {'%.0f' % m if m is not None else '-'} | "
           f"{runs_} | {spill:.1f} | {'%.1f' % (store / 1e6) if store else '-'} |")
     if r == "resumed":
         print("  stages:", rep.get("stages"))

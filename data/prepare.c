@@ -120,7 +120,8 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
     pp_progress_begin(&pg, "read", "rows", o->progress);
     rd_par *par;
     int st = rd_par_begin(&par, inputs, n_inputs, &o->rd,
-                          o->read_threads > 0 ? o->read_threads : tg_threads(), 0);
+                          o->read_threads > 0 ? o->read_threads : tg_threads(),
+                          pp_read_buffer(o));
     if (st)
         return st;
     for (int f = 0; f < n_inputs; f++) {

@@ -186,6 +186,11 @@ void pp_progress_end(pp_progress *p, size_t done);
 size_t pp_proc_status(const char *field);
 /* Half of MemAvailable (/proc/meminfo), else 1 GiB. */
 size_t pp_default_memory(void);
+/* The parallel readers' buffer (rd_par_begin's buffer_bytes) of the read
+ * stage: out of core a quarter of o->max_memory (else pp_default_memory()),
+ * at least 1 MiB and at most RD_PAR_BUFFER; in memory 0 (RD_PAR_BUFFER).
+ * The records are the same for any size. */
+size_t pp_read_buffer(const pp_opts *o);
 /* Parses a size ("512M", "2G", "1048576"; K/M/G/T are powers of 1024).
  * Returns 0 and sets *out, or -1. */
 int pp_parse_size(const char *s, size_t *out);

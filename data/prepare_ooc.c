@@ -80,6 +80,16 @@ size_t pp_default_memory(void)
     return kb ? (size_t)(kb * 1024 / 2) : (size_t)1 << 30;
 }
 
+size_t pp_read_buffer(const pp_opts *o)
+{
+    if (o->in_memory)
+        return 0;
+    size_t b = (o->max_memory ? o->max_memory : pp_default_memory()) / 4;
+    if (b < ((size_t)1 << 20))
+        b = (size_t)1 << 20;
+    return b < RD_PAR_BUFFER ? b : RD_PAR_BUFFER;
+}
+
 int pp_parse_size(const char *s, size_t *out)
 {
     char *end;

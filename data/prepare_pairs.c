@@ -92,7 +92,8 @@ int pp_read_pairs(const char *const *inputs, int n_inputs, const pp_opts *o, pr_
     pr_reader_opts(&po, &ro);
     rd_par *par;
     int st = rd_par_begin(&par, inputs, n_inputs, &ro,
-                          o->read_threads > 0 ? o->read_threads : tg_threads(), 0);
+                          o->read_threads > 0 ? o->read_threads : tg_threads(),
+                          pp_read_buffer(o));
     if (st)
         return st;
     store_sink sk = {w, s};
