@@ -609,6 +609,26 @@ START_TEST(prepare_pairs_out_of_core_same)
     ck_assert_str_eq(cJSON_GetObjectItem(st4, "split")->valuestring, "done");
     ck_assert(!strncmp(cJSON_GetObjectItem(st4, "clustering_50")->valuestring, "skipped", 7));
     ck_assert_ptr_null(cJSON_GetObjectItem(rep[0], "stages"));
+    /* the markers a rerun trusts have the pairs' shape, and only it */
+    char mp[1200];
+    snprintf(mp, sizeof mp, "%s/prepare_read.json", out[2]);
+    char *txt = tu_read_file(mp);
+    cJSON *mk = cJSON_Parse(txt);
+    free(txt);
+    ck_assert(pp_read_marker_ok(mk, 1));
+    ck_assert(!pp_read_marker_ok(mk, 0)); /* no reader counts: not a records marker */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(mk, "pairs"), "rows_read");
+    ck_assert(!pp_read_marker_ok(mk, 1));
+    cJSON_Delete(mk);
+    snprintf(mp, sizeof mp, "%s/prepare_split.json", out[2]);
+    txt = tu_read_file(mp);
+    mk = cJSON_Parse(txt);
+    free(txt);
+    ck_assert(pp_split_marker_ok(mk, 1, 1));
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(mk, "pairs_per_set"), "val");
+    ck_assert(!pp_split_marker_ok(mk, 1, 1));
+    ck_assert(pp_split_marker_ok(mk, 1, 0));
+    cJSON_Delete(mk);
     for (int run = 1; run < 5; run++) {
         char what[32];
         snprintf(what, sizeof what, "run %d", run);
