@@ -605,8 +605,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     if (!cJSON_GetObjectItem(report, "stages"))
         cJSON_AddObjectToObject(report, "stages");
     st = pp_cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
-                                ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
-                                &n_cdr3_clusters, key, key, report);
+                                   ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+                                   &n_cdr3_clusters, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
@@ -644,8 +644,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     }
     size_t n70;
     st = pp_cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
-                                uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
-                                key, report);
+                                   uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
+                                   key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -668,8 +668,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         }
     size_t n50;
     st = pp_cluster_step_resumable("representatives", "clustering_50", outdir,
-                                "heavy_50_cluster.tsv", uid, useq, ulen, k,
-                                o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
+                                   "heavy_50_cluster.tsv", uid, useq, ulen, k,
+                                   o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
