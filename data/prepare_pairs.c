@@ -29,9 +29,9 @@ typedef struct {
     pr_set *s; /* counts the pairs written */
 } store_sink;
 
-static int to_store(void *ctx, const pr_pair *p)
+/* Appends pair p to the store as a record with a mate. Returns a status. */
+static int to_store(store_sink *k, const pr_pair *p)
 {
-    store_sink *k = ctx;
     const char *fields[SS_FIELDS] = {p->locus ? p->locus : ""};
     for (int r = 0; r < PR_N_REGIONS; r++)
         fields[1 + r] = p->region[r];
