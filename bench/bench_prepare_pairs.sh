@@ -11,16 +11,20 @@
 # reading (report memory.anon_bytes_per_record_after_read), the k-mer runs
 # and bytes spilled by the three clustering steps, the store's bytes, and
 # checks that every run wrote the same six files (train/val/test_pairs.tsv,
-# the three cluster TSVs) byte for byte.
+# the three cluster TSVs) byte for byte and wrote the same report entries
+# (counts, split, pairs_per_set, leakage, leakage_light, input.pairs and
+# input.files_skipped; "seconds" members left out).
 #   bench/bench_prepare_pairs.sh [--max-memory SIZE] [--threads N] [--leak]
-#                                [--baseline BIN] [--workdir DIR]
+#                                [--baseline BIN] [--workdir DIR] [--compare-only]
+# --compare-only: no runs, the table and the checks of an earlier run's
+# --workdir (with --baseline if it had one).
 # --leak: the default leakage report (exact for val and test); without it
 # --leak-sample 0. ABLM_BUILD_DIR (default build) is built and run
 # (ABLM_NO_BUILD=1: run what it holds).
 set -euo pipefail
 main() {
 cd "$(dirname "$0")/.."
-MEM=2M; THREADS=2; WORK=""; BASE=""; LEAK="--leak-sample 0"
+MEM=2M; THREADS=2; WORK=""; BASE=""; LEAK="--leak-sample 0"; ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --max-memory) MEM=$2; shift 2;;
@@ -28,19 +32,22 @@ while [ $# -gt 0 ]; do
     --workdir) WORK=$2; shift 2;;
     --baseline) BASE=$2; shift 2;;
     --leak) LEAK=""; shift;;
-    *) echo "usage: $0 [--max-memory SIZE] [--threads N] [--leak] [--baseline BIN] [--workdir DIR]" >&2; exit 2;;
+    --compare-only) ONLY=1; shift;;
+    *) echo "usage: $0 [--max-memory SIZE] [--threads N] [--leak] [--baseline BIN] [--workdir DIR] [--compare-only]" >&2; exit 2;;
   esac
 done
 DATA=../shared/data/oas-paired
 [ -d "$DATA" ] || { echo "bench_prepare_pairs: $DATA not found" >&2; exit 1; }
 BUILD=${ABLM_BUILD_DIR:-build}
-[ -n "${ABLM_NO_BUILD:-}" ] || scripts/build.sh "$BUILD" >/dev/null
+[ -n "${ABLM_NO_BUILD:-}" ] || [ $ONLY = 1 ] || scripts/build.sh "$BUILD" >/dev/null
+[ $ONLY = 0 ] || [ -n "$WORK" ] || { echo "--compare-only needs --workdir" >&2; exit 2; }
 WORK=${WORK:-$(mktemp -d /tmp/ablm-pairsbench-XXXXXX)}
 mkdir -p "$WORK"
 ABLM=$WORK/ablm
-cp "$BUILD/ablm" "$ABLM"
 IN=$(ls "$DATA"/*.csv.gz)
 echo "work dir: $WORK" >&2
+if [ $ONLY = 0 ]; then
+cp "$BUILD/ablm" "$ABLM"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() { # name bin args...
   local name=$1 bin=$2; shift 2
@@ -56,6 +63,7 @@ run small "$ABLM" --out "$WORK/small" --max-memory "$MEM"
 cp "$WORK/small/prepare_report.json" "$WORK/small.report.json" # the rerun rewrites it
 run resumed "$ABLM" --out "$WORK/small" --max-memory "$MEM"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
 /usr/bin/python3 - "$WORK" "$MEM" ${BASE:+base} <<'EOF'
 import json, re, sys
 work, mem = sys.argv[1], sys.argv[2]
@@ -84,6 +92,31 @@ for r in runs:
           f"{runs_} | {spill:.1f} | {'%.1f' % (store / 1e6) if store else '-'} |")
     if r == "resumed":
         print("  stages:", rep.get("stages"))
+
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if k != "seconds"}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+ref = json.load(open(f"{work}/mem/prepare_report.json"))
+keys = ["counts", "split", "pairs_per_set", "leakage", "leakage_light"]
+for r in runs:
+    if r == "mem":
+        continue
+    path = f"{work}/small.report.json" if r == "small" else \
+        f"{work}/{'small' if r == 'resumed' else r}/prepare_report.json"
+    rep = json.load(open(path))
+    for k in keys:
+        if strip(rep.get(k)) != strip(ref.get(k)):
+            sys.exit(f"DIFFERENT report entry {k}: {r} vs mem")
+    for k in ("pairs", "files_skipped"):
+        if strip(rep["input"].get(k)) != strip(ref["input"].get(k)):
+            sys.exit(f"DIFFERENT report entry input.{k}: {r} vs mem")
+lk = ref.get("leakage")
+print("report entries the same in every run:", ", ".join(keys), "input.pairs, input.files_skipped",
+      "(leakage: val median %.3f, test median %.3f)" % (lk["val"]["median_identity"],
+      lk["test"]["median_identity"]) if lk else "(no leakage report)")
 EOF
 names="train_pairs.tsv val_pairs.tsv test_pairs.tsv cdr3_100_cluster.tsv heavy_70_cluster.tsv heavy_50_cluster.tsv"
 ref=mem
