@@ -130,7 +130,90 @@ static int degap(char **buf, size_t *cap, const char **s, int *n)
     return TG_OK;
 }
 
+static int add_sink(void *ctx, const pr_pair *p)
+{
+    return pr_add(ctx, p);
+}
+
 int pr_read(const char *path, const pr_opts *o, pr_set *out)
+{
+    return pr_read_each(path, o, out, add_sink, out);
+}
+
+void pr_reader_opts(const pr_opts *o, rd_opts *ro)
+{
+    if (o->rd)
+        *ro = *o->rd;
+    else
+        rd_opts_default(ro);
+    ro->format = RD_FMT_AUTO;
+    ro->chain = RD_CHAIN_HEAVY;
+    ro->on_error = o->on_error;
+    ro->pair_sep = o->sep && o->sep[0] ? o->sep : "[SEP]";
+}
+
+int pr_check_paired(const rd_reader *r, const char *path, const rd_opts *ro)
+{
+    if (rd_is_paired(r))
+        return TG_OK;
+    return tg_error(TG_ERR_FORMAT,
+                    "%s: not a pair file: expected an OAS paired unit (_heavy/_light "
+                    "columns), a table with heavy and light columns, or lines HEAVY%sLIGHT",
+                    path, ro->pair_sep);
+}
+
+void pr_conv_free(pr_conv *c)
+{
+    tg_free(c->hbuf);
+    tg_free(c->lbuf);
+    memset(c, 0, sizeof *c);
+}
+
+int pr_from_record(const rd_record *rec, const pr_opts *o, pr_set *out, pr_conv *c,
+                   pr_pair *p)
+{
+    const char *heavy = rec->seq, *light = rec->mate;
+    int hn = rec->len, ln = rec->mate_len, st;
+    if ((st = degap(&c->hbuf, &c->hcap, &heavy, &hn)) ||
+        (st = degap(&c->lbuf, &c->lcap, &light, &ln)))
+        return st;
+    if (!hn) {
+        out->no_heavy++;
+        return 0;
+    }
+    if (!ln) {
+        out->no_light++;
+        return 0;
+    }
+    if ((o->max_heavy > 0 && hn > o->max_heavy) || (o->max_light > 0 && ln > o->max_light)) {
+        out->too_long++;
+        return 0;
+    }
+    if (o->drop_nonstandard && (!standard(heavy, hn) || !standard(light, ln))) {
+        out->nonstandard++;
+        return 0;
+    }
+    pr_pair q = {.id = rec->id, .heavy = heavy, .light = light, .heavy_len = hn,
+                 .light_len = ln, .file = rec->file, .line = rec->line,
+                 .heavy_cdr3 = rec->cdr3 && rec->cdr3_len ? rec->cdr3 : NULL};
+    const char *loc = rec->mate_locus;
+    q.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
+    for (int k = 0; k < PR_N_REGIONS; k++)
+        q.region[k] = rec->light_region[k];
+    *p = q;
+    return 1;
+}
+
+void pr_add_stats(pr_set *out, const rd_stats *rs)
+{
+    out->rows += rs->rows;
+    out->no_heavy += rs->filtered_empty;
+    out->malformed += rs->skipped_malformed;
+    for (int i = 0; i < rs->n_msgs && out->n_msgs < RD_MAX_MSGS; i++)
+        snprintf(out->msgs[out->n_msgs++], sizeof out->msgs[0], "%s", rs->msgs[i]);
+}
+
+int pr_read_each(const char *path, const pr_opts *o, pr_set *out, pr_sink sink, void *ctx)
 {
     pr_opts d;
     if (!o) {
@@ -138,67 +221,27 @@ int pr_read(const char *path, const pr_opts *o, pr_set *out)
         o = &d;
     }
     rd_opts ro;
-    if (o->rd)
-        ro = *o->rd;
-    else
-        rd_opts_default(&ro);
-    ro.format = RD_FMT_AUTO;
-    ro.chain = RD_CHAIN_HEAVY;
-    ro.on_error = o->on_error;
-    ro.pair_sep = o->sep && o->sep[0] ? o->sep : "[SEP]";
+    pr_reader_opts(o, &ro);
     rd_reader *r;
     int st = rd_open(&r, path, &ro);
     if (st)
         return st;
-    if (!rd_is_paired(r)) {
+    if ((st = pr_check_paired(r, path, &ro))) {
         rd_close(r);
-        return tg_error(TG_ERR_FORMAT,
-                        "%s: not a pair file: expected an OAS paired unit (_heavy/_light "
-                        "columns), a table with heavy and light columns, or lines HEAVY%sLIGHT",
-                        path, ro.pair_sep);
+        return st;
     }
     rd_record rec;
-    char *hbuf = NULL, *lbuf = NULL;
-    size_t hcap = 0, lcap = 0;
+    pr_conv c = {0};
+    pr_pair p;
     while ((st = rd_next(r, &rec)) == 1) {
-        const char *heavy = rec.seq, *light = rec.mate;
-        int hn = rec.len, ln = rec.mate_len;
-        if ((st = degap(&hbuf, &hcap, &heavy, &hn)) || (st = degap(&lbuf, &lcap, &light, &ln)))
+        int k = pr_from_record(&rec, o, out, &c, &p);
+        if (k < 0 || (k == 1 && (k = sink(ctx, &p)))) {
+            st = k;
             break;
-        if (!hn) {
-            out->no_heavy++;
-            continue;
         }
-        if (!ln) {
-            out->no_light++;
-            continue;
-        }
-        if ((o->max_heavy > 0 && hn > o->max_heavy) || (o->max_light > 0 && ln > o->max_light)) {
-            out->too_long++;
-            continue;
-        }
-        if (o->drop_nonstandard && (!standard(heavy, hn) || !standard(light, ln))) {
-            out->nonstandard++;
-            continue;
-        }
-        pr_pair p = {.id = rec.id, .heavy = heavy, .light = light, .heavy_len = hn,
-                     .light_len = ln, .file = rec.file, .line = rec.line,
-                     .heavy_cdr3 = rec.cdr3 && rec.cdr3_len ? rec.cdr3 : NULL};
-        const char *loc = rec.mate_locus;
-        p.locus = !strcmp(loc, "IGK") || !strcmp(loc, "IGL") ? loc : "";
-        for (int k = 0; k < PR_N_REGIONS; k++)
-            p.region[k] = rec.light_region[k];
-        if ((st = pr_add(out, &p)))
-            break;
     }
-    tg_free(hbuf);
-    tg_free(lbuf);
-    const rd_stats *rs = rd_get_stats(r);
-    out->rows += rs->rows;
-    out->no_heavy += rs->filtered_empty;
-    out->malformed += rs->skipped_malformed;
-    for (int i = 0; i < rs->n_msgs && out->n_msgs < RD_MAX_MSGS; i++)
-        snprintf(out->msgs[out->n_msgs++], sizeof out->msgs[0], "%s", rs->msgs[i]);
+    pr_conv_free(&c);
+    pr_add_stats(out, rd_get_stats(r));
     rd_close(r);
     return st < 0 ? st : TG_OK;
 }
@@ -218,8 +261,26 @@ void pr_stats_to_json(const pr_set *s, cJSON *o)
         cJSON_AddItemToArray(m, cJSON_CreateString(s->msgs[i]));
 }
 
+typedef struct {
+    const pr_set *s;
+    const size_t *idx;
+} set_rows;
+
+static void set_row(const void *ctx, size_t k, pr_pair *p)
+{
+    const set_rows *r = ctx;
+    *p = r->s->v[r->idx ? r->idx[k] : k];
+}
+
 int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
                  int with_regions)
+{
+    set_rows r = {s, idx};
+    return pr_write_tsv_fn(path, set_row, &r, idx ? n : s->n, with_regions);
+}
+
+int pr_write_tsv_fn(const char *path, pr_get_fn get, const void *ctx, size_t n,
+                    int with_regions)
 {
     tg_afile a;
     int st = tg_afile_open(&a, path);
@@ -229,10 +290,10 @@ int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
     for (int k = 0; with_regions && k < PR_N_REGIONS; k++)
         fprintf(a.f, "\t%s", pr_region_names[k]);
     fputc('\n', a.f);
-    if (!idx)
-        n = s->n;
     for (size_t i = 0; i < n; i++) {
-        const pr_pair *p = &s->v[idx ? idx[i] : i];
+        pr_pair q;
+        get(ctx, i, &q);
+        const pr_pair *p = &q;
         fprintf(a.f, "%s\t%s\t%s\t%s", p->id, p->heavy, p->light, p->locus);
         for (int k = 0; with_regions && k < PR_N_REGIONS; k++)
             fprintf(a.f, "\t%s", p->region[k] ? p->region[k] : "");

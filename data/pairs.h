@@ -90,6 +90,36 @@ typedef struct {
  * appended before. */
 int pr_read(const char *path, const pr_opts *o, pr_set *out);
 
+/* A consumer of the pairs pr_read_each reads: p's strings are valid during
+ * the call only. Returns a status (non-zero stops the reading). */
+typedef int (*pr_sink)(void *ctx, const pr_pair *p);
+/* Reads the pairs of path as pr_read does, passing each kept pair to
+ * sink(ctx, pair) instead of keeping it; the counts of skipped pairs and
+ * rows are added to *counts (its pairs are not touched). Returns what
+ * pr_read returns (the sink's status when it fails). */
+int pr_read_each(const char *path, const pr_opts *o, pr_set *counts, pr_sink sink, void *ctx);
+
+/* The steps of pr_read_each, for a reader that is not rd_open's (rd_par):
+ * the reader options pr_read opens a file with (o->rd, else the defaults,
+ * with format auto, chain heavy, o->on_error and the separator); */
+void pr_reader_opts(const pr_opts *o, rd_opts *ro);
+/* TG_OK if r (path opened with ro) reads pairs, else the error "PATH: not
+ * a pair file: ..."; */
+int pr_check_paired(const rd_reader *r, const char *path, const rd_opts *ro);
+/* one record of such a reader as a pair *p (its strings in rec or c, valid
+ * until the next call): 1, or 0 when the pair is skipped (counted in
+ * *counts), or a status; */
+typedef struct {
+    char *hbuf, *lbuf;
+    size_t hcap, lcap;
+} pr_conv;
+int pr_from_record(const rd_record *rec, const pr_opts *o, pr_set *counts, pr_conv *c,
+                   pr_pair *p);
+void pr_conv_free(pr_conv *c);
+/* and, once the file is read, its reader's counters (rows, empty heavy
+ * chains, malformed rows and their messages) added to *counts. */
+void pr_add_stats(pr_set *counts, const rd_stats *rs);
+
 /* Appends one pair (strings copied; region may be NULL or hold NULLs).
  * Returns TG_OK or TG_ERR_NOMEM. */
 int pr_add(pr_set *s, const pr_pair *p);
@@ -109,5 +139,10 @@ void pr_stats_to_json(const pr_set *s, cJSON *obj);
  * with_regions. Written atomically (temp file, rename). Returns a status. */
 int pr_write_tsv(const char *path, const pr_set *s, const size_t *idx, size_t n,
                  int with_regions);
+/* The same file from pairs held elsewhere: get(ctx, k, &p) fills row k's
+ * pair (k = 0..n; its strings valid until the next call). */
+typedef void (*pr_get_fn)(const void *ctx, size_t k, pr_pair *p);
+int pr_write_tsv_fn(const char *path, pr_get_fn get, const void *ctx, size_t n,
+                    int with_regions);
 
 #endif

@@ -120,7 +120,8 @@ static int read_inputs(const char *const *inputs, int n_inputs, const pp_opts *o
     pp_progress_begin(&pg, "read", "rows", o->progress);
     rd_par *par;
     int st = rd_par_begin(&par, inputs, n_inputs, &o->rd,
-                          o->read_threads > 0 ? o->read_threads : tg_threads(), 0);
+                          o->read_threads > 0 ? o->read_threads : tg_threads(),
+                          pp_read_buffer(o));
     if (st)
         return st;
     for (int f = 0; f < n_inputs; f++) {
@@ -225,6 +226,12 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
     if (!stages)
         stages = cJSON_AddObjectToObject(report, "stages");
     double t = pp_now();
+    /* what the marker keeps of the reading report (restored on a skip) */
+    static const char *const rec_keep[] = {"files", "files_skipped", "reader",
+                                           "records_without_cdr3"};
+    static const char *const pair_keep[] = {"files", "files_skipped", "pairs"};
+    const char *const *keep = o->pairs ? pair_keep : rec_keep;
+    int n_keep = o->pairs ? 3 : 4;
     int st = pp_inputs_key(inputs, n_inputs, o, key);
     char *path = st ? NULL : fio_join(outdir, PP_STORE);
     if (!st && !path)
@@ -234,13 +241,11 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
     cJSON *marker = o->resume ? pp_marker_load(outdir, PP_READ_MARKER, key) : NULL;
     if (marker) {
         const cJSON *sh = cJSON_GetObjectItem(marker, "store_hash");
-        if (pp_read_marker_ok(marker) && ss_open(store, path, 1) == TG_OK) {
+        if (pp_read_marker_ok(marker, o->pairs) && ss_open(store, path, 1) == TG_OK) {
             snprintf(hex, sizeof hex, "%016llx", (unsigned long long)store->hash);
             if (cJSON_IsString(sh) && !strcmp(sh->valuestring, hex)) {
-                pp_json_take(in, marker, "files");
-                pp_json_take(in, marker, "files_skipped");
-                pp_json_take(in, marker, "reader");
-                pp_json_take(in, marker, "records_without_cdr3");
+                for (int k = 0; k < n_keep; k++)
+                    pp_json_take(in, marker, keep[k]);
                 cJSON_AddStringToObject(stages, "read", "skipped: inputs, options and store "
                                         "unchanged (hash " PP_READ_MARKER ")");
                 if (o->progress)
@@ -267,9 +272,15 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
         tg_free(path);
         return st;
     }
-    st = read_inputs(inputs, n_inputs, o, NULL, &w, &rs, &no_cdr3, files, skipped);
-    rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
-    cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
+    if (o->pairs) {
+        pr_set counts = {0};
+        st = pp_read_pairs(inputs, n_inputs, o, &counts, &w, files, skipped);
+        pr_stats_to_json(&counts, cJSON_AddObjectToObject(in, "pairs"));
+    } else {
+        st = read_inputs(inputs, n_inputs, o, NULL, &w, &rs, &no_cdr3, files, skipped);
+        rd_stats_to_json(&rs, cJSON_AddObjectToObject(in, "reader"));
+        cJSON_AddNumberToObject(in, "records_without_cdr3", (double)no_cdr3);
+    }
     if (st) {
         ss_write_abort(&w);
         tg_free(path);
@@ -286,8 +297,7 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
         cJSON_AddStringToObject(mk, "store_hash", hex);
         cJSON_AddNumberToObject(mk, "store_bytes", (double)store->size);
         cJSON_AddNumberToObject(mk, "records", (double)store->n);
-        static const char *keep[] = {"files", "files_skipped", "reader", "records_without_cdr3"};
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < n_keep; k++)
             cJSON_AddItemToObject(mk, keep[k], cJSON_Duplicate(cJSON_GetObjectItem(in, keep[k]), 1));
         st = pp_marker_write(outdir, PP_READ_MARKER, mk);
         cJSON_Delete(mk);
@@ -296,6 +306,17 @@ int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
     }
     tg_free(path);
     return st;
+}
+
+void pp_memory_report(cJSON *report, size_t anon0, size_t rows)
+{
+    cJSON *mem = cJSON_AddObjectToObject(report, "memory");
+    size_t anon = pp_proc_status("RssAnon");
+    cJSON_AddNumberToObject(mem, "rss_anon_after_read", (double)anon);
+    cJSON_AddNumberToObject(mem, "peak_rss_after_read", (double)pp_proc_status("VmHWM"));
+    if (anon >= anon0)
+        cJSON_AddNumberToObject(mem, "anon_bytes_per_record_after_read",
+                                (double)(anon - anon0) / (double)(rows ? rows : 1));
 }
 
 /* Writes rep TAB member lines, members grouped under their representative
@@ -380,21 +401,13 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
     return write_cluster_tsv(outdir, tsv, ids, rep, n);
 }
 
-/* A clustering step that resumes: its key hashes key_in (the previous
- * stage's key), the step's name, threshold and clustering options, the
- * engine, the thread count (cl_cluster is deterministic per thread count)
- * and n. Out of core with o->resume, a marker OUTDIR/prepare_STAGE.json with
- * that key and OUTDIR/STAGE.rep (n u32 representatives, hash in the marker,
- * checked to be a valid assignment) skip the clustering: rep is read back,
- * the step's report entry restored and the TSV rewritten. Otherwise the step
- * runs (pp_cluster_step) and, out of core, the rep file and the marker are
- * written. key_out gets this step's key. */
-static int cluster_step_resumable(const char *what, const char *stage, const char *outdir,
-                                  const char *tsv, const char *const *ids,
-                                  const char *const *seqs, const int *lens, size_t n,
-                                  double min_seq_id, const pp_opts *o, uint32_t *rep,
-                                  cJSON *steps, size_t *n_clusters, const char *key_in,
-                                  char key_out[17], cJSON *report)
+/* A clustering step that resumes (prepare.h). */
+int pp_cluster_step_resumable(const char *what, const char *stage, const char *outdir,
+                              const char *tsv, const char *const *ids,
+                              const char *const *seqs, const int *lens, size_t n,
+                              double min_seq_id, const pp_opts *o, uint32_t *rep,
+                              cJSON *steps, size_t *n_clusters, const char *key_in,
+                              char key_out[17], cJSON *report)
 {
     const cl_opts *c = &o->cl;
     char opt[600], name[64], rname[64], hex[17];
@@ -581,13 +594,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
 
     /* what the records cost in memory before clustering (the store's pages
      * are file-backed, not in RssAnon) */
-    cJSON *mem = cJSON_AddObjectToObject(report, "memory");
-    size_t anon = pp_proc_status("RssAnon");
-    cJSON_AddNumberToObject(mem, "rss_anon_after_read", (double)anon);
-    cJSON_AddNumberToObject(mem, "peak_rss_after_read", (double)pp_proc_status("VmHWM"));
-    if (anon >= anon0)
-        cJSON_AddNumberToObject(mem, "anon_bytes_per_record_after_read",
-                                (double)(anon - anon0) / (double)(rs.rows ? rs.rows : 1));
+    pp_memory_report(report, anon0, rs.rows);
 
     /* 1. CDRH3 clusters: keep the centroids */
     double t = pp_now();
@@ -597,9 +604,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         snprintf(key, sizeof key, "%016llx", (unsigned long long)store.hash);
     if (!cJSON_GetObjectItem(report, "stages"))
         cJSON_AddObjectToObject(report, "stages");
-    st = cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
-                                ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
-                                &n_cdr3_clusters, key, key, report);
+    st = pp_cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
+                                   ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+                                   &n_cdr3_clusters, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "cdr3_centroids", (double)n_cdr3_clusters);
@@ -612,7 +619,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         if (rep[i] == i)
             uniq[m++] = (uint32_t)i;
     t = pp_now();
-    if ((st = pp_dedup(seq, len, uniq, &m, outdir, o, report)))
+    if ((st = pp_dedup(seq, len, uniq, &m, outdir, o, "dedup", NULL, report)))
         goto done;
     cJSON_AddNumberToObject(counts, "after_dedup", (double)m);
     cJSON_AddNumberToObject(times, "dedup", pp_now() - t);
@@ -636,9 +643,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         ulen[j] = len[uniq[j]];
     }
     size_t n70;
-    st = cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
-                                uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
-                                key, report);
+    st = pp_cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
+                                   uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
+                                   key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -660,9 +667,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
             k++;
         }
     size_t n50;
-    st = cluster_step_resumable("representatives", "clustering_50", outdir,
-                                "heavy_50_cluster.tsv", uid, useq, ulen, k,
-                                o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
+    st = pp_cluster_step_resumable("representatives", "clustering_50", outdir,
+                                   "heavy_50_cluster.tsv", uid, useq, ulen, k,
+                                   o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);

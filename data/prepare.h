@@ -17,6 +17,7 @@
 #define ABLM_PREPARE_H
 
 #include "cluster.h"
+#include "pairs.h"
 #include "reader.h"
 #include "seqstore.h"
 #include "split.h"
@@ -50,6 +51,8 @@ typedef struct {
     int dedup_shards;        /* >0: force this many dedup shards (tests); 0: from max_memory */
     int read_threads;        /* inputs parsed at once (rd_par); 0: tg_threads(). The records
                               * and every output are the same for any count */
+    int pairs;               /* set by pp_run_pairs: the read stage reads heavy/light pairs
+                              * (pr_read_each) into the store, records with a mate */
 } pp_opts;
 
 /* The reference pipeline's settings (see the header comment). */
@@ -66,7 +69,12 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
 
 /* Pairs (`ablm prepare --pairs`): heavy/light pairs (data/pairs.h inputs)
  * split by their heavy chains' clustering, the pipeline above run on the
- * heavy chains:
+ * heavy chains, in memory (o->in_memory: a pr_set, rd_ids) or out of core
+ * (the pairs in OUT/records.store as records with a mate, read by
+ * pp_stage_read and resumed as there; ids by pp_store_ids; both
+ * de-duplications by pp_dedup in hash shards; the clustering steps
+ * budgeted and resumable as pp_run's; the same files and report values
+ * either way):
  *   0. exact duplicate pairs (same heavy and light chain) dropped, first kept;
  *   1. CDRH3s clustered at cdr3_min_seq_id (pairs whose input has no CDRH3
  *      are their own centroid); 2. the centroids' heavy chains de-duplicated;
@@ -90,6 +98,33 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir, co
 
 /* Internal, shared by prepare.c and prepare_pairs.c. */
 double pp_now(void);
+/* Reads the pair files (pr_read_each with o's reader filters; --on-error
+ * skip also skips unreadable files and keeps the pairs before a damaged
+ * row, recorded in `skipped`) into s (w NULL) or into the store w (s then
+ * counts them: s->n and the skip counters, s->v stays empty); one `files`
+ * entry per file read (file, rows, pairs_kept). Returns a status. */
+int pp_read_pairs(const char *const *inputs, int n_inputs, const pp_opts *o, pr_set *s,
+                  ss_writer *w, cJSON *files, cJSON *skipped);
+/* Adds report["memory"]: rss_anon_after_read, peak_rss_after_read and,
+ * when RssAnon grew from anon0, anon_bytes_per_record_after_read (per
+ * row of rows). */
+void pp_memory_report(cJSON *report, size_t anon0, size_t rows);
+/* A clustering step that resumes: its key hashes key_in (the previous
+ * stage's key), what, min_seq_id, the clustering options, the engine, the
+ * thread count (cl_cluster is deterministic per thread count) and n. Out of
+ * core with o->resume, a marker OUTDIR/prepare_STAGE.json with that key
+ * and OUTDIR/STAGE.rep (n u32 representatives, hash in the marker, checked
+ * to be a valid assignment) skip the clustering: rep is read back, the
+ * step's report entry restored and the TSV rewritten. Otherwise the step
+ * runs (pp_cluster_step) and, out of core, the rep file and the marker are
+ * written (report["stages"][stage]). key_out gets this step's key (may be
+ * key_in's buffer). Returns a status. */
+int pp_cluster_step_resumable(const char *what, const char *stage, const char *outdir,
+                              const char *tsv, const char *const *ids,
+                              const char *const *seqs, const int *lens, size_t n,
+                              double min_seq_id, const pp_opts *o, uint32_t *rep,
+                              cJSON *steps, size_t *n_clusters, const char *key_in,
+                              char key_out[17], cJSON *report);
 /* One clustering step (o->engine, else cl_cluster) with progress lines and
  * a report entry in steps, then OUTDIR/TSV: rep TAB member lines (ids),
  * members grouped under their representative. */
@@ -151,12 +186,17 @@ void pp_progress_end(pp_progress *p, size_t done);
 size_t pp_proc_status(const char *field);
 /* Half of MemAvailable (/proc/meminfo), else 1 GiB. */
 size_t pp_default_memory(void);
+/* The parallel readers' buffer (rd_par_begin's buffer_bytes) of the read
+ * stage: out of core a quarter of o->max_memory (else pp_default_memory()),
+ * at least 1 MiB and at most RD_PAR_BUFFER; in memory 0 (RD_PAR_BUFFER).
+ * The records are the same for any size. */
+size_t pp_read_buffer(const pp_opts *o);
 /* Parses a size ("512M", "2G", "1048576"; K/M/G/T are powers of 1024).
  * Returns 0 and sets *out, or -1. */
 int pp_parse_size(const char *s, size_t *out);
 
-/* The read stage's key: a hash of the store version, the reading options and
- * every input's path and bytes, as 16 hex digits. Returns a status (an
+/* The read stage's key: a hash of the store version, the reading options,
+ * o->pairs and every input's path and bytes, as 16 hex digits. Returns a status (an
  * unreadable input is an error naming it, unless o skips bad files). */
 int pp_inputs_key(const char *const *inputs, int n_inputs, const pp_opts *o, char key[17]);
 /* Chains the bytes of the file at path into *h (ss_hash, FNV-1a 64).
@@ -170,18 +210,21 @@ cJSON *pp_marker_load(const char *outdir, const char *name, const char *key);
 int pp_marker_write(const char *outdir, const char *name, const cJSON *marker);
 /* 1 if the read stage's marker m holds what a skipped read restores into
  * the report: a 16-character "store_hash", arrays "files" and
- * "files_skipped" (each entry with an "error" string), a count
- * "records_without_cdr3" and a "reader" object with every member
- * rd_stats_to_json writes (numbers: integers 0..2^53). Else 0: the stage
- * runs again. */
-int pp_read_marker_ok(const cJSON *m);
+ * "files_skipped" (each entry with an "error" string), and for records a
+ * count "records_without_cdr3" and a "reader" object with every member
+ * rd_stats_to_json writes, for pairs (pairs != 0) a "pairs" object with
+ * every member pr_stats_to_json writes (numbers: integers 0..2^53). Else
+ * 0: the stage runs again. */
+int pp_read_marker_ok(const cJSON *m, int pairs);
 /* 1 if the split stage's marker m holds what a skipped split restores into
  * the report: a "files" object (name -> hash, checked by the caller), a
  * "split" object with counts "sequences" and "clusters", the same per
  * "train", "val" and "test" (pp_run copies them into "counts") and an array
  * of strings "warnings" (printed); with leakage != 0 also a "leakage"
- * object. Else 0: the stage runs again. */
-int pp_split_marker_ok(const cJSON *m, int leakage);
+ * object; for pairs (pairs != 0) also a "pairs_per_set" object with counts
+ * "train", "val", "test" (copied into "counts") and with leakage a
+ * "leakage_light" object. Else 0: the stage runs again. */
+int pp_split_marker_ok(const cJSON *m, int leakage, int pairs);
 /* A finished clustering step, read back for a resumed run: the marker
  * OUTDIR/NAME with this key and the rep file RPATH (n u32 representatives
  * whose hash is the marker's "rep_hash"). Returns 1 when they match: rep is
@@ -222,9 +265,13 @@ void pp_ids_free(pp_ids *ids);
 /* De-duplicates the sequences uniq[0..*m) (indices into seq/len, ascending)
  * in place: the first of every distinct sequence stays, order kept. Uses
  * o->dedup_shards, else enough hash shards (temp files in outdir) for
- * o->max_memory; adds report["dedup"]. Returns a status. */
+ * o->max_memory; adds report[name] (sequences, kept, shards, largest_shard,
+ * budget_bytes). of (optional, *m entries): of[j] gets the new position
+ * of the kept sequence equal to the one at old position j. Returns a
+ * status. */
 int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
-             const char *outdir, const pp_opts *o, cJSON *report);
+             const char *outdir, const pp_opts *o, const char *name, uint32_t *of,
+             cJSON *report);
 /* Out of core, one linclust step within the budget: o->max_memory (else
  * pp_default_memory()) less the process's anonymous memory now (RssAnon)
  * goes to cl_cluster_budget with OUTDIR for its temporary runs (removed
@@ -240,10 +287,38 @@ int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *
 void pp_json_take(cJSON *obj, const cJSON *from, const char *name);
 /* The read stage (prepare.c): resumes or streams the inputs into
  * OUTDIR/records.store and opens it into *store; fills in (the report's
- * "input": files, files_skipped, reader, records_without_cdr3) and
- * report["stages"]. Returns a status. */
+ * "input": files, files_skipped, and reader, records_without_cdr3, or with
+ * o->pairs the pairs' counts "pairs") and report["stages"]. Returns a
+ * status. */
 int pp_stage_read(const char *const *inputs, int n_inputs, const char *outdir,
                   const pp_opts *o, ss_store *store, cJSON *in, cJSON *report);
+/* A resumable split stage (prepare_split.c): the files it writes in OUTDIR
+ * and the report members its marker OUTDIR/prepare_split.json keeps. */
+#define PP_SPLIT_MAX_FILES 6
+typedef struct {
+    const char *const *files;
+    int n_files; /* <= PP_SPLIT_MAX_FILES */
+    const char *const *entries;
+    int n_entries;
+    int pairs;   /* the marker's shape: pp_split_marker_ok's pairs */
+} pp_split_spec;
+/* The split stage's key: key_in (the last clustering step's key), n and
+ * every option of o->split and o->leak that changes the sets, the files or
+ * the report (not the thread count: sp_leakage does not depend on it). */
+void pp_split_key(const char *key_in, size_t n, const pp_opts *o, char key[17]);
+/* Out of core with o->resume: 1 when the marker has this key and the shape
+ * pp_split_marker_ok checks and every file of sp has the hash it names;
+ * the entries are then restored into report, report["stages"]["split"]
+ * says "skipped: ..." and a line on stderr names the files. 0: the stage
+ * runs (a line says which file differs when a marker of this key exists).
+ * Returns a status when hashing fails. */
+int pp_split_resume(const char *outdir, const pp_split_spec *sp, const char *key,
+                    const pp_opts *o, size_t n, cJSON *report);
+/* After the stage ran, out of core: writes the marker (key, each file's
+ * hash, the entries) and report["stages"]["split"] = "done"; in memory
+ * nothing. Returns a status. */
+int pp_split_done(const char *outdir, const pp_split_spec *sp, const char *key,
+                  const pp_opts *o, cJSON *report);
 /* The split stage (prepare_split.c): sp_run on the n representatives with
  * their 50% clusters rep[] (o->split, o->leak) into OUTDIR, adding "split"
  * and "leakage" to report. Out of core it resumes: its key hashes key_in

@@ -80,6 +80,16 @@ size_t pp_default_memory(void)
     return kb ? (size_t)(kb * 1024 / 2) : (size_t)1 << 30;
 }
 
+size_t pp_read_buffer(const pp_opts *o)
+{
+    if (o->in_memory)
+        return 0;
+    size_t b = (o->max_memory ? o->max_memory : pp_default_memory()) / 4;
+    if (b < ((size_t)1 << 20))
+        b = (size_t)1 << 20;
+    return b < RD_PAR_BUFFER ? b : RD_PAR_BUFFER;
+}
+
 int pp_parse_size(const char *s, size_t *out)
 {
     char *end;
@@ -108,10 +118,10 @@ int pp_inputs_key(const char *const *inputs, int n_inputs, const pp_opts *o, cha
     const rd_opts *r = &o->rd;
     char opt[512];
     snprintf(opt, sizeof opt, "store %d|fmt %d|chain %d|locus %s|prod %d|stop %d|nonstd %d|"
-             "min %d|max %d|sep %s|onerr %d|n %d", SS_VERSION, (int)r->format, (int)r->chain,
-             r->locus ? r->locus : "-", r->productive_only, r->drop_stop, r->drop_nonstandard,
-             r->min_length, r->max_length, r->pair_sep ? r->pair_sep : "-", (int)r->on_error,
-             n_inputs);
+             "min %d|max %d|sep %s|onerr %d|n %d|pairs %d", SS_VERSION, (int)r->format,
+             (int)r->chain, r->locus ? r->locus : "-", r->productive_only, r->drop_stop,
+             r->drop_nonstandard, r->min_length, r->max_length, r->pair_sep ? r->pair_sep : "-",
+             (int)r->on_error, n_inputs, o->pairs);
     uint64_t h = ss_hash(SS_HASH_INIT, opt, strlen(opt) + 1);
     for (int i = 0; i < n_inputs; i++) {
         h = ss_hash(h, inputs[i], strlen(inputs[i]) + 1);
@@ -229,43 +239,55 @@ static int same_shape(const cJSON *tpl, const cJSON *v)
     return 1;
 }
 
-int pp_read_marker_ok(const cJSON *m)
+int pp_read_marker_ok(const cJSON *m, int pairs)
 {
     const cJSON *sh = cJSON_GetObjectItem(m, "store_hash"), *f = cJSON_GetObjectItem(m, "files");
     const cJSON *sk = cJSON_GetObjectItem(m, "files_skipped"), *e;
     if (!cJSON_IsString(sh) || strlen(sh->valuestring) != 16 || !cJSON_IsArray(f) ||
-        !cJSON_IsArray(sk) || !is_count(cJSON_GetObjectItem(m, "records_without_cdr3")))
+        !cJSON_IsArray(sk) ||
+        (!pairs && !is_count(cJSON_GetObjectItem(m, "records_without_cdr3"))))
         return 0;
     cJSON_ArrayForEach(e, sk) if (!cJSON_IsString(cJSON_GetObjectItem(e, "error"))) return 0;
-    rd_stats zero;
-    memset(&zero, 0, sizeof zero);
     cJSON *tpl = cJSON_CreateObject();
     if (!tpl)
         return 0;
-    rd_stats_to_json(&zero, tpl);
-    int ok = same_shape(tpl, cJSON_GetObjectItem(m, "reader"));
+    if (pairs) {
+        pr_set zero = {0};
+        pr_stats_to_json(&zero, tpl);
+    } else {
+        rd_stats zero;
+        memset(&zero, 0, sizeof zero);
+        rd_stats_to_json(&zero, tpl);
+    }
+    int ok = same_shape(tpl, cJSON_GetObjectItem(m, pairs ? "pairs" : "reader"));
     cJSON_Delete(tpl);
     return ok;
 }
 
-int pp_split_marker_ok(const cJSON *m, int leakage)
+int pp_split_marker_ok(const cJSON *m, int leakage, int pairs)
 {
     const cJSON *sp = cJSON_GetObjectItem(m, "split");
-    cJSON *tpl = cJSON_CreateObject();
-    if (!tpl)
-        return 0;
+    cJSON *tpl = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    int ok = tpl && per;
     static const char *sets[] = {"train", "val", "test"};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; ok && k < 3; k++) {
         cJSON *e = cJSON_AddObjectToObject(tpl, sets[k]);
         cJSON_AddNumberToObject(e, "sequences", 0);
         cJSON_AddNumberToObject(e, "clusters", 0);
+        cJSON_AddNumberToObject(per, sets[k], 0);
     }
-    cJSON_AddNumberToObject(tpl, "sequences", 0);
-    cJSON_AddNumberToObject(tpl, "clusters", 0);
-    cJSON_AddArrayToObject(tpl, "warnings");
-    int ok = same_shape(tpl, sp) && cJSON_IsObject(cJSON_GetObjectItem(m, "files")) &&
-             (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage")));
+    if (ok) {
+        cJSON_AddNumberToObject(tpl, "sequences", 0);
+        cJSON_AddNumberToObject(tpl, "clusters", 0);
+        cJSON_AddArrayToObject(tpl, "warnings");
+    }
+    ok = ok && same_shape(tpl, sp) && cJSON_IsObject(cJSON_GetObjectItem(m, "files")) &&
+         (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage")));
+    if (ok && pairs)
+        ok = same_shape(per, cJSON_GetObjectItem(m, "pairs_per_set")) &&
+             (!leakage || cJSON_IsObject(cJSON_GetObjectItem(m, "leakage_light")));
     cJSON_Delete(tpl);
+    cJSON_Delete(per);
     return ok;
 }
 
@@ -308,20 +330,23 @@ int pp_rep_resume(const char *outdir, const char *name, const char *rpath, const
 #define PP_MAX_SHARDS 512
 
 /* Keeps in keep[j] (1) the first j of every distinct sequence among the
- * positions list[0..k) (ascending j). */
+ * positions list[0..k) (ascending j); of (optional): of[j] the first j of
+ * j's sequence. */
 static int dedup_map(const char *const *seq, const int *len, const uint32_t *uniq,
-                     const uint32_t *list, size_t k, uint8_t *keep)
+                     const uint32_t *list, size_t k, uint8_t *keep, uint32_t *of)
 {
     sm_map seen;
     sm_init(&seen);
     for (size_t i = 0; i < k; i++) {
-        uint32_t j = list ? list[i] : (uint32_t)i, r = uniq[j];
-        int ins = sm_put(&seen, seq[r], len[r], j, NULL);
+        uint32_t j = list ? list[i] : (uint32_t)i, r = uniq[j], first = j;
+        int ins = sm_put(&seen, seq[r], len[r], j, &first);
         if (ins < 0) {
             sm_free(&seen);
             return ins;
         }
         keep[j] = (uint8_t)ins;
+        if (of)
+            of[j] = ins ? j : first;
     }
     sm_free(&seen);
     return TG_OK;
@@ -400,6 +425,7 @@ typedef struct {
     const int *len;
     const uint32_t *uniq;
     uint8_t *keep;
+    uint32_t *of;
 } dd_ctx;
 
 static uint64_t dd_hash(void *ctx, uint32_t j)
@@ -412,29 +438,34 @@ static uint64_t dd_hash(void *ctx, uint32_t j)
 static int dd_shard(void *ctx, const uint32_t *list, size_t k)
 {
     dd_ctx *d = ctx;
-    return dedup_map(d->seq, d->len, d->uniq, list, k, d->keep);
+    return dedup_map(d->seq, d->len, d->uniq, list, k, d->keep, d->of);
 }
 
 int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
-             const char *outdir, const pp_opts *o, cJSON *report)
+             const char *outdir, const pp_opts *o, const char *name, uint32_t *of,
+             cJSON *report)
 {
     size_t n = *m, budget = o->max_memory ? o->max_memory : pp_default_memory();
     size_t shards = pp_shards_for(n, PP_DEDUP_ENTRY_BYTES, budget, o->dedup_shards), peak = 0;
     uint8_t *keep = tg_calloc(n + 1, 1, "dedup");
     int st = keep ? TG_OK : TG_ERR_NOMEM;
     pp_progress pg;
-    pp_progress_begin(&pg, "dedup", "shards", o->progress && shards > 1);
-    dd_ctx d = {seq, len, uniq, keep};
+    pp_progress_begin(&pg, name, "shards", o->progress && shards > 1);
+    dd_ctx d = {seq, len, uniq, keep, of};
     if (!st)
         st = pp_sharded(outdir, "dedup_shard", n, shards, dd_hash, dd_shard, &d, &pg, &peak);
     pp_progress_end(&pg, shards);
     size_t w = 0;
-    for (size_t j = 0; !st && j < n; j++)
+    for (size_t j = 0; !st && j < n; j++) {
+        /* of[j] <= j: the first's new position is set by the time j needs it */
+        if (of)
+            of[j] = keep[j] ? (uint32_t)w : of[of[j]];
         if (keep[j])
             uniq[w++] = uniq[j];
+    }
     if (!st) {
         *m = w;
-        cJSON *dj = cJSON_AddObjectToObject(report, "dedup");
+        cJSON *dj = cJSON_AddObjectToObject(report, name);
         cJSON_AddNumberToObject(dj, "sequences", (double)n);
         cJSON_AddNumberToObject(dj, "kept", (double)w);
         cJSON_AddNumberToObject(dj, "shards", (double)shards);

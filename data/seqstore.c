@@ -117,11 +117,13 @@ static int wr(tg_afile *a, const void *p, size_t n, uint64_t *hash)
     return TG_OK;
 }
 
-int ss_write_add(ss_writer *w, const char *seq, int len, const char *cdr3, int cdr3_len,
-                 const char *id, const char *file, long line)
+/* One record: seq NUL [mate NUL] cdr3 NUL [SS_FIELDS fields, each NUL]. */
+static int add_record(ss_writer *w, const char *seq, int len, const char *mate, int mate_len,
+                      const char *cdr3, int cdr3_len, const char *const *fields,
+                      const char *id, const char *file, long line)
 {
     uint32_t fi;
-    if (len < 0 || cdr3_len < 0)
+    if (len < 0 || cdr3_len < 0 || (mate && mate_len < 0))
         return tg_error(TG_ERR_ARG, "sequence store: negative length");
     int st = file_index(w, file ? file : "", &fi);
     if (st)
@@ -130,25 +132,58 @@ int ss_write_add(ss_writer *w, const char *seq, int len, const char *cdr3, int c
     static const char nul = '\0';
     if (!cdr3)
         cdr3_len = 0;
+    uint32_t flags = (cdr3 ? 1u : 0u) | (mate ? 2u : 0u);
+    uint64_t bytes = (uint64_t)len + (uint64_t)cdr3_len + 2;
     put64(e, w->data_bytes);
     put64(e + 8, w->ids_bytes);
     put64(e + 16, (uint64_t)(int64_t)line);
     put32(e + 24, (uint32_t)len);
     put32(e + 28, (uint32_t)cdr3_len);
     put32(e + 32, fi);
-    put32(e + 36, cdr3 ? 1u : 0u);
     size_t idn = strlen(id ? id : "") + 1;
     if ((st = wr(&w->out, seq, (size_t)len, &w->hash_data)) ||
-        (st = wr(&w->out, &nul, 1, &w->hash_data)) ||
-        (st = wr(&w->out, cdr3, (size_t)cdr3_len, &w->hash_data)) ||
-        (st = wr(&w->out, &nul, 1, &w->hash_data)) ||
-        (st = wr(&w->ids, id ? id : "", idn, NULL)) ||
-        (st = wr(&w->table, e, sizeof e, NULL)))
+        (st = wr(&w->out, &nul, 1, &w->hash_data)))
         return st;
-    w->data_bytes += (uint64_t)len + (uint64_t)cdr3_len + 2;
+    if (mate) {
+        if ((st = wr(&w->out, mate, (size_t)mate_len, &w->hash_data)) ||
+            (st = wr(&w->out, &nul, 1, &w->hash_data)))
+            return st;
+        bytes += (uint64_t)mate_len + 1;
+    }
+    if ((st = wr(&w->out, cdr3, (size_t)cdr3_len, &w->hash_data)) ||
+        (st = wr(&w->out, &nul, 1, &w->hash_data)))
+        return st;
+    for (int k = 0; mate && k < SS_FIELDS; k++) {
+        const char *f = fields ? fields[k] : NULL;
+        size_t fl = f ? strlen(f) : 0;
+        if (f)
+            flags |= 1u << (8 + k);
+        if ((st = wr(&w->out, f, fl, &w->hash_data)) ||
+            (st = wr(&w->out, &nul, 1, &w->hash_data)))
+            return st;
+        bytes += fl + 1;
+    }
+    put32(e + 36, flags);
+    if ((st = wr(&w->ids, id ? id : "", idn, NULL)) || (st = wr(&w->table, e, sizeof e, NULL)))
+        return st;
+    w->data_bytes += bytes;
     w->ids_bytes += idn;
     w->n++;
     return TG_OK;
+}
+
+int ss_write_add(ss_writer *w, const char *seq, int len, const char *cdr3, int cdr3_len,
+                 const char *id, const char *file, long line)
+{
+    return add_record(w, seq, len, NULL, 0, cdr3, cdr3_len, NULL, id, file, line);
+}
+
+int ss_write_add_mate(ss_writer *w, const char *seq, int len, const char *mate, int mate_len,
+                      const char *cdr3, int cdr3_len, const char *const *fields,
+                      const char *id, const char *file, long line)
+{
+    return add_record(w, seq, len, mate ? mate : "", mate_len, cdr3, cdr3_len, fields, id,
+                      file, line);
 }
 
 /* Appends side file a (closed first) to w->out, hashing it. */
@@ -248,8 +283,9 @@ int ss_open(ss_store *s, const char *path, int verify)
     const uint8_t *h = s->base;
     if (memcmp(h, ss_magic, 8))
         BAD("%s: not a sequence store (wrong magic)", path);
-    if (get32(h + 8) != SS_VERSION)
-        BAD("%s: sequence store version %u, this build reads version %d", path, get32(h + 8),
+    uint32_t version = get32(h + 8);
+    if (version < 1 || version > SS_VERSION)
+        BAD("%s: sequence store version %u, this build reads versions 1 to %d", path, version,
             SS_VERSION);
     s->n_files = get32(h + 12);
     s->n = get64(h + 16);
@@ -307,10 +343,37 @@ int ss_open(ss_store *s, const char *path, int verify)
         uint64_t d = get64(e), id = get64(e + 8);
         uint64_t l = get32(e + 24), c = get32(e + 28);
         uint32_t f = get32(e + 32);
-        if (d > len[0] || l + c + 2 > len[0] - d || s->data[d + l] || s->data[d + l + 1 + c])
+        uint32_t flags = get32(e + 36);
+        if (d > len[0] || l + 1 > len[0] - d || s->data[d + l])
             BAD("%s: corrupt sequence store: record %llu: sequence offset %llu, length %llu "
                 "outside the data section", path, (unsigned long long)i,
                 (unsigned long long)d, (unsigned long long)l);
+        uint64_t q = d + l + 1; /* after the sequence's NUL */
+        if ((flags & 2u) && version < 2)
+            BAD("%s: corrupt sequence store: record %llu has a mate in a version %u store",
+                path, (unsigned long long)i, version);
+        if (flags & 2u) {
+            const char *z = memchr(s->data + q, '\0', (size_t)(len[0] - q));
+            if (!z)
+                BAD("%s: corrupt sequence store: record %llu: its mate runs past the data "
+                    "section", path, (unsigned long long)i);
+            if ((uint64_t)(z - s->data) - q > INT32_MAX)
+                BAD("%s: corrupt sequence store: record %llu: mate length out of range", path,
+                    (unsigned long long)i);
+            q = (uint64_t)(z - s->data) + 1;
+        }
+        if (c + 1 > len[0] - q || s->data[q + c])
+            BAD("%s: corrupt sequence store: record %llu: CDR3 at %llu, length %llu outside "
+                "the data section", path, (unsigned long long)i, (unsigned long long)q,
+                (unsigned long long)c);
+        q += c + 1;
+        for (int k = 0; (flags & 2u) && k < SS_FIELDS; k++) {
+            const char *z = memchr(s->data + q, '\0', (size_t)(len[0] - q));
+            if (!z)
+                BAD("%s: corrupt sequence store: record %llu: field %d runs past the data "
+                    "section", path, (unsigned long long)i, k);
+            q = (uint64_t)(z - s->data) + 1;
+        }
         if (id >= len[1] || !memchr(s->ids + id, '\0', (size_t)(len[1] - id)))
             BAD("%s: corrupt sequence store: record %llu: id offset %llu out of range", path,
                 (unsigned long long)i, (unsigned long long)id);
@@ -335,6 +398,15 @@ const char *ss_seq(const ss_store *s, uint64_t i, int *len)
     return s->data + get64(e);
 }
 
+/* Offset of record i's CDR3 in the data section (past the mate's NUL). */
+static uint64_t cdr3_off(const ss_store *s, const uint8_t *e)
+{
+    uint64_t q = get64(e) + get32(e + 24) + 1;
+    if (get32(e + 36) & 2u)
+        q += strlen(s->data + q) + 1;
+    return q;
+}
+
 const char *ss_cdr3(const ss_store *s, uint64_t i, int *len)
 {
     const uint8_t *e = s->table + i * SS_ENTRY_BYTES;
@@ -345,7 +417,33 @@ const char *ss_cdr3(const ss_store *s, uint64_t i, int *len)
     }
     if (len)
         *len = (int)get32(e + 28);
-    return s->data + get64(e) + get32(e + 24) + 1;
+    return s->data + cdr3_off(s, e);
+}
+
+const char *ss_mate(const ss_store *s, uint64_t i, int *len)
+{
+    const uint8_t *e = s->table + i * SS_ENTRY_BYTES;
+    if (!(get32(e + 36) & 2u)) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    const char *m = s->data + get64(e) + get32(e + 24) + 1;
+    if (len)
+        *len = (int)strlen(m);
+    return m;
+}
+
+const char *ss_field(const ss_store *s, uint64_t i, int k)
+{
+    const uint8_t *e = s->table + i * SS_ENTRY_BYTES;
+    uint32_t flags = get32(e + 36);
+    if (!(flags & 2u) || k < 0 || k >= SS_FIELDS || !(flags & (1u << (8 + k))))
+        return NULL;
+    const char *f = s->data + cdr3_off(s, e) + get32(e + 28) + 1;
+    for (int j = 0; j < k; j++)
+        f += strlen(f) + 1;
+    return f;
 }
 
 const char *ss_id(const ss_store *s, uint64_t i)

@@ -7,11 +7,16 @@
  *            data, ids, table and files sections, u64 content hash (FNV-1a
  *            64 of every byte after the header), zero padding.
  *   data     per record: its residues (one byte per residue, uppercase
- *            letters or '*'), NUL, its CDR3's residues, NUL.
+ *            letters or '*'), NUL, its CDR3's residues, NUL. A record with
+ *            a mate (version 2, flag bit 1: a heavy/light pair) has its
+ *            mate's residues and NUL right after its own NUL (so sequence
+ *            NUL mate is one contiguous key), then the CDR3 and NUL, then
+ *            SS_FIELDS strings each NUL-terminated (absent ones empty).
  *   ids      per record: its source id, NUL.
  *   table    per record SS_ENTRY_BYTES: u64 data offset, u64 id offset,
  *            i64 line, u32 length, u32 CDR3 length, u32 file, u32 flags
- *            (bit 0: the record has a CDR3).
+ *            (bit 0: the record has a CDR3; bit 1: it has a mate; bits
+ *            8..8+SS_FIELDS-1: field k is present).
  *   files    the inputs' base names, NUL-terminated, in file order.
  * ss_open checks the magic, the version, the section bounds against the file
  * size and every table entry against its sections (so a read by index never
@@ -26,9 +31,12 @@
 
 #include "afile.h"
 
-#define SS_VERSION 1
+#define SS_VERSION 2 /* 2: records with a mate; version 1 stores are still read */
 #define SS_HEADER_BYTES 128
 #define SS_ENTRY_BYTES 40
+/* Text fields a record with a mate carries (a pair: the light chain's
+ * locus and its seven regions). */
+#define SS_FIELDS 8
 
 /* Streaming writer. */
 typedef struct {
@@ -46,6 +54,13 @@ int ss_write_begin(ss_writer *w, const char *path);
  * none), its id, the base name of its file and its line. Returns a status. */
 int ss_write_add(ss_writer *w, const char *seq, int len, const char *cdr3, int cdr3_len,
                  const char *id, const char *file, long line);
+/* Appends one record with a mate (a heavy/light pair): seq (len residues),
+ * mate (mate_len residues, neither holding a NUL), cdr3 as ss_write_add, and
+ * fields[0..SS_FIELDS) (NULL: absent; fields may be NULL: all absent).
+ * Returns a status. */
+int ss_write_add_mate(ss_writer *w, const char *seq, int len, const char *mate, int mate_len,
+                      const char *cdr3, int cdr3_len, const char *const *fields,
+                      const char *id, const char *file, long line);
 /* Finishes the store: appends the sections, writes the header with the hash,
  * renames it into place. *hash (optional) gets the content hash. Always
  * releases w. Returns a status. */
@@ -75,6 +90,12 @@ void ss_close(ss_store *s);
 const char *ss_seq(const ss_store *s, uint64_t i, int *len);
 /* Record i's CDR3 (NUL-terminated), or NULL when it has none. */
 const char *ss_cdr3(const ss_store *s, uint64_t i, int *len);
+/* Record i's mate (NUL-terminated, *len residues), or NULL (*len 0) when
+ * it has none. With a mate, ss_seq's sequence NUL mate is contiguous:
+ * *len + 1 + mate length bytes from ss_seq's pointer. */
+const char *ss_mate(const ss_store *s, uint64_t i, int *len);
+/* Record i's field k (< SS_FIELDS), or NULL when absent (or no mate). */
+const char *ss_field(const ss_store *s, uint64_t i, int k);
 const char *ss_id(const ss_store *s, uint64_t i);
 const char *ss_file(const ss_store *s, uint64_t i);
 long ss_line(const ss_store *s, uint64_t i);

@@ -39,7 +39,8 @@ static void usage(FILE *f)
             "                         val_pairs.tsv, test_pairs.tsv (id, heavy, light, locus,\n"
             "                         fwr1..fwr4 when known), the *_cluster.tsv files and\n"
             "                         prepare_report.json (with the heavy and light chain\n"
-            "                         leakage of val/test against train)\n"
+            "                         leakage of val/test against train); out of core and\n"
+            "                         resumable as below (the pairs in DIR/records.store)\n"
             "  --input FILE...        OAS .csv/.csv.gz units, AIRR .tsv(.gz), FASTA or plain\n"
             "                         files (records need a CDR3: FASTA/plain have none)\n"
             "  --out DIR              output directory (created if missing)\n"
@@ -70,7 +71,7 @@ static void usage(FILE *f)
             "                         default: half of MemAvailable): exact duplicates are\n"
             "                         dropped in hash shards on disk, linclust spills sorted\n"
             "                         k-mer and pair runs to OUT; the same clusters for any\n"
-            "                         budget (not with --pairs: pairs are prepared in memory)\n"
+            "                         budget (also with --pairs)\n"
             "  --in-memory            the previous path: all records in memory, no store, no\n"
             "                         resume (for comparison; same output files)\n"
             "  --no-resume            redo every stage (by default a rerun with the same\n"
@@ -256,11 +257,6 @@ int cmd_prepare(int argc, char **argv)
         fprintf(stderr, "ablm %s: --input and --out are required\n", cmd);
         goto usage_error;
     }
-    if (pairs && (o.max_memory || !o.resume)) {
-        fprintf(stderr, "ablm %s: --max-memory and --no-resume are for the out-of-core path; "
-                "--pairs runs in memory\n", cmd);
-        goto usage_error;
-    }
     if (use_mmseqs && mode_set) {
         fprintf(stderr, "ablm %s: --mode is for --engine ablm (MMseqs2 runs linclust)\n", cmd);
         goto usage_error;
@@ -310,7 +306,7 @@ int cmd_prepare(int argc, char **argv)
     cJSON_AddNumberToObject(set, "coverage", o.cl.coverage);
     cJSON_AddNumberToObject(set, "cov_mode", o.cl.cov_mode);
     cJSON_AddNumberToObject(set, "threads", tg_threads());
-    cJSON_AddBoolToObject(set, "in_memory", o.in_memory || pairs);
+    cJSON_AddBoolToObject(set, "in_memory", o.in_memory);
     cJSON_AddNumberToObject(set, "max_memory", (double)(o.max_memory ? o.max_memory
                                                                      : pp_default_memory()));
     df_opts_to_json(&o.rd, cJSON_AddObjectToObject(set, "filters"));
@@ -338,7 +334,8 @@ int cmd_prepare(int argc, char **argv)
         if (pairs) {
             print_pairs_report(report);
             printf("wrote %s/train_pairs.tsv, val_pairs.tsv, test_pairs.tsv, *_cluster.tsv, "
-                   "prepare_report.json (%.1f s)\n", out, total);
+                   "prepare_report.json%s (%.1f s)\n", out,
+                   o.in_memory ? "" : ", records.store, prepare_*.json, *.rep", total);
         } else {
             const cJSON *rd =
                 cJSON_GetObjectItem(cJSON_GetObjectItem(report, "input"), "reader");

@@ -38,7 +38,7 @@ static int count(const cJSON *x)
 static void read_marker(const char *dir)
 {
     cJSON *m = pp_marker_load(dir, "prepare_read.json", "fuzzkey");
-    if (!m || !pp_read_marker_ok(m)) {
+    if (!m || !pp_read_marker_ok(m, 0)) {
         cJSON_Delete(m);
         return;
     }
@@ -59,7 +59,7 @@ static void read_marker(const char *dir)
 static void split_marker(const char *dir, int leakage)
 {
     cJSON *m = pp_marker_load(dir, "prepare_split.json", "fuzzkey");
-    if (!m || !pp_split_marker_ok(m, leakage)) {
+    if (!m || !pp_split_marker_ok(m, leakage, 0)) {
         cJSON_Delete(m);
         return;
     }

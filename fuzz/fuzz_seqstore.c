@@ -5,9 +5,12 @@
  * that ss_write_* turn into a valid store, which is then corrupted by up
  * to 7 byte patches (byte 1: the count; then per patch a 16-bit offset and
  * a value, from the bytes after the patch list) and opened without verify
- * (the hash would refuse every patch). Contracts: an open store's every
- * record (seq, CDR3, id, file name) lies inside the map and is
- * NUL-terminated there, seq and CDR3 at the lengths the table gives
+ * (the hash would refuse every patch); with bit 1 set there every record is
+ * written with a mate (a heavy/light pair: ss_write_add_mate, the mate its
+ * FILE field, the fields its ID, none, its SEQ, ...). Contracts: an open
+ * store's every record (seq, mate, CDR3, fields, id, file name) lies inside
+ * the map and is NUL-terminated there, seq and CDR3 at the lengths the table
+ * gives, a mate right after its sequence's NUL
  * (without verify a patched residue, even a NUL, is content the hash
  * alone catches); an error has a message; an unpatched store reads back
  * exactly the records written. */
@@ -49,6 +52,15 @@ static void check_store(const ss_store *s)
         const char *c = ss_cdr3(s, i, &cl);
         if (c && (cl < 0 || !inside(s, c, (size_t)cl)))
             fail("a CDR3 outside the map or not NUL-terminated at its length", i);
+        int ml = -1;
+        const char *m = ss_mate(s, i, &ml);
+        if (m && (ml < 0 || m != q + len + 1 || !inside(s, m, (size_t)ml)))
+            fail("a mate not after its sequence, outside the map or not NUL-terminated", i);
+        for (int k = 0; k < SS_FIELDS; k++) {
+            const char *f = ss_field(s, i, k);
+            if (f && (!m || !inside(s, f, strlen(f))))
+                fail("a field without a mate or outside the map", i);
+        }
         const char *id = ss_id(s, i), *file = ss_file(s, i);
         if (!id || !inside(s, id, strlen(id)) || !file)
             fail("an id outside the map or no file", i);
@@ -104,8 +116,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
                 r[k] = field(&p, end);
             if (p < end)
                 *p++ = 0; /* the newline (or a fifth field's tab) */
-            if (ss_write_add(&w, r[0], (int)strlen(r[0]), r[1][0] ? r[1] : NULL, (int)strlen(r[1]), r[2],
-                             r[3], nrec + 2)) {
+            const char *fl[SS_FIELDS] = {r[2], NULL, r[0]};
+            int bad = b & 2 ? ss_write_add_mate(&w, r[0], (int)strlen(r[0]), r[3], (int)strlen(r[3]),
+                                                r[1][0] ? r[1] : NULL, (int)strlen(r[1]), fl, r[2], r[3],
+                                                nrec + 2)
+                            : ss_write_add(&w, r[0], (int)strlen(r[0]), r[1][0] ? r[1] : NULL,
+                                           (int)strlen(r[1]), r[2], r[3], nrec + 2);
+            if (bad) {
                 ss_write_abort(&w);
                 free(text);
                 return 0;
@@ -151,6 +168,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
                 strcmp(c ? c : "", rec[i][1]) || strcmp(ss_file(&s, (uint64_t)i), rec[i][3]) || (c != NULL) != (rec[i][1][0] != 0) ||
                 ss_line(&s, (uint64_t)i) != i + 2)
                 fail("a record changed by the write + read", (uint64_t)i);
+            const char *m = ss_mate(&s, (uint64_t)i, NULL), *f0 = ss_field(&s, (uint64_t)i, 0),
+                       *f1 = ss_field(&s, (uint64_t)i, 1), *f2 = ss_field(&s, (uint64_t)i, 2);
+            if ((b & 2) ? !m || strcmp(m, rec[i][3]) || !f0 || strcmp(f0, rec[i][2]) || f1 ||
+                              !f2 || strcmp(f2, rec[i][0])
+                        : m || f0)
+                fail("a mate or field changed by the write + read", (uint64_t)i);
         }
     }
     ss_close(&s);

@@ -511,6 +511,269 @@ START_TEST(prepare_pairs_real)
 }
 END_TEST
 
+/* Deletes every member named "seconds" in j (recursively). */
+static void drop_seconds(cJSON *j)
+{
+    cJSON *e;
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "seconds");
+    cJSON_ArrayForEach(e, j) if (cJSON_IsObject(e) || cJSON_IsArray(e)) drop_seconds(e);
+}
+
+/* a[path] and b[path] equal (both present), "seconds" members left out. */
+static void same_entry(const cJSON *a, const cJSON *b, const char *obj, const char *name,
+                       const char *run)
+{
+    const cJSON *x = obj ? cJSON_GetObjectItem(a, obj) : a,
+                *y = obj ? cJSON_GetObjectItem(b, obj) : b;
+    cJSON *u = cJSON_Duplicate(cJSON_GetObjectItem(x, name), 1),
+          *v = cJSON_Duplicate(cJSON_GetObjectItem(y, name), 1);
+    ck_assert_msg(u && v, "%s: report entry %s.%s missing", run, obj ? obj : "", name);
+    drop_seconds(u);
+    drop_seconds(v);
+    char *su = cJSON_PrintUnformatted(u), *sv = cJSON_PrintUnformatted(v);
+    ck_assert_msg(cJSON_Compare(u, v, 1), "%s: %s.%s differs:\n%s\n%s", run, obj ? obj : "",
+                  name, su, sv);
+    free(su);
+    free(sv);
+    cJSON_Delete(u);
+    cJSON_Delete(v);
+}
+
+/* --pairs out of core (the pairs in the store, ids and both de-duplications
+ * in hash shards, clustering within 1 KiB, every stage resumed, the split
+ * again after a set file was damaged) against in memory on real units, one
+ * of them given twice under another name (every pair a duplicate, every id
+ * repeated): the six output files byte for byte and the report's values the
+ * same. */
+START_TEST(prepare_pairs_out_of_core_same)
+{
+    const char *oas = tu_oas_dir();
+    if (!oas) {
+        tu_skip("prepare_pairs_out_of_core_same", "../shared/data/oas-paired not found");
+        return;
+    }
+    char *dir = tu_tmpdir();
+    char p[3][1024], cmd[3000], out[5][1100];
+    snprintf(p[0], sizeof p[0], "%s/1279052_1_Paired_All.csv.gz", oas);
+    snprintf(p[1], sizeof p[1], "%s/SRR10313332_paired.csv.gz", oas);
+    snprintf(p[2], sizeof p[2], "%s/copy_of_1279052.csv.gz", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p[0], p[2]);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *inputs[3] = {p[0], p[1], p[2]};
+    static const char *names[6] = {"train_pairs.tsv",      "val_pairs.tsv",
+                                   "test_pairs.tsv",       "cdr3_100_cluster.tsv",
+                                   "heavy_70_cluster.tsv", "heavy_50_cluster.tsv"};
+    cJSON *rep[5];
+    for (int run = 0; run < 5; run++) {
+        /* 0: in memory; 1: out of core, one map; 2: 7 shards, 1 KiB; 3: 2 resumed;
+         * 4: 2 resumed after val_pairs.tsv was damaged */
+        snprintf(out[run], sizeof out[run], "%s/out%d", dir, run < 3 ? run : 2);
+        if (run == 4) {
+            snprintf(cmd, sizeof cmd, "printf x >> '%s/val_pairs.tsv'", out[run]);
+            ck_assert_int_eq(system(cmd), 0);
+        }
+        pp_opts o;
+        pp_opts_default(&o);
+        o.in_memory = run == 0;
+        o.dedup_shards = run >= 2 ? 7 : 0;
+        o.max_memory = run >= 2 ? 1024 : 0;
+        o.leak.sample = 20;
+        o.leak.candidates = 64;
+        rep[run] = cJSON_CreateObject();
+        ck_assert_msg(pp_run_pairs(inputs, 3, out[run], &o, rep[run]) == TG_OK, "run %d: %s",
+                      run, tg_last_error());
+    }
+    const cJSON *c = cJSON_GetObjectItem(rep[0], "counts"),
+                *in = cJSON_GetObjectItem(rep[0], "input");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "pairs_read")->valueint, 1112 + 4103 + 1112);
+    ck_assert_int_ge(cJSON_GetObjectItem(c, "duplicate_pairs_dropped")->valueint, 1112);
+    ck_assert_int_ge(cJSON_GetObjectItem(in, "ids_made_unique")->valueint, 2 * 1112);
+    const cJSON *r2 = rep[2];
+    ck_assert_int_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "dedup_pairs"), "shards")->valueint, 7);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "input"), "ids_shards")
+                         ->valueint, 7);
+    ck_assert_int_gt(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r2, "clustering"), 1),
+                            "kmer_runs")->valueint, 1);
+    const cJSON *stages = cJSON_GetObjectItem(rep[3], "stages");
+    static const char *st_names[5] = {"read", "cdr3_clustering", "clustering_70",
+                                      "clustering_50", "split"};
+    for (int k = 0; k < 5; k++) {
+        ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "stages"), st_names[k])
+                             ->valuestring, "done");
+        const char *v = cJSON_GetObjectItem(stages, st_names[k])->valuestring;
+        ck_assert_msg(!strncmp(v, "skipped", 7), "rerun: stage %s: %s", st_names[k], v);
+    }
+    const cJSON *st4 = cJSON_GetObjectItem(rep[4], "stages");
+    ck_assert_str_eq(cJSON_GetObjectItem(st4, "split")->valuestring, "done");
+    ck_assert(!strncmp(cJSON_GetObjectItem(st4, "clustering_50")->valuestring, "skipped", 7));
+    ck_assert_ptr_null(cJSON_GetObjectItem(rep[0], "stages"));
+    /* the markers a rerun trusts have the pairs' shape, and only it */
+    char mp[1200];
+    snprintf(mp, sizeof mp, "%s/prepare_read.json", out[2]);
+    char *txt = tu_read_file(mp);
+    cJSON *mk = cJSON_Parse(txt);
+    free(txt);
+    ck_assert(pp_read_marker_ok(mk, 1));
+    ck_assert(!pp_read_marker_ok(mk, 0)); /* no reader counts: not a records marker */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(mk, "pairs"), "rows_read");
+    ck_assert(!pp_read_marker_ok(mk, 1));
+    cJSON_Delete(mk);
+    snprintf(mp, sizeof mp, "%s/prepare_split.json", out[2]);
+    txt = tu_read_file(mp);
+    mk = cJSON_Parse(txt);
+    free(txt);
+    ck_assert(pp_split_marker_ok(mk, 1, 1));
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(mk, "pairs_per_set"), "val");
+    ck_assert(!pp_split_marker_ok(mk, 1, 1));
+    ck_assert(pp_split_marker_ok(mk, 1, 0));
+    cJSON_Delete(mk);
+    for (int run = 1; run < 5; run++) {
+        char what[32];
+        snprintf(what, sizeof what, "run %d", run);
+        for (int k = 0; k < 6; k++) {
+            char a[1200], b[1200];
+            snprintf(a, sizeof a, "%s/%s", out[0], names[k]);
+            snprintf(b, sizeof b, "%s/%s", out[run], names[k]);
+            ck_assert_msg(tu_same_file(a, b), "%s: %s differs from %s", what, b, a);
+        }
+        static const char *top[] = {"counts", "split", "pairs_per_set", "split_by",
+                                    "leakage", "leakage_light", "leakage_note"};
+        for (int k = 0; k < 7; k++)
+            same_entry(rep[0], rep[run], NULL, top[k], what);
+        static const char *inp[] = {"files", "files_skipped", "pairs", "ids_made_unique"};
+        for (int k = 0; k < 4; k++)
+            same_entry(rep[0], rep[run], "input", inp[k], what);
+        const cJSON *sa = cJSON_GetObjectItem(rep[0], "clustering"),
+                    *sb = cJSON_GetObjectItem(rep[run], "clustering");
+        ck_assert_int_eq(cJSON_GetArraySize(sa), 3);
+        ck_assert_int_eq(cJSON_GetArraySize(sb), 3);
+        static const char *step[] = {"step", "min_seq_id", "sequences", "clusters", "engine"};
+        for (int k = 0; k < 3; k++)
+            for (int f = 0; f < 5; f++)
+                same_entry(cJSON_GetArrayItem(sa, k), cJSON_GetArrayItem(sb, k), NULL, step[f],
+                           what);
+    }
+    for (int run = 0; run < 5; run++)
+        cJSON_Delete(rep[run]);
+    free(dir);
+}
+END_TEST
+
+/* Bad inputs among good ones, in memory and out of core: with --on-error
+ * skip a file that is no pair file and a truncated gzip are listed in
+ * files_skipped (the pairs before the damage kept) and a malformed row is
+ * counted, with the same files and report either way; without it the
+ * error names the file (and the line). */
+START_TEST(prepare_pairs_bad_inputs)
+{
+    char *dir = tu_tmpdir();
+    static const char *fam[3] = {"EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVS",
+                                 "QVQLQESGPGLVKPSETLSLTCTVSGGSISSYYWSWIRQPPGKGLEWIG",
+                                 "QVQLVQSGAEVKKPGASVKVSCKASGYTFTSYGISWVRQAPGQGLEWMG"};
+    char *text = malloc(1 << 20);
+    strcpy(text, "id\theavy\tlight\n");
+    for (int i = 0; i < 3000; i++) {
+        char line[256], h[128];
+        snprintf(h, sizeof h, "%s", fam[i % 3]);
+        h[10 + i % 30] = "ACDEFGHIKLMNPQRSTVWY"[(i / 30) % 20];
+        h[40 - i % 7] = "ACDEFGHIKLMNPQRSTVWY"[(i / 7) % 20];
+        snprintf(line, sizeof line, "q%d\t%s\tDIQMTQSPSSLSASVGDRVTITC%c\n", i, h,
+                 "KRSTV"[i % 5]);
+        strcat(text, line);
+    }
+    const char *good = write_text(dir, "good.tsv", text);
+    /* random chains, so that the half of the gzip kept (about 210 KiB) is
+     * more than the reader's 128 KiB buffer and holds whole rows */
+    strcpy(text, "id\theavy\tlight\n");
+    size_t used = strlen(text);
+    unsigned long long x = 12345;
+    for (int i = 0; i < 6000; i++) {
+        used += (size_t)sprintf(text + used, "t%d\t", i);
+        for (int k = 0; k < 110; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            text[used++] = "ACDEFGHIKLMNPQRSTVWY"[(x >> 33) % 20];
+        }
+        used += (size_t)sprintf(text + used, "\tDIQMTQSPSSLSASVG\n");
+    }
+    char trunc[700], cmd[4000];
+    snprintf(trunc, sizeof trunc, "%s/trunc.tsv.gz", dir);
+    const char *big = write_text(dir, "big.tsv", text);
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s.full' && head -c $(( $(wc -c < '%s.full') / 2 "
+             ")) '%s.full' > '%s'", big, trunc, trunc, trunc, trunc);
+    ck_assert_int_eq(system(cmd), 0);
+    free(text);
+    const char *single = write_text(dir, "single.fa", ">a\nEVQLVESGG\n");
+    const char *bad = write_text(dir, "bad.tsv", "id\theavy\tlight\nb1\tEVQLVESGGA\tDIQMTQ\n"
+                                                "b2\tEVQ\tDI1Q\nb3\tQVQLQESGPA\tEIVLTQ\n");
+    const char *inputs[4] = {good, single, trunc, bad};
+    cJSON *rep[2];
+    char out[2][700];
+    for (int run = 0; run < 2; run++) {
+        snprintf(out[run], sizeof out[run], "%s/out%d", dir, run);
+        pp_opts o;
+        pp_opts_default(&o);
+        o.in_memory = run == 0;
+        o.rd.on_error = RD_ON_ERROR_SKIP;
+        o.leak.sample = 10;
+        o.leak.candidates = 16;
+        rep[run] = cJSON_CreateObject();
+        ck_assert_msg(pp_run_pairs(inputs, 4, out[run], &o, rep[run]) == TG_OK, "run %d: %s",
+                      run, tg_last_error());
+    }
+    const cJSON *in = cJSON_GetObjectItem(rep[0], "input");
+    const cJSON *sk = cJSON_GetObjectItem(in, "files_skipped");
+    ck_assert_int_eq(cJSON_GetArraySize(sk), 2);
+    const cJSON *s0 = cJSON_GetArrayItem(sk, 0), *s1 = cJSON_GetArrayItem(sk, 1);
+    ck_assert_msg(strstr(cJSON_GetObjectItem(s0, "error")->valuestring,
+                         "single.fa: not a pair file"), "%s",
+                  cJSON_GetObjectItem(s0, "error")->valuestring);
+    ck_assert_msg(strstr(cJSON_GetObjectItem(s1, "error")->valuestring, "trunc.tsv.gz"), "%s",
+                  cJSON_GetObjectItem(s1, "error")->valuestring);
+    int kept = cJSON_GetObjectItem(s1, "pairs_kept_before_error")->valueint;
+    ck_assert_int_gt(kept, 0);
+    ck_assert_int_lt(kept, 6000);
+    const cJSON *pj = cJSON_GetObjectItem(in, "pairs");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(pj, "skipped"), "malformed_rows")
+                         ->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(pj, "pairs")->valueint, 3000 + kept + 2);
+    static const char *top[] = {"counts", "split", "pairs_per_set", "leakage",
+                                "leakage_light"};
+    for (int k = 0; k < 5; k++)
+        same_entry(rep[0], rep[1], NULL, top[k], "skip mode");
+    static const char *inp[] = {"files", "files_skipped", "pairs", "ids_made_unique"};
+    for (int k = 0; k < 4; k++)
+        same_entry(rep[0], rep[1], "input", inp[k], "skip mode");
+    static const char *names[6] = {"train_pairs.tsv",      "val_pairs.tsv",
+                                   "test_pairs.tsv",       "cdr3_100_cluster.tsv",
+                                   "heavy_70_cluster.tsv", "heavy_50_cluster.tsv"};
+    for (int k = 0; k < 6; k++) {
+        char a[800], b[800];
+        snprintf(a, sizeof a, "%s/%s", out[0], names[k]);
+        snprintf(b, sizeof b, "%s/%s", out[1], names[k]);
+        ck_assert_msg(tu_same_file(a, b), "skip mode: %s differs from %s", b, a);
+    }
+    cJSON_Delete(rep[0]);
+    cJSON_Delete(rep[1]);
+    /* fail mode: the first bad file stops the run, named (with its line) */
+    for (int run = 0; run < 2; run++) {
+        pp_opts o;
+        pp_opts_default(&o);
+        o.in_memory = run == 0;
+        for (int k = 0; k < 2; k++) {
+            const char *two[2] = {good, k ? bad : single};
+            cJSON *r = cJSON_CreateObject();
+            ck_assert_int_eq(pp_run_pairs(two, 2, out[run], &o, r), TG_ERR_FORMAT);
+            const char *want = k ? "bad.tsv:3" : "single.fa: not a pair file";
+            ck_assert_msg(strstr(tg_last_error(), want), "run %d: %s", run, tg_last_error());
+            cJSON_Delete(r);
+        }
+    }
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pairs");
@@ -524,6 +787,8 @@ int main(void)
     tcase_add_test(t, real_oas_unit);
     tcase_add_test(t, prepare_pairs_fixture);
     tcase_add_test(t, prepare_pairs_real);
+    tcase_add_test(t, prepare_pairs_out_of_core_same);
+    tcase_add_test(t, prepare_pairs_bad_inputs);
     suite_add_tcase(s, t);
     return tu_run(s);
 }

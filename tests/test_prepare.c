@@ -403,12 +403,13 @@ START_TEST(out_of_core_same_as_in_memory)
 }
 END_TEST
 
-/* Exact duplicates dropped in shards as in memory (first of each kept). */
+/* Exact duplicates dropped in shards as in memory (first of each kept);
+ * of[] maps every position to its kept sequence's new position. */
 START_TEST(sharded_dedup_keeps_first)
 {
     const char *seq[40];
     int len[40];
-    uint32_t uniq[2][40];
+    uint32_t uniq[2][40], of[2][40];
     static const char *pool[5] = {"AAAA", "CCCC", "AAAAC", "DDDD", "CC"};
     for (int i = 0; i < 40; i++) {
         seq[i] = pool[(i * 7) % 5];
@@ -422,8 +423,16 @@ START_TEST(sharded_dedup_keeps_first)
         pp_opts_default(&o);
         o.dedup_shards = r ? 3 : 1;
         cJSON *rep = cJSON_CreateObject();
-        ck_assert_int_eq(pp_dedup(seq, len, uniq[r], &m[r], dir, &o, rep), TG_OK);
+        ck_assert_int_eq(pp_dedup(seq, len, uniq[r], &m[r], dir, &o, "dedup", of[r], rep),
+                         TG_OK);
+        ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "dedup"), "shards")
+                             ->valueint, r ? 3 : 1);
         cJSON_Delete(rep);
+    }
+    for (int i = 0; i < 40; i++) {
+        ck_assert_uint_eq(of[1][i], of[0][i]);
+        ck_assert_uint_eq(of[0][i], (uint32_t)(i % 5)); /* pool[7i % 5] first at i % 5 */
+        ck_assert_str_eq(seq[uniq[0][of[0][i]]], seq[i]);
     }
     ck_assert_uint_eq(m[0], 5);
     ck_assert_uint_eq(m[1], 5);
@@ -535,7 +544,7 @@ START_TEST(resume_read_stage)
                                            "malformed_rows_skipped");
             else
                 cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m, "step"), "step");
-            ck_assert(!pp_read_marker_ok(m));
+            ck_assert(!pp_read_marker_ok(m, 0));
             char *t2 = cJSON_Print(m);
             cJSON_Delete(m);
             FILE *f = fopen(mp, "w");
@@ -718,10 +727,10 @@ START_TEST(resume_split_stage)
         char *txt = tu_read_file(mp);
         cJSON *m = cJSON_Parse(txt);
         free(txt);
-        ck_assert(pp_split_marker_ok(m, 1));
+        ck_assert(pp_split_marker_ok(m, 1, 0));
         cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "split"), "val"),
                                    "sequences");
-        ck_assert(!pp_split_marker_ok(m, 1));
+        ck_assert(!pp_split_marker_ok(m, 1, 0));
         char *t2 = cJSON_Print(m);
         cJSON_Delete(m);
         f = fopen(mp, "w");
@@ -755,7 +764,8 @@ START_TEST(resume_split_stage)
 END_TEST
 
 /* The command's flags: --max-memory sizes the shards (progress on stderr),
- * a rerun says it skipped reading, bad sizes and --pairs are refused. */
+ * a rerun says it skipped reading, bad sizes are refused; --pairs takes
+ * --max-memory and --no-resume (out of core as the records). */
 START_TEST(cli_out_of_core_flags)
 {
     char *dir = tu_tmpdir();
@@ -781,8 +791,27 @@ START_TEST(cli_out_of_core_flags)
     err = tu_read_file(errp);
     ck_assert_msg(strstr(err, "--max-memory '2X'"), "%s", err);
     free(err);
-    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--pairs", "--no-resume", "--input",
-                               a, "--out", out, NULL), 2);
+    const char *pa = put(dir, "p.tsv", "id\theavy\tlight\nP1\t" H1 "\tDIQMTQSPSSLSASVG\n"
+                                       "P2\t" H2 "\tEIVLTQSPGTLSLSPG\nP3\t" H1
+                                       "\tDIQMTQSPSSLSASVG\n");
+    char pout[600];
+    snprintf(pout, sizeof pout, "%s/po", dir);
+    for (int r = 0; r < 3; r++) {
+        ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--pairs", "--input", pa,
+                                   "--out", pout, "--max-memory", "100", "--leak-sample", "0",
+                                   r == 2 ? "--no-resume" : NULL, NULL), 0);
+        err = tu_read_file(errp);
+        ck_assert_msg(strstr(err, "prepare: reading 1 pair file into the store"), "%s", err);
+        ck_assert_msg(strstr(err, "prepare: dedup_pairs: 3 shards in"), "%s", err);
+        ck_assert_msg(!strstr(err, "prepare: read: skipped") == (r != 1), "run %d: %s", r, err);
+        free(err);
+    }
+    /* a file of single chains is no pair file: the error names it */
+    ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--pairs", "--input", a, "--out",
+                               pout, NULL), 1);
+    err = tu_read_file(errp);
+    ck_assert_msg(strstr(err, "a.tsv: not a pair file"), "%s", err);
+    free(err);
     size_t v;
     ck_assert_int_eq(pp_parse_size("2G", &v), 0);
     ck_assert_uint_eq(v, (size_t)2 << 30);

@@ -177,6 +177,95 @@ START_TEST(bad_files)
 }
 END_TEST
 
+/* Records with a mate (heavy/light pairs, version 2) beside records
+ * without: mate, CDR3, fields (absent ones NULL) read back; sequence NUL
+ * mate contiguous; a mate in a version 1 store and a field running past
+ * the data section are errors. */
+START_TEST(mate_records)
+{
+    char *dir = tu_tmpdir(), *p = path_in(dir, "m.store"), *q = path_in(dir, "bad.store");
+    const int n = 101;
+    ss_writer w;
+    ck_assert_int_eq(ss_write_begin(&w, p), TG_OK);
+    char seq[64], mate[64], cdr3[16], id[32], fld[SS_FIELDS][16];
+    for (int i = 0; i < n; i++) {
+        int len = 1 + i % 50, ml = 1 + i % 30, cl = 3 + i % 5;
+        for (int k = 0; k < len; k++)
+            seq[k] = "ACDEFGHIKLMNPQRSTVWY"[(i + k) % 20];
+        for (int k = 0; k < ml; k++)
+            mate[k] = "DIQMTS"[(i + k) % 6];
+        for (int k = 0; k < cl; k++)
+            cdr3[k] = "ARDY"[(i * 7 + k) % 4];
+        const char *f[SS_FIELDS];
+        for (int k = 0; k < SS_FIELDS; k++) {
+            fld[k][0] = '\0'; /* field 0: "" (present, empty) */
+            if (k)
+                snprintf(fld[k], sizeof fld[k], "f%d_%d", k, i);
+            f[k] = (k % 2 && i % 3) ? NULL : fld[k];
+        }
+        snprintf(id, sizeof id, "r%d", i);
+        if (i % 2)
+            ck_assert_int_eq(ss_write_add(&w, seq, len, cdr3, cl, id, "a.tsv", i), TG_OK);
+        else
+            ck_assert_int_eq(ss_write_add_mate(&w, seq, len, mate, ml, i % 4 ? NULL : cdr3, cl,
+                                               f, id, "b.tsv", i),
+                             TG_OK);
+    }
+    ck_assert_int_eq(ss_write_end(&w, NULL), TG_OK);
+    ss_store s;
+    ck_assert_msg(ss_open(&s, p, 1) == TG_OK, "%s", tg_last_error());
+    for (int i = 0; i < n; i++) {
+        int len, ml, cl;
+        const char *sq = ss_seq(&s, (uint64_t)i, &len), *m = ss_mate(&s, (uint64_t)i, &ml);
+        const char *c = ss_cdr3(&s, (uint64_t)i, &cl);
+        ck_assert_int_eq(len, 1 + i % 50);
+        ck_assert_int_eq(sq[len], 0);
+        ck_assert_str_eq(ss_id(&s, (uint64_t)i), (snprintf(id, sizeof id, "r%d", i), id));
+        if (i % 2) {
+            ck_assert_ptr_null(m);
+            ck_assert_int_eq(ml, 0);
+            ck_assert_ptr_nonnull(c);
+            ck_assert_ptr_null(ss_field(&s, (uint64_t)i, 0));
+            continue;
+        }
+        ck_assert_int_eq(ml, 1 + i % 30);
+        ck_assert_ptr_eq(m, sq + len + 1); /* sequence NUL mate: one key */
+        for (int k = 0; k < ml; k++)
+            ck_assert_int_eq(m[k], "DIQMTS"[(i + k) % 6]);
+        ck_assert_int_eq(m[ml], 0);
+        if (i % 4)
+            ck_assert_ptr_null(c);
+        else {
+            ck_assert_int_eq(cl, 3 + i % 5);
+            for (int k = 0; k < cl; k++)
+                ck_assert_int_eq(c[k], "ARDY"[(i * 7 + k) % 4]);
+            ck_assert_int_eq(c[cl], 0);
+        }
+        for (int k = 0; k < SS_FIELDS; k++) {
+            const char *f = ss_field(&s, (uint64_t)i, k);
+            if (k % 2 && i % 3) {
+                ck_assert_ptr_null(f);
+                continue;
+            }
+            char want[16] = "";
+            if (k)
+                snprintf(want, sizeof want, "f%d_%d", k, i);
+            ck_assert_ptr_nonnull(f);
+            ck_assert_str_eq(f, want);
+        }
+    }
+    long data_end = (long)((const uint8_t *)s.ids - s.base);
+    ss_close(&s);
+    damage(p, q, 8, 1);
+    expect_bad(q, 0, "record 0 has a mate in a version 1 store");
+    damage(p, q, data_end - 1, 'A'); /* record 100's last field loses its NUL */
+    expect_bad(q, 0, "record 100: field 7 runs past");
+    free(p);
+    free(q);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("seqstore");
@@ -184,6 +273,7 @@ int main(void)
     tcase_add_test(t, round_trip);
     tcase_add_test(t, abort_leaves_nothing);
     tcase_add_test(t, bad_files);
+    tcase_add_test(t, mate_records);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
