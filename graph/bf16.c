@@ -274,6 +274,13 @@ void tg_bf16_backward_begin(void)
     pthread_mutex_unlock(&lock);
 }
 
+void tg_bf16_note_lost(const tg_tensor *t)
+{
+    pthread_mutex_lock(&lock);
+    note_lost(t);
+    pthread_mutex_unlock(&lock);
+}
+
 const char *tg_bf16_take_lost(void)
 {
     pthread_mutex_lock(&lock);

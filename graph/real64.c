@@ -65,6 +65,12 @@ int tg_bf16_on(const tg_tensor *out)
 void tg_bf16_next_pass(void) {}
 void tg_bf16_backward_begin(void) {}
 const char *tg_bf16_take_lost(void) { return NULL; } /* no bf16 plan, nothing saved as bf16 */
+void tg_bf16_note_lost(const tg_tensor *t) { (void)t; }
+int tg_bf16_saved(const tg_tensor *t)
+{
+    (void)t;
+    return 0;
+}
 
 const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const tg_real *data, size_t n, int slot)
 {

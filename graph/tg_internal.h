@@ -188,6 +188,9 @@ void tg_bf16_backward_begin(void);
  * not be made (out of memory) or was gone when backward needed it (another
  * bf16 pass ran in between) since the last call, or NULL; clears it. */
 const char *tg_bf16_take_lost(void);
+/* Records t as such a tensor (an op whose backward could not run its
+ * products on t's bf16 copy, out of memory); thread-safe. */
+void tg_bf16_note_lost(const tg_tensor *t);
 /* The bf16 copy of a TG_FLAG_BF16_SAVED tensor widened back to float32
  * into a new buffer (the caller frees it): what an fp32 fallback of a
  * backward product reads instead of the float32 values the plan did not
@@ -230,7 +233,10 @@ int tg_dnnl_native_bf16(void);
  * (a, b), or, when tg_bf16_on(out), on their bf16 copies (tensors ta_t,
  * tb_t own a, b: parameters are cached; slot_a, slot_b pick scratch for
  * the others), falling back to fp32 if that fails. a_n, b_n: the floats
- * of a and b to convert. */
+ * of a and b to convert. A gradient goes in with a NULL tensor: a tensor
+ * whose data pointer equals the operand is taken for that activation
+ * (its bf16 copy), and the plan may place a gradient at the address its
+ * tensor's float32 values had. */
 void tg_gemm_prec(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
                   tg_real alpha, const tg_tensor *a_t, const tg_real *a, size_t a_n, int lda,
                   size_t stride_a, int slot_a, const tg_tensor *b_t, const tg_real *b, size_t b_n,

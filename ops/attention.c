@@ -62,6 +62,9 @@ typedef struct {
     uint64_t key, thr;
     const int32_t *mask;
     int bf; /* products in bf16 (the graph's precision, and this machine can) */
+    /* bf16 copies of the whole q, k, v tensors (same layout) where the plan
+     * keeps only those (TG_FLAG_BF16_SAVED), else NULL */
+    const tg_bf16 *saved[3];
     int fresh[3]; /* backward: q, k, v's gradients claimed (written, not added to) */
 } at_dims;
 
@@ -164,7 +167,22 @@ static at_dims dims_of(const tg_tensor *out)
     d.pos = (int)saved[1];
     d.bf = tg_bf16_on(out);
     d.fresh[0] = d.fresh[1] = d.fresh[2] = 0;
+    d.saved[0] = d.saved[1] = d.saved[2] = NULL;
     return d;
+}
+
+/* The bf16 copies of q, k, v that the plan keeps instead of their float32
+ * values (made in forward, looked up in backward; called outside the
+ * parallel loop). 0 when one is missing: recorded as lost (tg_forward or
+ * tg_backward then fails naming it). */
+static int saved_copies(const tg_tensor *out, at_dims *d)
+{
+    for (int i = 0; d->bf && i < 3; i++) {
+        const tg_tensor *t = out->src[i];
+        if (tg_bf16_saved(t) && !(d->saved[i] = tg_bf16_operand(t, tg_f32(t), t->numel, 0)))
+            return 0;
+    }
+    return 1;
 }
 
 /* Per-thread buffer for a head's dense bf16 blocks, grown to n elements;
@@ -183,25 +201,39 @@ static tg_bf16 *head_buffer(size_t n)
 }
 
 /* dst[r hd + c] = bf16(src[r ld + c]) for r < rows, c < hd: one head's
- * columns of a [rows, ld] tensor as a dense bf16 block. */
-static void head_bf16(tg_bf16 *dst, const tg_real *src, int rows, int hd, int ld)
+ * columns of a [rows, ld] tensor as a dense bf16 block, converted from
+ * src or, when the tensor's bf16 copy h is given, copied from it (same
+ * offset `at` in both). */
+static void head_bf16(tg_bf16 *dst, const tg_real *src, const tg_bf16 *h, size_t at, int rows,
+                      int hd, int ld)
 {
     for (int r = 0; r < rows; r++)
-        tg_f32_to_bf16(dst + (size_t)r * hd, src + (size_t)r * ld, hd);
+        if (h)
+            memcpy(dst + (size_t)r * hd, h + at + (size_t)r * ld, hd * sizeof(tg_bf16));
+        else
+            tg_f32_to_bf16(dst + (size_t)r * hd, src + at + (size_t)r * ld, hd);
 }
+
+/* p + i, or NULL for a NULL p (an operand whose float32 values are gone). */
+static const tg_real *at(const tg_real *p, size_t i) { return p ? p + i : NULL; }
 
 /* One tile product C = alpha op(A) op(B) + beta C: on the bf16 copies ah
  * (leading dimension ldah) and bh when both are given (and oneDNN runs
- * it), else in fp32 on a, b. */
-static void tile_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
-                      const tg_bf16 *ah, int ldah, const tg_real *b, int ldb, const tg_bf16 *bh,
-                      int ldbh, tg_real beta, tg_real *c, int ldc)
+ * it), else in fp32 on a, b. a or b is NULL when only its bf16 copy
+ * exists (the plan reused its float32 buffer): then a failed bf16 product
+ * returns -1, nothing written. 0 when done. */
+static int tile_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
+                     const tg_bf16 *ah, int ldah, const tg_real *b, int ldb, const tg_bf16 *bh,
+                     int ldbh, tg_real beta, tg_real *c, int ldc)
 {
     if (ah && bh &&
         tg_dnnl_gemm_bf16(1, ta, tb, m, n, k, alpha, ah, ldah, 0, bh, ldbh, 0, beta, c, ldc, 0) ==
             TG_OK)
-        return;
+        return 0;
+    if (!a || !b)
+        return -1;
     tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return 0;
 }
 
 /* The bf16 copy of a dense tile of n scores into h, or NULL when the head
@@ -276,17 +308,19 @@ static uint64_t prob_index(const at_dims *d, int b, int h, int i, int j)
 static void head_forward(const at_dims *d, const tg_tensor *out, int b, int h, tg_bf16 *ob)
 {
     const tg_kern *kn = tg_kern_get();
-    const tg_real *q = tg_f32(out->src[0]) + (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
-    const tg_real *k = tg_f32(out->src[1]) + (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
-    const tg_real *v = tg_f32(out->src[2]) + (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
+    size_t oq = (size_t)b * d->Tq * d->ld[0] + d->col[0] + h * d->hd;
+    size_t ok = (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
+    size_t ov = (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
+    const tg_real *q = tg_f32(out->src[0]) + oq, *k = tg_f32(out->src[1]) + ok;
+    const tg_real *v = tg_f32(out->src[2]) + ov;
     int hd = d->hd, qstep = tile_step(d->Tq, BQ);
     /* bf16: the head's q [Tq, hd], k and v [Tk, hd] as dense blocks */
     tg_bf16 *hq = d->bf ? head_buffer((size_t)(d->Tq + 2 * d->Tk) * hd) : NULL;
     tg_bf16 *hk = hq ? hq + (size_t)d->Tq * hd : NULL, *hv = hq ? hk + (size_t)d->Tk * hd : NULL;
     if (hq) {
-        head_bf16(hq, q, d->Tq, hd, d->ld[0]);
-        head_bf16(hk, k, d->Tk, hd, d->ld[1]);
-        head_bf16(hv, v, d->Tk, hd, d->ld[2]);
+        head_bf16(hq, tg_f32(out->src[0]), d->saved[0], oq, d->Tq, hd, d->ld[0]);
+        head_bf16(hk, tg_f32(out->src[1]), d->saved[1], ok, d->Tk, hd, d->ld[1]);
+        head_bf16(hv, tg_f32(out->src[2]), d->saved[2], ov, d->Tk, hd, d->ld[2]);
     }
     tg_bf16 Sh[BQ * BK];
     tg_real *o = tg_f32(out) + (size_t)b * d->Tq * d->dim + h * d->hd;
@@ -371,6 +405,7 @@ static int attention_forward(tg_tensor *out)
     saved[1] = (uint64_t)(int64_t)pos;
     at_dims d = dims_of(out);
     int n = d.B * d.nh;
+    saved_copies(out, &d); /* a missing one: lost (recorded); its head converts from float32 */
     tg_bf16 *ob = tg_bf16_reserve(out);
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)
@@ -378,7 +413,9 @@ static int attention_forward(tg_tensor *out)
     return TG_OK;
 }
 
-static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
+/* 0, or -1 when a product could not run (out of memory where only the
+ * bf16 copies of q, k, v exist): the head's gradients are then incomplete. */
+static int head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
 {
     const tg_kern *kn = tg_kern_get();
     const tg_tensor *Q = out->src[0], *K = out->src[1], *V = out->src[2];
@@ -386,18 +423,23 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     size_t ok = (size_t)b * d->Tk * d->ld[1] + d->col[1] + h * d->hd;
     size_t ov = (size_t)b * d->Tk * d->ld[2] + d->col[2] + h * d->hd;
     size_t oo = (size_t)b * d->Tq * d->dim + h * d->hd;
-    const tg_real *q = tg_f32(Q) + oq, *k = tg_f32(K) + ok, *v = tg_f32(V) + ov;
+    /* q, k, v: NULL where only their bf16 copies exist */
+    const tg_real *q = d->saved[0] ? NULL : tg_f32(Q) + oq;
+    const tg_real *k = d->saved[1] ? NULL : tg_f32(K) + ok;
+    const tg_real *v = d->saved[2] ? NULL : tg_f32(V) + ov;
     const tg_real *o = tg_f32(out) + oo, *dO = out->grad + oo;
-    int hd = d->hd, ldq = d->ld[0], ldk = d->ld[1], ldv = d->ld[2];
+    int hd = d->hd, ldq = d->ld[0], ldk = d->ld[1], ldv = d->ld[2], rc = 0;
     /* bf16: q and dO [Tq, hd], k and v [Tk, hd] as dense blocks */
     tg_bf16 *hq = d->bf ? head_buffer((size_t)(2 * d->Tq + 2 * d->Tk) * hd) : NULL;
     tg_bf16 *hdo = hq ? hq + (size_t)d->Tq * hd : NULL;
     tg_bf16 *hk = hq ? hdo + (size_t)d->Tq * hd : NULL, *hv = hq ? hk + (size_t)d->Tk * hd : NULL;
     if (hq) {
-        head_bf16(hq, q, d->Tq, hd, ldq);
-        head_bf16(hdo, dO, d->Tq, hd, d->dim);
-        head_bf16(hk, k, d->Tk, hd, ldk);
-        head_bf16(hv, v, d->Tk, hd, ldv);
+        head_bf16(hq, tg_f32(Q), d->saved[0], oq, d->Tq, hd, ldq);
+        head_bf16(hdo, out->grad, NULL, oo, d->Tq, hd, d->dim);
+        head_bf16(hk, tg_f32(K), d->saved[1], ok, d->Tk, hd, ldk);
+        head_bf16(hv, tg_f32(V), d->saved[2], ov, d->Tk, hd, ldv);
+    } else if (!q || !k || !v) {
+        return -1;
     }
     tg_bf16 Ph[BQ * BK], dSh[BQ * BK];
     tg_real *dq = Q->grad ? Q->grad + oq : NULL, *dk = K->grad ? K->grad + ok : NULL;
@@ -444,12 +486,12 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
         for (int i0 = istart; i0 < d->Tq; i0 += qstep) {
             tg_real kvbeta = i0 == istart ? 0 : 1; /* for fresh dk, dv */
             int nq = i0 + qstep <= d->Tq ? qstep : d->Tq - i0;
-            tile_gemm(0, 1, nq, nk, hd, d->scale, q + (size_t)i0 * ldq, ldq,
-                      hq ? hq + (size_t)i0 * hd : NULL, hd, k + (size_t)j0 * ldk, ldk,
-                      hk ? hk + (size_t)j0 * hd : NULL, hd, 0, P, nk);
-            tile_gemm(0, 1, nq, nk, hd, 1, dO + (size_t)i0 * d->dim, d->dim,
-                      hdo ? hdo + (size_t)i0 * hd : NULL, hd, v + (size_t)j0 * ldv, ldv,
-                      hv ? hv + (size_t)j0 * hd : NULL, hd, 0, dS, nk);
+            rc |= tile_gemm(0, 1, nq, nk, hd, d->scale, at(q, (size_t)i0 * ldq), ldq,
+                            hq ? hq + (size_t)i0 * hd : NULL, hd, at(k, (size_t)j0 * ldk), ldk,
+                            hk ? hk + (size_t)j0 * hd : NULL, hd, 0, P, nk);
+            rc |= tile_gemm(0, 1, nq, nk, hd, 1, dO + (size_t)i0 * d->dim, d->dim,
+                            hdo ? hdo + (size_t)i0 * hd : NULL, hd, at(v, (size_t)j0 * ldv), ldv,
+                            hv ? hv + (size_t)j0 * hd : NULL, hd, 0, dS, nk);
             for (int r = 0; r < nq; r++) {
                 int i = i0 + r;
                 tg_real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk, L = lse[i], Di = D[i];
@@ -483,16 +525,17 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
             const tg_bf16 *ph = dv ? tile_bf16(hq, P, nt, Ph) : NULL;
             const tg_bf16 *dsh = dq || dk ? tile_bf16(hq, dS, nt, dSh) : NULL;
             if (dv) /* dV_j += P~^T dO_i */
-                tile_gemm(1, 0, nk, hd, nq, 1, P, nk, ph, nk, dO + (size_t)i0 * d->dim, d->dim,
-                          hdo ? hdo + (size_t)i0 * hd : NULL, hd, d->fresh[2] ? kvbeta : 1,
-                          dv + (size_t)j0 * ldv, ldv);
+                rc |= tile_gemm(1, 0, nk, hd, nq, 1, P, nk, ph, nk, dO + (size_t)i0 * d->dim,
+                                d->dim, hdo ? hdo + (size_t)i0 * hd : NULL, hd,
+                                d->fresh[2] ? kvbeta : 1, dv + (size_t)j0 * ldv, ldv);
             if (dq) /* dQ_i += scale dS K_j */
-                tile_gemm(0, 0, nq, hd, nk, d->scale, dS, nk, dsh, nk, k + (size_t)j0 * ldk, ldk,
-                          hk ? hk + (size_t)j0 * hd : NULL, hd, qbeta, dq + (size_t)i0 * ldq, ldq);
+                rc |= tile_gemm(0, 0, nq, hd, nk, d->scale, dS, nk, dsh, nk,
+                                at(k, (size_t)j0 * ldk), ldk, hk ? hk + (size_t)j0 * hd : NULL, hd,
+                                qbeta, dq + (size_t)i0 * ldq, ldq);
             if (dk) /* dK_j += scale dS^T Q_i */
-                tile_gemm(1, 0, nk, hd, nq, d->scale, dS, nk, dsh, nk, q + (size_t)i0 * ldq, ldq,
-                          hq ? hq + (size_t)i0 * hd : NULL, hd, d->fresh[1] ? kvbeta : 1,
-                          dk + (size_t)j0 * ldk, ldk);
+                rc |= tile_gemm(1, 0, nk, hd, nq, d->scale, dS, nk, dsh, nk,
+                                at(q, (size_t)i0 * ldq), ldq, hq ? hq + (size_t)i0 * hd : NULL, hd,
+                                d->fresh[1] ? kvbeta : 1, dk + (size_t)j0 * ldk, ldk);
         }
     }
     for (int j = kend; j < d->Tk; j++) { /* keys past the causal reach */
@@ -503,6 +546,7 @@ static void head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     }
     for (int i = 0; dq && d->fresh[0] && i < q_from; i++)
         memset(dq + (size_t)i * ldq, 0, hd * sizeof(tg_real));
+    return rc;
 }
 
 static void attention_backward(tg_tensor *out)
@@ -510,14 +554,19 @@ static void attention_backward(tg_tensor *out)
     at_dims d = dims_of(out);
     for (int i = 0; i < 3; i++) /* claims only succeed for three distinct tensors */
         d.fresh[i] = out->src[i]->grad && tg_grad_claim(out->src[i]);
-    int n = d.B * d.nh;
-#pragma omp parallel for schedule(dynamic)
+    int n = d.B * d.nh, failed = !saved_copies(out, &d);
+    if (failed) /* recorded as lost: tg_backward fails naming it */
+        return;
+#pragma omp parallel for schedule(dynamic) reduction(| : failed)
     for (int bh = 0; bh < n; bh++)
-        head_backward(&d, out, bh / d.nh, bh % d.nh);
+        failed |= head_backward(&d, out, bh / d.nh, bh % d.nh) != 0;
+    if (failed) /* out of memory with only the bf16 copies of q, k, v */
+        tg_bf16_note_lost(out->src[0]);
 }
 
 const tg_opdef tg_op_attention = {"tg_attention", attention_forward, attention_backward,
                                   TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_KEEP_SRC(2) |
+                                      TG_KEEP_BF16(0) | TG_KEEP_BF16(1) | TG_KEEP_BF16(2) |
                                       TG_KEEP_SRC(3) | TG_KEEP_OUT | TG_GRAD_OVERWRITE(0) |
                                       TG_GRAD_OVERWRITE(1) | TG_GRAD_OVERWRITE(2),
                                   0};

@@ -59,7 +59,10 @@ static void linear_backward(tg_tensor *out)
     size_t m = X->numel / k;
     const tg_real *dy = out->grad;
     /* in bf16, dy is converted into scratch 0 once for both products, in
-     * the bias gradient's pass over dy when there is one */
+     * the bias gradient's pass over dy when there is one. dy is passed
+     * without its tensor: the plan may place out's gradient where out's
+     * float32 values were (out kept only as bf16), and a tensor with that
+     * address would be taken for the activation (graph/bf16.c) */
     int dy_slot = 0, bias_done = 0;
     tg_bf16 *h = Bi && Bi->grad && tg_bf16_on(out) ? tg_bf16_scratch(0, out->numel) : NULL;
     if (h) {
@@ -67,12 +70,12 @@ static void linear_backward(tg_tensor *out)
         dy_slot = TG_BF16_REUSE(0), bias_done = 1;
     }
     if (X->grad) {
-        tg_gemm_prec(out, 1, 0, 0, (int)m, k, n, 1, out, dy, out->numel, n, 0, dy_slot, W, tg_f32(W),
+        tg_gemm_prec(out, 1, 0, 0, (int)m, k, n, 1, NULL, dy, out->numel, n, 0, dy_slot, W, tg_f32(W),
                      W->numel, k, 0, 1, tg_grad_claim(X) ? 0 : 1, X->grad, k, 0);
         dy_slot = TG_BF16_REUSE(0);
     }
     if (W->grad)
-        tg_gemm_prec(out, 1, 1, 0, n, k, (int)m, 1, out, dy, out->numel, n, 0, dy_slot, X,
+        tg_gemm_prec(out, 1, 1, 0, n, k, (int)m, 1, NULL, dy, out->numel, n, 0, dy_slot, X,
                      tg_f32(X), X->numel, k, 0, 1, 1, W->grad, k, 0);
     if (Bi && Bi->grad && !bias_done)
         tg_sum_rows_into(Bi->grad, dy, NULL, 1.0f, m, n);

@@ -62,7 +62,10 @@ tg_tensor *tg_matmul(tg_graph *g, tg_tensor *a, tg_tensor *b, int ta, int tb)
 }
 
 /* One product in the graph's precision (tg_gemm_prec): A's bf16 copy in
- * scratch 0, B's in scratch 1; an, bn floats of them to convert. */
+ * scratch 0, B's in scratch 1; an, bn floats of them to convert. The
+ * output's gradient goes in without its tensor (NULL): it may sit where
+ * the output's float32 values were, and with the tensor it would be taken
+ * for them (as in ops/linear.c). */
 static void mm(const tg_tensor *out, int batch, int ta, int tb, int m, int n, int k,
                const tg_tensor *at, const tg_real *a, size_t an, int lda, size_t sa,
                const tg_tensor *bt, const tg_real *b, size_t bn, int ldb, size_t sb, tg_real *c,
@@ -100,37 +103,37 @@ static void matmul_backward(tg_tensor *out)
     size_t nA = a->numel, nB = b->numel, nC = out->numel;
     if (a->grad) {
         if (!ta && d.shared_b)
-            mm(out, 1, 0, !tb, d.batch * d.m, d.k, d.n, out, dC, nC, d.n, 0, b, B, nB, d.ldb, 0,
+            mm(out, 1, 0, !tb, d.batch * d.m, d.k, d.n, NULL, dC, nC, d.n, 0, b, B, nB, d.ldb, 0,
                a->grad, d.k, 0, 1);
         else if (!ta)
-            mm(out, d.batch, 0, !tb, d.m, d.k, d.n, out, dC, nC, d.n, sC, b, B, nB, d.ldb, sB,
+            mm(out, d.batch, 0, !tb, d.m, d.k, d.n, NULL, dC, nC, d.n, sC, b, B, nB, d.ldb, sB,
                a->grad, d.k, sA, 1);
         else
-            mm(out, d.batch, tb, 1, d.k, d.m, d.n, b, B, nB, d.ldb, sB, out, dC, nC, d.n, sC,
+            mm(out, d.batch, tb, 1, d.k, d.m, d.n, b, B, nB, d.ldb, sB, NULL, dC, nC, d.n, sC,
                a->grad, d.m, sA, 1);
     }
     if (b->grad) {
         if (d.shared_b && !ta) {
             if (!tb)
-                mm(out, 1, 1, 0, d.k, d.n, d.batch * d.m, a, A, nA, d.k, 0, out, dC, nC, d.n, 0,
+                mm(out, 1, 1, 0, d.k, d.n, d.batch * d.m, a, A, nA, d.k, 0, NULL, dC, nC, d.n, 0,
                    b->grad, d.n, 0, 1);
             else
-                mm(out, 1, 1, 0, d.n, d.k, d.batch * d.m, out, dC, nC, d.n, 0, a, A, nA, d.k, 0,
+                mm(out, 1, 1, 0, d.n, d.k, d.batch * d.m, NULL, dC, nC, d.n, 0, a, A, nA, d.k, 0,
                    b->grad, d.k, 0, 1);
         } else if (d.shared_b) { /* entries share dB: accumulate in order */
             for (int i = 0; i < d.batch; i++) {
                 if (!tb)
-                    mm(out, 1, 0, 0, d.k, d.n, d.m, a, A + i * sA, sA, d.m, 0, out, dC + i * sC,
+                    mm(out, 1, 0, 0, d.k, d.n, d.m, a, A + i * sA, sA, d.m, 0, NULL, dC + i * sC,
                        sC, d.n, 0, b->grad, d.n, 0, 1);
                 else
-                    mm(out, 1, 1, 1, d.n, d.k, d.m, out, dC + i * sC, sC, d.n, 0, a, A + i * sA,
+                    mm(out, 1, 1, 1, d.n, d.k, d.m, NULL, dC + i * sC, sC, d.n, 0, a, A + i * sA,
                        sA, d.m, 0, b->grad, d.k, 0, 1);
             }
         } else if (!tb) {
-            mm(out, d.batch, !ta, 0, d.k, d.n, d.m, a, A, nA, d.lda, sA, out, dC, nC, d.n, sC,
+            mm(out, d.batch, !ta, 0, d.k, d.n, d.m, a, A, nA, d.lda, sA, NULL, dC, nC, d.n, sC,
                b->grad, d.n, sB, 1);
         } else {
-            mm(out, d.batch, 1, ta, d.n, d.k, d.m, out, dC, nC, d.n, sC, a, A, nA, d.lda, sA,
+            mm(out, d.batch, 1, ta, d.n, d.k, d.m, NULL, dC, nC, d.n, sC, a, A, nA, d.lda, sA,
                b->grad, d.k, sB, 1);
         }
     }

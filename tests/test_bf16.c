@@ -548,6 +548,7 @@ typedef struct {
     long conversions;  /* parameter copies made by the forward + backward */
     size_t arena;      /* planned activation bytes */
     int saved;         /* nodes whose float32 values backward does not read */
+    int attn_in, attn_saved; /* attention inputs (q, k, v), and of them saved */
 } rb_run;
 
 /* keep_all: the bf16 arena re-planned keeping every buffer (the float32
@@ -583,9 +584,13 @@ static rb_run run_roberta_plan(tg_precision prec, int keep_all)
     rb_run o;
     o.conversions = tg_bf16_param_conversions() - conv0;
     o.arena = tg_graph_planned_bytes(gr.g);
-    o.saved = 0;
-    for (int i = 0; i < tg_graph_nodes(gr.g); i++)
-        o.saved += (tg_graph_node(gr.g, i)->flags & TG_FLAG_BF16_SAVED) != 0;
+    o.saved = o.attn_in = o.attn_saved = 0;
+    for (int i = 0; i < tg_graph_nodes(gr.g); i++) {
+        const tg_tensor *t = tg_graph_node(gr.g, i);
+        o.saved += (t->flags & TG_FLAG_BF16_SAVED) != 0;
+        for (int s = 0; t->op == TG_OP_ATTENTION && s < 3; s++)
+            o.attn_in++, o.attn_saved += (t->src[s]->flags & TG_FLAG_BF16_SAVED) != 0;
+    }
     o.loss = tg_f32(gr.loss)[0];
     o.nlogits = gr.logits->numel;
     o.logits = malloc(o.nlogits * 4);
@@ -620,11 +625,14 @@ START_TEST(roberta_forward_backward_within_bf16_tolerance)
 }
 END_TEST
 
-/* In a bf16 graph the plan keeps a linear layer's input only as its bf16
- * copy (its float32 buffer is reused after forward): the loss, logits and
- * gradients are bit for bit those of a plan that keeps every buffer, the
- * arena is smaller, and each weight is converted once per pass (forward +
- * backward), not once per product. */
+/* In a bf16 graph the plan keeps a linear layer's input, and the
+ * attention's q, k and v, only as their bf16 copies (their float32 buffers
+ * are reused after forward): the loss, logits and gradients are bit for
+ * bit those of a plan that keeps every buffer, the arena is smaller, and
+ * each weight is converted once per pass (forward + backward), not once
+ * per product. (Before graph/bf16.c's callers passed gradients without
+ * their tensor, a gradient placed where its tensor's float32 values had
+ * been was taken for that activation: this test failed.) */
 START_TEST(bf16_plan_reuses_linear_inputs_exactly)
 {
     rb_run k = run_roberta_plan(TG_PREC_BF16, 1), r = run_roberta_plan(TG_PREC_BF16, 0);
@@ -636,6 +644,8 @@ START_TEST(bf16_plan_reuses_linear_inputs_exactly)
     ck_assert(!memcmp(r.grads, k.grads, r.ngrads * 4));
     if (tg_bf16_available()) {
         ck_assert_msg(r.saved > 0 && r.arena < f.arena, "bf16 arena %zu, fp32 %zu", r.arena, f.arena);
+        ck_assert_msg(r.attn_in > 0 && r.attn_saved == r.attn_in, "%d of %d attention inputs kept as bf16 only",
+                      r.attn_saved, r.attn_in);
         /* heavy_tiny: 6 linear weights a layer and the LM head's dense and
          * decoder (the word embedding, also read by the embedding lookup) */
         int layers = 0;
@@ -646,7 +656,7 @@ START_TEST(bf16_plan_reuses_linear_inputs_exactly)
         layers = c.num_hidden_layers;
         ck_assert_int_eq(r.conversions, 6 * layers + 2);
     } else {
-        ck_assert(r.saved == 0 && r.arena == f.arena && r.conversions == 0);
+        ck_assert(r.saved == 0 && r.arena == f.arena && r.conversions == 0 && r.attn_saved == 0);
     }
     ck_assert_int_eq(f.saved, 0);
     free(k.logits), free(k.grads), free(r.logits), free(r.grads), free(f.logits), free(f.grads);
