@@ -53,6 +53,14 @@ tg_bf16 tg_bf16_of(float f)
     return (tg_bf16)(u >> 16);
 }
 
+void tg_bf16_widen(float *dst, const tg_bf16 *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
 float tg_bf16_to_float(tg_bf16 h)
 {
     uint32_t u = (uint32_t)h << 16;

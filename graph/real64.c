@@ -116,3 +116,13 @@ int tg_dnnl_gemm_bf16_bias(int m, int n, int k, const tg_bf16 *a, const tg_bf16 
     (void)m, (void)n, (void)k, (void)a, (void)b, (void)bias, (void)c;
     return TG_ERR_ARG;
 }
+
+void tg_bf16_widen(tg_real *dst, const tg_bf16 *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        dst[i] = f;
+    }
+}

@@ -141,6 +141,8 @@ typedef uint16_t tg_bf16; /* bfloat16 bits: the top half of a float32 */
  * widening back. */
 tg_bf16 tg_bf16_of(float f);
 float tg_bf16_to_float(tg_bf16 h);
+/* dst[i] = the float32 value of src[i], i < n (exact). */
+void tg_bf16_widen(tg_real *dst, const tg_bf16 *src, size_t n);
 /* dst[i] = tg_bf16_of(src[i]) with the fastest kernel this CPU has
  * (threaded for long arrays); _scalar is the portable reference, and
  * tg_bf16_cvt_kernel names the kernel in use ("avx512bf16", "avx2",
@@ -163,11 +165,12 @@ int tg_f32_to_bf16_kernel(const char *name, tg_bf16 *dst, const float *src, size
  * (ops never write their inputs). */
 const tg_bf16 *tg_bf16_operand(const tg_tensor *t, const tg_real *data, size_t n, int slot);
 /* For an op about to compute node t in a bf16 graph whose bf16 copy will
- * be read (TG_FLAG_BF16_SAVED: a linear layer's input): t's copy for this
- * pass, for the op to fill with the conversion of every value it writes
- * (while they are in cache; a later tg_bf16_operand finds it instead of
- * reading t again). NULL when there is nothing to do, or out of memory
- * (the copy is then made from t's values at its first use). */
+ * be read (TG_FLAG_BF16_SAVED: a linear layer's input), or reading every
+ * value of such a t (GELU's input): t's copy for this pass, for the op to
+ * fill with the conversion of every value (while they are in cache; a
+ * later tg_bf16_operand finds it instead of reading t again). NULL when
+ * there is nothing to do, or out of memory (the copy is then made from
+ * t's values at its first use). */
 tg_bf16 *tg_bf16_reserve(const tg_tensor *t);
 /* Scratch buffer `slot` grown to n elements for the caller to fill (then
  * passed as TG_BF16_REUSE(slot)); NULL when out of memory or inside a

@@ -44,52 +44,65 @@ static void scale_backward(tg_tensor *out)
     TG_KERN_CHUNKS(out->numel, lo, len, k->acc(dx + lo, dy + lo, NULL, s, len));
 }
 
-/* In a bf16 graph GELU's output is the next linear layer's input: its
- * bf16 copy is written chunk by chunk while the chunk is in cache. */
-static int gelu_forward(tg_tensor *out)
+typedef void (*act_fn)(tg_real *y, const tg_real *x, size_t n);
+typedef void (*act_bwd_fn)(tg_real *dx, const tg_real *x, const tg_real *dy, size_t n, int acc);
+
+/* The GELUs in a bf16 graph: the output is the next linear layer's input
+ * and the input is kept for backward only as its bf16 copy (the op table's
+ * TG_KEEP_BF16(0), as autocast keeps a linear layer's bf16 output): both
+ * copies are written chunk by chunk while the chunk is in cache. A copy of
+ * the input that cannot be reserved is made (or recorded as lost) by
+ * tg_bf16_operand after the pass. */
+static int act_forward(tg_tensor *out, act_fn f)
 {
-    const tg_real *x = tg_f32(out->src[0]);
+    const tg_tensor *X = out->src[0];
+    const tg_real *x = tg_f32(X);
     tg_real *y = tg_f32(out);
-    const tg_kern *k = tg_kern_get();
-    tg_bf16 *h = tg_bf16_reserve(out);
+    tg_bf16 *h = tg_bf16_reserve(out), *hx = tg_bf16_reserve(X);
     TG_KERN_CHUNKS(out->numel, lo, len, {
-        k->gelu(y + lo, x + lo, len);
+        f(y + lo, x + lo, len);
         if (h)
             tg_f32_to_bf16(h + lo, y + lo, len);
+        if (hx)
+            tg_f32_to_bf16(hx + lo, x + lo, len);
     });
+    if (!hx && tg_bf16_on(out) && tg_bf16_saved(X))
+        tg_bf16_operand(X, x, X->numel, 0);
     return TG_OK;
 }
 
-static void gelu_backward(tg_tensor *out)
+/* dx (+)= dy f'(x), x from its bf16 copy where the plan kept only that
+ * (widened a block at a time); nothing when the copy is gone (recorded:
+ * tg_backward fails naming the tensor). */
+static void act_backward(tg_tensor *out, act_bwd_fn f)
 {
-    const tg_real *x = tg_f32(out->src[0]), *dy = out->grad;
-    tg_real *dx = out->src[0]->grad;
+    tg_tensor *X = out->src[0];
+    const tg_real *x = tg_f32(X), *dy = out->grad;
+    tg_real *dx = X->grad;
     if (!dx)
         return;
-    const tg_kern *k = tg_kern_get();
-    int acc = !tg_grad_claim(out->src[0]); /* fresh: written, not added to */
-    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_bwd(dx + lo, x + lo, dy + lo, len, acc));
-}
-
-static int gelu_new_forward(tg_tensor *out)
-{
-    const tg_real *x = tg_f32(out->src[0]);
-    tg_real *y = tg_f32(out);
-    const tg_kern *k = tg_kern_get();
-    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new(y + lo, x + lo, len));
-    return TG_OK;
-}
-
-static void gelu_new_backward(tg_tensor *out)
-{
-    const tg_real *x = tg_f32(out->src[0]), *dy = out->grad;
-    tg_real *dx = out->src[0]->grad;
-    if (!dx)
+    const tg_bf16 *xh = NULL;
+    if (tg_bf16_on(out) && tg_bf16_saved(X) && !(xh = tg_bf16_operand(X, x, X->numel, 0)))
         return;
-    const tg_kern *k = tg_kern_get();
-    int acc = !tg_grad_claim(out->src[0]);
-    TG_KERN_CHUNKS(out->numel, lo, len, k->gelu_new_bwd(dx + lo, x + lo, dy + lo, len, acc));
+    int acc = !tg_grad_claim(X); /* fresh: written, not added to */
+    TG_KERN_CHUNKS(out->numel, lo, len, {
+        if (!xh) {
+            f(dx + lo, x + lo, dy + lo, len, acc);
+        } else {
+            tg_real xb[2048];
+            for (size_t o = 0; o < len; o += 2048) {
+                size_t l = len - o < 2048 ? len - o : 2048;
+                tg_bf16_widen(xb, xh + lo + o, l);
+                f(dx + lo + o, xb, dy + lo + o, l, acc);
+            }
+        }
+    });
 }
+
+static int gelu_forward(tg_tensor *out) { return act_forward(out, tg_kern_get()->gelu); }
+static void gelu_backward(tg_tensor *out) { act_backward(out, tg_kern_get()->gelu_bwd); }
+static int gelu_new_forward(tg_tensor *out) { return act_forward(out, tg_kern_get()->gelu_new); }
+static void gelu_new_backward(tg_tensor *out) { act_backward(out, tg_kern_get()->gelu_new_bwd); }
 
 static int tanh_forward(tg_tensor *out)
 {
@@ -114,7 +127,7 @@ static void tanh_backward(tg_tensor *out)
 
 const tg_opdef tg_op_scale = {"tg_scale", scale_forward, scale_backward, 0, 0};
 const tg_opdef tg_op_gelu = {"tg_gelu", gelu_forward, gelu_backward,
-                             TG_KEEP_SRC(0) | TG_GRAD_OVERWRITE(0), 0};
+                             TG_KEEP_SRC(0) | TG_KEEP_BF16(0) | TG_GRAD_OVERWRITE(0), 0};
 const tg_opdef tg_op_gelu_new = {"tg_gelu_new", gelu_new_forward, gelu_new_backward,
-                                   TG_KEEP_SRC(0) | TG_GRAD_OVERWRITE(0), 0};
+                                   TG_KEEP_SRC(0) | TG_KEEP_BF16(0) | TG_GRAD_OVERWRITE(0), 0};
 const tg_opdef tg_op_tanh = {"tg_tanh", tanh_forward, tanh_backward, TG_KEEP_OUT, 0};

@@ -548,7 +548,7 @@ typedef struct {
     long conversions;  /* parameter copies made by the forward + backward */
     size_t arena;      /* planned activation bytes */
     int saved;         /* nodes whose float32 values backward does not read */
-    int attn_in, attn_saved; /* attention inputs (q, k, v), and of them saved */
+    int attn_in, attn_saved; /* attention (q, k, v) and GELU inputs, and of them saved */
 } rb_run;
 
 /* keep_all: the bf16 arena re-planned keeping every buffer (the float32
@@ -588,7 +588,8 @@ static rb_run run_roberta_plan(tg_precision prec, int keep_all)
     for (int i = 0; i < tg_graph_nodes(gr.g); i++) {
         const tg_tensor *t = tg_graph_node(gr.g, i);
         o.saved += (t->flags & TG_FLAG_BF16_SAVED) != 0;
-        for (int s = 0; t->op == TG_OP_ATTENTION && s < 3; s++)
+        int nin = t->op == TG_OP_ATTENTION ? 3 : t->op == TG_OP_GELU ? 1 : 0;
+        for (int s = 0; s < nin; s++)
             o.attn_in++, o.attn_saved += (t->src[s]->flags & TG_FLAG_BF16_SAVED) != 0;
     }
     o.loss = tg_f32(gr.loss)[0];
@@ -625,8 +626,8 @@ START_TEST(roberta_forward_backward_within_bf16_tolerance)
 }
 END_TEST
 
-/* In a bf16 graph the plan keeps a linear layer's input, and the
- * attention's q, k and v, only as their bf16 copies (their float32 buffers
+/* In a bf16 graph the plan keeps a linear layer's input, the attention's
+ * q, k and v and GELU's input only as their bf16 copies (their float32 buffers
  * are reused after forward): the loss, logits and gradients are bit for
  * bit those of a plan that keeps every buffer, the arena is smaller, and
  * each weight is converted once per pass (forward + backward), not once
@@ -644,7 +645,7 @@ START_TEST(bf16_plan_reuses_linear_inputs_exactly)
     ck_assert(!memcmp(r.grads, k.grads, r.ngrads * 4));
     if (tg_bf16_available()) {
         ck_assert_msg(r.saved > 0 && r.arena < f.arena, "bf16 arena %zu, fp32 %zu", r.arena, f.arena);
-        ck_assert_msg(r.attn_in > 0 && r.attn_saved == r.attn_in, "%d of %d attention inputs kept as bf16 only",
+        ck_assert_msg(r.attn_in > 0 && r.attn_saved == r.attn_in, "%d of %d attention and GELU inputs kept as bf16 only",
                       r.attn_saved, r.attn_in);
         /* heavy_tiny: 6 linear weights a layer and the LM head's dense and
          * decoder (the word embedding, also read by the embedding lookup) */
