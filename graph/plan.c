@@ -12,7 +12,8 @@
  *
  * In a bf16 graph (tg_graph_set_precision, on a machine with bf16
  * products) a source an op's backward reads only through its bf16 copy
- * (the op table's TG_KEEP_BF16 bits: a linear layer's input) is not kept
+ * (the op table's TG_KEEP_BF16 bits: a linear layer's input; and
+ * TG_KEEP_OUT_BF16 for an output) is not kept
  * in float32 for that backward: its float32 buffer ends at its last other
  * reader, and the tensor is marked TG_FLAG_BF16_SAVED so that graph/bf16.c
  * keeps its bf16 copy (made in forward) for backward. The plan follows the
@@ -287,8 +288,12 @@ static int plan_arena(tg_graph *g)
             if (end[ss->id] < last)
                 end[ss->id] = last;
         }
-        if (runs_bwd && (d->keep & TG_KEEP_OUT) && end[st->id] < BWD(i))
-            end[st->id] = BWD(i);
+        if (runs_bwd && (d->keep & TG_KEEP_OUT)) {
+            if (bf16 && (d->keep & TG_KEEP_OUT_BF16))
+                st->flags |= TG_FLAG_BF16_SAVED; /* backward reads its bf16 copy */
+            else if (end[st->id] < BWD(i))
+                end[st->id] = BWD(i);
+        }
         /* gradients: the storage of t's grad is tg_storage_of(t)'s grad */
         if (runs_bwd) {
             int gi = n + st->id;

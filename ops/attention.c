@@ -62,9 +62,10 @@ typedef struct {
     uint64_t key, thr;
     const int32_t *mask;
     int bf; /* products in bf16 (the graph's precision, and this machine can) */
-    /* bf16 copies of the whole q, k, v tensors (same layout) where the plan
-     * keeps only those (TG_FLAG_BF16_SAVED), else NULL */
-    const tg_bf16 *saved[3];
+    /* bf16 copies of the whole q, k, v tensors and of the output (same
+     * layout) where the plan keeps only those (TG_FLAG_BF16_SAVED), else
+     * NULL (the output's: backward only) */
+    const tg_bf16 *saved[3], *osaved;
     int fresh[3]; /* backward: q, k, v's gradients claimed (written, not added to) */
 } at_dims;
 
@@ -167,7 +168,7 @@ static at_dims dims_of(const tg_tensor *out)
     d.pos = (int)saved[1];
     d.bf = tg_bf16_on(out);
     d.fresh[0] = d.fresh[1] = d.fresh[2] = 0;
-    d.saved[0] = d.saved[1] = d.saved[2] = NULL;
+    d.saved[0] = d.saved[1] = d.saved[2] = d.osaved = NULL;
     return d;
 }
 
@@ -183,6 +184,33 @@ static int saved_copies(const tg_tensor *out, at_dims *d)
             return 0;
     }
     return 1;
+}
+
+/* D[i] = dO_i . O_i over a head's hd columns, O from its bf16 copy oh
+ * where the plan kept only that (same offsets as o). */
+static void head_D(tg_real *D, const tg_real *dO, const tg_real *o, const tg_bf16 *oh, int rows,
+                   int hd, int ld)
+{
+    for (int i = 0; i < rows; i++) {
+        const tg_real *a = dO + (size_t)i * ld;
+        tg_real s = 0;
+        if (oh) {
+            const tg_bf16 *c = oh + (size_t)i * ld;
+#pragma omp simd reduction(+ : s)
+            for (int x = 0; x < hd; x++) {
+                uint32_t u = (uint32_t)c[x] << 16;
+                float f;
+                memcpy(&f, &u, sizeof f);
+                s += a[x] * f;
+            }
+        } else {
+            const tg_real *c = o + (size_t)i * ld;
+#pragma omp simd reduction(+ : s)
+            for (int x = 0; x < hd; x++)
+                s += a[x] * c[x];
+        }
+        D[i] = s;
+    }
 }
 
 /* Per-thread buffer for a head's dense bf16 blocks, grown to n elements;
@@ -410,6 +438,8 @@ static int attention_forward(tg_tensor *out)
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < n; bh++)
         head_forward(&d, out, bh / d.nh, bh % d.nh, ob);
+    if (!ob && d.bf && tg_bf16_saved(out)) /* made now, or recorded as lost */
+        tg_bf16_operand(out, tg_f32(out), out->numel, 0);
     return TG_OK;
 }
 
@@ -427,7 +457,7 @@ static int head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     const tg_real *q = d->saved[0] ? NULL : tg_f32(Q) + oq;
     const tg_real *k = d->saved[1] ? NULL : tg_f32(K) + ok;
     const tg_real *v = d->saved[2] ? NULL : tg_f32(V) + ov;
-    const tg_real *o = tg_f32(out) + oo, *dO = out->grad + oo;
+    const tg_real *o = d->osaved ? NULL : tg_f32(out) + oo, *dO = out->grad + oo;
     int hd = d->hd, ldq = d->ld[0], ldk = d->ld[1], ldv = d->ld[2], rc = 0;
     /* bf16: q and dO [Tq, hd], k and v [Tk, hd] as dense blocks */
     tg_bf16 *hq = d->bf ? head_buffer((size_t)(2 * d->Tq + 2 * d->Tk) * hd) : NULL;
@@ -447,14 +477,7 @@ static int head_backward(const at_dims *d, const tg_tensor *out, int b, int h)
     const tg_real *lse = lse_of(out) + ((size_t)b * d->nh + h) * d->Tq;
     tg_real *D = lse_of(out) + (size_t)d->B * d->nh * d->Tq + ((size_t)b * d->nh + h) * d->Tq;
     const int32_t *mk = d->mask ? d->mask + (size_t)b * d->Tk : NULL;
-    for (int i = 0; i < d->Tq; i++) {
-        const tg_real *a = dO + (size_t)i * d->dim, *c = o + (size_t)i * d->dim;
-        tg_real s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int x = 0; x < hd; x++)
-            s += a[x] * c[x];
-        D[i] = s;
-    }
+    head_D(D, dO, o, d->osaved ? d->osaved + oo : NULL, d->Tq, hd, d->dim);
     int kend = d->causal ? d->Tq + d->pos : d->Tk;
     if (kend > d->Tk)
         kend = d->Tk;
@@ -555,6 +578,9 @@ static void attention_backward(tg_tensor *out)
     for (int i = 0; i < 3; i++) /* claims only succeed for three distinct tensors */
         d.fresh[i] = out->src[i]->grad && tg_grad_claim(out->src[i]);
     int n = d.B * d.nh, failed = !saved_copies(out, &d);
+    if (!failed && d.bf && tg_bf16_saved(out) &&
+        !(d.osaved = tg_bf16_operand(out, tg_f32(out), out->numel, 0)))
+        failed = 1;
     if (failed) /* recorded as lost: tg_backward fails naming it */
         return;
 #pragma omp parallel for schedule(dynamic) reduction(| : failed)
@@ -567,6 +593,7 @@ static void attention_backward(tg_tensor *out)
 const tg_opdef tg_op_attention = {"tg_attention", attention_forward, attention_backward,
                                   TG_KEEP_SRC(0) | TG_KEEP_SRC(1) | TG_KEEP_SRC(2) |
                                       TG_KEEP_BF16(0) | TG_KEEP_BF16(1) | TG_KEEP_BF16(2) |
-                                      TG_KEEP_SRC(3) | TG_KEEP_OUT | TG_GRAD_OVERWRITE(0) |
+                                      TG_KEEP_SRC(3) | TG_KEEP_OUT | TG_KEEP_OUT_BF16 |
+                                      TG_GRAD_OVERWRITE(0) |
                                       TG_GRAD_OVERWRITE(1) | TG_GRAD_OVERWRITE(2),
                                   0};

@@ -50,13 +50,15 @@ enum {
  * TG_KEEP_BF16(i) with TG_KEEP_SRC(i): in a bf16 graph, backward reads
  * src[i] only through the bf16 copy forward made (tg_bf16_operand; an fp32
  * fallback reads tg_bf16_widen_saved), so the plan need not keep its
- * float32 values (graph/plan.c).
+ * float32 values (graph/plan.c); TG_KEEP_OUT_BF16 with TG_KEEP_OUT says
+ * the same of the output (whose copy forward makes: tg_bf16_reserve).
  * TG_GRAD_OVERWRITE(i): backward asks tg_grad_claim(src[i]) before writing
  * src[i]'s gradient and, when it returns 1, overwrites every element of it
  * instead of adding (the first writer of a fresh gradient: graph/exec.c
  * then skips clearing it). */
 #define TG_KEEP_SRC(i) (1u << (i))
 #define TG_KEEP_OUT (1u << 8)
+#define TG_KEEP_OUT_BF16 (1u << 9) /* with TG_KEEP_OUT: the output as TG_KEEP_BF16 a source */
 #define TG_KEEP_BF16(i) (1u << (16 + (i)))
 #define TG_GRAD_OVERWRITE(i) (1u << (24 + (i)))
 typedef struct {
