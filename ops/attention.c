@@ -15,7 +15,11 @@
  * operands with fp32 accumulation, as PyTorch autocast runs them: each
  * task converts its head's q, k, v (and dO in backward) into dense
  * [T, head_dim] blocks, each tile's probabilities and dS before their
- * products; the online softmax, lse and D stay fp32. Dense operands are
+ * products; the online softmax, lse and D stay fp32. In a training graph
+ * the plan keeps q, k, v and the output for backward only as bf16 copies
+ * (TG_KEEP_BF16, TG_KEEP_OUT_BF16; graph/plan.c): forward makes each
+ * input's whole-tensor copy once and the heads copy their blocks from it,
+ * and backward takes D from the output's copy. Dense operands are
  * what oneDNN 2.6 runs on brgemm (AMX where the CPU has it): with the
  * heads' strided columns it chose its AVX-512 gemm instead. Tiles are
  * stored dense (row stride = the tile's key count) for the same reason.
