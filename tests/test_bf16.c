@@ -32,6 +32,7 @@
  * fp32 results). */
 #include "commands.h"
 #include "config.h"
+#include "encdec.h"
 #include "roberta.h"
 #include "tg_internal.h"
 #include "testutil.h"
@@ -665,6 +666,89 @@ START_TEST(bf16_plan_reuses_linear_inputs_exactly)
 }
 END_TEST
 
+/* The heavy-to-light encoder-decoder (tests/fixtures/encdec_tiny: RoBERTa
+ * encoder, GPT-2 decoder with causal self-attention, cross-attention whose
+ * q and k | v are different tensors, gelu_new) in a bf16 training graph:
+ * every attention and GELU input is kept only as bf16, the loss and
+ * gradients are bit for bit a keep-all plan's and within bf16 tolerance
+ * of fp32. */
+static float *encdec_grads(tg_precision prec, int keep_all, float *loss, int *in, int *saved)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
+    ed_config c;
+    ck_assert_msg(ed_config_load(path, &c) == TG_OK, "%s", tg_last_error());
+    c.adapters = 0;
+    ed_model *m;
+    ck_assert_msg(ed_model_new(&c, ED_TRAIN_ALL, &m) == TG_OK, "%s", tg_last_error());
+    ed_model_init(m, 11);
+    enum { B = 3, S = 24, T = 20 };
+    int32_t src[B * S], smask[B * S], lab[B * T];
+    for (int i = 0; i < B * S; i++) {
+        int t = i % S, len = S - 5 * (i / S);
+        src[i] = t == 0 ? 2 : t < len - 1 ? 5 + i * 7 % 19 : t == len - 1 ? 3 : 1;
+        smask[i] = t < len;
+    }
+    for (int i = 0; i < B * T; i++)
+        lab[i] = i % T < T - 3 * (i / T) ? 5 + i * 5 % 19 : -100;
+    ed_graph gr;
+    ck_assert_msg(ed_build(m, B, S, T, ED_LOSS, NULL, &gr) == TG_OK, "%s", tg_last_error());
+    gr.g->keep_all = keep_all;
+    tg_graph_set_precision(gr.g, prec);
+    ed_set_batch(&gr, src, smask, lab);
+    ck_assert_int_eq(tg_forward(gr.g), TG_OK);
+    tg_params_zero_grad(m->train);
+    ck_assert_msg(tg_backward(gr.g, gr.loss, NULL) == TG_OK, "%s", tg_last_error());
+    *loss = tg_f32(gr.loss)[0];
+    *in = *saved = 0;
+    for (int i = 0; i < tg_graph_nodes(gr.g); i++) {
+        const tg_tensor *t = tg_graph_node(gr.g, i);
+        int nin = t->op == TG_OP_ATTENTION ? 3 : t->op == TG_OP_GELU_NEW || t->op == TG_OP_GELU;
+        for (int k = 0; k < nin; k++)
+            ++*in, *saved += (t->src[k]->flags & TG_FLAG_BF16_SAVED) != 0;
+    }
+    size_t n = tg_params_numel(m->train);
+    float *g = malloc(n * sizeof *g);
+    memcpy(g, tg_params_grads(m->train), n * sizeof *g);
+    ed_graph_free(&gr);
+    ed_model_free(m);
+    return g;
+}
+
+START_TEST(encdec_bf16_keeps_inputs_as_bf16_exactly)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
+    ed_config c;
+    ck_assert(ed_config_load(path, &c) == TG_OK);
+    c.adapters = 0;
+    ed_model *m;
+    ck_assert(ed_model_new(&c, ED_TRAIN_ALL, &m) == TG_OK);
+    size_t n = tg_params_numel(m->train);
+    ed_model_free(m);
+    float lf, lk, lr;
+    int in, saved, in_k, saved_k, in_f, saved_f;
+    float *f = encdec_grads(TG_PREC_F32, 0, &lf, &in_f, &saved_f);
+    float *k = encdec_grads(TG_PREC_BF16, 1, &lk, &in_k, &saved_k);
+    float *r = encdec_grads(TG_PREC_BF16, 0, &lr, &in, &saved);
+    double eg = rel_l2(r, f, n), el = fabs(lr - lf) / fabs(lf);
+    printf("encdec bf16 vs fp32: loss %.6f vs %.6f (relative %.3g), gradients %.3g (relative "
+           "L2); %d of %d attention and GELU inputs kept as bf16 only\n",
+           lr, lf, el, eg, saved, in);
+    ck_assert(lr == lk && !memcmp(r, k, n * sizeof *r)); /* reuse never read */
+    ck_assert_int_eq(saved_f, 0);
+    if (tg_bf16_available()) {
+        ck_assert_msg(in > 0 && saved == in, "%d of %d inputs bf16-saved", saved, in);
+        ck_assert_msg(el <= 1e-3, "loss relative error %.3g > 0.1%%", el);
+        ck_assert_msg(eg <= 4 * U && eg > 0, "gradients relative L2 error %.3g (bound 4u)", eg);
+    } else {
+        ck_assert(saved == 0 && eg == 0 && el == 0);
+    }
+    free(f), free(k), free(r);
+    tg_bf16_release();
+}
+END_TEST
+
 /* A bf16 forward of another graph between a graph's forward and backward
  * replaces the bf16 copies that backward needs: backward reports it, naming
  * the tensor, instead of reading reused float32 memory. */
@@ -863,6 +947,7 @@ int main(void)
     tcase_add_test(tc, roberta_forward_backward_within_bf16_tolerance);
     tcase_add_test(tc, bf16_plan_reuses_linear_inputs_exactly);
     tcase_add_test(tc, bf16_backward_reports_a_lost_copy);
+    tcase_add_test(tc, encdec_bf16_keeps_inputs_as_bf16_exactly);
     tcase_add_test(tc, commands_take_bf16);
     suite_add_tcase(s, tc);
     return tu_run(s);
