@@ -246,7 +246,7 @@ static int tsv_line(FILE *f, char *line, const char *path, size_t lineno)
     }
     if (c == EOF && l == 0)
         return 0;
-    l -= l && line[l - 1] == '\r';
+    l -= l && c == '\n' && line[l - 1] == '\r'; /* "\r\n"; a CR before the end of the file stays */
     line[l] = 0;
     if (memchr(line, 0, l) || memchr(line, '\r', l))
         return tg_error(TG_ERR_FORMAT, "%s:%zu: a %s byte inside the line", path, lineno,

@@ -672,7 +672,11 @@ START_TEST(read_clusters_checks)
                  {"a\ta\na\tb\nc\tc\nc\tb\n", ":4: 'b' is a member twice"},
                  /* bytes that cut a line unseen (fuzz_mmseqs_tsv): "b\rx" read as "b" */
                  {"a\ta\r\na\tb\rx\nc\tc\n", ":2: a CR byte inside the line"},
-                 {"a\ta\na\tb\0x\nc\tc\n", ":2: a NUL byte inside the line"}};
+                 {"a\ta\na\tb\0x\nc\tc\n", ":2: a NUL byte inside the line"},
+                 /* a CR that ends the file without "\n" (fuzz_mmseqs_tsv, 2026-12-04:
+                  * "c\tc\r" was read as "c\tc") */
+                 {"a\ta\na\tb\nc\tc\r", ":3: a CR byte inside the line"},
+                 {"a\ta\r\na\tb\r\nc\tc\r\n", NULL}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         FILE *f = fopen(path("r.tsv"), "w");
         /* the NUL case: its length past the NUL */
