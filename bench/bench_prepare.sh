@@ -16,7 +16,8 @@
 # SIZE` out of core (and with --mmseqs also `--engine mmseqs`, Debian's
 # mmseqs2, in the same invocation), each under nice and /usr/bin/time -v
 # with a sampler (every second: the process's VmRSS and RssAnon, its CPU
-# time (utime + stime), `du -sb` of the output dir, the stage from the last
+# time and its reaped children's (utime + stime: mmseqs's counted when
+# each of its commands ends), `du -sb` of the output dir, the stage from the last
 # progress line) that gives per stage: wall seconds (the report's), CPU
 # seconds, peak RSS, anonymous memory and peak disk (sampled), bytes per
 # record. The sampled "read" includes the ids pass after reading, "dedup"
@@ -166,9 +167,10 @@ if [ "$SCALE" -gt 0 ]; then
           /clustering .* CDR3s/ {s="cdr3_clustering"} /dedup/ || / CDR3s -> / {s="dedup"}
           /clustering .* sequences at/ {s="clustering_70"} /clustering .* representatives/ {s="clustering_50"}
           /splitting/ {s="split_and_leakage"} END {print s ? s : "read"}' || true)
-        # utime + stime of the process, clock ticks (fields 14, 15 of stat)
-        cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
-        echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg) ${cpu:-0}" >> "$samples"
+        # utime + stime of the process and of its reaped children (mmseqs),
+        # clock ticks (fields 14-17 of stat); empty if it has just ended
+        cpu=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || true)
+        echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg) ${cpu:--1}" >> "$samples"
       fi
       sleep 1
     done
@@ -187,8 +189,9 @@ for l in open(samples):
     peak[st] = max(peak.get(st, 0), int(rss) * 1024); disk[st] = max(disk.get(st, 0), int(d))
     anon[st] = max(anon.get(st, 0), int(an) * 1024)
     load.append(float(la))
-    # CPU between two samples goes to the later sample's stage
-    cpu[st] = cpu.get(st, 0) + (int(c) - prev) / tick; prev = int(c)
+    # CPU between two samples goes to the later sample's stage (-1: not read)
+    if int(c) >= prev:
+        cpu[st] = cpu.get(st, 0) + (int(c) - prev) / tick; prev = int(c)
 print("counts: " + ", ".join(f"{k} {int(v)}" for k, v in r["counts"].items()))
 print(f"load average (1 min) during the run: min {min(load):.1f}, max {max(load):.1f}" if load else "no samples")
 print("| stage | seconds | CPU s (sampled) | peak RSS (sampled) | of it anonymous | RSS per input row | disk (output dir, sampled) |")
