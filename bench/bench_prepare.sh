@@ -17,7 +17,8 @@
 # mmseqs2, in the same invocation), each under nice and /usr/bin/time -v
 # with a sampler (every second: the process's VmRSS and RssAnon, its CPU
 # time and its reaped children's (utime + stime: mmseqs's counted when
-# each of its commands ends), `du -sb` of the output dir, the stage from the last
+# each of its commands ends, so at a stage's end it can fall in the next
+# stage), `du -sb` of the output dir, the stage from the last
 # progress line) that gives per stage: wall seconds (the report's), CPU
 # seconds, peak RSS, anonymous memory and peak disk (sampled), bytes per
 # record. The sampled "read" includes the ids pass after reading, "dedup"
