@@ -15,10 +15,15 @@
 # parallel by --threads readers) and runs only `ablm prepare --max-memory
 # SIZE` out of core (and with --mmseqs also `--engine mmseqs`, Debian's
 # mmseqs2, in the same invocation), each under nice and /usr/bin/time -v
-# with a sampler (every second: the process's VmRSS, `du -sb` of the output
-# dir, the stage from the last progress line) that gives per stage: wall
+# with a sampler (every second: the process's VmRSS and RssAnon, its CPU
+# time and its reaped children's (utime + stime: mmseqs's counted when
+# each of its commands ends, so at a stage's end it can fall in the next
+# stage), `du -sb` of the output dir, the stage from the last
+# progress line) that gives per stage: wall seconds (the report's), CPU
+# seconds, peak RSS, anonymous memory and peak disk (sampled), bytes per
+# record. The sampled "read" includes the ids pass after reading, "dedup"
+# the CDRH3 step's TSV and .rep writes after its clusters line.
 # (--mmseqs-only: only the MMseqs2 run, e.g. beside a running ablm one)
-# seconds (the report's), peak RSS and peak disk (sampled), bytes per record.
 # ABLM_BUILD_DIR (default build) is the build directory to build and run
 # (ABLM_NO_BUILD=1: run what it holds).
 #
@@ -160,37 +165,45 @@ if [ "$SCALE" -gt 0 ]; then
         anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
         disk=$(du -sb "$out" 2>/dev/null | cut -f1)
         st=$(grep -a '^prepare: ' "$out.log" | awk '
-          /clustering .* CDR3s/ {s="cdr3_clustering"} /dedup/ {s="dedup"}
+          /clustering .* CDR3s/ {s="cdr3_clustering"} /dedup/ || / CDR3s -> / {s="dedup"}
           /clustering .* sequences at/ {s="clustering_70"} /clustering .* representatives/ {s="clustering_50"}
           /splitting/ {s="split_and_leakage"} END {print s ? s : "read"}' || true)
-        echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg)" >> "$samples"
+        # utime + stime of the process and of its reaped children (mmseqs),
+        # clock ticks (fields 14-17 of stat); empty if it has just ended
+        cpu=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || true)
+        echo "$st ${rss:-0} ${anon:-0} ${disk:-0} $(cut -d' ' -f1 /proc/loadavg) ${cpu:--1}" >> "$samples"
       fi
       sleep 1
     done
     wait "$tp" || { echo "$name failed: see $out.log" >&2; tail -5 "$out.log" >&2; return 1; }
     echo "== $name: whole run: $(awk -F': ' '/Elapsed \(wall/ {w=$2} /Maximum resident/ {r=$2} END {printf "wall %s, peak RSS %.0f MB", w, r/1024}' "$out.log"), output dir $(du -sb "$out" | awk '{printf "%.0f MB", $1/1e6}')"
     /usr/bin/python3 - "$out" "$samples" <<'PY'
-import json, sys
+import json, os, sys
 out, samples = sys.argv[1], sys.argv[2]
 r = json.load(open(f"{out}/prepare_report.json"))
 rows = r["counts"]["input_rows"]
-peak, anon, disk, load = {}, {}, {}, []
+peak, anon, disk, load, cpu = {}, {}, {}, [], {}
+tick = os.sysconf("SC_CLK_TCK")
+prev = 0
 for l in open(samples):
-    st, rss, an, d, la = l.split()
+    st, rss, an, d, la, c = l.split()
     peak[st] = max(peak.get(st, 0), int(rss) * 1024); disk[st] = max(disk.get(st, 0), int(d))
     anon[st] = max(anon.get(st, 0), int(an) * 1024)
     load.append(float(la))
+    # CPU between two samples goes to the later sample's stage (-1: not read)
+    if int(c) >= prev:
+        cpu[st] = cpu.get(st, 0) + (int(c) - prev) / tick; prev = int(c)
 print("counts: " + ", ".join(f"{k} {int(v)}" for k, v in r["counts"].items()))
 print(f"load average (1 min) during the run: min {min(load):.1f}, max {max(load):.1f}" if load else "no samples")
-print("| stage | seconds | peak RSS (sampled) | of it anonymous | RSS per input row | disk (output dir, sampled) |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+print("| stage | seconds | CPU s (sampled) | peak RSS (sampled) | of it anonymous | RSS per input row | disk (output dir, sampled) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for st in ["read", "cdr3_clustering", "dedup", "clustering_70", "clustering_50", "split_and_leakage"]:
     sec = r["seconds"].get(st)
     if sec is None: continue
     p = peak.get(st, 0)
-    print(f"| {st} | {sec:.1f} | {p/1e6:.0f} MB | {anon.get(st, 0)/1e6:.0f} MB | {p/rows:.0f} B | {disk.get(st, 0)/1e6:.0f} MB |")
+    print(f"| {st} | {sec:.1f} | {cpu.get(st, 0):.1f} | {p/1e6:.0f} MB | {anon.get(st, 0)/1e6:.0f} MB | {p/rows:.0f} B | {disk.get(st, 0)/1e6:.0f} MB |")
 P = max(peak.values(), default=0)
-print(f"| total | {r['seconds']['total']:.1f} | {P/1e6:.0f} MB | {max(anon.values(), default=0)/1e6:.0f} MB | {P/rows:.0f} B | {max(disk.values(), default=0)/1e6:.0f} MB |")
+print(f"| total | {r['seconds']['total']:.1f} | {sum(cpu.values()):.1f} | {P/1e6:.0f} MB | {max(anon.values(), default=0)/1e6:.0f} MB | {P/rows:.0f} B | {max(disk.values(), default=0)/1e6:.0f} MB |")
 m = r.get("memory", {})
 if "anon_bytes_per_record_after_read" in m:
     print(f"anonymous memory after read: {m['anon_bytes_per_record_after_read']:.0f} B/row")

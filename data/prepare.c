@@ -478,6 +478,35 @@ int pp_cluster_step_resumable(const char *what, const char *stage, const char *o
     return st;
 }
 
+/* The n records with a CDR3 of the store, in store order: fills those of
+ * ids, cdr3 and cdr3_len, seq and len that are not NULL (pointers into the
+ * map or the renamed ids' table). */
+static int store_arrays(const ss_store *s, const pp_ids *sid, const char *outdir, size_t n,
+                        const char **ids, const char **cdr3, int *cdr3_len, const char **seq,
+                        int *len)
+{
+    size_t j = 0;
+    for (uint64_t i = 0; i < s->n; i++) {
+        int cl;
+        const char *c = ss_cdr3(s, i, &cl);
+        if (!c || !cl)
+            continue;
+        if (j == n) /* cannot happen: pp_store_ids counted this map */
+            return tg_error(TG_ERR_FORMAT, "%s/records.store: more records with a CDR3 than "
+                            "counted", outdir);
+        if (cdr3) {
+            cdr3[j] = c;
+            cdr3_len[j] = cl;
+        }
+        if (seq)
+            seq[j] = ss_seq(s, i, &len[j]);
+        if (ids)
+            ids[j] = pp_ids_get(sid, i);
+        j++;
+    }
+    return TG_OK;
+}
+
 int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp_opts *o,
            cJSON *report)
 {
@@ -541,16 +570,17 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         st = tg_error(TG_ERR_ARG, "too many records (%zu)", n);
         goto done;
     }
+    /* out of core the sequences' pointers and lengths are taken after the
+     * CDRH3 step (which does not need them), so that step holds 20 bytes
+     * per record of these arrays, not 32 */
     ids = tg_malloc(n * sizeof *ids, "records");
-    seq = tg_malloc(n * sizeof *seq, "records");
     cdr3 = tg_malloc(n * sizeof *cdr3, "records");
     rep = tg_malloc(n * sizeof *rep, "clusters");
-    uniq = tg_malloc(n * sizeof *uniq, "clusters");
-    if (!o->in_memory) {
-        len = tg_malloc(n * sizeof *len, "records");
+    if (o->in_memory)
+        seq = tg_malloc(n * sizeof *seq, "records");
+    else
         cdr3_len = tg_malloc(n * sizeof *cdr3_len, "records");
-    }
-    if (!ids || !seq || !cdr3 || !rep || !uniq || (!o->in_memory && (!len || !cdr3_len))) {
+    if (!ids || !cdr3 || !rep || (o->in_memory ? !seq : !cdr3_len)) {
         st = TG_ERR_NOMEM;
         goto done;
     }
@@ -571,26 +601,9 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         }
         len = r.len;
         cdr3_len = r.cdr3_len;
-    } else {
-        /* records with a CDR3, in store order; pointers into the map */
-        size_t j = 0;
-        for (uint64_t i = 0; i < store.n; i++) {
-            int cl;
-            const char *c = ss_cdr3(&store, i, &cl);
-            if (!c || !cl)
-                continue;
-            if (j == n) { /* cannot happen: pp_store_ids counted this map */
-                st = tg_error(TG_ERR_FORMAT, "%s/records.store: more records with a CDR3 "
-                              "than counted", outdir);
-                goto done;
-            }
-            cdr3[j] = c;
-            cdr3_len[j] = cl;
-            seq[j] = ss_seq(&store, i, &len[j]);
-            ids[j] = pp_ids_get(&store_ids, i);
-            j++;
-        }
-    }
+    } else if ((st = store_arrays(&store, &store_ids, outdir, n, ids, cdr3, cdr3_len, NULL,
+                                  NULL)))
+        goto done;
 
     /* what the records cost in memory before clustering (the store's pages
      * are file-backed, not in RssAnon) */
@@ -614,9 +627,26 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
 
     /* 2. their full sequences, exact duplicates dropped (first kept), in hash
      * shards on disk when they do not fit the memory budget */
+    tg_free(cdr3);
+    cdr3 = NULL;
+    if (!o->in_memory) {
+        tg_free(cdr3_len);
+        cdr3_len = NULL;
+        seq = tg_malloc(n * sizeof *seq, "records");
+        len = tg_malloc(n * sizeof *len, "records");
+        if (!seq || !len) {
+            st = TG_ERR_NOMEM;
+            goto done;
+        }
+        if ((st = store_arrays(&store, &store_ids, outdir, n, NULL, NULL, NULL, seq, len)))
+            goto done;
+    }
+    /* rep's storage becomes the centroids' list (in place: m <= i) */
+    uniq = rep;
+    rep = NULL;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (rep[i] == i)
+        if (uniq[i] == i)
             uniq[m++] = (uint32_t)i;
     t = pp_now();
     if ((st = pp_dedup(seq, len, uniq, &m, outdir, o, "dedup", NULL, report)))
@@ -641,6 +671,15 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         useq[j] = seq[uniq[j]];
         uid[j] = ids[uniq[j]];
         ulen[j] = len[uniq[j]];
+    }
+    /* the steps from here on need only the pool's arrays */
+    tg_free(ids);
+    tg_free(seq);
+    tg_free(uniq);
+    ids = NULL, seq = NULL, uniq = NULL;
+    if (!o->in_memory) {
+        tg_free(len);
+        len = NULL;
     }
     size_t n70;
     st = pp_cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
