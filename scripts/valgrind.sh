@@ -15,13 +15,12 @@ cd "$(dirname "$0")/.."
 
 # The suites that run in seconds natively (everything but the end-to-end
 # training, replay, external-tool and shared-data-heavy suites); under
-# valgrind most take seconds to minutes, but test_write_faults' train case
-# (152 training runs) takes more than 40 minutes: test_write_faults:cluster
-# (etc.) runs one case. Left out for their time under valgrind
-# (docs/reliability.md, 2026-12-04): test_leakage (about 4 min of CPU with
-# ABLM_SANITIZED=1, its smaller cases) and the suites that train for a
-# hundred steps or more, test_h2l_heldout (train-h2l at about 40 tokens/s)
-# and test_train_h2l.
+# valgrind they take seconds to minutes (test_write_faults' train case, 152
+# training runs, about 3 min of CPU). Left out for their time under valgrind
+# (docs/reliability.md, 2026-12-04): test_leakage (in full, 6 min of CPU
+# and still in its second of 4 cases; about 4 min with ABLM_SANITIZED=1, its
+# smaller cases) and the suites that train for a hundred steps or more,
+# test_h2l_heldout (train-h2l at about 40 tokens/s) and test_train_h2l.
 FAST="test_adamw test_align test_attention test_config test_faults test_graph test_ids
 test_infer test_limits test_mlm_mask test_numeric test_reader test_reader_errors
 test_reader_ids test_rng test_roberta test_safetensors test_schedule test_tokenizer
