@@ -672,7 +672,8 @@ END_TEST
  * every attention and GELU input is kept only as bf16, the loss and
  * gradients are bit for bit a keep-all plan's and within bf16 tolerance
  * of fp32. */
-static float *encdec_grads(tg_precision prec, int keep_all, float *loss, int *in, int *saved)
+static float *encdec_grads(tg_precision prec, int keep_all, float *loss, int *in, int *saved,
+                           size_t *ngrads)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
@@ -707,7 +708,7 @@ static float *encdec_grads(tg_precision prec, int keep_all, float *loss, int *in
         for (int k = 0; k < nin; k++)
             ++*in, *saved += (t->src[k]->flags & TG_FLAG_BF16_SAVED) != 0;
     }
-    size_t n = tg_params_numel(m->train);
+    size_t n = *ngrads = tg_params_numel(m->train);
     float *g = malloc(n * sizeof *g);
     memcpy(g, tg_params_grads(m->train), n * sizeof *g);
     ed_graph_free(&gr);
@@ -717,20 +718,12 @@ static float *encdec_grads(tg_precision prec, int keep_all, float *loss, int *in
 
 START_TEST(encdec_bf16_keeps_inputs_as_bf16_exactly)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/encdec_tiny/config.json", tu_source_dir());
-    ed_config c;
-    ck_assert(ed_config_load(path, &c) == TG_OK);
-    c.adapters = 0;
-    ed_model *m;
-    ck_assert(ed_model_new(&c, ED_TRAIN_ALL, &m) == TG_OK);
-    size_t n = tg_params_numel(m->train);
-    ed_model_free(m);
     float lf, lk, lr;
     int in, saved, in_k, saved_k, in_f, saved_f;
-    float *f = encdec_grads(TG_PREC_F32, 0, &lf, &in_f, &saved_f);
-    float *k = encdec_grads(TG_PREC_BF16, 1, &lk, &in_k, &saved_k);
-    float *r = encdec_grads(TG_PREC_BF16, 0, &lr, &in, &saved);
+    size_t n;
+    float *f = encdec_grads(TG_PREC_F32, 0, &lf, &in_f, &saved_f, &n);
+    float *k = encdec_grads(TG_PREC_BF16, 1, &lk, &in_k, &saved_k, &n);
+    float *r = encdec_grads(TG_PREC_BF16, 0, &lr, &in, &saved, &n);
     double eg = rel_l2(r, f, n), el = fabs(lr - lf) / fabs(lf);
     printf("encdec bf16 vs fp32: loss %.6f vs %.6f (relative %.3g), gradients %.3g (relative "
            "L2); %d of %d attention and GELU inputs kept as bf16 only\n",
