@@ -99,6 +99,10 @@ static cJSON *read_summary(const char *dir)
  * (57.08%). */
 static const char *const TRAIN_FULL[] = {"--max_steps", "200", "--learning_rate", "3e-3"};
 static const char *const TRAIN_SANITIZED[] = {"--max_steps", "100", "--learning_rate", "6e-3"};
+/* Under valgrind (ABLM_VALGRIND, scripts/valgrind.sh) even the half run
+ * takes hours: the same pipeline runs 4 steps and scores 20 test pairs,
+ * and the two comparisons with the baselines are reported skipped. */
+static const char *const TRAIN_VALGRIND[] = {"--max_steps", "4", "--learning_rate", "6e-3"};
 
 START_TEST(beats_baselines_on_heldout_pairs)
 {
@@ -114,13 +118,14 @@ START_TEST(beats_baselines_on_heldout_pairs)
     snprintf(u2, sizeof u2, "%s/1279060_1_Paired_All.csv.gz", oas);
     snprintf(u3, sizeof u3, "%s/1279072_1_Paired_All.csv.gz", oas);
     snprintf(pairs, sizeof pairs, "%s/pairs", dir);
-    int san = getenv("ABLM_SANITIZED") != NULL;
-    const char *const *tr = san ? TRAIN_SANITIZED : TRAIN_FULL;
+    int san = getenv("ABLM_SANITIZED") != NULL, vg = getenv("ABLM_VALGRIND") != NULL;
+    const char *const *tr = vg ? TRAIN_VALGRIND : san ? TRAIN_SANITIZED : TRAIN_FULL;
+    const char *test_pairs = vg ? "20" : TEST_PAIRS;
     /* 1. split by the heavy chains' clusters (leakage report by the 3-mer
      * index: the exact one is test_leakage's, and slow under ASan) */
     ck_assert_int_eq(tu_run_in(dir, cmd_prepare, "prepare", "--pairs", "--input", u1, u2, u3,
                                "--out", pairs, "--leak-candidates", "64", "--leak-sample",
-                               san ? "50" : "200", NULL),
+                               san || vg ? "50" : "200", NULL),
                      0);
     snprintf(train, sizeof train, "%s/train_pairs.tsv", pairs);
     snprintf(val, sizeof val, "%s/val_pairs.tsv", pairs);
@@ -140,7 +145,7 @@ START_TEST(beats_baselines_on_heldout_pairs)
     /* 3. eval-h2l on the held-out test pairs, baselines from the train side */
     snprintf(ev, sizeof ev, "%s/eval", dir);
     ck_assert_int_eq(tu_run_in(dir, cmd_eval_h2l, "eval-h2l", "--model", out, "--test_file",
-                               test, "--train_file", train, "--max_pairs", TEST_PAIRS,
+                               test, "--train_file", train, "--max_pairs", test_pairs,
                                "--max_new_tokens", "130", "--medoid_sample", "100", "--output", ev, NULL),
                      0);
     cJSON *sum = read_summary(ev);
@@ -151,13 +156,18 @@ START_TEST(beats_baselines_on_heldout_pairs)
     const cJSON *mj = cJSON_GetObjectItem(sum, "model");
     double ppl = cJSON_GetObjectItem(mj, "perplexity")->valuedouble;
     int fit = cJSON_GetObjectItem(mj, "pairs_fitting")->valueint;
-    double ref = unigram_perplexity(train, test, (size_t)atoi(TEST_PAIRS));
+    double ref = unigram_perplexity(train, test, (size_t)atoi(test_pairs));
     printf("held-out %d pairs: model identity %.2f%% (most_common %.2f%%), BLOSUM62 %.1f "
            "(%.1f); perplexity %.3f (training light-token unigram %.3f)\n",
            fit, id_model, id_common, sc_model, sc_common, ppl, ref);
-    ck_assert_int_eq(fit, atoi(TEST_PAIRS));
-    ck_assert_double_gt(id_model, id_common);
-    ck_assert_double_lt(ppl, ref);
+    ck_assert_int_eq(fit, atoi(test_pairs));
+    if (vg) {
+        tu_skip("beats_baselines_on_heldout_pairs (baseline comparisons)",
+                "ABLM_VALGRIND: 4 steps and 20 test pairs, identity and perplexity not compared");
+    } else {
+        ck_assert_double_gt(id_model, id_common);
+        ck_assert_double_lt(ppl, ref);
+    }
     cJSON_Delete(sum);
     free(dir);
 }

@@ -113,19 +113,30 @@ START_TEST(learns_on_real_pairs)
         tu_skip("learns_on_real_pairs", "../shared/data/oas-paired not found");
         return;
     }
+    /* Under valgrind (ABLM_VALGRIND, scripts/valgrind.sh) 100 steps take
+     * hours: the run trains 4 steps through the same code (train, eval,
+     * save, load back) and the learning bound is reported skipped. */
+    int vg = getenv("ABLM_VALGRIND") != NULL;
     char out[600], path[700];
     snprintf(out, sizeof out, "%s/learn", tmp);
     ck_assert_int_eq(run_h2l(out, unit_path, val_path,
-                             "--max_steps 100 --learning_rate 3e-3 --do_train --do_eval "
-                             "--save_strategy no"),
+                             vg ? "--max_steps 4 --learning_rate 3e-3 --do_train --do_eval "
+                                  "--save_strategy no"
+                                : "--max_steps 100 --learning_rate 3e-3 --do_train --do_eval "
+                                  "--save_strategy no"),
                      0);
     snprintf(path, sizeof path, "%s/eval_results.json", out);
     double loss = tu_json_number(path, "eval_loss"), ppl = tu_json_number(path, "perplexity");
     printf("train-h2l: held-out eval_loss %.4f nats, unigram cross-entropy %.4f nats, "
            "accuracy %.3f, perplexity %.3f\n",
            loss, unigram_xent, tu_json_number(path, "eval_accuracy"), ppl);
-    ck_assert_double_lt(loss, unigram_xent - 0.2);
-    ck_assert_double_lt(ppl, exp(unigram_xent - 0.2));
+    if (vg) {
+        tu_skip("learns_on_real_pairs (learning bound)",
+                "ABLM_VALGRIND: 4 steps instead of 100, the eval-loss bound is not asserted");
+    } else {
+        ck_assert_double_lt(loss, unigram_xent - 0.2);
+        ck_assert_double_lt(ppl, exp(unigram_xent - 0.2));
+    }
     /* an encoder-decoder directory that loads back */
     ck_assert(ed_is_encdec_dir(out));
     ed_model *m;
