@@ -801,8 +801,9 @@ static int next_table(rd_reader *r, rd_record *rec)
 }
 
 /* Appends s[0..n) (column col0 + 1 of its line) to *buf (length *len),
- * checking its characters (blanks are dropped and letters upper-cased
- * unless o.keep_text; "[MASK]" is kept when o.allow_mask). Returns TG_OK or
+ * checking its characters (unless o.keep_text, blanks and '.' are dropped,
+ * '-' becomes X and letters are upper-cased, as in table cells; "[MASK]"
+ * is kept when o.allow_mask). Returns TG_OK or
  * a format error naming the line and column. */
 static int append_seq(rd_reader *r, const char *s, size_t n, long line, size_t col0,
                       char **buf, size_t *cap, int *len)
@@ -831,7 +832,10 @@ static int append_seq(rd_reader *r, const char *s, size_t n, long line, size_t c
             return tg_error(TG_ERR_FORMAT,
                             "%s:%ld:%zu: unexpected character '%c' in a sequence", r->path, line,
                             col0 + i + 1, c >= 32 && c < 127 ? c : '?');
-        b[(*len)++] = r->o.keep_text ? (char)c : (char)toupper(c);
+        if (r->o.keep_text)
+            b[(*len)++] = (char)c;
+        else if (c != '.') /* as in table cells: IMGT gap dots dropped, '-' is X */
+            b[(*len)++] = c == '-' ? 'X' : (char)toupper(c);
     }
     b[*len] = '\0';
     if (*len > RD_MAX_SEQ)

@@ -252,6 +252,38 @@ START_TEST(fasta_and_plain_detected_by_content)
 }
 END_TEST
 
+/* Gap characters in FASTA and plain files follow the table cells' rule for
+ * the data commands ('.' dropped, '-' read as X); with keep_text (the
+ * training and inference commands) the tokenizer gets the text as it is. */
+START_TEST(fasta_gaps_as_in_table_cells)
+{
+    char *dir = tu_tmpdir();
+    const char *fa = WRITE(dir, "gapped.fa", ">a\nEV..QL-s\n>b\n...\n");
+    const char *pl = WRITE(dir, "gapped.txt", "EVQ-L.ES\n");
+    rd_reader *r;
+    rd_record rec;
+    ck_assert_int_eq(rd_open(&r, fa, NULL), TG_OK);
+    ck_assert_int_eq(rd_next(r, &rec), 1);
+    ck_assert_str_eq(rec.seq, "EVQLXS");
+    /* a record of gap dots only is empty: counted as filtered, as an empty cell */
+    ck_assert_int_eq(rd_next(r, &rec), 0);
+    ck_assert_uint_eq(rd_get_stats(r)->filtered_empty, 1);
+    rd_close(r);
+    ck_assert_int_eq(rd_open(&r, pl, NULL), TG_OK);
+    ck_assert_int_eq(rd_next(r, &rec), 1);
+    ck_assert_str_eq(rec.seq, "EVQXLES");
+    rd_close(r);
+    rd_opts o;
+    rd_opts_default(&o);
+    o.keep_text = 1;
+    ck_assert_int_eq(rd_open(&r, fa, &o), TG_OK);
+    ck_assert_int_eq(rd_next(r, &rec), 1);
+    ck_assert_str_eq(rec.seq, "EV..QL-s");
+    rd_close(r);
+    free(dir);
+}
+END_TEST
+
 START_TEST(alloc_failures_are_clean)
 {
     char *dir = tu_tmpdir();
@@ -355,6 +387,7 @@ int main(void)
     tcase_add_test(t, translation);
     tcase_add_test(t, airr_nucleotide_only);
     tcase_add_test(t, fasta_and_plain_detected_by_content);
+    tcase_add_test(t, fasta_gaps_as_in_table_cells);
     tcase_add_test(t, alloc_failures_are_clean);
     tcase_add_test(t, real_oas_units);
     suite_add_tcase(s, t);
