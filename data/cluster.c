@@ -58,8 +58,50 @@ static int seq_equal(const char *a, const char *b, int n)
     return 1;
 }
 
-int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint32_t *grp,
-                 uint32_t **uniq_out, size_t *m_out)
+static const char *arrays_seq(const cl_src *s, size_t i, int *len)
+{
+    const cl_arrays *a = (const cl_arrays *)s;
+    *len = a->lens[i];
+    return a->seqs[i];
+}
+static const char *arrays_name(const cl_src *s, size_t i)
+{
+    return ((const cl_arrays *)s)->names[i];
+}
+
+const cl_src *cl_src_arrays(cl_arrays *a, const char *const *seqs, const int *lens,
+                            const char *const *names)
+{
+    a->src.seq = arrays_seq;
+    a->src.name = names ? arrays_name : NULL;
+    a->seqs = seqs;
+    a->lens = lens;
+    a->names = names;
+    return &a->src;
+}
+
+static const char *subset_seq(const cl_src *s, size_t i, int *len)
+{
+    const cl_subset *b = (const cl_subset *)s;
+    return cl_src_seq(b->base, b->idx[i], len);
+}
+static const char *subset_name(const cl_src *s, size_t i)
+{
+    const cl_subset *b = (const cl_subset *)s;
+    return cl_src_name(b->base, b->idx[i]);
+}
+
+const cl_src *cl_src_subset(cl_subset *s, const cl_src *base, const uint32_t *idx)
+{
+    s->src.seq = subset_seq;
+    s->src.name = base->name ? subset_name : NULL;
+    s->base = base;
+    s->idx = idx;
+    return &s->src;
+}
+
+int cl_dedup(cl_trk *t, const cl_src *src, size_t n, uint32_t *grp, uint32_t **uniq_out,
+             size_t *m_out)
 {
     uint64_t *h = cl_talloc(t, n * sizeof *h, "sequence hashes");
     uint32_t *v = cl_talloc(t, n * sizeof *v, "sequence order");
@@ -70,9 +112,10 @@ int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint
     }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
-        uint64_t x = 0xcbf29ce484222325ULL ^ (uint64_t)lens[i];
-        const unsigned char *s = (const unsigned char *)seqs[i];
-        for (int j = 0; j < lens[i]; j++)
+        int li;
+        const unsigned char *s = (const unsigned char *)cl_src_seq(src, i, &li);
+        uint64_t x = 0xcbf29ce484222325ULL ^ (uint64_t)li;
+        for (int j = 0; j < li; j++)
             x = (x ^ aln_codes[s[j]]) * 0x100000001b3ULL;
         h[i] = cl_mix64(x);
         v[i] = (uint32_t)i;
@@ -92,9 +135,14 @@ int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint
          * first earlier leader with the same sequence */
         for (size_t x = a + 1; x < b; x++) {
             uint32_t i = v[x];
+            int li, ll;
+            const char *si = cl_src_seq(src, i, &li);
             for (size_t y = a; y < x; y++) {
                 uint32_t l = v[y];
-                if (grp[l] == l && lens[l] == lens[i] && seq_equal(seqs[l], seqs[i], lens[i])) {
+                if (grp[l] != l)
+                    continue;
+                const char *sl = cl_src_seq(src, l, &ll);
+                if (ll == li && seq_equal(sl, si, li)) {
                     grp[i] = l;
                     break;
                 }
@@ -961,23 +1009,34 @@ int cl_cluster(const char *const *seqs, const int *lens, size_t n, const cl_opts
 int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                       const cl_budget *b, uint32_t *rep, cl_stats *stats)
 {
+    if (n && (!seqs || !lens))
+        return tg_error(TG_ERR_ARG, "cl_cluster: NULL sequences, lengths or output");
+    cl_arrays a;
+    return cl_cluster_src(cl_src_arrays(&a, seqs, lens, NULL), n, o, b, rep, stats);
+}
+
+int cl_cluster_src(const cl_src *src, size_t n, const cl_opts *o, const cl_budget *b,
+                   uint32_t *rep, cl_stats *stats)
+{
     double t0 = now();
     int rc = cl_check_opts(o);
     if (rc)
         return rc;
-    if (n && (!seqs || !lens || !rep))
+    if (n && (!src || !rep))
         return tg_error(TG_ERR_ARG, "cl_cluster: NULL sequences, lengths or output");
     if (n >= UINT32_MAX)
         return tg_error(TG_ERR_ARG, "cl_cluster: %zu sequences; at most %u supported", n, UINT32_MAX - 1);
     int maxlen = 0, second = 0;
     size_t longest = 0;
     for (size_t i = 0; i < n; i++) {
-        if (lens[i] < 0 || (lens[i] && !seqs[i]))
-            return tg_error(TG_ERR_ARG, "cl_cluster: sequence %zu has length %d or no data", i, lens[i]);
-        if (lens[i] > maxlen)
-            second = maxlen, maxlen = lens[i], longest = i;
-        else if (lens[i] > second)
-            second = lens[i];
+        int li;
+        const char *si = cl_src_seq(src, i, &li);
+        if (li < 0 || (li && !si))
+            return tg_error(TG_ERR_ARG, "cl_cluster: sequence %zu has length %d or no data", i, li);
+        if (li > maxlen)
+            second = maxlen, maxlen = li, longest = i;
+        else if (li > second)
+            second = li;
     }
     /* the two longest may have to be aligned: refuse up front, not in a worker */
     if ((unsigned long long)maxlen * (unsigned long long)second > ALN_MAX_CELLS)
@@ -993,7 +1052,7 @@ int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const 
     cl_trk trk = {0, 0};
     uint32_t *grp = NULL, *uniq = NULL, *repu = NULL;
     size_t m = 0;
-    ctx c = {seqs, lens, NULL, 0, maxlen, o, nt, &trk, 0};
+    ctx c = {src, NULL, 0, maxlen, o, nt, &trk, 0};
     cl_stats sp;
     memset(&sp, 0, sizeof sp);
     if (n == 0)
@@ -1002,7 +1061,7 @@ int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const 
     grp = cl_talloc(&trk, n * sizeof *grp, "cluster groups");
     if (!grp)
         goto done;
-    if ((rc = cl_dedup(&trk, seqs, lens, n, grp, &uniq, &m)))
+    if ((rc = cl_dedup(&trk, src, n, grp, &uniq, &m)))
         goto done;
     rc = TG_ERR_NOMEM;
     repu = cl_talloc(&trk, m * sizeof *repu, "cluster unique reps");

@@ -84,6 +84,43 @@ typedef struct {
     size_t spill_peak;    /* measured peak before the graph (runs, merges, alignment) */
 } cl_stats;
 
+/* Sequences by index, read where they are (arrays, a memory-mapped store)
+ * instead of through per-sequence pointer and length arrays: seq(s, i,
+ * &len) returns sequence i's residues (not NUL-terminated necessarily;
+ * valid while the source lives, safe to call from several threads) and
+ * sets *len; name(s, i), where not NULL, its id (NUL-terminated), for the
+ * files that name sequences. A source is a struct whose first member is a
+ * cl_src; cl_src_arrays and cl_src_subset make the two common ones. */
+typedef struct cl_src cl_src;
+struct cl_src {
+    const char *(*seq)(const cl_src *s, size_t i, int *len);
+    const char *(*name)(const cl_src *s, size_t i);
+};
+/* Sequence i is seqs[i] of length lens[i], named names[i] (names may be
+ * NULL). */
+typedef struct {
+    cl_src src;
+    const char *const *seqs, *const *names;
+    const int *lens;
+} cl_arrays;
+const cl_src *cl_src_arrays(cl_arrays *a, const char *const *seqs, const int *lens,
+                            const char *const *names);
+/* Sequence j is base's sequence idx[j] (and its name). */
+typedef struct {
+    cl_src src;
+    const cl_src *base;
+    const uint32_t *idx;
+} cl_subset;
+const cl_src *cl_src_subset(cl_subset *s, const cl_src *base, const uint32_t *idx);
+static inline const char *cl_src_seq(const cl_src *s, size_t i, int *len)
+{
+    return s->seq(s, i, len);
+}
+static inline const char *cl_src_name(const cl_src *s, size_t i)
+{
+    return s->name ? s->name(s, i) : NULL;
+}
+
 /* Clusters n sequences (seqs[i] of length lens[i], not NUL-terminated
  * necessarily). On success rep[i] is the index of sequence i's
  * representative (rep[rep[i]] == rep[i]); every member reaches the
@@ -119,6 +156,11 @@ typedef struct {
  * could not be written or read back; the message names it). */
 int cl_cluster_budget(const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
                       const cl_budget *b, uint32_t *rep, cl_stats *stats);
+/* cl_cluster_budget over a source (b NULL: cl_cluster): what the two run.
+ * The source's sequences are read where they are, so the per-sequence
+ * memory above is all the clustering adds. */
+int cl_cluster_src(const cl_src *src, size_t n, const cl_opts *o, const cl_budget *b,
+                   uint32_t *rep, cl_stats *stats);
 
 /* Removes the run files of cl_cluster_budget (DIR/cluster_kmer_runs.PID.tmp.*,
  * cluster_pair_runs..., cluster_edges...) that a killed process left in dir:
@@ -157,8 +199,8 @@ typedef struct {
  * a sample drawn with seed, without replacement) to their representatives
  * and counts those below o's thresholds. Returns TG_OK, TG_ERR_ARG (rep[]
  * not a valid assignment, bad options) or TG_ERR_NOMEM. */
-int cl_report_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
-                      const cl_opts *o, size_t sample, uint64_t seed, cl_member_report *out);
+int cl_report_members(const cl_src *src, size_t n, const uint32_t *rep, const cl_opts *o,
+                      size_t sample, uint64_t seed, cl_member_report *out);
 
 /* Counts members that do not reach the thresholds against their
  * representative (by alignment, representative = query) into *violations.

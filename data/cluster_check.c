@@ -32,8 +32,8 @@ static void sample_first(uint32_t *pick, size_t nr, size_t ns, uint64_t seed)
     }
 }
 
-int cl_report_members(const char *const *seqs, const int *lens, size_t n, const uint32_t *rep,
-                      const cl_opts *o, size_t sample, uint64_t seed, cl_member_report *out)
+int cl_report_members(const cl_src *src, size_t n, const uint32_t *rep, const cl_opts *o,
+                      size_t sample, uint64_t seed, cl_member_report *out)
 {
     int rc = cl_check_opts(o);
     if (rc || (rc = check_rep(rep, n)))
@@ -64,7 +64,9 @@ int cl_report_members(const char *const *seqs, const int *lens, size_t n, const 
         for (size_t s = 0; s < ns; s++) {
             size_t i = pick[s];
             aln_result r;
-            if (aln_align(&o->aln, seqs[rep[i]], lens[rep[i]], seqs[i], lens[i], &r)) {
+            int lr, li;
+            const char *sr = cl_src_seq(src, rep[i], &lr), *si = cl_src_seq(src, i, &li);
+            if (aln_align(&o->aln, sr, lr, si, li, &r)) {
                 err |= 1;
                 continue;
             }
@@ -92,7 +94,8 @@ int cl_check_members(const char *const *seqs, const int *lens, size_t n, const u
                      const cl_opts *o, size_t *violations)
 {
     cl_member_report r;
-    int rc = cl_report_members(seqs, lens, n, rep, o, SIZE_MAX, 0, &r);
+    cl_arrays a;
+    int rc = cl_report_members(cl_src_arrays(&a, seqs, lens, NULL), n, rep, o, SIZE_MAX, 0, &r);
     if (!rc)
         *violations = r.below;
     return rc;

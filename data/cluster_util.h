@@ -38,7 +38,7 @@ int cl_radix_sort_prog(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits, 
  * i's group, groups numbered 0.. in the order of their lowest index;
  * *uniq_out (allocated through t, n entries) lists those lowest indices,
  * *m_out how many. Returns TG_OK or TG_ERR_NOMEM. */
-int cl_dedup(cl_trk *t, const char *const *seqs, const int *lens, size_t n, uint32_t *grp,
+int cl_dedup(cl_trk *t, const cl_src *src, size_t n, uint32_t *grp,
              uint32_t **uniq_out, size_t *m_out);
 
 /* Validates o (message names the field); returns TG_OK or TG_ERR_ARG. */
@@ -90,8 +90,7 @@ void cl_bound_identity(const uint8_t *a, int la, const uint8_t *const *b, const 
 
 /* One clustering run over the unique sequences. */
 typedef struct {
-    const char *const *seqs;
-    const int *lens;
+    const cl_src *src;
     const uint32_t *uniq; /* local id -> original index, ascending */
     size_t m;             /* unique sequences */
     int maxlen;
@@ -101,8 +100,17 @@ typedef struct {
     size_t n_aln;
 } cl_ctx;
 
-static inline const char *cl_useq(const cl_ctx *c, uint32_t u) { return c->seqs[c->uniq[u]]; }
-static inline int cl_ulen(const cl_ctx *c, uint32_t u) { return c->lens[c->uniq[u]]; }
+static inline const char *cl_useq(const cl_ctx *c, uint32_t u)
+{
+    int l;
+    return cl_src_seq(c->src, c->uniq[u], &l);
+}
+static inline int cl_ulen(const cl_ctx *c, uint32_t u)
+{
+    int l;
+    cl_src_seq(c->src, c->uniq[u], &l);
+    return l;
+}
 
 typedef struct {
     uint64_t h;

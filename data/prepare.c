@@ -321,7 +321,7 @@ void pp_memory_report(cJSON *report, size_t anon0, size_t rows)
 
 /* Writes rep TAB member lines, members grouped under their representative
  * (representatives in index order, members in index order). */
-static int write_cluster_tsv(const char *dir, const char *name, const char *const *ids,
+static int write_cluster_tsv(const char *dir, const char *name, const cl_src *src,
                              const uint32_t *rep, size_t n)
 {
     size_t *start = tg_calloc(n + 1, sizeof *start, "cluster table");
@@ -338,7 +338,7 @@ static int write_cluster_tsv(const char *dir, const char *name, const char *cons
         fio_out out;
         st = fio_begin(&out, path);
         for (size_t k = 0; !st && k < n; k++)
-            fprintf(out.f, "%s\t%s\n", ids[rep[order[k]]], ids[order[k]]);
+            fprintf(out.f, "%s\t%s\n", cl_src_name(src, rep[order[k]]), cl_src_name(src, order[k]));
         if (!st)
             st = fio_commit(&out);
     }
@@ -350,9 +350,8 @@ static int write_cluster_tsv(const char *dir, const char *name, const char *cons
 
 /* One clustering step (o->engine, else cl_cluster) with progress lines and
  * a report entry. */
-int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
-                    const char *const *ids, const char *const *seqs, const int *lens, size_t n,
-                    double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
+int pp_cluster_step(const char *what, const char *outdir, const char *tsv, const cl_src *src,
+                    size_t n, double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
                     size_t *n_clusters)
 {
     cl_opts co = o->cl;
@@ -374,11 +373,11 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
     double t = pp_now();
     int st = TG_OK;
     if (n && o->engine)
-        st = o->engine(o->engine_ctx, ids, seqs, lens, n, &co, rep, e);
+        st = o->engine(o->engine_ctx, src, n, &co, rep, e);
     else if (n && o->in_memory)
-        st = cl_cluster(seqs, lens, n, &co, rep, &cs);
+        st = cl_cluster_src(src, n, &co, NULL, rep, &cs);
     else if (n)
-        st = pp_cluster_budgeted(outdir, seqs, lens, n, &co, o, rep, &cs, e);
+        st = pp_cluster_budgeted(outdir, src, n, &co, o, rep, &cs, e);
     if (st)
         return st;
     if (o->engine)
@@ -398,14 +397,12 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
         cJSON_AddNumberToObject(e, "seconds", cs.seconds);
         cJSON_AddNumberToObject(e, "peak_bytes", (double)cs.peak_bytes);
     }
-    return write_cluster_tsv(outdir, tsv, ids, rep, n);
+    return write_cluster_tsv(outdir, tsv, src, rep, n);
 }
 
 /* A clustering step that resumes (prepare.h). */
 int pp_cluster_step_resumable(const char *what, const char *stage, const char *outdir,
-                              const char *tsv, const char *const *ids,
-                              const char *const *seqs, const int *lens, size_t n,
-                              double min_seq_id, const pp_opts *o, uint32_t *rep,
+                              const char *tsv, const cl_src *src, size_t n, double min_seq_id, const pp_opts *o, uint32_t *rep,
                               cJSON *steps, size_t *n_clusters, const char *key_in,
                               char key_out[17], cJSON *report)
 {
@@ -441,13 +438,12 @@ int pp_cluster_step_resumable(const char *what, const char *stage, const char *o
                     "(key %s)\n", stage, rpath, n, what, key_out);
         *n_clusters = nc;
         tg_free(rpath);
-        return write_cluster_tsv(outdir, tsv, ids, rep, n);
+        return write_cluster_tsv(outdir, tsv, src, rep, n);
     }
     if (ok == 0 && o->progress)
         fprintf(stderr, "prepare: %s: %s does not match its marker; clustering again\n", stage,
                 rpath);
-    st = pp_cluster_step(what, outdir, tsv, ids, seqs, lens, n, min_seq_id, o, rep, steps,
-                         n_clusters);
+    st = pp_cluster_step(what, outdir, tsv, src, n, min_seq_id, o, rep, steps, n_clusters);
     if (!st && !o->in_memory) {
         fio_out out;
         st = fio_begin(&out, rpath);
@@ -478,12 +474,9 @@ int pp_cluster_step_resumable(const char *what, const char *stage, const char *o
     return st;
 }
 
-/* The n records with a CDR3 of the store, in store order: fills those of
- * ids, cdr3 and cdr3_len, seq and len that are not NULL (pointers into the
- * map or the renamed ids' table). */
-static int store_arrays(const ss_store *s, const pp_ids *sid, const char *outdir, size_t n,
-                        const char **ids, const char **cdr3, int *cdr3_len, const char **seq,
-                        int *len)
+/* The store indices of its n records with a CDR3, in store order, into
+ * rec[0..n). */
+static int store_records(const ss_store *s, const char *outdir, size_t n, uint32_t *rec)
 {
     size_t j = 0;
     for (uint64_t i = 0; i < s->n; i++) {
@@ -494,15 +487,7 @@ static int store_arrays(const ss_store *s, const pp_ids *sid, const char *outdir
         if (j == n) /* cannot happen: pp_store_ids counted this map */
             return tg_error(TG_ERR_FORMAT, "%s/records.store: more records with a CDR3 than "
                             "counted", outdir);
-        if (cdr3) {
-            cdr3[j] = c;
-            cdr3_len[j] = cl;
-        }
-        if (seq)
-            seq[j] = ss_seq(s, i, &len[j]);
-        if (ids)
-            ids[j] = pp_ids_get(sid, i);
-        j++;
+        rec[j++] = (uint32_t)i;
     }
     return TG_OK;
 }
@@ -514,9 +499,8 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     size_t anon0 = pp_proc_status("RssAnon");
     recs r = {0};
     const char **ids = NULL, **seq = NULL, **cdr3 = NULL;
-    const char **pool_ids = NULL, **pool_seq = NULL;
-    uint32_t *rep = NULL, *rep70 = NULL, *rep50 = NULL, *uniq = NULL;
-    int *pool_len = NULL, lock = -1;
+    uint32_t *rep = NULL, *rep70 = NULL, *rep50 = NULL, *uniq = NULL, *recmap = NULL;
+    int lock = -1;
     int st = fio_mkdir(outdir);
     if (!st)
         st = pp_dir_lock(outdir, o, report, &lock);
@@ -531,7 +515,6 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     cJSON *times = cJSON_AddObjectToObject(report, "seconds");
     rd_stats rs;
     size_t no_cdr3 = 0, n = 0;
-    int *len = NULL, *cdr3_len = NULL;
     pp_ids store_ids;
     memset(&store_ids, 0, sizeof store_ids);
     ss_store store;
@@ -566,21 +549,18 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
                       "(%zu rows read, %zu without a CDR3)", rs.rows, no_cdr3);
         goto done;
     }
-    if (n >= UINT32_MAX) {
-        st = tg_error(TG_ERR_ARG, "too many records (%zu)", n);
+    if (n >= UINT32_MAX || (!o->in_memory && store.n >= UINT32_MAX)) {
+        st = tg_error(TG_ERR_ARG, "too many records (%zu with a CDR3; at most %u)", n,
+                      UINT32_MAX - 1);
         goto done;
     }
-    /* out of core the sequences' pointers and lengths are taken after the
-     * CDRH3 step (which does not need them), so that step holds 20 bytes
-     * per record of these arrays, not 32 */
-    ids = tg_malloc(n * sizeof *ids, "records");
-    cdr3 = tg_malloc(n * sizeof *cdr3, "records");
+    /* The steps read the records where they are, through sources: out of
+     * core the store's map (pp_src_store), so the steps hold 4 bytes per
+     * record (rep, then the pool's list of records) and, when some records
+     * have no CDR3, the list of those that have one until the de-dup; in
+     * memory the arena, through pointer arrays. */
     rep = tg_malloc(n * sizeof *rep, "clusters");
-    if (o->in_memory)
-        seq = tg_malloc(n * sizeof *seq, "records");
-    else
-        cdr3_len = tg_malloc(n * sizeof *cdr3_len, "records");
-    if (!ids || !cdr3 || !rep || (o->in_memory ? !seq : !cdr3_len)) {
+    if (!rep) {
         st = TG_ERR_NOMEM;
         goto done;
     }
@@ -593,17 +573,36 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     if (renamed && o->progress)
         fprintf(stderr, "prepare: %zu records share their id with another record; they are "
                 "named ID@FILE:LINE\n", renamed);
+    cl_arrays a_cdr3, a_seq;
+    pp_store_src s_cdr3, s_seq;
+    const cl_src *src_cdr3, *src_seq;
     if (o->in_memory) {
+        ids = tg_malloc(n * sizeof *ids, "records");
+        seq = tg_malloc(n * sizeof *seq, "records");
+        cdr3 = tg_malloc(n * sizeof *cdr3, "records");
+        if (!ids || !seq || !cdr3) {
+            st = TG_ERR_NOMEM;
+            goto done;
+        }
         for (size_t i = 0; i < n; i++) {
             ids[i] = rd_ids_get(&r.ids, r.rid[i]);
             seq[i] = r.arena + r.seq[i];
             cdr3[i] = r.arena + r.cdr3[i];
         }
-        len = r.len;
-        cdr3_len = r.cdr3_len;
-    } else if ((st = store_arrays(&store, &store_ids, outdir, n, ids, cdr3, cdr3_len, NULL,
-                                  NULL)))
-        goto done;
+        src_cdr3 = cl_src_arrays(&a_cdr3, cdr3, r.cdr3_len, ids);
+        src_seq = cl_src_arrays(&a_seq, seq, r.len, ids);
+    } else {
+        if (n < store.n) {
+            if (!(recmap = tg_malloc(n * sizeof *recmap, "records"))) {
+                st = TG_ERR_NOMEM;
+                goto done;
+            }
+            if ((st = store_records(&store, outdir, n, recmap)))
+                goto done;
+        }
+        src_cdr3 = pp_src_store(&s_cdr3, &store, &store_ids, recmap, 1);
+        src_seq = pp_src_store(&s_seq, &store, &store_ids, recmap, 0);
+    }
 
     /* what the records cost in memory before clustering (the store's pages
      * are file-backed, not in RssAnon) */
@@ -618,7 +617,7 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     if (!cJSON_GetObjectItem(report, "stages"))
         cJSON_AddObjectToObject(report, "stages");
     st = pp_cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
-                                   ids, cdr3, cdr3_len, n, o->cdr3_min_seq_id, o, rep, steps,
+                                   src_cdr3, n, o->cdr3_min_seq_id, o, rep, steps,
                                    &n_cdr3_clusters, key, key, report);
     if (st)
         goto done;
@@ -629,18 +628,6 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
      * shards on disk when they do not fit the memory budget */
     tg_free(cdr3);
     cdr3 = NULL;
-    if (!o->in_memory) {
-        tg_free(cdr3_len);
-        cdr3_len = NULL;
-        seq = tg_malloc(n * sizeof *seq, "records");
-        len = tg_malloc(n * sizeof *len, "records");
-        if (!seq || !len) {
-            st = TG_ERR_NOMEM;
-            goto done;
-        }
-        if ((st = store_arrays(&store, &store_ids, outdir, n, NULL, NULL, NULL, seq, len)))
-            goto done;
-    }
     /* rep's storage becomes the centroids' list (in place: m <= i) */
     uniq = rep;
     rep = NULL;
@@ -649,42 +636,30 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
         if (uniq[i] == i)
             uniq[m++] = (uint32_t)i;
     t = pp_now();
-    if ((st = pp_dedup(seq, len, uniq, &m, outdir, o, "dedup", NULL, report)))
+    if ((st = pp_dedup(src_seq, uniq, &m, outdir, o, "dedup", NULL, report)))
         goto done;
     cJSON_AddNumberToObject(counts, "after_dedup", (double)m);
     cJSON_AddNumberToObject(times, "dedup", pp_now() - t);
+    if (recmap) { /* the pool's list names store records from here on */
+        for (size_t j = 0; j < m; j++)
+            uniq[j] = recmap[uniq[j]];
+        tg_free(recmap);
+        recmap = NULL;
+        s_seq.rec = NULL;
+    }
 
     /* 3. 70% clusters: representatives are the training pool */
     t = pp_now();
-    const char **useq = tg_malloc((m + 1) * sizeof *useq, "records");
-    const char **uid = tg_malloc((m + 1) * sizeof *uid, "records");
-    int *ulen = tg_malloc((m + 1) * sizeof *ulen, "records");
-    rep70 = tg_malloc((m + 1) * sizeof *rep70, "clusters");
-    pool_seq = useq;
-    pool_ids = uid;
-    pool_len = ulen;
-    if (!useq || !uid || !ulen || !rep70) {
+    cl_subset pool;
+    const cl_src *src_pool = cl_src_subset(&pool, src_seq, uniq);
+    if (!(rep70 = tg_malloc((m + 1) * sizeof *rep70, "clusters"))) {
         st = TG_ERR_NOMEM;
         goto done;
     }
-    for (size_t j = 0; j < m; j++) {
-        useq[j] = seq[uniq[j]];
-        uid[j] = ids[uniq[j]];
-        ulen[j] = len[uniq[j]];
-    }
-    /* the steps from here on need only the pool's arrays */
-    tg_free(ids);
-    tg_free(seq);
-    tg_free(uniq);
-    ids = NULL, seq = NULL, uniq = NULL;
-    if (!o->in_memory) {
-        tg_free(len);
-        len = NULL;
-    }
     size_t n70;
     st = pp_cluster_step_resumable("sequences", "clustering_70", outdir, "heavy_70_cluster.tsv",
-                                   uid, useq, ulen, m, o->min_seq_id, o, rep70, steps, &n70, key,
-                                   key, report);
+                                   src_pool, m, o->min_seq_id, o, rep70, steps, &n70, key, key,
+                                   report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -699,22 +674,18 @@ int pp_run(const char *const *inputs, int n_inputs, const char *outdir, const pp
     }
     size_t k = 0;
     for (size_t j = 0; j < m; j++)
-        if (rep70[j] == j) {
-            useq[k] = useq[j]; /* compact in place: k <= j */
-            uid[k] = uid[j];
-            ulen[k] = ulen[j];
-            k++;
-        }
+        if (rep70[j] == j)
+            uniq[k++] = uniq[j]; /* compact in place: k <= j */
     size_t n50;
     st = pp_cluster_step_resumable("representatives", "clustering_50", outdir,
-                                   "heavy_50_cluster.tsv", uid, useq, ulen, k,
-                                   o->split_min_seq_id, o, rep50, steps, &n50, key, key, report);
+                                   "heavy_50_cluster.tsv", src_pool, k, o->split_min_seq_id, o,
+                                   rep50, steps, &n50, key, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);
     cJSON_AddNumberToObject(times, "clustering_50", pp_now() - t);
     t = pp_now();
-    st = pp_stage_split(outdir, uid, useq, ulen, rep50, k, o, key, report);
+    st = pp_stage_split(outdir, src_pool, rep50, k, o, key, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(times, "split_and_leakage", pp_now() - t);
@@ -733,13 +704,7 @@ done:
     tg_free(uniq);
     tg_free(rep70);
     tg_free(rep50);
-    tg_free((void *)pool_ids);
-    tg_free((void *)pool_seq);
-    tg_free(pool_len);
-    if (!o->in_memory) {
-        tg_free(len);
-        tg_free(cdr3_len);
-    }
+    tg_free(recmap);
     pp_ids_free(&store_ids);
     ss_close(&store);
     recs_free(&r);

@@ -25,12 +25,11 @@
 #include <cjson/cJSON.h>
 
 /* A clustering engine in place of cl_cluster (e.g. MMseqs2,
- * examples/cluster_mmseqs.h): clusters the n sequences named ids[] (unique)
- * at o's thresholds into rep[] (as cl_cluster) and adds what it reports to
- * the step's report entry. Returns a status. */
-typedef int (*pp_cluster_fn)(void *ctx, const char *const *ids, const char *const *seqs,
-                             const int *lens, size_t n, const cl_opts *o, uint32_t *rep,
-                             cJSON *step);
+ * examples/cluster_mmseqs.h): clusters the n sequences of src (named,
+ * unique names) at o's thresholds into rep[] (as cl_cluster) and adds what
+ * it reports to the step's report entry. Returns a status. */
+typedef int (*pp_cluster_fn)(void *ctx, const cl_src *src, size_t n, const cl_opts *o,
+                             uint32_t *rep, cJSON *step);
 
 typedef struct {
     rd_opts rd;              /* reader filters and --on-error */
@@ -120,17 +119,15 @@ void pp_memory_report(cJSON *report, size_t anon0, size_t rows);
  * written (report["stages"][stage]). key_out gets this step's key (may be
  * key_in's buffer). Returns a status. */
 int pp_cluster_step_resumable(const char *what, const char *stage, const char *outdir,
-                              const char *tsv, const char *const *ids,
-                              const char *const *seqs, const int *lens, size_t n,
-                              double min_seq_id, const pp_opts *o, uint32_t *rep,
+                              const char *tsv, const cl_src *src, size_t n, double min_seq_id, const pp_opts *o, uint32_t *rep,
                               cJSON *steps, size_t *n_clusters, const char *key_in,
                               char key_out[17], cJSON *report);
-/* One clustering step (o->engine, else cl_cluster) with progress lines and
- * a report entry in steps, then OUTDIR/TSV: rep TAB member lines (ids),
- * members grouped under their representative. */
-int pp_cluster_step(const char *what, const char *outdir, const char *tsv,
-                    const char *const *ids, const char *const *seqs, const int *lens, size_t n,
-                    double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
+/* One clustering step (o->engine, else cl_cluster) over the n sequences of
+ * src (named) with progress lines and a report entry in steps, then
+ * OUTDIR/TSV: rep TAB member lines (names), members grouped under their
+ * representative. */
+int pp_cluster_step(const char *what, const char *outdir, const char *tsv, const cl_src *src,
+                    size_t n, double min_seq_id, const pp_opts *o, uint32_t *rep, cJSON *steps,
                     size_t *n_clusters);
 
 /* ---- out-of-core stages (data/prepare_ooc.c) ------------------------------
@@ -262,14 +259,25 @@ int pp_store_ids(const ss_store *s, const char *outdir, const pp_opts *o, pp_ids
 /* Record i's unique id (the store's, or its new name). */
 const char *pp_ids_get(const pp_ids *ids, uint64_t i);
 void pp_ids_free(pp_ids *ids);
-/* De-duplicates the sequences uniq[0..*m) (indices into seq/len, ascending)
+/* The store's records as a clustering source (cluster.h), read in the map:
+ * sequence j is record rec[j] (record j when rec is NULL): its CDR3 (cdr3
+ * 1) or its sequence, named by pp_ids_get. */
+typedef struct {
+    cl_src src;
+    const ss_store *s;
+    const pp_ids *ids;
+    const uint32_t *rec;
+} pp_store_src;
+const cl_src *pp_src_store(pp_store_src *p, const ss_store *s, const pp_ids *ids,
+                           const uint32_t *rec, int cdr3);
+/* De-duplicates the sequences uniq[0..*m) (indices into src, ascending)
  * in place: the first of every distinct sequence stays, order kept. Uses
  * o->dedup_shards, else enough hash shards (temp files in outdir) for
  * o->max_memory; adds report[name] (sequences, kept, shards, largest_shard,
  * budget_bytes). of (optional, *m entries): of[j] gets the new position
  * of the kept sequence equal to the one at old position j. Returns a
  * status. */
-int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
+int pp_dedup(const cl_src *src, uint32_t *uniq, size_t *m,
              const char *outdir, const pp_opts *o, const char *name, uint32_t *of,
              cJSON *report);
 /* Out of core, one linclust step within the budget: o->max_memory (else
@@ -279,7 +287,7 @@ int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
  * (from o->cl); adds budget_bytes, floor_bytes, chunk_entries, kmer_runs,
  * pair_runs, spilled_bytes and graph_bytes to the step's report entry.
  * Returns a status. */
-int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *lens, size_t n,
+int pp_cluster_budgeted(const char *outdir, const cl_src *src, size_t n,
                         const cl_opts *co, const pp_opts *o, uint32_t *rep, cl_stats *cs,
                         cJSON *step);
 /* Replaces obj[name] by a copy of from[name], or adds it (nothing when
@@ -331,8 +339,7 @@ int pp_split_done(const char *outdir, const pp_split_spec *sp, const char *key,
  * (the entries restored, report["stages"]["split"] "skipped: ...", a line
  * on stderr); otherwise the stage runs and the marker is written ("done").
  * Returns a status. */
-int pp_stage_split(const char *outdir, const char *const *ids, const char *const *seqs,
-                   const int *lens, const uint32_t *rep, size_t n, const pp_opts *o,
-                   const char *key_in, cJSON *report);
+int pp_stage_split(const char *outdir, const cl_src *src, const uint32_t *rep, size_t n,
+                   const pp_opts *o, const char *key_in, cJSON *report);
 
 #endif

@@ -332,14 +332,16 @@ int pp_rep_resume(const char *outdir, const char *name, const char *rpath, const
 /* Keeps in keep[j] (1) the first j of every distinct sequence among the
  * positions list[0..k) (ascending j); of (optional): of[j] the first j of
  * j's sequence. */
-static int dedup_map(const char *const *seq, const int *len, const uint32_t *uniq,
-                     const uint32_t *list, size_t k, uint8_t *keep, uint32_t *of)
+static int dedup_map(const cl_src *src, const uint32_t *uniq, const uint32_t *list, size_t k,
+                     uint8_t *keep, uint32_t *of)
 {
     sm_map seen;
     sm_init(&seen);
     for (size_t i = 0; i < k; i++) {
-        uint32_t j = list ? list[i] : (uint32_t)i, r = uniq[j], first = j;
-        int ins = sm_put(&seen, seq[r], len[r], j, &first);
+        uint32_t j = list ? list[i] : (uint32_t)i, first = j;
+        int l;
+        const char *q = cl_src_seq(src, uniq[j], &l);
+        int ins = sm_put(&seen, q, l, j, &first);
         if (ins < 0) {
             sm_free(&seen);
             return ins;
@@ -421,8 +423,7 @@ static size_t pp_shards_for(size_t n, size_t entry, size_t budget, int fixed)
 }
 
 typedef struct {
-    const char *const *seq;
-    const int *len;
+    const cl_src *src;
     const uint32_t *uniq;
     uint8_t *keep;
     uint32_t *of;
@@ -431,17 +432,18 @@ typedef struct {
 static uint64_t dd_hash(void *ctx, uint32_t j)
 {
     dd_ctx *d = ctx;
-    uint32_t r = d->uniq[j];
-    return ss_hash(SS_HASH_INIT, d->seq[r], (size_t)d->len[r]);
+    int l;
+    const char *q = cl_src_seq(d->src, d->uniq[j], &l);
+    return ss_hash(SS_HASH_INIT, q, (size_t)l);
 }
 
 static int dd_shard(void *ctx, const uint32_t *list, size_t k)
 {
     dd_ctx *d = ctx;
-    return dedup_map(d->seq, d->len, d->uniq, list, k, d->keep, d->of);
+    return dedup_map(d->src, d->uniq, list, k, d->keep, d->of);
 }
 
-int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
+int pp_dedup(const cl_src *src, uint32_t *uniq, size_t *m,
              const char *outdir, const pp_opts *o, const char *name, uint32_t *of,
              cJSON *report)
 {
@@ -451,7 +453,7 @@ int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
     int st = keep ? TG_OK : TG_ERR_NOMEM;
     pp_progress pg;
     pp_progress_begin(&pg, name, "shards", o->progress && shards > 1);
-    dd_ctx d = {seq, len, uniq, keep, of};
+    dd_ctx d = {src, uniq, keep, of};
     if (!st)
         st = pp_sharded(outdir, "dedup_shard", n, shards, dd_hash, dd_shard, &d, &pg, &peak);
     pp_progress_end(&pg, shards);
@@ -476,16 +478,14 @@ int pp_dedup(const char *const *seq, const int *len, uint32_t *uniq, size_t *m,
     return st;
 }
 
-int pp_cluster_budgeted(const char *outdir, const char *const *seqs, const int *lens, size_t n,
+int pp_cluster_budgeted(const char *outdir, const cl_src *src, size_t n,
                         const cl_opts *co, const pp_opts *o, uint32_t *rep, cl_stats *cs,
                         cJSON *step)
 {
     size_t budget = o->max_memory ? o->max_memory : pp_default_memory();
     size_t anon = pp_proc_status("RssAnon");
     cl_budget b = {budget > anon ? budget - anon : 1, outdir};
-    if (co->mode != CL_LINCLUST)
-        return cl_cluster(seqs, lens, n, co, rep, cs);
-    int st = cl_cluster_budget(seqs, lens, n, co, &b, rep, cs);
+    int st = cl_cluster_src(src, n, co, co->mode == CL_LINCLUST ? &b : NULL, rep, cs);
     if (st)
         return st;
     if (o->progress && cs->budget < cs->floor_bytes)
@@ -599,6 +599,35 @@ const char *pp_ids_get(const pp_ids *p, uint64_t i)
             hi = mid;
     }
     return lo < p->n && p->idx[lo] == i ? p->text + p->off[lo] : ss_id(p->s, i);
+}
+
+static uint64_t store_rec(const cl_src *s, size_t j)
+{
+    const pp_store_src *p = (const pp_store_src *)s;
+    return p->rec ? p->rec[j] : j;
+}
+static const char *store_seq(const cl_src *s, size_t j, int *len)
+{
+    return ss_seq(((const pp_store_src *)s)->s, store_rec(s, j), len);
+}
+static const char *store_cdr3(const cl_src *s, size_t j, int *len)
+{
+    return ss_cdr3(((const pp_store_src *)s)->s, store_rec(s, j), len);
+}
+static const char *store_name(const cl_src *s, size_t j)
+{
+    return pp_ids_get(((const pp_store_src *)s)->ids, store_rec(s, j));
+}
+
+const cl_src *pp_src_store(pp_store_src *p, const ss_store *s, const pp_ids *ids,
+                           const uint32_t *rec, int cdr3)
+{
+    p->src.seq = cdr3 ? store_cdr3 : store_seq;
+    p->src.name = store_name;
+    p->s = s;
+    p->ids = ids;
+    p->rec = rec;
+    return &p->src;
 }
 
 void pp_ids_free(pp_ids *p)

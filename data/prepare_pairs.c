@@ -331,7 +331,9 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
     for (size_t i = 0; i < np; i++)
         keep[i] = (uint32_t)i;
     size_t n = np;
-    st = pp_dedup(kk, kl, keep, &n, outdir, o, "dedup_pairs", NULL, report);
+    cl_arrays ak;
+    st = pp_dedup(cl_src_arrays(&ak, kk, kl, NULL), keep, &n, outdir, o, "dedup_pairs", NULL,
+                  report);
     tg_free(kk);
     tg_free(kl);
     tg_free(arena);
@@ -395,9 +397,11 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
     for (size_t c = 0; c < nc; c++)
         cid[c] = id[with_cdr3[c]];
     size_t n_cdr3_clusters = 0;
+    cl_arrays ac;
     st = pp_cluster_step_resumable("CDR3s", "cdr3_clustering", outdir, "cdr3_100_cluster.tsv",
-                                   cid, cdr3, cdr3_len, nc, o->cdr3_min_seq_id, o, rep_c,
-                                   steps, &n_cdr3_clusters, skey, skey, report);
+                                   cl_src_arrays(&ac, cdr3, cdr3_len, cid), nc,
+                                   o->cdr3_min_seq_id, o, rep_c, steps, &n_cdr3_clusters, skey,
+                                   skey, report);
     tg_free(cid);
     if (st)
         goto done;
@@ -417,7 +421,8 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
         st = TG_ERR_NOMEM;
         goto done;
     }
-    st = pp_dedup(hseq, hlen, uniq, &m, outdir, o, "dedup", of, report);
+    cl_arrays ah;
+    st = pp_dedup(cl_src_arrays(&ah, hseq, hlen, NULL), uniq, &m, outdir, o, "dedup", of, report);
     if (st)
         goto done;
     for (size_t j = 0, q = 0; j < n; j++)
@@ -444,9 +449,11 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
         ulen[u] = hlen[uniq[u]];
     }
     size_t n70 = 0;
+    cl_arrays au;
+    const cl_src *pool = cl_src_arrays(&au, useq, ulen, uid);
     st = pp_cluster_step_resumable("heavy chains", "clustering_70", outdir,
-                                   "heavy_70_cluster.tsv", uid, useq, ulen, m, o->min_seq_id,
-                                   o, rep70, steps, &n70, skey, skey, report);
+                                   "heavy_70_cluster.tsv", pool, m, o->min_seq_id, o, rep70,
+                                   steps, &n70, skey, skey, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "representatives_70", (double)n70);
@@ -472,9 +479,8 @@ int pp_run_pairs(const char *const *inputs, int n_inputs, const char *outdir,
     }
     size_t n50 = 0;
     st = pp_cluster_step_resumable("representatives", "clustering_50", outdir,
-                                   "heavy_50_cluster.tsv", uid, useq, ulen, k,
-                                   o->split_min_seq_id, o, rep50, steps, &n50, skey, skey,
-                                   report);
+                                   "heavy_50_cluster.tsv", pool, k, o->split_min_seq_id, o,
+                                   rep50, steps, &n50, skey, skey, report);
     if (st)
         goto done;
     cJSON_AddNumberToObject(counts, "clusters_50", (double)n50);

@@ -134,9 +134,8 @@ int pp_split_resume(const char *outdir, const pp_split_spec *sp, const char *key
     return ok;
 }
 
-int pp_stage_split(const char *outdir, const char *const *ids, const char *const *seqs,
-                   const int *lens, const uint32_t *rep, size_t n, const pp_opts *o,
-                   const char *key_in, cJSON *report)
+int pp_stage_split(const char *outdir, const cl_src *src, const uint32_t *rep, size_t n,
+                   const pp_opts *o, const char *key_in, cJSON *report)
 {
     char key[17];
     pp_split_key(key_in, n, o, key);
@@ -149,6 +148,19 @@ int pp_stage_split(const char *outdir, const char *const *ids, const char *const
             nc += rep[i] == i;
         fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", n, nc);
     }
-    int st = sp_run(outdir, ids, seqs, lens, rep, n, &o->split, &o->leak, report, NULL);
+    /* sp_run takes arrays: 20 bytes a sequence while it runs */
+    const char **ids = tg_malloc((n + 1) * sizeof *ids, "split"),
+               **seqs = tg_malloc((n + 1) * sizeof *seqs, "split");
+    int *lens = tg_malloc((n + 1) * sizeof *lens, "split");
+    int st = ids && seqs && lens ? TG_OK : TG_ERR_NOMEM;
+    for (size_t i = 0; !st && i < n; i++) {
+        seqs[i] = cl_src_seq(src, i, &lens[i]);
+        ids[i] = cl_src_name(src, i);
+    }
+    if (!st)
+        st = sp_run(outdir, ids, seqs, lens, rep, n, &o->split, &o->leak, report, NULL);
+    tg_free((void *)ids);
+    tg_free((void *)seqs);
+    tg_free(lens);
     return st ? st : pp_split_done(outdir, &SPLIT_SPEC, key, o, report);
 }

@@ -203,7 +203,8 @@ int sp_components(const char *const *seqs, const int *lens, size_t n, const cl_o
     size_t m = 0;
     if (!grp)
         return TG_ERR_NOMEM;
-    if ((st = cl_dedup(&trk, seqs, lens, n, grp, &uniq, &m))) {
+    cl_arrays arr;
+    if ((st = cl_dedup(&trk, cl_src_arrays(&arr, seqs, lens, NULL), n, grp, &uniq, &m))) {
         tg_free(grp);
         return st;
     }

@@ -149,11 +149,11 @@ static void fmt_num(char *buf, size_t cap, double x)
 /* Writes the FASTA mmseqs reads: ">ID\nSEQ\n" per sequence. An id that
  * MMseqs2 would not give back unchanged (empty, or with a blank or control
  * character: it keeps the first word) is TG_ERR_FORMAT naming it. */
-static int write_fasta(const char *path, const char *const *ids, const char *const *seqs,
-                       const int *lens, size_t n)
+static int write_fasta(const char *path, const cl_src *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *c = (const unsigned char *)ids[i];
+        const char *id = cl_src_name(src, i);
+        const unsigned char *c = (const unsigned char *)(id ? id : "");
         int bad = !*c;
         for (; *c && !bad; c++)
             bad = isspace(*c) || iscntrl(*c);
@@ -161,14 +161,18 @@ static int write_fasta(const char *path, const char *const *ids, const char *con
             return tg_error(TG_ERR_FORMAT,
                             "record id '%s' is empty or has a blank: MMseqs2 keeps only the first "
                             "word of a FASTA header, so it could not be named back; use "
-                            "--engine ablm or ids without blanks", ids[i]);
+                            "--engine ablm or ids without blanks", id);
     }
     FILE *f = fopen(path, "w");
     if (!f)
         return tg_error(TG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, ">%s\n%.*s\n", ids[i], lens[i], seqs[i]);
+    for (size_t i = 0; i < n; i++) {
+        int l;
+        const char *q = cl_src_seq(src, i, &l);
+        const char *id = cl_src_name(src, i); /* checked above */
+        fprintf(f, ">%s\n%.*s\n", id ? id : "", l, q);
+    }
     int bad = ferror(f);
     bad |= fclose(f);
     return bad ? tg_error(TG_ERR_IO, "%s: write failed (disk full?)", path) : TG_OK;
@@ -202,12 +206,11 @@ static double now_s(void)
 }
 
 /* Adds the member check of rep[] to info. */
-static int add_member_check(const char *const *ids, const char *const *seqs, const int *lens,
-                            size_t n, const cl_opts *o, const mm_opts *m, const uint32_t *rep,
-                            cJSON *info)
+static int add_member_check(const cl_src *src, size_t n, const cl_opts *o, const mm_opts *m,
+                            const uint32_t *rep, cJSON *info)
 {
     cl_member_report r;
-    int rc = cl_report_members(seqs, lens, n, rep, o, m->check_sample, m->seed, &r);
+    int rc = cl_report_members(src, n, rep, o, m->check_sample, m->seed, &r);
     if (rc)
         return rc;
     cJSON *c = cJSON_AddObjectToObject(info, "member_check");
@@ -222,7 +225,7 @@ static int add_member_check(const char *const *ids, const char *const *seqs, con
                             r.checked ? (double)r.below / (double)r.checked : 0.0);
     cJSON_AddNumberToObject(c, "min_identity", r.min_identity);
     if (r.worst != SIZE_MAX)
-        cJSON_AddStringToObject(c, "worst_member", ids[r.worst]);
+        cJSON_AddStringToObject(c, "worst_member", cl_src_name(src, r.worst));
     return TG_OK;
 }
 
@@ -280,9 +283,8 @@ static int clean_stale_workdirs(const char *workdir, size_t *removed)
     return rc;
 }
 
-int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
-               const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
-               uint32_t *rep, cJSON *info)
+int mm_cluster(const mm_tool *t, const mm_opts *m, const cl_src *src, size_t n,
+               const cl_opts *o, uint32_t *rep, cJSON *info)
 {
     double t0 = now_s();
     cJSON_AddStringToObject(info, "engine", "mmseqs");
@@ -295,6 +297,7 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
     char *dir = tg_malloc(wl, "mmseqs paths"), *fa = tg_malloc(wl, "mmseqs paths");
     char *res = tg_malloc(wl, "mmseqs paths"), *tmp = tg_malloc(wl, "mmseqs paths");
     char *tsv = tg_malloc(wl, "mmseqs paths"), *cmd = NULL;
+    const char **ids = NULL;
     int rc = TG_ERR_NOMEM, log_fd = -1, made = 0;
     if (!dir || !fa || !res || !tmp || !tsv)
         goto out;
@@ -314,7 +317,11 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
     snprintf(res, wl, "%s/res", dir);
     snprintf(tmp, wl, "%s/tmp", dir);
     snprintf(tsv, wl, "%s/res_cluster.tsv", dir);
-    if ((rc = write_fasta(fa, ids, seqs, lens, n)))
+    if (!src->name) {
+        rc = tg_error(TG_ERR_ARG, "mm_cluster: the sequences have no names");
+        goto out;
+    }
+    if ((rc = write_fasta(fa, src, n)))
         goto out;
     char id[32], cov[32], cm[8], th[16];
     fmt_num(id, sizeof id, o->min_seq_id);
@@ -352,13 +359,23 @@ int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
                       status, m->log, tail);
         goto out;
     }
-    if ((rc = mm_read_clusters(ids, n, tsv, rep)))
+    /* the names' table of the read-back (8 bytes a sequence while it runs) */
+    if (!(ids = tg_malloc(n * sizeof *ids, "mmseqs names"))) {
+        rc = TG_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = cl_src_name(src, i);
+    rc = mm_read_clusters(ids, n, tsv, rep);
+    tg_free(ids);
+    ids = NULL;
+    if (rc)
         goto out;
     double t1 = now_s();
     cJSON_AddStringToObject(info, "command", cmd);
     cJSON_AddStringToObject(info, "log", m->log);
     cJSON_AddNumberToObject(info, "seconds", t1 - t0);
-    rc = add_member_check(ids, seqs, lens, n, o, m, rep, info);
+    rc = add_member_check(src, n, o, m, rep, info);
     cJSON_AddNumberToObject(info, "member_check_seconds", now_s() - t1);
 out:
     if (log_fd >= 0)
@@ -381,11 +398,11 @@ out:
     return rc;
 }
 
-int mm_engine_cluster(void *ctx, const char *const *ids, const char *const *seqs,
-                      const int *lens, size_t n, const cl_opts *o, uint32_t *rep, cJSON *step)
+int mm_engine_cluster(void *ctx, const cl_src *src, size_t n, const cl_opts *o, uint32_t *rep,
+                      cJSON *step)
 {
     const mm_engine *e = ctx;
-    return mm_cluster(&e->tool, &e->opts, ids, seqs, lens, n, o, rep, step);
+    return mm_cluster(&e->tool, &e->opts, src, n, o, rep, step);
 }
 
 int mm_log_start(const mm_tool *t, const char *path)

@@ -51,18 +51,18 @@ void mm_tool_free(mm_tool *t);
  * file, line and id. */
 int mm_read_clusters(const char *const *ids, size_t n, const char *tsv, uint32_t *rep);
 
-/* Clusters the n sequences seqs[i] (lens[i] residues) named ids[i] (unique,
- * no blanks: they are the FASTA ids given to mmseqs and must come back
- * unchanged) at o's min_seq_id, coverage and cov_mode; rep[i] gets the index
+/* Clusters the n sequences of src, named by src (unique, no blanks: they
+ * are the FASTA ids given to mmseqs and must come back unchanged; a table
+ * of their n pointers is held while the results are read back) at o's
+ * min_seq_id, coverage and cov_mode; rep[i] gets the index
  * of i's representative. The temporary directory (FASTA, mmseqs's results
  * and tmp) is removed on success and failure. Adds to info: engine,
  * mmseqs_version, command (the exact command line run), log, seconds and
  * member_check (members, checked, below_threshold, below_min_seq_id,
  * min_identity, worst_member; by o's aligner). A failed run is TG_ERR_IO
  * quoting the last lines of the log. Returns a status. */
-int mm_cluster(const mm_tool *t, const mm_opts *m, const char *const *ids,
-               const char *const *seqs, const int *lens, size_t n, const cl_opts *o,
-               uint32_t *rep, cJSON *info);
+int mm_cluster(const mm_tool *t, const mm_opts *m, const cl_src *src, size_t n,
+               const cl_opts *o, uint32_t *rep, cJSON *info);
 
 /* An engine for ablm prepare (pp_opts.engine = mm_engine_cluster,
  * engine_ctx = an mm_engine). */
@@ -71,8 +71,8 @@ typedef struct {
     mm_opts opts;
 } mm_engine;
 /* pp_cluster_fn over mm_cluster (ctx: an mm_engine). */
-int mm_engine_cluster(void *ctx, const char *const *ids, const char *const *seqs,
-                      const int *lens, size_t n, const cl_opts *o, uint32_t *rep, cJSON *step);
+int mm_engine_cluster(void *ctx, const cl_src *src, size_t n, const cl_opts *o, uint32_t *rep,
+                      cJSON *step);
 /* Starts a fresh log at path (truncated, with a first line naming the
  * binary and version). Returns a status. */
 int mm_log_start(const mm_tool *t, const char *path);

@@ -391,7 +391,8 @@ int cmd_cluster(int argc, char **argv)
         cJSON_AddNumberToObject(info, "cov_mode", o.cov_mode);
         fprintf(stderr, "ablm cluster: running %s easy-linclust (MMseqs2 %s), log %s\n", tool.path,
                 tool.version, mm_log);
-        if (mm_cluster(&tool, &mo, names, ptr, len, s.n, &o, rep, info)) {
+        cl_arrays arr;
+        if (mm_cluster(&tool, &mo, cl_src_arrays(&arr, ptr, len, names), s.n, &o, rep, info)) {
             fprintf(stderr, "ablm cluster: %s\n", tg_last_error());
             goto done;
         }

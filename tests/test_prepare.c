@@ -423,7 +423,9 @@ START_TEST(sharded_dedup_keeps_first)
         pp_opts_default(&o);
         o.dedup_shards = r ? 3 : 1;
         cJSON *rep = cJSON_CreateObject();
-        ck_assert_int_eq(pp_dedup(seq, len, uniq[r], &m[r], dir, &o, "dedup", of[r], rep),
+        cl_arrays arr;
+        ck_assert_int_eq(pp_dedup(cl_src_arrays(&arr, seq, len, NULL), uniq[r], &m[r], dir, &o,
+                                  "dedup", of[r], rep),
                          TG_OK);
         ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "dedup"), "shards")
                              ->valueint, r ? 3 : 1);
