@@ -290,14 +290,22 @@ static int get_num(const cJSON *root, const char *key, double *out, int required
 
 /* Adds the number (or null) member kv of object `where` in `path` to m[0..*n)
  * of capacity cap, as Python's json reads an object: a repeated name keeps
- * the last value. Other member types are skipped. Returns TG_OK, or
- * TG_ERR_FORMAT naming the member when its name does not fit a metric name
- * (TS_KEY - 1 bytes) or the list is full. */
+ * the last value. Other member types are skipped, and one that repeats an
+ * earlier name removes that name's number (the last value is not a
+ * number). Returns TG_OK, or TG_ERR_FORMAT naming the member when its name
+ * does not fit a metric name (TS_KEY - 1 bytes) or the list is full. */
 static int metric_put(ts_metric *m, int *n, int cap, const cJSON *kv, const char *path,
                       const char *where)
 {
-    if (!cJSON_IsNumber(kv) && !cJSON_IsNull(kv))
+    if (!cJSON_IsNumber(kv) && !cJSON_IsNull(kv)) {
+        for (int j = 0; kv->string && j < *n; j++)
+            if (!strcmp(m[j].key, kv->string)) {
+                memmove(m + j, m + j + 1, (size_t)(*n - j - 1) * sizeof *m);
+                (*n)--;
+                break;
+            }
         return TG_OK;
+    }
     if (strlen(kv->string) >= TS_KEY)
         return tg_error(TG_ERR_FORMAT, "%s: %s: metric name \"%.24s...\" is longer than %d bytes",
                         path, where, kv->string, TS_KEY - 1);

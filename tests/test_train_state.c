@@ -209,6 +209,14 @@ START_TEST(results_files)
     ck_assert_str_eq(read_text(path), "{\n    \"epoch\": 1.0,\n    \"eval_masked_tokens\": 40,\n"
                                       "    \"eval_steps\": 1e+300,\n    \"train_ranks\": 3,\n"
                                       "    \"train_threads\": 2\n}");
+    /* A name whose last value is not a number (found by fuzz_all_results,
+     * 2026-12-04): json.load keeps that last value, which is no metric, so
+     * the earlier number of the name is not kept either. */
+    f = fopen(path, "w");
+    fputs("{\"ss\": 2.1, \"epoch\": 2, \"ss\": \"x\", \"ev\": \"y\"}", f);
+    fclose(f);
+    ck_assert_int_eq(ts_save_metrics(dir, "train", &th, 1), TG_OK);
+    ck_assert_str_eq(read_text(path), "{\n    \"epoch\": 2.0,\n    \"train_ranks\": 3\n}");
     ts_metric sp[3];
     ck_assert_int_eq(ts_speed_metrics("train", 10.123456, 1000, 125, sp), 3);
     ck_assert_str_eq(sp[0].key, "train_runtime");
