@@ -24,6 +24,13 @@
 # record. The sampled "read" includes the ids pass after reading, "dedup"
 # the CDRH3 step's TSV and .rep writes after its clusters line.
 # (--mmseqs-only: only the MMseqs2 run, e.g. beside a running ablm one)
+# --cgroup LIMIT (e.g. 3G; run as root): each scale run inside a memory
+# cgroup of that limit (cgroup v1 memory.limit_in_bytes or v2 memory.max,
+# anonymous memory and page cache together; no swap here), so that a run
+# that needs more than LIMIT of memory cannot complete: the store's pages
+# are evicted and read again under the limit instead of staying cached.
+# Prints the cgroup's peak usage, how often it hit the limit and any OOM
+# kill; the cgroup is removed after the run.
 # ABLM_BUILD_DIR (default build) is the build directory to build and run
 # (ABLM_NO_BUILD=1: run what it holds).
 #
@@ -35,7 +42,7 @@ set -euo pipefail
 # during a long run does not change the run
 main() {
 cd "$(dirname "$0")/.."
-SIZE=400000; MEM=2G; THREADS=2; WORK=""; SCALE=0; PARTS=4; MMSEQS=0; GENONLY=0; READSCALE=0
+SIZE=400000; MEM=2G; THREADS=2; WORK=""; SCALE=0; PARTS=4; MMSEQS=0; GENONLY=0; READSCALE=0; CGROUP="" 
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift 2;;
@@ -48,7 +55,8 @@ while [ $# -gt 0 ]; do
     --mmseqs-only) MMSEQS=2; shift;;
     --generate-only) GENONLY=1; shift;;
     --read-scaling) READSCALE=$2; shift 2;;
-    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs|--mmseqs-only] [--generate-only]] [--read-scaling REPS]" >&2; exit 2;;
+    --cgroup) CGROUP=$2; shift 2;;
+    *) echo "usage: $0 [--size N] [--max-memory SIZE] [--threads N] [--workdir DIR] [--scale N [--parts P] [--mmseqs|--mmseqs-only] [--generate-only] [--cgroup LIMIT]] [--read-scaling REPS]" >&2; exit 2;;
   esac
 done
 DATA=../shared/data/oas-paired
@@ -149,12 +157,42 @@ same() { # DIR_A DIR_B
 if [ "$SCALE" -gt 0 ]; then
   SYN=$(ls "$WORK"/synthetic_${SIZE}_part*.tsv 2>/dev/null || echo "$WORK/synthetic_$SIZE.tsv")
   echo "inputs: $(echo $SYN | wc -w) files, $(du -cbL $SYN | tail -1 | cut -f1) bytes"
+  # cg_make LIMIT: a memory cgroup of LIMIT bytes; sets CG (its dir) and
+  # CGV (1 or 2)
+  cg_make() {
+    local bytes
+    bytes=$(numfmt --from=iec "$1") || { echo "bench_prepare: --cgroup $1: not a size" >&2; exit 2; }
+    if [ -d /sys/fs/cgroup/memory ] && [ -w /sys/fs/cgroup/memory ]; then
+      CGV=1 CG=/sys/fs/cgroup/memory/ablm-prepbench-$$
+      mkdir -p "$CG" && echo "$bytes" > "$CG/memory.limit_in_bytes"
+    elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+      CGV=2 CG=/sys/fs/cgroup/ablm-prepbench-$$
+      grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+      mkdir -p "$CG" && echo "$bytes" > "$CG/memory.max" && echo 0 > "$CG/memory.swap.max" 2>/dev/null || true
+    else
+      echo "bench_prepare: --cgroup: no writable memory cgroup (v1 or v2) on this machine" >&2; exit 2
+    fi
+  }
+  # cg_report: the cgroup's peak, limit hits and OOM kills; removes it
+  cg_report() {
+    if [ "$CGV" = 1 ]; then
+      echo "cgroup: limit $CGROUP ($(cat "$CG/memory.limit_in_bytes") B), peak usage $(awk '{printf "%.0f MB", $1/1e6}' "$CG/memory.max_usage_in_bytes") (anonymous + page cache), limit reached $(cat "$CG/memory.failcnt") times, OOM kills $(awk '/oom_kill / {print $2}' "$CG/memory.oom_control")"
+    else
+      echo "cgroup: limit $CGROUP ($(cat "$CG/memory.max") B), peak usage $(awk '{printf "%.0f MB", $1/1e6}' "$CG/memory.peak" 2>/dev/null || echo '?'), events: $(tr '\n' ' ' < "$CG/memory.events")"
+    fi
+    rmdir "$CG" 2>/dev/null || true
+  }
   # big NAME OUT ARGS...: one sampled run, a table row per stage
   big() {
     local name=$1 out=$2; shift 2
     rm -rf "$out"; mkdir -p "$out"
     local samples="$out.samples"; : > "$samples"
-    nice /usr/bin/time -v "$ABLM" prepare --out "$out" --threads "$THREADS" --leak-sample 0 \
+    local wrap=(env)
+    if [ -n "$CGROUP" ]; then
+      cg_make "$CGROUP"
+      wrap=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG")
+    fi
+    "${wrap[@]}" nice /usr/bin/time -v "$ABLM" prepare --out "$out" --threads "$THREADS" --leak-sample 0 \
         --max-memory "$MEM" --input $SYN "$@" >"$out.stdout" 2>"$out.log" &
     local tp=$! pid=""
     while kill -0 "$tp" 2>/dev/null; do
@@ -175,7 +213,10 @@ if [ "$SCALE" -gt 0 ]; then
       fi
       sleep 1
     done
-    wait "$tp" || { echo "$name failed: see $out.log" >&2; tail -5 "$out.log" >&2; return 1; }
+    local rc=0
+    wait "$tp" || rc=$?
+    [ -z "$CGROUP" ] || cg_report
+    [ "$rc" = 0 ] || { echo "$name failed (status $rc): see $out.log" >&2; tail -5 "$out.log" >&2; return 1; }
     echo "== $name: whole run: $(awk -F': ' '/Elapsed \(wall/ {w=$2} /Maximum resident/ {r=$2} END {printf "wall %s, peak RSS %.0f MB", w, r/1024}' "$out.log"), output dir $(du -sb "$out" | awk '{printf "%.0f MB", $1/1e6}')"
     /usr/bin/python3 - "$out" "$samples" <<'PY'
 import json, os, sys

@@ -376,8 +376,15 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv, const
         st = o->engine(o->engine_ctx, src, n, &co, rep, e);
     else if (n && o->in_memory)
         st = cl_cluster_src(src, n, &co, NULL, rep, &cs);
-    else if (n)
-        st = pp_cluster_budgeted(outdir, src, n, &co, o, rep, &cs, e);
+    else if (n) { /* out of core: the step's residues in their own mapped file */
+        pp_step sf;
+        if (!(st = pp_step_open(&sf, outdir, src, n))) {
+            cJSON_AddNumberToObject(e, "step_file_bytes",
+                                    (double)(sf.data_bytes + (n + 1) * sizeof *sf.off));
+            st = pp_cluster_budgeted(outdir, &sf.src, n, &co, o, rep, &cs, e);
+            pp_step_close(&sf);
+        }
+    }
     if (st)
         return st;
     if (o->engine)

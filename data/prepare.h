@@ -16,6 +16,7 @@
 #ifndef ABLM_PREPARE_H
 #define ABLM_PREPARE_H
 
+#include "afile.h"
 #include "cluster.h"
 #include "pairs.h"
 #include "reader.h"
@@ -270,6 +271,24 @@ typedef struct {
 } pp_store_src;
 const cl_src *pp_src_store(pp_store_src *p, const ss_store *s, const pp_ids *ids,
                            const uint32_t *rec, int cdr3);
+/* A step's n sequences of `from` copied, in order, into two temporary files
+ * of outdir (step_seqs.tmp.*: the residues, each NUL-terminated;
+ * step_index.tmp.*: n + 1 offsets) and mapped: a source whose sequences
+ * are read there (names from `from`), so that the pages the step's
+ * alignments touch in random order are its residues alone, not the store's
+ * whole records (prepare_step.c). One sequential pass over `from`.
+ * pp_step_close unmaps and removes the files. Returns a status (TG_ERR_IO
+ * naming the file on a write or map failure; then nothing is left). */
+typedef struct {
+    cl_src src;
+    const cl_src *from;
+    const char *data;
+    const uint64_t *off;
+    size_t n, data_bytes;
+    tg_afile fdata, findex;
+} pp_step;
+int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n);
+void pp_step_close(pp_step *p);
 /* De-duplicates the sequences uniq[0..*m) (indices into src, ascending)
  * in place: the first of every distinct sequence stays, order kept. Uses
  * o->dedup_shards, else enough hash shards (temp files in outdir) for

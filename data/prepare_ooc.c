@@ -509,7 +509,7 @@ static const char *const PP_TMP_NAMES[] = {
     "prepare_clustering_70.json", "prepare_clustering_50.json", "cdr3_100_cluster.tsv",
     "heavy_70_cluster.tsv", "heavy_50_cluster.tsv", "train.txt", "val.txt", "test.txt",
     "train.tsv", "val.tsv", "test.tsv", "train_pairs.tsv", "val_pairs.tsv", "test_pairs.tsv",
-    "prepare_report.json", "ids_shard", "prepare_split.json", NULL};
+    "prepare_report.json", "ids_shard", "prepare_split.json", "step_seqs", "step_index", NULL};
 
 int pp_dir_lock(const char *outdir, const pp_opts *o, cJSON *report, int *lock_fd)
 {

@@ -148,11 +148,16 @@ int pp_stage_split(const char *outdir, const cl_src *src, const uint32_t *rep, s
             nc += rep[i] == i;
         fprintf(stderr, "prepare: splitting %zu sequences in %zu clusters...\n", n, nc);
     }
-    /* sp_run takes arrays: 20 bytes a sequence while it runs */
+    /* sp_run takes arrays: 20 bytes a sequence while it runs; out of core
+     * its sequences are read in a step file (pp_step_open) */
     const char **ids = tg_malloc((n + 1) * sizeof *ids, "split"),
                **seqs = tg_malloc((n + 1) * sizeof *seqs, "split");
     int *lens = tg_malloc((n + 1) * sizeof *lens, "split");
     int st = ids && seqs && lens ? TG_OK : TG_ERR_NOMEM;
+    pp_step sf;
+    memset(&sf, 0, sizeof sf);
+    if (!st && !o->in_memory && n && !(st = pp_step_open(&sf, outdir, src, n)))
+        src = &sf.src;
     for (size_t i = 0; !st && i < n; i++) {
         seqs[i] = cl_src_seq(src, i, &lens[i]);
         ids[i] = cl_src_name(src, i);
@@ -162,5 +167,6 @@ int pp_stage_split(const char *outdir, const cl_src *src, const uint32_t *rep, s
     tg_free((void *)ids);
     tg_free((void *)seqs);
     tg_free(lens);
+    pp_step_close(&sf);
     return st ? st : pp_split_done(outdir, &SPLIT_SPEC, key, o, report);
 }

@@ -1,5 +1,6 @@
 /* ablm prepare's pipeline: counts per step, de-duplication, whole clusters
  * across the sets, bad inputs in fail/skip mode, a real subset end to end. */
+#include "afile.h"
 #include "commands.h"
 #include "prepare.h"
 #include "strmap.h"
@@ -841,19 +842,20 @@ START_TEST(stale_temp_files_removed)
     ck_assert_int_eq(mkdir(out, 0755), 0);
     pid_t dead = (pid_t)tu_dead_pid();   /* a PID that is no longer alive */
     pid_t live = (pid_t)tu_live_child(); /* a live one: a run in another process */
-    char stale[4][128], keep[6][128];
+    char stale[5][128], keep[6][128];
     snprintf(stale[0], 128, "cluster_kmer_runs.%ld.tmp.AbC123", (long)dead);
     snprintf(stale[1], 128, "cluster_edges.%ld.tmp.zz9zzz", (long)dead);
     snprintf(stale[2], 128, "records.store.tmp.Q1w2E3");
     snprintf(stale[3], 128, "train.txt.tmp.aaaaaa");
+    snprintf(stale[4], 128, "step_seqs.tmp.Zx81kq"); /* a clustering step's residues */
     snprintf(keep[0], 128, "cluster_pair_runs.%ld.tmp.AAAAAA", (long)live);
     snprintf(keep[1], 128, "notes.txt.tmp.abcdef");            /* not ours */
     snprintf(keep[2], 128, "records.store.tmp.short");         /* not mkstemp's tail */
     snprintf(keep[3], 128, "cluster_kmer_runs.%ld.tmp.AbC123x", (long)dead);
     snprintf(keep[4], 128, "cluster_edges.tmp.AbC123");        /* a run file needs its PID */
     snprintf(keep[5], 128, "cluster_edges.x%ld.tmp.AbC123", (long)dead);
-    size_t sizes[4] = {100, 50, 200, 10};
-    for (int i = 0; i < 4; i++)
+    size_t sizes[5] = {100, 50, 200, 10, 40};
+    for (int i = 0; i < 5; i++)
         tu_put_bytes(out, stale[i], sizes[i]);
     for (int i = 0; i < 6; i++)
         tu_put_bytes(out, keep[i], 7);
@@ -880,7 +882,7 @@ START_TEST(stale_temp_files_removed)
     ck_assert_msg(strstr(tg_last_error(), "another ablm prepare is running") &&
                       strstr(tg_last_error(), out), "%s", tg_last_error());
     cJSON_Delete(rep);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         ck_assert_msg(tu_file_size(out, stale[i]) >= 0, "%s removed under another run's lock",
                       stale[i]);
     close(fd);
@@ -888,10 +890,10 @@ START_TEST(stale_temp_files_removed)
     rep = cJSON_CreateObject();
     ck_assert_msg(pp_run(inputs, 1, out, &o, rep) == TG_OK, "%s", tg_last_error());
     const cJSON *st = cJSON_GetObjectItem(rep, "stale_temp_files");
-    ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 4);
-    ck_assert_double_eq(cJSON_GetObjectItem(st, "bytes")->valuedouble, 360);
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 5);
+    ck_assert_double_eq(cJSON_GetObjectItem(st, "bytes")->valuedouble, 400);
     cJSON_Delete(rep);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         ck_assert_msg(tu_file_size(out, stale[i]) < 0, "%s not removed", stale[i]);
     for (int i = 0; i < 6; i++)
         ck_assert_msg(tu_file_size(out, keep[i]) >= 0, "%s removed", keep[i]);
@@ -912,6 +914,81 @@ START_TEST(stale_temp_files_removed)
     st = cJSON_GetObjectItem(rep, "stale_temp_files");
     ck_assert_double_eq(cJSON_GetObjectItem(st, "removed")->valuedouble, 0);
     cJSON_Delete(rep);
+    free(dir);
+}
+END_TEST
+
+/* Number of entries of dir whose name contains ".tmp." (temp files left). */
+static int temp_files_in(const char *dir)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c '\\.tmp\\.'", dir);
+    FILE *p = popen(cmd, "r");
+    int k = -1;
+    ck_assert(p && fscanf(p, "%d", &k) == 1);
+    pclose(p);
+    return k;
+}
+
+/* Write faults over a whole out-of-core prepare (the store, the markers,
+ * the step files of the clustering steps, the dedup shards, the TSVs and
+ * set files, the report): the k-th write event of each class fails, for
+ * every k until a run no longer reaches it. Each failing run returns an
+ * I/O error whose message names a file of OUT and leaves no temporary
+ * file; the clean run's output files are then those of a run without
+ * faults. */
+START_TEST(write_faults_out_of_core)
+{
+    char *dir = tu_tmpdir();
+    const char *a = put(dir, "a.tsv", "sequence_id\tsequence_alignment_aa\tcdr3_aa\tlocus\n"
+                                      "A1\t" H1 "\tARDY\tIGH\nA2\t" H2 "\tARTT\tIGH\n"
+                                      "A3\t" H3 "\tARQQ\tIGH\nA4\t" H1 "\tARDF\tIGH\n");
+    const char *inputs[] = {a};
+    char ref[600], out[600];
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    pp_opts o;
+    pp_opts_default(&o);
+    o.leak.sample = 0;
+    o.dedup_shards = 2; /* shard files too */
+    cJSON *rep = cJSON_CreateObject();
+    ck_assert_msg(pp_run(inputs, 1, ref, &o, rep) == TG_OK, "%s", tg_last_error());
+    cJSON_Delete(rep);
+    ck_assert_int_eq(temp_files_in(ref), 0);
+    static const int kinds[] = {TG_AFAULT_CREATE, TG_AFAULT_SHORT, TG_AFAULT_ENOSPC,
+                                TG_AFAULT_FSYNC, TG_AFAULT_RENAME};
+    static const char *files[] = {"cdr3_100_cluster.tsv", "heavy_70_cluster.tsv",
+                                  "heavy_50_cluster.tsv", "train.tsv", "val.tsv", "test.tsv"};
+    int failing = 0;
+    for (int q = 0; q < 5; q++)
+        for (long k = 1;; k++) {
+            ck_assert_int_lt(k, 400);
+            char rm[700];
+            snprintf(rm, sizeof rm, "rm -rf '%s'", out);
+            ck_assert_int_eq(system(rm), 0);
+            tg_afile_fault(kinds[q], k);
+            rep = cJSON_CreateObject();
+            int rc = pp_run(inputs, 1, out, &o, rep);
+            int fired = tg_afile_fault_fired();
+            tg_afile_fault(TG_AFAULT_OFF, 0);
+            cJSON_Delete(rep);
+            ck_assert_int_eq(temp_files_in(out), 0);
+            if (!fired) {
+                ck_assert_msg(rc == TG_OK, "kind %d, k %ld: %s", kinds[q], k, tg_last_error());
+                for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+                    char p0[800], p1[800];
+                    snprintf(p0, sizeof p0, "%s/%s", ref, files[f]);
+                    snprintf(p1, sizeof p1, "%s/%s", out, files[f]);
+                    ck_assert_msg(tu_same_file(p0, p1), "%s differs", files[f]);
+                }
+                break;
+            }
+            failing++;
+            ck_assert_msg(rc == TG_ERR_IO && strstr(tg_last_error(), out),
+                          "kind %d, k %ld: status %d: %s", kinds[q], k, rc, tg_last_error());
+        }
+    printf("write_faults_out_of_core: %d failing runs\n", failing);
+    ck_assert_int_gt(failing, 20);
     free(dir);
 }
 END_TEST
@@ -1011,6 +1088,7 @@ int main(void)
     tcase_add_test(t, cli_out_of_core_flags);
     tcase_add_test(t, stale_temp_files_removed);
     tcase_add_test(t, ids_out_of_core);
+    tcase_add_test(t, write_faults_out_of_core);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
