@@ -959,7 +959,7 @@ START_TEST(write_faults_out_of_core)
                                 TG_AFAULT_FSYNC, TG_AFAULT_RENAME};
     static const char *files[] = {"cdr3_100_cluster.tsv", "heavy_70_cluster.tsv",
                                   "heavy_50_cluster.tsv", "train.tsv", "val.tsv", "test.tsv"};
-    int failing = 0;
+    int failing = 0, per[5] = {0};
     for (int q = 0; q < 5; q++)
         for (long k = 1;; k++) {
             ck_assert_int_lt(k, 400);
@@ -984,10 +984,12 @@ START_TEST(write_faults_out_of_core)
                 break;
             }
             failing++;
+            per[q]++;
             ck_assert_msg(rc == TG_ERR_IO && strstr(tg_last_error(), out),
                           "kind %d, k %ld: status %d: %s", kinds[q], k, rc, tg_last_error());
         }
-    printf("write_faults_out_of_core: %d failing runs\n", failing);
+    printf("write_faults_out_of_core: %d failing runs (create %d, short %d, enospc %d, fsync %d, "
+           "rename %d)\n", failing, per[0], per[1], per[2], per[3], per[4]);
     ck_assert_int_gt(failing, 20);
     free(dir);
 }
