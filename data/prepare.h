@@ -123,8 +123,9 @@ int pp_cluster_step_resumable(const char *what, const char *stage, const char *o
                               const char *tsv, const cl_src *src, size_t n, double min_seq_id, const pp_opts *o, uint32_t *rep,
                               cJSON *steps, size_t *n_clusters, const char *key_in,
                               char key_out[17], cJSON *report);
-/* One clustering step (o->engine, else cl_cluster) over the n sequences of
- * src (named) with progress lines and a report entry in steps, then
+/* One clustering step (o->engine, else cl_cluster; out of core over a step
+ * file of src, pp_step_open) over the n sequences of src (named) with
+ * progress lines and a report entry in steps, then
  * OUTDIR/TSV: rep TAB member lines (names), members grouped under their
  * representative. */
 int pp_cluster_step(const char *what, const char *outdir, const char *tsv, const cl_src *src,
