@@ -378,7 +378,7 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv, const
         st = cl_cluster_src(src, n, &co, NULL, rep, &cs);
     else if (n) { /* out of core: the step's residues in their own mapped file */
         pp_step sf;
-        if (!(st = pp_step_open(&sf, outdir, src, n))) {
+        if (!(st = pp_step_open(&sf, outdir, src, n, o->progress))) {
             cJSON_AddNumberToObject(e, "step_file_bytes",
                                     (double)(sf.data_bytes + (n + 1) * sizeof *sf.off));
             st = pp_cluster_budgeted(outdir, &sf.src, n, &co, o, rep, &cs, e);

@@ -277,7 +277,9 @@ const cl_src *pp_src_store(pp_store_src *p, const ss_store *s, const pp_ids *ids
  * step_index.tmp.*: n + 1 offsets) and mapped: a source whose sequences
  * are read there (names from `from`), so that the pages the step's
  * alignments touch in random order are its residues alone, not the store's
- * whole records (prepare_step.c). One sequential pass over `from`.
+ * whole records (prepare_step.c). One sequential pass over `from`
+ * (progress lines on stderr when `progress`: every 2 s, and a total line
+ * from 2^20 sequences on).
  * pp_step_close unmaps and removes the files. Returns a status (TG_ERR_IO
  * naming the file on a write or map failure; then nothing is left). */
 typedef struct {
@@ -288,7 +290,7 @@ typedef struct {
     size_t n, data_bytes;
     tg_afile fdata, findex;
 } pp_step;
-int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n);
+int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n, int progress);
 void pp_step_close(pp_step *p);
 /* De-duplicates the sequences uniq[0..*m) (indices into src, ascending)
  * in place: the first of every distinct sequence stays, order kept. Uses

@@ -156,7 +156,7 @@ int pp_stage_split(const char *outdir, const cl_src *src, const uint32_t *rep, s
     int st = ids && seqs && lens ? TG_OK : TG_ERR_NOMEM;
     pp_step sf;
     memset(&sf, 0, sizeof sf);
-    if (!st && !o->in_memory && n && !(st = pp_step_open(&sf, outdir, src, n)))
+    if (!st && !o->in_memory && n && !(st = pp_step_open(&sf, outdir, src, n, o->progress)))
         src = &sf.src;
     for (size_t i = 0; !st && i < n; i++) {
         seqs[i] = cl_src_seq(src, i, &lens[i]);

@@ -41,7 +41,7 @@ static int map_file(tg_afile *a, size_t bytes, void **m)
     return TG_OK;
 }
 
-int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n)
+int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n, int progress)
 {
     memset(p, 0, sizeof *p);
     p->src.seq = step_seq;
@@ -57,7 +57,11 @@ int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n)
     tg_free(dpath);
     tg_free(ipath);
     uint64_t at = 0;
+    pp_progress pg;
+    pp_progress_begin(&pg, "step file", "sequences", progress);
     for (size_t j = 0; !st && j <= n; j++) {
+        if (!(j & 0xffff))
+            pp_progress_tick(&pg, j, (double)j / (double)(n ? n : 1));
         if (fwrite(&at, sizeof at, 1, p->findex.f) != 1) {
             st = tg_error(TG_ERR_IO, "%s: cannot write: %s", p->findex.tmp, strerror(errno));
             break;
@@ -70,6 +74,8 @@ int pp_step_open(pp_step *p, const char *outdir, const cl_src *from, size_t n)
             st = tg_error(TG_ERR_IO, "%s: cannot write: %s", p->fdata.tmp, strerror(errno));
         at += (uint64_t)l + 1;
     }
+    if (!st && progress && n >= (1u << 20))
+        pp_progress_end(&pg, n);
     void *d = NULL, *x = NULL;
     if (!st)
         st = map_file(&p->fdata, (size_t)at, &d);
