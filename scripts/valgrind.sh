@@ -72,6 +72,12 @@ for s in $suites; do
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
+  # a SUITE:CASE that names no Check case runs nothing: that is no pass
+  if [ "$rc" = 0 ] && grep -q 'Checks: 0,' "$logdir/$s.out"; then
+    echo "valgrind: $s: no Check case ran (is '${case_:-?}' a TCase of ${s%%:*}?); see $logdir/$s.out"
+    failed=1
+    continue
+  fi
   errors=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+$' || echo '?')
   case $rc in
     0)  echo "valgrind: $s: clean (${secs} s)" ;;

@@ -517,12 +517,20 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("leakage");
-    TCase *t = tcase_create("core");
-    tcase_set_timeout(t, 1800);
-    tcase_add_test(t, bound_never_excludes_a_passing_pair);
-    tcase_add_test(t, components_equal_brute_force_synthetic);
-    tcase_add_test(t, leakage_exact_equals_brute_force);
-    tcase_add_test(t, real_heavy_chains_exhaustive);
-    suite_add_tcase(s, t);
+    /* one Check case per test, named after it, so that CK_RUN_CASE (and
+     * scripts/valgrind.sh test_leakage:NAME) runs one of them */
+    const struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {{"bound_never_excludes_a_passing_pair", bound_never_excludes_a_passing_pair},
+                 {"components_equal_brute_force_synthetic", components_equal_brute_force_synthetic},
+                 {"leakage_exact_equals_brute_force", leakage_exact_equals_brute_force},
+                 {"real_heavy_chains_exhaustive", real_heavy_chains_exhaustive}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        TCase *t = tcase_create(cases[i].name);
+        tcase_set_timeout(t, 1800);
+        tcase_add_test(t, cases[i].test);
+        suite_add_tcase(s, t);
+    }
     return tu_run(s);
 }
