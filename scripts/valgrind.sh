@@ -17,10 +17,11 @@ cd "$(dirname "$0")/.."
 # training, replay, external-tool and shared-data-heavy suites); under
 # valgrind they take seconds to minutes (test_write_faults' train case, 152
 # training runs, about 3 min of CPU). Left out for their time under valgrind
-# (docs/reliability.md, 2026-12-04): test_leakage (in full, 6 min of CPU
-# and still in its second of 4 cases; about 4 min with ABLM_SANITIZED=1, its
-# smaller cases) and the suites that train for a hundred steps or more,
-# test_h2l_heldout (train-h2l at about 40 tokens/s) and test_train_h2l.
+# (docs/reliability.md, 2026-12-04): test_leakage (one Check case per test:
+# test_leakage:NAME runs one; bound_never_excludes_a_passing_pair and
+# real_heavy_chains_exhaustive take tens of minutes), test_train_h2l (55
+# minutes; ABLM_VALGRIND shortens its training to 4 steps) and
+# test_h2l_heldout (10 minutes, likewise).
 FAST="test_adamw test_align test_attention test_config test_faults test_graph test_ids
 test_infer test_limits test_mlm_mask test_numeric test_reader test_reader_errors
 test_reader_ids test_rng test_roberta test_safetensors test_schedule test_tokenizer
