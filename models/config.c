@@ -41,6 +41,17 @@ void rb_config_default(rb_config *c)
 
 #define BAD(key, ...) cfg_bad_key(where, key, __VA_ARGS__)
 
+/* 1 if s holds a byte JSON must escape (a quote, a backslash, a control
+ * character): architectures are class names, written back as they are,
+ * and such a byte would not survive a save (found by fuzz_model_config). */
+static int needs_escaping(const char *s)
+{
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+        if (*q < 0x20 || *q == 0x7f || *q == '"' || *q == '\\')
+            return 1;
+    return 0;
+}
+
 int rb_config_validate(const rb_config *c, const char *where)
 {
     if (!where)
@@ -167,6 +178,9 @@ static int parse_config(const cJSON *root, const char *where, rb_config *c)
                 return BAD("architectures", "expected a list of strings");
             if (c->n_architectures == RB_MAX_ARCHS)
                 return BAD("architectures", "more than %d entries", RB_MAX_ARCHS);
+            if (needs_escaping(e->valuestring))
+                return BAD("architectures", "entry %d is not a class name (a quote, "
+                           "backslash or control character)", c->n_architectures);
             strcpy(c->architectures[c->n_architectures++], e->valuestring);
         }
     }
@@ -212,7 +226,7 @@ int rb_config_to_json(const rb_config *c, char **out)
     if (rc != TG_OK)
         return rc;
     for (int i = 0; i < c->n_architectures; i++)
-        if (strpbrk(c->architectures[i], "\"\\"))
+        if (needs_escaping(c->architectures[i]))
             return tg_error(TG_ERR_ARG, "config: key \"architectures\": entry needs escaping");
     st_text o = {0};
     char a[40], b[40], d[40], e[40];

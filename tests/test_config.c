@@ -137,6 +137,13 @@ START_TEST(invalid_configs_name_the_key)
     expect_bad(dir, "{\"tie_word_embeddings\": false}", "key \"tie_word_embeddings\"");
     expect_bad(dir, "{\"is_decoder\": true}", "key \"is_decoder\"");
     expect_bad(dir, "{\"architectures\": \"RobertaForMaskedLM\"}", "key \"architectures\"");
+    /* a raw newline inside a class name (cJSON takes it; a save would not
+     * give it back: found by fuzz/fuzz_model_config), a quote, a tab */
+    expect_bad(dir, "{\"architectures\": [\"RobertaForMaskedL  M \n  \"]}",
+               "key \"architectures\": entry 0 is not a class name");
+    expect_bad(dir, "{\"architectures\": [\"A\", \"B\\\"C\"]}",
+               "key \"architectures\": entry 1 is not a class name");
+    expect_bad(dir, "{\"architectures\": [\"A\\tB\"]}", "entry 0 is not a class name");
     /* sizes whose parameter count overflowed int64 (found by fuzz/fuzz_config) */
     expect_bad(dir, "{\n   \"hidden_size\": 00539256576\n}\n",
                "x hidden_size 539256576 = 27105731792640 weights in one tensor");
