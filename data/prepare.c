@@ -409,7 +409,8 @@ int pp_cluster_step(const char *what, const char *outdir, const char *tsv, const
 
 /* A clustering step that resumes (prepare.h). */
 int pp_cluster_step_resumable(const char *what, const char *stage, const char *outdir,
-                              const char *tsv, const cl_src *src, size_t n, double min_seq_id, const pp_opts *o, uint32_t *rep,
+                              const char *tsv, const cl_src *src, size_t n, double min_seq_id,
+                              const pp_opts *o, uint32_t *rep,
                               cJSON *steps, size_t *n_clusters, const char *key_in,
                               char key_out[17], cJSON *report)
 {
