@@ -2,7 +2,8 @@
  * OpenBLAS vs oneDNN vs tg_gemm's per-shape choice in fp32, and oneDNN's
  * bf16 matmul (bf16 operands converted beforehand, fp32 C) with the
  * implementation oneDNN chose, GFLOP/s, with the thread count given. This
- * is the measurement behind graph/gemm.c.
+ * is the measurement behind graph/gemm.c (the tg_gemm column runs its
+ * choice; ABLM_GEMM=openblas|onednn forces the large products' library).
  * usage: bench_gemm [threads] */
 #include "tg_internal.h"
 
@@ -30,11 +31,19 @@ int main(int argc, char **argv)
     tg_set_threads(threads);
     const shape shapes[] = {
         {"linear fwd 512->512", 0, 1, 2080, 512, 512},
+        {"linear fwd 512->1536", 0, 1, 2080, 1536, 512},
         {"linear fwd 512->2048", 0, 1, 2080, 2048, 512},
         {"linear fwd 2048->512", 0, 1, 2080, 512, 2048},
+        {"linear dX 512->512", 0, 0, 2080, 512, 512},
+        {"linear dX 1536->512", 0, 0, 2080, 512, 1536},
         {"linear dX 2048->512", 0, 0, 2080, 2048, 512},
+        {"linear dW 512->512", 1, 0, 512, 512, 2080},
+        {"linear dW 512->1536", 1, 0, 1536, 512, 2080},
         {"linear dW 512->2048", 1, 0, 2048, 512, 2080},
         {"linear dW 2048->512", 1, 0, 512, 2048, 2080},
+        {"dW 512->512, dY^T given", 0, 0, 512, 512, 2080},
+        {"dW 512->2048, dY^T given", 0, 0, 2048, 512, 2080},
+        {"dW 2048->512, dY^T given", 0, 0, 512, 2048, 2080},
         {"attention head QK^T", 0, 1, 130, 130, 128},
         {"attention head PV", 0, 0, 130, 128, 130},
     };
@@ -46,8 +55,8 @@ int main(int argc, char **argv)
     tg_f32_to_bf16(ah, a, big);
     tg_f32_to_bf16(bh, b, big);
     int bf = tg_bf16_available();
-    printf("threads %d, bf16 %s\n%-22s %10s %10s %10s %10s  %s\n", threads,
-           bf == 2 ? "native" : bf ? "emulated" : "unavailable", "shape", "openblas", "onednn",
+    printf("threads %d, bf16 %s, tg_gemm's large products on %s\n%-22s %10s %10s %10s %10s  %s\n", threads,
+           bf == 2 ? "native" : bf ? "emulated" : "unavailable", tg_gemm_large_name(), "shape", "openblas", "onednn",
            "tg_gemm", "bf16", "bf16 implementation");
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const shape *p = &shapes[s];

@@ -253,10 +253,10 @@ int main(int argc, char **argv)
     printf("{\"impl\": \"ablm\", \"precision\": \"%s\", \"config\": \"%s\", \"batch\": %d, \"length\": %d, \"threads\": %d, "
            "\"ms_per_step\": %.1f, \"cpu_ms_per_step\": %.1f, \"forward_ms\": %.1f, \"backward_ms\": %.1f, \"optimizer_ms\": %.1f, "
            "\"tokens_per_s\": %.0f, \"gflops\": %.1f, \"gemm_gflops\": %.1f, \"gemm_share\": %.2f, "
-           "\"head_rows\": %d, \"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f, \"peak_rss_mb\": %.0f}\n",
+           "\"gemm_large\": \"%s\", \"head_rows\": %d, \"loss\": %.4f, \"planned_mb\": %.0f, \"keep_all_mb\": %.0f, \"peak_rss_mb\": %.0f}\n",
            bf16 ? "bf16" : "fp32", config, B, T, threads, 1e3 * el / steps, 1e3 * cpu / steps, 1e3 * tf / steps,
            1e3 * tb / steps, 1e3 * to / steps, (double)B * T * steps / el, gflop * steps / el,
-           rate, rate > 0 ? gflop * steps / el / rate : 0, head, tg_f32(gr.loss)[0],
+           rate, rate > 0 ? gflop * steps / el / rate : 0, bf16 ? "onednn-bf16" : tg_gemm_large_name(), head, tg_f32(gr.loss)[0],
            tg_graph_planned_bytes(gr.g) / 1e6, tg_graph_unplanned_bytes(gr.g) / 1e6, peak_mb);
     if (profile)
         tg_profile_report(stderr);

@@ -91,6 +91,9 @@ for (name, th), rs in sorted(groups.items(), key=lambda kv: (not kv[0][0].starts
           f"{med(rs,'gemm_share'):.2f} | {med(rs,'peak_rss_mb'):.0f} | {tps / best:.2f}x |")
 ours = max(med(rs, "tokens_per_s") for (n, _), rs in groups.items() if n.startswith("ablm"))
 print(f"\nablm's fastest row is {ours / best:.2f}x PyTorch's fastest (median tokens/s)")
+lib = sorted({r.get("gemm_large", "?") for r in rows if r["impl"] == "ablm" and r["precision"] == "fp32"})
+if lib:
+    print(f"ablm fp32's linear-layer products ran on {', '.join(lib)} (graph/gemm.c's choice for this CPU; ABLM_GEMM overrides)")
 PY
   done
 done

@@ -1,17 +1,26 @@
-/* GEMM dispatch: the kernel is chosen per shape.
+/* GEMM dispatch: the kernel is chosen per shape and per machine.
  *
  * Small products (one attention head) go to oneDNN's sgemm, an order of
  * magnitude faster there than OpenBLAS. Large ones (linear layers) go to
- * OpenBLAS, split into one block of rows (or columns) per OpenMP thread,
- * each block a single-threaded OpenBLAS call: everything runs on the one
- * OpenMP pool, so OpenBLAS's own pthread pool never competes with it for
- * the cores (with both pools active, OpenMP threads spin while OpenBLAS
- * threads wait for a core). Batches of small GEMMs run in parallel over
- * the batch, each GEMM on one thread. */
+ * the faster library for this machine (tg_gemm_large_backend): OpenBLAS,
+ * split into one block of rows (or columns) per OpenMP thread, each block
+ * a single-threaded OpenBLAS call, so everything runs on the one OpenMP
+ * pool and OpenBLAS's own pthread pool never competes with it for the
+ * cores (with both pools active, OpenMP threads spin while OpenBLAS
+ * threads wait for a core); or oneDNN's sgemm, threaded on the same
+ * OpenMP pool, where oneDNN has AVX-512 kernels and OpenBLAS does not use
+ * its own (Debian's OpenBLAS 0.3.21 runs its Haswell AVX2 kernels on AMD
+ * Zen 4 and Zen 5, where oneDNN's AVX-512 sgemm measured 1.3-2x faster on
+ * the linear layers' shapes: bench_gemm). Batches of small GEMMs run in
+ * parallel over the batch, each GEMM on one thread. */
 #include "tg_internal.h"
 
 #include <cblas.h>
+#include <ctype.h>
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Products below this many multiply-adds go to oneDNN. */
 #define SMALL_GEMM_FLOPS (1u << 22)
@@ -23,10 +32,57 @@ static void blas(int ta, int tb, int m, int n, int k, float alpha, const float *
                 n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* 1 when OpenBLAS's kernel set for this CPU is an AVX-512 one (its core
+ * names: SkylakeX, Cooperlake, SapphireRapids). */
+static int openblas_avx512(void)
+{
+    char name[64];
+    const char *cn = openblas_get_corename();
+    size_t i = 0;
+    for (; cn && cn[i] && i + 1 < sizeof name; i++)
+        name[i] = (char)tolower((unsigned char)cn[i]);
+    name[i] = 0;
+    return strstr(name, "skylakex") || strstr(name, "cooperlake") || strstr(name, "sapphire");
+}
+
+static int large_backend = -1; /* TG_GEMM_OPENBLAS or TG_GEMM_ONEDNN */
+
+int tg_gemm_large_backend(void)
+{
+#pragma omp critical(tg_gemm_backend)
+    if (large_backend < 0) {
+        const char *e = getenv("ABLM_GEMM");
+        int autob = tg_dnnl_avx512() && !openblas_avx512() ? TG_GEMM_ONEDNN : TG_GEMM_OPENBLAS;
+        if (!e || !*e || !strcmp(e, "auto"))
+            large_backend = autob;
+        else if (!strcmp(e, "openblas"))
+            large_backend = TG_GEMM_OPENBLAS;
+        else if (!strcmp(e, "onednn"))
+            large_backend = TG_GEMM_ONEDNN;
+        else {
+            fprintf(stderr, "ablm: ABLM_GEMM=%s is not one of openblas, onednn, auto; using auto\n",
+                    e);
+            large_backend = autob;
+        }
+    }
+    return large_backend;
+}
+
+void tg_gemm_set_large_backend(int backend)
+{
+    large_backend = backend == TG_GEMM_OPENBLAS || backend == TG_GEMM_ONEDNN ? backend : -1;
+}
+
+const char *tg_gemm_large_name(void)
+{
+    return tg_gemm_large_backend() == TG_GEMM_ONEDNN ? "onednn" : "openblas";
+}
+
 void tg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc)
 {
-    if ((double)m * n * k < SMALL_GEMM_FLOPS || omp_in_parallel()) {
+    if ((double)m * n * k < SMALL_GEMM_FLOPS || omp_in_parallel() ||
+        tg_gemm_large_backend() == TG_GEMM_ONEDNN) {
         tg_dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }

@@ -272,6 +272,12 @@ const char *tg_dnnl_bf16_impl(int batch, int ta, int tb, int m, int n, int k, fl
     return e ? e->impl : "none";
 }
 
+int tg_dnnl_avx512(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+}
+
 int tg_dnnl_native_bf16(void)
 {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();

@@ -125,6 +125,18 @@ void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *
 void tg_gemm_batched(int batch, int ta, int tb, int m, int n, int k, tg_real alpha,
                      const tg_real *a, int lda, size_t stride_a, const tg_real *b, int ldb,
                      size_t stride_b, tg_real beta, tg_real *c, int ldc, size_t stride_c);
+/* The library of tg_gemm's large products on this machine: oneDNN's sgemm
+ * where oneDNN has AVX-512 kernels (tg_dnnl_avx512) and OpenBLAS does not
+ * run its own AVX-512 ones, else OpenBLAS; the environment variable
+ * ABLM_GEMM=openblas|onednn|auto overrides it (read once). _set forces one
+ * (tests, benchmarks; -1: back to the automatic choice), not while ops
+ * run; _name gives "openblas" or "onednn". */
+enum { TG_GEMM_OPENBLAS = 0, TG_GEMM_ONEDNN = 1 };
+int tg_gemm_large_backend(void);
+void tg_gemm_set_large_backend(int backend);
+const char *tg_gemm_large_name(void);
+/* 1 when oneDNN's effective ISA includes AVX-512 (avx512_core). */
+int tg_dnnl_avx512(void);
 /* oneDNN's sgemm (graph/gemm_dnnl.c, the only file that includes oneDNN). */
 void tg_dnnl_sgemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
                    const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc);

@@ -1,14 +1,16 @@
 /* The CPU-level kernels (ops/kern.h) against the scalar reference at every
  * level this CPU supports (forced with tg_cpu_set_level), cpuid detection
  * against /proc/cpuinfo, the ABLM_CPU override, the decode attention's
- * rows against double sums, the vector math against libm, and a RoBERTa
- * training step at each level against scalar. */
+ * rows against double sums, the vector math against libm, a RoBERTa
+ * training step at each level against scalar, and tg_gemm's large
+ * products on each library (OpenBLAS, oneDNN) against double sums. */
 #include "adamw.h"
 #include "cpu.h"
 #include "kern.h"
 #include "roberta.h"
 #include "tg.h"
 #include "testutil.h"
+#include "tg_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -609,6 +611,78 @@ START_TEST(roberta_step_at_every_level)
 }
 END_TEST
 
+/* tg_gemm's large products (above the small-product cut, so the machine's
+ * choice of library applies) on OpenBLAS and on oneDNN, forced in turn, at
+ * 1 and 2 threads: every transpose, alpha and beta, padded leading
+ * dimensions; each entry within 2 k 2^-24 sum |alpha a b| + |beta c| of the
+ * double product, and the padding columns of C untouched. */
+START_TEST(gemm_backends_against_double)
+{
+    printf("test_kernels: tg_gemm's large products run on %s on this machine\n",
+           tg_gemm_large_name());
+    int auto_backend = tg_gemm_large_backend();
+    const int m = 301, n = 203, k = 130, pad = 5;
+    tg_rng r;
+    tg_rng_seed(&r, 21);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int backend = TG_GEMM_OPENBLAS; backend <= TG_GEMM_ONEDNN; backend++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+                    size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb;
+                    float *a = malloc(na * sizeof(float)), *b = malloc(nb * sizeof(float));
+                    gbuf c = gb_new((size_t)m * ldc);
+                    ck_assert(a && b);
+                    fill(&r, a, na, -1, 1);
+                    fill(&r, b, nb, -1, 1);
+                    float *c0 = malloc((size_t)m * ldc * sizeof(float));
+                    ck_assert_ptr_nonnull(c0);
+                    fill(&r, c0, (size_t)m * ldc, -1, 1);
+                    memcpy(c.p, c0, (size_t)m * ldc * sizeof(float));
+                    float alpha = 0.75f, beta = threads == 1 ? 0.5f : 0.0f;
+                    tg_gemm_set_large_backend(backend);
+                    tg_set_threads(threads);
+                    tg_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c.p, ldc);
+                    tg_set_threads(0);
+                    tg_gemm_set_large_backend(-1);
+                    double worst = 0;
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            float got = c.p[(size_t)i * ldc + j];
+                            if (j >= n) { /* padding: untouched */
+                                ck_assert_msg(got == c0[(size_t)i * ldc + j],
+                                              "ta %d tb %d %s: wrote C's padding at (%d, %d)",
+                                              ta, tb, backend ? "onednn" : "openblas", i, j);
+                                continue;
+                            }
+                            double s = 0, sa = 0;
+                            for (int q = 0; q < k; q++) {
+                                double x = ta ? a[(size_t)q * lda + i] : a[(size_t)i * lda + q];
+                                double y = tb ? b[(size_t)j * ldb + q] : b[(size_t)q * ldb + j];
+                                s += x * y;
+                                sa += fabs(x * y);
+                            }
+                            double cij = c0[(size_t)i * ldc + j];
+                            double ref = alpha * s + beta * cij;
+                            double bound = 2.0 * (k + 2) * ldexp(1.0, -24) *
+                                           (fabs(alpha) * sa + fabs(beta * cij)) + 1e-30;
+                            double e = fabs(got - ref) / bound;
+                            worst = fmax(worst, e);
+                            ck_assert_msg(e <= 1, "ta %d tb %d %s %d threads: C(%d, %d) = %.9g, "
+                                          "double %.9g (bound %.3g)", ta, tb,
+                                          backend ? "onednn" : "openblas", threads, i, j, got, ref,
+                                          bound);
+                        }
+                    gb_check(&c, "tg_gemm");
+                    printf("test_kernels: gemm ta %d tb %d on %s, %d threads: worst error %.3f of "
+                           "the bound\n", ta, tb, backend ? "onednn" : "openblas", threads, worst);
+                    free(a), free(b), free(c0);
+                    gb_free(&c);
+                }
+    ck_assert_int_eq(tg_gemm_large_backend(), auto_backend);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -623,6 +697,7 @@ int main(void)
     tcase_add_test(tc, vector_math_against_libm);
     tcase_add_test(tc, gelu_matches_scalar);
     tcase_add_test(tc, roberta_step_at_every_level);
+    tcase_add_test(tc, gemm_backends_against_double);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
