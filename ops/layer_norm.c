@@ -1,10 +1,18 @@
 /* layer_norm over the last dim, fused: y = (x - mean) * rstd * gamma + beta.
- * aux keeps mean and rstd per row for backward. The rows run the kernels of
- * the CPU level (kern.h). */
+ * aux keeps mean and rstd per row for backward, then LN_BLOCKS partial
+ * sums of gamma's and beta's gradients. The rows run the kernels of the
+ * CPU level (kern.h). */
 #include "kern.h"
 #include "tg_internal.h"
 
-#include <omp.h>
+#include <string.h>
+
+/* Backward takes the rows in LN_BLOCKS fixed blocks: each block's dx rows
+ * and its partial sums of dgamma and dbeta in one pass over x and dy (each
+ * row read once, while in cache), then the partials are added in block
+ * order. The blocks do not depend on the thread count, so neither do the
+ * gradients' bits. */
+#define LN_BLOCKS 16
 
 tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, float eps)
 {
@@ -25,7 +33,7 @@ tg_tensor *tg_layer_norm(tg_graph *g, tg_tensor *x, tg_tensor *gamma, tg_tensor 
     tg_tensor *t = tg_node(g, TG_OP_LAYER_NORM, TG_F32, x->ndim, x->shape, 3, in);
     if (t) {
         t->fp[0] = eps;
-        t->aux_bytes = 2 * (x->numel / h) * sizeof(tg_real);
+        t->aux_bytes = (2 * (x->numel / h) + 2 * (size_t)LN_BLOCKS * h) * sizeof(tg_real);
     }
     return t;
 }
@@ -49,6 +57,8 @@ static int layer_norm_forward(tg_tensor *out)
     return TG_OK;
 }
 
+/* dx (+)= the rows' input gradients; dgamma += sum_r dy xhat, dbeta +=
+ * sum_r dy (block partials in aux, added in block order). */
 static void layer_norm_backward(tg_tensor *out)
 {
     tg_tensor *X = out->src[0], *G = out->src[1], *Bt = out->src[2];
@@ -56,24 +66,33 @@ static void layer_norm_backward(tg_tensor *out)
     int h = X->shape[X->ndim - 1];
     size_t rows = X->numel / h;
     const tg_real *mean = out->aux, *rstd = mean + rows;
+    tg_real *part = (tg_real *)out->aux + 2 * rows; /* [LN_BLOCKS][dgamma, dbeta][h] */
     const tg_kern *k = tg_kern_get();
-    if (X->grad) {
-        tg_real *dx = X->grad;
-        int acc = !tg_grad_claim(X); /* fresh: written, not added to */
+    tg_real *dx = X->grad, *dg = G->grad, *db = Bt->grad;
+    int acc = dx ? !tg_grad_claim(X) : 0; /* fresh: written, not added to */
+    int params = dg || db;
+    if (!dx && !params)
+        return;
 #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++)
-            k->ln_row_bwd(dx + r * h, x + r * h, dy + r * h, gm, h, mean[r], rstd[r], acc);
-    }
-    if (G->grad || Bt->grad) {
-        tg_real *dg = G->grad, *db = Bt->grad;
-#pragma omp parallel
-        { /* columns split between threads: fixed summation order */
-            int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            int lo = (int)((long)h * id / nt), hi = (int)((long)h * (id + 1) / nt);
-            for (size_t r = 0; r < rows && hi > lo; r++)
-                k->ln_params_bwd(dg ? dg + lo : NULL, db ? db + lo : NULL, x + r * h + lo,
-                                 dy + r * h + lo, hi - lo, mean[r], rstd[r]);
+    for (int b = 0; b < LN_BLOCKS; b++) {
+        size_t r0 = rows * b / LN_BLOCKS, r1 = rows * (b + 1) / LN_BLOCKS;
+        tg_real *pg = part + (size_t)b * 2 * h, *pb = pg + h;
+        if (params)
+            memset(pg, 0, 2 * (size_t)h * sizeof(tg_real));
+        for (size_t r = r0; r < r1; r++) {
+            if (dx)
+                k->ln_row_bwd(dx + r * h, x + r * h, dy + r * h, gm, h, mean[r], rstd[r], acc);
+            if (params)
+                k->ln_params_bwd(dg ? pg : NULL, db ? pb : NULL, x + r * h, dy + r * h, h, mean[r],
+                                 rstd[r]);
         }
+    }
+    for (int b = 0; params && b < LN_BLOCKS; b++) {
+        const tg_real *pg = part + (size_t)b * 2 * h, *pb = pg + h;
+        if (dg)
+            k->acc(dg, pg, NULL, 1, (size_t)h);
+        if (db)
+            k->acc(db, pb, NULL, 1, (size_t)h);
     }
 }
 

@@ -94,6 +94,78 @@ START_TEST(norms_and_softmax_match_loops)
 }
 END_TEST
 
+/* layer_norm's backward against double loops on more rows than its fixed
+ * row blocks (203 rows, 37 columns: blocks of 12 and 13 rows), and the same
+ * bits at 1 and 2 threads. loss = sum(ln(x) * c). */
+START_TEST(layer_norm_backward_matches_loops_and_threads)
+{
+    int R = 203, H = 37;
+    float *got[2][3] = {{0}};
+    for (int run = 0; run < 2; run++) {
+        tg_set_threads(run + 1);
+        tg_params *p = tg_params_new();
+        tg_graph *g = tg_graph_new();
+        tg_tensor *x = P(p, "x", 2, R, H, 0), *gm = P(p, "g", 1, H, 0, 0);
+        tg_tensor *bt = P(p, "b", 1, H, 0, 0), *c = P(p, "c", 2, R, H, 0);
+        tg_tensor *loss = tg_sum(g, tg_mul(g, tg_layer_norm(g, x, gm, bt, 1e-5f), c));
+        ck_assert_int_eq(tg_params_alloc(p), TG_OK);
+        fill_normal(tg_params_values(p), tg_params_numel(p), 7);
+        ck_assert_int_eq(tg_graph_plan(g, loss, 0), TG_OK);
+        tg_params_zero_grad(p);
+        ck_assert_int_eq(tg_forward(g), TG_OK);
+        ck_assert_int_eq(tg_backward(g, loss, NULL), TG_OK);
+        const tg_tensor *ts[3] = {x, gm, bt};
+        for (int j = 0; j < 3; j++) {
+            got[run][j] = malloc(ts[j]->numel * sizeof(float));
+            ck_assert_ptr_nonnull(got[run][j]);
+            memcpy(got[run][j], ts[j]->grad, ts[j]->numel * sizeof(float));
+        }
+        if (run == 0) { /* the double reference */
+            const float *xv = tg_f32(x), *gv = tg_f32(gm), *cv = tg_f32(c);
+            double *dg = calloc(H, sizeof(double)), *db = calloc(H, sizeof(double));
+            ck_assert(dg && db);
+            for (int r = 0; r < R; r++) {
+                const float *xr = xv + r * H, *cr = cv + r * H;
+                double mu = 0, var = 0, a = 0, b2 = 0;
+                for (int i = 0; i < H; i++)
+                    mu += xr[i] / (double)H;
+                for (int i = 0; i < H; i++)
+                    var += (xr[i] - mu) * (xr[i] - mu) / H;
+                double rs = 1 / sqrt(var + 1e-5);
+                for (int i = 0; i < H; i++) {
+                    double xh = (xr[i] - mu) * rs, d = cr[i] * gv[i];
+                    a += d / H, b2 += d * xh / H;
+                    dg[i] += cr[i] * xh, db[i] += cr[i];
+                }
+                for (int i = 0; i < H; i++) {
+                    double xh = (xr[i] - mu) * rs;
+                    double e = rs * (cr[i] * gv[i] - a - xh * b2);
+                    ck_assert_msg(fabs(got[0][0][r * H + i] - e) <= 1e-4 * (1 + fabs(e)),
+                                  "dx(%d, %d) = %.7g, double %.7g", r, i, got[0][0][r * H + i], e);
+                }
+            }
+            for (int i = 0; i < H; i++) {
+                ck_assert_msg(fabs(got[0][1][i] - dg[i]) <= 1e-4 * (1 + fabs(dg[i])),
+                              "dgamma[%d] = %.7g, double %.7g", i, got[0][1][i], dg[i]);
+                ck_assert_msg(fabs(got[0][2][i] - db[i]) <= 1e-4 * (1 + fabs(db[i])),
+                              "dbeta[%d] = %.7g, double %.7g", i, got[0][2][i], db[i]);
+            }
+            free(dg), free(db);
+        }
+        tg_graph_free(g);
+        tg_params_free(p);
+    }
+    tg_set_threads(2);
+    const size_t n[3] = {(size_t)R * H, (size_t)H, (size_t)H};
+    const char *names[3] = {"dx", "dgamma", "dbeta"};
+    for (int j = 0; j < 3; j++) {
+        ck_assert_msg(!memcmp(got[0][j], got[1][j], n[j] * sizeof(float)),
+                      "layer_norm %s differs between 1 and 2 threads", names[j]);
+        free(got[0][j]), free(got[1][j]);
+    }
+}
+END_TEST
+
 START_TEST(cross_entropy_and_embedding_match_loops)
 {
     tg_params *p = tg_params_new();
@@ -567,6 +639,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, matmul_matches_loops);
     tcase_add_test(tc, norms_and_softmax_match_loops);
+    tcase_add_test(tc, layer_norm_backward_matches_loops_and_threads);
     tcase_add_test(tc, cross_entropy_and_embedding_match_loops);
     tcase_add_test(tc, softmax_causal_mask);
     tcase_add_test(tc, fan_out_accumulates);
