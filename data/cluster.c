@@ -100,39 +100,30 @@ const cl_src *cl_src_subset(cl_subset *s, const cl_src *base, const uint32_t *id
     return &s->src;
 }
 
-int cl_dedup(cl_trk *t, const cl_src *src, size_t n, uint32_t *grp, uint32_t **uniq_out,
-             size_t *m_out)
+/* A sequence's hash for cl_dedup: FNV-1a over its length and residue
+ * codes, mixed. */
+static uint64_t dedup_hash(const cl_src *src, size_t i)
 {
-    uint64_t *h = cl_talloc(t, n * sizeof *h, "sequence hashes");
-    uint32_t *v = cl_talloc(t, n * sizeof *v, "sequence order");
-    if (!h || !v) {
-        cl_tfree(t, h);
-        cl_tfree(t, v);
-        return TG_ERR_NOMEM;
-    }
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        int li;
-        const unsigned char *s = (const unsigned char *)cl_src_seq(src, i, &li);
-        uint64_t x = 0xcbf29ce484222325ULL ^ (uint64_t)li;
-        for (int j = 0; j < li; j++)
-            x = (x ^ aln_codes[s[j]]) * 0x100000001b3ULL;
-        h[i] = cl_mix64(x);
-        v[i] = (uint32_t)i;
-    }
-    int rc = cl_radix_sort(t, h, v, n, 64);
-    if (rc) {
-        cl_tfree(t, h);
-        cl_tfree(t, v);
-        return rc;
-    }
-    for (size_t i = 0; i < n; i++)
-        grp[i] = (uint32_t)i;
-    for (size_t a = 0, b; a < n; a = b) {
-        for (b = a + 1; b < n && h[b] == h[a]; b++)
+    int li;
+    const unsigned char *s = (const unsigned char *)cl_src_seq(src, i, &li);
+    uint64_t x = 0xcbf29ce484222325ULL ^ (uint64_t)li;
+    for (int j = 0; j < li; j++)
+        x = (x ^ aln_codes[s[j]]) * 0x100000001b3ULL;
+    return cl_mix64(x);
+}
+
+#define DD_BUCKET_BITS 10 /* hash shards: ranges of the hashes' top 10 bits */
+#define DD_BLOCK 65536    /* at most this many sequences hashed per parallel block of a
+                           * sharded pass (a quarter of a shard, at least 1024) */
+
+/* Within one run of equal hashes (v ascending: the stable sort), each
+ * sequence joins the first earlier leader with the same sequence. */
+static void dedup_runs(const cl_src *src, const uint64_t *h, const uint32_t *v, size_t cn,
+                       uint32_t *grp)
+{
+    for (size_t a = 0, b; a < cn; a = b) {
+        for (b = a + 1; b < cn && h[b] == h[a]; b++)
             ;
-        /* within a run, v is ascending (stable sort): match each to the
-         * first earlier leader with the same sequence */
         for (size_t x = a + 1; x < b; x++) {
             uint32_t i = v[x];
             int li, ll;
@@ -149,22 +140,107 @@ int cl_dedup(cl_trk *t, const cl_src *src, size_t n, uint32_t *grp, uint32_t **u
             }
         }
     }
-    cl_tfree(t, h);
+}
+
+int cl_dedup(cl_trk *t, const cl_src *src, size_t n, size_t max_bytes, uint32_t *grp,
+             uint32_t **uniq_out, size_t *m_out, size_t *shards_out)
+{
+    const size_t nb = (size_t)1 << DD_BUCKET_BITS;
+    size_t *cnt = NULL, shards = 0;
+    uint64_t *blk = NULL;
+    int rc = TG_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        grp[i] = (uint32_t)i;
+    /* per sequence of a shard: its hash and index, and the radix sort's
+     * copies of both (cl_radix_sort) */
+    const size_t per = 2 * (sizeof(uint64_t) + sizeof(uint32_t));
+    size_t cap = max_bytes && per * n > max_bytes ? max_bytes / per : n;
+    size_t bs = cap / 4 < 1024 ? 1024 : cap / 4 > DD_BLOCK ? DD_BLOCK : cap / 4;
+    if (cap < n) { /* sharded: count the buckets first */
+        cnt = cl_talloc(t, nb * sizeof *cnt, "de-dup shard counts");
+        blk = cl_talloc(t, bs * sizeof *blk, "de-dup hash block");
+        if (!cnt || !blk)
+            goto done;
+        memset(cnt, 0, nb * sizeof *cnt);
+        for (size_t i0 = 0; i0 < n; i0 += bs) {
+            size_t i1 = i0 + bs < n ? i0 + bs : n;
+#pragma omp parallel for schedule(static)
+            for (size_t i = i0; i < i1; i++)
+                blk[i - i0] = dedup_hash(src, i);
+            for (size_t i = i0; i < i1; i++)
+                cnt[blk[i - i0] >> (64 - DD_BUCKET_BITS)]++;
+        }
+    }
+    for (size_t b0 = 0, b1; b0 < nb; b0 = b1) {
+        size_t cn = 0;
+        if (cnt) { /* whole buckets while they fit (at least one) */
+            for (b1 = b0; b1 < nb && (b1 == b0 || cn + cnt[b1] <= cap); b1++)
+                cn += cnt[b1];
+        } else {
+            b1 = nb, cn = n;
+        }
+        shards++;
+        if (!cn)
+            continue;
+        uint64_t *h = cl_talloc(t, cn * sizeof *h, "sequence hashes");
+        uint32_t *v = cl_talloc(t, cn * sizeof *v, "sequence order");
+        if (!h || !v) {
+            cl_tfree(t, h);
+            cl_tfree(t, v);
+            goto done;
+        }
+        if (!cnt) {
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++) {
+                h[i] = dedup_hash(src, i);
+                v[i] = (uint32_t)i;
+            }
+        } else { /* this shard's sequences, in index order */
+            size_t k = 0;
+            for (size_t i0 = 0; i0 < n; i0 += bs) {
+                size_t i1 = i0 + bs < n ? i0 + bs : n;
+#pragma omp parallel for schedule(static)
+                for (size_t i = i0; i < i1; i++)
+                    blk[i - i0] = dedup_hash(src, i);
+                for (size_t i = i0; i < i1; i++) {
+                    size_t bk = blk[i - i0] >> (64 - DD_BUCKET_BITS);
+                    if (bk >= b0 && bk < b1)
+                        h[k] = blk[i - i0], v[k++] = (uint32_t)i;
+                }
+            }
+        }
+        rc = cl_radix_sort(t, h, v, cn, 64);
+        if (!rc)
+            dedup_runs(src, h, v, cn, grp);
+        cl_tfree(t, h);
+        cl_tfree(t, v);
+        if (rc)
+            goto done;
+        rc = TG_ERR_NOMEM;
+    }
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         m += grp[i] == i;
-    uint32_t *uniq = v; /* reuse: n >= m */
-    for (size_t i = 0, cnt = 0; i < n; i++) {
+    uint32_t *uniq = cl_talloc(t, (m ? m : 1) * sizeof *uniq, "unique sequences");
+    if (!uniq)
+        goto done;
+    for (size_t i = 0, c = 0; i < n; i++) {
         if (grp[i] == i) {
-            uniq[cnt] = (uint32_t)i;
-            grp[i] = (uint32_t)cnt++;
+            uniq[c] = (uint32_t)i;
+            grp[i] = (uint32_t)c++;
         } else {
             grp[i] = grp[grp[i]];
         }
     }
     *uniq_out = uniq;
     *m_out = m;
-    return TG_OK;
+    if (shards_out)
+        *shards_out = shards;
+    rc = TG_OK;
+done:
+    cl_tfree(t, cnt);
+    cl_tfree(t, blk);
+    return rc;
 }
 
 /* ---- linclust ---------------------------------------------------------- */
@@ -1061,8 +1137,11 @@ int cl_cluster_src(const cl_src *src, size_t n, const cl_opts *o, const cl_budge
     grp = cl_talloc(&trk, n * sizeof *grp, "cluster groups");
     if (!grp)
         goto done;
-    if ((rc = cl_dedup(&trk, src, n, grp, &uniq, &m)))
+    /* within a budget, the de-dup's shards get what is left of it */
+    size_t dd_max = b && b->max_memory ? (b->max_memory > trk.cur ? b->max_memory - trk.cur : 1) : 0;
+    if ((rc = cl_dedup(&trk, src, n, dd_max, grp, &uniq, &m, &sp.dedup_shards)))
         goto done;
+    sp.dedup_peak = trk.peak;
     rc = TG_ERR_NOMEM;
     repu = cl_talloc(&trk, m * sizeof *repu, "cluster unique reps");
     if (!repu)
@@ -1074,7 +1153,7 @@ int cl_cluster_src(const cl_src *src, size_t n, const cl_opts *o, const cl_budge
     if (o->mode == CL_GREEDY)
         rc = greedy(&c, repu);
     else if (b && b->max_memory && trk.cur + cl_linclust_bytes(m, o->kmer_per_seq) > b->max_memory)
-        rc = cl_linclust_spill(&c, n, repu, b, &sp);
+        rc = cl_linclust_spill(&c, repu, b, &sp);
     else
         rc = linclust(&c, repu);
     if (b && b->max_memory && !sp.budget)

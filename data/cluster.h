@@ -82,6 +82,8 @@ typedef struct {
     size_t spilled_bytes; /* bytes written to the temporary files */
     size_t graph_bytes;   /* the set cover's graph (accepted edges), held in memory */
     size_t spill_peak;    /* measured peak before the graph (runs, merges, alignment) */
+    size_t dedup_shards;  /* hash shards of the collapse of identical sequences (1: one) */
+    size_t dedup_peak;    /* memory held at the collapse's peak (its groups and shard) */
 } cl_stats;
 
 /* Sequences by index, read where they are (arrays, a memory-mapped store)
@@ -147,8 +149,11 @@ typedef struct {
  * graph of the set cover. rep[] is the same as cl_cluster's for any budget
  * and thread count. When the in-memory linclust fits the budget (about
  * 16 * kmer_per_seq + 32 bytes per unique sequence) it runs instead,
- * nothing is spilled (stats->kmer_runs == 0). What stays in memory: 28 bytes per input sequence
- * while identical ones are collapsed, then about 12 per sequence, the
+ * nothing is spilled (stats->kmer_runs == 0). What stays in memory: while
+ * identical sequences are collapsed 4 bytes per input sequence and 24 per
+ * sequence of a hash shard (one shard, 28 bytes per sequence in all, when
+ * that fits the budget; else shards within it: stats->dedup_shards), then
+ * about 12 per sequence, the
  * chunks, and the set cover's graph (8 bytes per accepted edge + 28 per
  * sequence, as MMseqs2's clust holds it). Below floor_bytes the plan uses
  * its smallest chunks (stats->budget < stats->floor_bytes says so).

@@ -311,7 +311,7 @@ static size_t plan_per(size_t avail, size_t part, size_t R, size_t rec)
     return sz_min(sz_max(per, SP_MIN_PER), (size_t)1 << 16);
 }
 
-int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *b, cl_stats *s)
+int cl_linclust_spill(cl_ctx *c, uint32_t *repu, const cl_budget *b, cl_stats *s)
 {
     const cl_opts *o = c->o;
     cl_trk *t = c->trk;
@@ -327,7 +327,7 @@ int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *
      * every phase (thread buffers, staging) */
     size_t held = t->cur + (size_t)nt * (tbsz + (size_t)kps * sizeof(hk)) + SP_STAGE * 12 + 4096;
     size_t budget = b->max_memory, avail = budget > held ? budget - held : 0;
-    size_t dedup_peak = 28 * n_all + 4 * 16; /* cl_dedup: grp, hashes, order, radix copies */
+    size_t dedup_peak = s->dedup_peak; /* cl_dedup: grp and its largest shard (measured) */
     size_t E = sz_max(avail / SP_KMER_BYTES, SP_MIN_CHUNK);
     E = sz_max(E / (size_t)kps * (size_t)kps, (size_t)kps);
     s->budget = budget;

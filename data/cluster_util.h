@@ -36,10 +36,16 @@ int cl_radix_sort_prog(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits, 
 
 /* Collapses identical sequences (same residue codes): grp[i] = the id of
  * i's group, groups numbered 0.. in the order of their lowest index;
- * *uniq_out (allocated through t, n entries) lists those lowest indices,
- * *m_out how many. Returns TG_OK or TG_ERR_NOMEM. */
-int cl_dedup(cl_trk *t, const cl_src *src, size_t n, uint32_t *grp,
-             uint32_t **uniq_out, size_t *m_out);
+ * *uniq_out (allocated through t, m entries) lists those lowest indices,
+ * *m_out = m. It holds grp, and 24 bytes per sequence of a hash shard (the
+ * hashes, the order and the radix sort's copies): one shard of all n
+ * unless 24 n exceeds max_bytes (> 0), then shards of whole buckets of the
+ * hashes' top bits within max_bytes (a bucket larger than that is a shard
+ * alone), each found by hashing every sequence again. The result does not
+ * depend on the shards. *shards_out (may be NULL) gets their count.
+ * Returns TG_OK or TG_ERR_NOMEM. */
+int cl_dedup(cl_trk *t, const cl_src *src, size_t n, size_t max_bytes, uint32_t *grp,
+             uint32_t **uniq_out, size_t *m_out, size_t *shards_out);
 
 /* Validates o (message names the field); returns TG_OK or TG_ERR_ARG. */
 int cl_check_opts(const cl_opts *o);
@@ -149,9 +155,9 @@ void cl_set_cover(size_t m, const uint32_t *outo, const uint32_t *outv, const ui
 /* Estimated peak bytes of the in-memory linclust of m unique sequences
  * (before its accepted edges); cl_cluster_budget runs it when that fits. */
 size_t cl_linclust_bytes(size_t m, int kps);
-/* linclust within budget b (cluster_spill.c) of c's unique sequences (of
- * n_all input sequences): the same repu[] as the in-memory linclust for
- * any budget; fills the spill fields of *s. */
-int cl_linclust_spill(cl_ctx *c, size_t n_all, uint32_t *repu, const cl_budget *b, cl_stats *s);
+/* linclust within budget b (cluster_spill.c) of c's unique sequences: the
+ * same repu[] as the in-memory linclust for any budget; fills the spill
+ * fields of *s (whose dedup_peak, the collapse's, enters its floor). */
+int cl_linclust_spill(cl_ctx *c, uint32_t *repu, const cl_budget *b, cl_stats *s);
 
 #endif

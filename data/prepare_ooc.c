@@ -499,6 +499,7 @@ int pp_cluster_budgeted(const char *outdir, const cl_src *src, size_t n,
     cJSON_AddNumberToObject(step, "pair_runs", (double)cs->pair_runs);
     cJSON_AddNumberToObject(step, "spilled_bytes", (double)cs->spilled_bytes);
     cJSON_AddNumberToObject(step, "graph_bytes", (double)cs->graph_bytes);
+    cJSON_AddNumberToObject(step, "dedup_shards", (double)cs->dedup_shards);
     return TG_OK;
 }
 

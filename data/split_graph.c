@@ -204,7 +204,7 @@ int sp_components(const char *const *seqs, const int *lens, size_t n, const cl_o
     if (!grp)
         return TG_ERR_NOMEM;
     cl_arrays arr;
-    if ((st = cl_dedup(&trk, cl_src_arrays(&arr, seqs, lens, NULL), n, grp, &uniq, &m))) {
+    if ((st = cl_dedup(&trk, cl_src_arrays(&arr, seqs, lens, NULL), n, 0, grp, &uniq, &m, NULL))) {
         tg_free(grp);
         return st;
     }

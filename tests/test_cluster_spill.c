@@ -3,10 +3,12 @@
  * budget that forces many runs, real CDRH3s and heavy chains), keeps its
  * planned chunks and measured peak before the set cover within the budget,
  * and removes its temporary runs on success and on a write error, whose
- * message names the file. */
+ * message names the file; the collapse of identical sequences gives the
+ * same groups in any number of hash shards (cl_dedup). */
 #include "afile.h"
 #include "cluster.h"
 #include "cluster_io.h"
+#include "cluster_util.h"
 #include "testutil.h"
 #include "tg.h"
 
@@ -121,6 +123,63 @@ START_TEST(same_as_in_memory_synthetic)
         same_for_budgets(cs, f.l, f.n, &o, budgets, 2, f.dir);
     }
     fx_free(&f);
+}
+END_TEST
+
+/* cl_dedup with one shard and within budgets that force many: the same
+ * groups and unique list (synthetic families with many exact copies, and
+ * one sequence repeated, whose bucket is larger than any budget), and the
+ * shards within the budget but for such a bucket. */
+START_TEST(dedup_same_in_shards)
+{
+    size_t nfam = 50, per = 200;
+    size_t n = nfam * per + 3000;
+    int *fl;
+    char **fs = tu_families(nfam, per, 30, 0.02, 5, &fl); /* low mutation: many copies */
+    const char **s = malloc(n * sizeof *s);
+    int *l = malloc(n * sizeof *l);
+    ck_assert(s && l);
+    for (size_t i = 0; i < nfam * per; i++)
+        s[i] = fs[i], l[i] = fl[i];
+    for (size_t i = nfam * per; i < n; i++) /* one sequence, 3000 times */
+        s[i] = fs[7], l[i] = fl[7];
+    cl_arrays arr;
+    const cl_src *src = cl_src_arrays(&arr, s, l, NULL);
+    uint32_t *g0 = malloc(n * sizeof *g0), *g1 = malloc(n * sizeof *g1), *u0 = NULL, *u1 = NULL;
+    size_t m0 = 0, m1 = 0, sh = 0;
+    cl_trk t = {0, 0};
+    ck_assert_int_eq(cl_dedup(&t, src, n, 0, g0, &u0, &m0, &sh), TG_OK);
+    ck_assert_uint_eq(sh, 1);
+    ck_assert_uint_lt(m0, n - 3000); /* copies were found */
+    for (size_t i = 0; i < n; i++) /* a group's id is its lowest index's rank */
+        ck_assert_uint_eq(u0[g0[i]] <= i, 1);
+    size_t peak_one = t.peak;
+    static const size_t budgets[] = {1, 5000, 60000, 200000};
+    for (int k = 0; k < 4; k++) {
+        cl_trk tk = {0, 0};
+        ck_assert_int_eq(cl_dedup(&tk, src, n, budgets[k], g1, &u1, &m1, &sh), TG_OK);
+        ck_assert_uint_eq(m1, m0);
+        ck_assert_msg(!memcmp(g1, g0, n * sizeof *g0), "budget %zu: groups differ", budgets[k]);
+        ck_assert_msg(!memcmp(u1, u0, m0 * sizeof *u0), "budget %zu: unique list differs",
+                      budgets[k]);
+        printf("dedup: %zu sequences, %zu distinct; budget %zu: %zu shards, peak %zu bytes (one "
+               "shard: %zu)\n", n, m0, budgets[k], sh, tk.peak, peak_one);
+        ck_assert_uint_gt(sh, 1);
+        /* the counts, the hash block (a quarter of a shard, at least 1024),
+         * the unique list, headers, and the shard within the budget but for
+         * the bucket of the repeated sequence (24 bytes each) */
+        size_t cap = budgets[k] / 24, blk = cap / 4 > 1024 ? cap / 4 : 1024;
+        ck_assert_uint_le(tk.peak, 8 * 1024 + 8 * blk + 4 * m0 + 4096 +
+                                       (budgets[k] > 24 * 3100 ? budgets[k] : 24 * 3100));
+        ck_assert_uint_lt(tk.peak, peak_one);
+        cl_tfree(&tk, u1);
+        ck_assert_uint_eq(tk.cur, 0);
+    }
+    cl_tfree(&t, u0);
+    free(g0), free(g1), free(s), free(l);
+    for (size_t i = 0; i < nfam * per; i++)
+        free(fs[i]);
+    free(fs), free(fl);
 }
 END_TEST
 
@@ -339,6 +398,7 @@ int main(void)
     TCase *tc = tcase_create("cluster_spill");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, same_as_in_memory_synthetic);
+    tcase_add_test(tc, dedup_same_in_shards);
     tcase_add_test(tc, budget_kept);
     tcase_add_test(tc, spill_errors_name_the_file);
     tcase_add_test(tc, progress_lines);
