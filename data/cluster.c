@@ -113,6 +113,7 @@ static uint64_t dedup_hash(const cl_src *src, size_t i)
 }
 
 #define DD_BUCKET_BITS 10 /* hash shards: ranges of the hashes' top 10 bits */
+#define DD_MAX_SHARDS 16  /* shards of at least n / 16 sequences, whatever the budget */
 #define DD_BLOCK 65536    /* at most this many sequences hashed per parallel block of a
                            * sharded pass (a quarter of a shard, at least 1024) */
 
@@ -155,6 +156,8 @@ int cl_dedup(cl_trk *t, const cl_src *src, size_t n, size_t max_bytes, uint32_t 
      * copies of both (cl_radix_sort) */
     const size_t per = 2 * (sizeof(uint64_t) + sizeof(uint32_t));
     size_t cap = max_bytes && per * n > max_bytes ? max_bytes / per : n;
+    if (cap < (n + DD_MAX_SHARDS - 1) / DD_MAX_SHARDS) /* each shard rereads every sequence */
+        cap = (n + DD_MAX_SHARDS - 1) / DD_MAX_SHARDS;
     size_t bs = cap / 4 < 1024 ? 1024 : cap / 4 > DD_BLOCK ? DD_BLOCK : cap / 4;
     if (cap < n) { /* sharded: count the buckets first */
         cnt = cl_talloc(t, nb * sizeof *cnt, "de-dup shard counts");

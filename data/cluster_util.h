@@ -40,8 +40,9 @@ int cl_radix_sort_prog(cl_trk *t, uint64_t *k, uint32_t *v, size_t n, int bits, 
  * *m_out = m. It holds grp, and 24 bytes per sequence of a hash shard (the
  * hashes, the order and the radix sort's copies): one shard of all n
  * unless 24 n exceeds max_bytes (> 0), then shards of whole buckets of the
- * hashes' top bits within max_bytes (a bucket larger than that is a shard
- * alone), each found by hashing every sequence again. The result does not
+ * hashes' top bits within max_bytes but of at least n / 16 sequences (each
+ * shard is found by hashing every sequence again; a bucket larger than
+ * that is a shard alone). The result does not
  * depend on the shards. *shards_out (may be NULL) gets their count.
  * Returns TG_OK or TG_ERR_NOMEM. */
 int cl_dedup(cl_trk *t, const cl_src *src, size_t n, size_t max_bytes, uint32_t *grp,

@@ -168,9 +168,12 @@ START_TEST(dedup_same_in_shards)
         /* the counts, the hash block (a quarter of a shard, at least 1024),
          * the unique list, headers, and the shard within the budget but for
          * the bucket of the repeated sequence (24 bytes each) */
-        size_t cap = budgets[k] / 24, blk = cap / 4 > 1024 ? cap / 4 : 1024;
-        ck_assert_uint_le(tk.peak, 8 * 1024 + 8 * blk + 4 * m0 + 4096 +
-                                       (budgets[k] > 24 * 3100 ? budgets[k] : 24 * 3100));
+        size_t cap = budgets[k] / 24, blk;
+        cap = cap < (n + 15) / 16 ? (n + 15) / 16 : cap; /* at most about 16 shards */
+        blk = cap / 4 > 1024 ? cap / 4 : 1024;
+        size_t shard = 24 * cap > 24 * 3100 ? 24 * cap : 24 * 3100;
+        ck_assert_uint_le(tk.peak, 8 * 1024 + 8 * blk + 4 * m0 + 4096 + shard);
+        ck_assert_uint_le(sh, 2 * 16 + 1);
         ck_assert_uint_lt(tk.peak, peak_one);
         cl_tfree(&tk, u1);
         ck_assert_uint_eq(tk.cur, 0);
