@@ -10,8 +10,8 @@
  * threads wait for a core); or oneDNN's sgemm, threaded on the same
  * OpenMP pool, where oneDNN has AVX-512 kernels and OpenBLAS does not use
  * its own (Debian's OpenBLAS 0.3.21 runs its Haswell AVX2 kernels on AMD
- * Zen 4 and Zen 5, where oneDNN's AVX-512 sgemm measured 1.3-2x faster on
- * the linear layers' shapes: bench_gemm). Batches of small GEMMs run in
+ * Zen 5, where oneDNN's AVX-512 sgemm measured 1.3-2x faster on the linear
+ * layers' shapes: bench_gemm, docs/performance.md). Batches of small GEMMs run in
  * parallel over the batch, each GEMM on one thread. */
 #include "tg_internal.h"
 
