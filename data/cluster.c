@@ -117,6 +117,17 @@ static uint64_t dedup_hash(const cl_src *src, size_t i)
 #define DD_BLOCK 65536    /* at most this many sequences hashed per parallel block of a
                            * sharded pass (a quarter of a shard, at least 1024) */
 
+/* blk[i - i0] = the hash of sequence i for i in [i0, min(i0 + bs, n)),
+ * in parallel; returns the block's end. */
+static size_t hash_block(const cl_src *src, size_t i0, size_t n, size_t bs, uint64_t *blk)
+{
+    size_t i1 = i0 + bs < n ? i0 + bs : n;
+#pragma omp parallel for schedule(static)
+    for (size_t i = i0; i < i1; i++)
+        blk[i - i0] = dedup_hash(src, i);
+    return i1;
+}
+
 /* Within one run of equal hashes (v ascending: the stable sort), each
  * sequence joins the first earlier leader with the same sequence. */
 static void dedup_runs(const cl_src *src, const uint64_t *h, const uint32_t *v, size_t cn,
@@ -166,10 +177,7 @@ int cl_dedup(cl_trk *t, const cl_src *src, size_t n, size_t max_bytes, uint32_t 
             goto done;
         memset(cnt, 0, nb * sizeof *cnt);
         for (size_t i0 = 0; i0 < n; i0 += bs) {
-            size_t i1 = i0 + bs < n ? i0 + bs : n;
-#pragma omp parallel for schedule(static)
-            for (size_t i = i0; i < i1; i++)
-                blk[i - i0] = dedup_hash(src, i);
+            size_t i1 = hash_block(src, i0, n, bs, blk);
             for (size_t i = i0; i < i1; i++)
                 cnt[blk[i - i0] >> (64 - DD_BUCKET_BITS)]++;
         }
@@ -201,10 +209,7 @@ int cl_dedup(cl_trk *t, const cl_src *src, size_t n, size_t max_bytes, uint32_t 
         } else { /* this shard's sequences, in index order */
             size_t k = 0;
             for (size_t i0 = 0; i0 < n; i0 += bs) {
-                size_t i1 = i0 + bs < n ? i0 + bs : n;
-#pragma omp parallel for schedule(static)
-                for (size_t i = i0; i < i1; i++)
-                    blk[i - i0] = dedup_hash(src, i);
+                size_t i1 = hash_block(src, i0, n, bs, blk);
                 for (size_t i = i0; i < i1; i++) {
                     size_t bk = blk[i - i0] >> (64 - DD_BUCKET_BITS);
                     if (bk >= b0 && bk < b1)
